@@ -1,0 +1,124 @@
+# roam: one plain build.
+#
+#   make                 gcc build into build/
+#   make SAN=1           clang ASan+UBSan build into build-san/
+#   make fuzz            clang libFuzzer targets into build-fuzz/
+#   make check           the whole test command (tests/run)
+#
+# Sources are found by folder, so adding a file to a layer needs no edit here:
+#   src/arch/$(ARCH) src/sys src/image src/ckpt src/restore src/policy
+#   src/net src/cluster           -> libroam.a
+#   src/cli                       -> roam
+#   src/daemon                    -> roamd
+#   src/sim                       -> roam-sim
+#   tests/subjects/*.c            -> test subjects (never sanitized: they are
+#                                    the processes being checkpointed)
+#   tests/unit/test_*.c           -> one cmocka program each
+#   tests/fuzz/fuzz_*.c           -> one libFuzzer program each
+
+ARCH    ?= x86_64
+SAN     ?=
+ifeq ($(SAN),1)
+CC      := clang
+BUILD   ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+else
+CC      ?= cc
+BUILD   ?= build
+SANFLAGS :=
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wpointer-arith -Wformat=2 -Wno-unused-parameter -Wvla
+CSTD    := -std=c11 -D_GNU_SOURCE
+OPT     ?= -O2 -g
+CPPFLAGS += -Isrc -Isrc/arch/$(ARCH) -I$(BUILD)/gen
+CFLAGS  := $(CSTD) $(OPT) $(WARN) $(SANFLAGS) -pthread $(EXTRA_CFLAGS)
+LDFLAGS := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
+LIBS    := -lprotobuf-c -llz4 -lzstd -lxxhash -lsodium -lm
+
+LIB_DIRS := src/arch/$(ARCH) src/sys src/image src/ckpt src/restore src/policy src/net src/cluster
+LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
+PROTOS   := $(wildcard src/image/schema/*.proto)
+GEN_C    := $(patsubst src/image/schema/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+GEN_H    := $(GEN_C:.c=.h)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(GEN_C:.c=.o)
+
+CLI_SRC  := $(wildcard src/cli/*.c)
+D_SRC    := $(wildcard src/daemon/*.c)
+SIM_SRC  := $(wildcard src/sim/*.c)
+BINS     := $(if $(CLI_SRC),$(BUILD)/roam) $(if $(D_SRC),$(BUILD)/roamd) $(if $(SIM_SRC),$(BUILD)/roam-sim)
+
+SUBJ_SRC := $(wildcard tests/subjects/*.c)
+SUBJECTS := $(patsubst tests/subjects/%.c,$(BUILD)/subjects/%,$(SUBJ_SRC)) \
+            $(if $(wildcard tests/subjects/memory.c),$(BUILD)/subjects/memory-static)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_SRC := $(wildcard bench/*.c)
+BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+all: $(BINS) $(SUBJECTS) $(UNITS) $(BENCHES)
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: src/image/schema/%.proto
+	@mkdir -p $(dir $@)
+	protoc-c --proto_path=src/image/schema --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+	$(CC) $(CPPFLAGS) $(CSTD) $(OPT) $(SANFLAGS) -w -c $< -o $@
+
+$(BUILD)/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libroam.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/roam: $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC)) $(BUILD)/libroam.a
+	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
+
+$(BUILD)/roamd: $(patsubst %.c,$(BUILD)/%.o,$(D_SRC)) $(BUILD)/libroam.a
+	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
+
+$(BUILD)/roam-sim: $(patsubst %.c,$(BUILD)/%.o,$(SIM_SRC)) $(BUILD)/libroam.a
+	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
+
+# Subjects are plain programs: no sanitizer, no roam code.
+SUBJ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -pthread
+$(BUILD)/subjects/%: tests/subjects/%.c tests/subjects/subject.h
+	@mkdir -p $(dir $@)
+	cc $(SUBJ_CFLAGS) $< -o $@ -lm
+$(BUILD)/subjects/memory-static: tests/subjects/memory.c tests/subjects/subject.h
+	@mkdir -p $(dir $@)
+	cc $(SUBJ_CFLAGS) -static $< -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libroam.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libroam.a $(LDFLAGS) -lcmocka $(LIBS) -o $@
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libroam.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libroam.a $(LDFLAGS) $(LIBS) -o $@
+
+# libFuzzer: the pure layers rebuilt with coverage, each target linked alone.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang SAN= \
+	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build-fuzz/libroam.a
+	@mkdir -p build-fuzz/fuzz
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "  FUZZ $$n"; \
+	  clang $(CPPFLAGS:$(BUILD)/gen=build-fuzz/gen) -Ibuild-fuzz/gen $(CSTD) -O1 -g $(WARN) \
+	    -fsanitize=fuzzer,address,undefined $$f build-fuzz/libroam.a $(LIBS) -o build-fuzz/fuzz/$$n || exit 1; \
+	done
+
+check:
+	tests/run
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all fuzz check clean
+.SECONDARY:
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs the Debian 12 packages roam builds, tests and benchmarks with,
+# when they are missing. Idempotent; needs root only when something is missing.
+set -eu
+PKGS="make gcc clang libclang-rt-14-dev protobuf-c-compiler libprotobuf-c-dev \
+libsodium-dev liblz4-dev libzstd-dev libxxhash-dev libcmocka-dev libcap-dev \
+iproute2 nftables python3 bc sqlite3 coreutils util-linux procps gnuplot-nox"
+[ "${1:-}" = "--bench" ] && PKGS="$PKGS hyperfine openssh-server openssh-client dpkg-dev"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "roam: installing Debian packages:$missing" >&2
+if [ "$(id -u)" -ne 0 ]; then
+	echo "roam: not root; install them with: apt-get install$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,34 @@
+/*
+ * roam: the command-line tool. One file per subcommand; each exports one
+ * entry point taking the arguments after the subcommand's name (argv[0] is
+ * the subcommand) and returning the process exit status.
+ *
+ * Exit statuses: the job's own status where there is a job (128+signal when
+ * it was killed, as a shell reports it); 255 for roam's own failures (as ssh
+ * does); 2 for a usage error.
+ */
+#ifndef ROAM_CLI_H
+#define ROAM_CLI_H
+
+#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_FAILURE 255
+
+struct cli_command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+/* Prints "roam SUBCOMMAND: message" to stderr. */
+void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* cmd_checkpoint.c */
+int cmd_checkpoint(int argc, char **argv);
+/* cmd_restore.c */
+int cmd_restore(int argc, char **argv);
+/* cmd_inspect.c */
+int cmd_inspect(int argc, char **argv);
+
+/* Commands of the cluster (roamd clients) are declared below this line. */
+
+#endif

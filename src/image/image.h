@@ -1,0 +1,152 @@
+/*
+ * The roam image stream: one format on disk and on the wire.
+ *
+ * A stream is a 16-byte preamble followed by records:
+ *
+ *   preamble  "ROAMIMG\0"  u32le format version  u32le reserved (0)
+ *   record    u32le type   u32le flags  u64le payload length  u64le check
+ *             payload[length]
+ *
+ * "check" is XXH3-64 over the first 16 header bytes and the payload, so a
+ * corrupt length is caught as surely as a corrupt payload. Integers are
+ * little-endian, encoded byte by byte: no struct is ever written raw.
+ *
+ * Metadata payloads are protobuf messages (schema/image.proto). Page payloads
+ * are a 16-byte page header (u64le address, u32le page count, u32le codec)
+ * followed by the page bytes, raw or compressed as a whole block. A later
+ * page record for the same address wins, so pre-copy rounds can append.
+ * The stream ends with an IMG_REC_COMMIT record; a stream without one is
+ * incomplete and is never restored.
+ *
+ * The writer never seeks, so it works on pipes and sockets. Neither side does
+ * I/O of its own: the caller supplies read/write callbacks.
+ */
+#ifndef ROAM_IMAGE_H
+#define ROAM_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "image.pb-c.h"
+
+#define IMG_MAGIC            "ROAMIMG"    /* 7 chars + NUL = 8 bytes */
+#define IMG_FORMAT_VERSION   1
+#define IMG_PREAMBLE_SIZE    16
+#define IMG_RECORD_HDR_SIZE  24
+#define IMG_PAGE_HDR_SIZE    16
+#define IMG_MAX_META         (64u << 20)  /* a metadata record larger than this is corrupt */
+#define IMG_MAX_PAGES_PER_RECORD 256      /* 1 MiB of 4 KiB pages */
+
+/* Record types. Numbers are part of the format: never reuse one. */
+enum img_rec_type {
+	IMG_REC_HEADER   = 1,   /* Header: always first */
+	IMG_REC_PLATFORM = 2,   /* Platform */
+	IMG_REC_PROCESS  = 3,   /* Process */
+	IMG_REC_MM       = 4,   /* Mm: the layout; page records follow it */
+	IMG_REC_FILES    = 5,   /* Files */
+	IMG_REC_PAGES    = 6,   /* raw page block */
+	IMG_REC_THREADS  = 7,   /* Threads: registers last, after all pages */
+	IMG_REC_COMMIT   = 8,   /* empty payload: the image is complete */
+	IMG_REC_MAX
+};
+
+enum img_codec {
+	IMG_CODEC_NONE = 0,
+	IMG_CODEC_LZ4  = 1,
+};
+
+/* Vma.madv bits: madvise() state worth carrying. */
+#define VMA_MADV_DONTFORK   0x01u
+#define VMA_MADV_DONTDUMP   0x02u
+#define VMA_MADV_WIPEONFORK 0x04u
+#define VMA_MADV_HUGEPAGE   0x08u
+#define VMA_MADV_NOHUGEPAGE 0x10u
+#define VMA_MADV_MERGEABLE  0x20u
+
+/* Errors beyond -errno, so callers can name what went wrong. */
+enum img_error {
+	IMG_ERR_BASE      = 5000,
+	IMG_ERR_MAGIC     = 5001,   /* not a roam image */
+	IMG_ERR_VERSION   = 5002,   /* written by a newer roam */
+	IMG_ERR_CHECKSUM  = 5003,   /* a record's check does not match */
+	IMG_ERR_TRUNCATED = 5004,   /* the stream ended inside a record or before COMMIT */
+	IMG_ERR_TYPE      = 5005,   /* unknown record type */
+	IMG_ERR_TOO_BIG   = 5006,   /* a length beyond the limits */
+	IMG_ERR_DECODE    = 5007,   /* protobuf refused the payload */
+	IMG_ERR_ORDER     = 5008,   /* a record where it may not be */
+	IMG_ERR_CODEC     = 5009,   /* a page block failed to decompress */
+	IMG_ERR_ARCH      = 5010,   /* image made for another architecture */
+};
+
+/* Callbacks. write returns 0 after writing all len bytes or -errno.
+ * read returns the number of bytes read (0 at end of stream) or -errno. */
+typedef int (*img_write_fn)(void *ctx, const void *buf, size_t len);
+typedef ssize_t (*img_read_fn)(void *ctx, void *buf, size_t len);
+
+struct img_writer {
+	img_write_fn write;
+	void *ctx;
+	int codec;              /* enum img_codec for page records */
+	uint64_t bytes;         /* written so far, preamble included */
+	uint64_t records;
+	void *scratch;          /* compression buffer, owned */
+	size_t scratch_size;
+};
+
+/* Starts a stream: writes the preamble. codec applies to page records. */
+int img_writer_init(struct img_writer *w, img_write_fn fn, void *ctx, int codec);
+void img_writer_fini(struct img_writer *w);
+/* Writes one record with an opaque payload. */
+int img_write_record(struct img_writer *w, uint32_t type, const void *payload, size_t len);
+/* Packs a protobuf message and writes it as one record of the given type. */
+int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *msg);
+/* Writes npages pages starting at addr; npages <= IMG_MAX_PAGES_PER_RECORD. */
+int img_write_pages(struct img_writer *w, uint64_t addr, const void *data, uint32_t npages);
+int img_write_commit(struct img_writer *w);
+
+struct img_record {
+	uint32_t type;
+	uint32_t flags;
+	uint64_t len;
+	uint8_t *payload;       /* valid until the next img_read_record; owned by the reader */
+};
+
+struct img_pages {
+	uint64_t addr;
+	uint32_t npages;
+	const uint8_t *data;    /* npages * page size bytes, decompressed */
+};
+
+struct img_reader {
+	img_read_fn read;
+	void *ctx;
+	uint32_t version;       /* from the preamble */
+	uint64_t bytes;         /* consumed so far */
+	uint64_t records;
+	uint8_t *buf;           /* payload buffer, owned */
+	size_t buf_size;
+	uint8_t *pages;         /* decompression buffer, owned */
+	size_t pages_size;
+	int committed;          /* IMG_REC_COMMIT was read */
+};
+
+/* Reads and checks the preamble. */
+int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx);
+void img_reader_fini(struct img_reader *r);
+/* Reads the next record. Returns 1 with *rec filled, 0 at a clean end of
+ * stream (after COMMIT only; an end before it is IMG_ERR_TRUNCATED), or a
+ * negative error. */
+int img_read_record(struct img_reader *r, struct img_record *rec);
+/* Decodes a IMG_REC_PAGES payload; data points into reader-owned memory. */
+int img_decode_pages(struct img_reader *r, const struct img_record *rec, struct img_pages *out);
+
+/* Human-readable text of an error returned by this module (negative). */
+const char *img_strerror(int err);
+const char *img_rec_name(uint32_t type);
+
+/* File-descriptor callbacks, for the common case. ctx points to an int fd. */
+int img_fd_write(void *ctx, const void *buf, size_t len);
+ssize_t img_fd_read(void *ctx, void *buf, size_t len);
+
+#endif

@@ -1,0 +1,342 @@
+/*
+ * The image stream: framing, checks and page blocks (format in image.h).
+ */
+#include "image/image.h"
+
+#include <errno.h>
+#include <lz4.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
+#include <xxhash.h>
+
+#define PAGE_SZ 4096u
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* The check covers the header's first 16 bytes, then the payload. */
+static uint64_t record_check(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2)
+{
+	XXH3_state_t st;
+	XXH3_64bits_reset(&st);
+	XXH3_64bits_update(&st, hdr16, 16);
+	if (l1)
+		XXH3_64bits_update(&st, p1, l1);
+	if (l2)
+		XXH3_64bits_update(&st, p2, l2);
+	return XXH3_64bits_digest(&st);
+}
+
+static int emit(struct img_writer *w, const void *buf, size_t len)
+{
+	int rc = w->write(w->ctx, buf, len);
+	if (rc == 0)
+		w->bytes += len;
+	return rc;
+}
+
+int img_writer_init(struct img_writer *w, img_write_fn fn, void *ctx, int codec)
+{
+	uint8_t pre[IMG_PREAMBLE_SIZE] = {0};
+
+	memset(w, 0, sizeof(*w));
+	w->write = fn;
+	w->ctx = ctx;
+	w->codec = codec;
+	memcpy(pre, IMG_MAGIC, 8);
+	put_u32(pre + 8, IMG_FORMAT_VERSION);
+	return emit(w, pre, sizeof(pre));
+}
+
+void img_writer_fini(struct img_writer *w)
+{
+	free(w->scratch);
+	w->scratch = NULL;
+}
+
+/* A record whose payload comes in two parts (page header + page bytes). */
+static int write_record2(struct img_writer *w, uint32_t type, uint32_t flags,
+			 const void *p1, size_t l1, const void *p2, size_t l2)
+{
+	uint8_t hdr[IMG_RECORD_HDR_SIZE];
+	int rc;
+
+	put_u32(hdr, type);
+	put_u32(hdr + 4, flags);
+	put_u64(hdr + 8, (uint64_t)l1 + l2);
+	put_u64(hdr + 16, record_check(hdr, p1, l1, p2, l2));
+	if ((rc = emit(w, hdr, sizeof(hdr))) < 0)
+		return rc;
+	if (l1 && (rc = emit(w, p1, l1)) < 0)
+		return rc;
+	if (l2 && (rc = emit(w, p2, l2)) < 0)
+		return rc;
+	w->records++;
+	return 0;
+}
+
+int img_write_record(struct img_writer *w, uint32_t type, const void *payload, size_t len)
+{
+	return write_record2(w, type, 0, payload, len, NULL, 0);
+}
+
+int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint8_t *buf = malloc(len ? len : 1);
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	protobuf_c_message_pack(msg, buf);
+	rc = img_write_record(w, type, buf, len);
+	free(buf);
+	return rc;
+}
+
+int img_write_pages(struct img_writer *w, uint64_t addr, const void *data, uint32_t npages)
+{
+	uint8_t ph[IMG_PAGE_HDR_SIZE];
+	size_t raw = (size_t)npages * PAGE_SZ;
+
+	if (npages == 0 || npages > IMG_MAX_PAGES_PER_RECORD)
+		return -EINVAL;
+	put_u64(ph, addr);
+	put_u32(ph + 8, npages);
+	if (w->codec == IMG_CODEC_LZ4) {
+		int bound = LZ4_compressBound((int)raw);
+		if (w->scratch_size < (size_t)bound) {
+			void *n = realloc(w->scratch, (size_t)bound);
+			if (!n)
+				return -ENOMEM;
+			w->scratch = n;
+			w->scratch_size = (size_t)bound;
+		}
+		int clen = LZ4_compress_default(data, w->scratch, (int)raw, bound);
+		/* Incompressible blocks go raw: the reader never pays for nothing. */
+		if (clen > 0 && (size_t)clen < raw) {
+			put_u32(ph + 12, IMG_CODEC_LZ4);
+			return write_record2(w, IMG_REC_PAGES, 0, ph, sizeof(ph), w->scratch, (size_t)clen);
+		}
+	}
+	put_u32(ph + 12, IMG_CODEC_NONE);
+	return write_record2(w, IMG_REC_PAGES, 0, ph, sizeof(ph), data, raw);
+}
+
+int img_write_commit(struct img_writer *w)
+{
+	return img_write_record(w, IMG_REC_COMMIT, NULL, 0);
+}
+
+/* Reads exactly len bytes. A short stream is IMG_ERR_TRUNCATED, except that
+ * an end before the first byte is reported as 0 when at_boundary is set. */
+static int read_full(struct img_reader *r, void *buf, size_t len, int at_boundary)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = r->read(r->ctx, (uint8_t *)buf + got, len - got);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			return (got == 0 && at_boundary) ? 0 : -IMG_ERR_TRUNCATED;
+		got += (size_t)n;
+	}
+	r->bytes += len;
+	return 1;
+}
+
+int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx)
+{
+	uint8_t pre[IMG_PREAMBLE_SIZE];
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->read = fn;
+	r->ctx = ctx;
+	rc = read_full(r, pre, sizeof(pre), 0);
+	if (rc < 0)
+		return rc == -IMG_ERR_TRUNCATED ? -IMG_ERR_MAGIC : rc;
+	if (memcmp(pre, IMG_MAGIC, 8) != 0)
+		return -IMG_ERR_MAGIC;
+	r->version = get_u32(pre + 8);
+	if (r->version == 0 || r->version > IMG_FORMAT_VERSION)
+		return -IMG_ERR_VERSION;
+	return 0;
+}
+
+void img_reader_fini(struct img_reader *r)
+{
+	free(r->buf);
+	free(r->pages);
+	r->buf = r->pages = NULL;
+}
+
+static size_t max_payload(uint32_t type)
+{
+	if (type == IMG_REC_PAGES)
+		return IMG_PAGE_HDR_SIZE + (size_t)IMG_MAX_PAGES_PER_RECORD * PAGE_SZ;
+	if (type == IMG_REC_COMMIT)
+		return 0;
+	return IMG_MAX_META;
+}
+
+int img_read_record(struct img_reader *r, struct img_record *rec)
+{
+	uint8_t hdr[IMG_RECORD_HDR_SIZE];
+	int rc;
+
+	if (r->committed)
+		return 0;
+	rc = read_full(r, hdr, sizeof(hdr), 1);
+	if (rc == 0)
+		return -IMG_ERR_TRUNCATED;  /* the stream ended before COMMIT */
+	if (rc < 0)
+		return rc;
+	rec->type = get_u32(hdr);
+	rec->flags = get_u32(hdr + 4);
+	rec->len = get_u64(hdr + 8);
+	if (rec->type == 0 || rec->type >= IMG_REC_MAX)
+		return -IMG_ERR_TYPE;
+	if (rec->len > max_payload(rec->type))
+		return -IMG_ERR_TOO_BIG;
+	if (rec->len + 1 > r->buf_size) {
+		void *n = realloc(r->buf, rec->len + 1);
+		if (!n)
+			return -ENOMEM;
+		r->buf = n;
+		r->buf_size = rec->len + 1;
+	}
+	if (rec->len && (rc = read_full(r, r->buf, rec->len, 0)) < 0)
+		return rc;
+	if (record_check(hdr, r->buf, rec->len, NULL, 0) != get_u64(hdr + 16))
+		return -IMG_ERR_CHECKSUM;
+	rec->payload = r->buf;
+	r->records++;
+	if (r->records == 1 && rec->type != IMG_REC_HEADER)
+		return -IMG_ERR_ORDER;
+	if (rec->type == IMG_REC_COMMIT)
+		r->committed = 1;
+	return 1;
+}
+
+int img_decode_pages(struct img_reader *r, const struct img_record *rec, struct img_pages *out)
+{
+	const uint8_t *p = rec->payload;
+	size_t raw;
+	uint32_t codec;
+
+	if (rec->type != IMG_REC_PAGES || rec->len < IMG_PAGE_HDR_SIZE)
+		return -IMG_ERR_TOO_BIG;
+	out->addr = get_u64(p);
+	out->npages = get_u32(p + 8);
+	codec = get_u32(p + 12);
+	if (out->npages == 0 || out->npages > IMG_MAX_PAGES_PER_RECORD || (out->addr & (PAGE_SZ - 1)))
+		return -IMG_ERR_TOO_BIG;
+	raw = (size_t)out->npages * PAGE_SZ;
+	if (codec == IMG_CODEC_NONE) {
+		if (rec->len - IMG_PAGE_HDR_SIZE != raw)
+			return -IMG_ERR_TOO_BIG;
+		out->data = p + IMG_PAGE_HDR_SIZE;
+		return 0;
+	}
+	if (codec != IMG_CODEC_LZ4)
+		return -IMG_ERR_CODEC;
+	if (r->pages_size < raw) {
+		void *n = realloc(r->pages, raw);
+		if (!n)
+			return -ENOMEM;
+		r->pages = n;
+		r->pages_size = raw;
+	}
+	int n = LZ4_decompress_safe((const char *)p + IMG_PAGE_HDR_SIZE, (char *)r->pages,
+				    (int)(rec->len - IMG_PAGE_HDR_SIZE), (int)raw);
+	if (n < 0 || (size_t)n != raw)
+		return -IMG_ERR_CODEC;
+	out->data = r->pages;
+	return 0;
+}
+
+const char *img_rec_name(uint32_t type)
+{
+	static const char *const names[IMG_REC_MAX] = {
+		[IMG_REC_HEADER] = "header", [IMG_REC_PLATFORM] = "platform",
+		[IMG_REC_PROCESS] = "process", [IMG_REC_MM] = "mm",
+		[IMG_REC_FILES] = "files", [IMG_REC_PAGES] = "pages",
+		[IMG_REC_THREADS] = "threads", [IMG_REC_COMMIT] = "commit",
+	};
+	return (type < IMG_REC_MAX && names[type]) ? names[type] : "unknown";
+}
+
+const char *img_strerror(int err)
+{
+	switch (-err) {
+	case IMG_ERR_MAGIC: return "not a roam image (bad magic)";
+	case IMG_ERR_VERSION: return "image written by a newer roam (unsupported format version)";
+	case IMG_ERR_CHECKSUM: return "record checksum mismatch (corrupt image)";
+	case IMG_ERR_TRUNCATED: return "image truncated (stream ended before the commit record)";
+	case IMG_ERR_TYPE: return "unknown record type (corrupt image)";
+	case IMG_ERR_TOO_BIG: return "record length out of bounds (corrupt image)";
+	case IMG_ERR_DECODE: return "record payload does not decode (corrupt image)";
+	case IMG_ERR_ORDER: return "record out of order (corrupt image)";
+	case IMG_ERR_CODEC: return "page block does not decompress (corrupt image)";
+	case IMG_ERR_ARCH: return "image made for another architecture";
+	default: return strerror(-err);
+	}
+}
+
+int img_fd_write(void *ctx, const void *buf, size_t len)
+{
+	int fd = *(int *)ctx;
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t img_fd_read(void *ctx, void *buf, size_t len)
+{
+	int fd = *(int *)ctx;
+	ssize_t n;
+
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
