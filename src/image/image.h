@@ -63,6 +63,9 @@ enum img_codec {
 #define VMA_MADV_HUGEPAGE   0x08u
 #define VMA_MADV_NOHUGEPAGE 0x10u
 #define VMA_MADV_MERGEABLE  0x20u
+/* Not madvise state: a shared file mapping that may be made writable
+ * (VM_MAYWRITE), so restore opens its file for writing. */
+#define VMA_SHARED_MAYWRITE 0x100u
 
 /* Errors beyond -errno, so callers can name what went wrong. */
 enum img_error {
