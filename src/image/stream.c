@@ -184,7 +184,9 @@ int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx)
 	rc = read_full(r, pre, sizeof(pre), 0);
 	if (rc < 0)
 		return rc == -IMG_ERR_TRUNCATED ? -IMG_ERR_MAGIC : rc;
-	if (memcmp(pre, IMG_MAGIC, 8) != 0)
+	/* The reserved word is part of the magic until a version gives it a use:
+	 * a flipped bit there is corruption, not something to ignore. */
+	if (memcmp(pre, IMG_MAGIC, 8) != 0 || get_u32(pre + 12) != 0)
 		return -IMG_ERR_MAGIC;
 	r->version = get_u32(pre + 8);
 	if (r->version == 0 || r->version > IMG_FORMAT_VERSION)
@@ -213,6 +215,8 @@ int img_read_record(struct img_reader *r, struct img_record *rec)
 	uint8_t hdr[IMG_RECORD_HDR_SIZE];
 	int rc;
 
+	/* A caller naming a failed record must not see the previous one's type. */
+	memset(rec, 0, sizeof(*rec));
 	if (r->committed)
 		return 0;
 	rc = read_full(r, hdr, sizeof(hdr), 1);
@@ -298,7 +302,7 @@ const char *img_rec_name(uint32_t type)
 const char *img_strerror(int err)
 {
 	switch (-err) {
-	case IMG_ERR_MAGIC: return "not a roam image (bad magic)";
+	case IMG_ERR_MAGIC: return "not a roam image (bad magic or preamble)";
 	case IMG_ERR_VERSION: return "image written by a newer roam (unsupported format version)";
 	case IMG_ERR_CHECKSUM: return "record checksum mismatch (corrupt image)";
 	case IMG_ERR_TRUNCATED: return "image truncated (stream ended before the commit record)";
