@@ -124,9 +124,9 @@ static int check_header(const Roamimg__Header *h, const struct img_reader *r, st
 	if (h->version != r->version)
 		return fault(f, -IMG_ERR_VERSION, "header version differs from the preamble's");
 	if (strcmp(h->arch, IMG_ARCH) != 0)
-		return fault(f, -IMG_ERR_ARCH, "image made for another architecture");
+		return fault(f, -IMG_ERR_ARCH, "header names another architecture");
 	if (h->page_size != IMG_PAGE_SIZE)
-		return fault(f, -IMG_ERR_ARCH, "image made with another page size");
+		return fault(f, -IMG_ERR_ARCH, "header names another page size");
 	return 0;
 }
 
@@ -482,7 +482,7 @@ int img_load_stream(struct img_load *ld, img_read_fn fn, void *ctx, struct img_f
 		*f = (struct img_fault){0};
 	rc = img_reader_init(&r, fn, ctx);
 	if (rc < 0) {
-		fault(f, rc, "preamble");
+		fault(f, rc, NULL);   /* record 0: the preamble */
 		goto out;
 	}
 	for (;;) {
@@ -496,6 +496,7 @@ int img_load_stream(struct img_load *ld, img_read_fn fn, void *ctx, struct img_f
 				f->record = r.records + 1;
 				f->type = rec.type;
 				f->offset = at;
+				f->has_addr = 0;
 				f->what = rc == -IMG_ERR_TRUNCATED ? (r.bytes == at ? "stream ended before the commit record"
 										    : "stream ended inside the record")
 								   : NULL;
