@@ -369,7 +369,7 @@ static void describe_totals(FILE *out, const struct img_load *ld)
 		fprintf(out, "%s%s %" PRIu64, t > 1 ? ", " : "", img_rec_name(t), ld->rec_count[t]);
 	fprintf(out, ")\n          pages: %" PRIu64 " carried, %" PRIu64 " distinct, %" PRIu64 " all-zero, %" PRIu64
 		" compressed; %s of memory in %s of page records\n",
-		ld->pages, ld->pages_unique, ld->pages_zero, ld->pages_lz4,
+		ld->pages, ld->pages_unique, ld->pages_zero, ld->pages_compressed,
 		human(ld->pages_unique * IMG_PAGE_SIZE, a, sizeof(a)), human(ld->rec_bytes[IMG_REC_PAGES], b, sizeof(b)));
 }
 
@@ -545,7 +545,7 @@ static void describe_json(FILE *out, const struct img_load *ld)
 	fprintf(out, ",\"totals\":{\"records\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"pages\":%" PRIu64
 		",\"pages_unique\":%" PRIu64 ",\"pages_zero\":%" PRIu64 ",\"pages_compressed\":%" PRIu64
 		",\"page_record_bytes\":%" PRIu64 "}}\n",
-		ld->records, ld->bytes, ld->pages, ld->pages_unique, ld->pages_zero, ld->pages_lz4,
+		ld->records, ld->bytes, ld->pages, ld->pages_unique, ld->pages_zero, ld->pages_compressed,
 		ld->rec_bytes[IMG_REC_PAGES]);
 }
 

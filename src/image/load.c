@@ -408,7 +408,7 @@ int img_load_record(struct img_load *ld, struct img_reader *r, const struct img_
 		if ((rc = absorb_pages(ld, pages, f)) < 0)
 			return rc;
 		if (rec->len != IMG_PAGE_HDR_SIZE + (uint64_t)pages->npages * IMG_PAGE_SIZE)
-			ld->pages_lz4 += pages->npages;
+			ld->pages_compressed += pages->npages;
 	} else if (rec->type == IMG_REC_COMMIT) {
 		ld->committed = 1;
 	} else if ((rc = keep_meta(ld, r, rec, f)) < 0) {

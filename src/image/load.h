@@ -78,7 +78,7 @@ struct img_load {
 	uint64_t pages;                 /* page copies carried */
 	uint64_t pages_unique;          /* IMG_LOAD_TRACK */
 	uint64_t pages_zero;            /* IMG_LOAD_ZERO */
-	uint64_t pages_lz4;             /* page copies stored compressed */
+	uint64_t pages_compressed;             /* page copies stored compressed */
 
 	struct img_extent *ext;         /* IMG_LOAD_TRACK: every page block */
 	size_t n_ext, cap_ext;

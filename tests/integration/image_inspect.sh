@@ -32,11 +32,11 @@ refused() {
 }
 
 [ -x "$ROAM" ] && [ -x "$GEN" ] || { echo "FAIL: $ROAM or $GEN not built"; exit 1; }
-"$GEN" "$T/lz4.img" && "$GEN" --raw "$T/raw.img" && "$GEN" --arch aarch64 "$T/arm.img" ||
+"$GEN" "$T/lz4.img" && "$GEN" --raw "$T/raw.img" && "$GEN" --zstd "$T/zstd.img" && "$GEN" --arch aarch64 "$T/arm.img" ||
 	{ echo "FAIL: the generator failed"; exit 1; }
 
 # --- a good image, both codecs --------------------------------------------
-for img in lz4 raw; do
+for img in lz4 raw zstd; do
 	"$ROAM" inspect "$T/$img.img" >"$T/$img.txt" 2>"$T/$img.err" || fail "inspect $img.img: exit $?: $(cat "$T/$img.err")"
 	[ -s "$T/$img.err" ] && fail "inspect $img.img wrote to stderr: $(cat "$T/$img.err")"
 	expect "$T/$img.txt" \
@@ -67,6 +67,7 @@ for img in lz4 raw; do
 done
 expect "$T/lz4.txt" "5 compressed"
 expect "$T/raw.txt" "0 compressed"
+expect "$T/zstd.txt" "5 compressed"
 size=$(stat -c %s "$T/lz4.img")
 expect "$T/lz4.txt" "^totals +12 records, $size bytes"
 

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "image_sample.h"
 
@@ -210,7 +211,7 @@ static void test_lz4_pages(void **state)
 	struct sample_block comp = {0, 4, 1, 'x'}, rnd = {0, 4, 2, 3};
 
 	assert_non_null(data);
-	for (int codec = IMG_CODEC_NONE; codec <= IMG_CODEC_LZ4; codec++) {
+	for (int codec = IMG_CODEC_NONE; codec <= IMG_CODEC_ZSTD; codec++) {
 		for (int kind = 0; kind < 2; kind++) {
 			struct membuf m = {0};
 			struct img_writer w;
@@ -232,9 +233,9 @@ static void test_lz4_pages(void **state)
 			/* The writer must not have touched the caller's pages. */
 			assert_memory_equal(data, want, 4 * 4096);
 
-			if (codec == IMG_CODEC_LZ4 && kind == 0) {
+			if (codec != IMG_CODEC_NONE && kind == 0) {
 				/* Compressible: stored compressed, much smaller. */
-				assert_int_equal(page_codec(&m, off), IMG_CODEC_LZ4);
+				assert_int_equal(page_codec(&m, off), codec);
 				assert_true(reclen < 4096);
 			} else {
 				/* Raw writer, or incompressible data: stored raw. */
@@ -336,10 +337,11 @@ static void test_newer_version(void **state)
 
 static void test_truncated_everywhere(void **state)
 {
+	for (int codec = IMG_CODEC_NONE; codec <= IMG_CODEC_ZSTD; codec++) {
 	struct membuf m = {0};
 	size_t full;
 
-	assert_int_equal(sample_to_mem(&m, IMG_CODEC_LZ4), 0);
+	assert_int_equal(sample_to_mem(&m, codec), 0);
 	full = m.len;
 	for (size_t len = 0; len < full; len++) {
 		struct img_load ld;
@@ -365,13 +367,15 @@ static void test_truncated_everywhere(void **state)
 	m.len = full;
 	assert_int_equal(read_all(&m, NULL), 0);
 	membuf_free(&m);
+	}
 }
 
 static void test_bitflip_everywhere(void **state)
 {
+	for (int codec = IMG_CODEC_LZ4; codec <= IMG_CODEC_ZSTD; codec++) {
 	struct membuf m = {0};
 
-	assert_int_equal(sample_to_mem(&m, IMG_CODEC_LZ4), 0);
+	assert_int_equal(sample_to_mem(&m, codec), 0);
 	for (size_t i = 0; i < m.len; i++) {
 		for (int bit = 0; bit < 8; bit++) {
 			int rc;
@@ -386,6 +390,7 @@ static void test_bitflip_everywhere(void **state)
 	}
 	assert_int_equal(read_all(&m, NULL), 0);
 	membuf_free(&m);
+	}
 }
 
 static void test_oversize_lengths(void **state)
@@ -418,8 +423,30 @@ static void test_oversize_lengths(void **state)
 	struct img_reader r;
 	struct img_record rec;
 	raw_header(&m, IMG_REC_MM, IMG_MAX_META);
+	assert_int_equal(mem_write(&m, "0123456789", 10), 0);
 	assert_int_equal(img_reader_init(&r, mem_read, &m), 0);
 	assert_int_equal(img_read_record(&r, &rec), -IMG_ERR_TRUNCATED);
+	/* ... and the 10 bytes sent did not buy 64 MiB of buffer. */
+	assert_true(r.buf_size <= (2u << 20));
+	img_reader_fini(&r);
+	membuf_free(&m);
+}
+
+/* After an error the framing is lost: the reader never resumes mid-record. */
+static void test_errors_are_sticky(void **state)
+{
+	struct membuf m = {0};
+	struct img_reader r;
+	struct img_record rec;
+
+	assert_int_equal(sample_to_mem(&m, IMG_CODEC_LZ4), 0);
+	m.p[IMG_PREAMBLE_SIZE + IMG_RECORD_HDR_SIZE + 2] ^= 1;   /* the header's payload */
+	assert_int_equal(img_reader_init(&r, mem_read, &m), 0);
+	assert_int_equal(img_read_record(&r, &rec), -IMG_ERR_CHECKSUM);
+	size_t pos = m.pos;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(img_read_record(&r, &rec), -IMG_ERR_CHECKSUM);
+	assert_int_equal(m.pos, pos);
 	img_reader_fini(&r);
 	membuf_free(&m);
 }
@@ -495,6 +522,47 @@ static int bad_pages(uint64_t addr, uint32_t npages, uint32_t codec, size_t body
 	return rc;
 }
 
+/* A zstd page record whose frame holds frame_pages pages, claimed as
+ * npages, the frame repeated frames times. */
+static int zstd_pages(uint32_t frame_pages, uint32_t npages, int frames)
+{
+	size_t raw = (size_t)frame_pages * 4096, bound = ZSTD_compressBound(raw);
+	uint8_t *src = calloc(1, raw), *p = malloc(IMG_PAGE_HDR_SIZE + 2 * bound);
+	struct membuf m = {0};
+	struct img_writer w;
+	struct img_reader r;
+	struct img_record rec;
+	struct img_pages pg;
+	int rc;
+
+	assert_non_null(src);
+	assert_non_null(p);
+	size_t clen = ZSTD_compress(p + IMG_PAGE_HDR_SIZE, bound, src, raw, 1);
+	assert_false(ZSTD_isError(clen));
+	if (frames == 2) {
+		memcpy(p + IMG_PAGE_HDR_SIZE + clen, p + IMG_PAGE_HDR_SIZE, clen);
+		clen *= 2;
+	}
+	put64(p, 0x1000);
+	put32(p + 8, npages);
+	put32(p + 12, IMG_CODEC_ZSTD);
+	assert_int_equal(img_writer_init(&w, mem_write, &m, IMG_CODEC_NONE), 0);
+	assert_int_equal(img_write_record(&w, IMG_REC_HEADER, "h", 1), 0);
+	assert_int_equal(img_write_record(&w, IMG_REC_PAGES, p, IMG_PAGE_HDR_SIZE + clen), 0);
+	img_writer_fini(&w);
+	assert_int_equal(img_reader_init(&r, mem_read, &m), 0);
+	assert_int_equal(img_read_record(&r, &rec), 1);
+	assert_int_equal(img_read_record(&r, &rec), 1);
+	rc = img_decode_pages(&r, &rec, &pg);
+	if (rc == 0)
+		assert_memory_equal(pg.data, src, raw);
+	img_reader_fini(&r);
+	membuf_free(&m);
+	free(src);
+	free(p);
+	return rc;
+}
+
 static void test_bad_page_blocks(void **state)
 {
 	assert_int_equal(bad_pages(0x1000, 1, IMG_CODEC_NONE, 4096), 0);   /* the control */
@@ -508,6 +576,12 @@ static void test_bad_page_blocks(void **state)
 	assert_int_equal(bad_pages(0x1000, 1, 7, 4096), -IMG_ERR_CODEC);
 	assert_int_equal(bad_pages(0x1000, 1, IMG_CODEC_LZ4, 100), -IMG_ERR_CODEC);
 	assert_int_equal(bad_pages(0x1000, 1, IMG_CODEC_LZ4, 0), -IMG_ERR_CODEC);
+	assert_int_equal(bad_pages(0x1000, 1, IMG_CODEC_ZSTD, 100), -IMG_ERR_CODEC);
+	assert_int_equal(bad_pages(0x1000, 1, IMG_CODEC_ZSTD, 0), -IMG_ERR_CODEC);
+	assert_int_equal(zstd_pages(1, 1, 1), 0);                   /* the control */
+	assert_int_equal(zstd_pages(1, 2, 1), -IMG_ERR_CODEC);      /* a frame too short for the block */
+	assert_int_equal(zstd_pages(2, 1, 1), -IMG_ERR_CODEC);      /* a frame too long */
+	assert_int_equal(zstd_pages(1, 1, 2), -IMG_ERR_CODEC);      /* two frames */
 	/* A payload shorter than its page header. */
 	struct membuf m = {0};
 	struct img_writer w;
@@ -577,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_everywhere),
 		cmocka_unit_test(test_bitflip_everywhere),
 		cmocka_unit_test(test_oversize_lengths),
+		cmocka_unit_test(test_errors_are_sticky),
 		cmocka_unit_test(test_unknown_types),
 		cmocka_unit_test(test_first_record_not_header),
 		cmocka_unit_test(test_bad_page_blocks),

@@ -3,9 +3,9 @@
  * and loads it back; with arguments it writes the sample for other tests
  * (tests/integration/image_inspect.sh, the fuzz seeds):
  *
- *   test_image_gen [--raw] [--arch NAME] [--records] OUT
+ *   test_image_gen [--raw|--zstd] [--arch NAME] [--records] OUT
  *
- * --raw stores pages uncompressed, --arch forges the header's architecture,
+ * --raw stores pages uncompressed, --zstd compresses them with zstd, --arch forges the header's architecture,
  * --records writes the framing of tests/fuzz/fuzz_image_reader.c instead.
  */
 #include <setjmp.h>
@@ -92,6 +92,8 @@ static int write_sample(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--raw"))
 			codec = IMG_CODEC_NONE;
+		else if (!strcmp(argv[i], "--zstd"))
+			codec = IMG_CODEC_ZSTD;
 		else if (!strcmp(argv[i], "--records"))
 			records = 1;
 		else if (!strcmp(argv[i], "--arch") && i + 1 < argc)
@@ -125,7 +127,7 @@ static int write_sample(int argc, char **argv)
 	membuf_free(&rec);
 	return rc < 0;
 usage:
-	fprintf(stderr, "usage: test_image_gen [--raw] [--arch NAME] [--records] OUT\n");
+	fprintf(stderr, "usage: test_image_gen [--raw|--zstd] [--arch NAME] [--records] OUT\n");
 	return 2;
 }
 
