@@ -578,20 +578,40 @@ static void report_fault(const char *name, int rc, const struct img_fault *f, co
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: roam inspect [--json] IMAGE   (IMAGE '-' reads stdin)\n");
+	fprintf(out, "usage: roam inspect [--json | --records] IMAGE   (IMAGE '-' reads stdin)\n"
+		     "  --json     the whole description as one JSON object\n"
+		     "  --records  one line per record as it is read, then the description\n");
+}
+
+/* --records: the framing, for debugging a writer. */
+static void print_record(FILE *out, const struct img_load *ld, uint64_t at, const struct img_record *rec,
+			 const struct img_pages *pg)
+{
+	static const char *const codecs[] = {"raw", "lz4", "zstd"};
+
+	fprintf(out, "record %-6" PRIu64 " at %-10" PRIu64 " %-8s %10" PRIu64 " bytes", ld->records, at,
+		img_rec_name(rec->type), rec->len);
+	if (rec->type == IMG_REC_PAGES)
+		fprintf(out, "  %" PRIx64 "-%" PRIx64 " %u pages %s", pg->addr, pg->addr + (uint64_t)pg->npages * IMG_PAGE_SIZE,
+			pg->npages, pg->codec < 3 ? codecs[pg->codec] : "?");
+	fputc('\n', out);
 }
 
 int cmd_inspect(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
+		{"records", no_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct img_load ld;
 	struct img_fault f;
 	const char *path;
-	int json = 0, fd, c, rc;
+	int json = 0, records = 0, fd, c, rc;
+	struct img_reader r;
+	struct img_record rec;
+	struct img_pages pg;
 	uint8_t extra[4096];
 	ssize_t n;
 	uint64_t trailing = 0;
@@ -602,6 +622,9 @@ int cmd_inspect(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'r':
+			records = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -610,7 +633,7 @@ int cmd_inspect(int argc, char **argv)
 			return CLI_EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1) {
+	if (optind != argc - 1 || (json && records)) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -624,8 +647,22 @@ int cmd_inspect(int argc, char **argv)
 	}
 
 	img_load_init(&ld, IMG_LOAD_TRACK | IMG_LOAD_ZERO);
-	rc = img_load_stream(&ld, img_fd_read, &fd, &f);
+	if (!records) {
+		rc = img_load_stream(&ld, img_fd_read, &fd, &f);
+	} else if ((rc = img_reader_init(&r, img_fd_read, &fd)) < 0) {
+		f = (struct img_fault){.what = NULL};
+	} else {
+		uint64_t at = r.bytes;
+		while ((rc = img_load_next(&ld, &r, &rec, &pg, &f)) > 0) {
+			print_record(stdout, &ld, at, &rec, &pg);
+			at = r.bytes;
+		}
+		img_reader_fini(&r);
+		if (rc == 0)
+			fputc('\n', stdout);
+	}
 	if (rc < 0) {
+		fflush(stdout);
 		report_fault(path, rc, &f, &ld);
 		goto out;
 	}

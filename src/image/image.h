@@ -118,6 +118,7 @@ struct img_pages {
 	uint64_t addr;
 	uint32_t npages;
 	const uint8_t *data;    /* npages * page size bytes, decompressed */
+	uint32_t codec;         /* enum img_codec the block was stored with */
 };
 
 struct img_reader {

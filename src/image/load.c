@@ -191,40 +191,68 @@ static int check_mm(const Roamimg__Mm *mm, struct img_fault *f)
 	return 0;
 }
 
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* 1 if some value repeats. Sorting, not comparing pairs: a forged image may
+ * list millions of descriptors or threads. */
+static int has_duplicate(uint32_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), u32_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (v[i] == v[i - 1])
+			return 1;
+	return 0;
+}
+
 static int check_files(const Roamimg__Files *fl, struct img_fault *f)
 {
-	for (size_t i = 0; i < fl->n_fds; i++) {
+	uint32_t *nums = malloc((fl->n_fds ? fl->n_fds : 1) * sizeof(*nums));
+	int rc = 0;
+
+	if (!nums)
+		return fault(f, -ENOMEM, "out of memory checking the descriptors");
+	for (size_t i = 0; i < fl->n_fds && rc == 0; i++) {
 		const Roamimg__Fd *d = fl->fds[i];
 
 		if (d->fd >= MAX_FD_NUMBER)
-			return fault(f, -IMG_ERR_DECODE, "file descriptor number out of range");
-		if (d->kind < ROAMIMG__FD_KIND__FD_REG || d->kind > ROAMIMG__FD_KIND__FD_EXTERNAL)
-			return fault(f, -IMG_ERR_DECODE, "file descriptor of unknown kind");
-		/* Quadratic, but a process has few descriptors and this runs once. */
-		for (size_t j = 0; j < i; j++)
-			if (fl->fds[j]->fd == d->fd)
-				return fault(f, -IMG_ERR_DECODE, "file descriptor listed twice");
+			rc = fault(f, -IMG_ERR_DECODE, "file descriptor number out of range");
+		else if (d->kind < ROAMIMG__FD_KIND__FD_REG || d->kind > ROAMIMG__FD_KIND__FD_EXTERNAL)
+			rc = fault(f, -IMG_ERR_DECODE, "file descriptor of unknown kind");
+		nums[i] = d->fd;
 	}
-	return 0;
+	if (rc == 0 && has_duplicate(nums, fl->n_fds))
+		rc = fault(f, -IMG_ERR_DECODE, "file descriptor listed twice");
+	free(nums);
+	return rc;
 }
 
 static int check_threads(const Roamimg__Threads *t, struct img_fault *f)
 {
+	uint32_t *tids;
+	int rc = 0;
+
 	if (t->n_threads == 0)
 		return fault(f, -IMG_ERR_DECODE, "no thread");
-	for (size_t i = 0; i < t->n_threads; i++) {
+	if (!(tids = malloc(t->n_threads * sizeof(*tids))))
+		return fault(f, -ENOMEM, "out of memory checking the threads");
+	for (size_t i = 0; i < t->n_threads && rc == 0; i++) {
 		const Roamimg__Thread *th = t->threads[i];
-		int rc;
 
 		if (th->tid <= 0)
-			return fault(f, -IMG_ERR_DECODE, "thread id not positive");
-		for (size_t j = 0; j < i; j++)
-			if (t->threads[j]->tid == th->tid)
-				return fault(f, -IMG_ERR_DECODE, "thread listed twice");
-		if ((rc = check_siginfos(th->pending, th->n_pending, f)) < 0)
-			return rc;
+			rc = fault(f, -IMG_ERR_DECODE, "thread id not positive");
+		else
+			rc = check_siginfos(th->pending, th->n_pending, f);
+		tids[i] = (uint32_t)th->tid;
 	}
-	return 0;
+	if (rc == 0 && has_duplicate(tids, t->n_threads))
+		rc = fault(f, -IMG_ERR_DECODE, "thread listed twice");
+	free(tids);
+	return rc;
 }
 
 ssize_t img_find_vma(const Roamimg__Mm *mm, uint64_t addr)
@@ -467,9 +495,39 @@ int img_load_finish(struct img_load *ld, struct img_fault *f)
 	}
 	if (!ld->committed)
 		return fault(f, -IMG_ERR_TRUNCATED, "stream ended before the commit record");
-	if (ld->flags & IMG_LOAD_TRACK)
+	if (!ld->finished && (ld->flags & IMG_LOAD_TRACK))
 		count_unique(ld);
+	ld->finished = 1;
 	return 0;
+}
+
+int img_load_next(struct img_load *ld, struct img_reader *r, struct img_record *rec, struct img_pages *pages,
+		  struct img_fault *f)
+{
+	uint64_t at = r->bytes;
+	int rc = img_read_record(r, rec);
+
+	if (rc == 0)
+		return img_load_finish(ld, f);
+	if (rc < 0) {
+		if (f) {
+			f->record = r->records + 1;
+			f->type = rec->type;
+			f->offset = at;
+			f->has_addr = 0;
+			f->what = rc == -IMG_ERR_TRUNCATED ? (r->bytes == at ? "stream ended before the commit record"
+									       : "stream ended inside the record")
+							    : NULL;
+			/* The reader counts a record before its order check. */
+			if (rc == -IMG_ERR_ORDER) {
+				f->record = r->records;
+				f->what = "first record is not the header";
+			}
+		}
+		return rc;
+	}
+	rc = img_load_record(ld, r, rec, pages, f);
+	return rc < 0 ? rc : 1;
 }
 
 int img_load_stream(struct img_load *ld, img_read_fn fn, void *ctx, struct img_fault *f)
@@ -481,38 +539,11 @@ int img_load_stream(struct img_load *ld, img_read_fn fn, void *ctx, struct img_f
 	if (f)
 		*f = (struct img_fault){0};
 	rc = img_reader_init(&r, fn, ctx);
-	if (rc < 0) {
+	if (rc < 0)
 		fault(f, rc, NULL);   /* record 0: the preamble */
-		goto out;
-	}
-	for (;;) {
-		uint64_t at = r.bytes;
-
-		rc = img_read_record(&r, &rec);
-		if (rc == 0)
-			break;
-		if (rc < 0) {
-			if (f) {
-				f->record = r.records + 1;
-				f->type = rec.type;
-				f->offset = at;
-				f->has_addr = 0;
-				f->what = rc == -IMG_ERR_TRUNCATED ? (r.bytes == at ? "stream ended before the commit record"
-										    : "stream ended inside the record")
-								   : NULL;
-				/* The reader counts a record before its order check. */
-				if (rc == -IMG_ERR_ORDER) {
-					f->record = r.records;
-					f->what = "first record is not the header";
-				}
-			}
-			goto out;
-		}
-		if ((rc = img_load_record(ld, &r, &rec, NULL, f)) < 0)
-			goto out;
-	}
-	rc = img_load_finish(ld, f);
-out:
+	else
+		while ((rc = img_load_next(ld, &r, &rec, NULL, f)) > 0)
+			;
 	img_reader_fini(&r);
 	return rc;
 }

@@ -59,6 +59,7 @@ struct img_load {
 	unsigned flags;
 	uint32_t seen;              /* bit (1 << type) for every record type read */
 	int committed;
+	int finished;               /* img_load_finish passed */
 
 	/* Metadata, owned; NULL until its record is read. */
 	Roamimg__Header *header;
@@ -99,6 +100,20 @@ int img_load_record(struct img_load *ld, struct img_reader *r, const struct img_
 
 /* After COMMIT: checks the image is complete and computes the totals. */
 int img_load_finish(struct img_load *ld, struct img_fault *f);
+
+/*
+ * The usual loop body: reads the next record through r and checks it.
+ * Returns 1 with *rec filled (and *pages, when non-NULL, for a page record),
+ * 0 once COMMIT was read and img_load_finish passed, or a negative error with
+ * *f naming the record, whether the reader or the checks refused it. A
+ * restore reads an image as:
+ *
+ *	while ((rc = img_load_next(&ld, &r, &rec, &pg, &f)) > 0)
+ *		if (rec.type == IMG_REC_PAGES)
+ *			copy pg.npages pages from pg.data to pg.addr;
+ */
+int img_load_next(struct img_load *ld, struct img_reader *r, struct img_record *rec, struct img_pages *pages,
+		  struct img_fault *f);
 
 /*
  * Reads a whole stream through fn/ctx, checking every record, and leaves the

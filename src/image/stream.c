@@ -343,6 +343,7 @@ int img_decode_pages(struct img_reader *r, const struct img_record *rec, struct 
 	out->addr = get_u64(p);
 	out->npages = get_u32(p + 8);
 	codec = get_u32(p + 12);
+	out->codec = codec;
 	if (out->npages == 0 || out->npages > IMG_MAX_PAGES_PER_RECORD || (out->addr & (PAGE_SZ - 1)))
 		return -IMG_ERR_TOO_BIG;
 	raw = (size_t)out->npages * PAGE_SZ;

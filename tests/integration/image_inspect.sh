@@ -100,6 +100,22 @@ else
 	"$ROAM" inspect --json "$T/lz4.img" | grep -q '"totals":{"records":12' || fail "--json totals"
 fi
 
+# --records: one line per record, then the description.
+"$ROAM" inspect --records "$T/zstd.img" >"$T/records.txt" || fail "inspect --records: exit $?"
+expect "$T/records.txt" "^record 1 +at 16 +header " \
+	"^record 6 +at [0-9]+ +pages .* 600000-602000 2 pages zstd" \
+	"^record 7 +at [0-9]+ +pages +8208 bytes +602000-604000 2 pages raw" \
+	"^record 12 +at $(( $(stat -c %s "$T/zstd.img") - 24 )) +commit +0 bytes" \
+	"^totals +12 records"
+# ...and on a damaged image, the records before the damage, then the error.
+cp "$T/zstd.img" "$T/flip.img"
+printf 'X' | dd of="$T/flip.img" bs=1 seek=300 conv=notrunc status=none
+"$ROAM" inspect --records "$T/flip.img" >"$T/out" 2>"$T/err"
+[ $? = 255 ] || fail "--records on a damaged image: wanted exit 255"
+expect "$T/out" "^record 2 +at 84 +platform"
+grep -q "^record 3 " "$T/out" && fail "--records printed the damaged record"
+expect "$T/err" "record 3 \(process, type 3\) at byte 153: record checksum mismatch"
+
 # --- damaged copies ----------------------------------------------------------
 # Truncated: inside the preamble it is not an image at all; after it, the
 # error names the record where the stream ended.
@@ -140,6 +156,7 @@ expect "$T/err" "5 bytes after the commit record are ignored"
 # Usage errors exit 2.
 "$ROAM" inspect >/dev/null 2>&1; [ $? = 2 ] || fail "no argument: wanted exit 2"
 "$ROAM" inspect --bogus "$T/lz4.img" >/dev/null 2>&1; [ $? = 2 ] || fail "unknown option: wanted exit 2"
+"$ROAM" inspect --json --records "$T/lz4.img" >/dev/null 2>&1; [ $? = 2 ] || fail "--json with --records: wanted exit 2"
 
 if [ $fails != 0 ]; then
 	echo "$fails checks failed"
