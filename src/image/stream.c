@@ -87,13 +87,28 @@ void img_writer_fini(struct img_writer *w)
 	w->zstd = NULL;
 }
 
-/* A record whose payload comes in two parts (page header + page bytes). */
+static size_t max_payload(uint32_t type)
+{
+	if (type == IMG_REC_PAGES)
+		return IMG_PAGE_HDR_SIZE + (size_t)IMG_MAX_PAGES_PER_RECORD * PAGE_SZ;
+	if (type == IMG_REC_COMMIT)
+		return 0;
+	return IMG_MAX_META;
+}
+
+/* A record whose payload comes in two parts (page header + page bytes).
+ * The writer refuses what the reader would refuse, so a checkpoint fails
+ * with a clear error instead of producing an image nobody can read. */
 static int write_record2(struct img_writer *w, uint32_t type, uint32_t flags,
 			 const void *p1, size_t l1, const void *p2, size_t l2)
 {
 	uint8_t hdr[IMG_RECORD_HDR_SIZE];
 	int rc;
 
+	if (type == 0 || type >= IMG_REC_MAX)
+		return -EINVAL;
+	if ((uint64_t)l1 + l2 > max_payload(type))
+		return -IMG_ERR_TOO_BIG;
 	put_u32(hdr, type);
 	put_u32(hdr + 4, flags);
 	put_u64(hdr + 8, (uint64_t)l1 + l2);
@@ -116,10 +131,12 @@ int img_write_record(struct img_writer *w, uint32_t type, const void *payload, s
 int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *msg)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
-	uint8_t *buf = malloc(len ? len : 1);
+	uint8_t *buf;
 	int rc;
 
-	if (!buf)
+	if (len > IMG_MAX_META)
+		return -IMG_ERR_TOO_BIG;
+	if (!(buf = malloc(len ? len : 1)))
 		return -ENOMEM;
 	protobuf_c_message_pack(msg, buf);
 	rc = img_write_record(w, type, buf, len);
@@ -168,7 +185,7 @@ int img_write_pages(struct img_writer *w, uint64_t addr, const void *data, uint3
 	uint8_t ph[IMG_PAGE_HDR_SIZE];
 	size_t raw = (size_t)npages * PAGE_SZ, clen;
 
-	if (npages == 0 || npages > IMG_MAX_PAGES_PER_RECORD)
+	if (npages == 0 || npages > IMG_MAX_PAGES_PER_RECORD || (addr & (PAGE_SZ - 1)))
 		return -EINVAL;
 	put_u64(ph, addr);
 	put_u32(ph + 8, npages);
@@ -233,15 +250,6 @@ void img_reader_fini(struct img_reader *r)
 	r->buf = r->pages = NULL;
 	ZSTD_freeDCtx(r->zstd);
 	r->zstd = NULL;
-}
-
-static size_t max_payload(uint32_t type)
-{
-	if (type == IMG_REC_PAGES)
-		return IMG_PAGE_HDR_SIZE + (size_t)IMG_MAX_PAGES_PER_RECORD * PAGE_SZ;
-	if (type == IMG_REC_COMMIT)
-		return 0;
-	return IMG_MAX_META;
 }
 
 /*

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "image/image.h"
 #include "image/load.h"
@@ -62,24 +63,40 @@ static int cur_write(void *ctx, const void *buf, size_t len)
 	return 0;
 }
 
-/* Frames the structured input as a real stream. */
+/* Frames the structured input as a real stream: any type, any length field
+ * the payload supports, always a correct check (XXH3 over the first 16
+ * header bytes and the payload, as one run). */
 static int frame(const uint8_t *data, size_t size, struct cursor *c)
 {
-	struct img_writer w;
+	static const uint8_t preamble[IMG_PREAMBLE_SIZE] = "ROAMIMG\0\1\0\0\0\0\0\0\0";
+	uint8_t *rec = malloc(IMG_RECORD_HDR_SIZE + 0x10000);
 	size_t pos = 1;
-	int rc = img_writer_init(&w, cur_write, c, IMG_CODEC_NONE);
+	int rc;
 
+	if (!rec)
+		return -1;
+	rc = cur_write(c, preamble, sizeof(preamble));
 	while (rc == 0 && pos + 4 <= size) {
 		uint32_t type = data[pos];
 		size_t len = (size_t)data[pos + 2] | (size_t)data[pos + 3] << 8;
+		uint64_t check;
 
 		pos += 4;
 		if (len > size - pos)
 			len = size - pos;
-		rc = img_write_record(&w, type, data + pos, len);
+		memset(rec, 0, 16);
+		rec[0] = (uint8_t)type;
+		rec[8] = (uint8_t)len;
+		rec[9] = (uint8_t)(len >> 8);
+		memcpy(rec + 16, data + pos, len);
+		check = XXH3_64bits(rec, 16 + len);
+		memmove(rec + IMG_RECORD_HDR_SIZE, rec + 16, len);
+		for (int i = 0; i < 8; i++)
+			rec[16 + i] = (uint8_t)(check >> (8 * i));
+		rc = cur_write(c, rec, IMG_RECORD_HDR_SIZE + len);
 		pos += len;
 	}
-	img_writer_fini(&w);
+	free(rec);
 	return rc;
 }
 

@@ -464,8 +464,8 @@ static void test_unknown_types(void **state)
 		/* A well-formed record (right check) of a type nobody defined. */
 		assert_int_equal(img_writer_init(&w, mem_write, &m, IMG_CODEC_NONE), 0);
 		assert_int_equal(img_write_record(&w, IMG_REC_HEADER, "h", 1), 0);
-		assert_int_equal(img_write_record(&w, types[i], "xyz", 3), 0);
 		img_writer_fini(&w);
+		assert_int_equal(raw_record(&m, types[i], 0, "xyz", 3), 0);
 		assert_int_equal(img_reader_init(&r, mem_read, &m), 0);
 		assert_int_equal(img_read_record(&r, &rec), 1);
 		assert_int_equal(img_read_record(&r, &rec), -IMG_ERR_TYPE);
@@ -615,6 +615,16 @@ static void test_writer_errors(void **state)
 	assert_int_equal(img_writer_init(&w, mem_write, &m, IMG_CODEC_LZ4), 0);
 	assert_int_equal(img_write_pages(&w, 0x1000, page, 0), -EINVAL);
 	assert_int_equal(img_write_pages(&w, 0x1000, page, IMG_MAX_PAGES_PER_RECORD + 1), -EINVAL);
+	assert_int_equal(img_write_pages(&w, 0x1800, page, 1), -EINVAL);
+	/* What the reader would refuse is never written. */
+	size_t before = m.len;
+	assert_int_equal(img_write_record(&w, 0, "x", 1), -EINVAL);
+	assert_int_equal(img_write_record(&w, IMG_REC_MAX, "x", 1), -EINVAL);
+	assert_int_equal(img_write_record(&w, IMG_REC_COMMIT, "x", 1), -IMG_ERR_TOO_BIG);
+	assert_int_equal(img_write_record(&w, IMG_REC_PAGES, page, IMG_PAGE_HDR_SIZE + (IMG_MAX_PAGES_PER_RECORD + 1) * 4096ull),
+			 -IMG_ERR_TOO_BIG);
+	assert_int_equal(img_write_record(&w, IMG_REC_MM, page, IMG_MAX_META + 1ull), -IMG_ERR_TOO_BIG);
+	assert_int_equal(m.len, before);
 	img_writer_fini(&w);
 	membuf_free(&m);
 
