@@ -398,7 +398,7 @@ static int check_order(const struct img_load *ld, uint32_t type, struct img_faul
 		if (seen & BIT(IMG_REC_THREADS))
 			return fault(f, -IMG_ERR_ORDER, "threads record repeated");
 		if ((seen & META_BITS) != META_BITS)
-			return fault(f, -IMG_ERR_ORDER, "threads before every platform, process, mm and files record");
+			return fault(f, -IMG_ERR_ORDER, "threads record before the platform, process, mm and files records");
 		return 0;
 	case IMG_REC_COMMIT:
 		if (!(seen & BIT(IMG_REC_THREADS)))
