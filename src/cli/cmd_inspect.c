@@ -283,10 +283,17 @@ static void describe_mm(FILE *out, const struct img_load *ld)
 			n += snprintf(notes + n, sizeof(notes) - (size_t)n, "shm#%" PRIu64 " ", v->shm_id);
 		if (v->has_file_id && n < (int)sizeof(notes))
 			n += snprintf(notes + n, sizeof(notes) - (size_t)n, "file#%u@%" PRIx64 " ", v->file_id, v->pgoff);
-		if (v->has_madv)
+		if (v->has_madv) {
+			uint32_t rest = v->madv;
 			for (size_t b = 0; b < sizeof(madv_names) / sizeof(madv_names[0]); b++)
-				if ((v->madv & madv_names[b].bit) && n < (int)sizeof(notes))
+				if ((v->madv & madv_names[b].bit) && n < (int)sizeof(notes)) {
 					n += snprintf(notes + n, sizeof(notes) - (size_t)n, "%s ", madv_names[b].name);
+					rest &= ~madv_names[b].bit;
+				}
+			/* Bits a newer writer defined: shown, not hidden. */
+			if (rest && n < (int)sizeof(notes))
+				n += snprintf(notes + n, sizeof(notes) - (size_t)n, "flags=0x%x ", rest);
+		}
 		fprintf(out, "  %016" PRIx64 "-%016" PRIx64 " %7s %c%c%c%c %-12s %6" PRIu64 " %6" PRIu64 " %5" PRIu64 "  %-26s %s\n",
 			v->start, v->end, human(v->end - v->start, size, sizeof(size)),
 			v->prot & PROT_READ ? 'r' : '-', v->prot & PROT_WRITE ? 'w' : '-',
@@ -337,7 +344,7 @@ static void describe_files(FILE *out, const Roamimg__Files *fl)
 
 static void describe_threads(FILE *out, const Roamimg__Threads *t)
 {
-	fprintf(out, "\nthreads (%zu)\n  %-7s %-16s %-16s %-16s %-7s %-24s %-10s %-14s %-9s %s\n", t->n_threads, "TID",
+	fprintf(out, "\nthreads (%zu)\n  %-7s %-16s %-16s %-16s %-7s %-24s %-14s %-14s %-15s %s\n", t->n_threads, "TID",
 		"RIP", "RSP", "FS_BASE", "XSTATE", "ALTSTACK", "RSEQ", "RESTART", "COMM", "SIGMASK / PENDING");
 	for (size_t i = 0; i < t->n_threads; i++) {
 		const Roamimg__Thread *th = t->threads[i];
@@ -350,7 +357,7 @@ static void describe_threads(FILE *out, const Roamimg__Threads *t)
 			snprintf(rseq, sizeof(rseq), "%" PRIx64, th->rseq->ptr);
 		if (th->has_restarted_syscall && th->restarted_syscall >= 0)
 			snprintf(restart, sizeof(restart), "syscall %d", th->restarted_syscall);
-		fprintf(out, "  %-7d %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %-7zu %-24s %-10s %-14s %-9s ", th->tid,
+		fprintf(out, "  %-7d %016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %-7zu %-24s %-14s %-14s %-15s ", th->tid,
 			th->regs->rip, th->regs->rsp, th->regs->fs_base, th->has_xstate ? th->xstate.len : 0, alt, rseq,
 			restart, th->comm ? th->comm : "-");
 		print_sigmask(out, th->sigmask);
