@@ -1,0 +1,285 @@
+# lib.sh: helpers shared by the checkpoint/restore integration tests
+# (ckpt_*.sh, refuse_*.sh, real_*.sh).  Source it; it sets `set -u`, makes a
+# scratch directory and a trap that kills every process a test started.
+#
+# Environment (exported by tests/run): ROAM_BUILD (build dir holding `roam`),
+# ROAM_SUBJECTS (build/subjects), ROAM_ROOT (the repository).
+#
+# The subject protocol (tests/subjects/subject.h): a subject prints "ready",
+# verifies its state until the stop file appears, then prints PASS or FAIL.
+#
+# State kept by the helpers for the one subject a script is driving:
+#   SPID     pid of the subject process (changes after a restore)
+#   ORIG_PID pid it started with
+#   WAITER   the process whose exit status is the subject's: the subject
+#            itself (child of this shell) or the `roam restore` waiting for it
+#   LOG      the subject's stdout+stderr (appended, so restores reopen it)
+#   STOP     its stop file; RUN its scratch directory
+set -u
+
+: "${ROAM_BUILD:?ROAM_BUILD not set (run through tests/run)}"
+: "${ROAM_SUBJECTS:?ROAM_SUBJECTS not set (run through tests/run)}"
+ROAM="$ROAM_BUILD/roam"
+TEST_NAME=$(basename "$0" .sh)
+T=$(mktemp -d "${TMPDIR:-/tmp}/roam-$TEST_NAME.XXXXXX")
+KILL_PIDS=()
+SPID="" ORIG_PID="" WAITER="" LOG="" STOP="" RUN="" RUN_N=0 IMG_N=0
+
+cleanup() {
+	local p
+	for p in ${KILL_PIDS[@]+"${KILL_PIDS[@]}"}; do
+		kill -CONT "$p" 2>/dev/null
+		kill -KILL "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "== $*"; }
+
+# fail MESSAGE: the test fails; the subject's log is shown.
+fail() {
+	echo "FAIL: $TEST_NAME: $*"
+	if [ -n "$LOG" ] && [ -f "$LOG" ]; then
+		echo "-- subject log ($LOG):"
+		tail -n 20 "$LOG"
+	fi
+	for f in "$T"/*.err; do
+		[ -s "$f" ] && { echo "-- $(basename "$f"):"; tail -n 10 "$f"; }
+	done
+	exit 1
+}
+
+skip() { echo "$*"; exit 77; }
+need_root() { [ "$(id -u)" = 0 ] || skip "needs root"; }
+
+[ -x "$ROAM" ] || fail "no roam binary at $ROAM"
+
+track() { KILL_PIDS+=("$@"); }
+
+alive() { kill -0 "$1" 2>/dev/null && [ "$(proc_state "$1")" != Z ]; }
+
+# proc_state PID: the one-letter state from /proc/PID/stat (R S D T t Z ...).
+proc_state() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "-"; return; }
+	s=${s##*) }
+	echo "${s%% *}"
+}
+
+proc_field() { sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status" 2>/dev/null; }
+
+# wait_until SECONDS CMD...: poll CMD every 20 ms; false on timeout.
+wait_until() {
+	local limit=$(($1 * 50)) i=0
+	shift
+	while ! "$@"; do
+		i=$((i + 1))
+		[ $i -ge $limit ] && return 1
+		sleep 0.02
+	done
+	return 0
+}
+
+# wait_exit PID SECONDS: reap our child PID, set RC; fail on timeout.
+wait_exit() {
+	local pid=$1 limit=$2
+	if ! wait_until "$limit" eval "! kill -0 $pid 2>/dev/null || [ \"\$(proc_state $pid)\" = Z ]"; then
+		fail "process $pid still running after ${limit}s"
+	fi
+	wait "$pid" 2>/dev/null
+	RC=$?
+}
+
+# start_subject NAME ARGS...: start a subject with stdout+stderr appended to
+# its log, stdin /dev/null; wait until it is ready.
+start_subject() {
+	local name=$1
+	shift
+	RUN_N=$((RUN_N + 1))
+	RUN="$T/run$RUN_N"
+	mkdir -p "$RUN"
+	LOG="$RUN/log" STOP="$RUN/stop"
+	: >"$LOG"
+	ROAM_STOP="$STOP" "$ROAM_SUBJECTS/$name" "$@" >>"$LOG" 2>&1 </dev/null &
+	SPID=$! ORIG_PID=$! WAITER=$!
+	track "$SPID"
+	wait_ready
+}
+
+# start_program CMD...: a program we did not write, output appended to $LOG.
+start_program() {
+	RUN_N=$((RUN_N + 1))
+	RUN="$T/run$RUN_N"
+	mkdir -p "$RUN"
+	LOG="$RUN/log" STOP="$RUN/stop"
+	: >"$LOG"
+	"$@" >>"$LOG" 2>"$RUN/stderr" </dev/null &
+	SPID=$! ORIG_PID=$! WAITER=$!
+	track "$SPID"
+}
+
+wait_ready() {
+	wait_until 10 grep -qx ready "$LOG" ||
+		fail "subject $SPID not ready after 10s (state $(proc_state "$SPID"))"
+}
+
+# no_fail: the subject has not reported a failure so far, and still runs.
+no_fail() {
+	grep -q '^FAIL' "$LOG" && fail "subject reported a failure"
+	alive "$SPID" || fail "subject $SPID is gone (state $(proc_state "$SPID"))"
+	return 0
+}
+
+# run_for SECONDS: let the subject verify itself for a while.
+run_for() {
+	sleep "$1"
+	no_fail
+}
+
+new_image() { IMG_N=$((IMG_N + 1)); IMG="$T/img$IMG_N"; }
+
+# checkpoint [OPTIONS...]: checkpoint $SPID into a new $IMG; the command
+# must succeed and write a 0600 image.  Without --leave-running the process
+# must be gone afterwards (and its waiter reports a kill); with it, the
+# process must still run, neither stopped nor traced.
+checkpoint() {
+	local leave=0 o
+	for o in "$@"; do [ "$o" = --leave-running ] && leave=1; done
+	new_image
+	no_fail
+	"$ROAM" checkpoint "$SPID" -o "$IMG" "$@" 2>"$T/checkpoint.err"
+	local rc=$?
+	[ $rc = 0 ] || fail "roam checkpoint $SPID $* exited $rc: $(tail -n 3 "$T/checkpoint.err")"
+	[ -s "$IMG" ] || fail "checkpoint wrote no image"
+	[ "$(stat -c %a "$IMG")" = 600 ] || fail "image mode is $(stat -c %a "$IMG"), not 600"
+	if [ $leave = 1 ]; then
+		alive "$SPID" || fail "process $SPID gone after --leave-running"
+		wait_until 5 eval '[ "$(proc_field $SPID TracerPid)" = 0 ]' ||
+			fail "process $SPID still traced after checkpoint --leave-running"
+		case $(proc_state "$SPID") in
+		T | t) fail "process $SPID left stopped after checkpoint --leave-running" ;;
+		esac
+		no_fail
+	else
+		wait_exit "$WAITER" 10
+		[ "$RC" -gt 128 ] || fail "after checkpoint the process ended with status $RC, not killed"
+		grep -q '^PASS' "$LOG" && fail "subject finished instead of being killed"
+	fi
+}
+
+# restore [OPTIONS...]: `roam restore $IMG` in the background; sets SPID
+# (from the pid file) and WAITER (the roam restore process).
+restore() {
+	local pf="$T/restore$IMG_N.pid"
+	rm -f "$pf"
+	"$ROAM" restore "$IMG" --pid-file "$pf" "$@" 2>>"$T/restore.err" &
+	WAITER=$!
+	track "$WAITER"
+	if ! wait_until 10 test -s "$pf"; then
+		alive "$WAITER" || { wait "$WAITER"; fail "roam restore exited $? without a pid file"; }
+		fail "roam restore wrote no pid file in 10s"
+	fi
+	SPID=$(cat "$pf")
+	[[ $SPID =~ ^[0-9]+$ ]] || fail "pid file holds '$SPID'"
+	track "$SPID"
+	alive "$SPID" || { wait "$WAITER"; fail "restored process $SPID not running (roam restore: $?)"; }
+	case $(proc_state "$SPID") in
+	T | t) fail "restored process $SPID is stopped" ;;
+	esac
+}
+
+# stop_and_check [EXPECT]: create the stop file and wait for the subject;
+# EXPECT is PASS (default: exit 0, exactly one PASS and no FAIL in the log)
+# or FAIL (exit 1 and a FAIL line: the sabotaged run).
+stop_and_check() {
+	local expect=${1:-PASS} words=""
+	[ "$SPID" = "$ORIG_PID" ] && words="pid-kept"
+	echo "$words" >"$STOP.tmp" && mv "$STOP.tmp" "$STOP"
+	wait_exit "$WAITER" 20
+	if [ "$expect" = PASS ]; then
+		[ "$RC" = 0 ] || fail "subject exited with status $RC"
+		[ "$(grep -c '^PASS$' "$LOG")" = 1 ] || fail "no single PASS in the log"
+		grep -q '^FAIL' "$LOG" && fail "FAIL in the log"
+	else
+		[ "$RC" = 1 ] || fail "sabotaged subject exited with status $RC, not 1"
+		grep -q '^FAIL' "$LOG" || fail "sabotaged subject printed no FAIL"
+		grep -q '^PASS' "$LOG" && fail "sabotaged subject printed PASS"
+	fi
+	return 0
+}
+
+# ckpt_test SUBJECT [ARGS...]: the standard life of a subject test:
+#  1. it passes when nobody touches it;
+#  2. with -x (sabotaged) it fails, so its checks can fail;
+#  3. checkpoint (kill) + restore, checkpoint --leave-running, checkpoint
+#     (kill) + restore again, then it must still pass.
+# RESTORE_OPTS (array) adds options to every restore; BEFORE_STOP names a
+# function run before each stop.
+ckpt_test() {
+	local name=$1
+	shift
+	log "$name $*: untouched run"
+	start_subject "$name" "$@"
+	run_for 0.3
+	[ -n "${BEFORE_STOP:-}" ] && $BEFORE_STOP
+	stop_and_check PASS
+
+	log "$name $*: sabotaged run must fail"
+	start_subject "$name" -x "$@"
+	sleep 0.3
+	[ -n "${BEFORE_STOP:-}" ] && alive "$SPID" && $BEFORE_STOP
+	stop_and_check FAIL
+
+	log "$name $*: checkpoint, restore, checkpoint --leave-running, checkpoint, restore"
+	start_subject "$name" "$@"
+	run_for 0.3
+	checkpoint
+	restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"}
+	run_for 0.3
+	checkpoint --leave-running
+	run_for 0.3
+	checkpoint
+	restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"}
+	run_for 0.3
+	[ -n "${BEFORE_STOP:-}" ] && $BEFORE_STOP
+	stop_and_check PASS
+	log "$name $*: ok"
+}
+
+# refuse_test EXPECT_REGEX HOLD_MODE [ARGS...]: start the `hold` subject
+# holding one resource; `roam checkpoint` must exit 255 naming it (stderr
+# matches EXPECT_REGEX, case-insensitive, after "roam checkpoint:"), leave no
+# image, and leave the process running untouched; then it must still pass.
+# A function named by PREPARE runs after the subject is ready (e.g. to
+# stop or trace it); one named by UNPREPARE before it is stopped.
+refuse_test() {
+	local expect=$1 rc
+	shift
+	log "hold $*: untouched run"
+	start_subject hold "$@"
+	run_for 0.2
+	stop_and_check PASS
+
+	log "hold $*: checkpoint must be refused"
+	start_subject hold "$@"
+	[ -n "${PREPARE:-}" ] && $PREPARE
+	run_for 0.1
+	new_image
+	"$ROAM" checkpoint "$SPID" -o "$IMG" 2>"$T/checkpoint.err"
+	rc=$?
+	echo "roam checkpoint said: $(cat "$T/checkpoint.err")"
+	[ $rc = 255 ] || fail "roam checkpoint exited $rc, not 255"
+	grep -q '^roam checkpoint: ' "$T/checkpoint.err" || fail "no 'roam checkpoint: ' message"
+	grep -Eiq "$expect" "$T/checkpoint.err" || fail "message does not match /$expect/"
+	[ -e "$IMG" ] && fail "an image file was left behind"
+	alive "$SPID" || fail "process $SPID is gone after the refusal"
+	[ -n "${UNPREPARE:-}" ] && $UNPREPARE
+	[ "$(proc_field "$SPID" TracerPid)" = "${EXPECT_TRACER:-0}" ] ||
+		fail "process $SPID traced by $(proc_field "$SPID" TracerPid) after the refusal"
+	run_for 0.2
+	stop_and_check PASS
+	log "refused: ok"
+}
