@@ -27,6 +27,11 @@
 #ifndef ROAM_SUBJECT_H
 #define ROAM_SUBJECT_H
 
+/* Subjects are built without -D_GNU_SOURCE; include this header first. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
