@@ -152,7 +152,7 @@ checkpoint() {
 	no_fail
 	"$ROAM" checkpoint "$SPID" -o "$IMG" "$@" 2>"$T/checkpoint.err"
 	local rc=$?
-	[ $rc = 0 ] || fail "roam checkpoint $SPID $* exited $rc: $(tail -n 3 "$T/checkpoint.err")"
+	[ $rc = 0 ] || fail "roam checkpoint $SPID${*:+ $*} exited $rc: $(tail -n 3 "$T/checkpoint.err")"
 	[ -s "$IMG" ] || fail "checkpoint wrote no image"
 	[ "$(stat -c %a "$IMG")" = 600 ] || fail "image mode is $(stat -c %a "$IMG"), not 600"
 	if [ $leave = 1 ]; then
