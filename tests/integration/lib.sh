@@ -121,9 +121,12 @@ start_program() {
 	track "$SPID"
 }
 
+ready_or_gone() { grep -qx ready "$LOG" || ! alive "$SPID"; }
+
 wait_ready() {
-	wait_until 10 grep -qx ready "$LOG" ||
+	wait_until 10 ready_or_gone ||
 		fail "subject $SPID not ready after 10s (state $(proc_state "$SPID"))"
+	grep -qx ready "$LOG" || { wait "$SPID"; fail "subject exited ($?) before it was ready"; }
 }
 
 # no_fail: the subject has not reported a failure so far, and still runs.
@@ -249,15 +252,16 @@ ckpt_test() {
 	log "$name $*: ok"
 }
 
-# refuse_test EXPECT_REGEX HOLD_MODE [ARGS...]: start the `hold` subject
-# holding one resource; `roam checkpoint` must exit 255 naming it (stderr
-# matches EXPECT_REGEX, case-insensitive, after "roam checkpoint:"), leave no
-# image, and leave the process running untouched; then it must still pass.
-# A function named by PREPARE runs after the subject is ready (e.g. to
-# stop or trace it); one named by UNPREPARE before it is stopped.
+# refuse_test HOLD_MODE: start the `hold` subject holding one resource;
+# `roam checkpoint` must exit 255 with a "roam checkpoint: ..." message that
+# matches every extended regex in the array EXPECT (case-insensitive; @FD@,
+# @PID@ and @ADDR@ stand for the fd, pid or mapping start the subject
+# printed), leave no image behind, and leave the process running untouched;
+# then the subject must still pass.  A function named by PREPARE runs once
+# the subject is ready (e.g. to stop or trace it), one named by UNPREPARE
+# after the refusal (to check and undo that).
 refuse_test() {
-	local expect=$1 rc
-	shift
+	local rc re msg
 	log "hold $*: untouched run"
 	start_subject hold "$@"
 	run_for 0.2
@@ -270,15 +274,24 @@ refuse_test() {
 	new_image
 	"$ROAM" checkpoint "$SPID" -o "$IMG" 2>"$T/checkpoint.err"
 	rc=$?
-	echo "roam checkpoint said: $(cat "$T/checkpoint.err")"
+	msg=$(cat "$T/checkpoint.err")
+	echo "roam checkpoint said: $msg"
 	[ $rc = 255 ] || fail "roam checkpoint exited $rc, not 255"
 	grep -q '^roam checkpoint: ' "$T/checkpoint.err" || fail "no 'roam checkpoint: ' message"
-	grep -Eiq "$expect" "$T/checkpoint.err" || fail "message does not match /$expect/"
+	for re in "${EXPECT[@]}"; do
+		re=${re//@FD@/$(sed -n 's/^hold: fd //p' "$LOG")}
+		re=${re//@PID@/$(sed -n 's/^hold: pid //p' "$LOG")}
+		re=${re//@ADDR@/$(sed -n 's/^hold: addr \([0-9a-f]*\)-.*/\1/p' "$LOG")}
+		grep -Eiq -- "$re" "$T/checkpoint.err" || fail "message does not match /$re/"
+	done
 	[ -e "$IMG" ] && fail "an image file was left behind"
 	alive "$SPID" || fail "process $SPID is gone after the refusal"
 	[ -n "${UNPREPARE:-}" ] && $UNPREPARE
-	[ "$(proc_field "$SPID" TracerPid)" = "${EXPECT_TRACER:-0}" ] ||
+	[ "$(proc_field "$SPID" TracerPid)" = 0 ] ||
 		fail "process $SPID traced by $(proc_field "$SPID" TracerPid) after the refusal"
+	case $(proc_state "$SPID") in
+	T | t) fail "process $SPID left stopped after the refusal" ;;
+	esac
 	run_for 0.2
 	stop_and_check PASS
 	log "refused: ok"
