@@ -109,14 +109,15 @@ start_subject() {
 	wait_ready
 }
 
-# start_program CMD...: a program we did not write, output appended to $LOG.
+# start_program CMD...: a program we did not write; stdout appended to $LOG,
+# stderr to $RUN/stderr, stdin from $PROG_STDIN (default /dev/null).
 start_program() {
 	RUN_N=$((RUN_N + 1))
 	RUN="$T/run$RUN_N"
 	mkdir -p "$RUN"
 	LOG="$RUN/log" STOP="$RUN/stop"
 	: >"$LOG"
-	"$@" >>"$LOG" 2>"$RUN/stderr" </dev/null &
+	"$@" >>"$LOG" 2>"$RUN/stderr" <"${PROG_STDIN:-/dev/null}" &
 	SPID=$! ORIG_PID=$! WAITER=$!
 	track "$SPID"
 }
@@ -295,4 +296,56 @@ refuse_test() {
 	run_for 0.2
 	stop_and_check PASS
 	log "refused: ok"
+}
+
+# cpu_ticks PID: user+system CPU time of PID in clock ticks (-1 if gone).
+cpu_ticks() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo -1; return; }
+	s=${s##*) }
+	set -- $s
+	echo $((${12} + ${13}))
+}
+
+# real_test CYCLES CMD...: run a program nobody here wrote, first
+# uninterrupted (the reference), then again with CYCLES checkpoints spread
+# over its CPU time: each kills it and restores it, except the second, which
+# uses --leave-running.  Exit status, stdout and stderr must be identical.
+# Progress is measured in CPU time consumed (not wall time), so the
+# checkpoints land mid-run however fast the machine is.
+real_test() {
+	local cycles=$1 i base step hz secs
+	shift
+	hz=$(getconf CLK_TCK)
+	log "reference run: $*"
+	local TIMEFORMAT='%3U %3S'
+	{ time "$@" <"${PROG_STDIN:-/dev/null}" >"$T/ref.out" 2>"$T/ref.err"; } 2>"$T/ref.time"
+	local ref_rc=$?
+	[ $ref_rc = 0 ] || fail "reference run exited $ref_rc: $(tail -n 3 "$T/ref.err")"
+	[ -s "$T/ref.out" ] || fail "reference run printed nothing"
+	secs=$(awk '{ print int(($1 + $2) * 1000) }' "$T/ref.time")
+	step=$((secs * hz / 1000 / (cycles + 2)))
+	echo "reference: $(cat "$T/ref.time") s CPU, $(wc -c <"$T/ref.out") bytes; a checkpoint every $step ticks"
+	[ "$step" -ge 5 ] || fail "reference run too short ($secs ms CPU) to checkpoint $cycles times mid-run"
+
+	log "checkpointed run"
+	start_program "$@"
+	for ((i = 1; i <= cycles; i++)); do
+		base=$(cpu_ticks "$SPID")
+		wait_until 120 eval '[ "$(cpu_ticks $SPID)" -ge $((base + step)) ] || ! alive $SPID' ||
+			fail "no progress before checkpoint $i"
+		alive "$SPID" || fail "the program finished before checkpoint $i"
+		if [ $i = 2 ]; then
+			checkpoint --leave-running
+		else
+			checkpoint
+			restore
+		fi
+		echo "checkpoint $i done (process now $SPID)"
+	done
+	wait_exit "$WAITER" 120
+	[ "$RC" = "$ref_rc" ] || fail "exit status $RC after the restores, $ref_rc uninterrupted"
+	cmp "$T/ref.out" "$LOG" || fail "stdout differs from the uninterrupted run"
+	cmp "$T/ref.err" "$RUN/stderr" || fail "stderr differs from the uninterrupted run"
+	log "output identical after $cycles checkpoints"
 }
