@@ -96,12 +96,15 @@ static void check_cpu(const char *who, unsigned round)
 		}
 	CPU_ZERO(&one);
 	CPU_SET(want, &one);
-	if (sched_setaffinity(0, sizeof(one), &one) < 0)
-		subj_fail("%s: sched_setaffinity(cpu %d): %s", who, want, strerror(errno));
 	for (tries = 0; tries < 100; tries++) {
-		int c = sched_getcpu();
-		int r = rs ? (int)rs->cpu_id : want;
+		int c, r;
 
+		/* Pinned again each try: the affinity itself is not under test
+		 * and a checkpoint may fall between pinning and checking. */
+		if (sched_setaffinity(0, sizeof(one), &one) < 0)
+			subj_fail("%s: sched_setaffinity(cpu %d): %s", who, want, strerror(errno));
+		c = sched_getcpu();
+		r = rs ? (int)rs->cpu_id : want;
 		if (c == want && r == want)
 			break;
 		sched_yield();
