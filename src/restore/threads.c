@@ -174,23 +174,47 @@ static int thread_state(struct restore *r, size_t i)
 	return queue_signals(r, i, t->pending, t->n_pending, 0);
 }
 
-/* Root restoring another user's image: the image's credentials, in every
- * thread (raw setres*id changes the calling thread only). */
+/* The image's credentials, in every thread (raw setres*id and capset change
+ * the calling thread only). Root sets whatever the image says; another
+ * caller, already checked to hold at least the image's capabilities, only
+ * drops what the image lacks. The bounding set shrinks first (that needs
+ * CAP_SETPCAP), KEEPCAPS carries the permitted set across the uid change,
+ * then capset gives the exact sets. */
 static int thread_creds(struct restore *r, size_t i)
 {
 	const Roamimg__Creds *c = r->ld.process->creds;
+	int root = geteuid() == 0;
 	uint64_t a;
 	long ret;
 	int rc;
 
-	if (geteuid() != 0 || (c->uid == 0 && c->euid == 0 && c->suid == 0 && c->gid == 0 && c->egid == 0 && c->sgid == 0 &&
-			       c->n_groups == 0))
-		return 0;
-	if ((rc = tramp_put(r, 1024, c->groups, c->n_groups * sizeof(uint32_t), &a)) < 0 ||
-	    (rc = tsys(r, i, &ret, "setting the groups", SYS_setgroups, (long)c->n_groups, (long)a, 0, 0)) < 0 ||
-	    (rc = tsys(r, i, &ret, "setting the gids", SYS_setresgid, c->gid, c->egid, c->sgid, 0)) < 0 ||
-	    (rc = tsys(r, i, &ret, "setting the uids", SYS_setresuid, c->uid, c->euid, c->suid, 0)) < 0)
+	if (root) {
+		for (int cap = 0; cap < 64; cap++)
+			if (!(c->cap_bnd & (1ull << cap)))
+				remote_syscall(&r->trem[i], &ret, SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0, 0);
+		if ((rc = tsys(r, i, &ret, "keeping capabilities", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0)) < 0)
+			return rc;
+		if ((rc = tramp_put(r, 1024, c->groups, c->n_groups * sizeof(uint32_t), &a)) < 0 ||
+		    (rc = tsys(r, i, &ret, "setting the groups", SYS_setgroups, (long)c->n_groups, (long)a, 0, 0)) < 0 ||
+		    (rc = tsys(r, i, &ret, "setting the gids", SYS_setresgid, c->gid, c->egid, c->sgid, 0)) < 0 ||
+		    (rc = tsys(r, i, &ret, "setting the uids", SYS_setresuid, c->uid, c->euid, c->suid, 0)) < 0)
+			return rc;
+	}
+	struct { uint32_t version; int32_t pid; uint32_t data[6]; } cap = {
+		0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0,
+		{ (uint32_t)c->cap_eff, (uint32_t)c->cap_prm, (uint32_t)c->cap_inh,
+		  (uint32_t)(c->cap_eff >> 32), (uint32_t)(c->cap_prm >> 32), (uint32_t)(c->cap_inh >> 32) },
+	};
+	if ((rc = tramp_put(r, 2048, &cap, sizeof(cap), &a)) < 0 ||
+	    (rc = tsys(r, i, &ret, "setting the capabilities", SYS_capset, (long)a, (long)a + 8, 0, 0)) < 0)
 		return rc;
+	if (root && (rc = tsys(r, i, &ret, "resetting KEEPCAPS", SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0)) < 0)
+		return rc;
+	for (int k = 0; k < 64; k++)
+		if (c->cap_amb & (1ull << k))
+			if ((rc = tsys(r, i, &ret, "raising an ambient capability", SYS_prctl, PR_CAP_AMBIENT,
+				       PR_CAP_AMBIENT_RAISE, k, 0)) < 0)
+				return rc;
 	return 0;
 }
 
@@ -230,7 +254,7 @@ int restore_finish(struct restore *r)
 		if ((rc = thread_creds(r, i)) < 0)
 			return rc;
 	/* Changing uids clears "dumpable": its owner must be able to trace it. */
-	if (r->ld.process->creds->uid != 0 &&
+	if ((r->ld.process->creds->uid != 0 || r->ld.process->creds->euid != 0 || r->ld.process->creds->suid != 0) &&
 	    (rc = rsys(r, &ret, "making the process dumpable", SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0, 0)) < 0)
 		return rc;
 	if ((rc = rsys(r, &ret, "removing the trampoline", SYS_munmap, (long)r->tramp, TRAMP_SIZE, 0, 0, 0, 0)) < 0)
