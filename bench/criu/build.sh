@@ -33,21 +33,10 @@ fi
 mkdir -p "$CACHE"
 : > "$LOG"
 
-# Build dependencies, all from Debian 12. No documentation (asciidoc/xmlto).
-DEPS="build-essential dpkg-dev pkg-config python3 python3-protobuf python3-yaml \
-libprotobuf-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler \
-libnl-3-dev libnl-route-3-dev libnet1-dev libcap-dev libaio-dev libbsd-dev \
-libgnutls28-dev libnftables-dev libdrm-dev uuid-dev iproute2 kmod"
-missing=""
-for p in $DEPS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-	say "installing build dependencies:$missing"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+# Build dependencies, all from Debian 12 (no documentation: no asciidoc or
+# xmlto): scripts/deps.sh --bench lists them with the benchmarks' others.
+root=$(cd "$(dirname "$0")/../.." && pwd)
+"$root/scripts/deps.sh" --bench || die "could not install the build dependencies"
 
 # The mirror is whatever this machine's apt already uses for Debian.
 MIRROR=$(grep -hsE '^(URIs:|deb )' /etc/apt/sources.list /etc/apt/sources.list.d/*.list \

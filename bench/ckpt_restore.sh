@@ -1,0 +1,218 @@
+#!/bin/bash
+# Checkpoint/restore benchmark: roam against CRIU 4.1.1, side by side in one
+# run, on the same subject (bench/subject_fill.c: random-filled memory,
+# spinning threads that measure their own stall), images on tmpfs, with the
+# memcpy floor (bench/floor_memcpy.c) measured in the same run.
+#
+#   bench/ckpt_restore.sh            (normally through: bench/run.sh ckpt)
+#
+# Environment (defaults in brackets):
+#   SIZES ["1M 64M 1G"]   THREADS ["1 4"]
+#   RUNS [21]             measured runs per tool for sizes below 1 GiB
+#   RUNS_BIG [5]          measured runs per tool for 1 GiB and above
+#   WARMUP [1]            unmeasured runs per tool before each configuration
+#   CRIU [built by bench/criu/build.sh]   ROAM [build/roam]
+#   OUT [bench/out]       where the raw TSV and the markdown table go
+#
+# For each configuration the tools alternate (criu, roam, roam, criu, ...).
+# One run: start the subject, wait for "ready", checkpoint it (the tool kills
+# it), reap it so its PID is free again, restore it detached, let it run,
+# stop it and read the stall it saw and the checksum of its memory. A run
+# whose checksum differs is a failure, reported, never a figure.
+#
+# roam's side is probed first: while `roam checkpoint`/`roam restore` do not
+# work yet the table says so and shows CRIU and the floor alone; as soon as
+# the engine works, the same command measures it. roam's frozen time is read
+# from its output when it prints one ("frozen_us=N" or "Frozen time: N us").
+set -u
+shopt -s extglob
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+SIZES=${SIZES:-"1M 64M 1G"}
+THREADS=${THREADS:-"1 4"}
+RUNS=${RUNS:-21}
+RUNS_BIG=${RUNS_BIG:-5}
+WARMUP=${WARMUP:-1}
+ROAM=${ROAM:-$root/build/roam}
+OUT=${OUT:-$root/bench/out}
+SUBJECT=$root/build/bench/subject_fill
+FLOOR=$root/build/bench/floor_memcpy
+PY=/usr/bin/python3
+
+die() { echo "ckpt_restore: $*" >&2; exit 1; }
+log() { echo "ckpt_restore: $*" >&2; }
+
+[ "$(id -u)" -eq 0 ] || die "needs root (CRIU dumps with ptrace and restores PIDs)"
+[ -x "$SUBJECT" ] && [ -x "$FLOOR" ] || die "build first: make (in $root)"
+CRIU=${CRIU:-$("$here/criu/build.sh")} || die "no CRIU"
+[ -x "$CRIU" ] || die "CRIU '$CRIU' is not executable"
+
+# Images and the subjects' files live on tmpfs: the figures are about the
+# tools, not the disk.
+SHM=$(mktemp -d /dev/shm/roam-bench.XXXXXX) || die "mktemp on /dev/shm"
+mkdir -p "$OUT"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+TSV=$OUT/ckpt-$stamp.tsv
+MD=$OUT/ckpt-$stamp.md
+
+subject_pid=""
+cleanup() {
+	[ -n "$subject_pid" ] && kill -KILL "$subject_pid" 2>/dev/null
+	# A restored subject is nobody's child here: stop it by its stop file.
+	[ -d "$SHM" ] && touch "$SHM"/w/stop 2>/dev/null
+	sleep 0.2
+	rm -rf "$SHM"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now_us() { local t=${EPOCHREALTIME/./}; echo "${t##+(0)}"; }
+
+# Waits (up to $2 seconds) for a line starting with $1 in the subject's
+# stdout; prints it.
+wait_line() {
+	local what=$1 limit=$2 line i
+	for ((i = 0; i < limit * 200; i++)); do
+		line=$(grep -m1 "^$what " "$SHM/w/out" 2>/dev/null) && { echo "$line"; return 0; }
+		sleep 0.005
+	done
+	return 1
+}
+
+field() { # field NAME LINE
+	local v=${2##*" $1="}
+	[ "$v" = "$2" ] && return 1
+	echo "${v%% *}"
+}
+
+img_bytes() {
+	find "$1" -type f ! -name '*.log' ! -name 'stats-*' -printf '%s\n' |
+		awk '{s += $1} END {print s + 0}'
+}
+
+# tool_ckpt TOOL PID IMGDIR: checkpoint, killing the process. Leaves the
+# tool's output in $IMGDIR/ckpt.txt.
+tool_ckpt() {
+	case $1 in
+	criu) timeout 300 "$CRIU" dump -t "$2" -D "$3" --display-stats -o dump.log \
+		>"$3/../ckpt.txt" 2>&1 ;;
+	roam) ROAM_STATS=1 timeout 300 "$ROAM" checkpoint "$2" -o "$3/roam.img" \
+		>"$3/../ckpt.txt" 2>&1 ;;
+	esac
+}
+
+# tool_restore TOOL IMGDIR: restore detached; returns once the process runs.
+tool_restore() {
+	case $1 in
+	criu) timeout 300 "$CRIU" restore -D "$2" -d -o restore.log >"$2/../restore.txt" 2>&1 ;;
+	roam) timeout 300 "$ROAM" restore "$2/roam.img" --detach --pid-file "$2/../pid" \
+		>"$2/../restore.txt" 2>&1 ;;
+	esac
+}
+
+frozen_us() {
+	case $1 in
+	criu) sed -n 's/^Frozen time: \([0-9]*\) us.*/\1/p' "$SHM/w/ckpt.txt" | head -n1 ;;
+	roam) grep -oiE 'frozen(_us=| time: )[0-9]+' "$SHM/w/ckpt.txt" | grep -oE '[0-9]+$' | head -n1 ;;
+	esac
+}
+
+# one_run TOOL SIZE THREADS: prints one TSV row (without the leading
+# tool/size/threads/run columns) or "FAIL reason" on stdout.
+one_run() {
+	local tool=$1 size=$2 thr=$3 line pid sum t0 t1 t2 t3 done gap end fz bytes
+	rm -rf "$SHM/w"
+	mkdir -p "$SHM/w/img"
+	"$SUBJECT" "$size" "$thr" "$SHM/w/stop" >"$SHM/w/out" 2>"$SHM/w/err" </dev/null &
+	subject_pid=$!
+	line=$(wait_line ready 120) || { echo "FAIL subject not ready: $(head -c 200 "$SHM/w/err")"; return; }
+	pid=$(field pid "$line"); sum=$(field sum "$line")
+	sleep 0.05
+
+	t0=$(now_us)
+	tool_ckpt "$tool" "$pid" "$SHM/w/img"
+	local rc=$?
+	t1=$(now_us)
+	if [ $rc -ne 0 ]; then
+		kill -KILL "$subject_pid" 2>/dev/null; wait "$subject_pid" 2>/dev/null; subject_pid=""
+		echo "FAIL checkpoint rc=$rc: $(grep -v '^ *$' "$SHM/w/ckpt.txt" | tail -n1 | head -c 200)"
+		return
+	fi
+	# The tool killed it; reap it so that its PID is free for the restore.
+	# Nothing else between the two commands: the subject's stall counts it.
+	wait "$subject_pid" 2>/dev/null; subject_pid=""
+
+	t2=$(now_us)
+	tool_restore "$tool" "$SHM/w/img"
+	rc=$?
+	t3=$(now_us)
+	if [ $rc -ne 0 ]; then
+		echo "FAIL restore rc=$rc: $(grep -v '^ *$' "$SHM/w/restore.txt" | tail -n1 | head -c 200)"
+		return
+	fi
+	fz=$(frozen_us "$tool")
+	bytes=$(img_bytes "$SHM/w/img")
+	sleep 0.1
+	touch "$SHM/w/stop"
+	done=$(wait_line done 120) || { echo "FAIL restored subject never finished"; return; }
+	gap=$(field gap_us "$done"); end=$(field gap_end_ns "$done")
+	[ "$(field sum "$done")" = "$sum" ] || { echo "FAIL memory checksum differs after restore"; return; }
+	# The stall must be the checkpoint's: the longest gap ended after the
+	# checkpoint began. Otherwise something else stopped the subject longer.
+	local note=ok
+	[ "$((end / 1000))" -ge "$t0" ] || note=gap-before-ckpt
+	echo "${fz:--}	$((t1 - t0))	$((t3 - t2))	$gap	$bytes	$note"
+}
+
+roam_ready() {
+	local r
+	[ -x "$ROAM" ] || { echo "no $ROAM (run make)"; return 1; }
+	r=$(one_run roam 1M 1)
+	case $r in FAIL*) echo "${r#FAIL }"; return 1 ;; esac
+	return 0
+}
+
+runs_for() { # size -> measured runs
+	case $1 in *[Gg]*) echo "$RUNS_BIG" ;; *) echo "$RUNS" ;; esac
+}
+
+tools="criu"
+if why=$(roam_ready); then
+	tools="criu roam"
+	log "roam: checkpoint/restore work, measuring it"
+else
+	log "roam: not measured ($why)"
+	echo "$why" >"$SHM/roam_why"
+fi
+
+printf 'tool\tsize\tthreads\trun\tfrozen_us\tckpt_us\trestore_us\tstall_us\timage_bytes\tnote\n' >"$TSV"
+log "raw figures: $TSV"
+for size in $SIZES; do
+	n=$(runs_for "$size")
+	# The floor, with one unmeasured repetition first.
+	"$FLOOR" "$size" $((n + 1)) | tail -n +2 | while read -r _ us; do
+		printf 'floor\t%s\t-\t-\t-\t%s\t-\t-\t-\tok\n' "$size" "$us"
+	done >>"$TSV"
+	for thr in $THREADS; do
+		log "$size x $thr thread(s): $WARMUP warm-up + $n runs per tool ($tools)"
+		for ((i = 1 - WARMUP; i <= n; i++)); do
+			order=$tools
+			((i % 2 == 0)) && order=$(echo "$tools" | awk '{for (k = NF; k; k--) printf "%s ", $k}')
+			for tool in $order; do
+				r=$(one_run "$tool" "$size" "$thr")
+				((i < 1)) && continue
+				case $r in
+				FAIL*) log "$tool $size x $thr run $i: $r"
+					printf '%s\t%s\t%s\t%s\t-\t-\t-\t-\t-\t%s\n' "$tool" "$size" "$thr" "$i" "${r// /_}" ;;
+				*) printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$size" "$thr" "$i" "$r" ;;
+				esac >>"$TSV"
+			done
+		done
+	done
+done
+
+"$PY" "$here/ckpt_report.py" "$TSV" --criu "$("$CRIU" --version | awk '/Version/ {print $2}')" \
+	${why:+--roam-missing "$why"} >"$MD" || die "report failed"
+cat "$MD"
+log "table saved: $MD"
