@@ -85,18 +85,20 @@ def main():
             return None, None, 0
         return statistics.median(xs), p99(xs), len(xs)
 
-    configs = sorted({(k[1], k[2]) for k in list(ok) + list(fails)},
+    configs = sorted({(k[1], k[2]) for k in list(ok) + list(fails) if "-lr" not in k[0]},
                      key=lambda c: (size_key(c[0]), int(c[1])))
     out = []
     out.append(f"## Checkpoint/restore: roam vs CRIU {a.criu} (images on tmpfs)\n")
     if a.roam_missing:
         out.append(f"roam not measured in this run: {a.roam_missing}\n")
     out.append("Times in ms (median / p99; p99 is the maximum when n < 100), image in MiB. "
-               "frozen: the process is frozen by checkpoint (tool's own figure); ckpt: the whole "
+               "frozen: the process is frozen by checkpoint (tool's own figure); frozen (seen): "
+               "the same, as the process saw it (its longest gap across a checkpoint with "
+               "--leave-running, separate runs); ckpt: the whole "
                "checkpoint command; restore: until the process runs (detached); stall: the "
                "longest time no thread of the process ran (subject's CLOCK_REALTIME); "
                "floor: mmap fresh pages + memcpy of the same memory.\n")
-    metrics = [("frozen", "frozen_us"), ("ckpt", "ckpt_us"), ("restore", "restore_us"),
+    metrics = [("frozen", "frozen_us"), ("frozen (seen)", "lr"), ("ckpt", "ckpt_us"), ("restore", "restore_us"),
                ("stall", "stall_us"), ("ckpt+restore", None)]
     out.append("| RSS | thr | metric | CRIU med | CRIU p99 | roam med | roam p99 | roam/CRIU |")
     out.append("|---|---|---|---:|---:|---:|---:|---:|")
@@ -105,8 +107,12 @@ def main():
         kc, kr = ("criu", size, thr), ("roam", size, thr)
         fl = statistics.median(floor[size]) if floor.get(size) else None
         for name, col in metrics:
-            c = stat_sum(kc) if col is None else stat(kc, col)
-            r = stat_sum(kr) if col is None else stat(kr, col)
+            if col == "lr":
+                c = stat(("criu-lr", size, thr), "stall_us")
+                r = stat(("roam-lr", size, thr), "stall_us")
+            else:
+                c = stat_sum(kc) if col is None else stat(kc, col)
+                r = stat_sum(kr) if col is None else stat(kr, col)
             out.append(f"| {size} | {thr} | {name} | {fmt_ms(c[0])} | {fmt_ms(c[1])} | "
                        f"{fmt_ms(r[0])} | {fmt_ms(r[1])} | {fmt_ratio(r[0], c[0])} |")
         ci = stat(kc, "image_bytes")
@@ -120,6 +126,9 @@ def main():
         n = f"n: CRIU {len(ok.get(kc, []))}, roam {len(ok.get(kr, []))}"
         if fails[kc] or fails[kr]:
             n += f"; failed runs: CRIU {fails[kc]}, roam {fails[kr]}"
+        lc, lr = ("criu-lr", size, thr), ("roam-lr", size, thr)
+        if fails[lc] or fails[lr]:
+            n += f"; failed --leave-running runs: CRIU {fails[lc]}, roam {fails[lr]}"
         if notes[kc] or notes[kr]:
             n += f"; runs whose longest gap preceded the checkpoint: CRIU {notes[kc]}, roam {notes[kr]}"
         out.append(f"| {size} | {thr} | {n} | | | | | |")

@@ -91,13 +91,14 @@ img_bytes() {
 		awk '{s += $1} END {print s + 0}'
 }
 
-# tool_ckpt TOOL PID IMGDIR: checkpoint, killing the process. Leaves the
-# tool's output in $IMGDIR/ckpt.txt.
+# tool_ckpt TOOL PID IMGDIR [--leave-running]: checkpoint, killing the
+# process unless told otherwise. Leaves the tool's output in
+# $IMGDIR/../ckpt.txt.
 tool_ckpt() {
 	case $1 in
-	criu) timeout 300 "$CRIU" dump -t "$2" -D "$3" --display-stats -o dump.log \
+	criu) timeout 300 "$CRIU" dump -t "$2" -D "$3" --display-stats -o dump.log ${4:-} \
 		>"$3/../ckpt.txt" 2>&1 ;;
-	roam) ROAM_STATS=1 timeout 300 "$ROAM" checkpoint "$2" -o "$3/roam.img" \
+	roam) ROAM_STATS=1 timeout 300 "$ROAM" checkpoint "$2" -o "$3/roam.img" ${4:-} \
 		>"$3/../ckpt.txt" 2>&1 ;;
 	esac
 }
@@ -165,6 +166,69 @@ one_run() {
 	echo "${fz:--}	$((t1 - t0))	$((t3 - t2))	$gap	$bytes	$note"
 }
 
+# lr_start SIZE THREADS: starts a subject for leave_runs; sets lr_pid.
+lr_start() {
+	local line
+	rm -rf "$SHM/w"
+	mkdir -p "$SHM/w"
+	"$SUBJECT" "$1" "$2" "$SHM/w/stop" >"$SHM/w/out" 2>"$SHM/w/err" </dev/null &
+	subject_pid=$!
+	line=$(wait_line ready 120) || { kill -KILL "$subject_pid"; wait "$subject_pid"; return 1; }
+	lr_pid=$(field pid "$line")
+	lr_seen=0
+}
+
+# leave_runs SIZE THREADS N TOOLS: the frozen time as the process sees it,
+# the same way for both tools: checkpoints with --leave-running of one
+# subject, tools alternating, each followed by SIGUSR1 so that the subject
+# reports (and forgets) its longest gap. Prints TSV rows "TOOL-lr ...". A tool
+# that does not leave the process running is reported once and dropped.
+leave_runs() {
+	local size=$1 thr=$2 n=$3 tools=$4 line i j tool order t0 rc gap end note
+	lr_start "$size" "$thr" || { log "leave-running: subject not ready"; return; }
+	for ((i = 1 - WARMUP; i <= n; i++)); do
+		order=$tools
+		((i % 2 == 0)) && order=$(echo "$tools" | awk '{for (k = NF; k; k--) printf "%s ", $k}')
+		for tool in $order; do
+			rm -rf "$SHM/w/img"; mkdir -p "$SHM/w/img"
+			sleep 0.05
+			t0=$(now_us)
+			tool_ckpt "$tool" "$lr_pid" "$SHM/w/img" --leave-running
+			rc=$?
+			if ! kill -0 "$lr_pid" 2>/dev/null; then
+				log "leave-running: $tool left no process behind (rc=$rc): dropped"
+				printf '%s-lr\t%s\t%s\t%s\t-\t-\t-\t-\t-\tFAIL_process_gone_rc=%s\n' \
+					"$tool" "$size" "$thr" "$i" "$rc"
+				wait "$subject_pid" 2>/dev/null; subject_pid=""
+				tools=$(echo "$tools" | tr ' ' '\n' | grep -vx "$tool" | tr '\n' ' ')
+				[ -n "${tools// /}" ] || return
+				lr_start "$size" "$thr" || return
+				continue 2
+			fi
+			sleep 0.05
+			kill -USR1 "$lr_pid"
+			lr_seen=$((lr_seen + 1))
+			line=""
+			for ((j = 0; j < 2000; j++)); do
+				line=$(grep "^gap " "$SHM/w/out" | sed -n "${lr_seen}p")
+				[ -n "$line" ] && break
+				sleep 0.005
+			done
+			((i < 1)) && continue
+			if [ $rc -ne 0 ] || [ -z "$line" ]; then
+				printf '%s-lr\t%s\t%s\t%s\t-\t-\t-\t-\t-\tFAIL_rc=%s\n' "$tool" "$size" "$thr" "$i" "$rc"
+				continue
+			fi
+			gap=$(field gap_us "$line"); end=$(field gap_end_ns "$line")
+			note=ok
+			[ "$((end / 1000))" -ge "$t0" ] || note=gap-before-ckpt
+			printf '%s-lr\t%s\t%s\t%s\t-\t-\t-\t%s\t-\t%s\n' "$tool" "$size" "$thr" "$i" "$gap" "$note"
+		done
+	done
+	touch "$SHM/w/stop"
+	wait "$subject_pid" 2>/dev/null; subject_pid=""
+}
+
 roam_ready() {
 	local r
 	[ -x "$ROAM" ] || { echo "no $ROAM (run make)"; return 1; }
@@ -209,6 +273,8 @@ for size in $SIZES; do
 				esac >>"$TSV"
 			done
 		done
+		log "$size x $thr thread(s): $n checkpoints --leave-running per tool (frozen as seen)"
+		leave_runs "$size" "$thr" "$n" "$tools" >>"$TSV"
 	done
 done
 

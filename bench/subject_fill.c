@@ -17,7 +17,12 @@
  *                                           at which that interval ended, H the
  *                                           checksum of the memory recomputed
  *                                           (equal to the first one when the
- *                                           memory came back intact).
+ *                                           memory came back intact);
+ *   "gap gap_us=G gap_end_ns=E"            on SIGUSR1: the longest interval so
+ *                                           far, which is then forgotten. After
+ *                                           a checkpoint with --leave-running
+ *                                           it is the time the process was
+ *                                           frozen, as the process saw it.
  *
  * The stall is measured process-wide, not per thread: each thread publishes
  * the latest CLOCK_REALTIME it read into one shared word (an atomic max), and
@@ -33,6 +38,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,6 +56,7 @@ static _Atomic uint64_t last_ns;	/* newest realtime any thread has read */
 static _Atomic uint64_t max_gap_ns;	/* longest interval with no reading */
 static _Atomic uint64_t max_gap_end;	/* realtime at which it ended */
 static atomic_int stopping;
+static volatile sig_atomic_t report;	/* SIGUSR1 seen, not yet answered */
 
 static uint64_t now_ns(void)
 {
@@ -92,6 +99,18 @@ static void *spin(void *arg)
 	while (!atomic_load_explicit(&stopping, memory_order_relaxed))
 		tick();
 	return NULL;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	report = 1;
+}
+
+static void print_gap(const char *what)
+{
+	printf("%s gap_us=%" PRIu64 " gap_end_ns=%" PRIu64, what,
+	    atomic_load(&max_gap_ns) / 1000, atomic_load(&max_gap_end));
 }
 
 static int parse_size(const char *s, size_t *out)
@@ -151,6 +170,7 @@ int main(int argc, char **argv)
 	stopfile = argv[3];
 	size = (size + 4095) & ~(size_t)4095;
 	(void)setsid();
+	signal(SIGUSR1, on_usr1);
 
 	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED) {
@@ -184,6 +204,13 @@ int main(int argc, char **argv)
 	 * about every 4096 readings (a fraction of a millisecond). */
 	for (;;) {
 		tick();
+		if (report) {
+			report = 0;
+			print_gap("gap");
+			putchar('\n');
+			fflush(stdout);
+			atomic_store(&max_gap_ns, 0);
+		}
 		if (++n % 4096 == 0 && access(stopfile, F_OK) == 0)
 			break;
 	}
@@ -192,9 +219,8 @@ int main(int argc, char **argv)
 		pthread_join(tids[i], NULL);
 
 	sum2 = XXH3_64bits(mem, size);
-	printf("done gap_us=%" PRIu64 " gap_end_ns=%" PRIu64 " sum=%016" PRIx64 "%s\n",
-	    atomic_load(&max_gap_ns) / 1000, atomic_load(&max_gap_end), sum2,
-	    sum2 == sum ? "" : " CORRUPT");
+	print_gap("done");
+	printf(" sum=%016" PRIx64 "%s\n", sum2, sum2 == sum ? "" : " CORRUPT");
 	fflush(stdout);
 	return sum2 == sum ? 0 : 3;
 }
