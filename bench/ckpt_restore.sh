@@ -23,7 +23,8 @@
 # roam's side is probed first: while `roam checkpoint`/`roam restore` do not
 # work yet the table says so and shows CRIU and the floor alone; as soon as
 # the engine works, the same command measures it. roam's frozen time is read
-# from its output when it prints one ("frozen_us=N" or "Frozen time: N us").
+# from its output when it prints one (`roam checkpoint --stats`: "frozen-ms X",
+# used when its usage mentions --stats; or "frozen_us=N").
 set -u
 shopt -s extglob
 
@@ -98,7 +99,7 @@ tool_ckpt() {
 	case $1 in
 	criu) timeout 300 "$CRIU" dump -t "$2" -D "$3" --display-stats -o dump.log ${4:-} \
 		>"$3/../ckpt.txt" 2>&1 ;;
-	roam) ROAM_STATS=1 timeout 300 "$ROAM" checkpoint "$2" -o "$3/roam.img" ${4:-} \
+	roam) ROAM_STATS=1 timeout 300 "$ROAM" checkpoint "$2" -o "$3/roam.img" $ROAM_STATS_FLAG ${4:-} \
 		>"$3/../ckpt.txt" 2>&1 ;;
 	esac
 }
@@ -115,7 +116,10 @@ tool_restore() {
 frozen_us() {
 	case $1 in
 	criu) sed -n 's/^Frozen time: \([0-9]*\) us.*/\1/p' "$SHM/w/ckpt.txt" | head -n1 ;;
-	roam) grep -oiE 'frozen(_us=| time: )[0-9]+' "$SHM/w/ckpt.txt" | grep -oE '[0-9]+$' | head -n1 ;;
+	roam) # "frozen-ms 12.3" (roam checkpoint --stats), or "frozen_us=N".
+		awk '{ for (i = 1; i < NF; i++) if ($i == "frozen-ms") { printf "%d\n", $(i + 1) * 1000; exit } }
+		     match($0, /frozen_us=[0-9]+/) { print substr($0, RSTART + 10, RLENGTH - 10); exit }' \
+			"$SHM/w/ckpt.txt" ;;
 	esac
 }
 
@@ -240,6 +244,13 @@ roam_ready() {
 runs_for() { # size -> measured runs
 	case $1 in *[Gg]*) echo "$RUNS_BIG" ;; *) echo "$RUNS" ;; esac
 }
+
+# roam checkpoint prints its frozen time with --stats, when it has the flag.
+ROAM_STATS_FLAG=""
+if [ -x "$ROAM" ] && { "$ROAM" checkpoint --help 2>&1; "$ROAM" checkpoint 2>&1; } </dev/null |
+	grep -q -- '--stats'; then
+	ROAM_STATS_FLAG=--stats
+fi
 
 tools="criu"
 if why=$(roam_ready); then
