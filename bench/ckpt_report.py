@@ -58,6 +58,7 @@ def main():
     rows = list(csv.DictReader(open(a.tsv), delimiter="\t"))
     ok = collections.defaultdict(list)  # (tool, size, threads) -> rows
     fails = collections.Counter()
+    rfails = collections.Counter()  # checkpoint fine, restore failed
     notes = collections.Counter()
     floor = collections.defaultdict(list)
     for r in rows:
@@ -65,6 +66,10 @@ def main():
             floor[r["size"]].append(float(r["ckpt_us"]))
             continue
         key = (r["tool"], r["size"], r["threads"])
+        if r["note"].startswith("FAIL_restore"):
+            rfails[key] += 1
+            ok[key].append(r)  # its checkpoint figures stand
+            continue
         if r["note"].startswith("FAIL"):
             fails[key] += 1
             continue
@@ -80,7 +85,8 @@ def main():
         return statistics.median(xs), p99(xs), len(xs)
 
     def stat_sum(key):
-        xs = [float(r["ckpt_us"]) + float(r["restore_us"]) for r in ok.get(key, [])]
+        xs = [num(r["ckpt_us"]) + num(r["restore_us"]) for r in ok.get(key, [])
+              if num(r["ckpt_us"]) is not None and num(r["restore_us"]) is not None]
         if not xs:
             return None, None, 0
         return statistics.median(xs), p99(xs), len(xs)
@@ -90,7 +96,7 @@ def main():
     out = []
     out.append(f"## Checkpoint/restore: roam vs CRIU {a.criu} (images on tmpfs)\n")
     if a.roam_missing:
-        out.append(f"roam not measured in this run: {a.roam_missing}\n")
+        out.append(f"{a.roam_missing}\n")
     out.append("Times in ms (median / p99; p99 is the maximum when n < 100), image in MiB. "
                "frozen: the process is frozen by checkpoint (tool's own figure); frozen (seen): "
                "the same, as the process saw it (its longest gap across a checkpoint with "
@@ -126,6 +132,8 @@ def main():
         n = f"n: CRIU {len(ok.get(kc, []))}, roam {len(ok.get(kr, []))}"
         if fails[kc] or fails[kr]:
             n += f"; failed runs: CRIU {fails[kc]}, roam {fails[kr]}"
+        if rfails[kc] or rfails[kr]:
+            n += f"; failed restores: CRIU {rfails[kc]}, roam {rfails[kr]}"
         lc, lr = ("criu-lr", size, thr), ("roam-lr", size, thr)
         if fails[lc] or fails[lr]:
             n += f"; failed --leave-running runs: CRIU {fails[lc]}, roam {fails[lr]}"

@@ -11,6 +11,8 @@
 #   RUNS [21]             measured runs per tool for sizes below 1 GiB
 #   RUNS_BIG [5]          measured runs per tool for 1 GiB and above
 #   WARMUP [1]            unmeasured runs per tool before each configuration
+#   TOOL_TIMEOUT [60]     seconds one checkpoint or restore command may take;
+#                         roam is dropped from the run after two time-outs
 #   CRIU [built by bench/criu/build.sh]   ROAM [build/roam]
 #   OUT [bench/out]       where the raw TSV and the markdown table go
 #
@@ -35,6 +37,7 @@ THREADS=${THREADS:-"1 4"}
 RUNS=${RUNS:-21}
 RUNS_BIG=${RUNS_BIG:-5}
 WARMUP=${WARMUP:-1}
+TOOL_TIMEOUT=${TOOL_TIMEOUT:-60}
 ROAM=${ROAM:-$root/build/roam}
 OUT=${OUT:-$root/bench/out}
 SUBJECT=$root/build/bench/subject_fill
@@ -81,6 +84,19 @@ wait_line() {
 	return 1
 }
 
+# gone PID: true once PID is dead (a zombie, or reaped), within 10 s. Reads
+# /proc with builtins, so the common case costs no fork.
+gone() {
+	local st i
+	for ((i = 0; i < 2000; i++)); do
+		read -r st <"/proc/$1/stat" 2>/dev/null || return 0
+		st=${st##*) }
+		[[ $st == Z* || $st == X* ]] && return 0
+		sleep 0.005
+	done
+	return 1
+}
+
 field() { # field NAME LINE
 	local v=${2##*" $1="}
 	[ "$v" = "$2" ] && return 1
@@ -97,9 +113,9 @@ img_bytes() {
 # $IMGDIR/../ckpt.txt.
 tool_ckpt() {
 	case $1 in
-	criu) timeout 300 "$CRIU" dump -t "$2" -D "$3" --display-stats -o dump.log ${4:-} \
+	criu) timeout "$TOOL_TIMEOUT" "$CRIU" dump -t "$2" -D "$3" --display-stats -o dump.log ${4:-} \
 		>"$3/../ckpt.txt" 2>&1 ;;
-	roam) ROAM_STATS=1 timeout 300 "$ROAM" checkpoint "$2" -o "$3/roam.img" $ROAM_STATS_FLAG ${4:-} \
+	roam) ROAM_STATS=1 timeout "$TOOL_TIMEOUT" "$ROAM" checkpoint "$2" -o "$3/roam.img" $ROAM_STATS_FLAG ${4:-} \
 		>"$3/../ckpt.txt" 2>&1 ;;
 	esac
 }
@@ -107,8 +123,8 @@ tool_ckpt() {
 # tool_restore TOOL IMGDIR: restore detached; returns once the process runs.
 tool_restore() {
 	case $1 in
-	criu) timeout 300 "$CRIU" restore -D "$2" -d -o restore.log >"$2/../restore.txt" 2>&1 ;;
-	roam) timeout 300 "$ROAM" restore "$2/roam.img" --detach --pid-file "$2/../pid" \
+	criu) timeout "$TOOL_TIMEOUT" "$CRIU" restore -D "$2" -d -o restore.log >"$2/../restore.txt" 2>&1 ;;
+	roam) timeout "$TOOL_TIMEOUT" "$ROAM" restore "$2/roam.img" --detach --pid-file "$2/../pid" \
 		>"$2/../restore.txt" 2>&1 ;;
 	esac
 }
@@ -146,23 +162,34 @@ one_run() {
 	fi
 	# The tool killed it; reap it so that its PID is free for the restore.
 	# Nothing else between the two commands: the subject's stall counts it.
+	if ! gone "$subject_pid"; then
+		kill -KILL "$subject_pid"; wait "$subject_pid" 2>/dev/null; subject_pid=""
+		echo "FAIL checkpoint left the process running"
+		return
+	fi
 	wait "$subject_pid" 2>/dev/null; subject_pid=""
 
 	t2=$(now_us)
 	tool_restore "$tool" "$SHM/w/img"
 	rc=$?
 	t3=$(now_us)
-	if [ $rc -ne 0 ]; then
-		echo "FAIL restore rc=$rc: $(grep -v '^ *$' "$SHM/w/restore.txt" | tail -n1 | head -c 200)"
-		return
-	fi
 	fz=$(frozen_us "$tool")
 	bytes=$(img_bytes "$SHM/w/img")
+	# A failed restore still leaves valid checkpoint figures: the row keeps
+	# them, and its note (FAIL_restore...) keeps the restore out of the table.
+	local ck="${fz:--}	$((t1 - t0))"
+	if [ $rc -ne 0 ]; then
+		local msg
+		msg=$(grep -v '^ *$' "$SHM/w/restore.txt" | tail -n1 | head -c 200)
+		echo "$ck	-	-	$bytes	FAIL_restore_rc=$rc:${msg// /_}"
+		return
+	fi
 	sleep 0.1
 	touch "$SHM/w/stop"
-	done=$(wait_line done 120) || { echo "FAIL restored subject never finished"; return; }
+	done=$(wait_line done 120) || { echo "$ck	-	-	$bytes	FAIL_restore:subject_never_finished"; return; }
 	gap=$(field gap_us "$done"); end=$(field gap_end_ns "$done")
-	[ "$(field sum "$done")" = "$sum" ] || { echo "FAIL memory checksum differs after restore"; return; }
+	[ "$(field sum "$done")" = "$sum" ] ||
+		{ echo "$ck	-	-	$bytes	FAIL_restore:memory_checksum_differs"; return; }
 	# The stall must be the checkpoint's: the longest gap ended after the
 	# checkpoint began. Otherwise something else stopped the subject longer.
 	local note=ok
@@ -233,11 +260,16 @@ leave_runs() {
 	wait "$subject_pid" 2>/dev/null; subject_pid=""
 }
 
+# roam_ready: 0 when roam checkpoints and restores, 2 when it checkpoints
+# only, 1 when it does neither; prints why not.
 roam_ready() {
 	local r
 	[ -x "$ROAM" ] || { echo "no $ROAM (run make)"; return 1; }
 	r=$(one_run roam 1M 1)
-	case $r in FAIL*) echo "${r#FAIL }"; return 1 ;; esac
+	case $r in
+	FAIL*) echo "${r#FAIL }"; return 1 ;;
+	*FAIL_restore*) echo "restore: ${r##*FAIL_restore}" | tr '_' ' '; return 2 ;;
+	esac
 	return 0
 }
 
@@ -253,14 +285,18 @@ if [ -x "$ROAM" ] && { "$ROAM" checkpoint --help 2>&1; "$ROAM" checkpoint 2>&1; 
 fi
 
 tools="criu"
-if why=$(roam_ready); then
-	tools="criu roam"
-	log "roam: checkpoint/restore work, measuring it"
-else
-	log "roam: not measured ($why)"
-	echo "$why" >"$SHM/roam_why"
-fi
+why=$(roam_ready)
+case $? in
+0) tools="criu roam"
+	log "roam: checkpoint and restore work, measuring both" ;;
+2) tools="criu roam"
+	why="roam restore not measured ($why)"
+	log "$why; measuring roam checkpoint alone" ;;
+*) why="roam not measured in this run: $why"
+	log "$why" ;;
+esac
 
+roam_timeouts=0
 printf 'tool\tsize\tthreads\trun\tfrozen_us\tckpt_us\trestore_us\tstall_us\timage_bytes\tnote\n' >"$TSV"
 log "raw figures: $TSV"
 for size in $SIZES; do
@@ -275,11 +311,22 @@ for size in $SIZES; do
 			order=$tools
 			((i % 2 == 0)) && order=$(echo "$tools" | awk '{for (k = NF; k; k--) printf "%s ", $k}')
 			for tool in $order; do
+				case " $tools " in *" $tool "*) ;; *) continue ;; esac
 				r=$(one_run "$tool" "$size" "$thr")
+				if [ "$tool" = roam ] && [[ $r == *rc=124* ]]; then
+					roam_timeouts=$((roam_timeouts + 1))
+					if ((roam_timeouts >= 2)); then
+						log "roam timed out twice: dropped from the rest of the run"
+						tools=criu
+						why="roam dropped after two time-outs (${TOOL_TIMEOUT}s) at $size x $thr"
+					fi
+				fi
 				((i < 1)) && continue
 				case $r in
 				FAIL*) log "$tool $size x $thr run $i: $r"
 					printf '%s\t%s\t%s\t%s\t-\t-\t-\t-\t-\t%s\n' "$tool" "$size" "$thr" "$i" "${r// /_}" ;;
+				*FAIL_restore*) ((i == 1)) && log "$tool $size x $thr: ${r##*	}"
+					printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$size" "$thr" "$i" "$r" ;;
 				*) printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$size" "$thr" "$i" "$r" ;;
 				esac >>"$TSV"
 			done

@@ -33,7 +33,9 @@
  * the largest gap between two consecutive reads.
  *
  * The subject makes itself a session leader (setsid) so that both CRIU and
- * roam can dump it without shell-job handling.
+ * roam can dump it without shell-job handling, and closes every descriptor
+ * but 0, 1 and 2, which whoever started the harness may have leaked to it: both
+ * tools see the same small, clean process.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -170,6 +172,7 @@ int main(int argc, char **argv)
 	stopfile = argv[3];
 	size = (size + 4095) & ~(size_t)4095;
 	(void)setsid();
+	(void)close_range(3, ~0u, 0);
 	signal(SIGUSR1, on_usr1);
 
 	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
