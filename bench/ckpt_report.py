@@ -45,7 +45,8 @@ def fmt_ms(us):
 def fmt_ratio(a, b):
     if a is None or b is None or b == 0:
         return "-"
-    return f"{a / b:.2f}"
+    r = a / b
+    return f"{r:.0f}" if r >= 100 else f"{r:.1f}" if r >= 10 else f"{r:.2f}"
 
 
 def main():
@@ -53,6 +54,7 @@ def main():
     ap.add_argument("tsv")
     ap.add_argument("--criu", default="?")
     ap.add_argument("--roam-missing", default=None)
+    ap.add_argument("--machine", default=None, help="one line about the machine and its load")
     a = ap.parse_args()
 
     rows = list(csv.DictReader(open(a.tsv), delimiter="\t"))
@@ -95,6 +97,8 @@ def main():
                      key=lambda c: (size_key(c[0]), int(c[1])))
     out = []
     out.append(f"## Checkpoint/restore: roam vs CRIU {a.criu} (images on tmpfs)\n")
+    if a.machine:
+        out.append(f"{a.machine}\n")
     if a.roam_missing:
         out.append(f"{a.roam_missing}\n")
     out.append("Times in ms (median / p99; p99 is the maximum when n < 100), image in MiB. "
@@ -104,6 +108,22 @@ def main():
                "checkpoint command; restore: until the process runs (detached); stall: the "
                "longest time no thread of the process ran (subject's CLOCK_REALTIME); "
                "floor: mmap fresh pages + memcpy of the same memory.\n")
+    # The summary: medians only, one row per configuration.
+    out.append("Summary (medians, ms):\n")
+    out.append("| RSS | thr | frozen CRIU | frozen roam | stall CRIU | stall roam | "
+               "CRIU/roam stall | ckpt+restore CRIU | ckpt+restore roam | floor | "
+               "roam/floor | CRIU/floor |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size, thr in configs:
+        kc, kr = ("criu", size, thr), ("roam", size, thr)
+        fl = statistics.median(floor[size]) if floor.get(size) else None
+        fc, fr = stat(kc, "frozen_us")[0], stat(kr, "frozen_us")[0]
+        sc, sr = stat(kc, "stall_us")[0], stat(kr, "stall_us")[0]
+        cc, cr = stat_sum(kc)[0], stat_sum(kr)[0]
+        out.append(f"| {size} | {thr} | {fmt_ms(fc)} | {fmt_ms(fr)} | {fmt_ms(sc)} | "
+                   f"{fmt_ms(sr)} | {fmt_ratio(sc, sr)} | {fmt_ms(cc)} | {fmt_ms(cr)} | "
+                   f"{fmt_ms(fl)} | {fmt_ratio(cr, fl)} | {fmt_ratio(cc, fl)} |")
+    out.append("\nDetails:\n")
     metrics = [("frozen", "frozen_us"), ("frozen (seen)", "lr"), ("ckpt", "ckpt_us"), ("restore", "restore_us"),
                ("stall", "stall_us"), ("ckpt+restore", None)]
     out.append("| RSS | thr | metric | CRIU med | CRIU p99 | roam med | roam p99 | roam/CRIU |")

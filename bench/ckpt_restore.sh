@@ -297,6 +297,7 @@ case $? in
 esac
 
 roam_timeouts=0
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 printf 'tool\tsize\tthreads\trun\tfrozen_us\tckpt_us\trestore_us\tstall_us\timage_bytes\tnote\n' >"$TSV"
 log "raw figures: $TSV"
 for size in $SIZES; do
@@ -337,6 +338,7 @@ for size in $SIZES; do
 done
 
 "$PY" "$here/ckpt_report.py" "$TSV" --criu "$("$CRIU" --version | awk '/Version/ {print $2}')" \
+	--machine "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)." \
 	${why:+--roam-missing "$why"} >"$MD" || die "report failed"
 cat "$MD"
 log "table saved: $MD"
