@@ -89,7 +89,7 @@ wait_line() {
 gone() {
 	local st i
 	for ((i = 0; i < 2000; i++)); do
-		read -r st <"/proc/$1/stat" 2>/dev/null || return 0
+		read -r st 2>/dev/null <"/proc/$1/stat" || return 0
 		st=${st##*) }
 		[[ $st == Z* || $st == X* ]] && return 0
 		sleep 0.005
