@@ -15,6 +15,9 @@
 #                         roam is dropped from the run after two time-outs
 #   CRIU [built by bench/criu/build.sh]   ROAM [build/roam]
 #   OUT [bench/out]       where the raw TSV and the markdown table go
+#   BENCH_NICE [-10]      nice level of the whole run (tools, subjects and floor
+#                         alike), so that other work on the machine disturbs
+#                         it less; empty to leave it alone
 #
 # For each configuration the tools alternate (criu, roam, roam, criu, ...).
 # One run: start the subject, wait for "ready", checkpoint it (the tool kills
@@ -29,6 +32,11 @@
 # used when its usage mentions --stats; or "frozen_us=N").
 set -u
 shopt -s extglob
+
+BENCH_NICE=${BENCH_NICE--10}
+if [ -n "$BENCH_NICE" ] && [ -z "${ROAM_BENCH_NICED:-}" ]; then
+	ROAM_BENCH_NICED=1 exec nice -n "$BENCH_NICE" "$0" "$@"
+fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -298,6 +306,7 @@ esac
 
 roam_timeouts=0
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
+nice_now=$(nice)
 printf 'tool\tsize\tthreads\trun\tfrozen_us\tckpt_us\trestore_us\tstall_us\timage_bytes\tnote\n' >"$TSV"
 log "raw figures: $TSV"
 for size in $SIZES; do
@@ -338,7 +347,7 @@ for size in $SIZES; do
 done
 
 "$PY" "$here/ckpt_report.py" "$TSV" --criu "$("$CRIU" --version | awk '/Version/ {print $2}')" \
-	--machine "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)." \
+	--machine "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here); run at nice $nice_now." \
 	${why:+--roam-missing "$why"} >"$MD" || die "report failed"
 cat "$MD"
 log "table saved: $MD"
