@@ -45,10 +45,12 @@ static int check_rlimits(struct ckpt *c)
 		"MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
 	};
 
+	uint64_t lcur[RLIM_NLIMITS], lmax[RLIM_NLIMITS];
+
+	if (proc_read_limits(c->procfd, lcur, lmax, RLIM_NLIMITS) != RLIM_NLIMITS)
+		return roam_fail(c->err, -EIO, "reading /proc/%d/limits", c->pid);
 	for (int r = 0; r < RLIM_NLIMITS; r++) {
-		struct rlimit theirs, mine;
-		if (prlimit(c->pid, r, NULL, &theirs) < 0)
-			return roam_fail(c->err, -errno, "reading rlimits of pid %d", c->pid);
+		struct rlimit theirs = { lcur[r], lmax[r] }, mine;
 		if (getrlimit(r, &mine) < 0)
 			continue;
 		/* Without CAP_SYS_RESOURCE no one here can raise a hard limit above

@@ -134,10 +134,11 @@ int ckpt_collect_process(struct ckpt *c)
 	p->rlimits = arena_alloc(&c->arena, RLIM_NLIMITS * sizeof(*p->rlimits));
 	if (!p->rlimits)
 		return -ENOMEM;
+	uint64_t lcur[RLIM_NLIMITS], lmax[RLIM_NLIMITS];
+	if (proc_read_limits(c->procfd, lcur, lmax, RLIM_NLIMITS) != RLIM_NLIMITS)
+		return roam_fail(c->err, -EIO, "reading /proc/%d/limits", c->pid);
 	for (int r = 0; r < RLIM_NLIMITS; r++) {
-		struct rlimit rl;
-		if (prlimit(c->pid, r, NULL, &rl) < 0)
-			return roam_fail(c->err, -errno, "reading rlimit %d of pid %d", r, c->pid);
+		struct rlimit rl = { lcur[r], lmax[r] };
 		Roamimg__Rlimit *l = ARENA_NEW(c, Roamimg__Rlimit, roamimg__rlimit__init);
 		if (!l)
 			return -ENOMEM;

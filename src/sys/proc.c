@@ -365,3 +365,31 @@ int proc_list_fds(int dirfd, int **out, size_t *n)
 {
 	return list_numeric(dirfd, "fd", out, n);
 }
+
+/* The kernel prints each line as "%-25s %-20s %-20s %-10s": the soft limit
+ * starts at column 26, the hard one at 47. */
+static uint64_t limit_value(const char *p)
+{
+	return strncmp(p, "unlimited", 9) ? strtoull(p, NULL, 10) : ~0ull;
+}
+
+int proc_read_limits(int dirfd, uint64_t cur[], uint64_t max[], int n)
+{
+	char *buf, *line, *next;
+	int rc, i = -1;
+
+	if ((rc = proc_read_file(dirfd, "limits", &buf, NULL)) < 0)
+		return rc;
+	for (line = buf; line && *line && i < n; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (i >= 0 && strlen(line) > 47) {
+			cur[i] = limit_value(line + 26);
+			max[i] = limit_value(line + 47);
+		}
+		i++;  /* the first line is the header */
+	}
+	free(buf);
+	return i < 0 ? 0 : i;
+}

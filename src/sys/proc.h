@@ -63,6 +63,10 @@ struct proc_fdinfo {
 	int locks;              /* number of "lock:" lines */
 };
 int proc_read_fdinfo(int dirfd, int fd, struct proc_fdinfo *fi);
+/* Resource limits from /proc/PID/limits, indexed by RLIMIT_*: unlike
+ * prlimit(2) on another process, this needs no CAP_SYS_RESOURCE when the
+ * process changed its ids. Returns the number of limits read. */
+int proc_read_limits(int dirfd, uint64_t cur[], uint64_t max[], int n);
 /* The fd numbers open in the process, sorted. */
 int proc_list_fds(int dirfd, int **out, size_t *n);
 

@@ -1,0 +1,5 @@
+#!/bin/bash
+# Checkpoint/restore of the fds subject (-t 2): see tests/subjects/fds.c.
+# timeout: 60
+. "$(dirname "$0")/lib.sh"
+ckpt_test fds -t 2

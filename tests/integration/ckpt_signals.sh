@@ -1,0 +1,5 @@
+#!/bin/bash
+# Checkpoint/restore of the signals subject: see tests/subjects/signals.c.
+# timeout: 60
+. "$(dirname "$0")/lib.sh"
+ckpt_test signals

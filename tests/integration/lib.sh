@@ -1,0 +1,351 @@
+# lib.sh: helpers shared by the checkpoint/restore integration tests
+# (ckpt_*.sh, refuse_*.sh, real_*.sh).  Source it; it sets `set -u`, makes a
+# scratch directory and a trap that kills every process a test started.
+#
+# Environment (exported by tests/run): ROAM_BUILD (build dir holding `roam`),
+# ROAM_SUBJECTS (build/subjects), ROAM_ROOT (the repository).
+#
+# The subject protocol (tests/subjects/subject.h): a subject prints "ready",
+# verifies its state until the stop file appears, then prints PASS or FAIL.
+#
+# State kept by the helpers for the one subject a script is driving:
+#   SPID     pid of the subject process (changes after a restore)
+#   ORIG_PID pid it started with
+#   WAITER   the process whose exit status is the subject's: the subject
+#            itself (child of this shell) or the `roam restore` waiting for it
+#   LOG      the subject's stdout+stderr (appended, so restores reopen it)
+#   STOP     its stop file; RUN its scratch directory
+set -u
+
+: "${ROAM_BUILD:?ROAM_BUILD not set (run through tests/run)}"
+: "${ROAM_SUBJECTS:?ROAM_SUBJECTS not set (run through tests/run)}"
+ROAM="$ROAM_BUILD/roam"
+TEST_NAME=$(basename "$0" .sh)
+T=$(mktemp -d "${TMPDIR:-/tmp}/roam-$TEST_NAME.XXXXXX")
+KILL_PIDS=()
+SPID="" ORIG_PID="" WAITER="" LOG="" STOP="" RUN="" RUN_N=0 IMG_N=0
+
+cleanup() {
+	local p
+	for p in ${KILL_PIDS[@]+"${KILL_PIDS[@]}"}; do
+		kill -CONT "$p" 2>/dev/null
+		kill -KILL "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "== $*"; }
+
+# fail MESSAGE: the test fails; the subject's log is shown.
+fail() {
+	echo "FAIL: $TEST_NAME: $*"
+	if [ -n "$LOG" ] && [ -f "$LOG" ]; then
+		echo "-- subject log ($LOG):"
+		tail -n 20 "$LOG"
+	fi
+	for f in "$T"/*.err; do
+		[ -s "$f" ] && { echo "-- $(basename "$f"):"; tail -n 10 "$f"; }
+	done
+	exit 1
+}
+
+skip() { echo "$*"; exit 77; }
+need_root() { [ "$(id -u)" = 0 ] || skip "needs root"; }
+
+[ -x "$ROAM" ] || fail "no roam binary at $ROAM"
+
+track() { KILL_PIDS+=("$@"); }
+
+alive() { kill -0 "$1" 2>/dev/null && [ "$(proc_state "$1")" != Z ]; }
+
+# proc_state PID: the one-letter state from /proc/PID/stat (R S D T t Z ...).
+proc_state() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "-"; return; }
+	s=${s##*) }
+	echo "${s%% *}"
+}
+
+proc_field() { sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status" 2>/dev/null; }
+
+# wait_until SECONDS CMD...: poll CMD every 20 ms; false on timeout.
+wait_until() {
+	local limit=$(($1 * 50)) i=0
+	shift
+	while ! "$@"; do
+		i=$((i + 1))
+		[ $i -ge $limit ] && return 1
+		sleep 0.02
+	done
+	return 0
+}
+
+# wait_exit PID SECONDS: reap our child PID, set RC; fail on timeout.
+wait_exit() {
+	local pid=$1 limit=$2
+	if ! wait_until "$limit" eval "! kill -0 $pid 2>/dev/null || [ \"\$(proc_state $pid)\" = Z ]"; then
+		fail "process $pid still running after ${limit}s"
+	fi
+	wait "$pid" 2>/dev/null
+	RC=$?
+}
+
+# start_subject NAME ARGS...: start a subject with stdout+stderr appended to
+# its log, stdin /dev/null; wait until it is ready.
+start_subject() {
+	local name=$1
+	shift
+	RUN_N=$((RUN_N + 1))
+	RUN="$T/run$RUN_N"
+	mkdir -p "$RUN"
+	LOG="$RUN/log" STOP="$RUN/stop"
+	: >"$LOG"
+	ROAM_STOP="$STOP" "$ROAM_SUBJECTS/$name" "$@" >>"$LOG" 2>&1 </dev/null &
+	SPID=$! ORIG_PID=$! WAITER=$!
+	track "$SPID"
+	wait_ready
+}
+
+# start_program CMD...: a program we did not write; stdout appended to $LOG,
+# stderr to $RUN/stderr, stdin from $PROG_STDIN (default /dev/null).
+start_program() {
+	RUN_N=$((RUN_N + 1))
+	RUN="$T/run$RUN_N"
+	mkdir -p "$RUN"
+	LOG="$RUN/log" STOP="$RUN/stop"
+	: >"$LOG"
+	"$@" >>"$LOG" 2>"$RUN/stderr" <"${PROG_STDIN:-/dev/null}" &
+	SPID=$! ORIG_PID=$! WAITER=$!
+	track "$SPID"
+}
+
+ready_or_gone() { grep -qx ready "$LOG" || ! alive "$SPID"; }
+
+wait_ready() {
+	wait_until 10 ready_or_gone ||
+		fail "subject $SPID not ready after 10s (state $(proc_state "$SPID"))"
+	grep -qx ready "$LOG" || { wait "$SPID"; fail "subject exited ($?) before it was ready"; }
+}
+
+# no_fail: the subject has not reported a failure so far, and still runs.
+no_fail() {
+	grep -q '^FAIL' "$LOG" && fail "subject reported a failure"
+	alive "$SPID" || fail "subject $SPID is gone (state $(proc_state "$SPID"))"
+	return 0
+}
+
+# run_for SECONDS: let the subject verify itself for a while.
+run_for() {
+	sleep "$1"
+	no_fail
+}
+
+new_image() { IMG_N=$((IMG_N + 1)); IMG="$T/img$IMG_N"; }
+
+# checkpoint [OPTIONS...]: checkpoint $SPID into a new $IMG; the command
+# must succeed and write a 0600 image.  Without --leave-running the process
+# must be gone afterwards (and its waiter reports a kill); with it, the
+# process must still run, neither stopped nor traced.
+checkpoint() {
+	local leave=0 o
+	for o in "$@"; do [ "$o" = --leave-running ] && leave=1; done
+	new_image
+	no_fail
+	"$ROAM" checkpoint "$SPID" -o "$IMG" "$@" 2>"$T/checkpoint.err"
+	local rc=$?
+	[ $rc = 0 ] || fail "roam checkpoint $SPID${*:+ $*} exited $rc: $(tail -n 3 "$T/checkpoint.err")"
+	[ -s "$IMG" ] || fail "checkpoint wrote no image"
+	[ "$(stat -c %a "$IMG")" = 600 ] || fail "image mode is $(stat -c %a "$IMG"), not 600"
+	if [ $leave = 1 ]; then
+		alive "$SPID" || fail "process $SPID gone after --leave-running"
+		wait_until 5 eval '[ "$(proc_field $SPID TracerPid)" = 0 ]' ||
+			fail "process $SPID still traced after checkpoint --leave-running"
+		case $(proc_state "$SPID") in
+		T | t) fail "process $SPID left stopped after checkpoint --leave-running" ;;
+		esac
+		no_fail
+	else
+		wait_exit "$WAITER" 10
+		[ "$RC" -gt 128 ] || fail "after checkpoint the process ended with status $RC, not killed"
+		grep -q '^PASS' "$LOG" && fail "subject finished instead of being killed"
+	fi
+}
+
+# restore [OPTIONS...]: `roam restore $IMG` in the background; sets SPID
+# (from the pid file) and WAITER (the roam restore process).
+restore() {
+	local pf="$T/restore$IMG_N.pid"
+	rm -f "$pf"
+	"$ROAM" restore "$IMG" --pid-file "$pf" "$@" 2>>"$T/restore.err" &
+	WAITER=$!
+	track "$WAITER"
+	if ! wait_until 10 test -s "$pf"; then
+		alive "$WAITER" || { wait "$WAITER"; fail "roam restore exited $? without a pid file"; }
+		fail "roam restore wrote no pid file in 10s"
+	fi
+	SPID=$(cat "$pf")
+	[[ $SPID =~ ^[0-9]+$ ]] || fail "pid file holds '$SPID'"
+	track "$SPID"
+	alive "$SPID" || { wait "$WAITER"; fail "restored process $SPID not running (roam restore: $?)"; }
+	case $(proc_state "$SPID") in
+	T | t) fail "restored process $SPID is stopped" ;;
+	esac
+}
+
+# stop_and_check [EXPECT]: create the stop file and wait for the subject;
+# EXPECT is PASS (default: exit 0, exactly one PASS and no FAIL in the log)
+# or FAIL (exit 1 and a FAIL line: the sabotaged run).
+stop_and_check() {
+	local expect=${1:-PASS} words=""
+	[ "$SPID" = "$ORIG_PID" ] && words="pid-kept"
+	echo "$words" >"$STOP.tmp" && mv "$STOP.tmp" "$STOP"
+	wait_exit "$WAITER" 20
+	if [ "$expect" = PASS ]; then
+		[ "$RC" = 0 ] || fail "subject exited with status $RC"
+		[ "$(grep -c '^PASS$' "$LOG")" = 1 ] || fail "no single PASS in the log"
+		grep -q '^FAIL' "$LOG" && fail "FAIL in the log"
+	else
+		[ "$RC" = 1 ] || fail "sabotaged subject exited with status $RC, not 1"
+		grep -q '^FAIL' "$LOG" || fail "sabotaged subject printed no FAIL"
+		grep -q '^PASS' "$LOG" && fail "sabotaged subject printed PASS"
+	fi
+	return 0
+}
+
+# ckpt_test SUBJECT [ARGS...]: the standard life of a subject test:
+#  1. it passes when nobody touches it;
+#  2. with -x (sabotaged) it fails, so its checks can fail;
+#  3. checkpoint (kill) + restore, checkpoint --leave-running, checkpoint
+#     (kill) + restore again, then it must still pass.
+# RESTORE_OPTS (array) adds options to every restore; BEFORE_STOP names a
+# function run before each stop.
+ckpt_test() {
+	local name=$1
+	shift
+	log "$name $*: untouched run"
+	start_subject "$name" "$@"
+	run_for 0.3
+	[ -n "${BEFORE_STOP:-}" ] && $BEFORE_STOP
+	stop_and_check PASS
+
+	log "$name $*: sabotaged run must fail"
+	start_subject "$name" -x "$@"
+	sleep 0.3
+	[ -n "${BEFORE_STOP:-}" ] && alive "$SPID" && $BEFORE_STOP
+	stop_and_check FAIL
+
+	log "$name $*: checkpoint, restore, checkpoint --leave-running, checkpoint, restore"
+	start_subject "$name" "$@"
+	run_for 0.3
+	checkpoint
+	restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"}
+	run_for 0.3
+	checkpoint --leave-running
+	run_for 0.3
+	checkpoint
+	restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"}
+	run_for 0.3
+	[ -n "${BEFORE_STOP:-}" ] && $BEFORE_STOP
+	stop_and_check PASS
+	log "$name $*: ok"
+}
+
+# refuse_test HOLD_MODE: start the `hold` subject holding one resource;
+# `roam checkpoint` must exit 255 with a "roam checkpoint: ..." message that
+# matches every extended regex in the array EXPECT (case-insensitive; @FD@,
+# @PID@ and @ADDR@ stand for the fd, pid or mapping start the subject
+# printed), leave no image behind, and leave the process running untouched;
+# then the subject must still pass.  A function named by PREPARE runs once
+# the subject is ready (e.g. to stop or trace it), one named by UNPREPARE
+# after the refusal (to check and undo that).
+refuse_test() {
+	local rc re msg
+	log "hold $*: untouched run"
+	start_subject hold "$@"
+	run_for 0.2
+	stop_and_check PASS
+
+	log "hold $*: checkpoint must be refused"
+	start_subject hold "$@"
+	[ -n "${PREPARE:-}" ] && $PREPARE
+	run_for 0.1
+	new_image
+	"$ROAM" checkpoint "$SPID" -o "$IMG" 2>"$T/checkpoint.err"
+	rc=$?
+	msg=$(cat "$T/checkpoint.err")
+	echo "roam checkpoint said: $msg"
+	[ $rc = 255 ] || fail "roam checkpoint exited $rc, not 255"
+	grep -q '^roam checkpoint: ' "$T/checkpoint.err" || fail "no 'roam checkpoint: ' message"
+	for re in "${EXPECT[@]}"; do
+		re=${re//@FD@/$(sed -n 's/^hold: fd //p' "$LOG")}
+		re=${re//@PID@/$(sed -n 's/^hold: pid //p' "$LOG")}
+		re=${re//@ADDR@/$(sed -n 's/^hold: addr \([0-9a-f]*\)-.*/\1/p' "$LOG")}
+		grep -Eiq -- "$re" "$T/checkpoint.err" || fail "message does not match /$re/"
+	done
+	[ -e "$IMG" ] && fail "an image file was left behind"
+	alive "$SPID" || fail "process $SPID is gone after the refusal"
+	[ -n "${UNPREPARE:-}" ] && $UNPREPARE
+	[ "$(proc_field "$SPID" TracerPid)" = 0 ] ||
+		fail "process $SPID traced by $(proc_field "$SPID" TracerPid) after the refusal"
+	case $(proc_state "$SPID") in
+	T | t) fail "process $SPID left stopped after the refusal" ;;
+	esac
+	run_for 0.2
+	stop_and_check PASS
+	log "refused: ok"
+}
+
+# cpu_ticks PID: user+system CPU time of PID in clock ticks (-1 if gone).
+cpu_ticks() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo -1; return; }
+	s=${s##*) }
+	set -- $s
+	echo $((${12} + ${13}))
+}
+
+# real_test CYCLES CMD...: run a program nobody here wrote, first
+# uninterrupted (the reference), then again with CYCLES checkpoints spread
+# over its CPU time: each kills it and restores it, except the second, which
+# uses --leave-running.  Exit status, stdout and stderr must be identical.
+# Progress is measured in CPU time consumed (not wall time), so the
+# checkpoints land mid-run however fast the machine is.
+real_test() {
+	local cycles=$1 i base step hz secs
+	shift
+	hz=$(getconf CLK_TCK)
+	log "reference run: $*"
+	local TIMEFORMAT='%3U %3S'
+	{ time "$@" <"${PROG_STDIN:-/dev/null}" >"$T/ref.out" 2>"$T/ref.err"; } 2>"$T/ref.time"
+	local ref_rc=$?
+	[ $ref_rc = 0 ] || fail "reference run exited $ref_rc: $(tail -n 3 "$T/ref.err")"
+	[ -s "$T/ref.out" ] || fail "reference run printed nothing"
+	secs=$(awk '{ print int(($1 + $2) * 1000) }' "$T/ref.time")
+	step=$((secs * hz / 1000 / (cycles + 2)))
+	echo "reference: $(cat "$T/ref.time") s CPU, $(wc -c <"$T/ref.out") bytes; a checkpoint every $step ticks"
+	[ "$step" -ge 5 ] || fail "reference run too short ($secs ms CPU) to checkpoint $cycles times mid-run"
+
+	log "checkpointed run"
+	start_program "$@"
+	for ((i = 1; i <= cycles; i++)); do
+		base=$(cpu_ticks "$SPID")
+		wait_until 120 eval '[ "$(cpu_ticks $SPID)" -ge $((base + step)) ] || ! alive $SPID' ||
+			fail "no progress before checkpoint $i"
+		alive "$SPID" || fail "the program finished before checkpoint $i"
+		if [ $i = 2 ]; then
+			checkpoint --leave-running
+		else
+			checkpoint
+			restore
+		fi
+		echo "checkpoint $i done (process now $SPID)"
+	done
+	wait_exit "$WAITER" 120
+	[ "$RC" = "$ref_rc" ] || fail "exit status $RC after the restores, $ref_rc uninterrupted"
+	cmp "$T/ref.out" "$LOG" || fail "stdout differs from the uninterrupted run"
+	cmp "$T/ref.err" "$RUN/stderr" || fail "stderr differs from the uninterrupted run"
+	log "output identical after $cycles checkpoints"
+}

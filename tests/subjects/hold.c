@@ -1,0 +1,306 @@
+/*
+ * hold: a subject holding one resource that roam must refuse to checkpoint
+ * (refusal works as an allowlist).  The refusal tests check that roam names
+ * the resource and leaves the process running untouched: the subject keeps
+ * using its resource throughout and must still pass afterwards.
+ *
+ *   hold [-s STOP] MODE
+ *
+ * MODE is one of: socket eventfd epoll io_uring flock posixlock ofdlock
+ * seccomp utsns mntns sysvshm posixtimer child pipe3 plain.  "pipe3" expects
+ * the harness to hand it a pipe on fd 3 whose other end lives elsewhere;
+ * "plain" holds nothing (the harness stops or traces it instead).
+ * Before "ready" the subject prints what roam should name:
+ *   hold: fd N / hold: pid N / hold: addr START-END (hex, as in maps)
+ *
+ *   hold trace PID
+ * is not a subject but the helper that keeps PID traced (PTRACE_SEIZE)
+ * until PID exits or the helper is killed.
+ */
+#include "subject.h"
+
+#include <linux/filter.h>
+#include <linux/io_uring.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+
+static const char *mode;
+static int fd = -1, pfd[2];
+static pid_t child;
+static char *shm;
+#define SHM_LEN (64 * 1024)
+static timer_t timer;
+static ino_t ns_ino;
+static volatile uint32_t *sq_entries_p;
+static unsigned sq_entries;
+
+static int is(const char *m)
+{
+	return !strcmp(mode, m);
+}
+
+static int open_scratch(const char *leaf)
+{
+	char path[PATH_MAX];
+	int f;
+
+	subj_path(path, sizeof(path), leaf);
+	f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (f < 0)
+		subj_fail("open %s: %s", path, strerror(errno));
+	return f;
+}
+
+static ino_t ns_inode(const char *ns)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", ns);
+	SUBJ_SYS(stat(path, &st));
+	return st.st_ino;
+}
+
+static void setup(void)
+{
+	if (is("socket")) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		SUBJ_SYS(fd);
+	} else if (is("eventfd")) {
+		fd = eventfd(5, EFD_CLOEXEC);
+		SUBJ_SYS(fd);
+	} else if (is("epoll")) {
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		SUBJ_SYS(pipe2(pfd, O_CLOEXEC));
+		SUBJ_CHECK(write(pfd[1], "x", 1) == 1, "write pipe");
+		fd = epoll_create1(EPOLL_CLOEXEC);
+		SUBJ_SYS(fd);
+		SUBJ_SYS(epoll_ctl(fd, EPOLL_CTL_ADD, pfd[0], &ev));
+	} else if (is("io_uring")) {
+		struct io_uring_params p;
+		char *ring;
+
+		memset(&p, 0, sizeof(p));
+		fd = (int)syscall(SYS_io_uring_setup, 4, &p);
+		if (fd < 0) {
+			subj_log("io_uring_setup: %s\n", strerror(errno));
+			exit(77);
+		}
+		ring = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(uint32_t),
+			    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+		SUBJ_CHECK(ring != MAP_FAILED, "mmap io_uring: %s", strerror(errno));
+		sq_entries_p = (volatile uint32_t *)(ring + p.sq_off.ring_entries);
+		sq_entries = p.sq_entries;
+	} else if (is("flock")) {
+		fd = open_scratch("hold.lock");
+		SUBJ_SYS(flock(fd, LOCK_EX));
+	} else if (is("posixlock") || is("ofdlock")) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 100 };
+
+		fd = open_scratch("hold.lock");
+		SUBJ_SYS(fcntl(fd, is("ofdlock") ? F_OFD_SETLK : F_SETLK, &fl));
+	} else if (is("seccomp")) {
+		struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+		struct sock_fprog prog = { .len = 1, .filter = &allow };
+
+		SUBJ_SYS(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+		SUBJ_SYS(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog));
+	} else if (is("utsns")) {
+		SUBJ_SYS(unshare(CLONE_NEWUTS));
+		SUBJ_SYS(sethostname("roam-hold", 9));
+		ns_ino = ns_inode("uts");
+	} else if (is("mntns")) {
+		SUBJ_SYS(unshare(CLONE_NEWNS));
+		ns_ino = ns_inode("mnt");
+	} else if (is("sysvshm")) {
+		int id = shmget(IPC_PRIVATE, SHM_LEN, IPC_CREAT | 0600);
+
+		SUBJ_SYS(id);
+		shm = shmat(id, NULL, 0);
+		if (shm == (void *)-1) {
+			shmctl(id, IPC_RMID, NULL);
+			subj_fail("shmat: %s", strerror(errno));
+		}
+		/* Removed now, freed when we detach or die. */
+		SUBJ_SYS(shmctl(id, IPC_RMID, NULL));
+		subj_fill(shm, SHM_LEN, 42);
+	} else if (is("posixtimer")) {
+		struct sigevent sev;
+		struct itimerspec its = { .it_value = { 1000, 0 } };
+
+		memset(&sev, 0, sizeof(sev));
+		sev.sigev_notify = SIGEV_NONE;
+		SUBJ_SYS(timer_create(CLOCK_MONOTONIC, &sev, &timer));
+		SUBJ_SYS(timer_settime(timer, 0, &its, NULL));
+	} else if (is("child")) {
+		child = fork();
+		SUBJ_SYS(child);
+		if (child == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (;;)
+				pause();
+		}
+	} else if (is("pipe3")) {
+		fd = 3;
+	} else if (!is("plain")) {
+		subj_fail("unknown mode '%s'", mode);
+	}
+}
+
+static void verify(void)
+{
+	struct stat st;
+	uint64_t v;
+
+	if (is("socket")) {
+		int type = 0;
+		socklen_t len = sizeof(type);
+
+		SUBJ_SYS(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len));
+		SUBJ_CHECK(type == SOCK_STREAM, "socket type %d", type);
+	} else if (is("eventfd")) {
+		v = 7;
+		SUBJ_CHECK(write(fd, &v, 8) == 8, "eventfd write: %s", strerror(errno));
+		SUBJ_CHECK(read(fd, &v, 8) == 8, "eventfd read: %s", strerror(errno));
+		SUBJ_CHECK(v == 7 || v == 12, "eventfd counter %llu", (unsigned long long)v);
+	} else if (is("epoll")) {
+		struct epoll_event ev;
+
+		SUBJ_CHECK(epoll_wait(fd, &ev, 1, 0) == 1, "epoll_wait found no ready pipe");
+	} else if (is("io_uring")) {
+		SUBJ_CHECK(*sq_entries_p == sq_entries, "io_uring ring shows %u entries, want %u",
+			   *sq_entries_p, sq_entries);
+	} else if (is("flock") || is("ofdlock")) {
+		/* Another open file description must see the lock. */
+		int other = open_scratch("hold.lock");
+
+		if (is("flock")) {
+			SUBJ_CHECK(flock(other, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK,
+				   "flock no longer held");
+		} else {
+			struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 100 };
+
+			SUBJ_SYS(fcntl(other, F_OFD_GETLK, &fl));
+			SUBJ_CHECK(fl.l_type == F_WRLCK, "OFD lock no longer held");
+		}
+		close(other);
+	} else if (is("posixlock")) {
+		char buf[65536], want[32];
+		ssize_t n, got = 0;
+		int f = open("/proc/locks", O_RDONLY | O_CLOEXEC);
+
+		SUBJ_SYS(f);
+		while ((n = read(f, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+			got += n;
+		close(f);
+		buf[got] = '\0';
+		snprintf(want, sizeof(want), "WRITE %d ", (int)getpid());
+		SUBJ_CHECK(strstr(buf, "POSIX") && strstr(buf, want), "POSIX lock gone from /proc/locks");
+	} else if (is("seccomp")) {
+		char buf[4096], *p;
+		int f = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+		ssize_t n;
+
+		SUBJ_SYS(f);
+		n = read(f, buf, sizeof(buf) - 1);
+		close(f);
+		SUBJ_CHECK(n > 0, "read status");
+		buf[n] = '\0';
+		p = strstr(buf, "Seccomp:");
+		SUBJ_CHECK(p && atoi(p + 8) == SECCOMP_MODE_FILTER, "seccomp filter gone");
+	} else if (is("utsns")) {
+		struct utsname u;
+
+		SUBJ_SYS(uname(&u));
+		SUBJ_CHECK(!strcmp(u.nodename, "roam-hold"), "hostname '%s'", u.nodename);
+		SUBJ_CHECK(ns_inode("uts") == ns_ino, "uts namespace changed");
+	} else if (is("mntns")) {
+		SUBJ_CHECK(ns_inode("mnt") == ns_ino, "mount namespace changed");
+	} else if (is("sysvshm")) {
+		long bad = subj_check_fill(shm, SHM_LEN, 42);
+
+		SUBJ_CHECK(bad < 0, "shm word %ld differs", bad);
+	} else if (is("posixtimer")) {
+		struct itimerspec its;
+
+		SUBJ_SYS(timer_gettime(timer, &its));
+		SUBJ_CHECK(its.it_value.tv_sec > 0, "timer disarmed");
+	} else if (is("child")) {
+		int status;
+
+		SUBJ_CHECK(waitpid(child, &status, WNOHANG) == 0, "child %d gone", (int)child);
+	} else if (is("pipe3")) {
+		SUBJ_SYS(fstat(3, &st));
+		SUBJ_CHECK(S_ISFIFO(st.st_mode), "fd 3 is not a pipe");
+	}
+}
+
+static void sabotage(void)
+{
+	subj_fail("sabotaged (hold has no state of its own to corrupt)");
+}
+
+/* hold trace PID: keep PID traced, letting it run, until it exits. */
+static int trace(pid_t pid)
+{
+	int status;
+
+	if (ptrace(PTRACE_SEIZE, pid, NULL, NULL) < 0) {
+		dprintf(2, "hold trace: PTRACE_SEIZE %d: %s\n", (int)pid, strerror(errno));
+		return 1;
+	}
+	dprintf(1, "tracing %d\n", (int)pid);
+	for (;;) {
+		pid_t w = waitpid(pid, &status, __WALL | WNOHANG);
+
+		if (w < 0 || (w == pid && (WIFEXITED(status) || WIFSIGNALED(status))))
+			return 0;
+		if (w == pid && WIFSTOPPED(status)) {
+			int sig = WSTOPSIG(status);
+
+			/* Pass signals on; group-stops and events carry none. */
+			if (status >> 16 || sig == SIGTRAP)
+				sig = 0;
+			ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig);
+		}
+		usleep(20000);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "trace"))
+		return trace((pid_t)atoi(argv[2]));
+	subj_init(argc, argv, "hold");
+	if (subj.argc != 1)
+		subj_usage();
+	mode = subj.argv[0];
+	setup();
+	if (fd >= 0)
+		subj_log("hold: fd %d\n", fd);
+	if (child > 0)
+		subj_log("hold: pid %d\n", (int)child);
+	if (shm)
+		subj_log("hold: addr %lx-%lx\n", (unsigned long)shm, (unsigned long)shm + SHM_LEN);
+	verify();
+	subj_ready();
+	subj_loop(verify, sabotage);
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+	}
+	subj_pass();
+}

@@ -1,0 +1,369 @@
+/*
+ * memory: every kind of mapping a process holds keeps its address,
+ * protection, sharing and content across checkpoint/restore.
+ *
+ *   brk heap grown with sbrk            pattern, brk end not below ours
+ *   main stack (deep frame) and thread stacks (-t N)     pattern
+ *   private anonymous: written pages, a page written with zeros, untouched
+ *     pages (must read zero), a large sparse NORESERVE area
+ *   shared anonymous                     pattern, 's' in /proc/self/maps
+ *   private file mapping: written pages hold what we wrote, untouched pages
+ *     what the file holds, and the file itself is unchanged
+ *   read-only private file mapping       file content
+ *   shared file mapping: a counter written through the mapping is seen by
+ *     pread() on the file (so the mapping is still the file's page cache)
+ *   PROT_NONE guard between two RW pages, an area split by mprotect into
+ *     rw/r--/rw/---/r-x pieces          exact permissions in maps
+ *   the vDSO is where AT_SYSINFO_EHDR says
+ *
+ * Also built statically (memory-static).
+ */
+#include "subject.h"
+
+#include <pthread.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+
+#define PG 4096UL
+
+static char *brk_area;		/* sbrk'd */
+#define BRK_LEN (64 * PG)
+static char *panon;		/* private anonymous */
+#define PANON_PAGES 256
+static char *sparse;		/* 64 MiB NORESERVE, one page per 8 MiB touched */
+#define SPARSE_LEN (64UL << 20)
+static char *sanon;		/* shared anonymous */
+#define SANON_PAGES 32
+static char *pfile;		/* private file mapping, RW */
+static char *rofile;		/* private file mapping, R */
+#define PFILE_PAGES 16
+static char *sfile;		/* shared file mapping */
+#define SFILE_PAGES 4
+static int sfile_fd;
+static uint64_t sfile_counter;
+static char *guard;		/* rw | --- | rw */
+static char *split;		/* 8 pages, see split_prot[] */
+static const int split_prot[8] = {
+	PROT_READ | PROT_WRITE, PROT_READ | PROT_WRITE, PROT_READ, PROT_READ,
+	PROT_READ | PROT_WRITE, PROT_NONE, PROT_READ | PROT_EXEC, PROT_READ | PROT_EXEC,
+};
+static volatile char *main_stack;	/* a big frame in main's stack */
+#define MAIN_STACK_LEN (128 * 1024)
+static pthread_t *tids;
+static volatile int stop_threads;
+
+/* Permissions ("rw-p") and sharing of the mapping holding ADDR, from maps. */
+static int maps_perms(const void *addr, char perms[5], char *name, size_t namelen)
+{
+	static char buf[256 * 1024];
+	uintptr_t a = (uintptr_t)addr;
+	ssize_t n, got = 0;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	char *line;
+
+	if (fd < 0)
+		subj_fail("open maps: %s", strerror(errno));
+	while ((n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = '\0';
+	for (line = buf; line && *line; ) {
+		char *nl = strchr(line, '\n');
+		unsigned long lo, hi;
+		char p[5];
+		int off = 0;
+
+		if (nl)
+			*nl = '\0';
+		if (sscanf(line, "%lx-%lx %4s %*s %*s %*s %n", &lo, &hi, p, &off) >= 3 &&
+		    a >= lo && a < hi) {
+			memcpy(perms, p, 5);
+			if (name) {
+				snprintf(name, namelen, "%s", off ? line + off : "");
+			}
+			return 0;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	return -1;
+}
+
+static void expect_perms(const void *addr, const char *want, const char *what)
+{
+	char p[5];
+
+	if (maps_perms(addr, p, NULL, 0) < 0)
+		subj_fail("%s at %p: not mapped", what, addr);
+	if (strcmp(p, want))
+		subj_fail("%s at %p: perms %s, want %s", what, addr, p, want);
+}
+
+static void check_page(const void *p, uint64_t seed, const char *what, int page)
+{
+	long bad = subj_check_fill(p, PG, seed);
+
+	if (bad >= 0)
+		subj_fail("%s page %d: word %ld differs", what, page, bad);
+}
+
+static void check_zero(const void *p, const char *what, int page)
+{
+	const volatile uint64_t *w = p;
+	size_t i;
+
+	for (i = 0; i < PG / 8; i++)
+		if (w[i])
+			subj_fail("%s page %d: word %zu not zero", what, page, i);
+}
+
+static char *map_file(const char *leaf, int pages, uint64_t seed, int prot, int flags, int *fdp)
+{
+	char path[PATH_MAX];
+	char *buf = malloc(PG), *m;
+	int fd, p;
+
+	subj_path(path, sizeof(path), leaf);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || !buf)
+		subj_fail("create %s: %s", path, strerror(errno));
+	for (p = 0; p < pages; p++) {
+		subj_fill(buf, PG, seed + (uint64_t)p);
+		if (pwrite(fd, buf, PG, (off_t)(p * PG)) != (ssize_t)PG)
+			subj_fail("write %s: %s", path, strerror(errno));
+	}
+	free(buf);
+	m = mmap(NULL, pages * PG, prot, flags, fd, 0);
+	if (m == MAP_FAILED)
+		subj_fail("mmap %s: %s", path, strerror(errno));
+	if (fdp)
+		*fdp = fd;
+	else
+		close(fd);
+	return m;
+}
+
+static char *map_anon(size_t len, int flags)
+{
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | flags, -1, 0);
+
+	if (m == MAP_FAILED)
+		subj_fail("mmap anon %zu: %s", len, strerror(errno));
+	return m;
+}
+
+static void setup(void)
+{
+	int p;
+
+	brk_area = sbrk(BRK_LEN);
+	if (brk_area == (void *)-1)
+		subj_fail("sbrk: %s", strerror(errno));
+	subj_fill(brk_area, BRK_LEN, 1);
+
+	panon = map_anon(PANON_PAGES * PG, MAP_PRIVATE);
+	for (p = 0; p < PANON_PAGES; p += 2)
+		subj_fill(panon + p * PG, PG, 500 + (uint64_t)p);
+	memset(panon + 1 * PG, 0, PG);	/* present, but all zero */
+
+	sparse = map_anon(SPARSE_LEN, MAP_PRIVATE | MAP_NORESERVE);
+	for (p = 0; p < 8; p++)
+		subj_fill(sparse + p * (8UL << 20), PG, 600 + (uint64_t)p);
+
+	sanon = map_anon(SANON_PAGES * PG, MAP_SHARED);
+	for (p = 0; p < SANON_PAGES; p++)
+		subj_fill(sanon + p * PG, PG, 400 + (uint64_t)p);
+
+	pfile = map_file("memory-private.dat", PFILE_PAGES, 100, PROT_READ | PROT_WRITE, MAP_PRIVATE, NULL);
+	for (p = 0; p < PFILE_PAGES; p++)
+		if (p < 4 || p == 8)
+			subj_fill(pfile + p * PG, PG, 200 + (uint64_t)p);
+	rofile = map_file("memory-readonly.dat", PFILE_PAGES, 700, PROT_READ, MAP_PRIVATE, NULL);
+
+	sfile = map_file("memory-shared.dat", SFILE_PAGES, 300, PROT_READ | PROT_WRITE, MAP_SHARED, &sfile_fd);
+
+	guard = map_anon(3 * PG, MAP_PRIVATE);
+	subj_fill(guard, PG, 800);
+	subj_fill(guard + 2 * PG, PG, 802);
+	SUBJ_SYS(mprotect(guard + PG, PG, PROT_NONE));
+
+	split = map_anon(8 * PG, MAP_PRIVATE);
+	for (p = 0; p < 8; p++) {
+		subj_fill(split + p * PG, PG, 900 + (uint64_t)p);
+		SUBJ_SYS(mprotect(split + p * PG, PG, split_prot[p]));
+	}
+}
+
+static const char *prot_str(int prot)
+{
+	static char s[5];
+
+	s[0] = prot & PROT_READ ? 'r' : '-';
+	s[1] = prot & PROT_WRITE ? 'w' : '-';
+	s[2] = prot & PROT_EXEC ? 'x' : '-';
+	s[3] = 'p';
+	s[4] = '\0';
+	return s;
+}
+
+/* Content checks that any thread may run concurrently. */
+static void verify_content(void)
+{
+	int p;
+	long bad;
+
+	bad = subj_check_fill(brk_area, BRK_LEN, 1);
+	SUBJ_CHECK(bad < 0, "brk area word %ld differs", bad);
+	for (p = 0; p < PANON_PAGES; p++) {
+		if (p % 2 == 0)
+			check_page(panon + p * PG, 500 + (uint64_t)p, "private anon", p);
+		else
+			check_zero(panon + p * PG, "private anon", p);
+	}
+	for (p = 0; p < 8; p++) {
+		check_page(sparse + p * (8UL << 20), 600 + (uint64_t)p, "sparse", p);
+		check_zero(sparse + p * (8UL << 20) + 4 * PG, "sparse+4", p);
+	}
+	for (p = 0; p < SANON_PAGES; p++)
+		check_page(sanon + p * PG, 400 + (uint64_t)p, "shared anon", p);
+	for (p = 0; p < PFILE_PAGES; p++)
+		check_page(pfile + p * PG, (p < 4 || p == 8 ? 200 : 100) + (uint64_t)p,
+			   "private file", p);
+	for (p = 0; p < PFILE_PAGES; p++)
+		check_page(rofile + p * PG, 700 + (uint64_t)p, "read-only file", p);
+	for (p = 0; p < SFILE_PAGES - 1; p++)
+		check_page(sfile + p * PG, 300 + (uint64_t)p, "shared file", p);
+	check_page(guard, 800, "guard low", 0);
+	check_page(guard + 2 * PG, 802, "guard high", 2);
+	for (p = 0; p < 8; p++)
+		if (split_prot[p] & PROT_READ)
+			check_page(split + p * PG, 900 + (uint64_t)p, "split", p);
+}
+
+/* Checks of layout and of the file behind the mappings: main thread only. */
+static void verify(void)
+{
+	char p4[5], name[PATH_MAX], *buf;
+	uint64_t word;
+	void *vdso = (void *)getauxval(AT_SYSINFO_EHDR);
+	int p;
+	long bad;
+
+	verify_content();
+	bad = subj_check_fill((const void *)main_stack, MAIN_STACK_LEN, 2);
+	SUBJ_CHECK(bad < 0, "main stack word %ld differs", bad);
+	SUBJ_CHECK((char *)sbrk(0) >= brk_area + BRK_LEN, "brk end %p below our area end %p",
+		   sbrk(0), brk_area + BRK_LEN);
+
+	expect_perms(brk_area, "rw-p", "brk area");
+	expect_perms(panon, "rw-p", "private anon");
+	expect_perms(sanon, "rw-s", "shared anon");
+	expect_perms(pfile, "rw-p", "private file");
+	expect_perms(rofile, "r--p", "read-only file");
+	expect_perms(sfile, "rw-s", "shared file");
+	expect_perms(guard, "rw-p", "guard low");
+	expect_perms(guard + PG, "---p", "guard");
+	expect_perms(guard + 2 * PG, "rw-p", "guard high");
+	for (p = 0; p < 8; p++)
+		expect_perms(split + p * PG, prot_str(split_prot[p]), "split");
+	if (maps_perms(pfile, p4, name, sizeof(name)) < 0 || !strstr(name, "memory-private.dat"))
+		subj_fail("private file mapping shows '%s'", name);
+	if (maps_perms(sfile, p4, name, sizeof(name)) < 0 || !strstr(name, "memory-shared.dat"))
+		subj_fail("shared file mapping shows '%s'", name);
+	if (vdso) {
+		if (maps_perms(vdso, p4, name, sizeof(name)) < 0 || strcmp(name, "[vdso]"))
+			subj_fail("AT_SYSINFO_EHDR %p is '%s', not the [vdso]", vdso, name);
+	}
+
+	/* The shared file mapping is still the file: writes go both ways. */
+	sfile_counter++;
+	*(volatile uint64_t *)(sfile + (SFILE_PAGES - 1) * PG) = sfile_counter;
+	if (pread(sfile_fd, &word, 8, (off_t)((SFILE_PAGES - 1) * PG)) != 8)
+		subj_fail("pread shared file: %s", strerror(errno));
+	SUBJ_CHECK(word == sfile_counter, "shared file holds %llu, mapping wrote %llu",
+		   (unsigned long long)word, (unsigned long long)sfile_counter);
+	word = sfile_counter * 3;
+	if (pwrite(sfile_fd, &word, 8, (off_t)((SFILE_PAGES - 1) * PG + 8)) != 8)
+		subj_fail("pwrite shared file: %s", strerror(errno));
+	SUBJ_CHECK(*(volatile uint64_t *)(sfile + (SFILE_PAGES - 1) * PG + 8) == word,
+		   "shared mapping does not see a write to the file");
+
+	/* A private file mapping's writes never reach the file. */
+	buf = malloc(PG);
+	SUBJ_CHECK(buf != NULL, "out of memory");
+	{
+		char path[PATH_MAX];
+		int fd;
+
+		subj_path(path, sizeof(path), "memory-private.dat");
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		SUBJ_SYS(fd);
+		if (pread(fd, buf, PG, 0) != (ssize_t)PG)
+			subj_fail("pread private file: %s", strerror(errno));
+		close(fd);
+		bad = subj_check_fill(buf, PG, 100);
+		SUBJ_CHECK(bad < 0, "private mapping's writes reached the file (word %ld)", bad);
+	}
+	free(buf);
+}
+
+static void sabotage(void)
+{
+	panon[3 * PG + 17] ^= 1;	/* an untouched page is no longer zero */
+}
+
+struct tstate {
+	int idx;
+};
+
+static void *worker(void *arg)
+{
+	struct tstate *ts = arg;
+	volatile char stack[32 * 1024];
+	uint64_t seed = 10000 + (uint64_t)ts->idx;
+	long bad;
+
+	subj_fill((void *)stack, sizeof(stack), seed);
+	while (!stop_threads) {
+		bad = subj_check_fill((const void *)stack, sizeof(stack), seed);
+		SUBJ_CHECK(bad < 0, "thread %d stack word %ld differs", ts->idx, bad);
+		verify_content();
+		subj_sleep_ms(10);
+	}
+	bad = subj_check_fill((const void *)stack, sizeof(stack), seed);
+	SUBJ_CHECK(bad < 0, "thread %d stack word %ld differs", ts->idx, bad);
+	return NULL;
+}
+
+/* Runs with a big frame of its own, so the main stack grows well down. */
+static __attribute__((noinline)) void run(void)
+{
+	volatile char frame[MAIN_STACK_LEN];
+	struct tstate *ts;
+	int i;
+
+	subj_fill((void *)frame, sizeof(frame), 2);
+	main_stack = frame;
+	ts = calloc((size_t)subj.threads + 1, sizeof(*ts));
+	tids = calloc((size_t)subj.threads + 1, sizeof(*tids));
+	SUBJ_CHECK(ts && tids, "out of memory");
+	for (i = 0; i < subj.threads; i++) {
+		ts[i].idx = i;
+		errno = pthread_create(&tids[i], NULL, worker, &ts[i]);
+		SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));
+	}
+	verify();
+	subj_ready();
+	subj_loop(verify, sabotage);
+	stop_threads = 1;
+	for (i = 0; i < subj.threads; i++)
+		pthread_join(tids[i], NULL);
+	verify();
+}
+
+int main(int argc, char **argv)
+{
+	subj_init(argc, argv, "memory");
+	setup();
+	run();
+	subj_pass();
+}
