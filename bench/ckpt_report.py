@@ -62,10 +62,12 @@ def main():
     fails = collections.Counter()
     rfails = collections.Counter()  # checkpoint fine, restore failed
     notes = collections.Counter()
-    floor = collections.defaultdict(list)
+    floor = collections.defaultdict(list)      # size -> floor figures
+    floor_cfg = collections.defaultdict(list)  # (size, threads) -> those beside its runs
     for r in rows:
         if r["tool"] == "floor":
             floor[r["size"]].append(float(r["ckpt_us"]))
+            floor_cfg[(r["size"], r["threads"])].append(float(r["ckpt_us"]))
             continue
         key = (r["tool"], r["size"], r["threads"])
         if r["note"].startswith("FAIL_restore"):
@@ -93,6 +95,10 @@ def main():
             return None, None, 0
         return statistics.median(xs), p99(xs), len(xs)
 
+    def floor_of(size, thr):
+        xs = floor_cfg.get((size, thr)) or floor.get(size)
+        return statistics.median(xs) if xs else None
+
     configs = sorted({(k[1], k[2]) for k in list(ok) + list(fails) if "-lr" not in k[0]},
                      key=lambda c: (size_key(c[0]), int(c[1])))
     out = []
@@ -107,7 +113,8 @@ def main():
                "--leave-running, separate runs); ckpt: the whole "
                "checkpoint command; restore: until the process runs (detached); stall: the "
                "longest time no thread of the process ran (subject's CLOCK_REALTIME); "
-               "floor: mmap fresh pages + memcpy of the same memory.\n")
+               "floor: mmap fresh pages + memcpy of the same memory, run between the tools' runs of "
+               "the same configuration.\n")
     # The summary: medians only, one row per configuration.
     out.append("Summary (medians, ms):\n")
     out.append("| RSS | thr | frozen CRIU | frozen roam | stall CRIU | stall roam | "
@@ -116,7 +123,7 @@ def main():
     out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size, thr in configs:
         kc, kr = ("criu", size, thr), ("roam", size, thr)
-        fl = statistics.median(floor[size]) if floor.get(size) else None
+        fl = floor_of(size, thr)
         fc, fr = stat(kc, "frozen_us")[0], stat(kr, "frozen_us")[0]
         sc, sr = stat(kc, "stall_us")[0], stat(kr, "stall_us")[0]
         cc, cr = stat_sum(kc)[0], stat_sum(kr)[0]
@@ -131,7 +138,7 @@ def main():
     targets = []
     for size, thr in configs:
         kc, kr = ("criu", size, thr), ("roam", size, thr)
-        fl = statistics.median(floor[size]) if floor.get(size) else None
+        fl = floor_of(size, thr)
         for name, col in metrics:
             if col == "lr":
                 c = stat(("criu-lr", size, thr), "stall_us")

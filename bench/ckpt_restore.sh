@@ -311,10 +311,6 @@ printf 'tool\tsize\tthreads\trun\tfrozen_us\tckpt_us\trestore_us\tstall_us\timag
 log "raw figures: $TSV"
 for size in $SIZES; do
 	n=$(runs_for "$size")
-	# The floor, with one unmeasured repetition first.
-	"$FLOOR" "$size" $((n + 1)) | tail -n +2 | while read -r _ us; do
-		printf 'floor\t%s\t-\t-\t-\t%s\t-\t-\t-\tok\n' "$size" "$us"
-	done >>"$TSV"
 	for thr in $THREADS; do
 		log "$size x $thr thread(s): $WARMUP warm-up + $n runs per tool ($tools)"
 		for ((i = 1 - WARMUP; i <= n; i++)); do
@@ -340,6 +336,12 @@ for size in $SIZES; do
 				*) printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$size" "$thr" "$i" "$r" ;;
 				esac >>"$TSV"
 			done
+			# The floor runs between the tools' runs, not in a block of its own:
+			# how slow fresh pages are on this VM drifts with what the machine
+			# did lately, and the ratio must compare like with like.
+			"$FLOOR" "$size" 1 | while read -r _ us; do
+				((i < 1)) || printf 'floor\t%s\t%s\t%s\t-\t%s\t-\t-\t-\tok\n' "$size" "$thr" "$i" "$us"
+			done >>"$TSV"
 		done
 		log "$size x $thr thread(s): $n checkpoints --leave-running per tool (frozen as seen)"
 		leave_runs "$size" "$thr" "$n" "$tools" >>"$TSV"
