@@ -147,7 +147,7 @@ static int check_files(struct restore *r)
 			return roam_fail(r->err, -ROAM_E_INCOMPAT, "mapped file %s: %s", f->path, strerror(errno));
 		uint8_t h[16];
 		uint64_t size;
-		int rc = file_hash(fd, h, &size);
+		int rc = file_hash_cached(fd, h, &size);
 		close(fd);
 		if (rc < 0)
 			return roam_fail(r->err, rc, "hashing %s", f->path);
