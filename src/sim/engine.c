@@ -17,7 +17,10 @@
  *
  * Measuring: processes arriving after the warm-up fraction and up to --jobs
  * are measured; arrivals go on past --jobs until the last measured process
- * completes, so the end of the run does not empty the system early.
+ * completes, so the end of the run does not empty the system early. Under
+ * heavy-tailed work that could take a very long time (one huge process
+ * keeps the run alive), so the extra arrivals stop after a tenth of the
+ * run's length and the system then drains.
  */
 #include <errno.h>
 #include <math.h>
@@ -466,12 +469,31 @@ static int engine_init(struct engine *e, const struct sim_config *c, struct sim_
 	return 0;
 }
 
+/*
+ * Utilisation is measured up to now: the end of the run, or the moment the
+ * arrivals stop (the drain that follows would only dilute it). Busy time
+ * accrues when a host goes idle; hosts busy now add what they have so far.
+ */
+static void measure_busy(struct engine *e, struct sim_result *res)
+{
+	double capacity = 0, busy = res->busy;
+
+	for (uint32_t i = 0; i < e->cfg->hosts; i++) {
+		capacity += e->h[i].speed;
+		if (e->h[i].n)
+			busy += (e->now - e->h[i].busy_since) * e->h[i].speed;
+	}
+	res->busy_until_stop = busy;
+	res->capacity_time = capacity * e->now;
+}
+
 int sim_run(const struct sim_config *c, uint64_t work_seed, uint64_t policy_seed,
             struct sim_result *res, const char **why)
 {
 	struct engine eng, *e = &eng;
 	uint64_t total, warm, arrived = 0;
-	double rate, next_arrival, capacity;
+	double rate, next_arrival, capacity, stop_arrivals = __builtin_inf();
+	bool measured_busy = false;
 	int rc;
 
 	*why = NULL;
@@ -528,6 +550,10 @@ int sim_run(const struct sim_config *c, uint64_t work_seed, uint64_t policy_seed
 			} else {
 				next_arrival = e->now - log(policy_rng_unit_open0(&e->wrng)) / rate;
 			}
+			if (arrived == total)
+				stop_arrivals = e->now * 1.1;
+			if (next_arrival > stop_arrivals)
+				next_arrival = __builtin_inf();
 			policy_session_start(&s);
 			rc = converse(e, &s, job);
 		} else if (tt <= te) {
@@ -539,6 +565,10 @@ int sim_run(const struct sim_config *c, uint64_t work_seed, uint64_t policy_seed
 			rc = dispatch(e);
 		}
 		res->events++;
+		if (e->now >= stop_arrivals && !measured_busy) {
+			measure_busy(e, res);
+			measured_busy = true;
+		}
 		if (rc < 0) {
 			*why = rc == -ENOMEM ? "out of memory" : "the policy refused a process";
 			goto out;
@@ -549,12 +579,9 @@ int sim_run(const struct sim_config *c, uint64_t work_seed, uint64_t policy_seed
 			goto out;
 		}
 	}
-	/* Busy time of hosts still busy at the end. */
-	for (uint32_t i = 0; i < c->hosts; i++)
-		if (e->h[i].n)
-			res->busy += (e->now - e->h[i].busy_since) * e->h[i].speed;
+	if (!measured_busy)
+		measure_busy(e, res);
 	res->sim_time = e->now;
-	res->capacity_time = capacity * e->now;
 	rc = 0;
 out:
 	engine_free(e);

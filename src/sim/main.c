@@ -136,7 +136,7 @@ static int run_config(const struct sim_config *c, unsigned reps, uint64_t seed,
 		tot.probes += res.probes;
 		tot.messages += res.messages;
 		tot.arrivals += res.arrivals;
-		tot.busy += res.busy;
+		tot.busy += res.busy_until_stop;
 		tot.capacity_time += res.capacity_time;
 		tot.events += res.events;
 	}

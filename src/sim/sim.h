@@ -217,8 +217,9 @@ struct sim_result {
 	double sum_time, sum_slowdown;
 	struct hist *hist;          /* caller-provided, added to */
 	uint64_t transferred, migrated, probes, messages, arrivals;
-	double busy;                /* host-seconds busy (capacity-weighted) */
-	double capacity_time;       /* host-seconds of capacity */
+	double busy;                /* host-seconds busy so far (speed-weighted) */
+	double busy_until_stop;     /* the same, up to the end of arrivals */
+	double capacity_time;       /* host-seconds of capacity, up to then */
 	uint64_t events;
 	double sim_time;
 	uint64_t peak_in_system;
