@@ -24,10 +24,12 @@ while [ $# -gt 0 ]; do
 done
 for c in $cases; do
 	IFS=, read -r T L l <<<"$c"
-	read -r _ _ m _ ci _ <"$tmp/$T-$L-$l" || { echo "no result for $c"; exit 1; }
-	read -r want resid < <(theory_threshold "$l" "$T" "$L")
+	read -r _ _ m _ ci _ _ xfer _ probes _ <"$tmp/$T-$L-$l" || { echo "no result for $c"; exit 1; }
+	read -r want resid want_xfer want_probes < <(theory_threshold "$l" "$T" "$L")
 	awk -v r="$resid" 'BEGIN { exit !(r < 1e-6) }' || { echo "FAIL fixed point inconsistent for $c: $resid"; failures=$((failures + 1)); }
 	check "threshold:t=$T,lp=$L N=1000 load $l" "$m" "$ci" "$want" 0.02
+	near "  transferred fraction" "$xfer" "$want_xfer" 0.02
+	near "  probes per process" "$probes" "$want_probes" 0.02
 done
 read -r _ _ m _ <"$tmp/2-3-0.9"
 differs "t=2,lp=3 is not the t=1,lp=3 value" "$m" "$(theory_threshold 0.9 1 3 | cut -d' ' -f1)" 0.02
