@@ -52,7 +52,9 @@ struct engine {
 	struct policy_host *view;
 	struct policy_view pview;
 	struct policy_index ix;
-	bool use_ix, exact_view;
+	bool use_ix;
+	bool exact_view;         /* the view follows every change */
+	bool periodic;           /* the view is refreshed every P seconds */
 	struct timer_heap timers;
 	struct event_heap events;
 	struct policy_rng wrng, prng;
@@ -140,10 +142,15 @@ static inline void ps_reschedule(struct engine *e, uint32_t host)
 	timer_heap_set(&e->timers, host, e->now + left * h->n / h->speed);
 }
 
-/* The load a host shows changed: keep the exact view and the index. */
+/*
+ * The load a host shows changed: keep the exact view and the index. An
+ * exact view is not free in a real cluster: count one message per change
+ * (the host telling whoever keeps the loads).
+ */
 static inline int load_changed(struct engine *e, uint32_t host, int up)
 {
 	if (e->exact_view) {
+		e->res->messages++;
 		e->view[host].load = e->h[host].n;
 		if (e->use_ix) {
 			if (up)
@@ -458,6 +465,7 @@ static int engine_init(struct engine *e, const struct sim_config *c, struct sim_
 	e->pview = (struct policy_view){ e->view, c->hosts };
 	e->exact_view = reads == POLICY_READS_EXACT ||
 	                (reads == POLICY_READS_PUBLISHED && c->publish <= 0);
+	e->periodic = reads == POLICY_READS_PUBLISHED && c->publish > 0;
 	e->use_ix = c->policy.kind == POLICY_KIND_JSQ || c->policy.kind == POLICY_KIND_LEAST_LOADED;
 	if (e->use_ix && policy_index_init(&e->ix, c->hosts) < 0) {
 		e->use_ix = false;
@@ -510,7 +518,7 @@ int sim_run(const struct sim_config *c, uint64_t work_seed, uint64_t policy_seed
 	rate = c->load * capacity;
 	e->outstanding = total - warm;
 
-	if (c->publish > 0 && !e->exact_view && (rc = publish(e)) < 0)
+	if (e->periodic && (rc = publish(e)) < 0)
 		goto out;
 	if (c->migrate && (rc = schedule(e, c->mig_period, EV_MIGRATE_SWEEP, 0, 0, NULL)) < 0)
 		goto out;
