@@ -39,20 +39,29 @@ sweep n10000-heavy-migrate --hosts 10000 --jobs 10000000 --reps 2 --ps --work bp
 	--migrate --mig-cost 0.01 --policy random --policy pod:d=2 --policy threshold:t=2,lp=3
 
 # Migration against none, from the two CSVs: one curve per policy and mode.
+# gnuplot does not read RFC 4180 quoting, so the specs' commas become ';'
+# in a temporary copy and the keys are spelled back in the titles.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 for n in 1000 10000; do
+	for f in heavy heavy-migrate; do
+		sed -E 's/"([^",]*),([^"]*)"/\1;\2/' "$OUT/n$n-$f.csv" >"$tmp/n$n-$f.csv"
+	done
 	for term in "pngcairo size 1400,560 font ',10'|png" "svg size 1400,560 dynamic|svg"; do
 		t=${term%|*} ext=${term#*|}
 		gnuplot <<GP
 set terminal $t
 set output '$OUT/n$n-migration.$ext'
 set datafile separator ','
+keys = "random pod:d=2 threshold:t=2;lp=3"
+names = "random pod:d=2 threshold:t=2,lp=3"
 set multiplot layout 1,2 title "N = $n, PS, bounded Pareto (a = 1.1, max/min = 1e5): preemptive migration by age (cost 0.01 s/MiB, 10 MiB)"
 set key top left; set grid; set logscale y; set xlabel 'load'
 do for [panel=0:1] {
   col = panel == 0 ? 4 : 5
   set ylabel (panel == 0 ? 'mean' : 'p99').' time in system (mean work = 1)'
-  plot for [p in "random pod:d=2 threshold:t=2,lp=3"] '$OUT/n$n-heavy.csv' using 3:(strcol(1) eq p ? column(col) : 1/0) with linespoints title p, \
-       for [p in "random pod:d=2 threshold:t=2,lp=3"] '$OUT/n$n-heavy-migrate.csv' using 3:(strcol(1) eq p ? column(col) : 1/0) with linespoints dashtype 2 title p.' + migrate'
+  plot for [i=1:3] '$tmp/n$n-heavy.csv' using 3:(strcol(1) eq word(keys, i) ? column(col) : 1/0) with linespoints lt i title word(names, i), \
+       for [i=1:3] '$tmp/n$n-heavy-migrate.csv' using 3:(strcol(1) eq word(keys, i) ? column(col) : 1/0) with linespoints lt i dashtype 2 title word(names, i).' + migrate'
 }
 unset multiplot
 GP

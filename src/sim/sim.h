@@ -252,6 +252,7 @@ struct sim_row {
 	uint64_t seed;
 	uint64_t events;
 	double seconds;                      /* wall time: table only */
+	double cpu_seconds;                  /* CPU time: the table's Mev/s */
 };
 
 void report_csv_header(FILE *f);
