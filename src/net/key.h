@@ -11,9 +11,9 @@
 #include "net/link.h"
 
 enum key_error {
-	KEY_ERR_BASE   = 6200,
-	KEY_ERR_MODE   = 6201,  /* group or others may access the file */
-	KEY_ERR_FORMAT = 6202,  /* not 64 hex digits */
+	KEY_ERR_BASE   = 6500,
+	KEY_ERR_MODE   = 6501,  /* group or others may access the file */
+	KEY_ERR_FORMAT = 6502,  /* not 64 hex digits */
 };
 
 const char *key_strerror(int err);

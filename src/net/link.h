@@ -41,12 +41,12 @@
 enum link_role { LINK_CLIENT = 1, LINK_SERVER = 2 };
 
 enum link_error {
-	LINK_ERR_BASE   = 6100,
-	LINK_ERR_MAGIC  = 6101,  /* not a roam peer */
-	LINK_ERR_AUTH   = 6102,  /* the peer's proof is wrong: no cluster key */
-	LINK_ERR_RECORD = 6103,  /* a record failed to open: replayed, reordered or forged */
-	LINK_ERR_SIZE   = 6104,  /* a record length beyond the limit */
-	LINK_ERR_STATE  = 6105,  /* call out of order */
+	LINK_ERR_BASE   = 6400,
+	LINK_ERR_MAGIC  = 6401,  /* not a roam peer */
+	LINK_ERR_AUTH   = 6402,  /* the peer's proof is wrong: no cluster key */
+	LINK_ERR_RECORD = 6403,  /* a record failed to open: replayed, reordered or forged */
+	LINK_ERR_SIZE   = 6404,  /* a record length beyond the limit */
+	LINK_ERR_STATE  = 6405,  /* call out of order */
 };
 
 struct link {

@@ -57,13 +57,13 @@ enum msg_type {
 
 /* Errors beyond -errno. */
 enum msg_error {
-	MSG_ERR_BASE     = 6000,
-	MSG_ERR_SHORT    = 6001,   /* fewer bytes than the header or the length says */
-	MSG_ERR_TYPE     = 6002,   /* unknown type, or not allowed on this channel */
-	MSG_ERR_TOO_BIG  = 6003,   /* length beyond the type's limit */
-	MSG_ERR_FLAGS    = 6004,   /* reserved bits set */
-	MSG_ERR_DECODE   = 6005,   /* protobuf refused the payload */
-	MSG_ERR_INVALID  = 6006,   /* decoded, but a field is out of range */
+	MSG_ERR_BASE     = 6300,
+	MSG_ERR_SHORT    = 6301,   /* fewer bytes than the header or the length says */
+	MSG_ERR_TYPE     = 6302,   /* unknown type, or not allowed on this channel */
+	MSG_ERR_TOO_BIG  = 6303,   /* length beyond the type's limit */
+	MSG_ERR_FLAGS    = 6304,   /* reserved bits set */
+	MSG_ERR_DECODE   = 6305,   /* protobuf refused the payload */
+	MSG_ERR_INVALID  = 6306,   /* decoded, but a field is out of range */
 };
 
 /* Limits the semantic checks enforce. */
