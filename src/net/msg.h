@@ -21,6 +21,9 @@
 
 #include "wire.pb-c.h"
 
+/* Where roam and roamd meet when neither --control nor ROAM_CONTROL says. */
+#define ROAM_CONTROL_DEFAULT "/run/roam/control.sock"
+
 #define MSG_HDR_SIZE 8
 #define MSG_MAX_PAYLOAD (1u << 20)   /* no type may exceed this */
 
