@@ -194,8 +194,12 @@ int cc_relay(struct cc *c, bool forward_stdin)
 	bool in_open = forward_stdin;
 
 	sigemptyset(&mask);
-	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
+	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++) {
+		/* A shell starts background commands with SIGINT ignored; the
+		 * job should still get the user's Ctrl-C or kill -INT. */
+		signal(fwd[i], SIG_DFL);
 		sigaddset(&mask, fwd[i]);
+	}
 	sigaddset(&mask, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sigdelset(&mask, SIGPIPE);

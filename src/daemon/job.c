@@ -359,6 +359,12 @@ void job_home_started(struct job *j, const char *host, int pid)
 	s.pid = pid;
 	s.explain = j->explain;
 	conn_send(j->client, MSG_STARTED, &s.base);
+	if (j->client->detach) {
+		/* From now on output is kept for roam attach, not sent to a
+		 * client that is about to go. */
+		j->client->job = NULL;
+		j->client = NULL;
+	}
 }
 
 void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n)
