@@ -61,11 +61,24 @@ void job_free(struct job *j)
 		if (c->waiting == j)
 			c->waiting = NULL;
 	}
-	msg_free(&j->run->base);
-	buf_free(&j->backlog);
-	buf_free(&j->stdin_buf);
-	free(j->cmd);
-	free(j);
+	/* Events of this loop turn may still name the job's (closed) fds:
+	 * the memory goes at the end of the turn, in job_reap. */
+	j->next = roamd->graveyard;
+	roamd->graveyard = j;
+}
+
+void job_reap(void)
+{
+	while (roamd->graveyard) {
+		struct job *j = roamd->graveyard;
+		roamd->graveyard = j->next;
+		if (j->run)
+			msg_free(&j->run->base);
+		buf_free(&j->backlog);
+		buf_free(&j->stdin_buf);
+		free(j->cmd);
+		free(j);
+	}
 }
 
 static bool final(const struct job *j)
@@ -349,7 +362,8 @@ void job_home_started(struct job *j, const char *host, int pid)
 	if (!j->exec_side)
 		j->pid = pid;
 	/* The request is not needed any more: free argv and environment. */
-	msg_free(&j->run->base);
+	if (j->run)
+		msg_free(&j->run->base);
 	j->run = NULL;
 	if (!j->client)
 		return;

@@ -214,6 +214,7 @@ int main(int argc, char **argv)
 		}
 		roamd->members.m[0].load = roamd->self_load;
 		conn_reap();
+		job_reap();
 	}
 	shutdown_jobs();
 	unlink(roamd->cfg.control);

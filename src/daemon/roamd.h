@@ -149,6 +149,7 @@ struct roamd {
 	struct ev listen_ev, control_ev, signal_ev, timer_ev;
 	struct conn *conns;
 	struct job *jobs;
+	struct job *graveyard;      /* freed at the end of the loop turn */
 	struct query *queries;
 	struct members members;
 	struct host_load self_load;
@@ -227,6 +228,7 @@ void query_tick(uint64_t now);
 struct job *job_find(const char *id);
 struct job *job_new(const char *id);
 void job_free(struct job *j);
+void job_reap(void);
 void job_place(struct conn *client, Roamnet__Run *run);
 void job_probe_answer(uint64_t qid, struct member *m, const Roamnet__HostLoad *l);
 void job_tick(uint64_t now);

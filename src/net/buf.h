@@ -16,7 +16,7 @@ struct buf {
 };
 
 static inline size_t buf_used(const struct buf *b) { return b->len - b->off; }
-static inline uint8_t *buf_data(const struct buf *b) { return b->p + b->off; }
+static inline uint8_t *buf_data(const struct buf *b) { return b->p ? b->p + b->off : NULL; }
 
 /* Makes room for n more bytes at the tail; returns a pointer to it or NULL. */
 uint8_t *buf_reserve(struct buf *b, size_t n);

@@ -29,7 +29,15 @@ AS_ROOT=0
 [ "$(id -u)" = 0 ] && AS_ROOT=1
 BASE_PORT=$((20000 + ($$ % 20000)))
 
-fail() { echo "FAIL: $*"; for i in $(seq 1 "$NHOSTS"); do echo "--- h$i log"; tail -n 30 "$WORK/h$i.log" 2>/dev/null; done; exit 1; }
+fail() {
+	echo "FAIL: $*"
+	for i in $(seq 1 "$NHOSTS"); do
+		echo "--- h$i log"
+		grep -A 30 "ERROR: .*Sanitizer\|runtime error" "$WORK/h$i.log" 2>/dev/null | head -n 40
+		tail -n 30 "$WORK/h$i.log" 2>/dev/null
+	done
+	exit 1
+}
 note() { echo "# $*"; }
 
 host_addr() { # I
