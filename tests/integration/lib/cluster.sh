@@ -9,6 +9,7 @@
 #
 #   cluster_up N [roamd flags for every host]   hosts h1..hN, all up and known
 #   HOST_FLAGS[I]="..."                         extra flags for host I (set before)
+#   HOST_PRE[I]="cmd;"                          root: run in host I's namespaces first
 #   run_on I ARGS...                            roam ARGS against host I's roamd
 #   bg_run_on I ARGS...                         the same in the background: BG_PID
 #   roamd_pid I                                 roamd's pid (in our namespace)
@@ -23,7 +24,7 @@ ROAMD=$B/roamd
 WORK=$(mktemp -d /var/tmp/roam-cluster.XXXXXX)
 chmod 755 "$WORK"
 NS=roamt$$
-declare -a HOST_FLAGS ROAMD_PIDS
+declare -a HOST_FLAGS HOST_PRE ROAMD_PIDS
 NHOSTS=0
 AS_ROOT=0
 [ "$(id -u)" = 0 ] && AS_ROOT=1
@@ -78,7 +79,7 @@ start_host() { # I [flags...]
 		# nsenter, not "ip netns exec": the latter remounts /sys, hiding the
 		# cgroup trees roamd puts its jobs in.
 		nsenter --net="/run/netns/$NS-h$i" unshare --pid --mount --uts --fork --mount-proc --kill-child \
-			sh -c "hostname $name; mount -t tmpfs tmpfs /tmp; exec $ROAMD $flags" >"$WORK/h$i.log" 2>&1 &
+			sh -c "hostname $name; mount -t tmpfs tmpfs /tmp; ${HOST_PRE[$i]:-} exec $ROAMD $flags" >"$WORK/h$i.log" 2>&1 &
 		local upid=$! k
 		for k in $(seq 1 50); do
 			ROAMD_PIDS[$i]=$(pgrep -P "$upid" 2>/dev/null | head -n1)
@@ -120,25 +121,36 @@ hosts_up_on() { # I N: host I sees N hosts up (itself included)
 	[ "$(run_on "$1" hosts --json 2>/dev/null | grep -o '"state":"\(up\|self\)"' | wc -l)" -ge "$2" ]
 }
 
+# Host I's own network namespace on the cluster's bridge (root only).
+make_host_net() { # I
+	local i=$1
+	[ $AS_ROOT = 1 ] || return 0
+	[ -e "/run/netns/$NS-sw" ] || {
+		ip netns add "$NS-sw" || fail "ip netns add"
+		ip -n "$NS-sw" link add br0 type bridge
+		ip -n "$NS-sw" link set br0 up
+	}
+	ip netns add "$NS-h$i"
+	ip link add "rt$$h$i" netns "$NS-h$i" type veth peer name "p$i" netns "$NS-sw"
+	ip -n "$NS-h$i" link set "rt$$h$i" name eth0
+	ip -n "$NS-h$i" addr add "10.77.0.$i/24" dev eth0
+	ip -n "$NS-h$i" link set eth0 up
+	ip -n "$NS-h$i" link set lo up
+	ip -n "$NS-sw" link set "p$i" master br0
+	ip -n "$NS-sw" link set "p$i" up
+}
+
+# Runs CMD inside host I's network namespace (or here, without root).
+in_host_net() { # I CMD...
+	local i=$1; shift
+	if [ $AS_ROOT = 1 ]; then nsenter --net="/run/netns/$NS-h$i" "$@"; else "$@"; fi
+}
+
 cluster_up() { # N [flags for all]
 	local n=$1; shift
 	NHOSTS=$n
 	$ROAM keygen "$WORK/key" || fail "keygen"
-	if [ $AS_ROOT = 1 ]; then
-		ip netns add "$NS-sw" || fail "ip netns add"
-		ip -n "$NS-sw" link add br0 type bridge
-		ip -n "$NS-sw" link set br0 up
-		for i in $(seq 1 "$n"); do
-			ip netns add "$NS-h$i"
-			ip link add "rt$$h$i" netns "$NS-h$i" type veth peer name "p$i" netns "$NS-sw"
-			ip -n "$NS-h$i" link set "rt$$h$i" name eth0
-			ip -n "$NS-h$i" addr add "10.77.0.$i/24" dev eth0
-			ip -n "$NS-h$i" link set eth0 up
-			ip -n "$NS-h$i" link set lo up
-			ip -n "$NS-sw" link set "p$i" master br0
-			ip -n "$NS-sw" link set "p$i" up
-		done
-	fi
+	for i in $(seq 1 "$n"); do make_host_net "$i"; done
 	for i in $(seq 1 "$n"); do start_host "$i" "$@"; done
 	for i in $(seq 1 "$n"); do
 		wait_until 15 hosts_up_on "$i" "$n" || fail "host h$i does not see $n hosts up"
