@@ -110,6 +110,7 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
 	char **envp = NULL, **argvp = NULL, **paths = NULL, *procs[8] = {0};
 	const char *procsv[9] = {0};
+	char env_host[CL_NAME_MAX + 16], env_home[CL_NAME_MAX + 16], env_id[MSG_MAX_ID + 16];
 	enum spawn_stage stage = SPAWN_OK;
 	int pidfd = -1, code = 255, np = 0;
 	pid_t pid;
@@ -121,6 +122,13 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 	}
 	if (pw->pw_uid == 0 && !roamd->cfg.allow_root) {
 		snprintf(reason, cap, "%s: root jobs are refused (roamd --allow-root)", host);
+		return 255;
+	}
+	/* An unprivileged roamd (the tests without root) can run jobs only
+	 * as its own user. */
+	if (geteuid() != 0 && pw->pw_uid != geteuid()) {
+		snprintf(reason, cap, "%s: roamd runs unprivileged and cannot run jobs as '%s'", host,
+			 s->user);
 		return 255;
 	}
 	if (roamd->cfg.max_procs && exec_running() >= roamd->cfg.max_procs) {
@@ -142,7 +150,7 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 		rlim_set[r] = true;
 	}
 	/* protobuf-c's repeated fields carry a count, not a NULL terminator. */
-	envp = calloc(s->n_env + 1, sizeof(*envp));
+	envp = calloc(s->n_env + 4, sizeof(*envp));
 	argvp = calloc(s->n_argv + 1, sizeof(*argvp));
 	paths = candidates(s->argv[0], s->env, s->n_env);
 	if (!envp || !argvp || !paths) {
@@ -150,9 +158,18 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 		goto out;
 	}
 	memcpy(argvp, s->argv, s->n_argv * sizeof(*argvp));
-	for (size_t i = 0, k = 0; i < s->n_env; i++)
-		if (!env_denied(s->env[i]))
+	/* Tell the job who and where it is, replacing what the caller had. */
+	snprintf(env_host, sizeof(env_host), "ROAM_HOST=%s", host);
+	snprintf(env_home, sizeof(env_home), "ROAM_HOME=%s", s->home);
+	snprintf(env_id, sizeof(env_id), "ROAM_JOB_ID=%s", s->id);
+	size_t k = 0;
+	for (size_t i = 0; i < s->n_env; i++)
+		if (!env_denied(s->env[i]) && strncmp(s->env[i], "ROAM_HOST=", 10) &&
+		    strncmp(s->env[i], "ROAM_HOME=", 10) && strncmp(s->env[i], "ROAM_JOB_ID=", 12))
 			envp[k++] = s->env[i];
+	envp[k++] = env_host;
+	envp[k++] = env_home;
+	envp[k++] = env_id;
 	if (pipe2(pin, O_CLOEXEC) < 0 || pipe2(pout, O_CLOEXEC) < 0 || pipe2(perr, O_CLOEXEC) < 0) {
 		snprintf(reason, cap, "%s: pipe: %s", host, strerror(errno));
 		goto out;
@@ -168,7 +185,7 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 
 	struct spawn_req req = {
 		.argv = argvp, .envp = envp, .paths = (const char *const *)paths, .cwd = s->cwd,
-		.umask = (mode_t)s->umask, .uid = pw->pw_uid, .gid = pw->pw_gid, .groups = groups,
+		.umask = (mode_t)s->umask, .switch_user = geteuid() == 0, .uid = pw->pw_uid, .gid = pw->pw_gid, .groups = groups,
 		.ngroups = ngroups, .rlim = rlim, .rlim_set = rlim_set, .fd_in = pin[0],
 		.fd_out = pout[1], .fd_err = perr[1], .cgroup_procs = procsv,
 	};
@@ -345,7 +362,7 @@ void exec_signal(struct job *j, int sig)
 	/* Every process of the job, as a terminal's Ctrl-C reaches its whole
 	 * foreground group; the leader alone when there is no cgroup. */
 	if (cgroup_signal(j, sig) < 0)
-		kill(j->pid, sig);
+		kill(-j->pid, sig);   /* no cgroup: the job's process group (it is a session leader) */
 }
 
 /* The leader exited with wait status st: end the job. */
@@ -359,7 +376,8 @@ static void leader_done(struct job *j, int st)
 	close_ev(&j->in_ev);
 	close_ev(&j->pidfd_ev);
 	buf_free(&j->stdin_buf);
-	cgroup_signal(j, SIGKILL);
+	if (cgroup_signal(j, SIGKILL) < 0)
+		kill(-j->pid, SIGKILL);
 	cgroup_remove(j);
 	j->exec_side = false;
 	if (roamd->self_load.nprocs)

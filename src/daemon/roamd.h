@@ -263,6 +263,7 @@ struct spawn_req {
 	const char *const *paths;   /* candidate executables, tried in order */
 	const char *cwd;
 	mode_t umask;
+	bool switch_user;           /* false: an unprivileged roamd runs jobs as itself */
 	uid_t uid;
 	gid_t gid;
 	const gid_t *groups;

@@ -104,12 +104,14 @@ static int child_main(void *arg)
 				syscall(SYS_prlimit64, 0, i, &r->rlim[i], NULL);
 
 	/* Groups, then gid, then uid: after setresuid the rest is not allowed. */
-	if ((ret = rs(syscall(SYS_setgroups, r->ngroups, r->groups))) < 0)
-		child_fail(c, SPAWN_CREDS, ret);
-	if ((ret = rs(syscall(SYS_setresgid, r->gid, r->gid, r->gid))) < 0)
-		child_fail(c, SPAWN_CREDS, ret);
-	if ((ret = rs(syscall(SYS_setresuid, r->uid, r->uid, r->uid))) < 0)
-		child_fail(c, SPAWN_CREDS, ret);
+	if (r->switch_user) {
+		if ((ret = rs(syscall(SYS_setgroups, r->ngroups, r->groups))) < 0)
+			child_fail(c, SPAWN_CREDS, ret);
+		if ((ret = rs(syscall(SYS_setresgid, r->gid, r->gid, r->gid))) < 0)
+			child_fail(c, SPAWN_CREDS, ret);
+		if ((ret = rs(syscall(SYS_setresuid, r->uid, r->uid, r->uid))) < 0)
+			child_fail(c, SPAWN_CREDS, ret);
+	}
 
 	/* As the user, so that a directory the user may not enter is refused. */
 	if ((ret = rs(syscall(SYS_chdir, r->cwd))) < 0)

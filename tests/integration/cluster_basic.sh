@@ -10,10 +10,13 @@
 cluster_up 3 --allow-root
 H2=$(hname 2)
 
-# Where it runs: the other host's UTS and PID namespaces.
-out=$(run_on 1 run --on "$H2" -- sh -c 'hostname; echo $$') || fail "run --on h2"
-[ "$(echo "$out" | head -n1)" = "$H2" ] || fail "hostname on h2 was '$out'"
-[ $AS_ROOT = 0 ] || [ "$(echo "$out" | tail -n1)" -lt 100 ] || fail "pid '$out' not from h2's PID namespace"
+# Where it runs: h2, and (as root) h2's UTS and PID namespaces.
+out=$(run_on 1 run --on "$H2" -- sh -c 'echo $ROAM_HOST $ROAM_JOB_ID; hostname; echo $$') || fail "run --on h2"
+[[ "$(echo "$out" | head -n1)" == "$H2 $(hname 1)."* ]] || fail "ROAM_HOST/ROAM_JOB_ID: '$out'"
+if [ $AS_ROOT = 1 ]; then
+	[ "$(echo "$out" | sed -n 2p)" = "$H2" ] || fail "hostname on h2 was '$out'"
+	[ "$(echo "$out" | tail -n1)" -lt 100 ] || fail "pid '$out' not from h2's PID namespace"
+fi
 
 # stdout and stderr stay apart.
 run_on 1 run --on "$H2" -- sh -c 'echo to-out; echo to-err >&2' >"$WORK/o" 2>"$WORK/e" || fail "stdio run"

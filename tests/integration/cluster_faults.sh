@@ -31,7 +31,7 @@ note "run on the down host: $(cat "$WORK/e")"
 # It comes back.
 start_host 2 --allow-root
 wait_until 15 hosts_up_on 1 3 || fail "h2 did not come back: $(run_on 1 hosts)"
-[ "$(run_on 1 run --on "$H2" -- hostname)" = "$H2" ] || fail "run on the returned h2"
+[ "$(run_on 1 run --on "$H2" -- sh -c 'echo $ROAM_HOST')" = "$H2" ] || fail "run on the returned h2"
 
 # --- a peer with another cluster key
 NHOSTS=4

@@ -13,7 +13,7 @@ for i in 1 2 3 4; do H[$i]=$(hname $i); done
 
 where() { # I roam-run-args... : prints the host the job ran on
 	local i=$1; shift
-	run_on "$i" run "$@" -- hostname
+	run_on "$i" run "$@" -- sh -c 'echo $ROAM_HOST'
 }
 
 # --on pins.
@@ -55,7 +55,7 @@ wait_until 10 loads_ready || fail "loads never showed: $(run_on 1 hosts)"
 note "$(run_on 1 hosts)"
 
 for p in least-loaded jsq pod:d=4 probe:d=4 threshold:t=0.3,lp=3; do
-	got=$(run_on 1 run --policy "$p" --explain -- hostname 2>"$WORK/e")
+	got=$(run_on 1 run --policy "$p" --explain -- sh -c 'echo $ROAM_HOST' 2>"$WORK/e")
 	[ "$got" = "${H[4]}" ] || fail "$p chose $got, not the idle h4: $(cat "$WORK/e")"
 	grep -q "decided ${H[4]}" "$WORK/e" || fail "$p --explain: $(cat "$WORK/e")"
 	note "$(cat "$WORK/e")"

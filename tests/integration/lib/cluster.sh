@@ -46,11 +46,24 @@ host_addr() { # I
 }
 
 cluster_cleanup() {
-	local i
+	local i k
+	# TERM first: roamd kills its jobs on the way out (without root there
+	# is no PID namespace to take them down with it).
+	for i in $(seq 1 "$NHOSTS"); do
+		[ -n "${ROAMD_PIDS[$i]:-}" ] && kill -TERM "${ROAMD_PIDS[$i]}" 2>/dev/null
+	done
+	for k in $(seq 1 20); do
+		alive=0
+		for i in $(seq 1 "$NHOSTS"); do
+			[ -n "${ROAMD_PIDS[$i]:-}" ] && kill -0 "${ROAMD_PIDS[$i]}" 2>/dev/null && alive=1
+		done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
 	for i in $(seq 1 "$NHOSTS"); do
 		[ -n "${ROAMD_PIDS[$i]:-}" ] && kill -9 "${ROAMD_PIDS[$i]}" 2>/dev/null
 	done
-	sleep 0.2
+	sleep 0.1
 	if [ $AS_ROOT = 1 ]; then
 		for i in $(seq 1 "$NHOSTS"); do ip netns del "$NS-h$i" 2>/dev/null; done
 		ip netns del "$NS-sw" 2>/dev/null
