@@ -8,7 +8,8 @@
  *
  *   <hierarchy><roamd's own cgroup>/roam.<host>/<job id>
  *
- * The host folder also gives each host its own PSI file (cpu.pressure on v2),
+ * A v1 hierarchy is used only where there is no cgroup2 tree (see
+ * cgroup_init). The host folder also gives each host its own PSI file (cpu.pressure on v2),
  * which matters when several roamd share one kernel.
  */
 #include <dirent.h>
@@ -31,7 +32,8 @@
 #define CGROUP_SUPER_MAGIC 0x27e0eb
 #endif
 
-static const char *const v1_names[] = {"cpuacct", "pids", "freezer"};
+/* pids first: its cgroup.procs is the job's process list on v1. */
+static const char *const v1_names[] = {"pids", "freezer", "cpuacct"};
 
 /* Folders whose rmdir failed while their last processes died: retried. */
 #define MAX_STALE 256
@@ -77,9 +79,13 @@ void cgroup_init(void)
 	char own[256], base[300];
 	const char *v2 = NULL;
 
-	if (is_fs("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC))
+	const char *mode = roamd->cfg.cgroup_mode;
+
+	if (!strcmp(mode, "none"))
+		return;
+	if (strcmp(mode, "v1") && is_fs("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC))
 		v2 = "/sys/fs/cgroup";
-	else if (is_fs("/sys/fs/cgroup/unified", CGROUP2_SUPER_MAGIC))
+	else if (strcmp(mode, "v1") && is_fs("/sys/fs/cgroup/unified", CGROUP2_SUPER_MAGIC))
 		v2 = "/sys/fs/cgroup/unified";
 	if (v2) {
 		own_path(NULL, own, sizeof(own));
@@ -89,7 +95,12 @@ void cgroup_init(void)
 		else
 			log_warn("cgroup2 %s: %s; jobs get no v2 cgroup", base, strerror(errno));
 	}
-	for (size_t i = 0; i < sizeof(v1_names) / sizeof(v1_names[0]); i++) {
+	/* Where cgroup2 exists it alone tracks, signals, kills and accounts a
+	 * job; v1 hierarchies are joined only on a host without it. Each
+	 * hierarchy joined costs a migration and an rmdir per job, both of
+	 * which wait for an RCU grace period (milliseconds, measured). */
+	for (size_t i = 0; !roamd->cg_v2_base[0] && strcmp(mode, "v2") &&
+			   i < sizeof(v1_names) / sizeof(v1_names[0]); i++) {
 		char mnt[64];
 		strfmt(mnt, sizeof(mnt), "/sys/fs/cgroup/%s", v1_names[i]);
 		if (!is_fs(mnt, CGROUP_SUPER_MAGIC))
@@ -134,11 +145,15 @@ static void remember_stale(const char *dir)
 			stale[i] = strdup(dir);
 			return;
 		}
+	rmdir(dir);  /* the list is full: now, then */
 }
 
+/* rmdir waits for an RCU grace period and the last processes of a killed
+ * job may still be exiting: both are left to the next tick, off the path
+ * that reports the job's end. */
 static void remove_dir(const char *dir)
 {
-	if (dir[0] && rmdir(dir) < 0 && errno == EBUSY)
+	if (dir[0])
 		remember_stale(dir);
 }
 

@@ -12,6 +12,10 @@
  *   max-procs N          refuse jobs beyond N running here (0: no limit)
  *   allow-root yes|no    run jobs for uid 0 (default no)
  *   env-deny A,B,P*      environment variables never passed to jobs
+ *   cgroup auto|v2|v1|none  job cgroups: auto takes cgroup2 where mounted,
+ *                        else the v1 hierarchies (pids, freezer, cpuacct)
+ *   ballast MiB          benchmarks only: keep MiB of touched memory resident,
+ *                        to show that spawning does not cost more for it
  */
 #include <errno.h>
 #include <netdb.h>
@@ -38,7 +42,7 @@ void config_defaults(struct config *c)
 	set(c->listen, sizeof(c->listen), "0.0.0.0:7070");
 	set(c->control, sizeof(c->control), ROAM_CONTROL_DEFAULT);
 	set(c->policy, sizeof(c->policy), "threshold:t=1,lp=2");
-	set(c->cgroup_root, sizeof(c->cgroup_root), "roam");
+	set(c->cgroup_mode, sizeof(c->cgroup_mode), "auto");
 	/* Variables that describe the caller's own session, not the job's. */
 	const char *deny[] = {"ROAM_CONTROL", "SSH_AUTH_SOCK", "SSH_CONNECTION", "SSH_CLIENT",
 			      "SSH_TTY", "DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS",
@@ -85,6 +89,16 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 		if (*end || n > 1000000)
 			goto bad;
 		c->max_procs = (unsigned)n;
+	} else if (!strcmp(k, "cgroup")) {
+		if (strcmp(v, "auto") && strcmp(v, "v2") && strcmp(v, "v1") && strcmp(v, "none"))
+			goto bad;
+		set(c->cgroup_mode, sizeof(c->cgroup_mode), v);
+	} else if (!strcmp(k, "ballast")) {
+		char *end;
+		unsigned long n = strtoul(v, &end, 10);
+		if (*end || n > 1u << 20)
+			goto bad;
+		c->ballast_mb = (unsigned)n;
 	} else if (!strcmp(k, "allow-root")) {
 		if (!strcmp(v, "yes") || !strcmp(v, "1") || !strcmp(v, "true"))
 			c->allow_root = true;
@@ -145,7 +159,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: roamd [-n] [-v] [-f FILE] [--name NAME] [--listen ADDR:PORT]\n"
 		"             [--peers ADDR:PORT,...] --key FILE [--control PATH] [--tags a,b]\n"
-		"             [--policy SPEC] [--max-procs N] [--allow-root] [--env-deny A,B]\n");
+		"             [--policy SPEC] [--max-procs N] [--allow-root] [--env-deny A,B]\n"
+		"             [--cgroup auto|v2|v1|none]\n");
 }
 
 int config_parse(struct config *c, int argc, char **argv)

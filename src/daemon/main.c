@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -197,6 +198,14 @@ int main(int argc, char **argv)
 	roamd->members.m[0].load = roamd->self_load;
 	cgroup_init();
 	add_seeds();
+	if (roamd->cfg.ballast_mb) {
+		size_t sz = (size_t)roamd->cfg.ballast_mb << 20;
+		char *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p != MAP_FAILED)
+			for (size_t off = 0; off < sz; off += 4096)
+				p[off] = 1;
+		log_info("ballast: %u MiB resident", roamd->cfg.ballast_mb);
+	}
 	log_info("listening on %s, control %s, policy %s%s", roamd->cfg.listen, roamd->cfg.control,
 		 roamd->cfg.policy, roamd->cfg.allow_root ? ", root jobs allowed" : "");
 

@@ -46,7 +46,8 @@ struct config {
 	bool allow_root;
 	char env_deny[ROAMD_MAX_DENY][64];   /* names (or PREFIX*) never passed on */
 	unsigned nenv_deny;
-	char cgroup_root[128];       /* name of our cgroup folder: roam */
+	char cgroup_mode[8];         /* auto, v2, v1, none */
+	unsigned ballast_mb;         /* benchmarks: stay resident with this much touched memory */
 	int check_only;              /* -n */
 	int verbose;
 };

@@ -7,8 +7,23 @@
 # timeout: 120
 . "$(dirname "$0")/lib/cluster.sh"
 
+HOST_FLAGS[3]="--cgroup v1"
 cluster_up 3 --allow-root
-H2=$(hname 2)
+H2=$(hname 2) H3=$(hname 3)
+
+# Jobs live in a cgroup of their own: cgroup2 on h2, the v1 hierarchies on h3.
+if [ $AS_ROOT = 1 ]; then
+	cg=$(run_on 1 run --on "$H2" -- cat /proc/self/cgroup)
+	echo "$cg" | grep -q "^0::/roam\.$H2/$(hname 1)\.[0-9]*$" || fail "h2 job cgroup (v2): $cg"
+	cg=$(run_on 1 run --on "$H3" -- cat /proc/self/cgroup)
+	echo "$cg" | grep -q ":pids:/roam\.$H3/$(hname 1)\.[0-9]*$" || fail "h3 job cgroup (v1 pids): $cg"
+	echo "$cg" | grep -q ":freezer:/roam\.$H3/" || fail "h3 job cgroup (v1 freezer): $cg"
+	# Nothing escapes: a double-forked daemon of a job dies with it.
+	run_on 1 run --on "$H3" -- sh -c '(setsid sleep 77 &) ; exit 0' || fail "escape run"
+	run_on 1 run --on "$H2" -- sh -c '(setsid sleep 78 &) ; exit 0' || fail "escape run 2"
+	sleep 0.3
+	pgrep -f "^sleep 7[78]$" && fail "a double-forked process escaped its job"
+fi
 
 # Where it runs: h2, and (as root) h2's UTS and PID namespaces.
 out=$(run_on 1 run --on "$H2" -- sh -c 'echo $ROAM_HOST $ROAM_JOB_ID; hostname; echo $$') || fail "run --on h2"
