@@ -40,8 +40,10 @@ LIBS    := -lprotobuf-c -llz4 -lzstd -lxxhash -lsodium -lm
 
 LIB_DIRS := src/arch/$(ARCH) src/sys src/image src/ckpt src/restore src/policy src/net src/cluster
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
-PROTOS   := $(wildcard src/image/schema/*.proto)
-GEN_C    := $(patsubst src/image/schema/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+# Every layer may keep its schemas in src/LAYER/schema/*.proto; each file's
+# generated code lands flat in $(BUILD)/gen, so proto file names must be unique.
+PROTOS   := $(wildcard src/*/schema/*.proto)
+GEN_C    := $(addprefix $(BUILD)/gen/,$(notdir $(PROTOS:.proto=.pb-c.c)))
 GEN_H    := $(GEN_C:.c=.h)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(GEN_C:.c=.o)
 
@@ -60,9 +62,10 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 all: $(BINS) $(SUBJECTS) $(UNITS) $(BENCHES)
 
-$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: src/image/schema/%.proto
+vpath %.proto $(sort $(dir $(PROTOS)))
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: %.proto
 	@mkdir -p $(dir $@)
-	protoc-c --proto_path=src/image/schema --c_out=$(BUILD)/gen $<
+	protoc-c --proto_path=$(dir $<) --c_out=$(BUILD)/gen $<
 
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 	$(CC) $(CPPFLAGS) $(CSTD) $(OPT) $(SANFLAGS) -w -c $< -o $@
