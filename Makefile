@@ -42,7 +42,9 @@ OPT     ?= -O2 -g
 CPPFLAGS += -iquote src -iquote src/arch/$(ARCH) -iquote $(BUILD)/gen
 CFLAGS  := $(CSTD) $(OPT) $(WARN) $(SANFLAGS) -pthread $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
-LIBS    := -lprotobuf-c -llz4 -lzstd -lxxhash -lsodium -lm
+# The libraries are linked statically: every roam command is a short-lived
+# process, and each shared library costs it time at start-up.
+LIBS    := -Wl,-Bstatic -lprotobuf-c -llz4 -lzstd -lxxhash -lsodium -Wl,-Bdynamic -lm
 
 LIB_DIRS := src/arch/$(ARCH) src/sys src/image src/ckpt src/restore src/policy src/net src/cluster
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
