@@ -20,9 +20,19 @@ set -u
 : "${ROAM_BUILD:?ROAM_BUILD not set (run through tests/run)}"
 : "${ROAM_SUBJECTS:?ROAM_SUBJECTS not set (run through tests/run)}"
 ROAM="$ROAM_BUILD/roam"
+
+# Subjects must inherit nothing but stdio: a descriptor leaked by whoever
+# runs the tests (a CI runner's pipe) would make roam, rightly, refuse them.
+# 255 is bash's own handle on this script (close-on-exec).
+for _fd in /proc/$$/fd/*; do
+	_fd=${_fd##*/}
+	[ "$_fd" -gt 2 ] && [ "$_fd" != 255 ] && eval "exec $_fd>&-"
+done 2>/dev/null
+unset _fd
 TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/roam-$TEST_NAME.XXXXXX")
 KILL_PIDS=()
+ROAM_CMD_TIMEOUT=${ROAM_CMD_TIMEOUT:-30}	# seconds a checkpoint may take
 SPID="" ORIG_PID="" WAITER="" LOG="" STOP="" RUN="" RUN_N=0 IMG_N=0
 
 cleanup() {
@@ -154,8 +164,9 @@ checkpoint() {
 	for o in "$@"; do [ "$o" = --leave-running ] && leave=1; done
 	new_image
 	no_fail
-	"$ROAM" checkpoint "$SPID" -o "$IMG" "$@" 2>"$T/checkpoint.err"
+	timeout -k 5 "$ROAM_CMD_TIMEOUT" "$ROAM" checkpoint "$SPID" -o "$IMG" "$@" 2>"$T/checkpoint.err"
 	local rc=$?
+	[ $rc = 124 ] && fail "roam checkpoint $SPID${*:+ $*} did not finish in ${ROAM_CMD_TIMEOUT}s"
 	[ $rc = 0 ] || fail "roam checkpoint $SPID${*:+ $*} exited $rc: $(tail -n 3 "$T/checkpoint.err")"
 	[ -s "$IMG" ] || fail "checkpoint wrote no image"
 	[ "$(stat -c %a "$IMG")" = 600 ] || fail "image mode is $(stat -c %a "$IMG"), not 600"
@@ -225,19 +236,19 @@ stop_and_check() {
 ckpt_test() {
 	local name=$1
 	shift
-	log "$name $*: untouched run"
+	log "$name${*:+ $*}: untouched run"
 	start_subject "$name" "$@"
 	run_for 0.3
 	[ -n "${BEFORE_STOP:-}" ] && $BEFORE_STOP
 	stop_and_check PASS
 
-	log "$name $*: sabotaged run must fail"
+	log "$name${*:+ $*}: sabotaged run must fail"
 	start_subject "$name" -x "$@"
 	sleep 0.3
 	[ -n "${BEFORE_STOP:-}" ] && alive "$SPID" && $BEFORE_STOP
 	stop_and_check FAIL
 
-	log "$name $*: checkpoint, restore, checkpoint --leave-running, checkpoint, restore"
+	log "$name${*:+ $*}: checkpoint, restore, checkpoint --leave-running, checkpoint, restore"
 	start_subject "$name" "$@"
 	run_for 0.3
 	checkpoint
@@ -250,7 +261,7 @@ ckpt_test() {
 	run_for 0.3
 	[ -n "${BEFORE_STOP:-}" ] && $BEFORE_STOP
 	stop_and_check PASS
-	log "$name $*: ok"
+	log "$name${*:+ $*}: ok"
 }
 
 # refuse_test HOLD_MODE: start the `hold` subject holding one resource;
@@ -273,8 +284,9 @@ refuse_test() {
 	[ -n "${PREPARE:-}" ] && $PREPARE
 	run_for 0.1
 	new_image
-	"$ROAM" checkpoint "$SPID" -o "$IMG" 2>"$T/checkpoint.err"
+	timeout -k 5 "$ROAM_CMD_TIMEOUT" "$ROAM" checkpoint "$SPID" -o "$IMG" 2>"$T/checkpoint.err"
 	rc=$?
+	[ $rc = 124 ] && fail "roam checkpoint $SPID did not finish in ${ROAM_CMD_TIMEOUT}s"
 	msg=$(cat "$T/checkpoint.err")
 	echo "roam checkpoint said: $msg"
 	[ $rc = 255 ] || fail "roam checkpoint exited $rc, not 255"
