@@ -33,7 +33,7 @@ TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/roam-$TEST_NAME.XXXXXX")
 KILL_PIDS=()
 ROAM_CMD_TIMEOUT=${ROAM_CMD_TIMEOUT:-30}	# seconds a checkpoint may take
-SPID="" ORIG_PID="" WAITER="" LOG="" STOP="" RUN="" RUN_N=0 IMG_N=0
+SPID="" ORIG_PID="" ORIG_SID="" WAITER="" LOG="" STOP="" RUN="" RUN_N=0 IMG_N=0
 
 cleanup() {
 	local p
@@ -79,6 +79,15 @@ proc_state() {
 	echo "${s%% *}"
 }
 
+# sid_of PID: the session id of PID.
+sid_of() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "-"; return; }
+	s=${s##*) }
+	set -- $s
+	echo "$4"
+}
+
 proc_field() { sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status" 2>/dev/null; }
 
 # wait_until SECONDS CMD...: poll CMD every 20 ms; false on timeout.
@@ -117,6 +126,7 @@ start_subject() {
 	SPID=$! ORIG_PID=$! WAITER=$!
 	track "$SPID"
 	wait_ready
+	ORIG_SID=$(sid_of "$SPID")
 }
 
 # start_program CMD...: a program we did not write; stdout appended to $LOG,
@@ -130,6 +140,7 @@ start_program() {
 	"$@" >>"$LOG" 2>"$RUN/stderr" <"${PROG_STDIN:-/dev/null}" &
 	SPID=$! ORIG_PID=$! WAITER=$!
 	track "$SPID"
+	ORIG_SID=$(sid_of "$SPID")
 }
 
 ready_or_gone() { grep -qx ready "$LOG" || ! alive "$SPID"; }
@@ -204,6 +215,12 @@ restore() {
 	case $(proc_state "$SPID") in
 	T | t) fail "restored process $SPID is stopped" ;;
 	esac
+	# One that lived in another's session joins the restorer's.
+	if [ -n "$ORIG_SID" ] && [ "$ORIG_SID" != "$ORIG_PID" ] &&
+		[ "$(sid_of "$SPID")" != "$(sid_of "$WAITER")" ]; then
+		fail "restored process in session $(sid_of "$SPID"), roam restore in $(sid_of "$WAITER")"
+	fi
+	return 0
 }
 
 # stop_and_check [EXPECT]: create the stop file and wait for the subject;

@@ -15,6 +15,9 @@
  *   PROT_NONE guard between two RW pages, an area split by mprotect into
  *     rw/r--/rw/---/r-x pieces          exact permissions in maps
  *   the vDSO is where AT_SYSINFO_EHDR says
+ *   mm state: /proc/self/cmdline, environ and auxv read back byte for byte
+ *     as at start (the kernel reads them through mm's arg/env/auxv fields),
+ *     and /proc/self/exe still names this program
  *
  * Also built statically (memory-static).
  */
@@ -50,6 +53,13 @@ static const int split_prot[8] = {
 static volatile char *main_stack;	/* a big frame in main's stack */
 #define MAIN_STACK_LEN (128 * 1024)
 static pthread_t *tids;
+
+struct blob {
+	char data[16384];
+	ssize_t len;
+};
+static struct blob cmdline0, environ0, auxv0, exe0;
+
 static volatile int stop_threads;
 
 /* Permissions ("rw-p") and sharing of the mapping holding ADDR, from maps. */
@@ -86,6 +96,36 @@ static int maps_perms(const void *addr, char perms[5], char *name, size_t namele
 		line = nl ? nl + 1 : NULL;
 	}
 	return -1;
+}
+
+static void read_blob(const char *path, struct blob *b)
+{
+	ssize_t n;
+	int fd;
+
+	if (!strcmp(path, "/proc/self/exe")) {
+		b->len = readlink(path, b->data, sizeof(b->data));
+		if (b->len < 0)
+			subj_fail("readlink %s: %s", path, strerror(errno));
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		subj_fail("open %s: %s", path, strerror(errno));
+	b->len = 0;
+	while ((n = read(fd, b->data + b->len, sizeof(b->data) - (size_t)b->len)) > 0)
+		b->len += n;
+	close(fd);
+}
+
+static void check_blob(const char *path, const struct blob *want)
+{
+	static struct blob now;
+
+	read_blob(path, &now);
+	if (now.len != want->len || memcmp(now.data, want->data, (size_t)now.len))
+		subj_fail("%s changed (%zd bytes, was %zd): '%.*s'", path, now.len, want->len,
+			  (int)(now.len > 60 ? 60 : now.len), now.data);
 }
 
 static void expect_perms(const void *addr, const char *want, const char *what)
@@ -274,6 +314,11 @@ static void verify(void)
 			subj_fail("AT_SYSINFO_EHDR %p is '%s', not the [vdso]", vdso, name);
 	}
 
+	check_blob("/proc/self/cmdline", &cmdline0);
+	check_blob("/proc/self/environ", &environ0);
+	check_blob("/proc/self/auxv", &auxv0);
+	check_blob("/proc/self/exe", &exe0);
+
 	/* The shared file mapping is still the file: writes go both ways. */
 	sfile_counter++;
 	*(volatile uint64_t *)(sfile + (SFILE_PAGES - 1) * PG) = sfile_counter;
@@ -363,6 +408,10 @@ static __attribute__((noinline)) void run(void)
 int main(int argc, char **argv)
 {
 	subj_init(argc, argv, "memory");
+	read_blob("/proc/self/cmdline", &cmdline0);
+	read_blob("/proc/self/environ", &environ0);
+	read_blob("/proc/self/auxv", &auxv0);
+	read_blob("/proc/self/exe", &exe0);
 	setup();
 	run();
 	subj_pass();
