@@ -32,7 +32,8 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wpointer-arith -Wformat=2 -Wno-unused-parameter -Wvla
 CSTD    := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
-CPPFLAGS += -Isrc -Isrc/arch/$(ARCH) -I$(BUILD)/gen
+# -iquote: our "sys/ptrace.h" must not shadow <sys/ptrace.h>.
+CPPFLAGS += -iquote src -iquote src/arch/$(ARCH) -iquote $(BUILD)/gen
 CFLAGS  := $(CSTD) $(OPT) $(WARN) $(SANFLAGS) -pthread $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
 LIBS    := -lprotobuf-c -llz4 -lzstd -lxxhash -lsodium -lm
@@ -109,7 +110,7 @@ fuzz:
 	@mkdir -p build-fuzz/fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "  FUZZ $$n"; \
-	  clang $(CPPFLAGS:$(BUILD)/gen=build-fuzz/gen) -Ibuild-fuzz/gen $(CSTD) -O1 -g $(WARN) \
+	  clang $(subst $(BUILD)/gen,build-fuzz/gen,$(CPPFLAGS)) $(CSTD) -O1 -g $(WARN) \
 	    -fsanitize=fuzzer,address,undefined $$f build-fuzz/libroam.a $(LIBS) -o build-fuzz/fuzz/$$n || exit 1; \
 	done
 

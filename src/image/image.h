@@ -54,6 +54,7 @@ enum img_rec_type {
 enum img_codec {
 	IMG_CODEC_NONE = 0,
 	IMG_CODEC_LZ4  = 1,
+	IMG_CODEC_ZSTD = 2,     /* zstd level 1: smaller than LZ4, slower; for slow links */
 };
 
 /* Vma.madv bits: madvise() state worth carrying. */
@@ -63,6 +64,9 @@ enum img_codec {
 #define VMA_MADV_HUGEPAGE   0x08u
 #define VMA_MADV_NOHUGEPAGE 0x10u
 #define VMA_MADV_MERGEABLE  0x20u
+/* Not madvise state: a shared file mapping that may be made writable
+ * (VM_MAYWRITE), so restore opens its file for writing. */
+#define VMA_SHARED_MAYWRITE 0x100u
 
 /* Errors beyond -errno, so callers can name what went wrong. */
 enum img_error {
@@ -92,6 +96,7 @@ struct img_writer {
 	uint64_t records;
 	void *scratch;          /* compression buffer, owned */
 	size_t scratch_size;
+	void *zstd;             /* ZSTD_CCtx for IMG_CODEC_ZSTD, owned */
 };
 
 /* Starts a stream: writes the preamble. codec applies to page records. */
@@ -116,6 +121,7 @@ struct img_pages {
 	uint64_t addr;
 	uint32_t npages;
 	const uint8_t *data;    /* npages * page size bytes, decompressed */
+	uint32_t codec;         /* enum img_codec the block was stored with */
 };
 
 struct img_reader {
@@ -129,6 +135,8 @@ struct img_reader {
 	uint8_t *pages;         /* decompression buffer, owned */
 	size_t pages_size;
 	int committed;          /* IMG_REC_COMMIT was read */
+	int error;              /* first error of img_read_record: sticky, the stream is lost */
+	void *zstd;             /* ZSTD_DCtx, made on the first zstd page block, owned */
 };
 
 /* Reads and checks the preamble. */
@@ -136,7 +144,9 @@ int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx);
 void img_reader_fini(struct img_reader *r);
 /* Reads the next record. Returns 1 with *rec filled, 0 at a clean end of
  * stream (after COMMIT only; an end before it is IMG_ERR_TRUNCATED), or a
- * negative error. */
+ * negative error. After an error the framing is lost: every later call
+ * returns the same error. The payload buffer grows as bytes arrive, never
+ * ahead of them, so a forged length costs no memory the sender did not send. */
 int img_read_record(struct img_reader *r, struct img_record *rec);
 /* Decodes a IMG_REC_PAGES payload; data points into reader-owned memory. */
 int img_decode_pages(struct img_reader *r, const struct img_record *rec, struct img_pages *out);

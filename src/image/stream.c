@@ -10,8 +10,12 @@
 #include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
+#include <zstd.h>
 
 #define PAGE_SZ 4096u
+#define ZSTD_LEVEL 1
+/* The payload buffer's first size: a whole page record fits at once. */
+#define PAYLOAD_STEP (IMG_PAGE_HDR_SIZE + (size_t)IMG_MAX_PAGES_PER_RECORD * PAGE_SZ + 64)
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -79,15 +83,32 @@ void img_writer_fini(struct img_writer *w)
 {
 	free(w->scratch);
 	w->scratch = NULL;
+	ZSTD_freeCCtx(w->zstd);
+	w->zstd = NULL;
 }
 
-/* A record whose payload comes in two parts (page header + page bytes). */
+static size_t max_payload(uint32_t type)
+{
+	if (type == IMG_REC_PAGES)
+		return IMG_PAGE_HDR_SIZE + (size_t)IMG_MAX_PAGES_PER_RECORD * PAGE_SZ;
+	if (type == IMG_REC_COMMIT)
+		return 0;
+	return IMG_MAX_META;
+}
+
+/* A record whose payload comes in two parts (page header + page bytes).
+ * The writer refuses what the reader would refuse, so a checkpoint fails
+ * with a clear error instead of producing an image nobody can read. */
 static int write_record2(struct img_writer *w, uint32_t type, uint32_t flags,
 			 const void *p1, size_t l1, const void *p2, size_t l2)
 {
 	uint8_t hdr[IMG_RECORD_HDR_SIZE];
 	int rc;
 
+	if (type == 0 || type >= IMG_REC_MAX)
+		return -EINVAL;
+	if ((uint64_t)l1 + l2 > max_payload(type))
+		return -IMG_ERR_TOO_BIG;
 	put_u32(hdr, type);
 	put_u32(hdr + 4, flags);
 	put_u64(hdr + 8, (uint64_t)l1 + l2);
@@ -110,10 +131,12 @@ int img_write_record(struct img_writer *w, uint32_t type, const void *payload, s
 int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *msg)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
-	uint8_t *buf = malloc(len ? len : 1);
+	uint8_t *buf;
 	int rc;
 
-	if (!buf)
+	if (len > IMG_MAX_META)
+		return -IMG_ERR_TOO_BIG;
+	if (!(buf = malloc(len ? len : 1)))
 		return -ENOMEM;
 	protobuf_c_message_pack(msg, buf);
 	rc = img_write_record(w, type, buf, len);
@@ -121,30 +144,56 @@ int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *m
 	return rc;
 }
 
+static int scratch_reserve(struct img_writer *w, size_t size)
+{
+	if (w->scratch_size >= size)
+		return 0;
+	void *n = realloc(w->scratch, size);
+	if (!n)
+		return -ENOMEM;
+	w->scratch = n;
+	w->scratch_size = size;
+	return 0;
+}
+
+/* Compresses raw bytes into w->scratch with the writer's codec. Returns the
+ * compressed length, or 0 when the block is better stored raw (or the codec
+ * failed: raw is always a correct fallback). */
+static size_t compress_block(struct img_writer *w, const void *data, size_t raw)
+{
+	if (w->codec == IMG_CODEC_LZ4) {
+		int bound = LZ4_compressBound((int)raw);
+		if (scratch_reserve(w, (size_t)bound) < 0)
+			return 0;
+		int clen = LZ4_compress_default(data, w->scratch, (int)raw, bound);
+		return clen > 0 ? (size_t)clen : 0;
+	}
+	if (w->codec == IMG_CODEC_ZSTD) {
+		size_t bound = ZSTD_compressBound(raw);
+		if (scratch_reserve(w, bound) < 0)
+			return 0;
+		if (!w->zstd && !(w->zstd = ZSTD_createCCtx()))
+			return 0;
+		size_t clen = ZSTD_compressCCtx(w->zstd, w->scratch, bound, data, raw, ZSTD_LEVEL);
+		return ZSTD_isError(clen) ? 0 : clen;
+	}
+	return 0;
+}
+
 int img_write_pages(struct img_writer *w, uint64_t addr, const void *data, uint32_t npages)
 {
 	uint8_t ph[IMG_PAGE_HDR_SIZE];
-	size_t raw = (size_t)npages * PAGE_SZ;
+	size_t raw = (size_t)npages * PAGE_SZ, clen;
 
-	if (npages == 0 || npages > IMG_MAX_PAGES_PER_RECORD)
+	if (npages == 0 || npages > IMG_MAX_PAGES_PER_RECORD || (addr & (PAGE_SZ - 1)))
 		return -EINVAL;
 	put_u64(ph, addr);
 	put_u32(ph + 8, npages);
-	if (w->codec == IMG_CODEC_LZ4) {
-		int bound = LZ4_compressBound((int)raw);
-		if (w->scratch_size < (size_t)bound) {
-			void *n = realloc(w->scratch, (size_t)bound);
-			if (!n)
-				return -ENOMEM;
-			w->scratch = n;
-			w->scratch_size = (size_t)bound;
-		}
-		int clen = LZ4_compress_default(data, w->scratch, (int)raw, bound);
-		/* Incompressible blocks go raw: the reader never pays for nothing. */
-		if (clen > 0 && (size_t)clen < raw) {
-			put_u32(ph + 12, IMG_CODEC_LZ4);
-			return write_record2(w, IMG_REC_PAGES, 0, ph, sizeof(ph), w->scratch, (size_t)clen);
-		}
+	clen = compress_block(w, data, raw);
+	/* Incompressible blocks go raw: the reader never pays for nothing. */
+	if (clen > 0 && clen < raw) {
+		put_u32(ph + 12, (uint32_t)w->codec);
+		return write_record2(w, IMG_REC_PAGES, 0, ph, sizeof(ph), w->scratch, clen);
 	}
 	put_u32(ph + 12, IMG_CODEC_NONE);
 	return write_record2(w, IMG_REC_PAGES, 0, ph, sizeof(ph), data, raw);
@@ -184,7 +233,9 @@ int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx)
 	rc = read_full(r, pre, sizeof(pre), 0);
 	if (rc < 0)
 		return rc == -IMG_ERR_TRUNCATED ? -IMG_ERR_MAGIC : rc;
-	if (memcmp(pre, IMG_MAGIC, 8) != 0)
+	/* The reserved word is part of the magic until a version gives it a use:
+	 * a flipped bit there is corruption, not something to ignore. */
+	if (memcmp(pre, IMG_MAGIC, 8) != 0 || get_u32(pre + 12) != 0)
 		return -IMG_ERR_MAGIC;
 	r->version = get_u32(pre + 8);
 	if (r->version == 0 || r->version > IMG_FORMAT_VERSION)
@@ -197,24 +248,51 @@ void img_reader_fini(struct img_reader *r)
 	free(r->buf);
 	free(r->pages);
 	r->buf = r->pages = NULL;
+	ZSTD_freeDCtx(r->zstd);
+	r->zstd = NULL;
 }
 
-static size_t max_payload(uint32_t type)
+/*
+ * Reads a payload of len bytes into r->buf. The buffer grows as the bytes
+ * arrive rather than as the length claims: a peer that sends a 24-byte
+ * header announcing 64 MiB gets a truncation error, not 64 MiB of our memory.
+ */
+static int read_payload(struct img_reader *r, size_t len)
 {
-	if (type == IMG_REC_PAGES)
-		return IMG_PAGE_HDR_SIZE + (size_t)IMG_MAX_PAGES_PER_RECORD * PAGE_SZ;
-	if (type == IMG_REC_COMMIT)
-		return 0;
-	return IMG_MAX_META;
+	size_t got = 0;
+	int rc;
+
+	while (got < len) {
+		size_t chunk = len - got;
+
+		if (got + chunk + 1 > r->buf_size) {
+			size_t cap = r->buf_size * 2;
+			if (cap < PAYLOAD_STEP)
+				cap = PAYLOAD_STEP;
+			if (cap > len + 1)
+				cap = len + 1;
+			if (cap > r->buf_size) {
+				void *n = realloc(r->buf, cap);
+				if (!n)
+					return -ENOMEM;
+				r->buf = n;
+				r->buf_size = cap;
+			}
+			if (chunk > r->buf_size - 1 - got)
+				chunk = r->buf_size - 1 - got;
+		}
+		if ((rc = read_full(r, r->buf + got, chunk, 0)) < 0)
+			return rc;
+		got += chunk;
+	}
+	return 0;
 }
 
-int img_read_record(struct img_reader *r, struct img_record *rec)
+static int read_record(struct img_reader *r, struct img_record *rec)
 {
 	uint8_t hdr[IMG_RECORD_HDR_SIZE];
 	int rc;
 
-	if (r->committed)
-		return 0;
 	rc = read_full(r, hdr, sizeof(hdr), 1);
 	if (rc == 0)
 		return -IMG_ERR_TRUNCATED;  /* the stream ended before COMMIT */
@@ -227,14 +305,13 @@ int img_read_record(struct img_reader *r, struct img_record *rec)
 		return -IMG_ERR_TYPE;
 	if (rec->len > max_payload(rec->type))
 		return -IMG_ERR_TOO_BIG;
-	if (rec->len + 1 > r->buf_size) {
-		void *n = realloc(r->buf, rec->len + 1);
-		if (!n)
+	if (!r->buf) {
+		/* Even an empty payload gets a valid pointer. */
+		if (!(r->buf = malloc(1)))
 			return -ENOMEM;
-		r->buf = n;
-		r->buf_size = rec->len + 1;
+		r->buf_size = 1;
 	}
-	if (rec->len && (rc = read_full(r, r->buf, rec->len, 0)) < 0)
+	if ((rc = read_payload(r, (size_t)rec->len)) < 0)
 		return rc;
 	if (record_check(hdr, r->buf, rec->len, NULL, 0) != get_u64(hdr + 16))
 		return -IMG_ERR_CHECKSUM;
@@ -245,6 +322,22 @@ int img_read_record(struct img_reader *r, struct img_record *rec)
 	if (rec->type == IMG_REC_COMMIT)
 		r->committed = 1;
 	return 1;
+}
+
+int img_read_record(struct img_reader *r, struct img_record *rec)
+{
+	int rc;
+
+	/* A caller naming a failed record must not see the previous one's type. */
+	memset(rec, 0, sizeof(*rec));
+	if (r->error)
+		return r->error;
+	if (r->committed)
+		return 0;
+	rc = read_record(r, rec);
+	if (rc < 0)
+		r->error = rc;
+	return rc;
 }
 
 int img_decode_pages(struct img_reader *r, const struct img_record *rec, struct img_pages *out)
@@ -258,6 +351,7 @@ int img_decode_pages(struct img_reader *r, const struct img_record *rec, struct 
 	out->addr = get_u64(p);
 	out->npages = get_u32(p + 8);
 	codec = get_u32(p + 12);
+	out->codec = codec;
 	if (out->npages == 0 || out->npages > IMG_MAX_PAGES_PER_RECORD || (out->addr & (PAGE_SZ - 1)))
 		return -IMG_ERR_TOO_BIG;
 	raw = (size_t)out->npages * PAGE_SZ;
@@ -267,7 +361,7 @@ int img_decode_pages(struct img_reader *r, const struct img_record *rec, struct 
 		out->data = p + IMG_PAGE_HDR_SIZE;
 		return 0;
 	}
-	if (codec != IMG_CODEC_LZ4)
+	if (codec != IMG_CODEC_LZ4 && codec != IMG_CODEC_ZSTD)
 		return -IMG_ERR_CODEC;
 	if (r->pages_size < raw) {
 		void *n = realloc(r->pages, raw);
@@ -276,10 +370,22 @@ int img_decode_pages(struct img_reader *r, const struct img_record *rec, struct 
 		r->pages = n;
 		r->pages_size = raw;
 	}
-	int n = LZ4_decompress_safe((const char *)p + IMG_PAGE_HDR_SIZE, (char *)r->pages,
-				    (int)(rec->len - IMG_PAGE_HDR_SIZE), (int)raw);
-	if (n < 0 || (size_t)n != raw)
-		return -IMG_ERR_CODEC;
+	const uint8_t *src = p + IMG_PAGE_HDR_SIZE;
+	size_t srclen = rec->len - IMG_PAGE_HDR_SIZE;
+	if (codec == IMG_CODEC_LZ4) {
+		int n = LZ4_decompress_safe((const char *)src, (char *)r->pages, (int)srclen, (int)raw);
+		if (n < 0 || (size_t)n != raw)
+			return -IMG_ERR_CODEC;
+	} else {
+		if (!r->zstd && !(r->zstd = ZSTD_createDCtx()))
+			return -ENOMEM;
+		/* One whole frame that fills the block exactly, nothing more. */
+		if (ZSTD_findFrameCompressedSize(src, srclen) != srclen)
+			return -IMG_ERR_CODEC;
+		size_t n = ZSTD_decompressDCtx(r->zstd, r->pages, raw, src, srclen);
+		if (ZSTD_isError(n) || n != raw)
+			return -IMG_ERR_CODEC;
+	}
 	out->data = r->pages;
 	return 0;
 }
@@ -298,7 +404,7 @@ const char *img_rec_name(uint32_t type)
 const char *img_strerror(int err)
 {
 	switch (-err) {
-	case IMG_ERR_MAGIC: return "not a roam image (bad magic)";
+	case IMG_ERR_MAGIC: return "not a roam image (bad magic or preamble)";
 	case IMG_ERR_VERSION: return "image written by a newer roam (unsupported format version)";
 	case IMG_ERR_CHECKSUM: return "record checksum mismatch (corrupt image)";
 	case IMG_ERR_TRUNCATED: return "image truncated (stream ended before the commit record)";

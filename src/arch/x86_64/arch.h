@@ -1,0 +1,74 @@
+/*
+ * Everything the engine knows about x86_64: general registers, the XSAVE
+ * area, the syscall calling convention, syscall restart, and the vDSO call.
+ * Another architecture provides the same names in src/arch/NAME/arch.h.
+ */
+#ifndef ROAM_ARCH_H
+#define ROAM_ARCH_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "image.pb-c.h"
+
+#define ARCH_NAME "x86_64"
+#define ARCH_PAGE_SIZE 4096ul
+/* Highest user address + 1 with 4-level paging; mappings above need a hint. */
+#define ARCH_TASK_SIZE 0x7ffffffff000ul
+/* The bytes of the syscall instruction, and a trap right after it. */
+#define ARCH_SYSCALL_INSN { 0x0f, 0x05 }
+#define ARCH_SYSCALL_INSN_LEN 2
+#define ARCH_TRAMPOLINE_CODE { 0x0f, 0x05, 0xcc, 0xcc }
+/* The largest XSAVE area we accept (AMX tiles make it about 11 KiB). */
+#define ARCH_XSTATE_MAX 16384
+
+typedef struct user_regs_struct arch_regs_t;
+
+int arch_get_regs(pid_t tid, arch_regs_t *r);
+int arch_set_regs(pid_t tid, const arch_regs_t *r);
+
+/* The XSAVE area of a stopped thread: *len is the buffer size in, bytes out. */
+int arch_get_xstate(pid_t tid, void *buf, size_t *len);
+int arch_set_xstate(pid_t tid, const void *buf, size_t len);
+
+/* This CPU's enabled XSAVE features (XCR0) and XSAVE area size. */
+uint64_t arch_xfeatures(void);
+uint32_t arch_xsave_size(void);
+/* The feature bits of an XSAVE area (its header's XSTATE_BV), 0 if too short. */
+uint64_t arch_xstate_features(const void *buf, size_t len);
+/* CPUID feature words: leaf 1 ecx, edx; leaf 7.0 ebx, ecx, edx. */
+#define ARCH_CPUID_WORDS 5
+void arch_cpuid_features(uint32_t words[ARCH_CPUID_WORDS]);
+
+/* Sets r up to execute syscall nr(a[0..5]) at ip, the address of a syscall
+ * instruction, without any restart processing of what the thread was doing. */
+void arch_setup_syscall(arch_regs_t *r, uint64_t ip, long nr, const long a[6]);
+long arch_syscall_result(const arch_regs_t *r);
+
+/* A thread stopped inside an interrupted syscall has the kernel's restart
+ * code in its return register. This applies the restart by hand, as the
+ * kernel would on the way back to user space when no handler runs: the
+ * instruction pointer goes back to the syscall instruction and the syscall
+ * number is reloaded. For -ERESTART_RESTARTBLOCK the kernel keeps the
+ * remaining time of a relative sleep to itself; use_restart_syscall says
+ * whether that state still exists (the same thread resumes) or not (a
+ * restored thread re-issues the original call, which may then last up to its
+ * full length again, never shorter). Returns the syscall number re-issued, or
+ * -1 when the thread was not inside an interrupted syscall. orig_rax becomes
+ * -1 so that the kernel does not apply the restart a second time. */
+long arch_apply_restart(arch_regs_t *r, int use_restart_syscall);
+
+uint64_t arch_regs_ip(const arch_regs_t *r);
+uint64_t arch_regs_sp(const arch_regs_t *r);
+/* 1 if the thread runs 64-bit code (a 32-bit or x32 process is refused). */
+int arch_regs_native(const arch_regs_t *r);
+
+void arch_regs_to_image(const arch_regs_t *r, Roamimg__GpRegsX86 *out);
+void arch_regs_from_image(const Roamimg__GpRegsX86 *in, arch_regs_t *r);
+
+/* Maps the vDSO (and its vvar pages) of this kernel at addr, in the calling
+ * process: only meaningful through syscall injection. */
+#define ARCH_PRCTL_MAP_VDSO 0x2003
+
+#endif

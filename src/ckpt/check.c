@@ -1,0 +1,177 @@
+/*
+ * The allowlist: anything outside the supported state is refused before the
+ * process is frozen, naming the resource. The same checks run again once it
+ * is frozen, since the process may have changed in between.
+ */
+#include "ckpt/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define refuse(c, ...) roam_fail((c)->err, -ROAM_E_REFUSED, __VA_ARGS__)
+
+/* Namespaces other than ours cannot be recreated (time namespaces are the
+ * exception: their clock offsets travel in the image). */
+static int check_namespaces(struct ckpt *c)
+{
+	static const char *const kinds[] = { "mnt", "net", "pid", "ipc", "uts", "user", "cgroup" };
+	char mine[64], theirs[64];
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct stat a, b;
+		snprintf(mine, sizeof(mine), "/proc/self/ns/%s", kinds[i]);
+		snprintf(theirs, sizeof(theirs), "ns/%s", kinds[i]);
+		if (stat(mine, &a) < 0)
+			continue;  /* the kernel lacks this kind */
+		if (fstatat(c->procfd, theirs, &b, 0) < 0)
+			return roam_fail(c->err, -errno, "reading the %s namespace of pid %d", kinds[i], c->pid);
+		if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+			return refuse(c, "foreign %s namespace (the process is not in roam's)", kinds[i]);
+	}
+	return 0;
+}
+
+static int check_rlimits(struct ckpt *c)
+{
+	static const char *const names[RLIM_NLIMITS] = {
+		"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+		"MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
+	};
+
+	uint64_t lcur[RLIM_NLIMITS], lmax[RLIM_NLIMITS];
+
+	if (proc_read_limits(c->procfd, lcur, lmax, RLIM_NLIMITS) != RLIM_NLIMITS)
+		return roam_fail(c->err, -EIO, "reading /proc/%d/limits", c->pid);
+	for (int r = 0; r < RLIM_NLIMITS; r++) {
+		struct rlimit theirs = { lcur[r], lmax[r] }, mine;
+		if (getrlimit(r, &mine) < 0)
+			continue;
+		/* Without CAP_SYS_RESOURCE no one here can raise a hard limit above
+		 * ours: refuse now rather than clamp silently at restore. */
+		if (theirs.rlim_max > mine.rlim_max) {
+			char what[96];
+			snprintf(what, sizeof(what), "%s", names[r] ? names[r] : "?");
+			return roam_fail(c->err, -ROAM_E_REFUSED,
+					 "hard RLIMIT_%s %llu is above what this host can grant (%llu)", what,
+					 (unsigned long long)theirs.rlim_max, (unsigned long long)mine.rlim_max);
+		}
+	}
+	return 0;
+}
+
+int ckpt_check_process(struct ckpt *c)
+{
+	char v[128], *text;
+	int rc;
+
+	free(c->status);
+	c->status = NULL;
+	if ((rc = proc_read_file(c->procfd, "status", &c->status, NULL)) < 0)
+		return roam_fail(c->err, rc, "reading /proc/%d/status", c->pid);
+	if ((rc = proc_parse_stat(c->procfd, &c->stat)) < 0)
+		return roam_fail(c->err, rc, "reading /proc/%d/stat", c->pid);
+
+	if (c->state == CK_OPEN) {
+		if (c->stat.state == 'T')
+			return roam_fail(c->err, -ROAM_E_REFUSED, "process %d is stopped", c->pid);
+		if (!proc_status_value(c->status, "TracerPid", v, sizeof(v)) && atoi(v) != 0)
+			return roam_fail(c->err, -ROAM_E_REFUSED, "process %d is already traced by pid %s", c->pid, v);
+	}
+	if (c->stat.state == 'Z' || c->stat.state == 'X')
+		return roam_fail(c->err, -ROAM_E_REFUSED, "process %d is a zombie", c->pid);
+	if (c->stat.state == 't' && c->state == CK_OPEN)
+		return roam_fail(c->err, -ROAM_E_REFUSED, "process %d is stopped by a tracer", c->pid);
+	if (!proc_status_value(c->status, "Seccomp", v, sizeof(v)) && atoi(v) != 0)
+		return refuse(c, "seccomp filter (mode %s)", v);
+
+	pid_t child = 0;
+	if ((rc = proc_count_children(c->procfd, &child)) > 0)
+		return roam_fail(c->err, -ROAM_E_REFUSED,
+				 "child process %d (process trees are not supported yet)", child);
+	if ((rc = check_namespaces(c)) < 0)
+		return rc;
+
+	char root[PATH_MAX];
+	ssize_t n = readlinkat(c->procfd, "root", root, sizeof(root) - 1);
+	if (n < 0)
+		return roam_fail(c->err, -errno, "reading the root of pid %d", c->pid);
+	root[n] = '\0';
+	if (strcmp(root, "/"))
+		return refuse(c, "chroot to %s", root);
+
+	if (proc_read_file(c->procfd, "timers", &text, NULL) == 0) {
+		int has = strstr(text, "ID:") != NULL;
+		free(text);
+		if (has)
+			return refuse(c, "%s", "POSIX timer (timer_create)");
+	}
+	/* A session leader's controlling terminal cannot be given back to it. */
+	if (c->stat.session == c->pid && c->stat.tty_nr != 0)
+		return refuse(c, "%s", "controlling terminal of the session it leads");
+	if ((rc = check_rlimits(c)) < 0)
+		return rc;
+
+	proc_free_vmas(c->vmas, c->nvmas);
+	c->vmas = NULL;
+	c->nvmas = 0;
+	if ((rc = proc_read_vmas(c->procfd, &c->vmas, &c->nvmas)) < 0)
+		return roam_fail(c->err, rc, "reading /proc/%d/smaps", c->pid);
+	for (size_t i = 0; i < c->nvmas; i++)
+		if ((rc = ckpt_check_vma(c, &c->vmas[i])) < 0)
+			return rc;
+	return ckpt_check_fds(c);
+}
+
+static int is_special(const char *path)
+{
+	return !strcmp(path, "[heap]") || !strcmp(path, "[stack]") || !strcmp(path, "[vdso]") ||
+	       !strcmp(path, "[vvar]") || !strcmp(path, "[vvar_vclock]") || !strcmp(path, "[vsyscall]") ||
+	       !strncmp(path, "[anon:", 6) || !strncmp(path, "[stack:", 7);
+}
+
+int ckpt_check_vma(struct ckpt *c, const struct proc_vma *v)
+{
+	const char *p = v->path;
+	char what[PATH_MAX + 64];
+
+	snprintf(what, sizeof(what), "mapping %llx-%llx %s", (unsigned long long)v->start,
+		 (unsigned long long)v->end, p);
+	if (p[0] == '[')  /* the kernel's own: [vvar] is a PFN map, legitimately */
+		return is_special(p) ? 0 : refuse(c, "%s (unknown special mapping)", what);
+	if (v->vmflags & (PV_IO | PV_PFNMAP))
+		return refuse(c, "%s (device memory)", what);
+	if (v->vmflags & PV_HUGETLB)
+		return refuse(c, "%s (hugetlbfs)", what);
+	if (v->vmflags & PV_UFFD)
+		return refuse(c, "%s (registered with userfaultfd)", what);
+	if (!p[0])
+		return 0;
+	if (!strncmp(p, "/SYSV", 5))
+		return refuse(c, "%s (SysV shared memory)", what);
+	if (!strncmp(p, "/dev/zero", 9) && v->shared)
+		return 0;  /* shared anonymous memory */
+	if (!strncmp(p, "/memfd:", 7))
+		return refuse(c, "%s (memfd)", what);
+	if (!strncmp(p, "anon_inode:", 11))
+		return refuse(c, "%s (anonymous inode)", what);
+	if (p[0] != '/')
+		return refuse(c, "%s (unknown kind)", what);
+
+	/* A file mapping: only regular files. map_files opens the very file. */
+	char link[64];
+	struct stat st;
+	snprintf(link, sizeof(link), "map_files/%llx-%llx", (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	if (fstatat(c->procfd, link, &st, 0) == 0 && !S_ISREG(st.st_mode))
+		return refuse(c, "%s (not a regular file)", what);
+	if (v->shared && strstr(p, " (deleted)"))
+		return refuse(c, "%s (shared mapping of a deleted file)", what);
+	return 0;
+}

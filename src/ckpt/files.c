@@ -1,0 +1,291 @@
+/*
+ * File descriptors. Supported: regular files, directories, memory character
+ * devices (/dev/null, /dev/urandom...), pipes whose both ends are in the
+ * process (with the bytes queued in them), and anything on fds 0-2, which
+ * restore rebinds to its own stdio when it cannot reopen it. Descriptors that
+ * share one open file description (dup, 2>&1) are found with kcmp and keep
+ * sharing it after restore.
+ */
+#include "ckpt/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+struct fd_view {
+	int fd;
+	char link[PATH_MAX];
+	struct stat st;
+	struct proc_fdinfo info;
+	Roamimg__FdKind kind;
+};
+
+static int is_tty_major(unsigned major)
+{
+	return major == 4 || major == 5 || (major >= 136 && major <= 143);
+}
+
+/* The kind of one descriptor, or a refusal naming it. */
+static int classify_fd(struct ckpt *c, struct fd_view *f)
+{
+	const char *l = f->link;
+
+	if (f->info.locks)
+		return roam_fail(c->err, -ROAM_E_REFUSED, "file lock on fd %d (%s)", f->fd, l);
+	if (!strncmp(l, "anon_inode:", 11)) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s", l + 11);
+		char *p = name;
+		if (*p == '[') {
+			p++;
+			p[strcspn(p, "]")] = '\0';
+		}
+		if (!strcmp(p, "eventpoll"))
+			p = "epoll";
+		return roam_fail(c->err, -ROAM_E_REFUSED, "%s on fd %d", p, f->fd);
+	}
+	if (S_ISSOCK(f->st.st_mode) || !strncmp(l, "socket:", 7)) {
+		if (f->fd <= 2)
+			return f->kind = ROAMIMG__FD_KIND__FD_EXTERNAL, 0;
+		return roam_fail(c->err, -ROAM_E_REFUSED, "socket on fd %d", f->fd);
+	}
+	if (S_ISFIFO(f->st.st_mode)) {
+		if (!strncmp(l, "pipe:", 5))
+			return f->kind = ROAMIMG__FD_KIND__FD_PIPE, 0;  /* both ends checked later */
+		if (f->fd <= 2)
+			return f->kind = ROAMIMG__FD_KIND__FD_EXTERNAL, 0;
+		return roam_fail(c->err, -ROAM_E_REFUSED, "named pipe %s on fd %d", l, f->fd);
+	}
+	if (S_ISCHR(f->st.st_mode)) {
+		if (major(f->st.st_rdev) == 1)
+			return f->kind = ROAMIMG__FD_KIND__FD_CHR, 0;
+		if (is_tty_major(major(f->st.st_rdev)) && f->fd <= 2)
+			return f->kind = ROAMIMG__FD_KIND__FD_EXTERNAL, 0;
+		if (is_tty_major(major(f->st.st_rdev)))
+			return roam_fail(c->err, -ROAM_E_REFUSED, "terminal %s on fd %d", l, f->fd);
+		return roam_fail(c->err, -ROAM_E_REFUSED, "character device %s on fd %d", l, f->fd);
+	}
+	if (S_ISDIR(f->st.st_mode))
+		return f->kind = ROAMIMG__FD_KIND__FD_DIR, 0;
+	if (!S_ISREG(f->st.st_mode))
+		return roam_fail(c->err, -ROAM_E_REFUSED, "%s on fd %d (unsupported file type)", l, f->fd);
+	if (!strncmp(l, "/memfd:", 7))
+		return roam_fail(c->err, -ROAM_E_REFUSED, "memfd on fd %d", f->fd);
+	if (strstr(l, " (deleted)"))
+		return roam_fail(c->err, -ROAM_E_REFUSED, "deleted file %s on fd %d", l, f->fd);
+	struct stat byname;
+	if (l[0] != '/' || stat(l, &byname) < 0 || byname.st_ino != f->st.st_ino || byname.st_dev != f->st.st_dev)
+		return roam_fail(c->err, -ROAM_E_REFUSED, "file on fd %d is not reachable by its path %s", f->fd, l);
+	return f->kind = ROAMIMG__FD_KIND__FD_REG, 0;
+}
+
+static int read_views(struct ckpt *c, struct fd_view **out, size_t *n)
+{
+	int *fds;
+	size_t cnt;
+	int rc = proc_list_fds(c->procfd, &fds, &cnt);
+
+	if (rc < 0)
+		return roam_fail(c->err, rc, "listing the fds of pid %d", c->pid);
+	struct fd_view *v = calloc(cnt ? cnt : 1, sizeof(*v));
+	if (!v) {
+		free(fds);
+		return -ENOMEM;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < cnt; i++) {
+		char name[64];
+		struct fd_view *f = &v[k];
+		f->fd = fds[i];
+		snprintf(name, sizeof(name), "fd/%d", fds[i]);
+		ssize_t l = readlinkat(c->procfd, name, f->link, sizeof(f->link) - 1);
+		if (l < 0 || fstatat(c->procfd, name, &f->st, 0) < 0 ||
+		    proc_read_fdinfo(c->procfd, fds[i], &f->info) < 0) {
+			if (errno == ENOENT)
+				continue;  /* closed meanwhile (only possible before the freeze) */
+			rc = roam_fail(c->err, -errno, "reading fd %d of pid %d", fds[i], c->pid);
+			break;
+		}
+		f->link[l] = '\0';
+		k++;
+	}
+	free(fds);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+/* Pipes: both ends must be in the process, or the pipe is stdio. */
+static int check_pipes(struct ckpt *c, struct fd_view *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].kind != ROAMIMG__FD_KIND__FD_PIPE)
+			continue;
+		int rd = 0, wr = 0;
+		for (size_t j = 0; j < n; j++) {
+			if (v[j].kind != ROAMIMG__FD_KIND__FD_PIPE || v[j].st.st_ino != v[i].st.st_ino)
+				continue;
+			if ((v[j].info.flags & O_ACCMODE) == O_RDONLY)
+				rd = 1;
+			else
+				wr = 1;
+		}
+		if (rd && wr)
+			continue;
+		if (v[i].fd <= 2) {
+			v[i].kind = ROAMIMG__FD_KIND__FD_EXTERNAL;
+			continue;
+		}
+		return roam_fail(c->err, -ROAM_E_REFUSED, "pipe on fd %d whose other end is outside the process",
+				 v[i].fd);
+	}
+	return 0;
+}
+
+static int classify_all(struct ckpt *c, struct fd_view **out, size_t *n)
+{
+	int rc = read_views(c, out, n);
+
+	for (size_t i = 0; rc == 0 && i < *n; i++)
+		rc = classify_fd(c, &(*out)[i]);
+	if (rc == 0)
+		rc = check_pipes(c, *out, *n);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+int ckpt_check_fds(struct ckpt *c)
+{
+	struct fd_view *v;
+	size_t n;
+	int rc = classify_all(c, &v, &n);
+
+	if (rc == 0)
+		free(v);
+	return rc;
+}
+
+/* The bytes queued in a pipe, copied without consuming them: tee(2) from a
+ * descriptor of our own on the same pipe into a pipe of equal capacity. */
+static int peek_pipe(struct ckpt *c, int fd, Roamimg__Fd *out)
+{
+	char name[64];
+	int ours = -1, tmp[2] = { -1, -1 }, rc = 0;
+
+	snprintf(name, sizeof(name), "fd/%d", fd);
+	ours = openat(c->procfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (ours < 0)
+		return roam_fail(c->err, -errno, "opening the pipe on fd %d", fd);
+	int size = fcntl(ours, F_GETPIPE_SZ);
+	out->has_pipe_size = 1;
+	out->pipe_size = (uint32_t)(size > 0 ? size : 65536);
+	if (pipe2(tmp, O_CLOEXEC | O_NONBLOCK) < 0 || fcntl(tmp[1], F_SETPIPE_SZ, size) < 0) {
+		rc = roam_fail(c->err, -errno, "making a pipe to copy fd %d", fd);
+		goto out;
+	}
+	ssize_t got = tee(ours, tmp[1], (size_t)size, SPLICE_F_NONBLOCK);
+	if (got < 0 && errno != EAGAIN) {
+		rc = roam_fail(c->err, -errno, "copying the data queued in the pipe on fd %d", fd);
+		goto out;
+	}
+	if (got > 0) {
+		uint8_t *data = arena_alloc(&c->arena, (size_t)got);
+		if (!data || read(tmp[0], data, (size_t)got) != got) {
+			rc = roam_fail(c->err, -EIO, "reading the data queued in the pipe on fd %d", fd);
+			goto out;
+		}
+		out->has_pipe_data = 1;
+		out->pipe_data.data = data;
+		out->pipe_data.len = (size_t)got;
+	}
+out:
+	if (tmp[0] >= 0)
+		close(tmp[0]);
+	if (tmp[1] >= 0)
+		close(tmp[1]);
+	close(ours);
+	return rc;
+}
+
+int ckpt_collect_files(struct ckpt *c)
+{
+	struct fd_view *v;
+	size_t n;
+	int rc = classify_all(c, &v, &n);
+
+	if (rc < 0)
+		return rc;
+	Roamimg__Files *files = ARENA_NEW(c, Roamimg__Files, roamimg__files__init);
+	Roamimg__Fd **fds = arena_alloc(&c->arena, (n ? n : 1) * sizeof(*fds));
+	int *ids = calloc(n ? n : 1, sizeof(int));
+	if (!files || !fds || !ids) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	c->files = files;
+	files->fds = fds;
+	uint32_t next_id = 1;
+	for (size_t i = 0; i < n; i++) {
+		struct fd_view *f = &v[i];
+		Roamimg__Fd *d = ARENA_NEW(c, Roamimg__Fd, roamimg__fd__init);
+		if (!d) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		/* Same open file description as an earlier fd? */
+		for (size_t j = 0; j < i && !ids[i]; j++)
+			if (v[j].st.st_ino == f->st.st_ino && v[j].st.st_dev == f->st.st_dev &&
+			    syscall(SYS_kcmp, c->pid, c->pid, KCMP_FILE, v[j].fd, f->fd) == 0)
+				ids[i] = ids[j];
+		if (!ids[i])
+			ids[i] = (int)next_id++;
+		d->fd = (uint32_t)f->fd;
+		d->kind = f->kind;
+		d->file_id = (uint32_t)ids[i];
+		d->path = arena_strdup(&c->arena, f->link);
+		d->has_flags = d->has_pos = d->has_cloexec = 1;
+		d->flags = f->info.flags & ~(uint32_t)O_CLOEXEC;
+		d->cloexec = (f->info.flags & O_CLOEXEC) != 0;
+		d->pos = f->info.pos;
+		if (f->kind == ROAMIMG__FD_KIND__FD_CHR) {
+			d->has_rdev = 1;
+			d->rdev = f->st.st_rdev;
+		}
+		if (f->kind == ROAMIMG__FD_KIND__FD_EXTERNAL)
+			d->external = d->path;
+		if (f->kind == ROAMIMG__FD_KIND__FD_PIPE) {
+			d->has_pipe_id = d->has_pipe_write_end = 1;
+			d->pipe_id = f->st.st_ino;
+			d->pipe_write_end = (f->info.flags & O_ACCMODE) != O_RDONLY;
+			/* The queued bytes travel once per pipe, with its first read end
+			 * that does not share a description with an earlier fd. */
+			int first = !d->pipe_write_end;
+			for (size_t j = 0; first && j < i; j++)
+				if (v[j].kind == ROAMIMG__FD_KIND__FD_PIPE && v[j].st.st_ino == f->st.st_ino &&
+				    (v[j].info.flags & O_ACCMODE) == O_RDONLY)
+					first = 0;
+			if (first && (rc = peek_pipe(c, f->fd, d)) < 0)
+				goto out;
+		}
+		fds[files->n_fds++] = d;
+	}
+	c->stats.fds = (uint32_t)files->n_fds;
+out:
+	free(ids);
+	free(v);
+	return rc;
+}

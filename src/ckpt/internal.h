@@ -1,0 +1,74 @@
+/*
+ * The checkpoint context shared by the files of ckpt/. One file per kind of
+ * state: check.c (the allowlist), seize.c (freeze and release), threads.c,
+ * process.c, mm.c (layout and pages), files.c (descriptors).
+ */
+#ifndef ROAM_CKPT_INTERNAL_H
+#define ROAM_CKPT_INTERNAL_H
+
+#include <signal.h>
+
+#include "arch.h"
+#include "ckpt/ckpt.h"
+#include "sys/arena.h"
+#include "sys/proc.h"
+#include "sys/ptrace.h"
+
+struct ckpt_thread {
+	pid_t tid;
+	int seized;             /* PTRACE_SEIZE succeeded */
+	int stopped;            /* reported its interrupt stop */
+	int regs_changed;       /* remote syscalls ran: registers must be put back */
+	int mask_changed;       /* all signals blocked for remote syscalls */
+	arch_regs_t regs;       /* as the thread stopped */
+	uint64_t sigmask;       /* its own blocked mask */
+	Roamimg__Thread *img;   /* collected state */
+};
+
+struct ckpt {
+	pid_t pid;
+	int procfd, memfd, pagemapfd;
+	struct ckpt_opts opts;
+	struct roam_error *err;
+	struct arena arena;     /* every image message lives here */
+	enum { CK_OPEN, CK_FROZEN, CK_RESUMED, CK_KILLED } state;
+
+	struct ckpt_thread *threads;
+	size_t nthreads;
+	struct proc_vma *vmas;
+	size_t nvmas;
+	struct proc_stat stat;
+	char *status;           /* /proc/PID/status text */
+
+	uint64_t syscall_ip;    /* a syscall instruction in the target's vDSO */
+	uint64_t brk;           /* from brk(0), run in the target */
+
+	Roamimg__Process *process;
+	Roamimg__Mm *mm;
+	Roamimg__Files *files;
+	struct ckpt_stats stats;
+};
+
+/* check.c */
+int ckpt_check_process(struct ckpt *c);
+int ckpt_check_vma(struct ckpt *c, const struct proc_vma *v);
+/* seize.c */
+int ckpt_seize_all(struct ckpt *c);
+int ckpt_release_all(struct ckpt *c);
+int ckpt_restore_threads(struct ckpt *c);
+/* threads.c */
+int ckpt_collect_threads(struct ckpt *c);
+int ckpt_collect_remote(struct ckpt *c);
+int ckpt_write_threads(struct ckpt *c, struct img_writer *w);
+/* process.c */
+int ckpt_collect_process(struct ckpt *c);
+/* mm.c */
+int ckpt_collect_mm(struct ckpt *c);
+int ckpt_write_pages(struct ckpt *c, struct img_writer *w);
+/* files.c */
+int ckpt_check_fds(struct ckpt *c);
+int ckpt_collect_files(struct ckpt *c);
+
+#define ARENA_NEW(c, type, init) ({ type *_p = arena_alloc(&(c)->arena, sizeof(type)); if (_p) init(_p); _p; })
+
+#endif

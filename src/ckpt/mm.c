@@ -1,0 +1,329 @@
+/*
+ * The address space: the layout (every mapping with its protection, kind and
+ * flags), the identity of every mapped file, the mm fields PR_SET_MM_MAP will
+ * need at restore, and the pages.
+ *
+ * Which pages are stored, by kind of mapping:
+ *   private anonymous       present or swapped pages (page map)
+ *   private file            pages the process wrote (present and no longer
+ *                           file pages, or swapped); all of them when the
+ *                           mapping is carried (--carry-files, deleted files)
+ *   shared anonymous        every page of the range: its pages need not be
+ *                           in this process's page tables to exist
+ *   shared file, vDSO       none: the file and the kernel hold them
+ * All-zero pages are skipped: restore maps fresh zero-filled memory anyway.
+ */
+#include "ckpt/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "sys/fileid.h"
+#include "sys/mem.h"
+
+#define PAGE ARCH_PAGE_SIZE
+
+/* The open file behind a mapping: through map_files when we may (it is the
+ * very file, even renamed or deleted), else by path. */
+static int open_mapped(struct ckpt *c, const struct proc_vma *v)
+{
+	char link[64];
+	int fd;
+
+	snprintf(link, sizeof(link), "map_files/%llx-%llx", (unsigned long long)v->start,
+		 (unsigned long long)v->end);
+	fd = openat(c->procfd, link, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && !strstr(v->path, " (deleted)"))
+		fd = open(v->path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Index of the MappedFile for this mapping's file, added on first sight. */
+static int file_index(struct ckpt *c, const struct proc_vma *v, size_t *cap)
+{
+	Roamimg__Mm *mm = c->mm;
+	char path[PATH_MAX];
+	int deleted = 0;
+
+	snprintf(path, sizeof(path), "%s", v->path);
+	char *del = strstr(path, " (deleted)");
+	if (del) {
+		*del = '\0';
+		deleted = 1;
+	}
+	for (size_t i = 0; i < mm->n_files; i++)
+		if (!strcmp(mm->files[i]->path, path))
+			return (int)i;
+	if (mm->n_files == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		Roamimg__MappedFile **n = arena_alloc(&c->arena, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		if (mm->n_files)
+			memcpy(n, mm->files, mm->n_files * sizeof(*n));
+		mm->files = n;
+		*cap = ncap;
+	}
+	Roamimg__MappedFile *f = ARENA_NEW(c, Roamimg__MappedFile, roamimg__mapped_file__init);
+	if (!f)
+		return -ENOMEM;
+	f->path = arena_strdup(&c->arena, path);
+	f->deleted = deleted;
+	f->has_deleted = 1;
+	int fd = open_mapped(c, v);
+	if (fd < 0)
+		return roam_fail(c->err, fd, "opening %s, mapped at %llx", path, (unsigned long long)v->start);
+	struct stat st;
+	uint8_t h[16];
+	int rc = fstat(fd, &st) < 0 ? -errno : file_hash(fd, h, &f->size);
+	close(fd);
+	if (rc < 0)
+		return roam_fail(c->err, rc, "hashing %s", path);
+	f->mode = st.st_mode;
+	f->has_mode = 1;
+	f->hash.len = 16;
+	f->hash.data = arena_memdup(&c->arena, h, 16);
+	mm->files[mm->n_files] = f;
+	return (int)mm->n_files++;
+}
+
+static Roamimg__VmaKind classify(const struct proc_vma *v)
+{
+	const char *p = v->path;
+
+	if (!strcmp(p, "[vdso]"))
+		return ROAMIMG__VMA_KIND__VMA_VDSO;
+	if (!strcmp(p, "[vvar]") || !strcmp(p, "[vvar_vclock]"))
+		return ROAMIMG__VMA_KIND__VMA_VVAR;
+	if (v->shared && (!p[0] || !strncmp(p, "/dev/zero", 9)))
+		return ROAMIMG__VMA_KIND__VMA_ANON_SHARED;
+	if (p[0] == '/')
+		return v->shared ? ROAMIMG__VMA_KIND__VMA_FILE_SHARED : ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE;
+	return ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE;
+}
+
+static uint32_t madv_bits(uint32_t f)
+{
+	return ((f & PV_DONTCOPY) ? VMA_MADV_DONTFORK : 0) | ((f & PV_DONTDUMP) ? VMA_MADV_DONTDUMP : 0) |
+	       ((f & PV_WIPEONFORK) ? VMA_MADV_WIPEONFORK : 0) | ((f & PV_HUGEPAGE) ? VMA_MADV_HUGEPAGE : 0) |
+	       ((f & PV_NOHUGEPAGE) ? VMA_MADV_NOHUGEPAGE : 0) | ((f & PV_MERGEABLE) ? VMA_MADV_MERGEABLE : 0);
+}
+
+int ckpt_collect_mm(struct ckpt *c)
+{
+	Roamimg__Mm *mm = ARENA_NEW(c, Roamimg__Mm, roamimg__mm__init);
+	size_t files_cap = 0;
+	char *auxv;
+	size_t auxlen;
+	int rc;
+
+	if (!mm)
+		return -ENOMEM;
+	c->mm = mm;
+	/* Remote syscalls mapped and unmapped a scratch page: read the layout again. */
+	proc_free_vmas(c->vmas, c->nvmas);
+	c->vmas = NULL;
+	c->nvmas = 0;
+	if ((rc = proc_read_vmas(c->procfd, &c->vmas, &c->nvmas)) < 0)
+		return roam_fail(c->err, rc, "reading /proc/%d/smaps", c->pid);
+	mm->start_code = c->stat.start_code;
+	mm->end_code = c->stat.end_code;
+	mm->start_data = c->stat.start_data;
+	mm->end_data = c->stat.end_data;
+	mm->start_brk = c->stat.start_brk;
+	mm->brk = c->brk;
+	mm->start_stack = c->stat.start_stack;
+	mm->arg_start = c->stat.arg_start;
+	mm->arg_end = c->stat.arg_end;
+	mm->env_start = c->stat.env_start;
+	mm->env_end = c->stat.env_end;
+	if ((rc = proc_read_file(c->procfd, "auxv", &auxv, &auxlen)) < 0)
+		return roam_fail(c->err, rc, "reading /proc/%d/auxv", c->pid);
+	mm->auxv.data = arena_memdup(&c->arena, auxv, auxlen);
+	mm->auxv.len = auxlen;
+	free(auxv);
+
+	mm->vmas = arena_alloc(&c->arena, (c->nvmas ? c->nvmas : 1) * sizeof(*mm->vmas));
+	if (!mm->vmas)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nvmas; i++) {
+		const struct proc_vma *v = &c->vmas[i];
+		if ((rc = ckpt_check_vma(c, v)) < 0)
+			return rc;
+		if (!strcmp(v->path, "[vsyscall]"))
+			continue;  /* the kernel's, at a fixed address, in every process */
+		Roamimg__Vma *m = ARENA_NEW(c, Roamimg__Vma, roamimg__vma__init);
+		if (!m)
+			return -ENOMEM;
+		m->start = v->start;
+		m->end = v->end;
+		m->prot = v->prot;
+		m->kind = classify(v);
+		m->has_pgoff = 1;
+		m->pgoff = v->pgoff;
+		m->has_madv = 1;
+		m->madv = madv_bits(v->vmflags);
+		m->has_growsdown = 1;
+		m->growsdown = (v->vmflags & PV_GROWSDOWN) != 0;
+		if (v->path[0] == '[')
+			m->name = arena_strdup(&c->arena, v->path);
+		if (m->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED) {
+			m->has_shm_id = 1;
+			m->shm_id = v->ino;
+		}
+		if (m->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE || m->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED) {
+			int idx = file_index(c, v, &files_cap);
+			if (idx < 0)
+				return idx;
+			m->has_file_id = 1;
+			m->file_id = (uint32_t)idx;
+			m->path = mm->files[idx]->path;
+			if (m->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE &&
+			    (c->opts.carry_files || mm->files[idx]->deleted)) {
+				m->has_carried = 1;
+				m->carried = 1;
+			}
+			/* A shared mapping that may become writable needs the file open
+			 * for writing at restore: remember it in the protection. */
+			if (m->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED && (v->vmflags & PV_MAYWRITE))
+				m->madv |= VMA_SHARED_MAYWRITE;
+		}
+		mm->vmas[mm->n_vmas++] = m;
+	}
+
+	char exe[PATH_MAX];
+	ssize_t n = readlinkat(c->procfd, "exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		mm->exe_path = arena_strdup(&c->arena, exe);
+		for (size_t i = 0; i < mm->n_files; i++)
+			if (!strcmp(mm->files[i]->path, exe)) {
+				mm->has_exe_file_id = 1;
+				mm->exe_file_id = (uint32_t)i;
+			}
+	}
+	c->stats.vmas = (uint32_t)mm->n_vmas;
+	return 0;
+}
+
+/* Writes the non-zero pages of buf (npages pages from addr) as page records. */
+static int emit_nonzero(struct ckpt *c, struct img_writer *w, uint64_t addr, const uint8_t *buf, size_t npages)
+{
+	size_t i = 0;
+
+	while (i < npages) {
+		if (page_is_zero(buf + i * PAGE)) {
+			c->stats.zero_pages++;
+			i++;
+			continue;
+		}
+		size_t j = i + 1;
+		while (j < npages && j - i < IMG_MAX_PAGES_PER_RECORD && !page_is_zero(buf + j * PAGE))
+			j++;
+		int rc = img_write_pages(w, addr + i * PAGE, buf + i * PAGE, (uint32_t)(j - i));
+		if (rc < 0)
+			return roam_fail(c->err, rc, "writing the pages at %llx", (unsigned long long)(addr + i * PAGE));
+		c->stats.pages += j - i;
+		i = j;
+	}
+	return 0;
+}
+
+enum pick { PICK_NONE, PICK_PRESENT, PICK_WRITTEN, PICK_ALL };
+
+static enum pick pick_for(const Roamimg__Vma *m, const struct proc_vma *v)
+{
+	switch (m->kind) {
+	case ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE:
+		return (v->rss_kb || v->swap_kb) ? PICK_PRESENT : PICK_NONE;
+	case ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE:
+		if (m->carried)
+			return PICK_ALL;
+		return (v->rss_kb || v->swap_kb) ? PICK_WRITTEN : PICK_NONE;
+	case ROAMIMG__VMA_KIND__VMA_ANON_SHARED:
+		return PICK_ALL;
+	default:
+		return PICK_NONE;
+	}
+}
+
+static int dump_vma(struct ckpt *c, struct img_writer *w, const Roamimg__Vma *m, const struct proc_vma *v,
+		    uint8_t *buf, uint64_t *pm)
+{
+	enum pick pick = pick_for(m, v);
+	uint64_t end = m->end;
+	const size_t batch = 16384;  /* page map entries per read: 64 MiB of address space */
+
+	if (pick == PICK_NONE)
+		return 0;
+	if (pick == PICK_ALL && m->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE) {
+		/* Pages beyond the end of the file cannot be read (SIGBUS). */
+		const Roamimg__MappedFile *f = c->mm->files[m->file_id];
+		uint64_t file_end = m->start + (f->size > m->pgoff ? f->size - m->pgoff : 0);
+		file_end = (file_end + PAGE - 1) & ~(PAGE - 1);
+		if (file_end < end)
+			end = file_end;
+	}
+	for (uint64_t base = m->start; base < end; base += batch * PAGE) {
+		size_t n = (size_t)((end - base) / PAGE);
+		if (n > batch)
+			n = batch;
+		if (pick != PICK_ALL) {
+			int rc = pagemap_read(c->pagemapfd, base, n, pm);
+			if (rc < 0)
+				return roam_fail(c->err, rc, "reading the page map at %llx", (unsigned long long)base);
+		}
+		size_t i = 0;
+		while (i < n) {
+			int want;
+			if (pick == PICK_ALL)
+				want = 1;
+			else if (pick == PICK_PRESENT)
+				want = (pm[i] & (PM_PRESENT | PM_SWAPPED)) != 0;
+			else
+				want = (pm[i] & PM_SWAPPED) || ((pm[i] & PM_PRESENT) && !(pm[i] & PM_FILE));
+			if (!want) {
+				i++;
+				continue;
+			}
+			size_t j = i + 1;
+			while (j < n && j - i < IMG_MAX_PAGES_PER_RECORD &&
+			       (pick == PICK_ALL ||
+				(pick == PICK_PRESENT ? (pm[j] & (PM_PRESENT | PM_SWAPPED)) != 0
+						      : ((pm[j] & PM_SWAPPED) || ((pm[j] & PM_PRESENT) && !(pm[j] & PM_FILE))))))
+				j++;
+			uint64_t addr = base + i * PAGE;
+			int rc = mem_read(c->pid, c->memfd, addr, buf, (j - i) * PAGE);
+			if (rc < 0)
+				return roam_fail(c->err, rc, "reading the memory at %llx (mapping %llx-%llx %s)",
+						 (unsigned long long)addr, (unsigned long long)m->start,
+						 (unsigned long long)m->end, v->path);
+			if ((rc = emit_nonzero(c, w, addr, buf, j - i)) < 0)
+				return rc;
+			i = j;
+		}
+	}
+	return 0;
+}
+
+int ckpt_write_pages(struct ckpt *c, struct img_writer *w)
+{
+	uint8_t *buf = malloc(IMG_MAX_PAGES_PER_RECORD * PAGE);
+	uint64_t *pm = malloc(16384 * sizeof(uint64_t));
+	int rc = buf && pm ? 0 : -ENOMEM;
+
+	/* The vmas of c->mm were built from c->vmas in order, skipping [vsyscall]. */
+	for (size_t i = 0, k = 0; !rc && i < c->nvmas && k < c->mm->n_vmas; i++) {
+		if (c->vmas[i].start != c->mm->vmas[k]->start)
+			continue;
+		rc = dump_vma(c, w, c->mm->vmas[k++], &c->vmas[i], buf, pm);
+	}
+	free(buf);
+	free(pm);
+	return rc;
+}

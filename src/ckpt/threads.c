@@ -1,0 +1,311 @@
+/*
+ * Thread state, and the state only the process itself can read.
+ *
+ * Registers, the XSAVE area, blocked masks, queued signals, robust lists and
+ * rseq registrations are read from outside with ptrace. Signal handlers,
+ * alternate signal stacks, interval timers, the clear-child-tid address and
+ * the exact brk have no /proc view: those are read by remote syscalls run in
+ * the frozen threads (sys/ptrace.h), with every signal blocked meanwhile and
+ * a scratch page mapped in the target for the results.
+ */
+#include "ckpt/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sys/mem.h"
+
+#define MAX_PENDING 4096
+
+static Roamimg__SigInfo **pack_siginfo(struct ckpt *c, const siginfo_t *si, int n)
+{
+	Roamimg__SigInfo **v = arena_alloc(&c->arena, (size_t)(n ? n : 1) * sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (int i = 0; i < n; i++) {
+		v[i] = ARENA_NEW(c, Roamimg__SigInfo, roamimg__sig_info__init);
+		if (!v[i])
+			return NULL;
+		v[i]->signo = (uint32_t)si[i].si_signo;
+		v[i]->code = si[i].si_code;
+		v[i]->raw.data = arena_memdup(&c->arena, &si[i], sizeof(si[i]));
+		v[i]->raw.len = sizeof(si[i]);
+	}
+	return v;
+}
+
+static int collect_one(struct ckpt *c, struct ckpt_thread *t, siginfo_t *sibuf)
+{
+	Roamimg__Thread *img = ARENA_NEW(c, Roamimg__Thread, roamimg__thread__init);
+	static _Alignas(64) unsigned char xbuf[ARCH_XSTATE_MAX];
+	arch_regs_t r;
+	int rc, n;
+
+	if (!img)
+		return -ENOMEM;
+	t->img = img;
+	img->tid = t->tid;
+	if ((rc = arch_get_regs(t->tid, &t->regs)) < 0)
+		return roam_fail(c->err, rc, "reading the registers of thread %d", t->tid);
+	if (!arch_regs_native(&t->regs))
+		return roam_fail(c->err, -ROAM_E_REFUSED, "thread %d runs 32-bit code", t->tid);
+	r = t->regs;
+	img->restarted_syscall = (int32_t)arch_apply_restart(&r, 0);
+	img->has_restarted_syscall = 1;
+	img->regs = arena_alloc(&c->arena, sizeof(*img->regs));
+	if (!img->regs)
+		return -ENOMEM;
+	arch_regs_to_image(&r, img->regs);
+
+	size_t xlen = sizeof(xbuf);
+	if ((rc = arch_get_xstate(t->tid, xbuf, &xlen)) < 0)
+		return roam_fail(c->err, rc, "reading the XSAVE area of thread %d", t->tid);
+	img->has_xstate = 1;
+	img->xstate.len = xlen;
+	img->xstate.data = arena_memdup(&c->arena, xbuf, xlen);
+
+	if ((rc = pt_get_sigmask(t->tid, &t->sigmask)) < 0)
+		return roam_fail(c->err, rc, "reading the signal mask of thread %d", t->tid);
+	img->sigmask = t->sigmask;
+	if ((n = pt_peek_siginfo(t->tid, 0, sibuf, MAX_PENDING)) < 0)
+		return roam_fail(c->err, n, "reading the pending signals of thread %d", t->tid);
+	img->n_pending = (size_t)n;
+	if (!(img->pending = pack_siginfo(c, sibuf, n)))
+		return -ENOMEM;
+
+	void *head = NULL;
+	size_t len = 0;
+	if (syscall(SYS_get_robust_list, t->tid, &head, &len) == 0 && head) {
+		img->has_robust_list = img->has_robust_len = 1;
+		img->robust_list = (uint64_t)(uintptr_t)head;
+		img->robust_len = len;
+	}
+	struct pt_rseq rs;
+	if (pt_get_rseq(t->tid, &rs) == 0 && rs.ptr) {
+		img->rseq = ARENA_NEW(c, Roamimg__Rseq, roamimg__rseq__init);
+		if (!img->rseq)
+			return -ENOMEM;
+		img->rseq->ptr = rs.ptr;
+		img->rseq->len = rs.len;
+		img->rseq->flags = rs.flags;
+		img->rseq->sig = rs.sig;
+	}
+	char name[64], *comm;
+	snprintf(name, sizeof(name), "task/%d/comm", t->tid);
+	if (proc_read_file(c->procfd, name, &comm, NULL) == 0) {
+		comm[strcspn(comm, "\n")] = '\0';
+		img->comm = arena_strdup(&c->arena, comm);
+		free(comm);
+	}
+	return 0;
+}
+
+int ckpt_collect_threads(struct ckpt *c)
+{
+	siginfo_t *sibuf = malloc(MAX_PENDING * sizeof(*sibuf));
+	int rc = 0;
+
+	if (!sibuf)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nthreads && !rc; i++)
+		rc = collect_one(c, &c->threads[i], sibuf);
+	free(sibuf);
+	return rc;
+}
+
+/* Finds a syscall instruction in the target's vDSO to run remote syscalls
+ * from, so that no byte of the target's own code is ever changed. */
+static int find_syscall_ip(struct ckpt *c)
+{
+	static const unsigned char insn[] = ARCH_SYSCALL_INSN;
+
+	for (size_t i = 0; i < c->nvmas; i++) {
+		const struct proc_vma *v = &c->vmas[i];
+		if (strcmp(v->path, "[vdso]"))
+			continue;
+		size_t len = v->end - v->start;
+		unsigned char *buf = malloc(len);
+		if (!buf)
+			return -ENOMEM;
+		int rc = mem_read(c->pid, c->memfd, v->start, buf, len);
+		for (size_t off = 0; rc == 0 && off + sizeof(insn) <= len; off++)
+			if (!memcmp(buf + off, insn, sizeof(insn))) {
+				c->syscall_ip = v->start + off;
+				break;
+			}
+		free(buf);
+		if (c->syscall_ip)
+			return 0;
+	}
+	return roam_fail(c->err, -ROAM_E_REFUSED, "process %d has no vDSO to run syscalls from", c->pid);
+}
+
+struct kernel_sigaction {
+	uint64_t handler, flags, restorer, mask;
+};
+
+static int remote_for(struct ckpt *c, struct ckpt_thread *t, struct remote *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->tid = t->tid;
+	r->ip = c->syscall_ip;
+	r->base = t->regs;
+	if (!t->mask_changed) {
+		if ((rc = pt_set_sigmask(t->tid, ~0ull)) < 0)
+			return roam_fail(c->err, rc, "blocking signals in thread %d", t->tid);
+		t->mask_changed = 1;
+	}
+	t->regs_changed = 1;
+	return 0;
+}
+
+/* Runs one remote syscall; a failure of the mechanism or of the call is
+ * reported naming it. */
+#define RSYS(c, r, ret, what, nr, ...) do { \
+	int _rc = remote_syscall((r), (ret), (nr), __VA_ARGS__); \
+	if (_rc == 0 && *(ret) < 0 && *(ret) > -4096) _rc = (int)*(ret); \
+	if (_rc < 0) return roam_fail((c)->err, _rc, "%s in thread %d", (what), (r)->tid); \
+} while (0)
+
+static int collect_sigactions(struct ckpt *c, struct remote *r, uint64_t scratch)
+{
+	uint64_t wanted = proc_status_hex(c->status, "SigCgt") | proc_status_hex(c->status, "SigIgn");
+	Roamimg__Process *p = c->process;
+	long ret;
+
+	p->sigactions = arena_alloc(&c->arena, 64 * sizeof(*p->sigactions));
+	if (!p->sigactions)
+		return -ENOMEM;
+	for (int sig = 1; sig <= 64; sig++) {
+		struct kernel_sigaction ka;
+		if (!(wanted & (1ull << (sig - 1))) || sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		RSYS(c, r, &ret, "reading a signal handler", SYS_rt_sigaction, sig, 0, (long)scratch, 8, 0, 0);
+		if (mem_read(c->pid, c->memfd, scratch, &ka, sizeof(ka)) < 0)
+			return roam_fail(c->err, -EIO, "reading the handler of signal %d", sig);
+		Roamimg__SigAction *a = ARENA_NEW(c, Roamimg__SigAction, roamimg__sig_action__init);
+		if (!a)
+			return -ENOMEM;
+		a->signo = (uint32_t)sig;
+		a->handler = ka.handler;
+		a->flags = ka.flags;
+		a->restorer = ka.restorer;
+		a->mask = ka.mask;
+		p->sigactions[p->n_sigactions++] = a;
+	}
+	return 0;
+}
+
+static int collect_itimers(struct ckpt *c, struct remote *r, uint64_t scratch)
+{
+	Roamimg__Process *p = c->process;
+	long ret;
+
+	p->itimers = arena_alloc(&c->arena, 3 * sizeof(*p->itimers));
+	if (!p->itimers)
+		return -ENOMEM;
+	for (int which = 0; which < 3; which++) {
+		uint64_t tv[4];  /* struct itimerval: interval {sec, usec}, value {sec, usec} */
+		RSYS(c, r, &ret, "reading an interval timer", SYS_getitimer, which, (long)scratch, 0, 0, 0, 0);
+		if (mem_read(c->pid, c->memfd, scratch, tv, sizeof(tv)) < 0)
+			return roam_fail(c->err, -EIO, "reading interval timer %d", which);
+		if (!tv[0] && !tv[1] && !tv[2] && !tv[3])
+			continue;
+		Roamimg__Itimer *it = ARENA_NEW(c, Roamimg__Itimer, roamimg__itimer__init);
+		if (!it)
+			return -ENOMEM;
+		it->which = (uint32_t)which;
+		it->interval_us = tv[0] * 1000000 + tv[1];
+		it->value_us = tv[2] * 1000000 + tv[3];
+		p->itimers[p->n_itimers++] = it;
+	}
+	return 0;
+}
+
+static int collect_thread_remote(struct ckpt *c, struct ckpt_thread *t, uint64_t scratch)
+{
+	struct remote r;
+	long ret;
+	int rc;
+
+	if ((rc = remote_for(c, t, &r)) < 0)
+		return rc;
+	struct { uint64_t sp; int32_t flags; int32_t pad; uint64_t size; } ss;
+	RSYS(c, &r, &ret, "reading the alternate signal stack", SYS_sigaltstack, 0, (long)scratch, 0, 0, 0, 0);
+	if (mem_read(c->pid, c->memfd, scratch, &ss, sizeof(ss)) < 0)
+		return roam_fail(c->err, -EIO, "reading the signal stack of thread %d", t->tid);
+	if (!(ss.flags & SS_DISABLE)) {
+		t->img->altstack = ARENA_NEW(c, Roamimg__SigAltStack, roamimg__sig_alt_stack__init);
+		if (!t->img->altstack)
+			return -ENOMEM;
+		t->img->altstack->sp = ss.sp;
+		t->img->altstack->size = ss.size;
+		/* SS_ONSTACK is a state, not a setting: only SS_AUTODISARM is kept. */
+		t->img->altstack->flags = (uint32_t)ss.flags & ~(uint32_t)(SS_ONSTACK | SS_DISABLE);
+	}
+	uint64_t tidaddr = 0;
+	RSYS(c, &r, &ret, "reading the clear-child-tid address", SYS_prctl, PR_GET_TID_ADDRESS, (long)scratch, 0, 0, 0, 0);
+	if (mem_read(c->pid, c->memfd, scratch, &tidaddr, sizeof(tidaddr)) < 0)
+		return roam_fail(c->err, -EIO, "reading the tid address of thread %d", t->tid);
+	t->img->has_clear_child_tid = 1;
+	t->img->clear_child_tid = tidaddr;
+	return 0;
+}
+
+int ckpt_collect_remote(struct ckpt *c)
+{
+	struct ckpt_thread *leader = &c->threads[0];
+	struct remote r;
+	long scratch, ret;
+	int rc;
+
+	if ((rc = find_syscall_ip(c)) < 0)
+		return rc;
+	if ((rc = remote_for(c, leader, &r)) < 0)
+		return rc;
+	RSYS(c, &r, &scratch, "mapping a scratch page", SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
+	     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if ((rc = collect_sigactions(c, &r, (uint64_t)scratch)) < 0)
+		goto unmap;
+	if ((rc = collect_itimers(c, &r, (uint64_t)scratch)) < 0)
+		goto unmap;
+	if ((rc = remote_syscall(&r, &ret, SYS_brk, 0, 0, 0, 0, 0, 0)) < 0) {
+		roam_fail(c->err, rc, "reading the brk of pid %d", c->pid);
+		goto unmap;
+	}
+	c->brk = (uint64_t)ret;
+	for (size_t i = 0; i < c->nthreads; i++)
+		if ((rc = collect_thread_remote(c, &c->threads[i], (uint64_t)scratch)) < 0)
+			goto unmap;
+unmap:
+	if (remote_syscall(&r, &ret, SYS_munmap, scratch, 4096, 0, 0, 0, 0) < 0 && !rc)
+		rc = roam_fail(c->err, -EIO, "unmapping the scratch page of pid %d", c->pid);
+	/* Put every thread back at once, rather than at release: should roam die
+	 * from here on, the kernel detaches the threads as they are, and they
+	 * must then go on exactly where they were. */
+	int prc = ckpt_restore_threads(c);
+	return rc ? rc : prc;
+}
+
+int ckpt_write_threads(struct ckpt *c, struct img_writer *w)
+{
+	Roamimg__Threads th = ROAMIMG__THREADS__INIT;
+	Roamimg__Thread **v = arena_alloc(&c->arena, c->nthreads * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nthreads; i++)
+		v[i] = c->threads[i].img;
+	th.n_threads = c->nthreads;
+	th.threads = v;
+	return img_write_msg(w, IMG_REC_THREADS, &th.base);
+}

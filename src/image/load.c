@@ -1,0 +1,549 @@
+/*
+ * Loading an image: record order, unpacking and the checks of load.h.
+ */
+#include "image/load.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+
+#define BIT(t) (1u << (t))
+#define META_BITS (BIT(IMG_REC_PLATFORM) | BIT(IMG_REC_PROCESS) | BIT(IMG_REC_MM) | BIT(IMG_REC_FILES))
+
+/* Largest file descriptor number we believe: the kernel's fs.nr_open ceiling. */
+#define MAX_FD_NUMBER (1u << 30)
+#define SIGINFO_SIZE 128
+
+static int fault(struct img_fault *f, int err, const char *what)
+{
+	if (f)
+		f->what = what;
+	return err;
+}
+
+const ProtobufCMessageDescriptor *img_rec_descriptor(uint32_t type)
+{
+	switch (type) {
+	case IMG_REC_HEADER: return &roamimg__header__descriptor;
+	case IMG_REC_PLATFORM: return &roamimg__platform__descriptor;
+	case IMG_REC_PROCESS: return &roamimg__process__descriptor;
+	case IMG_REC_MM: return &roamimg__mm__descriptor;
+	case IMG_REC_FILES: return &roamimg__files__descriptor;
+	case IMG_REC_THREADS: return &roamimg__threads__descriptor;
+	default: return NULL;
+	}
+}
+
+int img_unpack(const struct img_record *rec, uint32_t type, ProtobufCMessage **out)
+{
+	const ProtobufCMessageDescriptor *d = img_rec_descriptor(type);
+
+	*out = NULL;
+	if (!d || rec->type != type)
+		return -IMG_ERR_TYPE;
+	/* protobuf-c checks required fields and lengths against the payload. */
+	*out = protobuf_c_message_unpack(d, NULL, rec->len, rec->payload);
+	return *out ? 0 : -IMG_ERR_DECODE;
+}
+
+#define UNPACK_AS(name, TYPE, Msg)                                              \
+	int img_unpack_##name(const struct img_record *rec, Msg **out)          \
+	{                                                                       \
+		ProtobufCMessage *m;                                            \
+		int rc = img_unpack(rec, TYPE, &m);                             \
+		*out = (Msg *)m;                                                \
+		return rc;                                                      \
+	}
+UNPACK_AS(header, IMG_REC_HEADER, Roamimg__Header)
+UNPACK_AS(platform, IMG_REC_PLATFORM, Roamimg__Platform)
+UNPACK_AS(process, IMG_REC_PROCESS, Roamimg__Process)
+UNPACK_AS(mm, IMG_REC_MM, Roamimg__Mm)
+UNPACK_AS(files, IMG_REC_FILES, Roamimg__Files)
+UNPACK_AS(threads, IMG_REC_THREADS, Roamimg__Threads)
+#undef UNPACK_AS
+
+const char *img_vma_kind_name(int kind)
+{
+	switch (kind) {
+	case ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE: return "anon-private";
+	case ROAMIMG__VMA_KIND__VMA_ANON_SHARED: return "anon-shared";
+	case ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE: return "file-private";
+	case ROAMIMG__VMA_KIND__VMA_FILE_SHARED: return "file-shared";
+	case ROAMIMG__VMA_KIND__VMA_VDSO: return "vdso";
+	case ROAMIMG__VMA_KIND__VMA_VVAR: return "vvar";
+	default: return "?";
+	}
+}
+
+const char *img_fd_kind_name(int kind)
+{
+	switch (kind) {
+	case ROAMIMG__FD_KIND__FD_REG: return "reg";
+	case ROAMIMG__FD_KIND__FD_DIR: return "dir";
+	case ROAMIMG__FD_KIND__FD_CHR: return "chr";
+	case ROAMIMG__FD_KIND__FD_PIPE: return "pipe";
+	case ROAMIMG__FD_KIND__FD_EXTERNAL: return "external";
+	default: return "?";
+	}
+}
+
+void img_load_init(struct img_load *ld, unsigned flags)
+{
+	memset(ld, 0, sizeof(*ld));
+	ld->flags = flags;
+}
+
+void img_load_fini(struct img_load *ld)
+{
+	if (ld->header)
+		roamimg__header__free_unpacked(ld->header, NULL);
+	if (ld->platform)
+		roamimg__platform__free_unpacked(ld->platform, NULL);
+	if (ld->process)
+		roamimg__process__free_unpacked(ld->process, NULL);
+	if (ld->mm)
+		roamimg__mm__free_unpacked(ld->mm, NULL);
+	if (ld->files)
+		roamimg__files__free_unpacked(ld->files, NULL);
+	if (ld->threads)
+		roamimg__threads__free_unpacked(ld->threads, NULL);
+	free(ld->vma_stat);
+	free(ld->ext);
+	memset(ld, 0, sizeof(*ld));
+}
+
+/* --- per-record checks ------------------------------------------------ */
+
+static int check_header(const Roamimg__Header *h, const struct img_reader *r, struct img_fault *f)
+{
+	if (h->version == 0 || h->version > IMG_FORMAT_VERSION)
+		return fault(f, -IMG_ERR_VERSION, "header names a format version this roam does not know");
+	if (h->version != r->version)
+		return fault(f, -IMG_ERR_VERSION, "header version differs from the preamble's");
+	if (strcmp(h->arch, IMG_ARCH) != 0)
+		return fault(f, -IMG_ERR_ARCH, "header names another architecture");
+	if (h->page_size != IMG_PAGE_SIZE)
+		return fault(f, -IMG_ERR_ARCH, "header names another page size");
+	return 0;
+}
+
+static int check_siginfos(Roamimg__SigInfo *const *si, size_t n, struct img_fault *f)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (si[i]->signo == 0 || si[i]->signo > (uint32_t)SIGRTMAX)
+			return fault(f, -IMG_ERR_DECODE, "pending signal number out of range");
+		if (si[i]->raw.len != SIGINFO_SIZE)
+			return fault(f, -IMG_ERR_DECODE, "pending signal's siginfo is not 128 bytes");
+	}
+	return 0;
+}
+
+static int check_process(const Roamimg__Process *p, struct img_fault *f)
+{
+	if (p->cwd[0] != '/')
+		return fault(f, -IMG_ERR_DECODE, "cwd is not an absolute path");
+	if (p->umask > 0777)
+		return fault(f, -IMG_ERR_DECODE, "umask out of range");
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		if (p->rlimits[i]->resource >= RLIM_NLIMITS)
+			return fault(f, -IMG_ERR_DECODE, "rlimit resource out of range");
+		if (p->rlimits[i]->cur > p->rlimits[i]->max)
+			return fault(f, -IMG_ERR_DECODE, "rlimit soft limit above its hard limit");
+	}
+	for (size_t i = 0; i < p->n_sigactions; i++) {
+		uint32_t s = p->sigactions[i]->signo;
+		if (s == 0 || s > (uint32_t)SIGRTMAX || s == SIGKILL || s == SIGSTOP)
+			return fault(f, -IMG_ERR_DECODE, "signal handler for an impossible signal");
+	}
+	for (size_t i = 0; i < p->n_itimers; i++)
+		if (p->itimers[i]->which > ITIMER_PROF)
+			return fault(f, -IMG_ERR_DECODE, "interval timer of unknown kind");
+	return check_siginfos(p->shared_pending, p->n_shared_pending, f);
+}
+
+static int check_mm(const Roamimg__Mm *mm, struct img_fault *f)
+{
+	const uint64_t mask = IMG_PAGE_SIZE - 1;
+
+	if (mm->has_exe_file_id && mm->exe_file_id >= mm->n_files)
+		return fault(f, -IMG_ERR_DECODE, "exe file index out of range");
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Roamimg__Vma *v = mm->vmas[i];
+
+		if ((v->start & mask) || (v->end & mask) || v->start >= v->end)
+			return fault(f, -IMG_ERR_DECODE, "mapping with an unaligned or empty range");
+		/* Sorted and disjoint, as /proc/PID/maps lists them: lookups bisect. */
+		if (i > 0 && v->start < mm->vmas[i - 1]->end)
+			return fault(f, -IMG_ERR_DECODE, "mappings overlap or are out of order");
+		if (v->kind < ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE || v->kind > ROAMIMG__VMA_KIND__VMA_VVAR)
+			return fault(f, -IMG_ERR_DECODE, "mapping of unknown kind");
+		if (v->prot & ~7u)
+			return fault(f, -IMG_ERR_DECODE, "mapping with unknown protection bits");
+		if ((v->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE || v->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED) &&
+		    (!v->has_file_id || v->file_id >= mm->n_files))
+			return fault(f, -IMG_ERR_DECODE, "file mapping without a valid file index");
+		if (v->has_pgoff && (v->pgoff & mask))
+			return fault(f, -IMG_ERR_DECODE, "mapping with an unaligned file offset");
+	}
+	return 0;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* 1 if some value repeats. Sorting, not comparing pairs: a forged image may
+ * list millions of descriptors or threads. */
+static int has_duplicate(uint32_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), u32_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (v[i] == v[i - 1])
+			return 1;
+	return 0;
+}
+
+static int check_files(const Roamimg__Files *fl, struct img_fault *f)
+{
+	uint32_t *nums = malloc((fl->n_fds ? fl->n_fds : 1) * sizeof(*nums));
+	int rc = 0;
+
+	if (!nums)
+		return fault(f, -ENOMEM, "out of memory checking the descriptors");
+	for (size_t i = 0; i < fl->n_fds && rc == 0; i++) {
+		const Roamimg__Fd *d = fl->fds[i];
+
+		if (d->fd >= MAX_FD_NUMBER)
+			rc = fault(f, -IMG_ERR_DECODE, "file descriptor number out of range");
+		else if (d->kind < ROAMIMG__FD_KIND__FD_REG || d->kind > ROAMIMG__FD_KIND__FD_EXTERNAL)
+			rc = fault(f, -IMG_ERR_DECODE, "file descriptor of unknown kind");
+		nums[i] = d->fd;
+	}
+	if (rc == 0 && has_duplicate(nums, fl->n_fds))
+		rc = fault(f, -IMG_ERR_DECODE, "file descriptor listed twice");
+	free(nums);
+	return rc;
+}
+
+static int check_threads(const Roamimg__Threads *t, struct img_fault *f)
+{
+	uint32_t *tids;
+	int rc = 0;
+
+	if (t->n_threads == 0)
+		return fault(f, -IMG_ERR_DECODE, "no thread");
+	if (!(tids = malloc(t->n_threads * sizeof(*tids))))
+		return fault(f, -ENOMEM, "out of memory checking the threads");
+	for (size_t i = 0; i < t->n_threads && rc == 0; i++) {
+		const Roamimg__Thread *th = t->threads[i];
+
+		if (th->tid <= 0)
+			rc = fault(f, -IMG_ERR_DECODE, "thread id not positive");
+		else
+			rc = check_siginfos(th->pending, th->n_pending, f);
+		tids[i] = (uint32_t)th->tid;
+	}
+	if (rc == 0 && has_duplicate(tids, t->n_threads))
+		rc = fault(f, -IMG_ERR_DECODE, "thread listed twice");
+	free(tids);
+	return rc;
+}
+
+ssize_t img_find_vma(const Roamimg__Mm *mm, uint64_t addr)
+{
+	size_t lo = 0, hi = mm->n_vmas;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (addr < mm->vmas[mid]->start)
+			hi = mid;
+		else if (addr >= mm->vmas[mid]->end)
+			lo = mid + 1;
+		else
+			return (ssize_t)mid;
+	}
+	return -1;
+}
+
+static int page_is_zero(const uint8_t *p)
+{
+	static const uint8_t zero[64];
+
+	for (size_t off = 0; off < IMG_PAGE_SIZE; off += sizeof(zero))
+		if (memcmp(p + off, zero, sizeof(zero)))
+			return 0;
+	return 1;
+}
+
+/*
+ * Accounts one page block to the mappings it covers. A block may span
+ * adjacent mappings (a writer may batch contiguous pages), but no page of it
+ * may fall outside every mapping.
+ */
+static int absorb_pages(struct img_load *ld, const struct img_pages *pg, struct img_fault *f)
+{
+	uint64_t end = pg->addr + (uint64_t)pg->npages * IMG_PAGE_SIZE;
+	ssize_t vi = img_find_vma(ld->mm, pg->addr);
+	uint64_t a = pg->addr;
+
+	if (end < pg->addr)
+		return fault(f, -IMG_ERR_ORDER, "page block wraps around the address space");
+	if (vi < 0)
+		return fault(f, -IMG_ERR_ORDER, "page block outside every mapping");
+	while (a < end) {
+		const Roamimg__Vma *v;
+
+		if ((size_t)vi >= ld->mm->n_vmas || a < ld->mm->vmas[vi]->start)
+			return fault(f, -IMG_ERR_ORDER, "page block runs past its mapping");
+		v = ld->mm->vmas[vi];
+		uint64_t stop = end < v->end ? end : v->end;
+		uint64_t n = (stop - a) / IMG_PAGE_SIZE;
+		ld->vma_stat[vi].pages += n;
+		if (ld->flags & IMG_LOAD_ZERO) {
+			const uint8_t *p = pg->data + (a - pg->addr);
+			for (uint64_t i = 0; i < n; i++, p += IMG_PAGE_SIZE)
+				if (page_is_zero(p)) {
+					ld->vma_stat[vi].zero++;
+					ld->pages_zero++;
+				}
+		}
+		a = stop;
+		vi++;
+	}
+	ld->pages += pg->npages;
+	if (ld->flags & IMG_LOAD_TRACK) {
+		if (ld->n_ext == ld->cap_ext) {
+			size_t cap = ld->cap_ext ? ld->cap_ext * 2 : 256;
+			void *n = realloc(ld->ext, cap * sizeof(*ld->ext));
+			if (!n)
+				return fault(f, -ENOMEM, "out of memory for the page table");
+			ld->ext = n;
+			ld->cap_ext = cap;
+		}
+		ld->ext[ld->n_ext++] = (struct img_extent){pg->addr, pg->npages};
+	}
+	return 0;
+}
+
+/* Takes ownership of a freshly unpacked message into its slot. */
+static int keep_meta(struct img_load *ld, const struct img_reader *r, const struct img_record *rec,
+		     struct img_fault *f)
+{
+	ProtobufCMessage *m;
+	int rc = img_unpack(rec, rec->type, &m);
+
+	if (rc < 0)
+		return fault(f, rc, "payload does not decode as its schema message");
+	switch (rec->type) {
+	case IMG_REC_HEADER:
+		ld->header = (Roamimg__Header *)m;
+		return check_header(ld->header, r, f);
+	case IMG_REC_PLATFORM:
+		ld->platform = (Roamimg__Platform *)m;
+		return 0;
+	case IMG_REC_PROCESS:
+		ld->process = (Roamimg__Process *)m;
+		return check_process(ld->process, f);
+	case IMG_REC_MM:
+		ld->mm = (Roamimg__Mm *)m;
+		if ((rc = check_mm(ld->mm, f)) < 0)
+			return rc;
+		ld->vma_stat = calloc(ld->mm->n_vmas ? ld->mm->n_vmas : 1, sizeof(*ld->vma_stat));
+		return ld->vma_stat ? 0 : fault(f, -ENOMEM, "out of memory for the mapping table");
+	case IMG_REC_FILES:
+		ld->files = (Roamimg__Files *)m;
+		return check_files(ld->files, f);
+	case IMG_REC_THREADS:
+		ld->threads = (Roamimg__Threads *)m;
+		return check_threads(ld->threads, f);
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	return fault(f, -IMG_ERR_TYPE, "unknown record type");
+}
+
+/* The order rules of load.h, before anything is unpacked. */
+static int check_order(const struct img_load *ld, uint32_t type, struct img_fault *f)
+{
+	uint32_t seen = ld->seen;
+
+	if (ld->committed)
+		return fault(f, -IMG_ERR_ORDER, "record after the commit record");
+	if (type == IMG_REC_HEADER)
+		return seen ? fault(f, -IMG_ERR_ORDER, "second header record") : 0;
+	if (!(seen & BIT(IMG_REC_HEADER)))
+		return fault(f, -IMG_ERR_ORDER, "first record is not the header");
+	switch (type) {
+	case IMG_REC_PLATFORM:
+	case IMG_REC_PROCESS:
+	case IMG_REC_MM:
+	case IMG_REC_FILES:
+		if (seen & BIT(type))
+			return fault(f, -IMG_ERR_ORDER, "metadata record repeated");
+		if (seen & BIT(IMG_REC_THREADS))
+			return fault(f, -IMG_ERR_ORDER, "metadata record after the threads");
+		return 0;
+	case IMG_REC_PAGES:
+		if (!(seen & BIT(IMG_REC_MM)))
+			return fault(f, -IMG_ERR_ORDER, "page record before the mm record");
+		if (seen & BIT(IMG_REC_THREADS))
+			return fault(f, -IMG_ERR_ORDER, "page record after the threads");
+		return 0;
+	case IMG_REC_THREADS:
+		if (seen & BIT(IMG_REC_THREADS))
+			return fault(f, -IMG_ERR_ORDER, "threads record repeated");
+		if ((seen & META_BITS) != META_BITS)
+			return fault(f, -IMG_ERR_ORDER, "threads record before the platform, process, mm and files records");
+		return 0;
+	case IMG_REC_COMMIT:
+		if (!(seen & BIT(IMG_REC_THREADS)))
+			return fault(f, -IMG_ERR_ORDER, "commit before the threads record");
+		return 0;
+	default:
+		return fault(f, -IMG_ERR_TYPE, "unknown record type");
+	}
+}
+
+int img_load_record(struct img_load *ld, struct img_reader *r, const struct img_record *rec,
+		    struct img_pages *pages, struct img_fault *f)
+{
+	struct img_pages local;
+	int rc;
+
+	if (f) {
+		f->record = ld->records + 1;
+		f->type = rec->type;
+		f->offset = ld->records ? ld->bytes : IMG_PREAMBLE_SIZE;
+		f->has_addr = 0;
+	}
+	if ((rc = check_order(ld, rec->type, f)) < 0)
+		return rc;
+	if (rec->type == IMG_REC_PAGES) {
+		if (!pages)
+			pages = &local;
+		if ((rc = img_decode_pages(r, rec, pages)) < 0)
+			return fault(f, rc, rc == -IMG_ERR_CODEC ? "page block does not decompress"
+								 : "page block with a bad address, count or length");
+		if (f) {
+			f->addr = pages->addr;
+			f->has_addr = 1;
+		}
+		if ((rc = absorb_pages(ld, pages, f)) < 0)
+			return rc;
+		if (rec->len != IMG_PAGE_HDR_SIZE + (uint64_t)pages->npages * IMG_PAGE_SIZE)
+			ld->pages_compressed += pages->npages;
+	} else if (rec->type == IMG_REC_COMMIT) {
+		ld->committed = 1;
+	} else if ((rc = keep_meta(ld, r, rec, f)) < 0) {
+		return rc;
+	}
+	if (!ld->records)
+		ld->bytes = IMG_PREAMBLE_SIZE;
+	ld->seen |= BIT(rec->type);
+	ld->records++;
+	ld->bytes += IMG_RECORD_HDR_SIZE + rec->len;
+	ld->rec_count[rec->type]++;
+	ld->rec_bytes[rec->type] += rec->len;
+	return 0;
+}
+
+static int ext_cmp(const void *a, const void *b)
+{
+	const struct img_extent *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* Distinct pages per mapping, from the sorted extents. */
+static void count_unique(struct img_load *ld)
+{
+	uint64_t cur = 0;   /* everything below cur is already counted */
+
+	if (ld->n_ext == 0)
+		return;
+	qsort(ld->ext, ld->n_ext, sizeof(*ld->ext), ext_cmp);
+	for (size_t i = 0; i < ld->n_ext; i++) {
+		uint64_t a = ld->ext[i].addr, end = a + ld->ext[i].npages * IMG_PAGE_SIZE;
+
+		if (a < cur)
+			a = cur;
+		while (a < end) {
+			ssize_t vi = img_find_vma(ld->mm, a);
+			/* absorb_pages proved every page lies in a mapping. */
+			uint64_t stop = end < ld->mm->vmas[vi]->end ? end : ld->mm->vmas[vi]->end;
+			ld->vma_stat[vi].unique += (stop - a) / IMG_PAGE_SIZE;
+			ld->pages_unique += (stop - a) / IMG_PAGE_SIZE;
+			a = stop;
+		}
+		if (end > cur)
+			cur = end;
+	}
+}
+
+int img_load_finish(struct img_load *ld, struct img_fault *f)
+{
+	if (f) {
+		f->record = ld->records + 1;
+		f->type = 0;
+		f->offset = ld->bytes;
+		f->has_addr = 0;
+	}
+	if (!ld->committed)
+		return fault(f, -IMG_ERR_TRUNCATED, "stream ended before the commit record");
+	if (!ld->finished && (ld->flags & IMG_LOAD_TRACK))
+		count_unique(ld);
+	ld->finished = 1;
+	return 0;
+}
+
+int img_load_next(struct img_load *ld, struct img_reader *r, struct img_record *rec, struct img_pages *pages,
+		  struct img_fault *f)
+{
+	uint64_t at = r->bytes;
+	int rc = img_read_record(r, rec);
+
+	if (rc == 0)
+		return img_load_finish(ld, f);
+	if (rc < 0) {
+		if (f) {
+			f->record = r->records + 1;
+			f->type = rec->type;
+			f->offset = at;
+			f->has_addr = 0;
+			f->what = rc == -IMG_ERR_TRUNCATED ? (r->bytes == at ? "stream ended before the commit record"
+									       : "stream ended inside the record")
+							    : NULL;
+			/* The reader counts a record before its order check. */
+			if (rc == -IMG_ERR_ORDER) {
+				f->record = r->records;
+				f->what = "first record is not the header";
+			}
+		}
+		return rc;
+	}
+	rc = img_load_record(ld, r, rec, pages, f);
+	return rc < 0 ? rc : 1;
+}
+
+int img_load_stream(struct img_load *ld, img_read_fn fn, void *ctx, struct img_fault *f)
+{
+	struct img_reader r;
+	struct img_record rec;
+	int rc;
+
+	if (f)
+		*f = (struct img_fault){0};
+	rc = img_reader_init(&r, fn, ctx);
+	if (rc < 0)
+		fault(f, rc, NULL);   /* record 0: the preamble */
+	else
+		while ((rc = img_load_next(ld, &r, &rec, NULL, f)) > 0)
+			;
+	img_reader_fini(&r);
+	return rc;
+}

@@ -1,0 +1,65 @@
+/*
+ * The restore context shared by the files of restore/: validate.c (may this
+ * image run here, as this caller?), spawn.c (the child and what it prepares
+ * itself), mm.c (address space and pages), threads.c (threads, signals,
+ * credentials, release).
+ */
+#ifndef ROAM_RESTORE_INTERNAL_H
+#define ROAM_RESTORE_INTERNAL_H
+
+#include "arch.h"
+#include "image/load.h"
+#include "restore/restore.h"
+#include "sys/ptrace.h"
+
+/* The trampoline: one code page (a syscall instruction) and data pages for
+ * the arguments of remote syscalls (paths, structs, auxv). */
+#define TRAMP_DATA_PAGES 16
+#define TRAMP_SIZE ((1 + TRAMP_DATA_PAGES) * ARCH_PAGE_SIZE)
+
+struct shm_master {
+	uint64_t shm_id;
+	uint64_t addr, size;
+};
+
+struct restore {
+	struct restore_opts opts;
+	struct roam_error *err;
+	struct img_load ld;
+	struct restore_stats stats;
+
+	pid_t pid;              /* the child being built, 0 before */
+	int memfd;              /* its /proc/PID/mem */
+	int released;
+	uint64_t tramp;         /* trampoline address in the child */
+	struct remote rem;      /* remote syscalls in the main thread */
+	int64_t timens_mono_ns, timens_boot_ns;  /* offsets, when a time namespace is needed */
+	int *file_fd;           /* per Mm.files index: fd open in the child, or -1 */
+	int *file_fd_rw;
+	struct shm_master *shm;
+	size_t nshm;
+	pid_t *tids;            /* per image thread: the live thread, 0 before */
+	struct remote *trem;    /* per image thread */
+};
+
+/* validate.c */
+int restore_validate(struct restore *r);
+/* spawn.c */
+int restore_spawn(struct restore *r);
+/* mm.c */
+int restore_find_hole(const Roamimg__Mm *mm, const uint64_t (*extra)[2], size_t nextra, uint64_t size,
+		      uint64_t *out);
+int restore_layout(struct restore *r);
+int restore_pages(struct restore *r, const struct img_pages *pg);
+int restore_mm_finish(struct restore *r);
+/* threads.c */
+int restore_finish(struct restore *r);
+
+/* A remote syscall in the main thread whose failure names what it did. */
+int rsys(struct restore *r, long *ret, const char *what, long nr, long a0, long a1, long a2, long a3,
+	 long a4, long a5);
+/* Copies len bytes into the trampoline's data area at offset off; returns
+ * the address in the child. */
+int tramp_put(struct restore *r, size_t off, const void *data, size_t len, uint64_t *addr);
+
+#endif

@@ -1,0 +1,397 @@
+/*
+ * The address space, rebuilt by remote syscalls in the stopped child:
+ *
+ *   1. the child's own rseq area is unregistered (the kernel would write to
+ *      it on every return to user space, and it is about to vanish);
+ *   2. everything but the trampoline is unmapped;
+ *   3. the vDSO is mapped at its old address (ARCH_MAP_VDSO), and the layout
+ *      of [vvar]/[vdso] is checked against the image;
+ *   4. every mapping is made at its address with its protection: anonymous
+ *      ones fresh, file ones from their (hash-checked) files, shared
+ *      anonymous ones as views (mremap of size 0) of one master per object;
+ *   5. pages are written as they stream in (process_vm_writev; /proc/PID/mem,
+ *      which may write through read-only private mappings, where needed);
+ *   6. after the last page: masters and file descriptors go, and
+ *      PR_SET_MM_MAP sets the mm fields (brk, stack, args, env, auxv, exe).
+ */
+#include "restore/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sys/mem.h"
+#include "sys/proc.h"
+
+#ifndef MREMAP_FIXED
+#define MREMAP_MAYMOVE 1
+#define MREMAP_FIXED 2
+#endif
+
+int rsys(struct restore *r, long *ret, const char *what, long nr, long a0, long a1, long a2, long a3, long a4,
+	 long a5)
+{
+	long v;
+	int rc = remote_syscall(&r->rem, &v, nr, a0, a1, a2, a3, a4, a5);
+
+	if (rc < 0)
+		return roam_fail(r->err, rc, "%s: the new process could not be driven", what);
+	if (v < 0 && v > -4096)
+		return roam_fail(r->err, (int)v, "%s", what);
+	if (ret)
+		*ret = v;
+	return 0;
+}
+
+int tramp_put(struct restore *r, size_t off, const void *data, size_t len, uint64_t *addr)
+{
+	uint64_t a = r->tramp + ARCH_PAGE_SIZE + off;
+	int rc;
+
+	if (off + len > TRAMP_DATA_PAGES * ARCH_PAGE_SIZE)
+		return roam_fail(r->err, -E2BIG, "%zu bytes of syscall arguments", len);
+	if ((rc = mem_write(r->pid, r->memfd, a, data, len)) < 0)
+		return roam_fail(r->err, rc, "writing syscall arguments");
+	*addr = a;
+	return 0;
+}
+
+static int cmp_range(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/* A hole of size bytes that no image mapping and no extra range touches,
+ * above 1 MiB and below the top of the user address space. */
+int restore_find_hole(const Roamimg__Mm *mm, const uint64_t (*extra)[2], size_t nextra, uint64_t size,
+		      uint64_t *out)
+{
+	size_t n = mm->n_vmas + nextra;
+	uint64_t (*v)[2] = malloc((n ? n : 1) * sizeof(*v));
+	uint64_t cur = 1ul << 20;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		v[i][0] = mm->vmas[i]->start;
+		v[i][1] = mm->vmas[i]->end;
+	}
+	for (size_t i = 0; i < nextra; i++) {
+		v[mm->n_vmas + i][0] = extra[i][0];
+		v[mm->n_vmas + i][1] = extra[i][1];
+	}
+	qsort(v, n, sizeof(*v), cmp_range);
+	/* Leave a page of space on both sides: a growsdown stack must not meet us. */
+	for (size_t i = 0; i < n; i++) {
+		if (v[i][0] > cur && v[i][0] - cur >= size + 2 * ARCH_PAGE_SIZE)
+			break;
+		if (v[i][1] + ARCH_PAGE_SIZE > cur)
+			cur = v[i][1] + ARCH_PAGE_SIZE;
+	}
+	free(v);
+	if (cur + size >= ARCH_TASK_SIZE)
+		return -ENOMEM;
+	*out = cur;
+	return 0;
+}
+
+static int file_fd(struct restore *r, uint32_t id, int rw, long *fd)
+{
+	int *cache = rw ? r->file_fd_rw : r->file_fd;
+	const char *path = r->ld.mm->files[id]->path;
+	uint64_t a;
+	int rc;
+
+	if (cache[id] >= 0) {
+		*fd = cache[id];
+		return 0;
+	}
+	if ((rc = tramp_put(r, 0, path, strlen(path) + 1, &a)) < 0)
+		return rc;
+	char what[PATH_MAX + 32];
+	snprintf(what, sizeof(what), "opening %s", path);
+	if ((rc = rsys(r, fd, what, SYS_openat, AT_FDCWD, (long)a, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC, 0, 0, 0)) < 0)
+		return rc;
+	cache[id] = (int)*fd;
+	return 0;
+}
+
+static struct shm_master *find_master(struct restore *r, uint64_t id)
+{
+	for (size_t i = 0; i < r->nshm; i++)
+		if (r->shm[i].shm_id == id)
+			return &r->shm[i];
+	return NULL;
+}
+
+/* One master mapping per shared anonymous object, big enough for every view. */
+static int make_master(struct restore *r, uint64_t id, struct shm_master **out)
+{
+	const Roamimg__Mm *mm = r->ld.mm;
+	uint64_t size = 0, addr;
+	long ret;
+	int rc;
+
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Roamimg__Vma *v = mm->vmas[i];
+		if (v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED && v->shm_id == id && v->pgoff + (v->end - v->start) > size)
+			size = v->pgoff + (v->end - v->start);
+	}
+	uint64_t (*extra)[2] = malloc((r->nshm + 1) * sizeof(*extra));
+	if (!extra)
+		return -ENOMEM;
+	extra[0][0] = r->tramp;
+	extra[0][1] = r->tramp + TRAMP_SIZE;
+	for (size_t i = 0; i < r->nshm; i++) {
+		extra[i + 1][0] = r->shm[i].addr;
+		extra[i + 1][1] = r->shm[i].addr + r->shm[i].size;
+	}
+	rc = restore_find_hole(mm, (const uint64_t (*)[2])extra, r->nshm + 1, size, &addr);
+	free(extra);
+	if (rc < 0)
+		return roam_fail(r->err, rc, "no room for a shared memory object of %llu bytes", (unsigned long long)size);
+	if ((rc = rsys(r, &ret, "mapping shared memory", SYS_mmap, (long)addr, (long)size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)) < 0)
+		return rc;
+	struct shm_master *n = realloc(r->shm, (r->nshm + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	r->shm = n;
+	n[r->nshm] = (struct shm_master){ id, addr, size };
+	*out = &n[r->nshm++];
+	return 0;
+}
+
+static int map_vdso(struct restore *r)
+{
+	const Roamimg__Mm *mm = r->ld.mm;
+	uint64_t lo = 0;
+	long ret;
+	int rc;
+
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Roamimg__Vma *v = mm->vmas[i];
+		if ((v->kind == ROAMIMG__VMA_KIND__VMA_VDSO || v->kind == ROAMIMG__VMA_KIND__VMA_VVAR) && (!lo || v->start < lo))
+			lo = v->start;
+	}
+	if (!lo)
+		return 0;
+	if ((rc = rsys(r, &ret, "mapping the vDSO at its old address", SYS_arch_prctl, ARCH_PRCTL_MAP_VDSO, (long)lo,
+		       0, 0, 0, 0)) < 0)
+		return rc;
+	/* The kernel lays out [vvar] and [vdso] itself: check it matches. */
+	int pfd = proc_open(r->pid);
+	struct proc_vma *vmas;
+	size_t n;
+	if (pfd < 0 || proc_read_vmas(pfd, &vmas, &n) < 0) {
+		if (pfd >= 0)
+			close(pfd);
+		return roam_fail(r->err, -EIO, "reading the layout of the new process");
+	}
+	close(pfd);
+	rc = 0;
+	for (size_t i = 0; i < mm->n_vmas && !rc; i++) {
+		const Roamimg__Vma *v = mm->vmas[i];
+		if (v->kind != ROAMIMG__VMA_KIND__VMA_VDSO && v->kind != ROAMIMG__VMA_KIND__VMA_VVAR)
+			continue;
+		int found = 0;
+		for (size_t k = 0; k < n && !found; k++)
+			found = vmas[k].start == v->start && vmas[k].end == v->end && v->name && !strcmp(vmas[k].path, v->name);
+		if (!found)
+			rc = roam_fail(r->err, -ROAM_E_INCOMPAT, "this kernel lays out %s differently (%llx-%llx expected)",
+				       v->name ? v->name : "the vDSO", (unsigned long long)v->start, (unsigned long long)v->end);
+	}
+	proc_free_vmas(vmas, n);
+	return rc;
+}
+
+static int apply_madvise(struct restore *r, const Roamimg__Vma *v)
+{
+	static const struct { uint32_t bit; int advice; } adv[] = {
+		{ VMA_MADV_DONTFORK, MADV_DONTFORK }, { VMA_MADV_DONTDUMP, MADV_DONTDUMP },
+		{ VMA_MADV_WIPEONFORK, MADV_WIPEONFORK }, { VMA_MADV_HUGEPAGE, MADV_HUGEPAGE },
+		{ VMA_MADV_NOHUGEPAGE, MADV_NOHUGEPAGE }, { VMA_MADV_MERGEABLE, MADV_MERGEABLE },
+	};
+	long ret;
+
+	for (size_t i = 0; i < sizeof(adv) / sizeof(adv[0]); i++) {
+		if (!(v->madv & adv[i].bit))
+			continue;
+		/* Advice is best effort: THP or KSM may be off on this host. */
+		remote_syscall(&r->rem, &ret, SYS_madvise, (long)v->start, (long)(v->end - v->start), adv[i].advice, 0, 0, 0);
+	}
+	return 0;
+}
+
+static int map_one(struct restore *r, const Roamimg__Vma *v)
+{
+	long len = (long)(v->end - v->start), ret, fd = -1;
+	int flags = MAP_FIXED | (v->growsdown ? MAP_GROWSDOWN : 0), rc;
+	char what[PATH_MAX + 96];
+
+	snprintf(what, sizeof(what), "mapping %llx-%llx %s", (unsigned long long)v->start, (unsigned long long)v->end,
+		 v->path ? v->path : (v->name ? v->name : ""));
+	switch (v->kind) {
+	case ROAMIMG__VMA_KIND__VMA_VDSO:
+	case ROAMIMG__VMA_KIND__VMA_VVAR:
+		return 0;
+	case ROAMIMG__VMA_KIND__VMA_ANON_SHARED: {
+		struct shm_master *m = find_master(r, v->shm_id);
+		if (!m && (rc = make_master(r, v->shm_id, &m)) < 0)
+			return rc;
+		if ((rc = rsys(r, &ret, what, SYS_mremap, (long)(m->addr + v->pgoff), 0, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+			       (long)v->start, 0)) < 0)
+			return rc;
+		if (v->prot != (PROT_READ | PROT_WRITE) &&
+		    (rc = rsys(r, &ret, what, SYS_mprotect, (long)v->start, len, v->prot, 0, 0, 0)) < 0)
+			return rc;
+		return apply_madvise(r, v);
+	}
+	case ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE:
+	case ROAMIMG__VMA_KIND__VMA_FILE_SHARED:
+		if (!v->carried) {
+			int shared = v->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED;
+			if ((rc = file_fd(r, v->file_id, shared && (v->madv & VMA_SHARED_MAYWRITE), &fd)) < 0)
+				return rc;
+			if ((rc = rsys(r, &ret, what, SYS_mmap, (long)v->start, len, v->prot,
+				       flags | (shared ? MAP_SHARED : MAP_PRIVATE), fd, (long)v->pgoff)) < 0)
+				return rc;
+			return apply_madvise(r, v);
+		}
+		/* A carried file mapping is anonymous memory now. */
+		__attribute__((fallthrough));
+	default:
+		if ((rc = rsys(r, &ret, what, SYS_mmap, (long)v->start, len, v->prot, flags | MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0)) < 0)
+			return rc;
+		return apply_madvise(r, v);
+	}
+}
+
+int restore_layout(struct restore *r)
+{
+	const Roamimg__Mm *mm = r->ld.mm;
+	struct pt_rseq rs;
+	long ret;
+	int rc;
+
+	r->file_fd = malloc((mm->n_files + 1) * sizeof(int));
+	r->file_fd_rw = malloc((mm->n_files + 1) * sizeof(int));
+	if (!r->file_fd || !r->file_fd_rw)
+		return -ENOMEM;
+	for (size_t i = 0; i < mm->n_files; i++)
+		r->file_fd[i] = r->file_fd_rw[i] = -1;
+
+	if (pt_get_rseq(r->pid, &rs) == 0 && rs.ptr &&
+	    (rc = rsys(r, &ret, "unregistering roam's rseq area", SYS_rseq, (long)rs.ptr, rs.len, 1 /* UNREGISTER */,
+		       rs.sig, 0, 0)) < 0)
+		return rc;
+	if ((rc = rsys(r, &ret, "clearing the address space", SYS_munmap, 0, (long)r->tramp, 0, 0, 0, 0)) < 0)
+		return rc;
+	uint64_t top = r->tramp + TRAMP_SIZE;
+	if ((rc = rsys(r, &ret, "clearing the address space", SYS_munmap, (long)top, (long)(ARCH_TASK_SIZE - top), 0, 0,
+		       0, 0)) < 0)
+		return rc;
+	if ((rc = map_vdso(r)) < 0)
+		return rc;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if ((rc = map_one(r, mm->vmas[i])) < 0)
+			return rc;
+	return 0;
+}
+
+int restore_pages(struct restore *r, const struct img_pages *pg)
+{
+	const Roamimg__Mm *mm = r->ld.mm;
+	uint64_t addr = pg->addr, end = pg->addr + (uint64_t)pg->npages * ARCH_PAGE_SIZE;
+	const uint8_t *data = pg->data;
+
+	/* A block may cover adjacent mappings: write each part where it belongs. */
+	while (addr < end) {
+		ssize_t i = img_find_vma(mm, addr);
+		if (i < 0)
+			return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx lie outside every mapping",
+					 (unsigned long long)addr);
+		const Roamimg__Vma *v = mm->vmas[i];
+		uint64_t part_end = v->end < end ? v->end : end;
+		uint64_t dst = addr;
+		if (v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED) {
+			struct shm_master *m = find_master(r, v->shm_id);
+			if (!m)
+				return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx: no shared object", (unsigned long long)addr);
+			dst = m->addr + v->pgoff + (addr - v->start);
+		} else if (v->kind == ROAMIMG__VMA_KIND__VMA_VDSO || v->kind == ROAMIMG__VMA_KIND__VMA_VVAR ||
+			   v->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED) {
+			return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx in a mapping that carries none",
+					 (unsigned long long)addr);
+		}
+		int rc = mem_write(r->pid, r->memfd, dst, data, part_end - addr);
+		if (rc < 0)
+			return roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)addr);
+		data += part_end - addr;
+		addr = part_end;
+	}
+	r->stats.pages += pg->npages;
+	return 0;
+}
+
+int restore_mm_finish(struct restore *r)
+{
+	const Roamimg__Mm *mm = r->ld.mm;
+	long ret, exe = -1;
+	int rc;
+
+	for (size_t i = 0; i < r->nshm; i++)
+		if ((rc = rsys(r, &ret, "unmapping a shared memory master", SYS_munmap, (long)r->shm[i].addr,
+			       (long)r->shm[i].size, 0, 0, 0, 0)) < 0)
+			return rc;
+	/* The exe link points at the file only when restore checked it is the
+	 * same one (a private mapping of it, not carried). */
+	for (size_t i = 0; mm->has_exe_file_id && exe < 0 && i < mm->n_vmas; i++) {
+		const Roamimg__Vma *v = mm->vmas[i];
+		if (v->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE && !v->carried && v->file_id == mm->exe_file_id &&
+		    (rc = file_fd(r, mm->exe_file_id, 0, &exe)) < 0)
+			return rc;
+	}
+
+	struct prctl_mm_map map = {
+		.start_code = mm->start_code, .end_code = mm->end_code,
+		.start_data = mm->start_data, .end_data = mm->end_data,
+		.start_brk = mm->start_brk, .brk = mm->brk, .start_stack = mm->start_stack,
+		.arg_start = mm->arg_start, .arg_end = mm->arg_end,
+		.env_start = mm->env_start, .env_end = mm->env_end,
+		.auxv_size = (uint32_t)mm->auxv.len, .exe_fd = (uint32_t)exe,
+	};
+	uint64_t auxv_addr, map_addr;
+	if ((rc = tramp_put(r, 4096, mm->auxv.data, mm->auxv.len, &auxv_addr)) < 0)
+		return rc;
+	map.auxv = (__u64 *)(uintptr_t)auxv_addr;
+	if ((rc = tramp_put(r, 0, &map, sizeof(map), &map_addr)) < 0)
+		return rc;
+	long v;
+	rc = remote_syscall(&r->rem, &v, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)map_addr, sizeof(map), 0, 0);
+	if (rc == 0 && v == -EPERM && exe >= 0) {
+		/* Setting the exe link needs CAP_CHECKPOINT_RESTORE: keep roam's. */
+		map.exe_fd = (uint32_t)-1;
+		if ((rc = tramp_put(r, 0, &map, sizeof(map), &map_addr)) < 0)
+			return rc;
+		rc = remote_syscall(&r->rem, &v, SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, (long)map_addr, sizeof(map), 0, 0);
+	}
+	if (rc < 0 || v < 0)
+		return roam_fail(r->err, rc < 0 ? rc : (int)v, "setting the mm fields (PR_SET_MM_MAP)");
+	for (size_t i = 0; i < mm->n_files; i++) {
+		if (r->file_fd[i] >= 0)
+			remote_syscall(&r->rem, &v, SYS_close, r->file_fd[i], 0, 0, 0, 0, 0);
+		if (r->file_fd_rw[i] >= 0)
+			remote_syscall(&r->rem, &v, SYS_close, r->file_fd_rw[i], 0, 0, 0, 0, 0);
+	}
+	return 0;
+}

@@ -1,0 +1,164 @@
+/*
+ * The restore driver: reads the stream and runs the stages in order.
+ *
+ *   metadata   HEADER PLATFORM PROCESS MM FILES, checked by the loader
+ *   validate   may it run here, as this caller (validate.c)
+ *   spawn      the child, stopped and traced (spawn.c)
+ *   layout     its address space (mm.c)
+ *   pages      written as they stream in (mm.c)
+ *   finish     after THREADS and COMMIT: threads, signals, creds, release
+ *
+ * Any failure kills the child (PTRACE_O_EXITKILL covers roam's own death).
+ */
+#include "restore/internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int restore_open(struct restore **out, const struct restore_opts *opts, struct roam_error *err)
+{
+	struct restore *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
+	r->opts = *opts;
+	r->err = err;
+	r->memfd = -1;
+	img_load_init(&r->ld, 0);
+	*out = r;
+	return 0;
+}
+
+static int image_error(struct restore *r, int rc, const struct img_fault *f)
+{
+	char where[160];
+
+	if (f->record)
+		snprintf(where, sizeof(where), "record %llu (%s) at byte %llu", (unsigned long long)f->record,
+			 img_rec_name(f->type), (unsigned long long)f->offset);
+	else
+		snprintf(where, sizeof(where), "the preamble");
+	return roam_fail(r->err, -ROAM_E_IMAGE, "%s: %s%s%s", where, img_strerror(rc), f->what ? ": " : "",
+			 f->what ? f->what : "");
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx)
+{
+	struct img_reader rd;
+	struct img_record rec;
+	struct img_pages pg;
+	struct img_fault f;
+	int rc, built = 0;
+
+	r->stats.started_ns = now_ns();
+	memset(&f, 0, sizeof(f));
+	if ((rc = img_reader_init(&rd, fn, ctx)) < 0) {
+		image_error(r, rc, &f);
+		goto fail;
+	}
+	while ((rc = img_load_next(&r->ld, &rd, &rec, &pg, &f)) > 0) {
+		/* The process is built once all metadata is in: at the first page
+		 * record, or at THREADS for an image without pages. */
+		if (!built && (rec.type == IMG_REC_PAGES || rec.type == IMG_REC_THREADS)) {
+			if (strcmp(r->ld.header->arch, ARCH_NAME)) {
+				rc = roam_fail(r->err, -ROAM_E_INCOMPAT, "the image is for %s", r->ld.header->arch);
+				goto fail;
+			}
+			uint64_t (*self)[2] = NULL;
+			size_t nself = 0;
+			if ((rc = restore_validate(r)) < 0)
+				goto fail;
+			/* The trampoline must be free both in the image's layout and in
+			 * ours, which the child starts as a copy of. */
+			FILE *m = fopen("/proc/self/maps", "re");
+			char line[512];
+			while (m && fgets(line, sizeof(line), m)) {
+				unsigned long long s, e;
+				if (sscanf(line, "%llx-%llx", &s, &e) != 2)
+					continue;
+				void *n = realloc(self, (nself + 1) * sizeof(*self));
+				if (!n)
+					break;
+				self = n;
+				self[nself][0] = s;
+				self[nself++][1] = e;
+			}
+			if (m)
+				fclose(m);
+			rc = restore_find_hole(r->ld.mm, (const uint64_t (*)[2])self, nself, TRAMP_SIZE, &r->tramp);
+			free(self);
+			if (rc < 0) {
+				roam_fail(r->err, rc, "no room for the trampoline");
+				goto fail;
+			}
+			if ((rc = restore_spawn(r)) < 0 || (rc = restore_layout(r)) < 0)
+				goto fail;
+			built = 1;
+		}
+		if (rec.type == IMG_REC_PAGES && (rc = restore_pages(r, &pg)) < 0)
+			goto fail;
+	}
+	if (rc < 0) {
+		image_error(r, rc, &f);
+		goto fail;
+	}
+	if (!built) {
+		rc = roam_fail(r->err, -ROAM_E_IMAGE, "the image has no threads");
+		goto fail;
+	}
+	if ((rc = restore_finish(r)) < 0)
+		goto fail;
+	img_reader_fini(&rd);
+	return r->pid;
+fail:
+	img_reader_fini(&rd);
+	if (!r->err->code)
+		roam_fail(r->err, rc, "restoring");
+	return rc < 0 ? rc : -EIO;
+}
+
+const struct restore_stats *restore_stats(const struct restore *r)
+{
+	return &r->stats;
+}
+
+void restore_close(struct restore *r)
+{
+	if (!r)
+		return;
+	if (r->pid > 0 && !r->released) {
+		/* Never half a process: the child dies and is reaped here. */
+		int st;
+		kill(r->pid, SIGKILL);
+		/* Traced threads must be collected before the leader reports. */
+		for (size_t i = 1; r->tids && r->ld.threads && i < r->ld.threads->n_threads; i++)
+			if (r->tids[i] > 0)
+				while (waitpid(r->tids[i], &st, __WALL) < 0 && errno == EINTR)
+					;
+		while (waitpid(r->pid, &st, __WALL) < 0 && errno == EINTR)
+			;
+	}
+	if (r->memfd >= 0)
+		close(r->memfd);
+	img_load_fini(&r->ld);
+	free(r->file_fd);
+	free(r->file_fd_rw);
+	free(r->shm);
+	free(r->tids);
+	free(r->trem);
+	free(r);
+}

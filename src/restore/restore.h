@@ -1,0 +1,52 @@
+/*
+ * Restore: rebuild a running process from an image stream.
+ *
+ * The process is built from outside: roam forks a child, which prepares what
+ * only it can (session, cwd, umask, rlimits, descriptors, a trampoline page
+ * with a syscall instruction) and stops; everything else (the address space,
+ * the vDSO, threads, signal state, registers) is made by remote syscalls
+ * that the tracer runs inside it, while page data is written straight into
+ * its memory as the stream arrives. Nothing of the image runs until the
+ * COMMIT record has been read and every step has succeeded: a truncated or
+ * corrupt stream kills the half-built process, so a restored process either
+ * runs complete or never runs.
+ *
+ * Trust: the process runs as the caller. Credentials in the image are
+ * compared with the caller's, never granted, unless the caller is root.
+ */
+#ifndef ROAM_RESTORE_H
+#define ROAM_RESTORE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "image/image.h"
+#include "sys/error.h"
+
+struct restore_opts {
+	int same_pid;           /* a taken PID is an error instead of a new PID */
+	int stdio[3];           /* descriptors to install as 0, 1, 2 instead of the
+				 * image's; -1 keeps the image's (--inherit-stdio
+				 * passes 0, 1, 2) */
+};
+
+struct restore_stats {
+	uint64_t started_ns;    /* CLOCK_MONOTONIC at restore_run */
+	uint64_t released_ns;   /* ... when the process was let run */
+	uint64_t pages;
+	uint32_t threads;
+	int pid_kept;           /* it runs under its original PID */
+	int timens;             /* in a time namespace made for it */
+};
+
+struct restore;
+
+int restore_open(struct restore **out, const struct restore_opts *opts, struct roam_error *err);
+/* Reads the whole stream through fn/ctx, builds the process and releases it.
+ * Returns its PID (the caller's child), or a negative error with nothing left
+ * running. */
+pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx);
+const struct restore_stats *restore_stats(const struct restore *r);
+void restore_close(struct restore *r);
+
+#endif

@@ -1,0 +1,357 @@
+/*
+ * The child that becomes the restored process. It is a copy of roam itself
+ * (clone3, with the image's PID when that PID is free and we may ask for
+ * it); before it stops for the tracer it prepares the state that is easiest
+ * to set from inside: session and process group, cwd, umask, personality,
+ * rlimits, signal dispositions back to default, every descriptor at its
+ * number, and the trampoline page. It reports failure through a pipe.
+ */
+#include "restore/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct child_report {
+	int err;                /* negative errno */
+	char what[240];
+};
+
+static void report(int fd, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report(int fd, int err, const char *fmt, ...)
+{
+	struct child_report rep = { .err = err };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rep.what, sizeof(rep.what), fmt, ap);
+	va_end(ap);
+	if (write(fd, &rep, sizeof(rep)) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+/* Opens the object behind one image descriptor, at a number >= high. */
+static int open_object(const Roamimg__Fd *d, int high)
+{
+	int flags = (int)(d->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY;
+	int fd = open(d->path, flags);
+
+	if (fd < 0)
+		return -errno;
+	if (d->kind == ROAMIMG__FD_KIND__FD_REG || d->kind == ROAMIMG__FD_KIND__FD_DIR)
+		if (lseek(fd, (off_t)d->pos, SEEK_SET) < 0 && d->pos) {
+			int e = -errno;
+			close(fd);
+			return e;
+		}
+	int moved = fcntl(fd, F_DUPFD_CLOEXEC, high);
+	int e = -errno;
+	close(fd);
+	return moved < 0 ? e : moved;
+}
+
+/* Makes a pipe for one pipe id; both ends >= high, with the queued data. */
+static int open_pipe(const Roamimg__Files *fs, uint64_t id, int high, int ends[2])
+{
+	const Roamimg__Fd *rd = NULL, *wr = NULL;
+	int p[2];
+
+	for (size_t i = 0; i < fs->n_fds; i++) {
+		const Roamimg__Fd *d = fs->fds[i];
+		if (d->kind != ROAMIMG__FD_KIND__FD_PIPE || d->pipe_id != id)
+			continue;
+		if (d->pipe_write_end && !wr)
+			wr = d;
+		if (!d->pipe_write_end && (!rd || d->has_pipe_data))
+			rd = d;
+	}
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	if (rd && rd->has_pipe_size)
+		fcntl(p[1], F_SETPIPE_SZ, (int)rd->pipe_size);
+	if (rd && rd->has_pipe_data && rd->pipe_data.len) {
+		if (write(p[1], rd->pipe_data.data, rd->pipe_data.len) != (ssize_t)rd->pipe_data.len)
+			return -EIO;
+	}
+	for (int k = 0; k < 2; k++) {
+		ends[k] = fcntl(p[k], F_DUPFD_CLOEXEC, high);
+		close(p[k]);
+		if (ends[k] < 0)
+			return -errno;
+	}
+	if (rd)
+		fcntl(ends[0], F_SETFL, (int)rd->flags & (O_NONBLOCK | O_DIRECT));
+	if (wr)
+		fcntl(ends[1], F_SETFL, (int)wr->flags & (O_NONBLOCK | O_DIRECT));
+	return 0;
+}
+
+/* Puts every image descriptor at its number. All temporaries live at
+ * numbers >= high (above every image fd), so that placing one descriptor
+ * never clobbers another's source. */
+static void setup_fds(struct restore *r, int repfd)
+{
+	const Roamimg__Files *fs = r->ld.files;
+	int high = 3;
+
+	for (size_t i = 0; i < fs->n_fds; i++)
+		if ((int)fs->fds[i]->fd + 1 > high)
+			high = (int)fs->fds[i]->fd + 1;
+	int stdio_copy[3];
+	for (int k = 0; k < 3; k++)
+		stdio_copy[k] = r->opts.stdio[k] >= 0 ? fcntl(r->opts.stdio[k], F_DUPFD_CLOEXEC, high) : -1;
+	repfd = fcntl(repfd, F_DUPFD_CLOEXEC, high);
+
+	/* One object per file_id (one open file description), dup'ed to each fd. */
+	int *done = calloc(fs->n_fds + 1, sizeof(int));
+	int *obj = calloc(fs->n_fds + 1, sizeof(int));
+	if (!done || !obj)
+		report(repfd, -ENOMEM, "preparing descriptors");
+	for (size_t i = 0; i < fs->n_fds; i++) {
+		const Roamimg__Fd *d = fs->fds[i];
+		int src;
+		if (done[i])
+			continue;
+		if (d->fd <= 2 && stdio_copy[d->fd] >= 0)
+			continue;
+		if (d->kind == ROAMIMG__FD_KIND__FD_PIPE) {
+			int ends[2], rc = open_pipe(fs, d->pipe_id, high, ends);
+			if (rc < 0)
+				report(repfd, rc, "making the pipe for fd %u", d->fd);
+			/* Every fd of this pipe: same description per file_id. */
+			for (size_t j = i; j < fs->n_fds; j++) {
+				const Roamimg__Fd *e = fs->fds[j];
+				if (e->kind != ROAMIMG__FD_KIND__FD_PIPE || e->pipe_id != d->pipe_id || done[j])
+					continue;
+				if (e->fd <= 2 && stdio_copy[e->fd] >= 0)
+					continue;
+				src = ends[e->pipe_write_end ? 1 : 0];
+				if (dup3(src, (int)e->fd, e->cloexec ? O_CLOEXEC : 0) < 0)
+					report(repfd, -errno, "placing fd %u", e->fd);
+				done[j] = 1;
+			}
+			close(ends[0]);
+			close(ends[1]);
+			continue;
+		}
+		src = open_object(d, high);
+		if (src < 0)
+			report(repfd, src, "opening %s for fd %u", d->path ? d->path : "?", d->fd);
+		for (size_t j = i; j < fs->n_fds; j++) {
+			const Roamimg__Fd *e = fs->fds[j];
+			if (e->file_id != d->file_id || done[j] || (e->fd <= 2 && stdio_copy[e->fd] >= 0))
+				continue;
+			if (dup3(src, (int)e->fd, e->cloexec ? O_CLOEXEC : 0) < 0)
+				report(repfd, -errno, "placing fd %u", e->fd);
+			done[j] = 1;
+		}
+		close(src);
+	}
+	for (int k = 0; k < 3; k++)
+		if (stdio_copy[k] >= 0) {
+			dup3(stdio_copy[k], k, 0);
+			close(stdio_copy[k]);
+		}
+	/* Close everything that is not the image's (below high), except stdio
+	 * we were told to install. */
+	for (int fd = 0; fd < high; fd++) {
+		int keep = fd <= 2 && r->opts.stdio[fd] >= 0;
+		for (size_t i = 0; i < fs->n_fds && !keep; i++)
+			keep = (int)fs->fds[i]->fd == fd;
+		if (!keep)
+			close(fd);
+	}
+	free(done);
+	free(obj);
+	/* Everything at or above high is ours, but the report pipe. */
+	if (repfd > high)
+		syscall(SYS_close_range, high, repfd - 1, 0);
+	syscall(SYS_close_range, repfd + 1, ~0u, 0);
+	if (repfd != high) {
+		dup3(repfd, high, O_CLOEXEC);
+		close(repfd);
+	}
+}
+
+static void child_main(struct restore *r, int repfd)
+{
+	const Roamimg__Process *p = r->ld.process;
+
+	/* Dispositions of roam (and of the sanitizer runtime) must not leak in:
+	 * the image's handlers are installed later. Raw syscalls: glibc refuses
+	 * the signals it reserves for itself. */
+	for (int sig = 1; sig <= 64; sig++) {
+		struct { uint64_t handler, flags, restorer, mask; } dfl = { 0, 0, 0, 0 };
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+	}
+	stack_t none = { .ss_flags = SS_DISABLE };
+	sigaltstack(&none, NULL);
+
+	if (p->sid == p->pid) {
+		if (setsid() < 0)
+			report(repfd, -errno, "making a session (the process led its own)");
+	} else if (p->pgid == p->pid) {
+		if (setpgid(0, 0) < 0)
+			report(repfd, -errno, "making a process group (the process led its own)");
+	}
+	if (chdir(p->cwd) < 0)
+		report(repfd, -errno, "entering the working directory %s", p->cwd);
+	umask((mode_t)p->umask);
+	if (personality(p->personality) < 0)
+		report(repfd, -errno, "setting the personality %#x", p->personality);
+	if (p->creds->has_no_new_privs && p->creds->no_new_privs)
+		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+
+	uint64_t t = r->tramp;
+	void *m = mmap((void *)(uintptr_t)t, TRAMP_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (m == MAP_FAILED || (uint64_t)(uintptr_t)m != t)
+		report(repfd, -errno, "mapping the trampoline at %llx", (unsigned long long)t);
+	static const unsigned char code[] = ARCH_TRAMPOLINE_CODE;
+	memcpy(m, code, sizeof(code));
+	if (mprotect(m, ARCH_PAGE_SIZE, PROT_READ | PROT_EXEC) < 0)
+		report(repfd, -errno, "protecting the trampoline");
+
+	setup_fds(r, repfd);
+	int high = 3;
+	for (size_t i = 0; i < r->ld.files->n_fds; i++)
+		if ((int)r->ld.files->fds[i]->fd + 1 > high)
+			high = (int)r->ld.files->fds[i]->fd + 1;
+	repfd = high;
+
+	/* Last, since a lowered RLIMIT_NOFILE or NPROC could stop the steps above. */
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		struct rlimit rl = { p->rlimits[i]->cur, p->rlimits[i]->max };
+		if (setrlimit((int)p->rlimits[i]->resource, &rl) < 0)
+			report(repfd, -errno, "setting rlimit %u to %llu/%llu", p->rlimits[i]->resource,
+			       (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+	}
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
+		report(repfd, -errno, "asking to be traced");
+	close(repfd);  /* EOF without a report: success */
+	syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+	_exit(127);  /* not reached: the tracer takes over */
+}
+
+static pid_t clone_child(struct restore *r, int try_pid)
+{
+	struct clone_args args;
+	pid_t want = r->ld.process->pid;
+
+	memset(&args, 0, sizeof(args));
+	args.exit_signal = SIGCHLD;
+	if (try_pid) {
+		args.set_tid = (uint64_t)(uintptr_t)&want;
+		args.set_tid_size = 1;
+	}
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+static int enter_timens(struct restore *r)
+{
+	char buf[128];
+	int fd, n;
+
+	if (!r->timens_mono_ns && !r->timens_boot_ns)
+		return 0;
+	if (unshare(CLONE_NEWTIME) < 0)
+		return roam_fail(r->err, -errno, "making a time namespace for the restored clocks");
+	n = snprintf(buf, sizeof(buf), "monotonic %lld %lld\nboottime %lld %lld\n",
+		     (long long)(r->timens_mono_ns / 1000000000), (long long)(r->timens_mono_ns % 1000000000),
+		     (long long)(r->timens_boot_ns / 1000000000), (long long)(r->timens_boot_ns % 1000000000));
+	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n) {
+		int e = -errno;
+		if (fd >= 0)
+			close(fd);
+		return roam_fail(r->err, e, "setting the time namespace offsets");
+	}
+	close(fd);
+	r->stats.timens = 1;
+	return 0;
+}
+
+int restore_spawn(struct restore *r)
+{
+	int rep[2], rc, st;
+	pid_t pid;
+
+	if ((rc = enter_timens(r)) < 0)
+		return rc;
+	if (pipe2(rep, O_CLOEXEC) < 0)
+		return roam_fail(r->err, -errno, "making a pipe");
+	pid = -1;
+	errno = EPERM;
+	if (geteuid() == 0)
+		pid = clone_child(r, 1);
+	if (pid < 0 && errno == EEXIST && r->opts.same_pid) {
+		close(rep[0]);
+		close(rep[1]);
+		return roam_fail(r->err, -ROAM_E_PIDTAKEN, "pid %d is in use (--same-pid)", r->ld.process->pid);
+	}
+	if (pid < 0 && r->opts.same_pid) {
+		close(rep[0]);
+		close(rep[1]);
+		return roam_fail(r->err, -ROAM_E_PERM, "cannot ask for pid %d (%s)", r->ld.process->pid,
+				 strerror(errno));
+	}
+	if (pid < 0)
+		pid = clone_child(r, 0);
+	if (pid < 0) {
+		rc = roam_fail(r->err, -errno, "creating the process");
+		close(rep[0]);
+		close(rep[1]);
+		return rc;
+	}
+	if (pid == 0) {
+		close(rep[0]);
+		child_main(r, rep[1]);
+	}
+	close(rep[1]);
+	r->pid = pid;
+	r->stats.pid_kept = pid == r->ld.process->pid;
+
+	struct child_report rp;
+	ssize_t n = read(rep[0], &rp, sizeof(rp));
+	close(rep[0]);
+	if (n == (ssize_t)sizeof(rp)) {
+		rp.what[sizeof(rp.what) - 1] = '\0';
+		return roam_fail(r->err, rp.err, "%s", rp.what);
+	}
+	if ((rc = pt_wait_stop(pid, &st)) < 0)
+		return roam_fail(r->err, rc, "the new process died before it stopped");
+	if (WSTOPSIG(st) != SIGSTOP)
+		return roam_fail(r->err, -ROAM_E_TARGET, "the new process stopped by signal %d", WSTOPSIG(st));
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0,
+		   (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL)) < 0)
+		return roam_fail(r->err, -errno, "tracing the new process");
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	r->memfd = open(path, O_RDWR | O_CLOEXEC);
+	if (r->memfd < 0)
+		return roam_fail(r->err, -errno, "opening %s", path);
+	r->rem.tid = pid;
+	r->rem.ip = r->tramp;
+	if ((rc = arch_get_regs(pid, &r->rem.base)) < 0)
+		return roam_fail(r->err, rc, "reading the registers of the new process");
+	if ((rc = pt_set_sigmask(pid, ~0ull)) < 0)
+		return roam_fail(r->err, rc, "blocking signals in the new process");
+	return 0;
+}

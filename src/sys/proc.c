@@ -1,0 +1,395 @@
+#include "sys/proc.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int proc_open(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int proc_read_file(int dirfd, const char *name, char **buf, size_t *len)
+{
+	size_t cap = 4096, used = 0;
+	char *b = NULL;
+	int fd, rc = 0;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (!b || used + 1 >= cap) {
+			char *n = realloc(b, cap *= 2);
+			if (!n) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			b = n;
+		}
+		ssize_t r = read(fd, b + used, cap - used - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		used += (size_t)r;
+	}
+	b[used] = '\0';
+	*buf = b;
+	if (len)
+		*len = used;
+	b = NULL;
+out:
+	free(b);
+	close(fd);
+	return rc;
+}
+
+int proc_status_value(const char *text, const char *key, char *out, size_t size)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, key, kl) || p[kl] != ':')
+			continue;
+		p += kl + 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t l = strcspn(p, "\n");
+		if (l >= size)
+			l = size - 1;
+		memcpy(out, p, l);
+		out[l] = '\0';
+		return 0;
+	}
+	return -ENOENT;
+}
+
+uint64_t proc_status_hex(const char *text, const char *key)
+{
+	char v[64];
+
+	if (proc_status_value(text, key, v, sizeof(v)))
+		return 0;
+	return strtoull(v, NULL, 16);
+}
+
+int proc_parse_stat(int dirfd, struct proc_stat *st)
+{
+	char *buf, *p;
+	unsigned long long f[52] = {0};
+	int rc, i;
+
+	if ((rc = proc_read_file(dirfd, "stat", &buf, NULL)) < 0)
+		return rc;
+	/* The command name may hold spaces and parentheses: skip to the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ') {
+		free(buf);
+		return -EINVAL;
+	}
+	p += 2;
+	memset(st, 0, sizeof(*st));
+	st->state = *p;
+	p++;
+	/* Field 4 (ppid) onwards, numbered as in proc(5). */
+	for (i = 4; i < 52 && *p; i++) {
+		while (*p == ' ')
+			p++;
+		char *end;
+		if (*p == '-')
+			f[i] = (unsigned long long)strtoll(p, &end, 10);
+		else
+			f[i] = strtoull(p, &end, 10);
+		if (end == p)
+			break;
+		p = end;
+	}
+	free(buf);
+	st->ppid = (int)f[4];
+	st->pgrp = (int)f[5];
+	st->session = (int)f[6];
+	st->tty_nr = (int)f[7];
+	st->start_code = f[26];
+	st->end_code = f[27];
+	st->start_stack = f[28];
+	st->exit_signal = (int)f[38];
+	st->start_data = f[45];
+	st->end_data = f[46];
+	st->start_brk = f[47];
+	st->arg_start = f[48];
+	st->arg_end = f[49];
+	st->env_start = f[50];
+	st->env_end = f[51];
+	return 0;
+}
+
+static uint32_t parse_vmflags(const char *p)
+{
+	static const struct { char name[3]; uint32_t bit; } names[] = {
+		{"gd", PV_GROWSDOWN}, {"dc", PV_DONTCOPY}, {"dd", PV_DONTDUMP},
+		{"wf", PV_WIPEONFORK}, {"hg", PV_HUGEPAGE}, {"nh", PV_NOHUGEPAGE},
+		{"mg", PV_MERGEABLE}, {"mw", PV_MAYWRITE}, {"mr", PV_MAYREAD},
+		{"io", PV_IO}, {"pf", PV_PFNMAP}, {"ht", PV_HUGETLB}, {"lo", PV_LOCKED},
+		{"ms", PV_MAYSHARE}, {"um", PV_UFFD}, {"uw", PV_UFFD},
+	};
+	uint32_t f = 0;
+
+	while (*p && *p != '\n') {
+		while (*p == ' ')
+			p++;
+		if (isalpha((unsigned char)p[0]) && isalpha((unsigned char)p[1]))
+			for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+				if (p[0] == names[i].name[0] && p[1] == names[i].name[1])
+					f |= names[i].bit;
+		while (*p && *p != ' ' && *p != '\n')
+			p++;
+	}
+	return f;
+}
+
+void proc_free_vmas(struct proc_vma *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].path);
+	free(v);
+}
+
+int proc_read_vmas(int dirfd, struct proc_vma **out, size_t *n)
+{
+	char *buf, *line, *next;
+	struct proc_vma *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc;
+
+	if ((rc = proc_read_file(dirfd, "smaps", &buf, NULL)) < 0)
+		return rc;
+	for (line = buf; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!strncmp(line, "Rss:", 4) || !strncmp(line, "Swap:", 5)) {
+			if (cnt) {
+				uint64_t kb = strtoull(line + (line[0] == 'R' ? 4 : 5), NULL, 10);
+				if (line[0] == 'R')
+					v[cnt - 1].rss_kb = kb;
+				else
+					v[cnt - 1].swap_kb = kb;
+			}
+			continue;
+		}
+		if (!strncmp(line, "VmFlags:", 8)) {
+			if (cnt)
+				v[cnt - 1].vmflags = parse_vmflags(line + 8);
+			continue;
+		}
+		/* Header lines start with "start-end "; field lines with "Name:". */
+		unsigned long long s, e, off, ino;
+		char perms[5];
+		unsigned maj, min;
+		int pathpos = 0;
+		if (sscanf(line, "%llx-%llx %4s %llx %x:%x %llu %n", &s, &e, perms, &off, &maj, &min, &ino,
+			   &pathpos) < 7)
+			continue;
+		if (cnt == cap) {
+			struct proc_vma *nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof(*v));
+			if (!nv) {
+				rc = -ENOMEM;
+				goto fail;
+			}
+			v = nv;
+		}
+		struct proc_vma *m = &v[cnt];
+		memset(m, 0, sizeof(*m));
+		m->start = s;
+		m->end = e;
+		m->pgoff = off;
+		m->prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+			  (perms[2] == 'x' ? PROT_EXEC : 0);
+		m->shared = perms[3] == 's';
+		m->dev_major = maj;
+		m->dev_minor = min;
+		m->ino = ino;
+		m->path = strdup(pathpos ? line + pathpos : "");
+		if (!m->path) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		cnt++;
+	}
+	free(buf);
+	*out = v;
+	*n = cnt;
+	return 0;
+fail:
+	free(buf);
+	proc_free_vmas(v, cnt);
+	return rc;
+}
+
+static int cmp_pid(const void *a, const void *b)
+{
+	return *(const pid_t *)a - *(const pid_t *)b;
+}
+
+/* Numeric entries of a directory under dirfd. */
+static int list_numeric(int dirfd, const char *name, int **out, size_t *n)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+	int *v = NULL;
+	size_t cnt = 0, cap = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -errno;
+	}
+	while ((de = readdir(d))) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if (cnt == cap) {
+			int *nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[cnt++] = atoi(de->d_name);
+	}
+	closedir(d);
+	qsort(v, cnt, sizeof(*v), cmp_pid);
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int proc_list_tasks(int dirfd, pid_t **out, size_t *n)
+{
+	char *buf;
+	int rc, tgid;
+
+	if ((rc = list_numeric(dirfd, "task", out, n)) < 0)
+		return rc;
+	/* Put the leader first: its tid is the tgid, from "Tgid:" of status. */
+	if (proc_read_file(dirfd, "status", &buf, NULL) == 0) {
+		char v[32];
+		if (!proc_status_value(buf, "Tgid", v, sizeof(v))) {
+			tgid = atoi(v);
+			for (size_t i = 1; i < *n; i++)
+				if ((*out)[i] == tgid) {
+					(*out)[i] = (*out)[0];
+					(*out)[0] = tgid;
+				}
+		}
+		free(buf);
+	}
+	return 0;
+}
+
+int proc_count_children(int dirfd, pid_t *first)
+{
+	pid_t *tids;
+	size_t n;
+	int rc, total = 0;
+
+	if ((rc = proc_list_tasks(dirfd, &tids, &n)) < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		char name[64], *buf;
+		snprintf(name, sizeof(name), "task/%d/children", tids[i]);
+		if (proc_read_file(dirfd, name, &buf, NULL) < 0)
+			continue;
+		for (char *p = buf; *p;) {
+			while (*p == ' ')
+				p++;
+			if (!isdigit((unsigned char)*p))
+				break;
+			if (!total && first)
+				*first = atoi(p);
+			total++;
+			while (isdigit((unsigned char)*p))
+				p++;
+		}
+		free(buf);
+	}
+	free(tids);
+	return total;
+}
+
+int proc_read_fdinfo(int dirfd, int fd, struct proc_fdinfo *fi)
+{
+	char name[64], *buf, v[64];
+	int rc;
+
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	if ((rc = proc_read_file(dirfd, name, &buf, NULL)) < 0)
+		return rc;
+	memset(fi, 0, sizeof(*fi));
+	if (!proc_status_value(buf, "pos", v, sizeof(v)))
+		fi->pos = strtoull(v, NULL, 10);
+	if (!proc_status_value(buf, "flags", v, sizeof(v)))
+		fi->flags = (uint32_t)strtoul(v, NULL, 8);
+	if (!proc_status_value(buf, "mnt_id", v, sizeof(v)))
+		fi->mnt_id = atoi(v);
+	if (!proc_status_value(buf, "ino", v, sizeof(v)))
+		fi->ino = strtoull(v, NULL, 10);
+	for (char *p = buf; (p = strstr(p, "lock:")); p += 5)
+		fi->locks++;
+	free(buf);
+	return 0;
+}
+
+int proc_list_fds(int dirfd, int **out, size_t *n)
+{
+	return list_numeric(dirfd, "fd", out, n);
+}
+
+/* The kernel prints each line as "%-25s %-20s %-20s %-10s": the soft limit
+ * starts at column 26, the hard one at 47. */
+static uint64_t limit_value(const char *p)
+{
+	return strncmp(p, "unlimited", 9) ? strtoull(p, NULL, 10) : ~0ull;
+}
+
+int proc_read_limits(int dirfd, uint64_t cur[], uint64_t max[], int n)
+{
+	char *buf, *line, *next;
+	int rc, i = -1;
+
+	if ((rc = proc_read_file(dirfd, "limits", &buf, NULL)) < 0)
+		return rc;
+	for (line = buf; line && *line && i < n; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (i >= 0 && strlen(line) > 47) {
+			cur[i] = limit_value(line + 26);
+			max[i] = limit_value(line + 47);
+		}
+		i++;  /* the first line is the header */
+	}
+	free(buf);
+	return i < 0 ? 0 : i;
+}

@@ -1,0 +1,73 @@
+/*
+ * /proc parsing: the views of a process that the kernel offers as text.
+ * Every function takes a descriptor of the process's /proc/PID directory,
+ * so that a recycled PID cannot switch processes under the caller.
+ */
+#ifndef ROAM_SYS_PROC_H
+#define ROAM_SYS_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+int proc_open(pid_t pid);
+/* Reads a whole /proc file (relative to dirfd) into a NUL-terminated malloc'd
+ * buffer. */
+int proc_read_file(int dirfd, const char *name, char **buf, size_t *len);
+/* The value after "key:" in a "Key:\tvalue" file such as status, into out. */
+int proc_status_value(const char *text, const char *key, char *out, size_t size);
+uint64_t proc_status_hex(const char *text, const char *key);
+
+struct proc_stat {
+	char state;
+	int ppid, pgrp, session, tty_nr;
+	uint64_t start_code, end_code, start_stack;
+	uint64_t start_data, end_data, start_brk;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	int exit_signal;
+};
+int proc_parse_stat(int dirfd, struct proc_stat *st);
+
+/* VmFlags of smaps, the ones the engine cares about. */
+enum {
+	PV_GROWSDOWN = 1u << 0, PV_DONTCOPY = 1u << 1, PV_DONTDUMP = 1u << 2,
+	PV_WIPEONFORK = 1u << 3, PV_HUGEPAGE = 1u << 4, PV_NOHUGEPAGE = 1u << 5,
+	PV_MERGEABLE = 1u << 6, PV_MAYWRITE = 1u << 7, PV_MAYREAD = 1u << 8,
+	PV_IO = 1u << 9, PV_PFNMAP = 1u << 10, PV_HUGETLB = 1u << 11,
+	PV_LOCKED = 1u << 12, PV_MAYSHARE = 1u << 13, PV_UFFD = 1u << 14,
+};
+
+struct proc_vma {
+	uint64_t start, end, pgoff;
+	uint32_t prot;          /* PROT_* */
+	int shared;             /* 's' in maps */
+	unsigned dev_major, dev_minor;
+	uint64_t ino;
+	uint32_t vmflags;       /* PV_* */
+	uint64_t rss_kb, swap_kb;
+	char *path;             /* "" for anonymous memory; owned */
+};
+int proc_read_vmas(int dirfd, struct proc_vma **out, size_t *n);
+void proc_free_vmas(struct proc_vma *v, size_t n);
+
+/* Thread ids of the process, sorted, the thread group leader first. */
+int proc_list_tasks(int dirfd, pid_t **out, size_t *n);
+/* Number of children of all the process's threads; *first gets one. */
+int proc_count_children(int dirfd, pid_t *first);
+
+struct proc_fdinfo {
+	uint64_t pos;
+	uint32_t flags;         /* open flags, including O_CLOEXEC */
+	int mnt_id;
+	uint64_t ino;
+	int locks;              /* number of "lock:" lines */
+};
+int proc_read_fdinfo(int dirfd, int fd, struct proc_fdinfo *fi);
+/* Resource limits from /proc/PID/limits, indexed by RLIMIT_*: unlike
+ * prlimit(2) on another process, this needs no CAP_SYS_RESOURCE when the
+ * process changed its ids. Returns the number of limits read. */
+int proc_read_limits(int dirfd, uint64_t cur[], uint64_t max[], int n);
+/* The fd numbers open in the process, sorted. */
+int proc_list_fds(int dirfd, int **out, size_t *n);
+
+#endif

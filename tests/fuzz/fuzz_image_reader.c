@@ -1,0 +1,137 @@
+/*
+ * libFuzzer target: arbitrary bytes through the image reader, the loader's
+ * checks and the protobuf unpacking (src/image/stream.c, load.c).
+ *
+ * An input that starts with the image magic is fed to the reader as it is.
+ * A fuzzer rarely forges an XXH3 check, so any other input is read as a list
+ * of records that this target frames itself with correct checks, letting the
+ * fuzzer reach the protobuf decoder and every rule of the loader:
+ *
+ *   input   := 1 byte (ignored: keeps the magic away) record*
+ *   record  := u8 type, u8 codec-hint (ignored), u16le length, payload[length]
+ *
+ * tests/unit/test_image_gen.c writes seeds of both kinds.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "image/image.h"
+#include "image/load.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct cursor {
+	const uint8_t *p;
+	size_t len, pos;
+	uint8_t *out;
+	size_t out_len, out_cap;
+};
+
+static ssize_t cur_read(void *ctx, void *buf, size_t len)
+{
+	struct cursor *c = ctx;
+	size_t n = c->len - c->pos;
+
+	/* Short reads on purpose, as a pipe gives them. */
+	if (n > len)
+		n = len;
+	if (n > 3000)
+		n = 3000;
+	memcpy(buf, c->p + c->pos, n);
+	c->pos += n;
+	return (ssize_t)n;
+}
+
+static int cur_write(void *ctx, const void *buf, size_t len)
+{
+	struct cursor *c = ctx;
+
+	if (c->out_len + len > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+		while (cap < c->out_len + len)
+			cap *= 2;
+		uint8_t *n = realloc(c->out, cap);
+		if (!n)
+			return -12;
+		c->out = n;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, buf, len);
+	c->out_len += len;
+	return 0;
+}
+
+/* Frames the structured input as a real stream: any type, any length field
+ * the payload supports, always a correct check (XXH3 over the first 16
+ * header bytes and the payload, as one run). */
+static int frame(const uint8_t *data, size_t size, struct cursor *c)
+{
+	static const uint8_t preamble[IMG_PREAMBLE_SIZE] = "ROAMIMG\0\1\0\0\0\0\0\0\0";
+	uint8_t *rec = malloc(IMG_RECORD_HDR_SIZE + 0x10000);
+	size_t pos = 1;
+	int rc;
+
+	if (!rec)
+		return -1;
+	rc = cur_write(c, preamble, sizeof(preamble));
+	while (rc == 0 && pos + 4 <= size) {
+		uint32_t type = data[pos];
+		size_t len = (size_t)data[pos + 2] | (size_t)data[pos + 3] << 8;
+		uint64_t check;
+
+		pos += 4;
+		if (len > size - pos)
+			len = size - pos;
+		memset(rec, 0, 16);
+		rec[0] = (uint8_t)type;
+		rec[8] = (uint8_t)len;
+		rec[9] = (uint8_t)(len >> 8);
+		memcpy(rec + 16, data + pos, len);
+		check = XXH3_64bits(rec, 16 + len);
+		memmove(rec + IMG_RECORD_HDR_SIZE, rec + 16, len);
+		for (int i = 0; i < 8; i++)
+			rec[16 + i] = (uint8_t)(check >> (8 * i));
+		rc = cur_write(c, rec, IMG_RECORD_HDR_SIZE + len);
+		pos += len;
+	}
+	free(rec);
+	return rc;
+}
+
+static void load(const uint8_t *p, size_t len)
+{
+	struct cursor c = {.p = p, .len = len};
+	struct img_load ld;
+	struct img_fault f;
+	int rc;
+
+	img_load_init(&ld, IMG_LOAD_TRACK | IMG_LOAD_ZERO);
+	rc = img_load_stream(&ld, cur_read, &c, &f);
+	/* The contract the CLI relies on: an error always names a rule or a code
+	 * img_strerror knows, and success means a complete image. */
+	if (rc < 0 && !img_strerror(rc))
+		abort();
+	if (rc == 0 && (!ld.committed || !ld.header || !ld.mm || !ld.threads || !ld.process ||
+			!ld.files || !ld.platform || ld.pages_unique > ld.pages))
+		abort();
+	img_load_fini(&ld);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct cursor c = {0};
+
+	if (size >= 7 && memcmp(data, IMG_MAGIC, 7) == 0) {
+		load(data, size);
+		return 0;
+	}
+	if (size == 0 || frame(data, size, &c) < 0) {
+		free(c.out);
+		return 0;
+	}
+	load(c.out, c.out_len);
+	free(c.out);
+	return 0;
+}
