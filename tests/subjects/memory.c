@@ -5,7 +5,9 @@
  *   brk heap grown with sbrk            pattern, brk end not below ours
  *   main stack (deep frame) and thread stacks (-t N)     pattern
  *   private anonymous: written pages, a page written with zeros, untouched
- *     pages (must read zero), a large sparse NORESERVE area
+ *     pages (must read zero), a large sparse NORESERVE area whose never
+ *     touched pages must stay absent (mincore): a restore brings back the
+ *     pages that were present, not zeros for the whole area
  *   shared anonymous                     pattern, 's' in /proc/self/maps
  *   private file mapping: written pages hold what we wrote, untouched pages
  *     what the file holds, and the file itself is unchanged
@@ -206,6 +208,8 @@ static void setup(void)
 	memset(panon + 1 * PG, 0, PG);	/* present, but all zero */
 
 	sparse = map_anon(SPARSE_LEN, MAP_PRIVATE | MAP_NORESERVE);
+	/* Small pages only, so that touching one page populates only it. */
+	SUBJ_SYS(madvise(sparse, SPARSE_LEN, MADV_NOHUGEPAGE));
 	for (p = 0; p < 8; p++)
 		subj_fill(sparse + p * (8UL << 20), PG, 600 + (uint64_t)p);
 
@@ -245,6 +249,23 @@ static const char *prot_str(int prot)
 	return s;
 }
 
+/* Never touched: pages 16.. of each 8 MiB step of the sparse area. */
+static void check_absent(void)
+{
+	static unsigned char vec[2048];
+	int p, i;
+
+	for (p = 0; p < 8; p++) {
+		char *base = sparse + p * (8UL << 20) + 16 * PG;
+
+		SUBJ_SYS(mincore(base, (8UL << 20) - 16 * PG, vec));
+		for (i = 0; i < 2048 - 16; i++)
+			if (vec[i] & 1)
+				subj_fail("sparse area: never touched page %p is present",
+					  (void *)(base + i * PG));
+	}
+}
+
 /* Content checks that any thread may run concurrently. */
 static void verify_content(void)
 {
@@ -263,6 +284,7 @@ static void verify_content(void)
 		check_page(sparse + p * (8UL << 20), 600 + (uint64_t)p, "sparse", p);
 		check_zero(sparse + p * (8UL << 20) + 4 * PG, "sparse+4", p);
 	}
+	check_absent();
 	for (p = 0; p < SANON_PAGES; p++)
 		check_page(sanon + p * PG, 400 + (uint64_t)p, "shared anon", p);
 	for (p = 0; p < PFILE_PAGES; p++)
