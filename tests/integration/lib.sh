@@ -216,8 +216,10 @@ restore() {
 	T | t) fail "restored process $SPID is stopped" ;;
 	esac
 	# The contract: roam restore is the parent, and lets go of its tracee.
-	[ "$(proc_field "$SPID" PPid)" = "$WAITER" ] ||
-		fail "restored process's parent is $(proc_field "$SPID" PPid), not roam restore ($WAITER)"
+	local ppid
+	ppid=$(proc_field "$SPID" PPid)
+	[ -n "$ppid" ] || fail "restored process $SPID ended right away"
+	[ "$ppid" = "$WAITER" ] || fail "restored process's parent is $ppid, not roam restore ($WAITER)"
 	wait_until 5 eval '[ "$(proc_field $SPID TracerPid)" = 0 ]' ||
 		fail "restored process $SPID still traced by $(proc_field "$SPID" TracerPid)"
 	# One that lived in another's session joins the restorer's.

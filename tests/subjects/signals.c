@@ -37,7 +37,8 @@ static struct ksigaction saved[65];
 static volatile int stop_threads;
 static volatile int armed;	/* the shared signals have been sent */
 static int nready;		/* workers set up */
-static int itimer_ns[3] = { 30000000, 20000000, 20000000 };
+/* REAL, VIRTUAL, PROF; a short REAL period, so that any freeze spans an expiry. */
+static int itimer_ns[3] = { 2000000, 20000000, 20000000 };
 static volatile long ticks[3];	/* SIGALRM, SIGVTALRM, SIGPROF */
 
 /* What the handlers saw, per thread. */
