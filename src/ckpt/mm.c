@@ -80,7 +80,7 @@ static int file_index(struct ckpt *c, const struct proc_vma *v, size_t *cap)
 		return roam_fail(c->err, fd, "opening %s, mapped at %llx", path, (unsigned long long)v->start);
 	struct stat st;
 	uint8_t h[16];
-	int rc = fstat(fd, &st) < 0 ? -errno : file_hash(fd, h, &f->size);
+	int rc = fstat(fd, &st) < 0 ? -errno : file_hash_cached(fd, h, &f->size);
 	close(fd);
 	if (rc < 0)
 		return roam_fail(c->err, rc, "hashing %s", path);

@@ -1,0 +1,197 @@
+#!/usr/bin/python3
+"""Turns the raw TSV of bench/ckpt_restore.sh into a markdown table.
+
+    ckpt_report.py RAW.tsv [--criu VERSION] [--roam-missing REASON]
+
+Medians and p99 per tool, size and thread count; ratios roam/CRIU and
+(checkpoint + restore)/floor; the two targets of issue 2 checked at the end.
+p99 is taken by nearest rank, so with fewer than 100 runs it is the maximum
+(the table says so).
+"""
+import argparse
+import collections
+import csv
+import math
+import statistics
+import sys
+
+SIZE_ORDER = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def size_key(s):
+    s = s.rstrip("iB")
+    return int(s[:-1]) * SIZE_ORDER.get(s[-1].upper(), 1) if s[-1].isalpha() else int(s)
+
+
+def num(v):
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+def p99(xs):
+    xs = sorted(xs)
+    return xs[max(0, math.ceil(0.99 * len(xs)) - 1)]
+
+
+def fmt_ms(us):
+    if us is None:
+        return "-"
+    ms = us / 1000.0
+    return f"{ms:.1f}" if ms < 100 else f"{ms:.0f}"
+
+
+def fmt_ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "-"
+    r = a / b
+    return f"{r:.0f}" if r >= 100 else f"{r:.1f}" if r >= 10 else f"{r:.2f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("tsv")
+    ap.add_argument("--criu", default="?")
+    ap.add_argument("--roam-missing", default=None)
+    ap.add_argument("--machine", default=None, help="one line about the machine and its load")
+    a = ap.parse_args()
+
+    rows = list(csv.DictReader(open(a.tsv), delimiter="\t"))
+    ok = collections.defaultdict(list)  # (tool, size, threads) -> rows
+    fails = collections.Counter()
+    rfails = collections.Counter()  # checkpoint fine, restore failed
+    notes = collections.Counter()
+    floor = collections.defaultdict(list)      # size -> floor figures
+    floor_cfg = collections.defaultdict(list)  # (size, threads) -> those beside its runs
+    for r in rows:
+        if r["tool"] == "floor":
+            floor[r["size"]].append(float(r["ckpt_us"]))
+            floor_cfg[(r["size"], r["threads"])].append(float(r["ckpt_us"]))
+            continue
+        key = (r["tool"], r["size"], r["threads"])
+        if r["note"].startswith("FAIL_restore"):
+            rfails[key] += 1
+            ok[key].append(r)  # its checkpoint figures stand
+            continue
+        if r["note"].startswith("FAIL"):
+            fails[key] += 1
+            continue
+        if r["note"] != "ok":
+            notes[key] += 1
+        ok[key].append(r)
+
+    def stat(key, col):
+        xs = [num(r[col]) for r in ok.get(key, [])]
+        xs = [x for x in xs if x is not None]
+        if not xs:
+            return None, None, 0
+        return statistics.median(xs), p99(xs), len(xs)
+
+    def stat_sum(key):
+        xs = [num(r["ckpt_us"]) + num(r["restore_us"]) for r in ok.get(key, [])
+              if num(r["ckpt_us"]) is not None and num(r["restore_us"]) is not None]
+        if not xs:
+            return None, None, 0
+        return statistics.median(xs), p99(xs), len(xs)
+
+    def floor_of(size, thr):
+        xs = floor_cfg.get((size, thr)) or floor.get(size)
+        return statistics.median(xs) if xs else None
+
+    configs = sorted({(k[1], k[2]) for k in list(ok) + list(fails) if "-lr" not in k[0]},
+                     key=lambda c: (size_key(c[0]), int(c[1])))
+    out = []
+    out.append(f"## Checkpoint/restore: roam vs CRIU {a.criu} (images on tmpfs)\n")
+    if a.machine:
+        out.append(f"{a.machine}\n")
+    if a.roam_missing:
+        out.append(f"{a.roam_missing}\n")
+    out.append("Times in ms (median / p99; p99 is the maximum when n < 100), image in MiB. "
+               "frozen: the process is frozen by checkpoint (tool's own figure); frozen (seen): "
+               "the same, as the process saw it (its longest gap across a checkpoint with "
+               "--leave-running, separate runs); ckpt: the whole "
+               "checkpoint command; restore: until the process runs (detached); stall: the "
+               "longest time no thread of the process ran (subject's CLOCK_REALTIME); "
+               "floor: mmap fresh pages + memcpy of the same memory, run between the tools' runs of "
+               "the same configuration.\n")
+    # The summary: medians only, one row per configuration.
+    out.append("Summary (medians, ms):\n")
+    out.append("| RSS | thr | frozen CRIU | frozen roam | stall CRIU | stall roam | "
+               "CRIU/roam stall | ckpt+restore CRIU | ckpt+restore roam | floor | "
+               "roam/floor | CRIU/floor |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size, thr in configs:
+        kc, kr = ("criu", size, thr), ("roam", size, thr)
+        fl = floor_of(size, thr)
+        fc, fr = stat(kc, "frozen_us")[0], stat(kr, "frozen_us")[0]
+        sc, sr = stat(kc, "stall_us")[0], stat(kr, "stall_us")[0]
+        cc, cr = stat_sum(kc)[0], stat_sum(kr)[0]
+        out.append(f"| {size} | {thr} | {fmt_ms(fc)} | {fmt_ms(fr)} | {fmt_ms(sc)} | "
+                   f"{fmt_ms(sr)} | {fmt_ratio(sc, sr)} | {fmt_ms(cc)} | {fmt_ms(cr)} | "
+                   f"{fmt_ms(fl)} | {fmt_ratio(cr, fl)} | {fmt_ratio(cc, fl)} |")
+    out.append("\nDetails:\n")
+    metrics = [("frozen", "frozen_us"), ("frozen (seen)", "lr"), ("ckpt", "ckpt_us"), ("restore", "restore_us"),
+               ("stall", "stall_us"), ("ckpt+restore", None)]
+    out.append("| RSS | thr | metric | CRIU med | CRIU p99 | roam med | roam p99 | roam/CRIU |")
+    out.append("|---|---|---|---:|---:|---:|---:|---:|")
+    targets = []
+    for size, thr in configs:
+        kc, kr = ("criu", size, thr), ("roam", size, thr)
+        fl = floor_of(size, thr)
+        for name, col in metrics:
+            if col == "lr":
+                c = stat(("criu-lr", size, thr), "stall_us")
+                r = stat(("roam-lr", size, thr), "stall_us")
+            else:
+                c = stat_sum(kc) if col is None else stat(kc, col)
+                r = stat_sum(kr) if col is None else stat(kr, col)
+            out.append(f"| {size} | {thr} | {name} | {fmt_ms(c[0])} | {fmt_ms(c[1])} | "
+                       f"{fmt_ms(r[0])} | {fmt_ms(r[1])} | {fmt_ratio(r[0], c[0])} |")
+        ci = stat(kc, "image_bytes")
+        ri = stat(kr, "image_bytes")
+        mib = lambda v: "-" if v is None else f"{v / 1048576:.1f}"
+        out.append(f"| {size} | {thr} | image MiB | {mib(ci[0])} | {mib(ci[1])} | "
+                   f"{mib(ri[0])} | {mib(ri[1])} | {fmt_ratio(ri[0], ci[0])} |")
+        cs, rs = stat_sum(kc)[0], stat_sum(kr)[0]
+        out.append(f"| {size} | {thr} | (ckpt+restore)/floor | {fmt_ratio(cs, fl)} | | "
+                   f"{fmt_ratio(rs, fl)} | | |")
+        n = f"n: CRIU {len(ok.get(kc, []))}, roam {len(ok.get(kr, []))}"
+        if fails[kc] or fails[kr]:
+            n += f"; failed runs: CRIU {fails[kc]}, roam {fails[kr]}"
+        if rfails[kc] or rfails[kr]:
+            n += f"; failed restores: CRIU {rfails[kc]}, roam {rfails[kr]}"
+        lc, lr = ("criu-lr", size, thr), ("roam-lr", size, thr)
+        if fails[lc] or fails[lr]:
+            n += f"; failed --leave-running runs: CRIU {fails[lc]}, roam {fails[lr]}"
+        if notes[kc] or notes[kr]:
+            n += f"; runs whose longest gap preceded the checkpoint: CRIU {notes[kc]}, roam {notes[kr]}"
+        out.append(f"| {size} | {thr} | {n} | | | | | |")
+
+        cst, rst = stat(kc, "stall_us")[0], stat(kr, "stall_us")[0]
+        if size_key(size) <= 64 << 20:
+            if rst is None:
+                verdict = "n/a (roam not measured)"
+            else:
+                verdict = ("MET" if cst / rst >= 3 else "NOT MET") + f" ({cst / rst:.1f}x)"
+            targets.append(f"- stall {size} x {thr}: CRIU/roam >= 3: {verdict}")
+        else:
+            if rs is None:
+                verdict = "n/a (roam not measured)"
+            else:
+                verdict = ("MET" if rs / fl <= 2 else "NOT MET") + f" ({rs / fl:.2f}x)"
+            targets.append(f"- ckpt+restore {size} x {thr}: roam/floor <= 2: {verdict}"
+                           f" (CRIU: {fmt_ratio(cs, fl)}x)")
+    out.append("")
+    out.append("Floor (ms, median / p99): " + ", ".join(
+        f"{s}: {fmt_ms(statistics.median(v))} / {fmt_ms(p99(v))}"
+        for s, v in sorted(floor.items(), key=lambda kv: size_key(kv[0]))))
+    out.append("")
+    out.append("Targets (issue 2):")
+    out.extend(targets)
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

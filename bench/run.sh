@@ -1,0 +1,28 @@
+#!/bin/sh
+# One command per benchmark. Installs what the benchmarks need (Debian
+# packages through scripts/deps.sh --bench, CRIU 4.1.1 built from Debian's
+# source package), builds roam, then runs.
+#
+#   bench/run.sh ckpt      checkpoint/restore: roam vs CRIU vs the memcpy floor
+#                          (bench/ckpt_restore.sh; its environment knobs apply)
+#
+# Tables are printed and saved under bench/out/.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+usage() {
+	echo "usage: bench/run.sh ckpt" >&2
+	exit 2
+}
+[ $# -ge 1 ] || usage
+
+"$root/scripts/deps.sh" --bench
+make -C "$root" -s -j"$(nproc)" >/dev/null
+
+case $1 in
+ckpt)
+	"$root/bench/criu/build.sh" >/dev/null
+	exec "$root/bench/ckpt_restore.sh"
+	;;
+*) usage ;;
+esac
