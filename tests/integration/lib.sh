@@ -197,11 +197,13 @@ checkpoint() {
 }
 
 # restore [OPTIONS...]: `roam restore $IMG` in the background; sets SPID
-# (from the pid file) and WAITER (the roam restore process).
+# (from the pid file) and WAITER (the roam restore process).  RESTORE_WRAP
+# (array) prefixes the command, e.g. (setsid): it must exec roam.
 restore() {
 	local pf="$T/restore$IMG_N.pid"
 	rm -f "$pf"
-	"$ROAM" restore "$IMG" --pid-file "$pf" "$@" 2>>"$T/restore.err" &
+	${RESTORE_WRAP[@]+"${RESTORE_WRAP[@]}"} "$ROAM" restore "$IMG" --pid-file "$pf" "$@" \
+		2>>"$T/restore.err" &
 	WAITER=$!
 	track "$WAITER"
 	if ! wait_until 10 test -s "$pf"; then
@@ -255,8 +257,8 @@ stop_and_check() {
 #  2. with -x (sabotaged) it fails, so its checks can fail;
 #  3. checkpoint (kill) + restore, checkpoint --leave-running, checkpoint
 #     (kill) + restore again, then it must still pass.
-# RESTORE_OPTS (array) adds options to every restore; BEFORE_STOP names a
-# function run before each stop.
+# RESTORE_OPTS (array) adds options to every restore, RESTORE_WRAP (array)
+# prefixes it; BEFORE_STOP names a function run before each stop.
 ckpt_test() {
 	local name=$1
 	shift
