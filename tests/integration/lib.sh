@@ -33,6 +33,7 @@ TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/roam-$TEST_NAME.XXXXXX")
 KILL_PIDS=()
 ROAM_CMD_TIMEOUT=${ROAM_CMD_TIMEOUT:-30}	# seconds a checkpoint may take
+CYCLES=${CYCLES:-K L K} CYCLE_GAP=${CYCLE_GAP:-0.3}	# see ckpt_test
 SPID="" ORIG_PID="" ORIG_SID="" WAITER="" LOG="" STOP="" RUN="" RUN_N=0 IMG_N=0
 
 cleanup() {
@@ -255,8 +256,9 @@ stop_and_check() {
 # ckpt_test SUBJECT [ARGS...]: the standard life of a subject test:
 #  1. it passes when nobody touches it;
 #  2. with -x (sabotaged) it fails, so its checks can fail;
-#  3. checkpoint (kill) + restore, checkpoint --leave-running, checkpoint
-#     (kill) + restore again, then it must still pass.
+#  3. the cycles in CYCLES (default "K L K": checkpoint (kill) + restore,
+#     checkpoint --leave-running, checkpoint + restore again), CYCLE_GAP
+#     seconds apart (default 0.3), then it must still pass.
 # RESTORE_OPTS (array) adds options to every restore, RESTORE_WRAP (array)
 # prefixes it; BEFORE_STOP names a function run before each stop.
 ckpt_test() {
@@ -274,17 +276,19 @@ ckpt_test() {
 	[ -n "${BEFORE_STOP:-}" ] && alive "$SPID" && $BEFORE_STOP
 	stop_and_check FAIL
 
-	log "$name${*:+ $*}: checkpoint, restore, checkpoint --leave-running, checkpoint, restore"
+	log "$name${*:+ $*}: cycles $CYCLES (K: checkpoint+restore, L: checkpoint --leave-running)"
 	start_subject "$name" "$@"
-	run_for 0.3
-	checkpoint
-	restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"}
-	run_for 0.3
-	checkpoint --leave-running
-	run_for 0.3
-	checkpoint
-	restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"}
-	run_for 0.3
+	run_for "$CYCLE_GAP"
+	local c
+	for c in $CYCLES; do
+		case $c in
+		K) checkpoint
+		   restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"} ;;
+		L) checkpoint --leave-running ;;
+		*) fail "bad cycle '$c' in CYCLES" ;;
+		esac
+		run_for "$CYCLE_GAP"
+	done
 	[ -n "${BEFORE_STOP:-}" ] && $BEFORE_STOP
 	stop_and_check PASS
 	log "$name${*:+ $*}: ok"
