@@ -207,7 +207,7 @@ restore() {
 		2>>"$T/restore.err" &
 	WAITER=$!
 	track "$WAITER"
-	if ! wait_until 10 test -s "$pf"; then
+	if ! wait_until 10 eval "test -s $pf || ! alive $WAITER" || ! test -s "$pf"; then
 		alive "$WAITER" || { wait "$WAITER"; fail "roam restore exited $? without a pid file"; }
 		fail "roam restore wrote no pid file in 10s"
 	fi

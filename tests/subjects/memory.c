@@ -7,7 +7,10 @@
  *   private anonymous: written pages, a page written with zeros, untouched
  *     pages (must read zero), a large sparse NORESERVE area whose never
  *     touched pages must stay absent (mincore): a restore brings back the
- *     pages that were present, not zeros for the whole area
+ *     pages that were present, not zeros for the whole area; it and a
+ *     64 GiB NORESERVE reservation (as ASan, or a runtime's heap, makes) keep
+ *     MAP_NORESERVE ("nr" in smaps VmFlags): without it, such an area does
+ *     not even fit in this host's memory accounting
  *   shared anonymous                     pattern, 's' in /proc/self/maps
  *   private file mapping: written pages hold what we wrote, untouched pages
  *     what the file holds, and the file itself is unchanged
@@ -37,6 +40,8 @@ static char *panon;		/* private anonymous */
 #define PANON_PAGES 256
 static char *sparse;		/* 64 MiB NORESERVE, one page per 8 MiB touched */
 #define SPARSE_LEN (64UL << 20)
+static char *huge;		/* 64 GiB NORESERVE, two pages touched */
+#define HUGE_LEN (64UL << 30)
 static char *sanon;		/* shared anonymous */
 #define SANON_PAGES 32
 static char *pfile;		/* private file mapping, RW */
@@ -130,6 +135,37 @@ static void check_blob(const char *path, const struct blob *want)
 			  (int)(now.len > 60 ? 60 : now.len), now.data);
 }
 
+/* The VmFlags of the mapping starting at ADDR must include FLAG. */
+static void expect_vmflag(const void *addr, const char *flag, const char *what)
+{
+	static char buf[2 << 20];
+	char head[32], *p, *vf;
+	ssize_t n, got = 0;
+	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		subj_fail("open smaps: %s", strerror(errno));
+	while ((n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = '\0';
+	snprintf(head, sizeof(head), "\n%lx-", (unsigned long)addr);
+	p = strstr(buf, head);
+	if (!p)
+		subj_fail("%s at %p: not in smaps", what, addr);
+	vf = strstr(p, "\nVmFlags:");
+	if (!vf)
+		subj_fail("%s: no VmFlags in smaps", what);
+	p = strchr(vf + 1, '\n');
+	if (p)
+		*p = '\0';
+	memmove(buf, vf + 9, strlen(vf + 9) + 1);	/* the flags, for the message */
+	for (p = strtok(vf + 9, " "); p; p = strtok(NULL, " "))
+		if (!strcmp(p, flag))
+			return;
+	subj_fail("%s at %p: VmFlags '%s' lack '%s'", what, addr, buf, flag);
+}
+
 static void expect_perms(const void *addr, const char *want, const char *what)
 {
 	char p[5];
@@ -213,6 +249,10 @@ static void setup(void)
 	for (p = 0; p < 8; p++)
 		subj_fill(sparse + p * (8UL << 20), PG, 600 + (uint64_t)p);
 
+	huge = map_anon(HUGE_LEN, MAP_PRIVATE | MAP_NORESERVE);
+	subj_fill(huge, PG, 650);
+	subj_fill(huge + HUGE_LEN / 2, PG, 651);
+
 	sanon = map_anon(SANON_PAGES * PG, MAP_SHARED);
 	for (p = 0; p < SANON_PAGES; p++)
 		subj_fill(sanon + p * PG, PG, 400 + (uint64_t)p);
@@ -285,6 +325,8 @@ static void verify_content(void)
 		check_zero(sparse + p * (8UL << 20) + 4 * PG, "sparse+4", p);
 	}
 	check_absent();
+	check_page(huge, 650, "64 GiB area", 0);
+	check_page(huge + HUGE_LEN / 2, 651, "64 GiB area", 1);
 	for (p = 0; p < SANON_PAGES; p++)
 		check_page(sanon + p * PG, 400 + (uint64_t)p, "shared anon", p);
 	for (p = 0; p < PFILE_PAGES; p++)
@@ -319,6 +361,8 @@ static void verify(void)
 	expect_perms(brk_area, "rw-p", "brk area");
 	expect_perms(panon, "rw-p", "private anon");
 	expect_perms(sanon, "rw-s", "shared anon");
+	expect_vmflag(sparse, "nr", "sparse NORESERVE area");
+	expect_vmflag(huge, "nr", "64 GiB NORESERVE area");
 	expect_perms(pfile, "rw-p", "private file");
 	expect_perms(rofile, "r--p", "read-only file");
 	expect_perms(sfile, "rw-s", "shared file");
