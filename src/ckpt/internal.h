@@ -55,6 +55,7 @@ int ckpt_check_vma(struct ckpt *c, const struct proc_vma *v);
 /* seize.c */
 int ckpt_seize_all(struct ckpt *c);
 int ckpt_release_all(struct ckpt *c);
+int ckpt_restore_threads(struct ckpt *c);
 /* threads.c */
 int ckpt_collect_threads(struct ckpt *c);
 int ckpt_collect_remote(struct ckpt *c);

@@ -103,31 +103,46 @@ int ckpt_seize_all(struct ckpt *c)
 	return 0;
 }
 
-/* Puts every thread back as it was and detaches. A thread that ran remote
- * syscalls sits at a syscall-exit stop, where the kernel does no restart
+/* Puts every thread back as it was before remote syscalls. A thread that
+ * ran them sits at a syscall-exit stop, where the kernel does no restart
  * processing on the way out: the restart is applied by hand, with
- * restart_syscall since the same thread keeps its restart block. */
-int ckpt_release_all(struct ckpt *c)
+ * restart_syscall, since the same thread keeps its restart block. */
+int ckpt_restore_threads(struct ckpt *c)
 {
 	int first = 0;
 
 	for (size_t i = 0; i < c->nthreads; i++) {
 		struct ckpt_thread *t = &c->threads[i];
 		int rc = 0;
+		if (!t->seized || !t->stopped)
+			continue;
+		if (t->regs_changed) {
+			arch_regs_t r = t->regs;
+			arch_apply_restart(&r, 1);
+			rc = arch_set_regs(t->tid, &r);
+			if (!rc)
+				t->regs_changed = 0;
+		}
+		if (!rc && t->mask_changed) {
+			rc = pt_set_sigmask(t->tid, t->sigmask);
+			if (!rc)
+				t->mask_changed = 0;
+		}
+		if (rc < 0 && rc != -ESRCH && !first)
+			first = roam_fail(c->err, rc, "putting thread %d back", t->tid);
+	}
+	return first;
+}
+
+int ckpt_release_all(struct ckpt *c)
+{
+	int first = ckpt_restore_threads(c);
+
+	for (size_t i = 0; i < c->nthreads; i++) {
+		struct ckpt_thread *t = &c->threads[i];
 		if (!t->seized)
 			continue;
-		if (t->stopped) {
-			if (t->regs_changed) {
-				arch_regs_t r = t->regs;
-				arch_apply_restart(&r, 1);
-				rc = arch_set_regs(t->tid, &r);
-			}
-			if (!rc && t->mask_changed)
-				rc = pt_set_sigmask(t->tid, t->sigmask);
-		}
-		int drc = pt_detach(t->tid);
-		if (!rc)
-			rc = drc;
+		int rc = pt_detach(t->tid);
 		if (rc < 0 && rc != -ESRCH && !first)
 			first = roam_fail(c->err, rc, "releasing thread %d", t->tid);
 		t->seized = 0;

@@ -289,7 +289,11 @@ int ckpt_collect_remote(struct ckpt *c)
 unmap:
 	if (remote_syscall(&r, &ret, SYS_munmap, scratch, 4096, 0, 0, 0, 0) < 0 && !rc)
 		rc = roam_fail(c->err, -EIO, "unmapping the scratch page of pid %d", c->pid);
-	return rc;
+	/* Put every thread back at once, rather than at release: should roam die
+	 * from here on, the kernel detaches the threads as they are, and they
+	 * must then go on exactly where they were. */
+	int prc = ckpt_restore_threads(c);
+	return rc ? rc : prc;
 }
 
 int ckpt_write_threads(struct ckpt *c, struct img_writer *w)

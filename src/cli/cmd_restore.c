@@ -89,9 +89,15 @@ int cmd_restore(int argc, char **argv)
 		close(fd);
 	if (stats) {
 		const struct restore_stats *s = restore_stats(r);
-		fprintf(stderr, "restore: pid %d%s threads %u pages %llu timens %d restore-ms %.3f\n", pid,
-			s->pid_kept ? " (kept)" : " (new)", s->threads, (unsigned long long)s->pages, s->timens,
-			(double)(s->released_ns - s->started_ns) / 1e6);
+#define MS(a, b) ((double)((a) - (b)) / 1e6)
+		fprintf(stderr,
+			"restore: pid %d%s threads %u pages %llu timens %d restore-ms %.3f "
+			"(validate %.3f spawn %.3f layout %.3f pages %.3f finish %.3f)\n",
+			pid, s->pid_kept ? " (kept)" : " (new)", s->threads, (unsigned long long)s->pages, s->timens,
+			MS(s->released_ns, s->started_ns), MS(s->validated_ns, s->started_ns),
+			MS(s->spawned_ns, s->validated_ns), MS(s->laid_out_ns, s->spawned_ns),
+			MS(s->committed_ns, s->laid_out_ns), MS(s->released_ns, s->committed_ns));
+#undef MS
 	}
 	restore_close(r);
 	if (pid_file) {

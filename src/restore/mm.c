@@ -353,8 +353,14 @@ int restore_mm_finish(struct restore *r)
 		if ((rc = rsys(r, &ret, "unmapping a shared memory master", SYS_munmap, (long)r->shm[i].addr,
 			       (long)r->shm[i].size, 0, 0, 0, 0)) < 0)
 			return rc;
-	if (mm->exe_path && mm->has_exe_file_id && mm->exe_file_id < mm->n_files)
-		file_fd(r, mm->exe_file_id, 0, &exe);
+	/* The exe link points at the file only when restore checked it is the
+	 * same one (a private mapping of it, not carried). */
+	for (size_t i = 0; mm->has_exe_file_id && exe < 0 && i < mm->n_vmas; i++) {
+		const Roamimg__Vma *v = mm->vmas[i];
+		if (v->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE && !v->carried && v->file_id == mm->exe_file_id &&
+		    (rc = file_fd(r, mm->exe_file_id, 0, &exe)) < 0)
+			return rc;
+	}
 
 	struct prctl_mm_map map = {
 		.start_code = mm->start_code, .end_code = mm->end_code,

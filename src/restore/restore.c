@@ -82,6 +82,7 @@ pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx)
 			size_t nself = 0;
 			if ((rc = restore_validate(r)) < 0)
 				goto fail;
+			r->stats.validated_ns = now_ns();
 			/* The trampoline must be free both in the image's layout and in
 			 * ours, which the child starts as a copy of. */
 			FILE *m = fopen("/proc/self/maps", "re");
@@ -105,8 +106,12 @@ pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx)
 				roam_fail(r->err, rc, "no room for the trampoline");
 				goto fail;
 			}
-			if ((rc = restore_spawn(r)) < 0 || (rc = restore_layout(r)) < 0)
+			if ((rc = restore_spawn(r)) < 0)
 				goto fail;
+			r->stats.spawned_ns = now_ns();
+			if ((rc = restore_layout(r)) < 0)
+				goto fail;
+			r->stats.laid_out_ns = now_ns();
 			built = 1;
 		}
 		if (rec.type == IMG_REC_PAGES && (rc = restore_pages(r, &pg)) < 0)
@@ -120,6 +125,7 @@ pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx)
 		rc = roam_fail(r->err, -ROAM_E_IMAGE, "the image has no threads");
 		goto fail;
 	}
+	r->stats.committed_ns = now_ns();
 	if ((rc = restore_finish(r)) < 0)
 		goto fail;
 	img_reader_fini(&rd);

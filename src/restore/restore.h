@@ -33,6 +33,7 @@ struct restore_opts {
 struct restore_stats {
 	uint64_t started_ns;    /* CLOCK_MONOTONIC at restore_run */
 	uint64_t released_ns;   /* ... when the process was let run */
+	uint64_t validated_ns, spawned_ns, laid_out_ns, committed_ns;  /* stage ends */
 	uint64_t pages;
 	uint32_t threads;
 	int pid_kept;           /* it runs under its original PID */

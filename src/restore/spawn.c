@@ -264,6 +264,29 @@ static pid_t clone_child(struct restore *r, int try_pid)
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
+static int pid_is_zombie(pid_t pid)
+{
+	char path[64], buf[512];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* A zombie whose parent is init may wait long (some inits reap late):
+	 * only a zombie with a live parent of its own is worth waiting for. */
+	char *p = strrchr(buf, ')');
+	int ppid = 0;
+	if (!p || p[1] != ' ' || p[2] != 'Z' || sscanf(p + 3, " %d", &ppid) != 1)
+		return 0;
+	return ppid > 1;
+}
+
 static int enter_timens(struct restore *r)
 {
 	char buf[128];
@@ -299,8 +322,14 @@ int restore_spawn(struct restore *r)
 		return roam_fail(r->err, -errno, "making a pipe");
 	pid = -1;
 	errno = EPERM;
-	if (geteuid() == 0)
+	/* The process we restore may have just been killed by its checkpoint:
+	 * its zombie holds the PID until its parent reaps it. Wait a little. */
+	for (int tries = 0; geteuid() == 0 && tries < 25; tries++) {
 		pid = clone_child(r, 1);
+		if (pid >= 0 || errno != EEXIST || !pid_is_zombie(r->ld.process->pid))
+			break;
+		usleep(2000);
+	}
 	if (pid < 0 && errno == EEXIST && r->opts.same_pid) {
 		close(rep[0]);
 		close(rep[1]);

@@ -128,10 +128,17 @@ static int check_files(struct restore *r)
 	for (size_t i = 0; i < mm->n_files; i++) {
 		const Roamimg__MappedFile *f = mm->files[i];
 		int needed = 0;
+		for (size_t k = 0; k < mm->n_vmas; k++)
+			if (mm->vmas[k]->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED && mm->vmas[k]->file_id == i &&
+			    access(f->path, F_OK) < 0)
+				return roam_fail(r->err, -ROAM_E_INCOMPAT, "shared mapped file %s: %s", f->path,
+						 strerror(errno));
 		for (size_t k = 0; k < mm->n_vmas && !needed; k++) {
 			const Roamimg__Vma *v = mm->vmas[k];
-			needed = v->has_file_id && v->file_id == i &&
-				 (v->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED || !v->carried);
+			/* A shared mapping's file is the process's own state, changing
+			 * under it: it must exist, its content is whatever it is now. */
+			needed = v->has_file_id && v->file_id == i && v->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE &&
+				 !v->carried;
 		}
 		if (!needed)
 			continue;

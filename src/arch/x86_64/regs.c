@@ -3,7 +3,6 @@
  */
 #include "arch.h"
 
-#include <cpuid.h>
 #include <elf.h>
 #include <errno.h>
 #include <string.h>
@@ -52,12 +51,18 @@ uint64_t arch_xfeatures(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
+/* Our own: <cpuid.h>'s rbx juggling went wrong under clang with ASan. */
+static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+
 uint32_t arch_xsave_size(void)
 {
-	unsigned a, b, c, d;
+	uint32_t r[4];
 
-	__cpuid_count(0xd, 0, a, b, c, d);
-	return b;  /* size for the features enabled in XCR0 */
+	cpuid(0xd, 0, r);
+	return r[1];  /* size for the features enabled in XCR0 */
 }
 
 uint64_t arch_xstate_features(const void *buf, size_t len)
@@ -73,15 +78,15 @@ uint64_t arch_xstate_features(const void *buf, size_t len)
 
 void arch_cpuid_features(uint32_t w[ARCH_CPUID_WORDS])
 {
-	unsigned a, b, c, d;
+	uint32_t r[4];
 
-	__cpuid(1, a, b, c, d);
-	w[0] = c;
-	w[1] = d;
-	__cpuid_count(7, 0, a, b, c, d);
-	w[2] = b;
-	w[3] = c;
-	w[4] = d;
+	cpuid(1, 0, r);
+	w[0] = r[2];
+	w[1] = r[3];
+	cpuid(7, 0, r);
+	w[2] = r[1];
+	w[3] = r[2];
+	w[4] = r[3];
 	/* Leaf 1 ecx bit 27 (OSXSAVE) and the APIC id bits of ebx are host state,
 	 * not features: only ecx/edx are kept, and OSXSAVE is masked. */
 	w[0] &= ~(1u << 27);

@@ -1,0 +1,44 @@
+#!/bin/bash
+# Truncated, corrupted and newer-version images are refused with an error
+# naming the record, and nothing of the image ever runs: the half-built
+# process is killed before it executes one instruction of its own.
+# timeout: 60
+. "$(dirname "$0")/lib.sh"
+
+start_subject memory
+run_for 0.2
+checkpoint
+GOOD=$IMG
+size=$(stat -c %s "$GOOD")
+
+try_bad() { # NAME FILE REGEX
+	local rc
+	"$ROAM" restore "$2" 2>"$T/bad.err"
+	rc=$?
+	echo "$1: $(cat "$T/bad.err")"
+	[ $rc = 255 ] || fail "$1: roam restore exited $rc, not 255"
+	grep -Eq "$3" "$T/bad.err" || fail "$1: message does not match /$3/"
+	alive "$ORIG_PID" && fail "$1: a process runs under the image's pid $ORIG_PID"
+	pgrep -f "$ROAM_SUBJECTS/memory" >/dev/null && fail "$1: a memory subject is running"
+	return 0
+}
+
+for cut in 10 200 $((size / 2)) $((size - 100)) $((size - 24)); do
+	head -c "$cut" "$GOOD" >"$T/cut$cut"
+	try_bad "truncated at $cut" "$T/cut$cut" 'truncated|preamble|record [0-9]+'
+done
+for at in 40 $((size / 3)) $((size / 2)) $((size - 30)); do
+	cp "$GOOD" "$T/flip$at"
+	printf '\xa5' | dd of="$T/flip$at" bs=1 seek="$at" conv=notrunc status=none
+	try_bad "byte $at flipped" "$T/flip$at" 'record [0-9]+ \([a-z]+\)'
+done
+cp "$GOOD" "$T/newer"
+printf '\x63' | dd of="$T/newer" bs=1 seek=8 conv=notrunc status=none
+try_bad "newer version" "$T/newer" 'newer'
+printf 'not an image at all, not at all\n' >"$T/junk"
+try_bad "junk" "$T/junk" 'not a roam image'
+
+log "the good image still restores"
+restore
+run_for 0.2
+stop_and_check PASS

@@ -1,0 +1,48 @@
+#!/bin/bash
+# Credentials are compared, never granted: a user cannot restore an image of
+# root's; a user can checkpoint and restore their own process (under a new
+# pid, since choosing one needs privilege).
+# timeout: 60
+. "$(dirname "$0")/lib.sh"
+need_root
+command -v setpriv >/dev/null || skip "needs setpriv"
+U=65534
+chmod 755 "$T"
+# An array, not a function: "func &" would make $! a root subshell.
+AS_USER=(setpriv --reuid=$U --regid=$U --clear-groups --inh-caps=-all)
+
+log "root's image, restored by uid $U"
+start_subject memory
+run_for 0.2
+checkpoint
+chmod 644 "$IMG"
+"${AS_USER[@]}" "$ROAM" restore "$IMG" 2>"$T/user.err"
+rc=$?
+cat "$T/user.err"
+[ $rc = 255 ] || fail "restore by uid $U exited $rc"
+grep -q "uid 0" "$T/user.err" || fail "the message does not name the image's uid"
+alive "$ORIG_PID" && fail "something runs under the image's pid"
+
+log "uid $U checkpoints and restores its own process"
+mkdir -p "$T/u" && chown $U:$U "$T/u"
+RUN="$T/u" LOG="$T/u/log" STOP="$T/u/stop"
+: >"$LOG" && chown $U "$LOG"
+ROAM_STOP="$STOP" "${AS_USER[@]}" "$ROAM_SUBJECTS/memory" >>"$LOG" 2>&1 </dev/null &
+SPID=$! ORIG_PID=$! WAITER=$!
+track "$SPID"
+wait_ready
+run_for 0.2
+"${AS_USER[@]}" "$ROAM" checkpoint "$SPID" -o "$T/u/img" 2>"$T/uck.err" || fail "user checkpoint failed: $(cat "$T/uck.err")"
+wait_exit "$WAITER" 10
+"${AS_USER[@]}" "$ROAM" restore "$T/u/img" --pid-file "$T/u/pid" 2>"$T/urs.err" &
+WAITER=$!
+track "$WAITER"
+wait_until 10 test -s "$T/u/pid" || fail "user restore wrote no pid: $(cat "$T/urs.err")"
+SPID=$(cat "$T/u/pid")
+track "$SPID"
+[ "$(stat -c %u /proc/$SPID)" = $U ] || fail "the restored process is not uid $U"
+run_for 0.3
+touch "$STOP"
+wait_exit "$WAITER" 20
+[ "$RC" = 0 ] || fail "subject exited $RC: $(tail -3 "$LOG")"
+grep -q '^PASS' "$LOG" || fail "no PASS"
