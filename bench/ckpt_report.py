@@ -26,7 +26,7 @@ def size_key(s):
 def num(v):
     try:
         return float(v)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
@@ -114,7 +114,8 @@ def main():
                "checkpoint command; restore: until the process runs (detached); stall: the "
                "longest time no thread of the process ran (subject's CLOCK_REALTIME); "
                "floor: mmap fresh pages + memcpy of the same memory, run between the tools' runs of "
-               "the same configuration.\n")
+               "the same configuration; touch after: one write to every page of the restored "
+               "process (a restore that defers work, lazily or copy-on-write, pays it here).\n")
     # The summary: medians only, one row per configuration.
     out.append("Summary (medians, ms):\n")
     out.append("| RSS | thr | frozen CRIU | frozen roam | stall CRIU | stall roam | "
@@ -132,7 +133,7 @@ def main():
                    f"{fmt_ms(fl)} | {fmt_ratio(cr, fl)} | {fmt_ratio(cc, fl)} |")
     out.append("\nDetails:\n")
     metrics = [("frozen", "frozen_us"), ("frozen (seen)", "lr"), ("ckpt", "ckpt_us"), ("restore", "restore_us"),
-               ("stall", "stall_us"), ("ckpt+restore", None)]
+               ("stall", "stall_us"), ("ckpt+restore", None), ("touch after", "touch_us")]
     out.append("| RSS | thr | metric | CRIU med | CRIU p99 | roam med | roam p99 | roam/CRIU |")
     out.append("|---|---|---|---:|---:|---:|---:|---:|")
     targets = []

@@ -220,7 +220,7 @@ one_run() {
 		rs=-
 		bytes=$(awk '{ for (i = 1; i < NF; i++) if ($i == "bytes") { print $(i + 1); exit } }' "$SHM/w/ckpt.txt")
 	fi
-	echo "${fz:--}	$((t1 - t0))	$rs	$gap	${bytes:--}	$note"
+	echo "${fz:--}	$((t1 - t0))	$rs	$gap	${bytes:--}	$note	$(field touch_us "$done")"
 }
 
 # lr_start SIZE THREADS: starts a subject for leave_runs; sets lr_pid.
@@ -337,7 +337,9 @@ esac
 roam_timeouts=0
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 nice_now=$(nice)
-printf 'tool\tsize\tthreads\trun\tfrozen_us\tckpt_us\trestore_us\tstall_us\timage_bytes\tnote\n' >"$TSV"
+# touch_us, last and only in complete runs: one write to every page of the
+# restored process, where a lazy restore would pay what it deferred.
+printf 'tool\tsize\tthreads\trun\tfrozen_us\tckpt_us\trestore_us\tstall_us\timage_bytes\tnote\ttouch_us\n' >"$TSV"
 log "raw figures: $TSV"
 for size in $SIZES; do
 	n=$(runs_for "$size")
