@@ -17,6 +17,12 @@
 #   tests/fuzz/fuzz_*.c           -> one libFuzzer program each
 
 ARCH    ?= x86_64
+# "make V=1" shows the commands; by default one line per file.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 SAN     ?=
 ifeq ($(SAN),1)
 CC      := clang
@@ -36,12 +42,16 @@ OPT     ?= -O2 -g
 CPPFLAGS += -iquote src -iquote src/arch/$(ARCH) -iquote $(BUILD)/gen
 CFLAGS  := $(CSTD) $(OPT) $(WARN) $(SANFLAGS) -pthread $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
-LIBS    := -lprotobuf-c -llz4 -lzstd -lxxhash -lsodium -lm
+# The libraries are linked statically: every roam command is a short-lived
+# process, and each shared library costs it time at start-up.
+LIBS    := -Wl,-Bstatic -lprotobuf-c -llz4 -lzstd -lxxhash -lsodium -Wl,-Bdynamic -lm
 
 LIB_DIRS := src/arch/$(ARCH) src/sys src/image src/ckpt src/restore src/policy src/net src/cluster
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
-PROTOS   := $(wildcard src/image/schema/*.proto)
-GEN_C    := $(patsubst src/image/schema/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+# Every layer may keep its schemas in src/LAYER/schema/*.proto; each file's
+# generated code lands flat in $(BUILD)/gen, so proto file names must be unique.
+PROTOS   := $(wildcard src/*/schema/*.proto)
+GEN_C    := $(addprefix $(BUILD)/gen/,$(notdir $(PROTOS:.proto=.pb-c.c)))
 GEN_H    := $(GEN_C:.c=.h)
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(GEN_C:.c=.o)
 
@@ -60,46 +70,58 @@ BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 all: $(BINS) $(SUBJECTS) $(UNITS) $(BENCHES)
 
-$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: src/image/schema/%.proto
+vpath %.proto $(sort $(dir $(PROTOS)))
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: %.proto
 	@mkdir -p $(dir $@)
-	protoc-c --proto_path=src/image/schema --c_out=$(BUILD)/gen $<
+	@echo "  PROTO $<"
+	$(Q)protoc-c --proto_path=$(dir $<) --c_out=$(BUILD)/gen $<
 
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
-	$(CC) $(CPPFLAGS) $(CSTD) $(OPT) $(SANFLAGS) -w -c $< -o $@
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CSTD) $(OPT) $(SANFLAGS) -w -c $< -o $@
 
 $(BUILD)/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libroam.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR    $@"
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/roam: $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC)) $(BUILD)/libroam.a
-	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 
 $(BUILD)/roamd: $(patsubst %.c,$(BUILD)/%.o,$(D_SRC)) $(BUILD)/libroam.a
-	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 
 $(BUILD)/roam-sim: $(patsubst %.c,$(BUILD)/%.o,$(SIM_SRC)) $(BUILD)/libroam.a
-	$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
+	@echo "  LD    $@"
+	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 
 # Subjects are plain programs: no sanitizer, no roam code.
 SUBJ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -pthread
 $(BUILD)/subjects/%: tests/subjects/%.c tests/subjects/subject.h
 	@mkdir -p $(dir $@)
-	cc $(SUBJ_CFLAGS) $< -o $@ -lm
+	@echo "  CC    $@"
+	$(Q)cc $(SUBJ_CFLAGS) $< -o $@ -lm
 $(BUILD)/subjects/memory-static: tests/subjects/memory.c tests/subjects/subject.h
 	@mkdir -p $(dir $@)
-	cc $(SUBJ_CFLAGS) -static $< -o $@
+	@echo "  CC    $@"
+	$(Q)cc $(SUBJ_CFLAGS) -static $< -o $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libroam.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libroam.a $(LDFLAGS) -lcmocka $(LIBS) -o $@
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libroam.a $(LDFLAGS) -lcmocka $(LIBS) -o $@
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libroam.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libroam.a $(LDFLAGS) $(LIBS) -o $@
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libroam.a $(LDFLAGS) $(LIBS) -o $@
 
 # libFuzzer: the pure layers rebuilt with coverage, each target linked alone.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)

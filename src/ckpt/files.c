@@ -257,6 +257,15 @@ int ckpt_collect_files(struct ckpt *c)
 		d->kind = f->kind;
 		d->file_id = (uint32_t)ids[i];
 		d->path = arena_strdup(&c->arena, f->link);
+		/* The process's own /proc files are its own again after restore,
+		 * whatever its PID then. */
+		char own[32];
+		int ol = snprintf(own, sizeof(own), "/proc/%d/", c->pid);
+		if (f->kind == ROAMIMG__FD_KIND__FD_REG && !strncmp(f->link, own, (size_t)ol)) {
+			char self[PATH_MAX];
+			snprintf(self, sizeof(self), "/proc/self/%s", f->link + ol);
+			d->path = arena_strdup(&c->arena, self);
+		}
 		d->has_flags = d->has_pos = d->has_cloexec = 1;
 		d->flags = f->info.flags & ~(uint32_t)O_CLOEXEC;
 		d->cloexec = (f->info.flags & O_CLOEXEC) != 0;

@@ -1,17 +1,7 @@
 /*
  * The address space: the layout (every mapping with its protection, kind and
- * flags), the identity of every mapped file, the mm fields PR_SET_MM_MAP will
- * need at restore, and the pages.
- *
- * Which pages are stored, by kind of mapping:
- *   private anonymous       present or swapped pages (page map)
- *   private file            pages the process wrote (present and no longer
- *                           file pages, or swapped); all of them when the
- *                           mapping is carried (--carry-files, deleted files)
- *   shared anonymous        every page of the range: its pages need not be
- *                           in this process's page tables to exist
- *   shared file, vDSO       none: the file and the kernel hold them
- * All-zero pages are skipped: restore maps fresh zero-filled memory anyway.
+ * flags), the identity of every mapped file, and the mm fields PR_SET_MM_MAP
+ * will need at restore. The pages are pages.c's.
  */
 #include "ckpt/internal.h"
 
@@ -80,7 +70,7 @@ static int file_index(struct ckpt *c, const struct proc_vma *v, size_t *cap)
 		return roam_fail(c->err, fd, "opening %s, mapped at %llx", path, (unsigned long long)v->start);
 	struct stat st;
 	uint8_t h[16];
-	int rc = fstat(fd, &st) < 0 ? -errno : file_hash(fd, h, &f->size);
+	int rc = fstat(fd, &st) < 0 ? -errno : file_hash_cached(fd, h, &f->size);
 	close(fd);
 	if (rc < 0)
 		return roam_fail(c->err, rc, "hashing %s", path);
@@ -209,121 +199,4 @@ int ckpt_collect_mm(struct ckpt *c)
 	}
 	c->stats.vmas = (uint32_t)mm->n_vmas;
 	return 0;
-}
-
-/* Writes the non-zero pages of buf (npages pages from addr) as page records. */
-static int emit_nonzero(struct ckpt *c, struct img_writer *w, uint64_t addr, const uint8_t *buf, size_t npages)
-{
-	size_t i = 0;
-
-	while (i < npages) {
-		if (page_is_zero(buf + i * PAGE)) {
-			c->stats.zero_pages++;
-			i++;
-			continue;
-		}
-		size_t j = i + 1;
-		while (j < npages && j - i < IMG_MAX_PAGES_PER_RECORD && !page_is_zero(buf + j * PAGE))
-			j++;
-		int rc = img_write_pages(w, addr + i * PAGE, buf + i * PAGE, (uint32_t)(j - i));
-		if (rc < 0)
-			return roam_fail(c->err, rc, "writing the pages at %llx", (unsigned long long)(addr + i * PAGE));
-		c->stats.pages += j - i;
-		i = j;
-	}
-	return 0;
-}
-
-enum pick { PICK_NONE, PICK_PRESENT, PICK_WRITTEN, PICK_ALL };
-
-static enum pick pick_for(const Roamimg__Vma *m, const struct proc_vma *v)
-{
-	switch (m->kind) {
-	case ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE:
-		return (v->rss_kb || v->swap_kb) ? PICK_PRESENT : PICK_NONE;
-	case ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE:
-		if (m->carried)
-			return PICK_ALL;
-		return (v->rss_kb || v->swap_kb) ? PICK_WRITTEN : PICK_NONE;
-	case ROAMIMG__VMA_KIND__VMA_ANON_SHARED:
-		return PICK_ALL;
-	default:
-		return PICK_NONE;
-	}
-}
-
-static int dump_vma(struct ckpt *c, struct img_writer *w, const Roamimg__Vma *m, const struct proc_vma *v,
-		    uint8_t *buf, uint64_t *pm)
-{
-	enum pick pick = pick_for(m, v);
-	uint64_t end = m->end;
-	const size_t batch = 16384;  /* page map entries per read: 64 MiB of address space */
-
-	if (pick == PICK_NONE)
-		return 0;
-	if (pick == PICK_ALL && m->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE) {
-		/* Pages beyond the end of the file cannot be read (SIGBUS). */
-		const Roamimg__MappedFile *f = c->mm->files[m->file_id];
-		uint64_t file_end = m->start + (f->size > m->pgoff ? f->size - m->pgoff : 0);
-		file_end = (file_end + PAGE - 1) & ~(PAGE - 1);
-		if (file_end < end)
-			end = file_end;
-	}
-	for (uint64_t base = m->start; base < end; base += batch * PAGE) {
-		size_t n = (size_t)((end - base) / PAGE);
-		if (n > batch)
-			n = batch;
-		if (pick != PICK_ALL) {
-			int rc = pagemap_read(c->pagemapfd, base, n, pm);
-			if (rc < 0)
-				return roam_fail(c->err, rc, "reading the page map at %llx", (unsigned long long)base);
-		}
-		size_t i = 0;
-		while (i < n) {
-			int want;
-			if (pick == PICK_ALL)
-				want = 1;
-			else if (pick == PICK_PRESENT)
-				want = (pm[i] & (PM_PRESENT | PM_SWAPPED)) != 0;
-			else
-				want = (pm[i] & PM_SWAPPED) || ((pm[i] & PM_PRESENT) && !(pm[i] & PM_FILE));
-			if (!want) {
-				i++;
-				continue;
-			}
-			size_t j = i + 1;
-			while (j < n && j - i < IMG_MAX_PAGES_PER_RECORD &&
-			       (pick == PICK_ALL ||
-				(pick == PICK_PRESENT ? (pm[j] & (PM_PRESENT | PM_SWAPPED)) != 0
-						      : ((pm[j] & PM_SWAPPED) || ((pm[j] & PM_PRESENT) && !(pm[j] & PM_FILE))))))
-				j++;
-			uint64_t addr = base + i * PAGE;
-			int rc = mem_read(c->pid, c->memfd, addr, buf, (j - i) * PAGE);
-			if (rc < 0)
-				return roam_fail(c->err, rc, "reading the memory at %llx (mapping %llx-%llx %s)",
-						 (unsigned long long)addr, (unsigned long long)m->start,
-						 (unsigned long long)m->end, v->path);
-			if ((rc = emit_nonzero(c, w, addr, buf, j - i)) < 0)
-				return rc;
-			i = j;
-		}
-	}
-	return 0;
-}
-
-int ckpt_write_pages(struct ckpt *c, struct img_writer *w)
-{
-	uint8_t *buf = malloc(IMG_MAX_PAGES_PER_RECORD * PAGE);
-	uint64_t *pm = malloc(16384 * sizeof(uint64_t));
-	int rc = buf && pm ? 0 : -ENOMEM;
-
-	/* The vmas of c->mm were built from c->vmas in order, skipping [vsyscall]. */
-	for (size_t i = 0, k = 0; !rc && i < c->nvmas && k < c->mm->n_vmas; i++) {
-		if (c->vmas[i].start != c->mm->vmas[k]->start)
-			continue;
-		rc = dump_vma(c, w, c->mm->vmas[k++], &c->vmas[i], buf, pm);
-	}
-	free(buf);
-	free(pm);
-	return rc;
 }

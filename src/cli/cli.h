@@ -30,5 +30,19 @@ int cmd_restore(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 
 /* Commands of the cluster (roamd clients) are declared below this line. */
+/* cmd_run.c */
+int cmd_run(int argc, char **argv);
+/* cmd_attach.c */
+int cmd_attach(int argc, char **argv);
+/* cmd_wait.c */
+int cmd_wait(int argc, char **argv);
+/* cmd_ps.c */
+int cmd_ps(int argc, char **argv);
+/* cmd_hosts.c */
+int cmd_hosts(int argc, char **argv);
+/* cmd_kill.c */
+int cmd_kill(int argc, char **argv);
+/* cmd_keygen.c */
+int cmd_keygen(int argc, char **argv);
 
 #endif

@@ -12,6 +12,13 @@ static const struct cli_command commands[] = {
 	{"restore", cmd_restore, "restore IMAGE [--detach] [--pid-file F] [--inherit-stdio]: run a process from an image"},
 	{"inspect", cmd_inspect, "inspect IMAGE: describe an image"},
 	/* Cluster commands (roamd clients) go below this line. */
+	{"run", cmd_run, "run [--policy SPEC] [--need LIST] [--near ID] [--on HOST] [--explain] [--detach] -- CMD ARGS...: run anywhere in the cluster"},
+	{"attach", cmd_attach, "attach ID: reconnect to a job's output, stdin and signals"},
+	{"wait", cmd_wait, "wait ID: wait for a job and exit with its status"},
+	{"ps", cmd_ps, "ps [--json]: list the cluster's roam processes"},
+	{"hosts", cmd_hosts, "hosts [--json]: list the cluster's hosts"},
+	{"kill", cmd_kill, "kill [-SIG] ID: signal every process of a job"},
+	{"keygen", cmd_keygen, "keygen FILE: write a new cluster key (mode 0600)"},
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)

@@ -147,7 +147,7 @@ static int check_files(struct restore *r)
 			return roam_fail(r->err, -ROAM_E_INCOMPAT, "mapped file %s: %s", f->path, strerror(errno));
 		uint8_t h[16];
 		uint64_t size;
-		int rc = file_hash(fd, h, &size);
+		int rc = file_hash_cached(fd, h, &size);
 		close(fd);
 		if (rc < 0)
 			return roam_fail(r->err, rc, "hashing %s", f->path);
@@ -173,7 +173,8 @@ static int check_files_open(struct restore *r)
 					 "fd %u was %s, outside the process: restore with --inherit-stdio", d->fd,
 					 d->external ? d->external : "external");
 		if ((d->kind == ROAMIMG__FD_KIND__FD_REG || d->kind == ROAMIMG__FD_KIND__FD_DIR ||
-		     d->kind == ROAMIMG__FD_KIND__FD_CHR) && (!d->path || access(d->path, F_OK) < 0))
+		     d->kind == ROAMIMG__FD_KIND__FD_CHR) && (!d->path || access(d->path, F_OK) < 0) &&
+		    !(d->path && !strncmp(d->path, "/proc/self/", 11)))
 			return roam_fail(r->err, -ROAM_E_INCOMPAT, "fd %u: %s does not exist here", d->fd,
 					 d->path ? d->path : "(no path)");
 	}

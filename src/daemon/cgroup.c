@@ -1,0 +1,284 @@
+/*
+ * Job cgroups: every job is a folder of its own, in the cgroup2 tree when
+ * there is one (mounted at /sys/fs/cgroup, or beside v1 at
+ * /sys/fs/cgroup/unified) and in the v1 hierarchies roam uses (cpuacct for
+ * CPU time, pids and freezer for tracking) when they are mounted. A folder
+ * holds the whole process tree, so signals and the final kill reach every
+ * process of the job and nothing escapes by double-forking.
+ *
+ *   <hierarchy><roamd's own cgroup>/roam.<host>/<job id>
+ *
+ * A v1 hierarchy is used only where there is no cgroup2 tree (see
+ * cgroup_init). The host folder also gives each host its own PSI file (cpu.pressure on v2),
+ * which matters when several roamd share one kernel.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "daemon/roamd.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+#ifndef CGROUP_SUPER_MAGIC
+#define CGROUP_SUPER_MAGIC 0x27e0eb
+#endif
+
+/* pids first: its cgroup.procs is the job's process list on v1. */
+static const char *const v1_names[] = {"pids", "freezer", "cpuacct"};
+
+/* Folders whose rmdir failed while their last processes died: retried. */
+#define MAX_STALE 256
+static char *stale[MAX_STALE];
+
+/* roamd's own cgroup in a hierarchy, from /proc/self/cgroup ("" for "/"). */
+static void own_path(const char *controller, char *out, size_t cap)
+{
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	char line[512];
+
+	out[0] = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+		if (!b)
+			continue;
+		*b = 0;
+		b[strcspn(b + 1, "\n") + 1] = 0;
+		bool match = controller ? false : !strcmp(a + 1, "");
+		if (controller)
+			for (char *tok = strtok(a + 1, ","); tok; tok = strtok(NULL, ","))
+				if (!strcmp(tok, controller))
+					match = true;
+		if (match) {
+			strfmt(out, cap, "%s", strcmp(b + 1, "/") ? b + 1 : "");
+			break;
+		}
+	}
+	fclose(f);
+}
+
+static bool is_fs(const char *path, long magic)
+{
+	struct statfs sf;
+
+	return statfs(path, &sf) == 0 && (long)sf.f_type == magic;
+}
+
+void cgroup_init(void)
+{
+	char own[256], base[300];
+	const char *v2 = NULL;
+
+	const char *mode = roamd->cfg.cgroup_mode;
+
+	if (!strcmp(mode, "none"))
+		return;
+	if (strcmp(mode, "v1") && is_fs("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC))
+		v2 = "/sys/fs/cgroup";
+	else if (strcmp(mode, "v1") && is_fs("/sys/fs/cgroup/unified", CGROUP2_SUPER_MAGIC))
+		v2 = "/sys/fs/cgroup/unified";
+	if (v2) {
+		own_path(NULL, own, sizeof(own));
+		strfmt(base, sizeof(base), "%s%s/roam.%s", v2, own, roamd->cfg.name);
+		if ((mkdir(base, 0755) == 0 || errno == EEXIST) && access(base, W_OK) == 0)
+			strfmt(roamd->cg_v2_base, sizeof(roamd->cg_v2_base), "%s", base);
+		else
+			log_warn("cgroup2 %s: %s; jobs get no v2 cgroup", base, strerror(errno));
+	}
+	/* Where cgroup2 exists it alone tracks, signals, kills and accounts a
+	 * job; v1 hierarchies are joined only on a host without it. Each
+	 * hierarchy joined costs a migration and an rmdir per job, both of
+	 * which wait for an RCU grace period (milliseconds, measured). */
+	for (size_t i = 0; !roamd->cg_v2_base[0] && strcmp(mode, "v2") &&
+			   i < sizeof(v1_names) / sizeof(v1_names[0]); i++) {
+		char mnt[64];
+		strfmt(mnt, sizeof(mnt), "/sys/fs/cgroup/%s", v1_names[i]);
+		if (!is_fs(mnt, CGROUP_SUPER_MAGIC))
+			continue;
+		own_path(v1_names[i], own, sizeof(own));
+		strfmt(base, sizeof(base), "%s%s/roam.%s", mnt, own, roamd->cfg.name);
+		if ((mkdir(base, 0755) == 0 || errno == EEXIST) && access(base, W_OK) == 0)
+			strfmt(roamd->cg_v1_base[roamd->ncg_v1++], sizeof(roamd->cg_v1_base[0]), "%s", base);
+	}
+	log_info("cgroups: v2 %s, v1 %u hierarchies", roamd->cg_v2_base[0] ? roamd->cg_v2_base : "none",
+		 roamd->ncg_v1);
+}
+
+int cgroup_create(struct job *j)
+{
+	int made = 0;
+
+	j->cg_v2[0] = 0;
+	j->ncg_v1 = 0;
+	if (roamd->cg_v2_base[0]) {
+		strfmt(j->cg_v2, sizeof(j->cg_v2), "%s/%s", roamd->cg_v2_base, j->id);
+		if (mkdir(j->cg_v2, 0755) < 0 && errno != EEXIST)
+			j->cg_v2[0] = 0;
+		else
+			made++;
+	}
+	for (unsigned i = 0; i < roamd->ncg_v1; i++) {
+		char *d = j->cg_v1[j->ncg_v1];
+		strfmt(d, sizeof(j->cg_v1[0]), "%s/%s", roamd->cg_v1_base[i], j->id);
+		if (mkdir(d, 0755) == 0 || errno == EEXIST) {
+			j->ncg_v1++;
+			made++;
+		}
+	}
+	return made ? 0 : -ENOENT;
+}
+
+static void remember_stale(const char *dir)
+{
+	for (int i = 0; i < MAX_STALE; i++)
+		if (!stale[i]) {
+			stale[i] = strdup(dir);
+			return;
+		}
+	rmdir(dir);  /* the list is full: now, then */
+}
+
+/* rmdir waits for an RCU grace period and the last processes of a killed
+ * job may still be exiting: both are left to the next tick, off the path
+ * that reports the job's end. */
+static void remove_dir(const char *dir)
+{
+	if (dir[0])
+		remember_stale(dir);
+}
+
+void cgroup_remove(struct job *j)
+{
+	remove_dir(j->cg_v2);
+	for (unsigned i = 0; i < j->ncg_v1; i++)
+		remove_dir(j->cg_v1[i]);
+	j->cg_v2[0] = 0;
+	j->ncg_v1 = 0;
+}
+
+void cgroup_tick(void)
+{
+	for (int i = 0; i < MAX_STALE; i++)
+		if (stale[i] && (rmdir(stale[i]) == 0 || errno != EBUSY)) {
+			free(stale[i]);
+			stale[i] = NULL;
+		}
+}
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* The file listing the job's processes, "" when it has no cgroup. */
+static void procs_file(const struct job *j, char *buf, size_t cap)
+{
+	if (j->cg_v2[0])
+		strfmt(buf, cap, "%s/cgroup.procs", j->cg_v2);
+	else if (j->ncg_v1)
+		strfmt(buf, cap, "%s/cgroup.procs", j->cg_v1[0]);
+	else
+		buf[0] = 0;
+}
+
+int cgroup_signal(struct job *j, int sig)
+{
+	char path[300];
+	int sent = 0;
+
+	if (sig == SIGKILL && j->cg_v2[0]) {
+		strfmt(path, sizeof(path), "%s/cgroup.kill", j->cg_v2);
+		if (write_file(path, "1") == 0)
+			return 0;
+	}
+	procs_file(j, path, sizeof(path));
+	if (!path[0])
+		return -ENOENT;
+	/* A process forking while we read may be missed by one pass; a few
+	 * passes settle it for SIGKILL, and other signals are one-shot anyway. */
+	for (int pass = 0; pass < (sig == SIGKILL ? 3 : 1); pass++) {
+		FILE *f = fopen(path, "re");
+		long pid;
+		if (!f)
+			return -errno;
+		while (fscanf(f, "%ld", &pid) == 1)
+			if (kill((pid_t)pid, sig) == 0)
+				sent++;
+		fclose(f);
+	}
+	return sent ? 0 : -ESRCH;
+}
+
+int cgroup_threads_file(const struct job *j, char *buf, size_t cap)
+{
+	if (j->cg_v2[0])
+		strfmt(buf, cap, "%s/cgroup.threads", j->cg_v2);
+	else if (j->ncg_v1)
+		strfmt(buf, cap, "%s/tasks", j->cg_v1[0]);
+	else
+		return -ENOENT;
+	return 0;
+}
+
+int cgroup_procs_file(const struct job *j, char *buf, size_t cap)
+{
+	procs_file(j, buf, cap);
+	return buf[0] ? 0 : -ENOENT;
+}
+
+const char *cgroup_host_pressure(void)
+{
+	static char path[300];
+
+	if (!roamd->cg_v2_base[0])
+		return NULL;
+	strfmt(path, sizeof(path), "%s/cpu.pressure", roamd->cg_v2_base);
+	return path;
+}
+
+/* CPU time of the job: cpu.stat usage_usec (v2) or cpuacct.usage (v1). */
+uint64_t cgroup_cpu_ns(const struct job *j)
+{
+	char path[300], key[64];
+	unsigned long long v;
+	uint64_t ns = 0;
+	FILE *f;
+
+	if (j->cg_v2[0]) {
+		strfmt(path, sizeof(path), "%s/cpu.stat", j->cg_v2);
+		if ((f = fopen(path, "re"))) {
+			while (fscanf(f, "%63s %llu", key, &v) == 2)
+				if (!strcmp(key, "usage_usec"))
+					ns = (uint64_t)v * 1000;
+			fclose(f);
+			return ns;
+		}
+	}
+	for (unsigned i = 0; i < j->ncg_v1; i++) {
+		strfmt(path, sizeof(path), "%s/cpuacct.usage", j->cg_v1[i]);
+		if ((f = fopen(path, "re"))) {
+			if (fscanf(f, "%llu", &v) == 1)
+				ns = v;
+			fclose(f);
+			return ns;
+		}
+	}
+	return 0;
+}

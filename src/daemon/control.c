@@ -1,0 +1,393 @@
+/*
+ * The control socket: where the roam CLI talks to its roamd. The caller is
+ * whoever the kernel says (SO_PEERCRED), never what a message claims; a job
+ * runs as that user, and a user sees and signals only their own jobs (root
+ * all of them).
+ *
+ * Conversations (client -> daemon, then daemon -> client):
+ *   Run      -> Started | Failed, then Output*, Exited | Failed; the client
+ *               may send Input and Signal meanwhile (they go to its job)
+ *   Attach   -> the same, from the output kept so far
+ *   Wait     -> Result (status)
+ *   Ps       -> PsList (the whole cluster, gathered from every up host)
+ *   Hosts    -> HostList
+ *   Kill     -> Result
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/roamd.h"
+
+#define PS_MS 1500   /* a host that has not answered ps by then is left out */
+
+int control_listen(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char dir[sizeof(sa.sun_path)], *slash;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir(dir, 0755);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A socket left by a dead roamd refuses connections: replace it; one a
+	 * live roamd serves is kept, and we fail. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		return -EADDRINUSE;
+	}
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 512) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	/* Anyone local may ask; who asks is known from SO_PEERCRED. */
+	chmod(path, 0666);
+	return fd;
+}
+
+void control_accept(struct ev *ev, uint32_t events)
+{
+	for (;;) {
+		struct ucred cr;
+		socklen_t len = sizeof(cr);
+		char desc[64];
+		struct passwd *pw;
+		struct conn *c;
+		int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+			close(fd);
+			continue;
+		}
+		pw = getpwuid(cr.uid);
+		snprintf(desc, sizeof(desc), "uid %u pid %d", (unsigned)cr.uid, (int)cr.pid);
+		c = conn_new(fd, CONN_CONTROL, desc);
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->uid = cr.uid;
+		c->gid = cr.gid;
+		c->pid = cr.pid;
+		if (pw)
+			snprintf(c->user, sizeof(c->user), "%s", pw->pw_name);
+		else
+			snprintf(c->user, sizeof(c->user), "#%u", (unsigned)cr.uid);
+	}
+}
+
+void control_result(struct conn *c, int code, const char *fmt, ...)
+{
+	Roamnet__Result r = ROAMNET__RESULT__INIT;
+	char reason[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	r.code = code;
+	r.reason = reason;
+	conn_send(c, MSG_RESULT, &r.base);
+}
+
+/* The job id names a job homed here that the caller may see. */
+static struct job *my_job(struct conn *c, const char *id)
+{
+	struct job *j = job_find(id);
+
+	if (!j || !j->home_side) {
+		char host[CL_NAME_MAX];
+		uint64_t seq;
+		if (msg_parse_job_id(id, host, sizeof(host), &seq) == 0 && strcmp(host, roamd->cfg.name))
+			control_result(c, 255, "job %s is homed on %s: ask there", id, host);
+		else
+			control_result(c, 255, "no job %s", id);
+		return NULL;
+	}
+	if (!job_visible(j, c->uid, c->user)) {
+		control_result(c, 255, "job %s belongs to another user", id);
+		return NULL;
+	}
+	return j;
+}
+
+static void kill_job(struct conn *c, const Roamnet__Kill *k)
+{
+	char host[CL_NAME_MAX];
+	uint64_t seq;
+	struct member *m;
+	struct job *j = job_find(k->id);
+
+	if (j && j->home_side) {
+		if (!job_visible(j, c->uid, c->user))
+			return control_result(c, 255, "job %s belongs to another user", k->id);
+		if (j->state != JOB_RUNNING && j->state != JOB_STARTING && j->state != JOB_PLACING)
+			return control_result(c, 255, "job %s is not running", k->id);
+		job_signal(j, k->sig);
+		return control_result(c, 0, "signal %d sent to %s", k->sig, k->id);
+	}
+	/* Homed elsewhere: the home knows where it runs and checks the user. */
+	if (msg_parse_job_id(k->id, host, sizeof(host), &seq) < 0 ||
+	    !(m = members_find(&roamd->members, host)) || m->self)
+		return control_result(c, 255, "no job %s", k->id);
+	if (!m->link || m->link->state != CS_OPEN)
+		return control_result(c, 255, "home host %s of %s is not reachable", host, k->id);
+	Roamnet__Signal s = ROAMNET__SIGNAL__INIT;
+	s.id = k->id;
+	s.sig = k->sig;
+	s.user = c->uid == 0 ? "root" : c->user;
+	conn_send(m->link, MSG_SIGNAL, &s.base);
+	control_result(c, 0, "signal %d sent to %s through %s", k->sig, k->id, host);
+}
+
+static void hosts(struct conn *c)
+{
+	struct members *t = &roamd->members;
+	static Roamnet__HostInfo info[CL_MAX_MEMBERS];
+	static Roamnet__HostInfo *ptr[CL_MAX_MEMBERS];
+	static Roamnet__HostLoad loads[CL_MAX_MEMBERS];
+	static char *tagv[CL_MAX_MEMBERS][CL_MAX_TAGS];
+	Roamnet__HostList r = ROAMNET__HOST_LIST__INIT;
+	uint64_t now = now_ms();
+	size_t n = 0;
+
+	for (unsigned i = 0; i < t->n; i++) {
+		struct member *m = &t->m[i];
+		if (!m->name[0])
+			continue;   /* a seed not heard from yet */
+		roamnet__host_info__init(&info[n]);
+		info[n].name = m->name;
+		info[n].addr = m->addr;
+		info[n].state = m->self ? "self" : m->state == MEMBER_UP ? "up" : "down";
+		peer_fill_load(&loads[n], m->self ? &roamd->self_load : &m->load, tagv[n]);
+		info[n].load = &loads[n];
+		info[n].has_age_ms = 1;
+		info[n].age_ms = m->self ? 0 : (uint32_t)(now - m->last_ms);
+		ptr[n] = &info[n];
+		n++;
+	}
+	r.hosts = ptr;
+	r.n_hosts = n;
+	conn_send(c, MSG_HOST_LIST, &r.base);
+}
+
+/* ---- cluster-wide ps ----------------------------------------------------- */
+
+static void query_add(struct query *q, Roamnet__JobInfo *const *jobs, size_t n)
+{
+	Roamnet__JobInfo **grown = realloc(q->jobs, (q->njobs + n) * sizeof(*grown));
+
+	if (!grown)
+		return;
+	q->jobs = grown;
+	for (size_t i = 0; i < n; i++) {
+		/* An owned deep copy: pack and unpack, the one copy protobuf-c offers. */
+		size_t sz = roamnet__job_info__get_packed_size(jobs[i]);
+		uint8_t *b = malloc(sz ? sz : 1);
+		if (!b)
+			continue;
+		roamnet__job_info__pack(jobs[i], b);
+		Roamnet__JobInfo *cp = roamnet__job_info__unpack(NULL, sz, b);
+		free(b);
+		if (cp)
+			q->jobs[q->njobs++] = cp;
+	}
+}
+
+static void query_finish(struct query *q)
+{
+	struct query **pp;
+	Roamnet__PsList r = ROAMNET__PS_LIST__INIT;
+	Roamnet__JobInfo **vis = calloc(q->njobs + 1, sizeof(*vis));
+	size_t n = 0;
+
+	for (pp = &roamd->queries; *pp != q; pp = &(*pp)->next)
+		;
+	*pp = q->next;
+	if (q->client && vis) {
+		for (size_t i = 0; i < q->njobs; i++)
+			if (q->client->uid == 0 || !strcmp(q->jobs[i]->user, q->client->user))
+				vis[n++] = q->jobs[i];
+		r.jobs = vis;
+		r.n_jobs = n;
+		conn_send(q->client, MSG_PS_LIST, &r.base);
+		q->client->query = 0;
+	}
+	for (size_t i = 0; i < q->njobs; i++)
+		roamnet__job_info__free_unpacked(q->jobs[i], NULL);
+	free(vis);
+	free(q->jobs);
+	free(q);
+}
+
+static void ps(struct conn *c)
+{
+	struct query *q = calloc(1, sizeof(*q));
+	Roamnet__JobInfo *infos, **ptrs;
+	char (*states)[16];
+	size_t cap = 0, n = 0;
+
+	if (!q)
+		return control_result(c, 255, "out of memory");
+	q->qid = ++roamd->next_qid;
+	q->client = c;
+	q->deadline_ms = now_ms() + PS_MS;
+	q->next = roamd->queries;
+	roamd->queries = q;
+	c->query = q->qid;
+	/* This host's own part, as a peer would report it. */
+	for (struct job *j = roamd->jobs; j; j = j->next)
+		cap++;
+	infos = calloc(cap + 1, sizeof(*infos));
+	ptrs = calloc(cap + 1, sizeof(*ptrs));
+	states = calloc(cap + 1, sizeof(*states));
+	if (infos && ptrs && states)
+		for (struct job *j = roamd->jobs; j; j = j->next) {
+			if (!j->exec_side && (!j->home_side || j->state == JOB_RUNNING || j->state == JOB_STARTING))
+				continue;
+			job_info(j, &infos[n], states[n]);
+			ptrs[n] = &infos[n];
+			n++;
+		}
+	query_add(q, ptrs, n);
+	free(infos);
+	free(ptrs);
+	free(states);
+	for (unsigned i = 1; i < roamd->members.n; i++) {
+		struct member *m = &roamd->members.m[i];
+		Roamnet__PsReq r = ROAMNET__PS_REQ__INIT;
+		if (m->state != MEMBER_UP || !m->link || m->link->state != CS_OPEN)
+			continue;
+		r.qid = q->qid;
+		if (conn_send(m->link, MSG_PS_REQ, &r.base) == 0)
+			q->waiting++;
+	}
+	if (!q->waiting)
+		query_finish(q);
+}
+
+void query_answer(uint64_t qid, Roamnet__JobInfo **jobs, size_t n)
+{
+	for (struct query *q = roamd->queries; q; q = q->next)
+		if (q->qid == qid) {
+			query_add(q, jobs, n);
+			if (--q->waiting == 0)
+				query_finish(q);
+			return;
+		}
+}
+
+void query_tick(uint64_t now)
+{
+	struct query *q = roamd->queries, *next;
+
+	for (; q; q = next) {
+		next = q->next;
+		if (now >= q->deadline_ms)
+			query_finish(q);
+	}
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+bool control_frame(struct conn *c, unsigned type, ProtobufCMessage *m)
+{
+	struct job *j;
+
+	log_debug("control %s: %s", c->peer_desc, msg_type_name(type));
+	switch (type) {
+	case MSG_RUN:
+		job_place(c, (Roamnet__Run *)m);
+		return true;   /* the job owns the request now */
+	case MSG_INPUT: {
+		Roamnet__Input *in = (Roamnet__Input *)m;
+		bool eof = in->has_eof && in->eof;
+		j = c->job;
+		if (!j || j->client != c)
+			break;
+		if (j->exec_side) {
+			exec_input(j, in->has_data ? in->data.data : NULL, in->has_data ? in->data.len : 0, eof);
+		} else if (j->exec_member && j->exec_member->link) {
+			char *own = in->id;
+			in->id = j->id;
+			conn_send(j->exec_member->link, MSG_INPUT, &in->base);
+			in->id = own;
+		}
+		break;
+	}
+	case MSG_SIGNAL: {
+		Roamnet__Signal *s = (Roamnet__Signal *)m;
+		if (c->job && c->job->client == c)
+			job_signal(c->job, s->sig);
+		break;
+	}
+	case MSG_ATTACH:
+		if ((j = my_job(c, ((Roamnet__Attach *)m)->id)))
+			job_attach(c, j);
+		break;
+	case MSG_WAIT:
+		if (!(j = my_job(c, ((Roamnet__Wait *)m)->id)))
+			break;
+		if (j->state == JOB_EXITED) {
+			Roamnet__Result r = ROAMNET__RESULT__INIT;
+			r.has_status = 1;
+			r.status = j->status;
+			conn_send(c, MSG_RESULT, &r.base);
+		} else if (j->state == JOB_FAILED || j->state == JOB_LOST) {
+			control_result(c, j->fail_code, "%s", j->fail_reason);
+		} else {
+			c->waiting = j;
+		}
+		break;
+	case MSG_KILL:
+		kill_job(c, (Roamnet__Kill *)m);
+		break;
+	case MSG_PS:
+		ps(c);
+		break;
+	case MSG_HOSTS:
+		hosts(c);
+		break;
+	default:
+		conn_kill(c, "unexpected message");
+		break;
+	}
+	return false;
+}
+
+void control_closed(struct conn *c)
+{
+	struct job *j = c->job;
+
+	if (j && j->client == c) {
+		j->client = NULL;
+		/* A client that goes away without detaching hangs up its job, as
+		 * closing a terminal does. */
+		if (!c->detach && (j->state == JOB_RUNNING || j->state == JOB_STARTING || j->state == JOB_PLACING))
+			job_signal(j, SIGHUP);
+	}
+	c->job = NULL;
+	c->waiting = NULL;
+	for (struct query *q = roamd->queries; q; q = q->next)
+		if (q->client == c)
+			q->client = NULL;
+}

@@ -1,0 +1,548 @@
+/*
+ * The job table and the home side of a job: placement through the policy
+ * module, the conversation with the exec host, the attached client, the
+ * output kept while nobody is attached, and the exit status kept for wait.
+ *
+ * Home-side states:
+ *   PLACING   the policy is deciding (maybe waiting for probe answers)
+ *   STARTING  Spawn sent to the exec host, no answer yet
+ *   RUNNING   it runs (here or there)
+ *   EXITED    status known;  FAILED  never started;  LOST  its host died
+ * Every state but PLACING/STARTING/RUNNING is final; a final job is kept a
+ * while for roam wait and roam attach, then forgotten.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/roamd.h"
+
+#define PROBE_MS        1000       /* a probe unanswered this long is lost */
+#define BACKLOG_MAX     (1u << 20) /* output kept for a detached job */
+#define KEEP_SEEN_MS    60000      /* a final job its client saw end */
+#define KEEP_UNSEEN_MS  600000     /* a final job nobody saw end */
+
+struct job *job_find(const char *id)
+{
+	for (struct job *j = roamd->jobs; j; j = j->next)
+		if (!strcmp(j->id, id))
+			return j;
+	return NULL;
+}
+
+struct job *job_new(const char *id)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	j->pidfd_ev.fd = j->out_ev.fd = j->err_ev.fd = j->in_ev.fd = -1;
+	j->next = roamd->jobs;
+	roamd->jobs = j;
+	return j;
+}
+
+void job_free(struct job *j)
+{
+	struct job **pp;
+
+	for (pp = &roamd->jobs; *pp && *pp != j; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = j->next;
+	for (struct conn *c = roamd->conns; c; c = c->next) {
+		if (c->job == j)
+			c->job = NULL;
+		if (c->waiting == j)
+			c->waiting = NULL;
+	}
+	/* Events of this loop turn may still name the job's (closed) fds:
+	 * the memory goes at the end of the turn, in job_reap. */
+	j->next = roamd->graveyard;
+	roamd->graveyard = j;
+}
+
+void job_reap(void)
+{
+	while (roamd->graveyard) {
+		struct job *j = roamd->graveyard;
+		roamd->graveyard = j->next;
+		if (j->run)
+			msg_free(&j->run->base);
+		buf_free(&j->backlog);
+		buf_free(&j->stdin_buf);
+		free(j->cmd);
+		free(j);
+	}
+}
+
+static bool final(const struct job *j)
+{
+	return j->state == JOB_EXITED || j->state == JOB_FAILED || j->state == JOB_LOST;
+}
+
+bool job_visible(const struct job *j, uid_t uid, const char *user)
+{
+	return uid == 0 || (j->home_side ? j->uid == uid : !strcmp(j->user, user));
+}
+
+static char *join_argv(char **argv, size_t n)
+{
+	size_t len = 1;
+	char *s, *p;
+
+	for (size_t i = 0; i < n; i++)
+		len += strlen(argv[i]) + 1;
+	if (len > 1024)
+		len = 1024;
+	s = p = malloc(len);
+	if (!s)
+		return NULL;
+	*p = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t room = len - (size_t)(p - s);
+		int w = snprintf(p, room, "%s%s", i ? " " : "", argv[i]);
+		if (w < 0 || (size_t)w >= room)
+			break;
+		p += w;
+	}
+	return s;
+}
+
+/* Ends a job's placement or run with a roam failure (or 127). */
+void job_home_failed(struct job *j, int code, const char *reason)
+{
+	if (final(j))
+		return;
+	j->state = code == 255 && j->exec_member && j->state == JOB_RUNNING ? JOB_LOST : JOB_FAILED;
+	j->fail_code = code;
+	snprintf(j->fail_reason, sizeof(j->fail_reason), "%s", reason);
+	j->reap_ms = now_ms() + (j->client ? KEEP_SEEN_MS : KEEP_UNSEEN_MS);
+	log_info("job %s failed: %s", j->id, reason);
+	if (j->client) {
+		Roamnet__Failed f = ROAMNET__FAILED__INIT;
+		f.id = j->id;
+		f.code = code;
+		f.reason = j->fail_reason;
+		conn_send(j->client, MSG_FAILED, &f.base);
+	}
+	for (struct conn *c = roamd->conns; c; c = c->next)
+		if (c->waiting == j) {
+			control_result(c, code, "%s", reason);
+			c->waiting = NULL;
+		}
+}
+
+static Roamnet__Spawn *spawn_from_run(struct job *j, Roamnet__Spawn *s)
+{
+	const Roamnet__Run *r = j->run;
+
+	roamnet__spawn__init(s);
+	s->id = j->id;
+	s->home = roamd->cfg.name;
+	s->user = j->user;
+	s->argv = r->argv;
+	s->n_argv = r->n_argv;
+	s->env = r->env;
+	s->n_env = r->n_env;
+	s->cwd = r->cwd;
+	s->umask = r->umask;
+	s->rlimits = r->rlimits;
+	s->n_rlimits = r->n_rlimits;
+	return s;
+}
+
+static void explain(struct job *j, const struct policy_result *res, const char *host)
+{
+	char spec[POLICY_SPEC_MAX];
+
+	if (policy_format(&j->policy, spec, sizeof(spec)) < 0)
+		snprintf(spec, sizeof(spec), "?");
+	snprintf(j->explain, sizeof(j->explain),
+		 "%s: decided %s by %s: %s (load %.2f, %u hosts considered, %u probes)",
+		 j->id, host, spec, policy_reason_str(res->reason), res->load, res->considered,
+		 res->probes);
+}
+
+/* Runs the decided job here or sends it to its host. */
+static void dispatch(struct job *j, struct member *m)
+{
+	Roamnet__Spawn s;
+	char reason[512];
+	int code;
+
+	snprintf(j->host, sizeof(j->host), "%s", m->name);
+	spawn_from_run(j, &s);
+	if (m->self) {
+		code = exec_start(j, &s, reason, sizeof(reason));
+		if (code)
+			return job_home_failed(j, code, reason);
+		job_home_started(j, m->name, j->pid);
+	} else {
+		if (!m->link || m->link->state != CS_OPEN || m->state != MEMBER_UP) {
+			snprintf(reason, sizeof(reason), "host %s is not reachable", m->name);
+			return job_home_failed(j, 255, reason);
+		}
+		j->exec_member = m;
+		j->state = JOB_STARTING;
+		/* Until its next heartbeat, count the job in that host's load. */
+		m->load.load += 1.0 / (m->load.ncpus ? m->load.ncpus : 1);
+		m->load.nprocs++;
+		conn_send(m->link, MSG_SPAWN, &s.base);
+	}
+}
+
+static uint32_t member_index(const struct member *m)
+{
+	return (uint32_t)(m - roamd->members.m);
+}
+
+/* Marks hosts the daemon cannot reach right now as down for the policy. */
+static void view(struct policy_host *hosts)
+{
+	struct members *t = &roamd->members;
+
+	members_view(t, hosts);
+	hosts[0].load = roamd->self_load.load;
+	hosts[0].nprocs = roamd->self_load.nprocs;
+	for (unsigned i = 1; i < t->n; i++)
+		if (!t->m[i].link || t->m[i].link->state != CS_OPEN)
+			hosts[i].flags &= ~POLICY_HOST_UP;
+}
+
+/* Asks the policy again with what the session knows; acts on the verdict. */
+static void place_step(struct job *j)
+{
+	static struct policy_host hosts[CL_MAX_MEMBERS];
+	struct policy_view v = {.hosts = hosts, .n = roamd->members.n};
+	struct policy_result res;
+	char reason[512];
+	int verdict;
+
+	for (;;) {
+		view(hosts);
+		j->req.origin_load = roamd->self_load.load;
+		verdict = policy_decide(&j->policy, &v, &j->req, &roamd->rng, NULL, &j->session, &res);
+		if (verdict == POLICY_DECIDED) {
+			explain(j, &res, roamd->members.m[res.host].name);
+			return dispatch(j, &roamd->members.m[res.host]);
+		}
+		if (verdict == POLICY_REFUSED) {
+			if (res.unmet_host >= 0 && (unsigned)res.unmet_host < roamd->members.n)
+				snprintf(reason, sizeof(reason), "no host satisfies the request: %s (host %s)",
+					 policy_unmet_str(res.unmet), roamd->members.m[res.unmet_host].name);
+			else
+				snprintf(reason, sizeof(reason), "no host satisfies the request: %s",
+					 policy_unmet_str(res.unmet));
+			return job_home_failed(j, 255, reason);
+		}
+		if (verdict != POLICY_PROBE) {
+			snprintf(reason, sizeof(reason), "policy error: %s", policy_strerror(verdict));
+			return job_home_failed(j, 255, reason);
+		}
+		j->probe_qid = ++roamd->next_qid;
+		j->probes_out = 0;
+		for (uint32_t i = 0; i < res.nprobe; i++) {
+			struct member *m = &roamd->members.m[res.probe[i]];
+			Roamnet__ProbeReq q = ROAMNET__PROBE_REQ__INIT;
+
+			if (m->self) {
+				policy_answer(&j->session, res.probe[i], exec_load());
+			} else if (m->link && m->link->state == CS_OPEN) {
+				q.qid = j->probe_qid;
+				if (conn_send(m->link, MSG_PROBE_REQ, &q.base) == 0) {
+					j->probes_out++;
+					continue;
+				}
+				policy_answer_lost(&j->session, res.probe[i]);
+			} else {
+				policy_answer_lost(&j->session, res.probe[i]);
+			}
+		}
+		if (j->probes_out) {
+			j->probe_deadline_ms = now_ms() + PROBE_MS;
+			return;
+		}
+	}
+}
+
+void job_probe_answer(uint64_t qid, struct member *m, const Roamnet__HostLoad *l)
+{
+	for (struct job *j = roamd->jobs; j; j = j->next) {
+		if (j->state != JOB_PLACING || j->probe_qid != qid || !j->probes_out)
+			continue;
+		if (policy_answer(&j->session, member_index(m), l->load) == 0)
+			j->probes_out--;
+		if (!j->probes_out)
+			place_step(j);
+		return;
+	}
+}
+
+void job_place(struct conn *c, Roamnet__Run *run)
+{
+	struct policy_parse_error pe;
+	const char *spec = run->policy && run->policy[0] ? run->policy : roamd->cfg.policy;
+	const char *bad = NULL;
+	char id[MSG_MAX_ID];
+	struct job *j;
+	int err;
+
+	if (c->job && !final(c->job)) {
+		control_result(c, 255, "this connection already follows job %s", c->job->id);
+		msg_free(&run->base);
+		return;
+	}
+	snprintf(id, sizeof(id), "%s.%llu", roamd->cfg.name, (unsigned long long)++roamd->next_seq);
+	j = job_new(id);
+	if (!j) {
+		control_result(c, 255, "out of memory");
+		msg_free(&run->base);
+		return;
+	}
+	j->run = run;
+	j->home_side = true;
+	j->state = JOB_PLACING;
+	j->uid = c->uid;
+	j->client = c;
+	j->started = (uint64_t)time(NULL);
+	j->cmd = join_argv(run->argv, run->n_argv);
+	c->job = j;
+	c->detach = run->detach;
+	snprintf(j->home, sizeof(j->home), "%s", roamd->cfg.name);
+	snprintf(j->user, sizeof(j->user), "%s", c->user);
+
+	if (c->uid == 0 && !roamd->cfg.allow_root)
+		return job_home_failed(j, 255, "root jobs are refused (roamd --allow-root)");
+	if ((err = policy_parse(&j->policy, spec, &pe))) {
+		char r[300];
+		snprintf(r, sizeof(r), "policy '%s': %s", spec, policy_strerror(err));
+		return job_home_failed(j, 255, r);
+	}
+	policy_request_init(&j->req, 0, roamd->self_load.load);
+	if (run->need && run->need[0] && (err = need_parse(run->need, &roamd->members, &j->req, &bad))) {
+		char r[300];
+		snprintf(r, sizeof(r), "--need '%s': %s at '%s'", run->need, need_strerror(err), bad);
+		return job_home_failed(j, 255, r);
+	}
+	if (run->on && run->on[0]) {
+		struct member *m = members_find(&roamd->members, run->on);
+		if (!m) {
+			char r[200];
+			snprintf(r, sizeof(r), "--on %s: unknown host", run->on);
+			return job_home_failed(j, 255, r);
+		}
+		j->req.on = (int32_t)member_index(m);
+	}
+	if (run->near && run->near[0]) {
+		struct job *n = job_find(run->near);
+		struct member *m = n && n->host[0] ? members_find(&roamd->members, n->host) : NULL;
+		if (!m || final(n)) {
+			char r[200];
+			snprintf(r, sizeof(r), "--near %s: no such running job known here", run->near);
+			return job_home_failed(j, 255, r);
+		}
+		j->req.near = (int32_t)member_index(m);
+	}
+	policy_session_start(&j->session);
+	place_step(j);
+}
+
+void job_home_started(struct job *j, const char *host, int pid)
+{
+	Roamnet__Started s = ROAMNET__STARTED__INIT;
+
+	j->state = JOB_RUNNING;
+	snprintf(j->host, sizeof(j->host), "%s", host);
+	if (!j->exec_side)
+		j->pid = pid;
+	/* The request is not needed any more: free argv and environment. */
+	if (j->run)
+		msg_free(&j->run->base);
+	j->run = NULL;
+	if (!j->client)
+		return;
+	s.id = j->id;
+	s.host = j->host;
+	s.has_pid = 1;
+	s.pid = pid;
+	s.explain = j->explain;
+	conn_send(j->client, MSG_STARTED, &s.base);
+	if (j->client->detach) {
+		/* From now on output is kept for roam attach, not sent to a
+		 * client that is about to go. */
+		j->client->job = NULL;
+		j->client = NULL;
+	}
+}
+
+void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n)
+{
+	Roamnet__Output o = ROAMNET__OUTPUT__INIT;
+	uint8_t *dst;
+	size_t sz;
+	long w;
+
+	o.id = j->id;
+	o.fd = fd;
+	o.data.data = (uint8_t *)data;
+	o.data.len = n;
+	if (j->client) {
+		conn_send(j->client, MSG_OUTPUT, &o.base);
+		return;
+	}
+	/* Nobody attached: keep the frames for roam attach, up to a limit. */
+	sz = msg_frame_size(&o.base);
+	if (j->backlog_full || buf_used(&j->backlog) + sz > BACKLOG_MAX) {
+		j->backlog_full = true;
+		return;
+	}
+	dst = buf_reserve(&j->backlog, sz);
+	if (dst && (w = msg_encode(MSG_OUTPUT, &o.base, dst, sz)) > 0)
+		buf_commit(&j->backlog, (size_t)w);
+}
+
+static void send_exit(struct conn *c, struct job *j)
+{
+	Roamnet__Exited e = ROAMNET__EXITED__INIT;
+
+	e.id = j->id;
+	e.status = j->status;
+	conn_send(c, MSG_EXITED, &e.base);
+}
+
+void job_home_exited(struct job *j, int status)
+{
+	if (final(j))
+		return;
+	j->state = JOB_EXITED;
+	j->status = status;
+	j->reap_ms = now_ms() + (j->client ? KEEP_SEEN_MS : KEEP_UNSEEN_MS);
+	if (j->client)
+		send_exit(j->client, j);
+	for (struct conn *c = roamd->conns; c; c = c->next)
+		if (c->waiting == j) {
+			Roamnet__Result r = ROAMNET__RESULT__INIT;
+			r.code = 0;
+			r.has_status = 1;
+			r.status = status;
+			conn_send(c, MSG_RESULT, &r.base);
+			c->waiting = NULL;
+		}
+}
+
+void job_member_lost(struct member *m)
+{
+	char reason[300];
+
+	for (struct job *j = roamd->jobs; j; j = j->next) {
+		if (!j->home_side)
+			continue;
+		if ((j->state == JOB_RUNNING || j->state == JOB_STARTING) && j->exec_member == m) {
+			snprintf(reason, sizeof(reason), "host %s lost while running %s", m->name, j->id);
+			job_home_failed(j, 255, reason);
+		}
+	}
+}
+
+void job_signal(struct job *j, int sig)
+{
+	if (final(j) || sig == 0)
+		return;
+	if (j->exec_side) {
+		exec_signal(j, sig);
+	} else if (j->exec_member && j->exec_member->link) {
+		Roamnet__Signal s = ROAMNET__SIGNAL__INIT;
+		s.id = j->id;
+		s.sig = sig;
+		s.user = j->user;
+		conn_send(j->exec_member->link, MSG_SIGNAL, &s.base);
+	} else if (j->state == JOB_PLACING) {
+		job_home_failed(j, 128 + sig, "killed while being placed");
+	}
+}
+
+void job_attach(struct conn *c, struct job *j)
+{
+	if (j->client && j->client != c) {
+		control_result(c, 255, "job %s already has a client attached", j->id);
+		return;
+	}
+	j->client = c;
+	c->job = j;
+	c->detach = false;
+	{
+		Roamnet__Started s = ROAMNET__STARTED__INIT;
+		s.id = j->id;
+		s.host = j->host[0] ? j->host : roamd->cfg.name;
+		conn_send(c, MSG_STARTED, &s.base);
+	}
+	if (buf_used(&j->backlog)) {
+		conn_write(c, buf_data(&j->backlog), buf_used(&j->backlog));
+		buf_free(&j->backlog);
+	}
+	if (j->state == JOB_EXITED) {
+		send_exit(c, j);
+		j->reap_ms = now_ms() + KEEP_SEEN_MS;
+	} else if (final(j)) {
+		Roamnet__Failed f = ROAMNET__FAILED__INIT;
+		f.id = j->id;
+		f.code = j->fail_code;
+		f.reason = j->fail_reason;
+		conn_send(c, MSG_FAILED, &f.base);
+	}
+}
+
+void job_tick(uint64_t now)
+{
+	struct job *j = roamd->jobs, *next;
+
+	for (; j; j = next) {
+		next = j->next;
+		if (j->state == JOB_PLACING && j->probes_out && now >= j->probe_deadline_ms) {
+			/* Unanswered probes count as lost hosts; the policy goes on. */
+			for (uint32_t i = 0; i < roamd->members.n; i++)
+				policy_answer_lost(&j->session, i);
+			j->probes_out = 0;
+			place_step(j);
+		} else if (final(j) && !j->exec_side && now >= j->reap_ms && !j->client) {
+			job_free(j);
+		}
+	}
+}
+
+void job_info(const struct job *j, Roamnet__JobInfo *out, char *statebuf)
+{
+	static const char *names[] = {"?", "placing", "starting", "running", "exited", "lost", "failed"};
+
+	roamnet__job_info__init(out);
+	out->id = (char *)j->id;
+	out->host = (char *)(j->host[0] ? j->host : "-");
+	if (!msg_valid_name(out->host))
+		out->host = (char *)roamd->cfg.name;
+	out->home = (char *)(j->home[0] ? j->home : roamd->cfg.name);
+	out->user = (char *)j->user;
+	snprintf(statebuf, 16, "%s", names[j->state]);
+	out->state = statebuf;
+	out->has_started = 1;
+	out->started = j->started;
+	out->command = j->cmd ? j->cmd : (char *)"";
+	out->has_pid = 1;
+	out->pid = j->pid;
+	if (j->state == JOB_EXITED) {
+		out->has_status = 1;
+		out->status = j->status;
+	}
+	if (j->exec_side) {
+		uint64_t cpu, rss;
+		exec_sample((struct job *)j, &cpu, &rss);
+		out->has_cpu_ns = out->has_rss = 1;
+		out->cpu_ns = cpu;
+		out->rss = rss;
+	}
+}

@@ -1,0 +1,409 @@
+/*
+ * Peer messages: membership (heartbeats every second on each outgoing link,
+ * carrying this host's load and the members it knows, so the cluster spreads
+ * from a few seeds), probes, and the job conversation between a home and an
+ * exec host.
+ *
+ * Direction is fixed by who opened the link: requests (Heartbeat, ProbeReq,
+ * Spawn, Input, Signal, PsReq) travel on the sender's outgoing link; answers
+ * (ProbeRep, Started, Failed, Output, Exited, PsRep) come back on the same
+ * connection. A message in the wrong direction is a protocol error.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/roamd.h"
+
+#define HEARTBEAT_MS 1000
+
+void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **tagv)
+{
+	roamnet__host_load__init(out);
+	out->load = l->load;
+	out->has_psi_some = 1;
+	out->psi_some = l->psi_some;
+	out->has_mem_free = out->has_mem_total = 1;
+	out->mem_free = l->mem_free;
+	out->mem_total = l->mem_total;
+	out->arch = (char *)l->arch;
+	for (unsigned i = 0; i < l->ntags; i++)
+		tagv[i] = (char *)l->tags[i];
+	out->tags = tagv;
+	out->n_tags = l->ntags;
+	out->has_nprocs = out->has_max_procs = out->has_ncpus = 1;
+	out->nprocs = l->nprocs;
+	out->max_procs = l->max_procs;
+	out->ncpus = l->ncpus;
+	/* Feature bits travel as names: the numbering is each host's own. */
+	static char *feat[64];
+	size_t nf = 0;
+	for (unsigned i = 0; i < cl_nfeatures; i++)
+		if (l->features & (1ull << i))
+			feat[nf++] = (char *)cl_features[i];
+	out->cpu_flags = feat;
+	out->n_cpu_flags = nf;
+}
+
+void peer_host_load_from(struct host_load *l, const Roamnet__HostLoad *in)
+{
+	memset(l, 0, sizeof(*l));
+	l->load = in->load;
+	l->psi_some = in->has_psi_some ? in->psi_some : -1;
+	l->mem_free = in->mem_free;
+	l->mem_total = in->mem_total;
+	snprintf(l->arch, sizeof(l->arch), "%s", in->arch ? in->arch : "");
+	for (size_t i = 0; i < in->n_tags && i < CL_MAX_TAGS; i++)
+		snprintf(l->tags[l->ntags++], CL_NAME_MAX, "%s", in->tags[i]);
+	for (size_t i = 0; i < in->n_cpu_flags; i++)
+		for (unsigned k = 0; k < cl_nfeatures; k++)
+			if (!strcmp(in->cpu_flags[i], cl_features[k]))
+				l->features |= 1ull << k;
+	l->nprocs = in->nprocs;
+	l->max_procs = in->max_procs;
+	l->ncpus = in->ncpus ? in->ncpus : 1;
+}
+
+/* The address peers should use for us: --listen, or, when it is a wildcard,
+ * the local address of this link with the listen port. */
+static void advertised(const struct conn *c, char *out, size_t cap)
+{
+	const char *l = roamd->cfg.listen;
+	const char *port = strrchr(l, ':');
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+
+	snprintf(out, cap, "%s", l);
+	if (strncmp(l, "0.0.0.0:", 8) && strncmp(l, "[::]:", 5))
+		return;
+	if (getsockname(c->ev.fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+		snprintf(out, cap, "%s%s", host, port);
+	} else if (ss.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+		snprintf(out, cap, "[%s]%s", host, port);
+	}
+}
+
+static void send_heartbeat(struct conn *c)
+{
+	Roamnet__Heartbeat h = ROAMNET__HEARTBEAT__INIT;
+	Roamnet__HostLoad l;
+	static Roamnet__Member mv[CL_MAX_MEMBERS];
+	static Roamnet__Member *mp[CL_MAX_MEMBERS];
+	char *tagv[CL_MAX_TAGS];
+	char addr[CL_ADDR_MAX];
+	size_t n = 0;
+
+	advertised(c, addr, sizeof(addr));
+	peer_fill_load(&l, &roamd->self_load, tagv);
+	h.name = roamd->cfg.name;
+	h.addr = addr;
+	h.load = &l;
+	for (unsigned i = 1; i < roamd->members.n; i++) {
+		struct member *m = &roamd->members.m[i];
+		if (m->state != MEMBER_UP || !m->name[0])
+			continue;
+		roamnet__member__init(&mv[n]);
+		mv[n].name = m->name;
+		mv[n].addr = m->addr;
+		mp[n] = &mv[n];
+		n++;
+	}
+	h.members = mp;
+	h.n_members = n;
+	conn_send(c, MSG_HEARTBEAT, &h.base);
+}
+
+void peer_opened(struct conn *c)
+{
+	send_heartbeat(c);
+}
+
+static void heartbeat(struct conn *c, const Roamnet__Heartbeat *h)
+{
+	struct host_load l;
+	struct member *m;
+	bool up;
+
+	if (!strcmp(h->name, roamd->cfg.name)) {
+		log_warn("peer %s claims this host's name %s", c->peer_desc, h->name);
+		return conn_kill(c, "duplicate host name");
+	}
+	peer_host_load_from(&l, h->load);
+	m = members_heard(&roamd->members, h->name, h->addr, &l, now_ms(), &up);
+	if (!m)
+		return;
+	snprintf(c->peer_name, sizeof(c->peer_name), "%s", h->name);
+	if (up)
+		log_info("host %s (%s) is up", m->name, m->addr);
+	if (!m->link)
+		conn_connect(m);
+	for (size_t i = 0; i < h->n_members; i++) {
+		const Roamnet__Member *x = h->members[i];
+		if (!strcmp(x->name, roamd->cfg.name) || members_find(&roamd->members, x->name))
+			continue;
+		struct member *n = members_add(&roamd->members, x->name, x->addr);
+		if (n)
+			conn_connect(n);
+	}
+}
+
+static void spawn(struct conn *c, const Roamnet__Spawn *s)
+{
+	char reason[512];
+	struct job *j;
+	int code;
+
+	if (job_find(s->id)) {
+		Roamnet__Failed f = ROAMNET__FAILED__INIT;
+		f.id = s->id;
+		f.code = 255;
+		f.reason = "duplicate job id";
+		conn_send(c, MSG_FAILED, &f.base);
+		return;
+	}
+	j = job_new(s->id);
+	if (!j)
+		return;
+	j->origin = c;
+	snprintf(j->home, sizeof(j->home), "%s", s->home);
+	{
+		size_t len = 1;
+		for (size_t i = 0; i < s->n_argv; i++)
+			len += strlen(s->argv[i]) + 1;
+		j->cmd = malloc(len > 1024 ? 1024 : len);
+		if (j->cmd) {
+			j->cmd[0] = 0;
+			for (size_t i = 0; i < s->n_argv; i++) {
+				size_t used = strlen(j->cmd);
+				snprintf(j->cmd + used, (len > 1024 ? 1024 : len) - used, "%s%s", i ? " " : "", s->argv[i]);
+			}
+		}
+	}
+	code = exec_start(j, s, reason, sizeof(reason));
+	if (code) {
+		Roamnet__Failed f = ROAMNET__FAILED__INIT;
+		log_info("job %s from %s refused: %s", s->id, s->home, reason);
+		f.id = s->id;
+		f.code = code;
+		f.reason = reason;
+		conn_send(c, MSG_FAILED, &f.base);
+		job_free(j);
+		return;
+	}
+	Roamnet__Started st = ROAMNET__STARTED__INIT;
+	st.id = j->id;
+	st.host = roamd->cfg.name;
+	st.has_pid = 1;
+	st.pid = j->pid;
+	conn_send(c, MSG_STARTED, &st.base);
+}
+
+static void ps_reply(struct conn *c, uint64_t qid)
+{
+	Roamnet__PsRep r = ROAMNET__PS_REP__INIT;
+	size_t n = 0, cap = 0;
+	Roamnet__JobInfo *infos;
+	Roamnet__JobInfo **ptrs;
+	char (*states)[16];
+
+	for (struct job *j = roamd->jobs; j; j = j->next)
+		cap++;
+	infos = calloc(cap + 1, sizeof(*infos));
+	ptrs = calloc(cap + 1, sizeof(*ptrs));
+	states = calloc(cap + 1, sizeof(*states));
+	if (infos && ptrs && states)
+		for (struct job *j = roamd->jobs; j; j = j->next) {
+			/* Running jobs are reported by their exec host; the home adds
+			 * only those that run nowhere (placing, finished). */
+			if (!j->exec_side && (!j->home_side || j->state == JOB_RUNNING || j->state == JOB_STARTING))
+				continue;
+			job_info(j, &infos[n], states[n]);
+			ptrs[n] = &infos[n];
+			n++;
+		}
+	r.qid = qid;
+	r.jobs = ptrs;
+	r.n_jobs = n;
+	conn_send(c, MSG_PS_REP, &r.base);
+	free(infos);
+	free(ptrs);
+	free(states);
+}
+
+static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
+{
+	switch (type) {
+	case MSG_HEARTBEAT:
+		heartbeat(c, (Roamnet__Heartbeat *)m);
+		return false;
+	case MSG_PROBE_REQ: {
+		Roamnet__ProbeRep r = ROAMNET__PROBE_REP__INIT;
+		Roamnet__HostLoad l;
+		char *tagv[CL_MAX_TAGS];
+		struct host_load now = roamd->self_load;
+		now.load = exec_load();
+		peer_fill_load(&l, &now, tagv);
+		r.qid = ((Roamnet__ProbeReq *)m)->qid;
+		r.load = &l;
+		conn_send(c, MSG_PROBE_REP, &r.base);
+		return false;
+	}
+	case MSG_SPAWN:
+		spawn(c, (Roamnet__Spawn *)m);
+		return false;
+	case MSG_INPUT: {
+		Roamnet__Input *in = (Roamnet__Input *)m;
+		struct job *j = job_find(in->id);
+		if (j && j->exec_side && j->origin == c)
+			exec_input(j, in->has_data ? in->data.data : NULL, in->has_data ? in->data.len : 0,
+				   in->has_eof && in->eof);
+		return false;
+	}
+	case MSG_SIGNAL: {
+		Roamnet__Signal *s = (Roamnet__Signal *)m;
+		struct job *j = job_find(s->id);
+		if (!j)
+			return false;
+		if (j->exec_side && j->origin == c) {
+			exec_signal(j, s->sig);
+		} else if (j->home_side && s->user &&
+			   (!strcmp(s->user, j->user) || !strcmp(s->user, "root"))) {
+			/* roam kill typed on another host, routed through the home. */
+			log_info("job %s: signal %d from %s on %s", j->id, s->sig, s->user, c->peer_name);
+			job_signal(j, s->sig);
+		}
+		return false;
+	}
+	case MSG_PS_REQ:
+		ps_reply(c, ((Roamnet__PsReq *)m)->qid);
+		return false;
+	}
+	conn_kill(c, "message in the wrong direction");
+	return false;
+}
+
+static struct job *home_job(struct conn *c, const char *id)
+{
+	struct job *j = job_find(id);
+
+	if (!j || !j->home_side || j->exec_member != c->member)
+		return NULL;
+	return j;
+}
+
+static bool from_exec(struct conn *c, unsigned type, ProtobufCMessage *m)
+{
+	struct job *j;
+
+	switch (type) {
+	case MSG_PROBE_REP: {
+		Roamnet__ProbeRep *r = (Roamnet__ProbeRep *)m;
+		job_probe_answer(r->qid, c->member, r->load);
+		return false;
+	}
+	case MSG_STARTED: {
+		Roamnet__Started *s = (Roamnet__Started *)m;
+		if ((j = home_job(c, s->id)) && j->state == JOB_STARTING)
+			job_home_started(j, c->member->name, s->pid);
+		return false;
+	}
+	case MSG_FAILED: {
+		Roamnet__Failed *f = (Roamnet__Failed *)m;
+		if ((j = home_job(c, f->id)))
+			job_home_failed(j, f->code, f->reason);
+		return false;
+	}
+	case MSG_OUTPUT: {
+		Roamnet__Output *o = (Roamnet__Output *)m;
+		if ((j = home_job(c, o->id)))
+			job_home_output(j, o->fd, o->data.data, o->data.len);
+		return false;
+	}
+	case MSG_EXITED: {
+		Roamnet__Exited *e = (Roamnet__Exited *)m;
+		if ((j = home_job(c, e->id)))
+			job_home_exited(j, e->status);
+		return false;
+	}
+	case MSG_PS_REP: {
+		Roamnet__PsRep *r = (Roamnet__PsRep *)m;
+		query_answer(r->qid, r->jobs, r->n_jobs);
+		return false;
+	}
+	}
+	conn_kill(c, "message in the wrong direction");
+	return false;
+}
+
+bool peer_frame(struct conn *c, unsigned type, ProtobufCMessage *m)
+{
+	log_debug("peer %s: %s", c->peer_desc, msg_type_name(type));
+	return c->kind == CONN_PEER_IN ? from_home(c, type, m) : from_exec(c, type, m);
+}
+
+void peer_closed(struct conn *c)
+{
+	if (c->kind == CONN_PEER_OUT) {
+		struct member *m = c->member;
+		if (m && m->link == c) {
+			m->link = NULL;
+			if (c->state == CS_OPEN)
+				job_member_lost(m);
+		}
+	} else {
+		exec_origin_lost(c);
+	}
+}
+
+static void member_down(struct member *m, void *arg)
+{
+	log_warn("host %s (%s) is down: no heartbeat for %d ms", m->name, m->addr, CL_DOWN_MS);
+	job_member_lost(m);
+	if (m->link)
+		conn_kill(m->link, "host down");
+}
+
+static void refresh_self(void)
+{
+	struct host_load *l = &roamd->self_load;
+	FILE *f = fopen("/proc/meminfo", "re");
+	const char *psi = cgroup_host_pressure();
+	char key[64];
+	unsigned long long v;
+
+	if (f) {
+		while (fscanf(f, "%63s %llu kB\n", key, &v) == 2)
+			if (!strcmp(key, "MemAvailable:"))
+				l->mem_free = v << 10;
+		fclose(f);
+	}
+	l->load = exec_load();
+	l->nprocs = exec_running();
+	if (!psi || load_psi_some(psi, &l->psi_some) < 0)
+		l->psi_some = -1;
+}
+
+void peer_tick(uint64_t now)
+{
+	if (now - roamd->last_heartbeat_ms < HEARTBEAT_MS)
+		return;
+	roamd->last_heartbeat_ms = now;
+	refresh_self();
+	for (unsigned i = 1; i < roamd->members.n; i++) {
+		struct member *m = &roamd->members.m[i];
+		if (!m->link)
+			conn_connect(m);
+		else if (m->link->state == CS_OPEN)
+			send_heartbeat(m->link);
+	}
+	members_expire(&roamd->members, now, member_down, NULL);
+}

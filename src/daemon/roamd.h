@@ -1,0 +1,294 @@
+/*
+ * roamd: one daemon per host. One thread, one epoll loop; every source of
+ * work is a file descriptor (sockets, pipes, pidfds, a signalfd, a timerfd).
+ *
+ * A job has two sides, which are one struct when the job runs at home:
+ *   home side  on the host where `roam run` was typed: placement, the
+ *              attached client, buffered output, the exit status for wait;
+ *   exec side  on the host that runs it: the process, its pipes, its cgroup.
+ * Between hosts, the home side talks over its outgoing link to the exec
+ * host, and the exec host answers over the same connection (see
+ * docs/daemon.md).
+ */
+#ifndef ROAMD_H
+#define ROAMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "cluster/cluster.h"
+#include "net/buf.h"
+#include "net/link.h"
+#include "net/msg.h"
+#include "policy/policy.h"
+
+#define ROAMD_MAX_DENY 64
+
+/* An epoll source: what to call when fd is ready. */
+struct ev {
+	int fd;
+	void (*fn)(struct ev *ev, uint32_t events);
+};
+
+struct config {
+	char name[CL_NAME_MAX];
+	char listen[CL_ADDR_MAX];
+	char peers[1024];            /* ADDR:PORT[,...] */
+	char key_file[256];
+	char control[256];
+	char tags[CL_MAX_TAGS][CL_NAME_MAX];
+	unsigned ntags;
+	char policy[128];            /* default policy spec */
+	unsigned max_procs;          /* 0: no limit */
+	bool allow_root;
+	char env_deny[ROAMD_MAX_DENY][64];   /* names (or PREFIX*) never passed on */
+	unsigned nenv_deny;
+	char cgroup_mode[8];         /* auto, v2, v1, none */
+	unsigned ballast_mb;         /* benchmarks: stay resident with this much touched memory */
+	int check_only;              /* -n */
+	int verbose;
+};
+
+enum conn_kind { CONN_CONTROL = 1, CONN_PEER_IN, CONN_PEER_OUT };
+enum conn_state {
+	CS_CONNECTING = 1,   /* peer out: TCP connect in progress */
+	CS_HELLO,            /* server: waiting for HELLO; client: for REPLY */
+	CS_FINISH,           /* server: waiting for FINISH */
+	CS_OPEN,             /* frames flow */
+};
+
+struct job;
+
+struct conn {
+	struct ev ev;
+	enum conn_kind kind;
+	enum conn_state state;
+	struct buf in, out;
+	uint32_t epoll_events;
+	bool dead;                  /* closed at the end of this loop turn */
+	char peer_desc[CL_ADDR_MAX];/* remote address or "uid N" for logs */
+	struct link link;           /* peers */
+	struct member *member;      /* peer out: the member it reaches */
+	char peer_name[CL_NAME_MAX];/* peer in: the name its heartbeats gave */
+	uint64_t deadline_ms;       /* handshake deadline */
+	/* control clients */
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	char user[64];
+	struct job *job;            /* run/attach: the job this client follows */
+	struct job *waiting;        /* wait: the job it waits for */
+	uint64_t query;             /* ps: the query it awaits */
+	bool detach;
+	struct conn *next;
+};
+
+enum job_state { JOB_PLACING = 1, JOB_STARTING, JOB_RUNNING, JOB_EXITED, JOB_LOST, JOB_FAILED };
+
+struct job {
+	char id[MSG_MAX_ID];
+	char home[CL_NAME_MAX];
+	char host[CL_NAME_MAX];     /* where it runs (once placed) */
+	char user[64];
+	uid_t uid;                  /* home side: the caller */
+	char *cmd;                  /* argv joined, for ps */
+	enum job_state state;
+	int status;                 /* wait status once exited */
+	uint64_t started;           /* realtime seconds */
+	bool home_side, exec_side;
+
+	/* home side */
+	struct conn *client;        /* the attached roam run/attach */
+	struct buf backlog;         /* output frames kept while nobody is attached */
+	bool backlog_full;
+	Roamnet__Run *run;          /* the request, until it is placed */
+	struct policy policy;
+	struct policy_request req;
+	struct policy_session session;
+	uint64_t probe_qid;         /* placing: the probes in flight carry this */
+	unsigned probes_out;
+	uint64_t probe_deadline_ms;
+	struct member *exec_member; /* where it runs when not here */
+	char explain[512];
+	char fail_reason[512];
+	int fail_code;
+	uint64_t reap_ms;           /* exited: forget it after this */
+
+	/* exec side */
+	struct conn *origin;        /* peer in: the home's link; NULL when home is here */
+	pid_t pid;
+	struct ev pidfd_ev;
+	struct ev out_ev, err_ev, in_ev;
+	struct buf stdin_buf;
+	bool stdin_eof;
+	bool leader_exited;
+	char cg_v2[256];            /* job cgroup dirs ("" if none) */
+	char cg_v1[4][256];
+	unsigned ncg_v1;
+
+	struct job *next;
+};
+
+/* A cluster-wide roam ps in progress. */
+struct query {
+	uint64_t qid;
+	struct conn *client;
+	unsigned waiting;           /* peers yet to answer */
+	uint64_t deadline_ms;
+	Roamnet__JobInfo **jobs;    /* collected, owned copies */
+	size_t njobs;
+	struct query *next;
+};
+
+struct roamd {
+	struct config cfg;
+	uint8_t key[LINK_KEY_SIZE];
+	int epfd;
+	struct ev listen_ev, control_ev, signal_ev, timer_ev;
+	struct conn *conns;
+	struct job *jobs;
+	struct job *graveyard;      /* freed at the end of the loop turn */
+	struct query *queries;
+	struct members members;
+	struct host_load self_load;
+	struct policy default_policy;
+	struct policy_rng rng;
+	uint64_t next_seq;
+	uint64_t next_qid;
+	uint64_t last_heartbeat_ms;
+	bool stopping;
+	/* cgroups: where job folders go ("" when that hierarchy is unusable) */
+	char cg_v2_base[256];
+	char cg_v1_base[4][256];
+	unsigned ncg_v1;
+};
+
+extern struct roamd *roamd;  /* the one daemon of this process (main.c) */
+
+/* log.c */
+void log_init(const char *name, int verbose);
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* config.c */
+void config_defaults(struct config *c);
+/* Parses argv (and a -f FILE config file) into c; returns 0, or -1 after
+ * printing the problem to stderr. */
+int config_parse(struct config *c, int argc, char **argv);
+/* Checks c: names, addresses, key file mode; prints problems; 0 if sound. */
+int config_check(const struct config *c, uint8_t key[LINK_KEY_SIZE]);
+int parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+/* loop.c */
+uint64_t now_ms(void);
+int loop_add(struct ev *ev, uint32_t events);
+int loop_mod(struct ev *ev, uint32_t events);
+void loop_del(struct ev *ev);
+/* snprintf that says -ENAMETOOLONG instead of truncating silently. */
+int strfmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* conn.c */
+struct conn *conn_new(int fd, enum conn_kind kind, const char *desc);
+/* Queues one frame of type (plaintext on control, sealed on peers). */
+int conn_send(struct conn *c, unsigned type, const ProtobufCMessage *m);
+/* Queues bytes already framed (a job's kept output) and flushes. */
+void conn_write(struct conn *c, const uint8_t *p, size_t n);
+/* Marks c for closing at the end of the loop turn; notifies its users. */
+void conn_kill(struct conn *c, const char *why);
+void conn_reap(void);
+/* Opens (or retries) the outgoing link to m. */
+void conn_connect(struct member *m);
+/* Bytes waiting to be written on c. */
+size_t conn_pending(const struct conn *c);
+/* Kills handshakes past their deadline. */
+void conn_tick(uint64_t now);
+
+/* peer.c */
+/* Handles one frame; returns true when it kept m (the caller frees it otherwise). */
+bool peer_frame(struct conn *c, unsigned type, ProtobufCMessage *m);
+void peer_opened(struct conn *c);
+void peer_closed(struct conn *c);
+void peer_tick(uint64_t now);
+void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **tagv);
+void peer_host_load_from(struct host_load *l, const Roamnet__HostLoad *in);
+
+/* control.c */
+int control_listen(const char *path);
+void control_accept(struct ev *ev, uint32_t events);
+bool control_frame(struct conn *c, unsigned type, ProtobufCMessage *m);
+void control_closed(struct conn *c);
+void control_result(struct conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void query_answer(uint64_t qid, Roamnet__JobInfo **jobs, size_t n);
+void query_tick(uint64_t now);
+
+/* job.c (home side) */
+struct job *job_find(const char *id);
+struct job *job_new(const char *id);
+void job_free(struct job *j);
+void job_reap(void);
+void job_place(struct conn *client, Roamnet__Run *run);
+void job_probe_answer(uint64_t qid, struct member *m, const Roamnet__HostLoad *l);
+void job_tick(uint64_t now);
+void job_home_started(struct job *j, const char *host, int pid);
+void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n);
+void job_home_exited(struct job *j, int status);
+void job_home_failed(struct job *j, int code, const char *reason);
+void job_member_lost(struct member *m);
+void job_signal(struct job *j, int sig);
+void job_attach(struct conn *c, struct job *j);
+void job_info(const struct job *j, Roamnet__JobInfo *out, char *statebuf);
+bool job_visible(const struct job *j, uid_t uid, const char *user);
+
+/* exec.c (exec side) */
+/* Starts s here. On failure returns the exit code to report (127 for a
+ * program that cannot be executed, 255 otherwise) and fills reason. */
+int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap);
+void exec_input(struct job *j, const uint8_t *data, size_t n, bool eof);
+void exec_signal(struct job *j, int sig);
+void exec_origin_lost(struct conn *c);
+/* Reading of job pipes paused for c's backlog resumes. */
+void exec_resume(struct conn *c);
+void exec_sample(struct job *j, uint64_t *cpu_ns, uint64_t *rss);
+void exec_reap_orphans(void);
+unsigned exec_running(void);
+double exec_load(void);
+
+/* spawn.c */
+struct spawn_req {
+	char *const *argv;
+	char *const *envp;
+	const char *const *paths;   /* candidate executables, tried in order */
+	const char *cwd;
+	mode_t umask;
+	bool switch_user;           /* false: an unprivileged roamd runs jobs as itself */
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	int ngroups;
+	const struct rlimit *rlim;  /* RLIM_NLIMITS entries or NULL */
+	const bool *rlim_set;
+	int fd_in, fd_out, fd_err;
+	const char *const *cgroup_procs;  /* cgroup.procs files to join */
+};
+enum spawn_stage { SPAWN_OK = 0, SPAWN_CGROUP, SPAWN_CREDS, SPAWN_CWD, SPAWN_RLIMIT, SPAWN_EXEC };
+/* Creates the process with clone(CLONE_VM|CLONE_VFORK): returns its pid and
+ * a pidfd, or -errno with *stage saying which step of the child failed. */
+pid_t spawn_process(const struct spawn_req *r, int *pidfd, enum spawn_stage *stage);
+const char *spawn_stage_name(enum spawn_stage s);
+
+/* cgroup.c */
+void cgroup_init(void);
+int cgroup_create(struct job *j);
+void cgroup_remove(struct job *j);
+int cgroup_signal(struct job *j, int sig);
+int cgroup_threads_file(const struct job *j, char *buf, size_t cap);
+int cgroup_procs_file(const struct job *j, char *buf, size_t cap);
+const char *cgroup_host_pressure(void);
+uint64_t cgroup_cpu_ns(const struct job *j);
+void cgroup_tick(void);
+
+#endif

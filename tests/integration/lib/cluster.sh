@@ -1,0 +1,172 @@
+# Sourced by tests/integration/cluster_*.sh: builds a cluster of roamd hosts.
+#
+# As root, each host is its own network, PID, mount and UTS namespace:
+#   ip netns roamtNNNN-hI (entered with nsenter), veth to a bridge in roamtNNNN-sw, address
+#   10.77.0.I/24 (used only inside these namespaces), then
+#   unshare --pid --mount --uts --fork --mount-proc: roamd is PID 1 there,
+#   with its own host name, /proc and /tmp.
+# Without root, the same cluster runs on 127.0.0.1 ports.
+#
+#   cluster_up N [roamd flags for every host]   hosts h1..hN, all up and known
+#   HOST_FLAGS[I]="..."                         extra flags for host I (set before)
+#   HOST_PRE[I]="cmd;"                          root: run in host I's namespaces first
+#   run_on I ARGS...                            roam ARGS against host I's roamd
+#   bg_run_on I ARGS...                         the same in the background: BG_PID
+#   roamd_pid I                                 roamd's pid (in our namespace)
+#   wait_until SECONDS CMD...                   polls CMD until it succeeds
+#   fail MSG                                    prints and exits 1
+# Cleanup (trap EXIT) kills the daemons and removes namespaces, cgroups and files.
+
+set -u
+B=${ROAM_BUILD:?ROAM_BUILD must name the build directory}
+ROAM=$B/roam
+ROAMD=$B/roamd
+WORK=$(mktemp -d /var/tmp/roam-cluster.XXXXXX)
+chmod 755 "$WORK"
+NS=roamt$$
+declare -a HOST_FLAGS HOST_PRE ROAMD_PIDS
+NHOSTS=0
+AS_ROOT=0
+[ "$(id -u)" = 0 ] && AS_ROOT=1
+BASE_PORT=$((20000 + ($$ % 20000)))
+
+fail() {
+	echo "FAIL: $*"
+	for i in $(seq 1 "$NHOSTS"); do
+		echo "--- h$i log"
+		grep -A 30 "ERROR: .*Sanitizer\|runtime error" "$WORK/h$i.log" 2>/dev/null | head -n 40
+		tail -n 30 "$WORK/h$i.log" 2>/dev/null
+	done
+	exit 1
+}
+note() { echo "# $*"; }
+
+host_addr() { # I
+	if [ $AS_ROOT = 1 ]; then echo "10.77.0.$1:7070"; else echo "127.0.0.1:$((BASE_PORT + $1))"; fi
+}
+
+cluster_cleanup() {
+	local i k
+	# TERM first: roamd kills its jobs on the way out (without root there
+	# is no PID namespace to take them down with it).
+	for i in $(seq 1 "$NHOSTS"); do
+		[ -n "${ROAMD_PIDS[$i]:-}" ] && kill -TERM "${ROAMD_PIDS[$i]}" 2>/dev/null
+	done
+	for k in $(seq 1 20); do
+		alive=0
+		for i in $(seq 1 "$NHOSTS"); do
+			[ -n "${ROAMD_PIDS[$i]:-}" ] && kill -0 "${ROAMD_PIDS[$i]}" 2>/dev/null && alive=1
+		done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	for i in $(seq 1 "$NHOSTS"); do
+		[ -n "${ROAMD_PIDS[$i]:-}" ] && kill -9 "${ROAMD_PIDS[$i]}" 2>/dev/null
+	done
+	sleep 0.1
+	if [ $AS_ROOT = 1 ]; then
+		for i in $(seq 1 "$NHOSTS"); do ip netns del "$NS-h$i" 2>/dev/null; done
+		ip netns del "$NS-sw" 2>/dev/null
+		for i in $(seq 1 "$NHOSTS"); do
+			for d in /sys/fs/cgroup/unified /sys/fs/cgroup/cpuacct /sys/fs/cgroup/pids /sys/fs/cgroup/freezer /sys/fs/cgroup; do
+				[ -d "$d/roam.$NS-h$i" ] || continue
+				find "$d/roam.$NS-h$i" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
+				rmdir "$d/roam.$NS-h$i" 2>/dev/null
+			done
+		done
+	fi
+	rm -rf "$WORK"
+}
+trap cluster_cleanup EXIT
+
+# Host names carry the test's pid so that cgroup folders never collide with
+# another cluster on the same kernel; hN is what tests call them.
+hname() { echo "$NS-h$1"; }
+
+start_host() { # I [flags...]
+	local i=$1; shift
+	local name; name=$(hname "$i")
+	local flags="--name $name --listen $(host_addr "$i") --key $WORK/key --control $WORK/h$i.sock ${HOST_FLAGS[$i]:-} $*"
+	[ "$i" != 1 ] && flags="$flags --peers $(host_addr 1)"
+	if [ $AS_ROOT = 1 ]; then
+		# nsenter, not "ip netns exec": the latter remounts /sys, hiding the
+		# cgroup trees roamd puts its jobs in.
+		nsenter --net="/run/netns/$NS-h$i" unshare --pid --mount --uts --fork --mount-proc --kill-child \
+			sh -c "hostname $name; mount -t tmpfs tmpfs /tmp; ${HOST_PRE[$i]:-} exec $ROAMD $flags" >"$WORK/h$i.log" 2>&1 &
+		local upid=$! k
+		for k in $(seq 1 50); do
+			ROAMD_PIDS[$i]=$(pgrep -P "$upid" 2>/dev/null | head -n1)
+			[ -n "${ROAMD_PIDS[$i]}" ] && break
+			sleep 0.05
+		done
+	else
+		$ROAMD $flags >"$WORK/h$i.log" 2>&1 &
+		ROAMD_PIDS[$i]=$!
+	fi
+}
+
+roamd_pid() { echo "${ROAMD_PIDS[$1]}"; }
+
+run_on() { # I roam-args...
+	local i=$1; shift
+	local sub=$1; shift
+	(cd / && exec "$ROAM" "$sub" --control "$WORK/h$i.sock" "$@")
+}
+
+# Like run_on, in the background; BG_PID is roam's own pid (for signals).
+bg_run_on() { # I roam-args...
+	local i=$1; shift
+	local sub=$1; shift
+	(cd / && exec "$ROAM" "$sub" --control "$WORK/h$i.sock" "$@") &
+	BG_PID=$!
+}
+
+wait_until() { # SECONDS CMD...
+	local limit=$1; shift
+	local end=$((SECONDS + limit))
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.1
+	done
+}
+
+hosts_up_on() { # I N: host I sees N hosts up (itself included)
+	[ "$(run_on "$1" hosts --json 2>/dev/null | grep -o '"state":"\(up\|self\)"' | wc -l)" -ge "$2" ]
+}
+
+# Host I's own network namespace on the cluster's bridge (root only).
+make_host_net() { # I
+	local i=$1
+	[ $AS_ROOT = 1 ] || return 0
+	[ -e "/run/netns/$NS-sw" ] || {
+		ip netns add "$NS-sw" || fail "ip netns add"
+		ip -n "$NS-sw" link add br0 type bridge
+		ip -n "$NS-sw" link set br0 up
+	}
+	ip netns add "$NS-h$i"
+	ip link add "rt$$h$i" netns "$NS-h$i" type veth peer name "p$i" netns "$NS-sw"
+	ip -n "$NS-h$i" link set "rt$$h$i" name eth0
+	ip -n "$NS-h$i" addr add "10.77.0.$i/24" dev eth0
+	ip -n "$NS-h$i" link set eth0 up
+	ip -n "$NS-h$i" link set lo up
+	ip -n "$NS-sw" link set "p$i" master br0
+	ip -n "$NS-sw" link set "p$i" up
+}
+
+# Runs CMD inside host I's network namespace (or here, without root).
+in_host_net() { # I CMD...
+	local i=$1; shift
+	if [ $AS_ROOT = 1 ]; then nsenter --net="/run/netns/$NS-h$i" "$@"; else "$@"; fi
+}
+
+cluster_up() { # N [flags for all]
+	local n=$1; shift
+	NHOSTS=$n
+	$ROAM keygen "$WORK/key" || fail "keygen"
+	for i in $(seq 1 "$n"); do make_host_net "$i"; done
+	for i in $(seq 1 "$n"); do start_host "$i" "$@"; done
+	for i in $(seq 1 "$n"); do
+		wait_until 15 hosts_up_on "$i" "$n" || fail "host h$i does not see $n hosts up"
+	done
+	note "cluster of $n hosts up (root=$AS_ROOT)"
+}
