@@ -18,6 +18,7 @@ usage() {
 	exit 2
 }
 [ $# -ge 1 ] || usage
+case $1 in ckpt | spawn | sim) ;; *) usage ;; esac
 
 "$root/scripts/deps.sh" --bench
 make -C "$root" -s -j"$(nproc)" >/dev/null
