@@ -282,3 +282,13 @@ uint64_t cgroup_cpu_ns(const struct job *j)
 	}
 	return 0;
 }
+
+void cgroup_fini(void)
+{
+	/* Best effort: the host folders go when their job folders are gone. */
+	cgroup_tick();
+	if (roamd->cg_v2_base[0])
+		rmdir(roamd->cg_v2_base);
+	for (unsigned i = 0; i < roamd->ncg_v1; i++)
+		rmdir(roamd->cg_v1_base[i]);
+}

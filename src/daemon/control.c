@@ -166,6 +166,7 @@ static void hosts(struct conn *c)
 	static Roamnet__HostInfo *ptr[CL_MAX_MEMBERS];
 	static Roamnet__HostLoad loads[CL_MAX_MEMBERS];
 	static char *tagv[CL_MAX_MEMBERS][CL_MAX_TAGS];
+	static char *featv[CL_MAX_MEMBERS][64];
 	Roamnet__HostList r = ROAMNET__HOST_LIST__INIT;
 	uint64_t now = now_ms();
 	size_t n = 0;
@@ -178,7 +179,7 @@ static void hosts(struct conn *c)
 		info[n].name = m->name;
 		info[n].addr = m->addr;
 		info[n].state = m->self ? "self" : m->state == MEMBER_UP ? "up" : "down";
-		peer_fill_load(&loads[n], m->self ? &roamd->self_load : &m->load, tagv[n]);
+		peer_fill_load(&loads[n], m->self ? &roamd->self_load : &m->load, tagv[n], featv[n]);
 		info[n].load = &loads[n];
 		info[n].has_age_ms = 1;
 		info[n].age_ms = m->self ? 0 : (uint32_t)(now - m->last_ms);
@@ -320,18 +321,10 @@ bool control_frame(struct conn *c, unsigned type, ProtobufCMessage *m)
 		return true;   /* the job owns the request now */
 	case MSG_INPUT: {
 		Roamnet__Input *in = (Roamnet__Input *)m;
-		bool eof = in->has_eof && in->eof;
 		j = c->job;
-		if (!j || j->client != c)
-			break;
-		if (j->exec_side) {
-			exec_input(j, in->has_data ? in->data.data : NULL, in->has_data ? in->data.len : 0, eof);
-		} else if (j->exec_member && j->exec_member->link) {
-			char *own = in->id;
-			in->id = j->id;
-			conn_send(j->exec_member->link, MSG_INPUT, &in->base);
-			in->id = own;
-		}
+		if (j && j->client == c)
+			job_input(j, in->has_data ? in->data.data : NULL, in->has_data ? in->data.len : 0,
+				  in->has_eof && in->eof);
 		break;
 	}
 	case MSG_SIGNAL: {

@@ -26,6 +26,8 @@
 #define KEEP_SEEN_MS    60000      /* a final job its client saw end */
 #define KEEP_UNSEEN_MS  600000     /* a final job nobody saw end */
 
+static void flush_early_input(struct job *j);
+
 struct job *job_find(const char *id)
 {
 	for (struct job *j = roamd->jobs; j; j = j->next)
@@ -76,6 +78,7 @@ void job_reap(void)
 			msg_free(&j->run->base);
 		buf_free(&j->backlog);
 		buf_free(&j->stdin_buf);
+		buf_free(&j->early_in);
 		free(j->cmd);
 		free(j);
 	}
@@ -183,6 +186,7 @@ static void dispatch(struct job *j, struct member *m)
 		if (code)
 			return job_home_failed(j, code, reason);
 		job_home_started(j, m->name, j->pid);
+		flush_early_input(j);
 	} else {
 		if (!m->link || m->link->state != CS_OPEN || m->state != MEMBER_UP) {
 			snprintf(reason, sizeof(reason), "host %s is not reachable", m->name);
@@ -194,6 +198,7 @@ static void dispatch(struct job *j, struct member *m)
 		m->load.load += 1.0 / (m->load.ncpus ? m->load.ncpus : 1);
 		m->load.nprocs++;
 		conn_send(m->link, MSG_SPAWN, &s.base);
+		flush_early_input(j);
 	}
 }
 
@@ -465,6 +470,42 @@ void job_signal(struct job *j, int sig)
 	} else if (j->state == JOB_PLACING) {
 		job_home_failed(j, 128 + sig, "killed while being placed");
 	}
+}
+
+static void send_input(struct job *j, const uint8_t *data, size_t n, bool eof)
+{
+	Roamnet__Input in = ROAMNET__INPUT__INIT;
+
+	in.id = j->id;
+	in.has_data = n > 0;
+	in.data.data = (uint8_t *)data;
+	in.data.len = n;
+	in.has_eof = in.eof = eof;
+	conn_send(j->exec_member->link, MSG_INPUT, &in.base);
+}
+
+void job_input(struct job *j, const uint8_t *data, size_t n, bool eof)
+{
+	if (j->exec_side) {
+		exec_input(j, data, n, eof);
+	} else if (j->state == JOB_PLACING) {
+		/* Not placed yet (probes in flight): keep it for the exec host. */
+		if (n)
+			buf_append(&j->early_in, data, n);
+		j->early_eof |= eof;
+	} else if (j->exec_member && j->exec_member->link && !final(j)) {
+		send_input(j, data, n, eof);
+	}
+}
+
+/* Hands the job what stdin came while it was being placed. */
+static void flush_early_input(struct job *j)
+{
+	if (!buf_used(&j->early_in) && !j->early_eof)
+		return;
+	job_input(j, buf_data(&j->early_in), buf_used(&j->early_in), j->early_eof);
+	buf_free(&j->early_in);
+	j->early_eof = false;
 }
 
 void job_attach(struct conn *c, struct job *j)

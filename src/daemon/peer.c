@@ -21,7 +21,7 @@
 
 #define HEARTBEAT_MS 1000
 
-void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **tagv)
+void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **tagv, char **featv)
 {
 	roamnet__host_load__init(out);
 	out->load = l->load;
@@ -40,12 +40,11 @@ void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **ta
 	out->max_procs = l->max_procs;
 	out->ncpus = l->ncpus;
 	/* Feature bits travel as names: the numbering is each host's own. */
-	static char *feat[64];
 	size_t nf = 0;
-	for (unsigned i = 0; i < cl_nfeatures; i++)
+	for (unsigned i = 0; i < cl_nfeatures && i < 64; i++)
 		if (l->features & (1ull << i))
-			feat[nf++] = (char *)cl_features[i];
-	out->cpu_flags = feat;
+			featv[nf++] = (char *)cl_features[i];
+	out->cpu_flags = featv;
 	out->n_cpu_flags = nf;
 }
 
@@ -98,12 +97,12 @@ static void send_heartbeat(struct conn *c)
 	Roamnet__HostLoad l;
 	static Roamnet__Member mv[CL_MAX_MEMBERS];
 	static Roamnet__Member *mp[CL_MAX_MEMBERS];
-	char *tagv[CL_MAX_TAGS];
+	char *tagv[CL_MAX_TAGS], *featv[64];
 	char addr[CL_ADDR_MAX];
 	size_t n = 0;
 
 	advertised(c, addr, sizeof(addr));
-	peer_fill_load(&l, &roamd->self_load, tagv);
+	peer_fill_load(&l, &roamd->self_load, tagv, featv);
 	h.name = roamd->cfg.name;
 	h.addr = addr;
 	h.load = &l;
@@ -248,10 +247,10 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 	case MSG_PROBE_REQ: {
 		Roamnet__ProbeRep r = ROAMNET__PROBE_REP__INIT;
 		Roamnet__HostLoad l;
-		char *tagv[CL_MAX_TAGS];
+		char *tagv[CL_MAX_TAGS], *featv[64];
 		struct host_load now = roamd->self_load;
 		now.load = exec_load();
-		peer_fill_load(&l, &now, tagv);
+		peer_fill_load(&l, &now, tagv, featv);
 		r.qid = ((Roamnet__ProbeReq *)m)->qid;
 		r.load = &l;
 		conn_send(c, MSG_PROBE_REP, &r.base);

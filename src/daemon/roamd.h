@@ -112,6 +112,8 @@ struct job {
 	unsigned probes_out;
 	uint64_t probe_deadline_ms;
 	struct member *exec_member; /* where it runs when not here */
+	struct buf early_in;        /* stdin that came while the job was placed */
+	bool early_eof;
 	char explain[512];
 	char fail_reason[512];
 	int fail_code;
@@ -213,7 +215,9 @@ bool peer_frame(struct conn *c, unsigned type, ProtobufCMessage *m);
 void peer_opened(struct conn *c);
 void peer_closed(struct conn *c);
 void peer_tick(uint64_t now);
-void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **tagv);
+/* Fills out from l; tagv and featv (CL_MAX_TAGS and 64 entries) hold the
+ * string pointers and must live as long as out. */
+void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **tagv, char **featv);
 void peer_host_load_from(struct host_load *l, const Roamnet__HostLoad *in);
 
 /* control.c */
@@ -239,6 +243,8 @@ void job_home_exited(struct job *j, int status);
 void job_home_failed(struct job *j, int code, const char *reason);
 void job_member_lost(struct member *m);
 void job_signal(struct job *j, int sig);
+/* stdin from the job's client, wherever the job is. */
+void job_input(struct job *j, const uint8_t *data, size_t n, bool eof);
 void job_attach(struct conn *c, struct job *j);
 void job_info(const struct job *j, Roamnet__JobInfo *out, char *statebuf);
 bool job_visible(const struct job *j, uid_t uid, const char *user);
@@ -290,5 +296,6 @@ int cgroup_procs_file(const struct job *j, char *buf, size_t cap);
 const char *cgroup_host_pressure(void);
 uint64_t cgroup_cpu_ns(const struct job *j);
 void cgroup_tick(void);
+void cgroup_fini(void);
 
 #endif

@@ -43,6 +43,9 @@ head -c 1048576 /dev/urandom >"$WORK/blob"
 want=$(sha256sum <"$WORK/blob" | cut -d' ' -f1)
 got=$(run_on 1 run --on "$(hname 3)" -- sha256sum <"$WORK/blob" | cut -d' ' -f1)
 [ "$got" = "$want" ] || fail "sha256 through stdin: $got != $want"
+# stdin that arrives while the policy is still probing is kept, not lost.
+got=$(head -c 65536 "$WORK/blob" | run_on 1 run --policy probe:d=3 -- sha256sum | cut -d" " -f1)
+[ "$got" = "$(head -c 65536 "$WORK/blob" | sha256sum | cut -d" " -f1)" ] || fail "stdin during probing: $got"
 # and output streams back whole (2 MiB).
 n=$(run_on 2 run --on "$(hname 3)" -- head -c 2097152 /dev/zero | wc -c)
 [ "$n" = 2097152 ] || fail "2 MiB of output came back as $n bytes"
