@@ -243,9 +243,7 @@ static void query_finish(struct query *q)
 static void ps(struct conn *c)
 {
 	struct query *q = calloc(1, sizeof(*q));
-	Roamnet__JobInfo *infos, **ptrs;
-	char (*states)[16];
-	size_t cap = 0, n = 0;
+	struct job_list l;
 
 	if (!q)
 		return control_result(c, 255, "out of memory");
@@ -256,23 +254,9 @@ static void ps(struct conn *c)
 	roamd->queries = q;
 	c->query = q->qid;
 	/* This host's own part, as a peer would report it. */
-	for (struct job *j = roamd->jobs; j; j = j->next)
-		cap++;
-	infos = calloc(cap + 1, sizeof(*infos));
-	ptrs = calloc(cap + 1, sizeof(*ptrs));
-	states = calloc(cap + 1, sizeof(*states));
-	if (infos && ptrs && states)
-		for (struct job *j = roamd->jobs; j; j = j->next) {
-			if (!j->exec_side && (!j->home_side || j->state == JOB_RUNNING || j->state == JOB_STARTING))
-				continue;
-			job_info(j, &infos[n], states[n]);
-			ptrs[n] = &infos[n];
-			n++;
-		}
-	query_add(q, ptrs, n);
-	free(infos);
-	free(ptrs);
-	free(states);
+	job_list_local(&l);
+	query_add(q, l.ptrs, l.n);
+	job_list_free(&l);
 	for (unsigned i = 1; i < roamd->members.n; i++) {
 		struct member *m = &roamd->members.m[i];
 		Roamnet__PsReq r = ROAMNET__PS_REQ__INIT;

@@ -94,7 +94,7 @@ bool job_visible(const struct job *j, uid_t uid, const char *user)
 	return uid == 0 || (j->home_side ? j->uid == uid : !strcmp(j->user, user));
 }
 
-static char *join_argv(char **argv, size_t n)
+char *job_cmdline(char **argv, size_t n)
 {
 	size_t len = 1;
 	char *s, *p;
@@ -316,7 +316,7 @@ void job_place(struct conn *c, Roamnet__Run *run)
 	j->uid = c->uid;
 	j->client = c;
 	j->started = (uint64_t)time(NULL);
-	j->cmd = join_argv(run->argv, run->n_argv);
+	j->cmd = job_cmdline(run->argv, run->n_argv);
 	c->job = j;
 	c->detach = run->detach;
 	snprintf(j->home, sizeof(j->home), "%s", roamd->cfg.name);
@@ -586,4 +586,33 @@ void job_info(const struct job *j, Roamnet__JobInfo *out, char *statebuf)
 		out->cpu_ns = cpu;
 		out->rss = rss;
 	}
+}
+
+void job_list_local(struct job_list *l)
+{
+	size_t cap = 0;
+
+	memset(l, 0, sizeof(*l));
+	for (struct job *j = roamd->jobs; j; j = j->next)
+		cap++;
+	l->infos = calloc(cap + 1, sizeof(*l->infos));
+	l->ptrs = calloc(cap + 1, sizeof(*l->ptrs));
+	l->states = calloc(cap + 1, sizeof(*l->states));
+	if (!l->infos || !l->ptrs || !l->states)
+		return;
+	for (struct job *j = roamd->jobs; j; j = j->next) {
+		if (!j->exec_side && (!j->home_side || j->state == JOB_RUNNING || j->state == JOB_STARTING))
+			continue;
+		job_info(j, &l->infos[l->n], l->states[l->n]);
+		l->ptrs[l->n] = &l->infos[l->n];
+		l->n++;
+	}
+}
+
+void job_list_free(struct job_list *l)
+{
+	free(l->infos);
+	free(l->ptrs);
+	free(l->states);
+	memset(l, 0, sizeof(*l));
 }

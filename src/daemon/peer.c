@@ -174,19 +174,7 @@ static void spawn(struct conn *c, const Roamnet__Spawn *s)
 		return;
 	j->origin = c;
 	snprintf(j->home, sizeof(j->home), "%s", s->home);
-	{
-		size_t len = 1;
-		for (size_t i = 0; i < s->n_argv; i++)
-			len += strlen(s->argv[i]) + 1;
-		j->cmd = malloc(len > 1024 ? 1024 : len);
-		if (j->cmd) {
-			j->cmd[0] = 0;
-			for (size_t i = 0; i < s->n_argv; i++) {
-				size_t used = strlen(j->cmd);
-				snprintf(j->cmd + used, (len > 1024 ? 1024 : len) - used, "%s%s", i ? " " : "", s->argv[i]);
-			}
-		}
-	}
+	j->cmd = job_cmdline(s->argv, s->n_argv);
 	code = exec_start(j, s, reason, sizeof(reason));
 	if (code) {
 		Roamnet__Failed f = ROAMNET__FAILED__INIT;
@@ -209,33 +197,14 @@ static void spawn(struct conn *c, const Roamnet__Spawn *s)
 static void ps_reply(struct conn *c, uint64_t qid)
 {
 	Roamnet__PsRep r = ROAMNET__PS_REP__INIT;
-	size_t n = 0, cap = 0;
-	Roamnet__JobInfo *infos;
-	Roamnet__JobInfo **ptrs;
-	char (*states)[16];
+	struct job_list l;
 
-	for (struct job *j = roamd->jobs; j; j = j->next)
-		cap++;
-	infos = calloc(cap + 1, sizeof(*infos));
-	ptrs = calloc(cap + 1, sizeof(*ptrs));
-	states = calloc(cap + 1, sizeof(*states));
-	if (infos && ptrs && states)
-		for (struct job *j = roamd->jobs; j; j = j->next) {
-			/* Running jobs are reported by their exec host; the home adds
-			 * only those that run nowhere (placing, finished). */
-			if (!j->exec_side && (!j->home_side || j->state == JOB_RUNNING || j->state == JOB_STARTING))
-				continue;
-			job_info(j, &infos[n], states[n]);
-			ptrs[n] = &infos[n];
-			n++;
-		}
+	job_list_local(&l);
 	r.qid = qid;
-	r.jobs = ptrs;
-	r.n_jobs = n;
+	r.jobs = l.ptrs;
+	r.n_jobs = l.n;
 	conn_send(c, MSG_PS_REP, &r.base);
-	free(infos);
-	free(ptrs);
-	free(states);
+	job_list_free(&l);
 }
 
 static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)

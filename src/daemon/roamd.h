@@ -235,6 +235,19 @@ struct job *job_new(const char *id);
 void job_free(struct job *j);
 void job_reap(void);
 void job_place(struct conn *client, Roamnet__Run *run);
+/* argv joined by spaces, at most 1 KiB (for ps); malloc'd. */
+char *job_cmdline(char **argv, size_t n);
+/* This host's part of roam ps: the jobs running here, and the jobs homed
+ * here that run nowhere (placing or finished); a running job is reported
+ * by its exec host only. Free with job_list_free. */
+struct job_list {
+	Roamnet__JobInfo *infos;
+	Roamnet__JobInfo **ptrs;
+	char (*states)[16];
+	size_t n;
+};
+void job_list_local(struct job_list *l);
+void job_list_free(struct job_list *l);
 void job_probe_answer(uint64_t qid, struct member *m, const Roamnet__HostLoad *l);
 void job_tick(uint64_t now);
 void job_home_started(struct job *j, const char *host, int pid);
