@@ -281,21 +281,33 @@ static bool drain(struct job *j, struct ev *ev, unsigned fd, size_t budget)
 		budget -= (size_t)n < budget ? (size_t)n : budget;
 	}
 	struct conn *c = sink(j);
-	if (ev->fd >= 0 && c && conn_pending(c) > THROTTLE)
-		loop_mod(ev, 0);   /* exec_resume turns it back on */
+	if (ev->fd >= 0 && (j->held || (c && conn_pending(c) > THROTTLE)))
+		loop_mod(ev, 0);   /* exec_resume or exec_hold turns it back on */
 	return true;
+}
+
+static void reading(struct job *j, bool on)
+{
+	if (j->out_ev.fd >= 0)
+		loop_mod(&j->out_ev, on ? EPOLLIN : 0);
+	if (j->err_ev.fd >= 0)
+		loop_mod(&j->err_ev, on ? EPOLLIN : 0);
 }
 
 void exec_resume(struct conn *c)
 {
-	for (struct job *j = roamd->jobs; j; j = j->next) {
-		if (!j->exec_side || sink(j) != c)
-			continue;
-		if (j->out_ev.fd >= 0)
-			loop_mod(&j->out_ev, EPOLLIN);
-		if (j->err_ev.fd >= 0)
-			loop_mod(&j->err_ev, EPOLLIN);
-	}
+	for (struct job *j = roamd->jobs; j; j = j->next)
+		if (j->exec_side && !j->held && sink(j) == c)
+			reading(j, true);
+	job_client_drained(c);
+}
+
+void exec_hold(struct job *j, bool hold)
+{
+	if (!j->exec_side || j->held == hold)
+		return;
+	j->held = hold;
+	reading(j, !hold);
 }
 
 static void job_out_event(struct ev *ev, uint32_t events)

@@ -23,6 +23,7 @@
 
 #define PROBE_MS        1000       /* a probe unanswered this long is lost */
 #define BACKLOG_MAX     (1u << 20) /* output kept for a detached job */
+#define FLOW_HIGH       (4u << 20) /* client backlog that pauses a remote job */
 #define KEEP_SEEN_MS    60000      /* a final job its client saw end */
 #define KEEP_UNSEEN_MS  600000     /* a final job nobody saw end */
 
@@ -386,6 +387,25 @@ void job_home_started(struct job *j, const char *host, int pid)
 	}
 }
 
+static void flow(struct job *j, bool pause)
+{
+	Roamnet__Flow f = ROAMNET__FLOW__INIT;
+
+	if (!j->exec_member || !j->exec_member->link)
+		return;
+	f.id = j->id;
+	f.pause = pause;
+	if (conn_send(j->exec_member->link, MSG_FLOW, &f.base) == 0)
+		j->paused = pause;
+}
+
+void job_client_drained(struct conn *c)
+{
+	for (struct job *j = roamd->jobs; j; j = j->next)
+		if (j->home_side && j->paused && j->client == c && !final(j))
+			flow(j, false);
+}
+
 void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n)
 {
 	Roamnet__Output o = ROAMNET__OUTPUT__INIT;
@@ -399,6 +419,10 @@ void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n)
 	o.data.len = n;
 	if (j->client) {
 		conn_send(j->client, MSG_OUTPUT, &o.base);
+		/* A slow client: hold the job back at its exec host rather than
+		 * queue its output here without bound. */
+		if (!j->exec_side && !j->paused && conn_pending(j->client) > FLOW_HIGH)
+			flow(j, true);
 		return;
 	}
 	/* Nobody attached: keep the frames for roam attach, up to a limit. */

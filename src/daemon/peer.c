@@ -251,6 +251,13 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 		}
 		return false;
 	}
+	case MSG_FLOW: {
+		Roamnet__Flow *f = (Roamnet__Flow *)m;
+		struct job *j = job_find(f->id);
+		if (j && j->exec_side && j->origin == c)
+			exec_hold(j, f->pause);
+		return false;
+	}
 	case MSG_PS_REQ:
 		ps_reply(c, ((Roamnet__PsReq *)m)->qid);
 		return false;

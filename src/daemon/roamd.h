@@ -112,6 +112,8 @@ struct job {
 	unsigned probes_out;
 	uint64_t probe_deadline_ms;
 	struct member *exec_member; /* where it runs when not here */
+	bool paused;                /* home: asked the exec host to stop reading output */
+	bool held;                  /* exec: the home asked us to stop reading output */
 	struct buf early_in;        /* stdin that came while the job was placed */
 	bool early_eof;
 	char explain[512];
@@ -253,6 +255,8 @@ void job_tick(uint64_t now);
 void job_home_started(struct job *j, const char *host, int pid);
 void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n);
 void job_home_exited(struct job *j, int status);
+/* Client c drained: remote jobs paused for it go on. */
+void job_client_drained(struct conn *c);
 void job_home_failed(struct job *j, int code, const char *reason);
 void job_member_lost(struct member *m);
 void job_signal(struct job *j, int sig);
@@ -271,6 +275,8 @@ void exec_signal(struct job *j, int sig);
 void exec_origin_lost(struct conn *c);
 /* Reading of job pipes paused for c's backlog resumes. */
 void exec_resume(struct conn *c);
+/* The home asks to pause or resume reading a job's output. */
+void exec_hold(struct job *j, bool hold);
 void exec_sample(struct job *j, uint64_t *cpu_ns, uint64_t *rss);
 void exec_reap_orphans(void);
 unsigned exec_running(void);

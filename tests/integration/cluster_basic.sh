@@ -50,6 +50,16 @@ got=$(head -c 65536 "$WORK/blob" | run_on 1 run --policy probe:d=3 -- sha256sum 
 n=$(run_on 2 run --on "$(hname 3)" -- head -c 2097152 /dev/zero | wc -c)
 [ "$n" = 2097152 ] || fail "2 MiB of output came back as $n bytes"
 
+# A slow reader holds the job back (flow control from the home to the exec
+# host): all 128 MiB arrive, and the home roamd never queues most of them.
+n=$(run_on 1 run --on "$H3" -- head -c 134217728 /dev/zero | (sleep 2; wc -c))
+[ "$n" = 134217728 ] || fail "128 MiB to a slow reader came back as $n bytes"
+hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$(roamd_pid 1)/status")
+note "home roamd peak RSS after 128 MiB to a slow reader: $((hwm / 1024)) MiB"
+# (ASan keeps freed memory in quarantine: its RSS says nothing about queues.)
+grep -q __asan_init "$ROAMD" || [ "$hwm" -lt 98304 ] ||
+	fail "home roamd peaked at $((hwm / 1024)) MiB: output was queued, not held back"
+
 # Real programs nobody here wrote.
 [ "$(echo '2^64' | run_on 1 run --on "$H2" -- bc)" = "18446744073709551616" ] || fail "bc"
 [ "$(run_on 1 run --on "$H2" -- python3 -c 'import sys; print(sum(range(1000)))')" = 499500 ] || fail "python3"
