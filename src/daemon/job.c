@@ -22,7 +22,7 @@
 #include "daemon/roamd.h"
 
 #define PROBE_MS        1000       /* a probe unanswered this long is lost */
-#define BACKLOG_MAX     (1u << 20) /* output kept for a detached job */
+#define BACKLOG_MAX     (1u << 20) /* output kept for a detached job before it is held */
 #define FLOW_HIGH       (4u << 20) /* client backlog that pauses a remote job */
 #define KEEP_SEEN_MS    60000      /* a final job its client saw end */
 #define KEEP_UNSEEN_MS  600000     /* a final job nobody saw end */
@@ -399,6 +399,15 @@ static void flow(struct job *j, bool pause)
 		j->paused = pause;
 }
 
+/* Holds back or releases the job's output, wherever it runs. */
+static void hold(struct job *j, bool on)
+{
+	if (j->exec_side)
+		exec_hold(j, on);
+	else if (j->paused != on)
+		flow(j, on);
+}
+
 void job_client_drained(struct conn *c)
 {
 	for (struct job *j = roamd->jobs; j; j = j->next)
@@ -425,15 +434,15 @@ void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n)
 			flow(j, true);
 		return;
 	}
-	/* Nobody attached: keep the frames for roam attach, up to a limit. */
+	/* Nobody attached: keep the frames for roam attach. Past the limit the
+	 * job is held back (as a pipe nobody reads would hold it) rather than
+	 * lose output; what is already on its way is still kept. */
 	sz = msg_frame_size(&o.base);
-	if (j->backlog_full || buf_used(&j->backlog) + sz > BACKLOG_MAX) {
-		j->backlog_full = true;
-		return;
-	}
 	dst = buf_reserve(&j->backlog, sz);
 	if (dst && (w = msg_encode(MSG_OUTPUT, &o.base, dst, sz)) > 0)
 		buf_commit(&j->backlog, (size_t)w);
+	if (buf_used(&j->backlog) > BACKLOG_MAX)
+		hold(j, true);
 }
 
 static void send_exit(struct conn *c, struct job *j)
@@ -551,6 +560,8 @@ void job_attach(struct conn *c, struct job *j)
 		conn_write(c, buf_data(&j->backlog), buf_used(&j->backlog));
 		buf_free(&j->backlog);
 	}
+	if (!final(j))
+		hold(j, false);
 	if (j->state == JOB_EXITED) {
 		send_exit(c, j);
 		j->reap_ms = now_ms() + KEEP_SEEN_MS;

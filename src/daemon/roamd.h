@@ -103,7 +103,6 @@ struct job {
 	/* home side */
 	struct conn *client;        /* the attached roam run/attach */
 	struct buf backlog;         /* output frames kept while nobody is attached */
-	bool backlog_full;
 	Roamnet__Run *run;          /* the request, until it is placed */
 	struct policy policy;
 	struct policy_request req;

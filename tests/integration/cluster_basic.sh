@@ -101,6 +101,16 @@ out=$(run_on 1 attach "$id"); rc=$?
 run_on 1 wait "$id"; rc=$?
 [ $rc = 7 ] || fail "wait gave $rc"
 
+# A detached job writing more than is kept is held back, not truncated:
+# attach later gets every byte (here and on another host).
+for h in "$(hname 1)" "$H2"; do
+	id=$(run_on 1 run --detach --on "$h" -- head -c 8388608 /dev/zero) || fail "detach big"
+	sleep 1.5
+	run_on 1 ps | grep -q "^$id .*running" || fail "$id on $h was not held back: $(run_on 1 ps)"
+	n=$(run_on 1 attach "$id" | wc -c)
+	[ "$n" = 8388608 ] || fail "attach to $id on $h got $n bytes"
+done
+
 id=$(run_on 1 run --detach --on "$(hname 3)" -- sleep 30) || fail "detach 2"
 run_on 2 kill -KILL "$id" || fail "kill from another host"
 run_on 1 wait "$id"; rc=$?
