@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "daemon/roamd.h"
 
 #define CHILD_STACK (64u << 10)
@@ -145,39 +146,6 @@ static int child_main(void *arg)
 	child_fail(c, SPAWN_EXEC, ret);
 }
 
-#if defined(__x86_64__)
-/*
- * clone3 with a stack of the child's own: the child comes back from the
- * system call on that stack, where no C frame exists, so it must not
- * return: it calls fn(arg) and exits. x86_64 only (this belongs with the
- * other architecture code; see docs/daemon.md). Returns the child's pid
- * or -errno.
- */
-static long clone3_call(struct clone_args *args, int (*fn)(void *), void *arg)
-{
-	register long r12 __asm__("r12") = (long)fn;
-	register long r13 __asm__("r13") = (long)arg;
-	long ret;
-
-	__asm__ volatile(
-		"syscall\n\t"
-		"test %%rax, %%rax\n\t"
-		"jnz 1f\n\t"
-		"xor %%ebp, %%ebp\n\t"
-		"and $-16, %%rsp\n\t"
-		"mov %%r13, %%rdi\n\t"
-		"call *%%r12\n\t"
-		"mov %%eax, %%edi\n\t"
-		"mov $231, %%eax\n\t"          /* exit_group */
-		"syscall\n\t"
-		"hlt\n\t"
-		"1:\n\t"
-		: "=a"(ret)
-		: "a"((long)SYS_clone3), "D"(args), "S"(sizeof(*args)), "r"(r12), "r"(r13)
-		: "rcx", "r11", "memory");
-	return ret;
-}
-#endif
 
 /* The child is born into r->cgroup_fd when the kernel allows; else it
  * joins its cgroup itself. Returns the pid, or -errno (the clone failed). */
@@ -185,7 +153,7 @@ static pid_t create(struct child *c, void *stack, int *pidfd)
 {
 	const struct spawn_req *r = c->r;
 
-#if defined(__x86_64__)
+#ifdef ARCH_HAVE_CLONE3_FN
 	if (r->cgroup_fd >= 0) {
 		struct clone_args args;
 		long pid;
@@ -198,7 +166,7 @@ static pid_t create(struct child *c, void *stack, int *pidfd)
 		args.stack_size = CHILD_STACK;
 		args.cgroup = (uint64_t)r->cgroup_fd;
 		c->join_v2 = false;
-		pid = clone3_call(&args, child_main, c);
+		pid = arch_clone3_fn(&args, sizeof(args), child_main, c);
 		if (pid >= 0)
 			return (pid_t)pid;
 		if (pid != -ENOSYS && pid != -EINVAL && pid != -E2BIG && pid != -EOPNOTSUPP)
