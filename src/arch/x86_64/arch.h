@@ -59,6 +59,16 @@ long arch_syscall_result(const arch_regs_t *r);
  * -1 so that the kernel does not apply the restart a second time. */
 long arch_apply_restart(arch_regs_t *r, int use_restart_syscall);
 
+/* The kernel's number for restart_syscall, which a thread shows while it
+ * resumes a sleep after job control or a ptrace stop. */
+#define ARCH_NR_RESTART_SYSCALL 219
+/* The syscall a call site makes, told from the code before its syscall
+ * instruction (len bytes ending right before it): the last "mov $nr, %eax"
+ * or "mov $nr, %rax". A thread inside restart_syscall has lost its original
+ * number, which the kernel keeps to itself; libc wrappers load it right
+ * before the instruction. -1 when the code does not say. */
+long arch_syscall_at(const uint8_t *code, size_t len);
+
 uint64_t arch_regs_ip(const arch_regs_t *r);
 uint64_t arch_regs_sp(const arch_regs_t *r);
 /* 1 if the thread runs 64-bit code (a 32-bit or x32 process is refused). */

@@ -136,6 +136,21 @@ long arch_apply_restart(arch_regs_t *r, int use_restart_syscall)
 	return nr;
 }
 
+long arch_syscall_at(const uint8_t *code, size_t len)
+{
+	/* From the nearest instruction backwards: b8 imm32 (mov $imm32,%eax) or
+	 * 48 c7 c0 imm32 (mov $imm32,%rax). Only numbers of real syscalls. */
+	for (size_t end = len; end >= 5; end--) {
+		const uint8_t *p = code + end - 5;
+		uint32_t imm = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+		if (p[0] == 0xb8 && imm < 1024)
+			return (long)imm;
+		if (end >= 7 && p[-2] == 0x48 && p[-1] == 0xc7 && p[0] == 0xc0 && imm < 1024)
+			return (long)imm;
+	}
+	return -1;
+}
+
 uint64_t arch_regs_ip(const arch_regs_t *r)
 {
 	return r->rip;
