@@ -26,7 +26,7 @@ def size_key(s):
 def num(v):
     try:
         return float(v)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
@@ -114,7 +114,8 @@ def main():
                "checkpoint command; restore: until the process runs (detached); stall: the "
                "longest time no thread of the process ran (subject's CLOCK_REALTIME); "
                "floor: mmap fresh pages + memcpy of the same memory, run between the tools' runs of "
-               "the same configuration.\n")
+               "the same configuration; touch after: one write to every page of the restored "
+               "process (a restore that defers work, lazily or copy-on-write, pays it here).\n")
     # The summary: medians only, one row per configuration.
     out.append("Summary (medians, ms):\n")
     out.append("| RSS | thr | frozen CRIU | frozen roam | stall CRIU | stall roam | "
@@ -132,7 +133,7 @@ def main():
                    f"{fmt_ms(fl)} | {fmt_ratio(cr, fl)} | {fmt_ratio(cc, fl)} |")
     out.append("\nDetails:\n")
     metrics = [("frozen", "frozen_us"), ("frozen (seen)", "lr"), ("ckpt", "ckpt_us"), ("restore", "restore_us"),
-               ("stall", "stall_us"), ("ckpt+restore", None)]
+               ("stall", "stall_us"), ("ckpt+restore", None), ("touch after", "touch_us")]
     out.append("| RSS | thr | metric | CRIU med | CRIU p99 | roam med | roam p99 | roam/CRIU |")
     out.append("|---|---|---|---:|---:|---:|---:|---:|")
     targets = []
@@ -182,6 +183,33 @@ def main():
                 verdict = ("MET" if rs / fl <= 2 else "NOT MET") + f" ({rs / fl:.2f}x)"
             targets.append(f"- ckpt+restore {size} x {thr}: roam/floor <= 2: {verdict}"
                            f" (CRIU: {fmt_ratio(cs, fl)}x)")
+    pipe_cfgs = [c for c in configs if ok.get(("roam-pipe",) + c) or fails.get(("roam-pipe",) + c)]
+    pipe_targets = []
+    if pipe_cfgs:
+        out.append("")
+        out.append("Streaming, no image file: `roam checkpoint PID -o - | roam restore - --detach` "
+                   "(the path migration takes; restore overlaps checkpoint). pipeline: the whole "
+                   "pipeline's wall time. ms, median / p99:\n")
+        out.append("| RSS | thr | stall pipe | stall pipe p99 | CRIU/pipe stall | pipeline | "
+                   "pipeline p99 | pipeline/floor | n |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
+        for size, thr in pipe_cfgs:
+            kp, kc = ("roam-pipe", size, thr), ("criu", size, thr)
+            sp, cp = stat(kp, "stall_us"), stat(kp, "ckpt_us")
+            cst = stat(kc, "stall_us")[0]
+            fl = floor_of(size, thr)
+            nf = f"{sp[2]}" + (f", {fails[kp]} failed" if fails[kp] else "") + \
+                 (f", {rfails[kp]} failed restores" if rfails[kp] else "")
+            out.append(f"| {size} | {thr} | {fmt_ms(sp[0])} | {fmt_ms(sp[1])} | "
+                       f"{fmt_ratio(cst, sp[0])} | {fmt_ms(cp[0])} | {fmt_ms(cp[1])} | "
+                       f"{fmt_ratio(cp[0], fl)} | {nf} |")
+            if sp[0] is not None and cst is not None:
+                if size_key(size) <= 64 << 20:
+                    pipe_targets.append(f"- (streaming) stall {size} x {thr}: CRIU/roam-pipe: "
+                                        f"{cst / sp[0]:.1f}x")
+                elif cp[0] is not None and fl:
+                    pipe_targets.append(f"- (streaming) pipeline {size} x {thr}: roam-pipe/floor: "
+                                        f"{cp[0] / fl:.2f}x")
     out.append("")
     out.append("Floor (ms, median / p99): " + ", ".join(
         f"{s}: {fmt_ms(statistics.median(v))} / {fmt_ms(p99(v))}"
@@ -189,6 +217,7 @@ def main():
     out.append("")
     out.append("Targets (issue 2):")
     out.extend(targets)
+    out.extend(pipe_targets)
     print("\n".join(out))
     return 0
 

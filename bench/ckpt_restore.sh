@@ -15,6 +15,7 @@
 #                         roam is dropped from the run after two time-outs
 #   CRIU [built by bench/criu/build.sh]   ROAM [build/roam]
 #   OUT [bench/out]       where the raw TSV and the markdown table go
+#   ROAM_PIPE [1]         also measure roam checkpoint -o - | roam restore -
 #   BENCH_NICE [-10]      nice level of the whole run (tools, subjects and floor
 #                         alike), so that other work on the machine disturbs
 #                         it less; empty to leave it alone
@@ -125,13 +126,25 @@ tool_ckpt() {
 		>"$3/../ckpt.txt" 2>&1 ;;
 	roam) ROAM_STATS=1 timeout "$TOOL_TIMEOUT" "$ROAM" checkpoint "$2" -o "$3/roam.img" $ROAM_STATS_FLAG ${4:-} \
 		>"$3/../ckpt.txt" 2>&1 ;;
+	roam-pipe) (pipe_ckpt "$2" "$3") >"$3/../ckpt.txt" 2>&1 ;;
 	esac
+}
+
+# roam-pipe: the streaming path migration will take, checkpoint piped into
+# restore with no image file: `roam checkpoint PID -o - | roam restore -`. Its
+# "checkpoint" is the whole pipeline, its restore step is empty. The restore
+# overlaps the checkpoint, so the process may come back under a new PID.
+pipe_ckpt() {
+	set -o pipefail
+	ROAM_STATS=1 timeout "$TOOL_TIMEOUT" "$ROAM" checkpoint "$1" -o - $ROAM_STATS_FLAG |
+		timeout "$TOOL_TIMEOUT" "$ROAM" restore - --detach --pid-file "$2/../pid" $ROAM_RESTORE_STATS_FLAG
 }
 
 # tool_restore TOOL IMGDIR: restore detached; returns once the process runs.
 tool_restore() {
 	case $1 in
 	criu) timeout "$TOOL_TIMEOUT" "$CRIU" restore -D "$2" -d -o restore.log >"$2/../restore.txt" 2>&1 ;;
+	roam-pipe) : ;;
 	roam) timeout "$TOOL_TIMEOUT" "$ROAM" restore "$2/roam.img" --detach --pid-file "$2/../pid" \
 		>"$2/../restore.txt" 2>&1 ;;
 	esac
@@ -140,7 +153,7 @@ tool_restore() {
 frozen_us() {
 	case $1 in
 	criu) sed -n 's/^Frozen time: \([0-9]*\) us.*/\1/p' "$SHM/w/ckpt.txt" | head -n1 ;;
-	roam) # "frozen-ms 12.3" (roam checkpoint --stats), or "frozen_us=N".
+	roam*) # "frozen-ms 12.3" (roam checkpoint --stats), or "frozen_us=N".
 		awk '{ for (i = 1; i < NF; i++) if ($i == "frozen-ms") { printf "%d\n", $(i + 1) * 1000; exit } }
 		     match($0, /frozen_us=[0-9]+/) { print substr($0, RSTART + 10, RLENGTH - 10); exit }' \
 			"$SHM/w/ckpt.txt" ;;
@@ -202,7 +215,12 @@ one_run() {
 	# checkpoint began. Otherwise something else stopped the subject longer.
 	local note=ok
 	[ "$((end / 1000))" -ge "$t0" ] || note=gap-before-ckpt
-	echo "${fz:--}	$((t1 - t0))	$((t3 - t2))	$gap	$bytes	$note"
+	local rs=$((t3 - t2))
+	if [ "$tool" = roam-pipe ]; then
+		rs=-
+		bytes=$(awk '{ for (i = 1; i < NF; i++) if ($i == "bytes") { print $(i + 1); exit } }' "$SHM/w/ckpt.txt")
+	fi
+	echo "${fz:--}	$((t1 - t0))	$rs	$gap	${bytes:--}	$note	$(field touch_us "$done")"
 }
 
 # lr_start SIZE THREADS: starts a subject for leave_runs; sets lr_pid.
@@ -287,16 +305,28 @@ runs_for() { # size -> measured runs
 
 # roam checkpoint prints its frozen time with --stats, when it has the flag.
 ROAM_STATS_FLAG=""
+ROAM_RESTORE_STATS_FLAG=""
 if [ -x "$ROAM" ] && { "$ROAM" checkpoint --help 2>&1; "$ROAM" checkpoint 2>&1; } </dev/null |
 	grep -q -- '--stats'; then
 	ROAM_STATS_FLAG=--stats
+fi
+if [ -x "$ROAM" ] && { "$ROAM" restore --help 2>&1; "$ROAM" restore 2>&1; } </dev/null |
+	grep -q -- '--stats'; then
+	ROAM_RESTORE_STATS_FLAG=--stats
 fi
 
 tools="criu"
 why=$(roam_ready)
 case $? in
 0) tools="criu roam"
-	log "roam: checkpoint and restore work, measuring both" ;;
+	log "roam: checkpoint and restore work, measuring both"
+	if [ "${ROAM_PIPE:-1}" = 1 ]; then
+		r=$(one_run roam-pipe 1M 1)
+		case $r in
+		*FAIL*) log "roam checkpoint -o - | roam restore - does not work: ${r##*FAIL}" ;;
+		*) tools="criu roam roam-pipe" ;;
+		esac
+	fi ;;
 2) tools="criu roam"
 	why="roam restore not measured ($why)"
 	log "$why; measuring roam checkpoint alone" ;;
@@ -307,7 +337,9 @@ esac
 roam_timeouts=0
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 nice_now=$(nice)
-printf 'tool\tsize\tthreads\trun\tfrozen_us\tckpt_us\trestore_us\tstall_us\timage_bytes\tnote\n' >"$TSV"
+# touch_us, last and only in complete runs: one write to every page of the
+# restored process, where a lazy restore would pay what it deferred.
+printf 'tool\tsize\tthreads\trun\tfrozen_us\tckpt_us\trestore_us\tstall_us\timage_bytes\tnote\ttouch_us\n' >"$TSV"
 log "raw figures: $TSV"
 for size in $SIZES; do
 	n=$(runs_for "$size")
@@ -319,7 +351,7 @@ for size in $SIZES; do
 			for tool in $order; do
 				case " $tools " in *" $tool "*) ;; *) continue ;; esac
 				r=$(one_run "$tool" "$size" "$thr")
-				if [ "$tool" = roam ] && [[ $r == *rc=124* ]]; then
+				if [[ $tool == roam* && $r == *rc=124* ]]; then
 					roam_timeouts=$((roam_timeouts + 1))
 					if ((roam_timeouts >= 2)); then
 						log "roam timed out twice: dropped from the rest of the run"
@@ -344,7 +376,9 @@ for size in $SIZES; do
 			done >>"$TSV"
 		done
 		log "$size x $thr thread(s): $n checkpoints --leave-running per tool (frozen as seen)"
-		leave_runs "$size" "$thr" "$n" "$tools" >>"$TSV"
+		# Never with roam-pipe: a pipe restore of a process left running would
+		# run it twice.
+		leave_runs "$size" "$thr" "$n" "${tools/ roam-pipe/}" >>"$TSV"
 	done
 done
 

@@ -5,16 +5,20 @@
 #
 #   bench/run.sh ckpt      checkpoint/restore: roam vs CRIU vs the memcpy floor
 #                          (bench/ckpt_restore.sh; its environment knobs apply)
+#   bench/run.sh spawn [RUNS]   remote spawn: roam run vs ssh vs local
+#                          (bench/run_spawn.sh)
+#   bench/run.sh sim       roam-sim's speed (bench/sim_speed.sh)
 #
 # Tables are printed and saved under bench/out/.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
-	echo "usage: bench/run.sh ckpt" >&2
+	echo "usage: bench/run.sh ckpt|spawn [RUNS]|sim" >&2
 	exit 2
 }
 [ $# -ge 1 ] || usage
+case $1 in ckpt | spawn | sim) ;; *) usage ;; esac
 
 "$root/scripts/deps.sh" --bench
 make -C "$root" -s -j"$(nproc)" >/dev/null
@@ -23,6 +27,13 @@ case $1 in
 ckpt)
 	"$root/bench/criu/build.sh" >/dev/null
 	exec "$root/bench/ckpt_restore.sh"
+	;;
+spawn)
+	shift
+	exec "$root/bench/run_spawn.sh" "$@"
+	;;
+sim)
+	exec "$root/bench/sim_speed.sh"
 	;;
 *) usage ;;
 esac

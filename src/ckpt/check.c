@@ -118,14 +118,18 @@ int ckpt_check_process(struct ckpt *c)
 	if ((rc = check_rlimits(c)) < 0)
 		return rc;
 
-	proc_free_vmas(c->vmas, c->nvmas);
-	c->vmas = NULL;
-	c->nvmas = 0;
-	if ((rc = proc_read_vmas(c->procfd, &c->vmas, &c->nvmas)) < 0)
-		return roam_fail(c->err, rc, "reading /proc/%d/smaps", c->pid);
-	for (size_t i = 0; i < c->nvmas; i++)
-		if ((rc = ckpt_check_vma(c, &c->vmas[i])) < 0)
-			return rc;
+	/* Once frozen, the mappings are checked as they are collected: reading
+	 * smaps walks every page table, which is worth doing once. */
+	if (c->state == CK_OPEN) {
+		proc_free_vmas(c->vmas, c->nvmas);
+		c->vmas = NULL;
+		c->nvmas = 0;
+		if ((rc = proc_read_vmas(c->procfd, &c->vmas, &c->nvmas)) < 0)
+			return roam_fail(c->err, rc, "reading /proc/%d/smaps", c->pid);
+		for (size_t i = 0; i < c->nvmas; i++)
+			if ((rc = ckpt_check_vma(c, &c->vmas[i])) < 0)
+				return rc;
+	}
 	return ckpt_check_fds(c);
 }
 

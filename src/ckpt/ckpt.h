@@ -28,6 +28,8 @@
 struct ckpt_opts {
 	int carry_files;        /* store the pages of every private file mapping */
 	int codec;              /* enum img_codec for page records */
+	int out_fd;             /* the image's regular file, which may then be
+				 * written by several threads; -1 otherwise */
 };
 
 struct ckpt_stats {

@@ -120,31 +120,13 @@ int ckpt_collect_threads(struct ckpt *c)
 	return rc;
 }
 
-/* Finds a syscall instruction in the target's vDSO to run remote syscalls
- * from, so that no byte of the target's own code is ever changed. */
 static int find_syscall_ip(struct ckpt *c)
 {
-	static const unsigned char insn[] = ARCH_SYSCALL_INSN;
+	int rc = remote_find_syscall(c->procfd, c->pid, c->memfd, &c->syscall_ip);
 
-	for (size_t i = 0; i < c->nvmas; i++) {
-		const struct proc_vma *v = &c->vmas[i];
-		if (strcmp(v->path, "[vdso]"))
-			continue;
-		size_t len = v->end - v->start;
-		unsigned char *buf = malloc(len);
-		if (!buf)
-			return -ENOMEM;
-		int rc = mem_read(c->pid, c->memfd, v->start, buf, len);
-		for (size_t off = 0; rc == 0 && off + sizeof(insn) <= len; off++)
-			if (!memcmp(buf + off, insn, sizeof(insn))) {
-				c->syscall_ip = v->start + off;
-				break;
-			}
-		free(buf);
-		if (c->syscall_ip)
-			return 0;
-	}
-	return roam_fail(c->err, -ROAM_E_REFUSED, "process %d has no vDSO to run syscalls from", c->pid);
+	if (rc == -ENOENT)
+		return roam_fail(c->err, -ROAM_E_REFUSED, "process %d has no vDSO to run syscalls from", c->pid);
+	return rc < 0 ? roam_fail(c->err, rc, "finding the vDSO of process %d", c->pid) : 0;
 }
 
 struct kernel_sigaction {

@@ -60,7 +60,7 @@ int cmd_checkpoint(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	struct ckpt_opts opts = { .codec = IMG_CODEC_NONE };
+	struct ckpt_opts opts = { .codec = IMG_CODEC_NONE, .out_fd = -1 };
 	const char *output = NULL;
 	int leave = 0, stats = 0, ch;
 
@@ -93,10 +93,6 @@ int cmd_checkpoint(int argc, char **argv)
 	int fd = -1, rc, to_stdout = !strcmp(output, "-");
 	uint64_t t0 = now_ns();
 
-	if ((rc = ckpt_open(&c, (pid_t)pid, &opts, &err)) < 0)
-		goto fail;
-	if ((rc = ckpt_check(c)) < 0)
-		goto fail;
 	if (to_stdout) {
 		fd = STDOUT_FILENO;
 	} else {
@@ -108,7 +104,12 @@ int cmd_checkpoint(int argc, char **argv)
 			goto fail;
 		}
 		fchmod(fd, 0600);
+		opts.out_fd = fd;
 	}
+	if ((rc = ckpt_open(&c, (pid_t)pid, &opts, &err)) < 0)
+		goto fail;
+	if ((rc = ckpt_check(c)) < 0)
+		goto fail;
 	if ((rc = ckpt_freeze(c)) < 0)
 		goto fail;
 	if ((rc = img_writer_init(&w, img_fd_write, &fd, opts.codec)) < 0) {

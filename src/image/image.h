@@ -110,6 +110,14 @@ int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *m
 int img_write_pages(struct img_writer *w, uint64_t addr, const void *data, uint32_t npages);
 int img_write_commit(struct img_writer *w);
 
+/* For writers that place page records themselves (several threads writing
+ * one regular file at offsets they reserve): the record and page headers of
+ * an uncompressed page record, IMG_PAGES_OVERHEAD bytes to put right before
+ * the npages pages of data; and the accounting of what they wrote. */
+#define IMG_PAGES_OVERHEAD (IMG_RECORD_HDR_SIZE + IMG_PAGE_HDR_SIZE)
+void img_encode_raw_pages(uint8_t hdr[IMG_PAGES_OVERHEAD], uint64_t addr, const void *data, uint32_t npages);
+void img_writer_account(struct img_writer *w, uint64_t bytes, uint64_t records);
+
 struct img_record {
 	uint32_t type;
 	uint32_t flags;
@@ -137,10 +145,16 @@ struct img_reader {
 	int committed;          /* IMG_REC_COMMIT was read */
 	int error;              /* first error of img_read_record: sticky, the stream is lost */
 	void *zstd;             /* ZSTD_DCtx, made on the first zstd page block, owned */
+	const uint8_t *mem;     /* img_reader_init_mem: the whole stream in memory */
+	size_t mem_len, mem_off;
 };
 
 /* Reads and checks the preamble. */
 int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx);
+/* The same over a stream that is all in memory (a mapped image file):
+ * payloads are then not copied, record pointers point into data, which must
+ * outlive the reader. */
+int img_reader_init_mem(struct img_reader *r, const void *data, size_t len);
 void img_reader_fini(struct img_reader *r);
 /* Reads the next record. Returns 1 with *rec filled, 0 at a clean end of
  * stream (after COMMIT only; an end before it is IMG_ERR_TRUNCATED), or a

@@ -199,6 +199,26 @@ int img_write_pages(struct img_writer *w, uint64_t addr, const void *data, uint3
 	return write_record2(w, IMG_REC_PAGES, 0, ph, sizeof(ph), data, raw);
 }
 
+void img_encode_raw_pages(uint8_t hdr[IMG_PAGES_OVERHEAD], uint64_t addr, const void *data, uint32_t npages)
+{
+	uint8_t *ph = hdr + IMG_RECORD_HDR_SIZE;
+	size_t raw = (size_t)npages * PAGE_SZ;
+
+	put_u64(ph, addr);
+	put_u32(ph + 8, npages);
+	put_u32(ph + 12, IMG_CODEC_NONE);
+	put_u32(hdr, IMG_REC_PAGES);
+	put_u32(hdr + 4, 0);
+	put_u64(hdr + 8, (uint64_t)IMG_PAGE_HDR_SIZE + raw);
+	put_u64(hdr + 16, record_check(hdr, ph, IMG_PAGE_HDR_SIZE, data, raw));
+}
+
+void img_writer_account(struct img_writer *w, uint64_t bytes, uint64_t records)
+{
+	w->bytes += bytes;
+	w->records += records;
+}
+
 int img_write_commit(struct img_writer *w)
 {
 	return img_write_record(w, IMG_REC_COMMIT, NULL, 0);
@@ -222,14 +242,12 @@ static int read_full(struct img_reader *r, void *buf, size_t len, int at_boundar
 	return 1;
 }
 
-int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx)
+/* Reads and checks the preamble of a reader whose source is set. */
+static int read_preamble(struct img_reader *r)
 {
 	uint8_t pre[IMG_PREAMBLE_SIZE];
 	int rc;
 
-	memset(r, 0, sizeof(*r));
-	r->read = fn;
-	r->ctx = ctx;
 	rc = read_full(r, pre, sizeof(pre), 0);
 	if (rc < 0)
 		return rc == -IMG_ERR_TRUNCATED ? -IMG_ERR_MAGIC : rc;
@@ -241,6 +259,14 @@ int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx)
 	if (r->version == 0 || r->version > IMG_FORMAT_VERSION)
 		return -IMG_ERR_VERSION;
 	return 0;
+}
+
+int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx)
+{
+	memset(r, 0, sizeof(*r));
+	r->read = fn;
+	r->ctx = ctx;
+	return read_preamble(r);
 }
 
 void img_reader_fini(struct img_reader *r)
@@ -288,6 +314,28 @@ static int read_payload(struct img_reader *r, size_t len)
 	return 0;
 }
 
+static ssize_t mem_read(void *ctx, void *buf, size_t len)
+{
+	struct img_reader *r = ctx;
+	size_t left = r->mem_len - r->mem_off;
+
+	if (len > left)
+		len = left;
+	memcpy(buf, r->mem + r->mem_off, len);
+	r->mem_off += len;
+	return (ssize_t)len;
+}
+
+int img_reader_init_mem(struct img_reader *r, const void *data, size_t len)
+{
+	memset(r, 0, sizeof(*r));
+	r->mem = data;
+	r->mem_len = len;
+	r->read = mem_read;
+	r->ctx = r;
+	return read_preamble(r);
+}
+
 static int read_record(struct img_reader *r, struct img_record *rec)
 {
 	uint8_t hdr[IMG_RECORD_HDR_SIZE];
@@ -311,11 +359,20 @@ static int read_record(struct img_reader *r, struct img_record *rec)
 			return -ENOMEM;
 		r->buf_size = 1;
 	}
-	if ((rc = read_payload(r, (size_t)rec->len)) < 0)
-		return rc;
-	if (record_check(hdr, r->buf, rec->len, NULL, 0) != get_u64(hdr + 16))
+	if (r->mem) {
+		/* In memory: the payload is checked and used where it lies. */
+		if (rec->len > r->mem_len - r->mem_off)
+			return -IMG_ERR_TRUNCATED;
+		rec->payload = (uint8_t *)(uintptr_t)(r->mem + r->mem_off);
+		r->mem_off += rec->len;
+		r->bytes += rec->len;
+	} else {
+		if ((rc = read_payload(r, (size_t)rec->len)) < 0)
+			return rc;
+		rec->payload = r->buf;
+	}
+	if (record_check(hdr, rec->payload, rec->len, NULL, 0) != get_u64(hdr + 16))
 		return -IMG_ERR_CHECKSUM;
-	rec->payload = r->buf;
 	r->records++;
 	if (r->records == 1 && rec->type != IMG_REC_HEADER)
 		return -IMG_ERR_ORDER;

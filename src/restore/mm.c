@@ -19,6 +19,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/prctl.h>
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,8 +217,26 @@ static int map_vdso(struct restore *r)
 	return rc;
 }
 
+/* The name an anonymous mapping was given (prctl PR_SET_VMA_ANON_NAME),
+ * shown as [anon:NAME]: best effort, like madvise state. */
+static void apply_anon_name(struct restore *r, const Roamimg__Vma *v)
+{
+	char name[96];
+	uint64_t a;
+	long ret;
+
+	if (!v->name || strncmp(v->name, "[anon:", 6) || v->kind != ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE)
+		return;
+	snprintf(name, sizeof(name), "%s", v->name + 6);
+	name[strcspn(name, "]")] = '\0';
+	if (tramp_put(r, 0, name, strlen(name) + 1, &a) == 0)
+		remote_syscall(&r->rem, &ret, SYS_prctl, PR_SET_VMA, PR_SET_VMA_ANON_NAME, (long)v->start,
+			       (long)(v->end - v->start), (long)a, 0);
+}
+
 static int apply_madvise(struct restore *r, const Roamimg__Vma *v)
 {
+	apply_anon_name(r, v);
 	static const struct { uint32_t bit; int advice; } adv[] = {
 		{ VMA_MADV_DONTFORK, MADV_DONTFORK }, { VMA_MADV_DONTDUMP, MADV_DONTDUMP },
 		{ VMA_MADV_WIPEONFORK, MADV_WIPEONFORK }, { VMA_MADV_HUGEPAGE, MADV_HUGEPAGE },

@@ -56,21 +56,38 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static pid_t run(struct restore *r, struct img_reader *reader, int rc);
+
 pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx)
 {
 	struct img_reader rd;
+
+	r->stats.started_ns = now_ns();
+	return run(r, &rd, img_reader_init(&rd, fn, ctx));
+}
+
+pid_t restore_run_mem(struct restore *r, const void *data, size_t len)
+{
+	struct img_reader rd;
+
+	r->stats.started_ns = now_ns();
+	return run(r, &rd, img_reader_init_mem(&rd, data, len));
+}
+
+/* The stages, over a reader whose initialisation returned rc. */
+static pid_t run(struct restore *r, struct img_reader *reader, int rc)
+{
 	struct img_record rec;
 	struct img_pages pg;
 	struct img_fault f;
-	int rc, built = 0;
+	int built = 0;
 
-	r->stats.started_ns = now_ns();
 	memset(&f, 0, sizeof(f));
-	if ((rc = img_reader_init(&rd, fn, ctx)) < 0) {
+	if (rc < 0) {
 		image_error(r, rc, &f);
 		goto fail;
 	}
-	while ((rc = img_load_next(&r->ld, &rd, &rec, &pg, &f)) > 0) {
+	while ((rc = img_load_next(&r->ld, reader, &rec, &pg, &f)) > 0) {
 		/* The process is built once all metadata is in: at the first page
 		 * record, or at THREADS for an image without pages. */
 		if (!built && (rec.type == IMG_REC_PAGES || rec.type == IMG_REC_THREADS)) {
@@ -128,10 +145,10 @@ pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx)
 	r->stats.committed_ns = now_ns();
 	if ((rc = restore_finish(r)) < 0)
 		goto fail;
-	img_reader_fini(&rd);
+	img_reader_fini(reader);
 	return r->pid;
 fail:
-	img_reader_fini(&rd);
+	img_reader_fini(reader);
 	if (!r->err->code)
 		roam_fail(r->err, rc, "restoring");
 	return rc < 0 ? rc : -EIO;

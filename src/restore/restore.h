@@ -47,6 +47,9 @@ int restore_open(struct restore **out, const struct restore_opts *opts, struct r
  * Returns its PID (the caller's child), or a negative error with nothing left
  * running. */
 pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx);
+/* The same from an image that is all in memory (a mapped file): pages are
+ * copied into the process straight from it. */
+pid_t restore_run_mem(struct restore *r, const void *data, size_t len);
 const struct restore_stats *restore_stats(const struct restore *r);
 void restore_close(struct restore *r);
 

@@ -35,6 +35,11 @@ done
 cp "$GOOD" "$T/newer"
 printf '\x63' | dd of="$T/newer" bs=1 seek=8 conv=notrunc status=none
 try_bad "newer version" "$T/newer" 'newer'
+GEN="$ROAM_BUILD/tests/test_image_gen"
+if [ -x "$GEN" ]; then
+	"$GEN" --arch aarch64 "$T/foreign" || fail "could not make a foreign image"
+	try_bad "foreign architecture" "$T/foreign" 'architecture|aarch64'
+fi
 printf 'not an image at all, not at all\n' >"$T/junk"
 try_bad "junk" "$T/junk" 'not a roam image'
 
