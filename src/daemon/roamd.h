@@ -296,7 +296,9 @@ struct spawn_req {
 	const struct rlimit *rlim;  /* RLIM_NLIMITS entries or NULL */
 	const bool *rlim_set;
 	int fd_in, fd_out, fd_err;
-	const char *const *cgroup_procs;  /* cgroup.procs files to join */
+	const char *const *cgroup_procs;  /* cgroup.procs files to join (v1) */
+	int cgroup_fd;              /* the job's cgroup2 folder, born into it, or -1 */
+	const char *cgroup_v2_procs;/* its cgroup.procs, if clone3 is refused */
 };
 enum spawn_stage { SPAWN_OK = 0, SPAWN_CGROUP, SPAWN_CREDS, SPAWN_CWD, SPAWN_RLIMIT, SPAWN_EXEC };
 /* Creates the process with clone(CLONE_VM|CLONE_VFORK): returns its pid and
