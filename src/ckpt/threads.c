@@ -49,12 +49,19 @@ static Roamimg__SigInfo **pack_siginfo(struct ckpt *c, const siginfo_t *si, int 
 static int find_restarted_call(struct ckpt *c, struct ckpt_thread *t, arch_regs_t *r)
 {
 	uint8_t code[32];
-	uint64_t site = arch_regs_ip(r) - ARCH_SYSCALL_INSN_LEN;
+	uint64_t site = arch_regs_ip(r) - ARCH_SYSCALL_INSN_LEN, ret = 0;
 	long nr = -1;
 
-	if (mem_read(c->pid, c->memfd, site - sizeof(code), code, sizeof(code)) == 0)
+	if (mem_read(c->pid, c->memfd, site - sizeof(code), code, sizeof(code)) == 0) {
 		nr = arch_syscall_at(code, sizeof(code));
-	if (nr < 0 || nr == ARCH_NR_RESTART_SYSCALL)
+		/* Through libc's syscall(): the number was the caller's argument.
+		 * The wrapper is a leaf, so its return address is at the stack top. */
+		if (!arch_restartable_syscall(nr) && arch_is_syscall_wrapper(code, sizeof(code)) &&
+		    mem_read(c->pid, c->memfd, arch_regs_sp(r), &ret, sizeof(ret)) == 0 &&
+		    mem_read(c->pid, c->memfd, ret - sizeof(code), code, sizeof(code)) == 0)
+			nr = arch_syscall_arg_at(code, sizeof(code));
+	}
+	if (!arch_restartable_syscall(nr))
 		return roam_fail(c->err, -ROAM_E_REFUSED,
 				 "thread %d is resuming an interrupted call that cannot be told from its code "
 				 "at %llx; try again once it has returned", t->tid, (unsigned long long)site);
