@@ -57,6 +57,8 @@ int ckpt_seize_all(struct ckpt *c);
 int ckpt_release_all(struct ckpt *c);
 int ckpt_restore_threads(struct ckpt *c);
 /* threads.c */
+/* Queued signals as image messages, in the arena; NULL when out of memory. */
+Roamimg__SigInfo **ckpt_pack_siginfo(struct ckpt *c, const siginfo_t *si, int n);
 int ckpt_collect_threads(struct ckpt *c);
 int ckpt_collect_remote(struct ckpt *c);
 int ckpt_write_threads(struct ckpt *c, struct img_writer *w);

@@ -156,19 +156,10 @@ int ckpt_collect_process(struct ckpt *c)
 		free(si);
 		return roam_fail(c->err, cnt, "reading the shared pending signals of pid %d", c->pid);
 	}
-	p->shared_pending = arena_alloc(&c->arena, (size_t)(cnt ? cnt : 1) * sizeof(*p->shared_pending));
-	for (int i = 0; p->shared_pending && i < cnt; i++) {
-		Roamimg__SigInfo *s = ARENA_NEW(c, Roamimg__SigInfo, roamimg__sig_info__init);
-		if (!s)
-			break;
-		s->signo = (uint32_t)si[i].si_signo;
-		s->code = si[i].si_code;
-		s->raw.len = sizeof(si[i]);
-		s->raw.data = arena_memdup(&c->arena, &si[i], sizeof(si[i]));
-		p->shared_pending[p->n_shared_pending++] = s;
-	}
+	p->n_shared_pending = (size_t)cnt;
+	p->shared_pending = ckpt_pack_siginfo(c, si, cnt);
 	free(si);
-	if ((int)p->n_shared_pending != cnt)
+	if (!p->shared_pending)
 		return -ENOMEM;
 	return collect_clocks(c, p->clocks);
 }

@@ -23,7 +23,7 @@
 
 #define MAX_PENDING 4096
 
-static Roamimg__SigInfo **pack_siginfo(struct ckpt *c, const siginfo_t *si, int n)
+Roamimg__SigInfo **ckpt_pack_siginfo(struct ckpt *c, const siginfo_t *si, int n)
 {
 	Roamimg__SigInfo **v = arena_alloc(&c->arena, (size_t)(n ? n : 1) * sizeof(*v));
 
@@ -107,7 +107,7 @@ static int collect_one(struct ckpt *c, struct ckpt_thread *t, siginfo_t *sibuf)
 	if ((n = pt_peek_siginfo(t->tid, 0, sibuf, MAX_PENDING)) < 0)
 		return roam_fail(c->err, n, "reading the pending signals of thread %d", t->tid);
 	img->n_pending = (size_t)n;
-	if (!(img->pending = pack_siginfo(c, sibuf, n)))
+	if (!(img->pending = ckpt_pack_siginfo(c, sibuf, n)))
 		return -ENOMEM;
 
 	void *head = NULL;

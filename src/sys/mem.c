@@ -5,17 +5,20 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-int mem_read(pid_t pid, int memfd, uint64_t addr, void *buf, size_t len)
+/* One loop for both directions: process_vm_{readv,writev}, then the
+ * /proc/PID/mem fallback for what they may not touch. */
+static int mem_rw(pid_t pid, int memfd, uint64_t addr, void *buf, size_t len, int write)
 {
 	size_t done = 0;
 
 	while (done < len) {
 		struct iovec l = { (char *)buf + done, len - done };
 		struct iovec r = { (void *)(uintptr_t)(addr + done), len - done };
-		ssize_t n = process_vm_readv(pid, &l, 1, &r, 1, 0);
+		ssize_t n = write ? process_vm_writev(pid, &l, 1, &r, 1, 0) : process_vm_readv(pid, &l, 1, &r, 1, 0);
 		if (n <= 0) {
-			/* No read permission (PROT_NONE, write-only): /proc/PID/mem forces. */
-			n = pread(memfd, (char *)buf + done, len - done, (off_t)(addr + done));
+			/* No permission (PROT_NONE, read-only): /proc/PID/mem forces. */
+			n = write ? pwrite(memfd, (char *)buf + done, len - done, (off_t)(addr + done))
+				  : pread(memfd, (char *)buf + done, len - done, (off_t)(addr + done));
 			if (n < 0)
 				return -errno;
 			if (n == 0)
@@ -26,24 +29,14 @@ int mem_read(pid_t pid, int memfd, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
+int mem_read(pid_t pid, int memfd, uint64_t addr, void *buf, size_t len)
+{
+	return mem_rw(pid, memfd, addr, buf, len, 0);
+}
+
 int mem_write(pid_t pid, int memfd, uint64_t addr, const void *buf, size_t len)
 {
-	size_t done = 0;
-
-	while (done < len) {
-		struct iovec l = { (char *)buf + done, len - done };
-		struct iovec r = { (void *)(uintptr_t)(addr + done), len - done };
-		ssize_t n = process_vm_writev(pid, &l, 1, &r, 1, 0);
-		if (n <= 0) {
-			n = pwrite(memfd, (const char *)buf + done, len - done, (off_t)(addr + done));
-			if (n < 0)
-				return -errno;
-			if (n == 0)
-				return -EIO;
-		}
-		done += (size_t)n;
-	}
-	return 0;
+	return mem_rw(pid, memfd, addr, (void *)buf, len, 1);
 }
 
 int pagemap_read(int pagemapfd, uint64_t addr, size_t npages, uint64_t *out)
