@@ -85,6 +85,9 @@ $(BUILD)/%.o: %.c | $(GEN_H)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# Files named *_avx2.c are built for AVX2; their callers check the CPU first.
+$(BUILD)/%_avx2.o: CFLAGS += -mavx2
+
 $(BUILD)/libroam.a: $(LIB_OBJ)
 	@rm -f $@
 	@echo "  AR    $@"

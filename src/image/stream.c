@@ -45,8 +45,10 @@ static uint64_t get_u64(const uint8_t *p)
 	return v;
 }
 
+uint64_t img_check_avx2(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2);
+
 /* The check covers the header's first 16 bytes, then the payload. */
-static uint64_t record_check(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2)
+static uint64_t record_check_portable(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2)
 {
 	XXH3_state_t st;
 	XXH3_64bits_reset(&st);
@@ -56,6 +58,22 @@ static uint64_t record_check(const uint8_t *hdr16, const void *p1, size_t l1, co
 	if (l2)
 		XXH3_64bits_update(&st, p2, l2);
 	return XXH3_64bits_digest(&st);
+}
+
+static uint64_t (*record_check_impl)(const uint8_t *, const void *, size_t, const void *, size_t) =
+	record_check_portable;
+
+/* Chosen once, before main: the same value either way (see check_avx2.c). */
+__attribute__((constructor)) static void choose_record_check(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx2"))
+		record_check_impl = img_check_avx2;
+}
+
+static uint64_t record_check(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2)
+{
+	return record_check_impl(hdr16, p1, l1, p2, l2);
 }
 
 static int emit(struct img_writer *w, const void *buf, size_t len)
