@@ -98,6 +98,12 @@ $(BUILD)/roamd: $(patsubst %.c,$(BUILD)/%.o,$(D_SRC)) $(BUILD)/libroam.a
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 
+# roam-sim's own modules (all but main.c), for its unit tests and fuzzers too.
+SIM_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out src/sim/main.c,$(SIM_SRC)))
+$(BUILD)/libroamsim.a: $(SIM_LIB_OBJ)
+	@echo "  AR    $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/roam-sim: $(patsubst %.c,$(BUILD)/%.o,$(SIM_SRC)) $(BUILD)/libroam.a
 	@echo "  LD    $@"
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
@@ -113,10 +119,10 @@ $(BUILD)/subjects/memory-static: tests/subjects/memory.c tests/subjects/subject.
 	@echo "  CC    $@"
 	$(Q)cc $(SUBJ_CFLAGS) -static $< -o $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libroam.a
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libroam.a $(BUILD)/libroamsim.a
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libroam.a $(LDFLAGS) -lcmocka $(LIBS) -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libroamsim.a $(BUILD)/libroam.a $(LDFLAGS) -lcmocka $(LIBS) -o $@
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libroam.a
 	@mkdir -p $(dir $@)
@@ -128,12 +134,12 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang SAN= \
 	  EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" \
-	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build-fuzz/libroam.a
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined" build-fuzz/libroam.a build-fuzz/libroamsim.a
 	@mkdir -p build-fuzz/fuzz
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "  FUZZ $$n"; \
 	  clang $(subst $(BUILD)/gen,build-fuzz/gen,$(CPPFLAGS)) $(CSTD) -O1 -g $(WARN) \
-	    -fsanitize=fuzzer,address,undefined $$f build-fuzz/libroam.a $(LIBS) -o build-fuzz/fuzz/$$n || exit 1; \
+	    -fsanitize=fuzzer,address,undefined $$f build-fuzz/libroamsim.a build-fuzz/libroam.a $(LIBS) -o build-fuzz/fuzz/$$n || exit 1; \
 	done
 
 check:

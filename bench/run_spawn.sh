@@ -46,7 +46,12 @@ UsePAM no
 UseDNS no
 PidFile $S/sshd.pid
 CONF
-nsenter --net="/run/netns/$NS-h2" /usr/sbin/sshd -f "$S/sshd_config" -D -E "$S/sshd.log" &
+# sshd gets a mount namespace of its own where root's shell start-up file is
+# empty: bash sources ~/.bashrc for ssh commands, and this machine's (pyenv)
+# would charge ssh for time that is not its own.
+: >"$S/empty"
+nsenter --net="/run/netns/$NS-h2" unshare --mount sh -c \
+	"mount --bind $S/empty /root/.bashrc 2>/dev/null; exec /usr/sbin/sshd -f $S/sshd_config -D -E $S/sshd.log" &
 SSHD=$!
 trap 'kill $SSHD 2>/dev/null; [ -S "$S/cm" ] && in_host_net 1 ssh -S "$S/cm" -O exit x 2>/dev/null; cluster_cleanup' EXIT
 SSH=(ssh -F /dev/null -i "$S/user" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null

@@ -33,16 +33,18 @@ static int open_mapped(struct ckpt *c, const struct proc_vma *v)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Index of the MappedFile for this mapping's file, added on first sight. */
-static int file_index(struct ckpt *c, const struct proc_vma *v, size_t *cap)
+/* Index of the MappedFile for path (as /proc shows it, perhaps ending in
+ * " (deleted)"), added on first sight; open_file gives its descriptor. */
+static int file_index(struct ckpt *c, const char *shown, int (*open_file)(struct ckpt *, const void *),
+		      const void *arg, size_t *cap)
 {
 	Roamimg__Mm *mm = c->mm;
 	char path[PATH_MAX];
 	int deleted = 0;
 
-	snprintf(path, sizeof(path), "%s", v->path);
+	snprintf(path, sizeof(path), "%s", shown);
 	char *del = strstr(path, " (deleted)");
-	if (del) {
+	if (del && !del[10]) {
 		*del = '\0';
 		deleted = 1;
 	}
@@ -65,9 +67,9 @@ static int file_index(struct ckpt *c, const struct proc_vma *v, size_t *cap)
 	f->path = arena_strdup(&c->arena, path);
 	f->deleted = deleted;
 	f->has_deleted = 1;
-	int fd = open_mapped(c, v);
+	int fd = open_file(c, arg);
 	if (fd < 0)
-		return roam_fail(c->err, fd, "opening %s, mapped at %llx", path, (unsigned long long)v->start);
+		return roam_fail(c->err, fd, "opening %s", path);
 	struct stat st;
 	uint8_t h[16];
 	int rc = fstat(fd, &st) < 0 ? -errno : file_hash_cached(fd, h, &f->size);
@@ -80,6 +82,17 @@ static int file_index(struct ckpt *c, const struct proc_vma *v, size_t *cap)
 	f->hash.data = arena_memdup(&c->arena, h, 16);
 	mm->files[mm->n_files] = f;
 	return (int)mm->n_files++;
+}
+
+static int open_vma_file(struct ckpt *c, const void *arg)
+{
+	return open_mapped(c, arg);
+}
+
+static int open_exe(struct ckpt *c, const void *arg)
+{
+	int fd = openat(c->procfd, "exe", O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 static Roamimg__VmaKind classify(const struct proc_vma *v)
@@ -157,7 +170,7 @@ int ckpt_collect_mm(struct ckpt *c)
 		m->has_pgoff = 1;
 		m->pgoff = v->pgoff;
 		m->has_madv = 1;
-		m->madv = madv_bits(v->vmflags);
+		m->madv = madv_bits(v->vmflags) | ((v->vmflags & PV_NORESERVE) ? VMA_NORESERVE : 0);
 		m->has_growsdown = 1;
 		m->growsdown = (v->vmflags & PV_GROWSDOWN) != 0;
 		if (v->path[0] == '[')
@@ -167,7 +180,7 @@ int ckpt_collect_mm(struct ckpt *c)
 			m->shm_id = v->ino;
 		}
 		if (m->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE || m->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED) {
-			int idx = file_index(c, v, &files_cap);
+			int idx = file_index(c, v->path, open_vma_file, v, &files_cap);
 			if (idx < 0)
 				return idx;
 			m->has_file_id = 1;
@@ -191,12 +204,15 @@ int ckpt_collect_mm(struct ckpt *c)
 	if (n > 0) {
 		exe[n] = '\0';
 		mm->exe_path = arena_strdup(&c->arena, exe);
-		for (size_t i = 0; i < mm->n_files; i++)
-			if (!strcmp(mm->files[i]->path, exe)) {
-				mm->has_exe_file_id = 1;
-				mm->exe_file_id = (uint32_t)i;
-			}
+		/* Even when no mapping shows it (a restored process whose exe was
+		 * carried), the exe is recorded, so its link can be given back. */
+		int idx = file_index(c, exe, open_exe, NULL, &files_cap);
+		if (idx < 0)
+			return idx;
+		mm->has_exe_file_id = 1;
+		mm->exe_file_id = (uint32_t)idx;
 	}
+
 	c->stats.vmas = (uint32_t)mm->n_vmas;
 	return 0;
 }

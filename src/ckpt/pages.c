@@ -50,6 +50,7 @@ struct dumper {
 	atomic_uint_fast64_t off; /* next free byte of the file */
 	atomic_uint_fast64_t bytes, records, pages, zero_pages;
 	pthread_mutex_t lock;     /* guards err */
+	pthread_mutex_t wlock;    /* one writer at a time: see flush() */
 	int err;
 };
 
@@ -160,12 +161,17 @@ static int flush(struct worker *wk)
 	off = atomic_fetch_add(&d->off, wk->iov_bytes);
 	atomic_fetch_add(&d->bytes, wk->iov_bytes);
 	atomic_fetch_add(&d->records, wk->iov_records);
+	/* Writers of one file serialize on its inode lock anyway, spinning: one
+	 * writes while the others read and check their next chunk, asleep. */
+	pthread_mutex_lock(&d->wlock);
+	int rc = 0;
 	while (i < wk->niov) {
 		ssize_t n = pwritev(d->fd, wk->iov + i, wk->niov - i > IOV_MAX ? IOV_MAX : wk->niov - i, (off_t)off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return roam_fail(d->c->err, -errno, "writing the pages at offset %llu", (unsigned long long)off);
+			rc = roam_fail(d->c->err, -errno, "writing the pages at offset %llu", (unsigned long long)off);
+			break;
 		}
 		off += (uint64_t)n;
 		while (i < wk->niov && (size_t)n >= wk->iov[i].iov_len)
@@ -175,9 +181,10 @@ static int flush(struct worker *wk)
 			wk->iov[i].iov_len -= (size_t)n;
 		}
 	}
+	pthread_mutex_unlock(&d->wlock);
 	wk->niov = 0;
 	wk->iov_bytes = wk->iov_records = 0;
-	return 0;
+	return rc;
 }
 
 static int dump_chunk(struct worker *wk, const struct chunk *ch)
@@ -249,6 +256,7 @@ int ckpt_write_pages(struct ckpt *c, struct img_writer *w)
 	int nworkers = 1, rc = 0;
 
 	pthread_mutex_init(&d.lock, NULL);
+	pthread_mutex_init(&d.wlock, NULL);
 	/* The vmas of c->mm were built from c->vmas in order, skipping [vsyscall]. */
 	for (size_t i = 0, k = 0; !rc && i < c->nvmas && k < c->mm->n_vmas; i++) {
 		if (c->vmas[i].start != c->mm->vmas[k]->start)
@@ -302,5 +310,6 @@ out:
 	}
 	free(d.chunks);
 	pthread_mutex_destroy(&d.lock);
+	pthread_mutex_destroy(&d.wlock);
 	return rc;
 }

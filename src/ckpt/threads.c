@@ -120,40 +120,13 @@ int ckpt_collect_threads(struct ckpt *c)
 	return rc;
 }
 
-/* Finds a syscall instruction in the target's vDSO to run remote syscalls
- * from, so that no byte of the target's own code is ever changed. */
 static int find_syscall_ip(struct ckpt *c)
 {
-	static const unsigned char insn[] = ARCH_SYSCALL_INSN;
-	unsigned long long start = 0, end = 0;
-	char *maps, *line;
+	int rc = remote_find_syscall(c->procfd, c->pid, c->memfd, &c->syscall_ip);
 
-	/* maps, not smaps: the process is frozen, where its vDSO lies now is
-	 * what counts, and maps does not walk the page tables. */
-	if (proc_read_file(c->procfd, "maps", &maps, NULL) < 0)
-		return roam_fail(c->err, -EIO, "reading /proc/%d/maps", c->pid);
-	for (line = maps; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-		size_t l = strcspn(line, "\n");
-		if (l > 6 && !strncmp(line + l - 6, "[vdso]", 6) && sscanf(line, "%llx-%llx", &start, &end) == 2)
-			break;
-	}
-	free(maps);
-	if (end > start && end - start <= (1u << 20)) {
-		size_t len = end - start;
-		unsigned char *buf = malloc(len);
-		if (!buf)
-			return -ENOMEM;
-		int rc = mem_read(c->pid, c->memfd, start, buf, len);
-		for (size_t off = 0; rc == 0 && off + sizeof(insn) <= len; off++)
-			if (!memcmp(buf + off, insn, sizeof(insn))) {
-				c->syscall_ip = start + off;
-				break;
-			}
-		free(buf);
-		if (c->syscall_ip)
-			return 0;
-	}
-	return roam_fail(c->err, -ROAM_E_REFUSED, "process %d has no vDSO to run syscalls from", c->pid);
+	if (rc == -ENOENT)
+		return roam_fail(c->err, -ROAM_E_REFUSED, "process %d has no vDSO to run syscalls from", c->pid);
+	return rc < 0 ? roam_fail(c->err, rc, "finding the vDSO of process %d", c->pid) : 0;
 }
 
 struct kernel_sigaction {

@@ -24,9 +24,9 @@
 
 extern char **environ;
 
-static void usage(void)
+static void usage(FILE *out)
 {
-	fprintf(stderr, "usage: roam run [--policy SPEC] [--need LIST] [--near ID] [--on HOST]\n"
+	fprintf(out, "usage: roam run [--policy SPEC] [--need LIST] [--near ID] [--on HOST]\n"
 			"                [--explain] [--detach] [--json] [--control PATH] -- CMD [ARGS...]\n");
 }
 
@@ -50,6 +50,10 @@ int cmd_run(int argc, char **argv)
 		}
 		if (a[0] != '-')
 			break;
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		}
 		if (!strcmp(a, "--explain"))
 			run.has_explain = run.explain = 1;
 		else if (!strcmp(a, "--detach") || !strcmp(a, "-d"))
@@ -66,12 +70,12 @@ int cmd_run(int argc, char **argv)
 			run.on = argv[++i];
 		else {
 			cli_error("run", "unknown option %s", a);
-			usage();
+			usage(stderr);
 			return CLI_EXIT_USAGE;
 		}
 	}
 	if (i >= argc) {
-		usage();
+		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
 	run.argv = argv + i;

@@ -103,6 +103,8 @@ const char *need_strerror(int err);
  * (cgroup.threads on v2, tasks on v1): the threads of one job.
  */
 int load_runnable(const char *threads_file, unsigned *runnable);
+/* The same over one process's threads: the fallback for a job without a cgroup. */
+int load_runnable_pid(int pid, unsigned *runnable);
 /* Reads "some avg10" of a PSI file (cpu.pressure); -errno when absent. */
 int load_psi_some(const char *pressure_file, double *avg10);
 /* Fills mem_free, mem_total, arch, features and ncpus of this machine. */

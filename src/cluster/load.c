@@ -6,6 +6,7 @@
  * through their cgroups, never over the whole machine: /proc/loadavg and the
  * root PSI files would be the same number on every host.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -52,6 +53,24 @@ int load_runnable(const char *threads_file, unsigned *runnable)
 		if (thread_state(tid, &st) == 0 && st == 'R')
 			(*runnable)++;
 	fclose(f);
+	return 0;
+}
+
+int load_runnable_pid(int pid, unsigned *runnable)
+{
+	char dir[64];
+	struct dirent *d;
+	DIR *dp;
+	char st;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/task", pid);
+	if (!(dp = opendir(dir)))
+		return -errno;
+	*runnable = 0;
+	while ((d = readdir(dp)))
+		if (d->d_name[0] != '.' && thread_state(atol(d->d_name), &st) == 0 && st == 'R')
+			(*runnable)++;
+	closedir(dp);
 	return 0;
 }
 

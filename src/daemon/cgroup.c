@@ -74,6 +74,46 @@ static bool is_fs(const char *path, long magic)
 	return statfs(path, &sf) == 0 && (long)sf.f_type == magic;
 }
 
+static int write_file(const char *path, const char *s);
+static void remember_stale(const char *dir);
+
+/*
+ * Job folders left by an earlier roamd of this host: their homes were told
+ * the host was lost (roam run exited 255), so the processes must not run on
+ * unseen. Kill them and remove the folders.
+ */
+static void kill_leftovers(const char *base, bool v2)
+{
+	DIR *d = opendir(base);
+	struct dirent *e;
+	char path[600];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		FILE *f;
+		long pid;
+
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		if (v2 && strfmt(path, sizeof(path), "%s/%s/cgroup.kill", base, e->d_name) == 0 &&
+		    write_file(path, "1") == 0) {
+			log_warn("killed the processes of job %s, left by an earlier roamd", e->d_name);
+		} else if (strfmt(path, sizeof(path), "%s/%s/cgroup.procs", base, e->d_name) == 0 &&
+			   (f = fopen(path, "re"))) {
+			int n = 0;
+			while (fscanf(f, "%ld", &pid) == 1)
+				n += kill((pid_t)pid, SIGKILL) == 0;
+			fclose(f);
+			if (n)
+				log_warn("killed %d processes of job %s, left by an earlier roamd", n, e->d_name);
+		}
+		if (strfmt(path, sizeof(path), "%s/%s", base, e->d_name) == 0)
+			remember_stale(path);
+	}
+	closedir(d);
+}
+
 void cgroup_init(void)
 {
 	char own[256], base[300];
@@ -90,9 +130,10 @@ void cgroup_init(void)
 	if (v2) {
 		own_path(NULL, own, sizeof(own));
 		strfmt(base, sizeof(base), "%s%s/roam.%s", v2, own, roamd->cfg.name);
-		if ((mkdir(base, 0755) == 0 || errno == EEXIST) && access(base, W_OK) == 0)
+		if ((mkdir(base, 0755) == 0 || errno == EEXIST) && access(base, W_OK) == 0) {
 			strfmt(roamd->cg_v2_base, sizeof(roamd->cg_v2_base), "%s", base);
-		else
+			kill_leftovers(base, true);
+		} else
 			log_warn("cgroup2 %s: %s; jobs get no v2 cgroup", base, strerror(errno));
 	}
 	/* Where cgroup2 exists it alone tracks, signals, kills and accounts a
@@ -107,8 +148,10 @@ void cgroup_init(void)
 			continue;
 		own_path(v1_names[i], own, sizeof(own));
 		strfmt(base, sizeof(base), "%s%s/roam.%s", mnt, own, roamd->cfg.name);
-		if ((mkdir(base, 0755) == 0 || errno == EEXIST) && access(base, W_OK) == 0)
+		if ((mkdir(base, 0755) == 0 || errno == EEXIST) && access(base, W_OK) == 0) {
 			strfmt(roamd->cg_v1_base[roamd->ncg_v1++], sizeof(roamd->cg_v1_base[0]), "%s", base);
+			kill_leftovers(base, false);
+		}
 	}
 	log_info("cgroups: v2 %s, v1 %u hierarchies", roamd->cg_v2_base[0] ? roamd->cg_v2_base : "none",
 		 roamd->ncg_v1);
@@ -281,4 +324,14 @@ uint64_t cgroup_cpu_ns(const struct job *j)
 		}
 	}
 	return 0;
+}
+
+void cgroup_fini(void)
+{
+	/* Best effort: the host folders go when their job folders are gone. */
+	cgroup_tick();
+	if (roamd->cg_v2_base[0])
+		rmdir(roamd->cg_v2_base);
+	for (unsigned i = 0; i < roamd->ncg_v1; i++)
+		rmdir(roamd->cg_v1_base[i]);
 }

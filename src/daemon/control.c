@@ -166,6 +166,7 @@ static void hosts(struct conn *c)
 	static Roamnet__HostInfo *ptr[CL_MAX_MEMBERS];
 	static Roamnet__HostLoad loads[CL_MAX_MEMBERS];
 	static char *tagv[CL_MAX_MEMBERS][CL_MAX_TAGS];
+	static char *featv[CL_MAX_MEMBERS][64];
 	Roamnet__HostList r = ROAMNET__HOST_LIST__INIT;
 	uint64_t now = now_ms();
 	size_t n = 0;
@@ -178,7 +179,7 @@ static void hosts(struct conn *c)
 		info[n].name = m->name;
 		info[n].addr = m->addr;
 		info[n].state = m->self ? "self" : m->state == MEMBER_UP ? "up" : "down";
-		peer_fill_load(&loads[n], m->self ? &roamd->self_load : &m->load, tagv[n]);
+		peer_fill_load(&loads[n], m->self ? &roamd->self_load : &m->load, tagv[n], featv[n]);
 		info[n].load = &loads[n];
 		info[n].has_age_ms = 1;
 		info[n].age_ms = m->self ? 0 : (uint32_t)(now - m->last_ms);
@@ -242,9 +243,7 @@ static void query_finish(struct query *q)
 static void ps(struct conn *c)
 {
 	struct query *q = calloc(1, sizeof(*q));
-	Roamnet__JobInfo *infos, **ptrs;
-	char (*states)[16];
-	size_t cap = 0, n = 0;
+	struct job_list l;
 
 	if (!q)
 		return control_result(c, 255, "out of memory");
@@ -255,23 +254,9 @@ static void ps(struct conn *c)
 	roamd->queries = q;
 	c->query = q->qid;
 	/* This host's own part, as a peer would report it. */
-	for (struct job *j = roamd->jobs; j; j = j->next)
-		cap++;
-	infos = calloc(cap + 1, sizeof(*infos));
-	ptrs = calloc(cap + 1, sizeof(*ptrs));
-	states = calloc(cap + 1, sizeof(*states));
-	if (infos && ptrs && states)
-		for (struct job *j = roamd->jobs; j; j = j->next) {
-			if (!j->exec_side && (!j->home_side || j->state == JOB_RUNNING || j->state == JOB_STARTING))
-				continue;
-			job_info(j, &infos[n], states[n]);
-			ptrs[n] = &infos[n];
-			n++;
-		}
-	query_add(q, ptrs, n);
-	free(infos);
-	free(ptrs);
-	free(states);
+	job_list_local(&l);
+	query_add(q, l.ptrs, l.n);
+	job_list_free(&l);
 	for (unsigned i = 1; i < roamd->members.n; i++) {
 		struct member *m = &roamd->members.m[i];
 		Roamnet__PsReq r = ROAMNET__PS_REQ__INIT;
@@ -320,18 +305,10 @@ bool control_frame(struct conn *c, unsigned type, ProtobufCMessage *m)
 		return true;   /* the job owns the request now */
 	case MSG_INPUT: {
 		Roamnet__Input *in = (Roamnet__Input *)m;
-		bool eof = in->has_eof && in->eof;
 		j = c->job;
-		if (!j || j->client != c)
-			break;
-		if (j->exec_side) {
-			exec_input(j, in->has_data ? in->data.data : NULL, in->has_data ? in->data.len : 0, eof);
-		} else if (j->exec_member && j->exec_member->link) {
-			char *own = in->id;
-			in->id = j->id;
-			conn_send(j->exec_member->link, MSG_INPUT, &in->base);
-			in->id = own;
-		}
+		if (j && j->client == c)
+			job_input(j, in->has_data ? in->data.data : NULL, in->has_data ? in->data.len : 0,
+				  in->has_eof && in->eof);
 		break;
 	}
 	case MSG_SIGNAL: {

@@ -7,7 +7,6 @@
  * drained from the pipes, whatever it left behind in its cgroup is killed
  * (nothing escapes), and the leader's status is reported.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -112,7 +111,8 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 	const char *procsv[9] = {0};
 	char env_host[CL_NAME_MAX + 16], env_home[CL_NAME_MAX + 16], env_id[MSG_MAX_ID + 16];
 	enum spawn_stage stage = SPAWN_OK;
-	int pidfd = -1, code = 255, np = 0;
+	int pidfd = -1, code = 255, np = 0, cgfd = -1;
+	char *v2procs = NULL;
 	pid_t pid;
 
 	j->pidfd_ev.fd = j->out_ev.fd = j->err_ev.fd = j->in_ev.fd = -1;
@@ -175,10 +175,17 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 		goto out;
 	}
 	if (cgroup_create(j) == 0) {
-		if (j->cg_v2[0])
-			asprintf(&procs[np++], "%s/cgroup.procs", j->cg_v2);
+		/* Born into its cgroup2 folder (clone3 CLONE_INTO_CGROUP): moving a
+		 * process afterwards takes a lock that waits for an RCU grace
+		 * period, measured at 3-20 ms here when spawns are sparse. */
+		if (j->cg_v2[0]) {
+			cgfd = open(j->cg_v2, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (asprintf(&v2procs, "%s/cgroup.procs", j->cg_v2) < 0)
+				v2procs = NULL;
+		}
 		for (unsigned i = 0; i < j->ncg_v1; i++)
-			asprintf(&procs[np++], "%s/cgroup.procs", j->cg_v1[i]);
+			if (asprintf(&procs[np], "%s/cgroup.procs", j->cg_v1[i]) >= 0)
+				np++;
 		for (int i = 0; i < np; i++)
 			procsv[i] = procs[i];
 	}
@@ -188,6 +195,7 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 		.umask = (mode_t)s->umask, .switch_user = geteuid() == 0, .uid = pw->pw_uid, .gid = pw->pw_gid, .groups = groups,
 		.ngroups = ngroups, .rlim = rlim, .rlim_set = rlim_set, .fd_in = pin[0],
 		.fd_out = pout[1], .fd_err = perr[1], .cgroup_procs = procsv,
+		.cgroup_fd = cgfd, .cgroup_v2_procs = v2procs,
 	};
 	pid = spawn_process(&req, &pidfd, &stage);
 	if (pid < 0) {
@@ -237,6 +245,9 @@ out:
 	}
 	for (int i = 0; i < np; i++)
 		free(procs[i]);
+	if (cgfd >= 0)
+		close(cgfd);
+	free(v2procs);
 	free(envp);
 	free(argvp);
 	free_strv(paths);
@@ -282,21 +293,33 @@ static bool drain(struct job *j, struct ev *ev, unsigned fd, size_t budget)
 		budget -= (size_t)n < budget ? (size_t)n : budget;
 	}
 	struct conn *c = sink(j);
-	if (ev->fd >= 0 && c && conn_pending(c) > THROTTLE)
-		loop_mod(ev, 0);   /* exec_resume turns it back on */
+	if (ev->fd >= 0 && (j->held || (c && conn_pending(c) > THROTTLE)))
+		loop_mod(ev, 0);   /* exec_resume or exec_hold turns it back on */
 	return true;
+}
+
+static void reading(struct job *j, bool on)
+{
+	if (j->out_ev.fd >= 0)
+		loop_mod(&j->out_ev, on ? EPOLLIN : 0);
+	if (j->err_ev.fd >= 0)
+		loop_mod(&j->err_ev, on ? EPOLLIN : 0);
 }
 
 void exec_resume(struct conn *c)
 {
-	for (struct job *j = roamd->jobs; j; j = j->next) {
-		if (!j->exec_side || sink(j) != c)
-			continue;
-		if (j->out_ev.fd >= 0)
-			loop_mod(&j->out_ev, EPOLLIN);
-		if (j->err_ev.fd >= 0)
-			loop_mod(&j->err_ev, EPOLLIN);
-	}
+	for (struct job *j = roamd->jobs; j; j = j->next)
+		if (j->exec_side && !j->held && sink(j) == c)
+			reading(j, true);
+	job_client_drained(c);
+}
+
+void exec_hold(struct job *j, bool hold)
+{
+	if (!j->exec_side || j->held == hold)
+		return;
+	j->held = hold;
+	reading(j, !hold);
 }
 
 static void job_out_event(struct ev *ev, uint32_t events)
@@ -462,35 +485,6 @@ unsigned exec_running(void)
 	return n;
 }
 
-/* Runnable threads of the leader alone, when the job has no cgroup. */
-static unsigned runnable_of_pid(pid_t pid)
-{
-	char dir[64], path[300];
-	unsigned n = 0, r;
-	struct dirent *d;
-	DIR *dp;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/task", pid);
-	if (!(dp = opendir(dir)))
-		return 0;
-	while ((d = readdir(dp))) {
-		if (d->d_name[0] == '.')
-			continue;
-		/* /proc/TID/stat of one thread: a one-line "threads file" of our own. */
-		strfmt(path, sizeof(path), "%s/%s/stat", dir, d->d_name);
-		FILE *f = fopen(path, "re");
-		char buf[512], *p;
-		if (!f)
-			continue;
-		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) && p[1] && p[2] == 'R')
-			n++;
-		fclose(f);
-	}
-	closedir(dp);
-	(void)r;
-	return n;
-}
-
 double exec_load(void)
 {
 	unsigned runnable = 0, r;
@@ -502,8 +496,8 @@ double exec_load(void)
 			continue;
 		if (cgroup_threads_file(j, path, sizeof(path)) == 0 && load_runnable(path, &r) == 0)
 			runnable += r;
-		else
-			runnable += runnable_of_pid(j->pid);
+		else if (load_runnable_pid(j->pid, &r) == 0)
+			runnable += r;
 	}
 	return (double)runnable / ncpus;
 }

@@ -22,9 +22,12 @@
 #include "daemon/roamd.h"
 
 #define PROBE_MS        1000       /* a probe unanswered this long is lost */
-#define BACKLOG_MAX     (1u << 20) /* output kept for a detached job */
+#define BACKLOG_MAX     (1u << 20) /* output kept for a detached job before it is held */
+#define FLOW_HIGH       (4u << 20) /* client backlog that pauses a remote job */
 #define KEEP_SEEN_MS    60000      /* a final job its client saw end */
 #define KEEP_UNSEEN_MS  600000     /* a final job nobody saw end */
+
+static void flush_early_input(struct job *j);
 
 struct job *job_find(const char *id)
 {
@@ -76,6 +79,7 @@ void job_reap(void)
 			msg_free(&j->run->base);
 		buf_free(&j->backlog);
 		buf_free(&j->stdin_buf);
+		buf_free(&j->early_in);
 		free(j->cmd);
 		free(j);
 	}
@@ -91,7 +95,7 @@ bool job_visible(const struct job *j, uid_t uid, const char *user)
 	return uid == 0 || (j->home_side ? j->uid == uid : !strcmp(j->user, user));
 }
 
-static char *join_argv(char **argv, size_t n)
+char *job_cmdline(char **argv, size_t n)
 {
 	size_t len = 1;
 	char *s, *p;
@@ -183,6 +187,7 @@ static void dispatch(struct job *j, struct member *m)
 		if (code)
 			return job_home_failed(j, code, reason);
 		job_home_started(j, m->name, j->pid);
+		flush_early_input(j);
 	} else {
 		if (!m->link || m->link->state != CS_OPEN || m->state != MEMBER_UP) {
 			snprintf(reason, sizeof(reason), "host %s is not reachable", m->name);
@@ -194,6 +199,7 @@ static void dispatch(struct job *j, struct member *m)
 		m->load.load += 1.0 / (m->load.ncpus ? m->load.ncpus : 1);
 		m->load.nprocs++;
 		conn_send(m->link, MSG_SPAWN, &s.base);
+		flush_early_input(j);
 	}
 }
 
@@ -311,7 +317,7 @@ void job_place(struct conn *c, Roamnet__Run *run)
 	j->uid = c->uid;
 	j->client = c;
 	j->started = (uint64_t)time(NULL);
-	j->cmd = join_argv(run->argv, run->n_argv);
+	j->cmd = job_cmdline(run->argv, run->n_argv);
 	c->job = j;
 	c->detach = run->detach;
 	snprintf(j->home, sizeof(j->home), "%s", roamd->cfg.name);
@@ -381,6 +387,34 @@ void job_home_started(struct job *j, const char *host, int pid)
 	}
 }
 
+static void flow(struct job *j, bool pause)
+{
+	Roamnet__Flow f = ROAMNET__FLOW__INIT;
+
+	if (!j->exec_member || !j->exec_member->link)
+		return;
+	f.id = j->id;
+	f.pause = pause;
+	if (conn_send(j->exec_member->link, MSG_FLOW, &f.base) == 0)
+		j->paused = pause;
+}
+
+/* Holds back or releases the job's output, wherever it runs. */
+static void hold(struct job *j, bool on)
+{
+	if (j->exec_side)
+		exec_hold(j, on);
+	else if (j->paused != on)
+		flow(j, on);
+}
+
+void job_client_drained(struct conn *c)
+{
+	for (struct job *j = roamd->jobs; j; j = j->next)
+		if (j->home_side && j->paused && j->client == c && !final(j))
+			flow(j, false);
+}
+
 void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n)
 {
 	Roamnet__Output o = ROAMNET__OUTPUT__INIT;
@@ -394,17 +428,21 @@ void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n)
 	o.data.len = n;
 	if (j->client) {
 		conn_send(j->client, MSG_OUTPUT, &o.base);
+		/* A slow client: hold the job back at its exec host rather than
+		 * queue its output here without bound. */
+		if (!j->exec_side && !j->paused && conn_pending(j->client) > FLOW_HIGH)
+			flow(j, true);
 		return;
 	}
-	/* Nobody attached: keep the frames for roam attach, up to a limit. */
+	/* Nobody attached: keep the frames for roam attach. Past the limit the
+	 * job is held back (as a pipe nobody reads would hold it) rather than
+	 * lose output; what is already on its way is still kept. */
 	sz = msg_frame_size(&o.base);
-	if (j->backlog_full || buf_used(&j->backlog) + sz > BACKLOG_MAX) {
-		j->backlog_full = true;
-		return;
-	}
 	dst = buf_reserve(&j->backlog, sz);
 	if (dst && (w = msg_encode(MSG_OUTPUT, &o.base, dst, sz)) > 0)
 		buf_commit(&j->backlog, (size_t)w);
+	if (buf_used(&j->backlog) > BACKLOG_MAX)
+		hold(j, true);
 }
 
 static void send_exit(struct conn *c, struct job *j)
@@ -467,6 +505,42 @@ void job_signal(struct job *j, int sig)
 	}
 }
 
+static void send_input(struct job *j, const uint8_t *data, size_t n, bool eof)
+{
+	Roamnet__Input in = ROAMNET__INPUT__INIT;
+
+	in.id = j->id;
+	in.has_data = n > 0;
+	in.data.data = (uint8_t *)data;
+	in.data.len = n;
+	in.has_eof = in.eof = eof;
+	conn_send(j->exec_member->link, MSG_INPUT, &in.base);
+}
+
+void job_input(struct job *j, const uint8_t *data, size_t n, bool eof)
+{
+	if (j->exec_side) {
+		exec_input(j, data, n, eof);
+	} else if (j->state == JOB_PLACING) {
+		/* Not placed yet (probes in flight): keep it for the exec host. */
+		if (n)
+			buf_append(&j->early_in, data, n);
+		j->early_eof |= eof;
+	} else if (j->exec_member && j->exec_member->link && !final(j)) {
+		send_input(j, data, n, eof);
+	}
+}
+
+/* Hands the job what stdin came while it was being placed. */
+static void flush_early_input(struct job *j)
+{
+	if (!buf_used(&j->early_in) && !j->early_eof)
+		return;
+	job_input(j, buf_data(&j->early_in), buf_used(&j->early_in), j->early_eof);
+	buf_free(&j->early_in);
+	j->early_eof = false;
+}
+
 void job_attach(struct conn *c, struct job *j)
 {
 	if (j->client && j->client != c) {
@@ -486,6 +560,8 @@ void job_attach(struct conn *c, struct job *j)
 		conn_write(c, buf_data(&j->backlog), buf_used(&j->backlog));
 		buf_free(&j->backlog);
 	}
+	if (!final(j))
+		hold(j, false);
 	if (j->state == JOB_EXITED) {
 		send_exit(c, j);
 		j->reap_ms = now_ms() + KEEP_SEEN_MS;
@@ -545,4 +621,33 @@ void job_info(const struct job *j, Roamnet__JobInfo *out, char *statebuf)
 		out->cpu_ns = cpu;
 		out->rss = rss;
 	}
+}
+
+void job_list_local(struct job_list *l)
+{
+	size_t cap = 0;
+
+	memset(l, 0, sizeof(*l));
+	for (struct job *j = roamd->jobs; j; j = j->next)
+		cap++;
+	l->infos = calloc(cap + 1, sizeof(*l->infos));
+	l->ptrs = calloc(cap + 1, sizeof(*l->ptrs));
+	l->states = calloc(cap + 1, sizeof(*l->states));
+	if (!l->infos || !l->ptrs || !l->states)
+		return;
+	for (struct job *j = roamd->jobs; j; j = j->next) {
+		if (!j->exec_side && (!j->home_side || j->state == JOB_RUNNING || j->state == JOB_STARTING))
+			continue;
+		job_info(j, &l->infos[l->n], l->states[l->n]);
+		l->ptrs[l->n] = &l->infos[l->n];
+		l->n++;
+	}
+}
+
+void job_list_free(struct job_list *l)
+{
+	free(l->infos);
+	free(l->ptrs);
+	free(l->states);
+	memset(l, 0, sizeof(*l));
 }

@@ -226,6 +226,12 @@ int main(int argc, char **argv)
 		job_reap();
 	}
 	shutdown_jobs();
+	/* Give the killed jobs a second to be reaped, so their cgroups go too. */
+	for (int i = 0; i < 20 && exec_running(); i++) {
+		usleep(50000);
+		exec_reap_orphans();
+	}
+	cgroup_fini();
 	unlink(roamd->cfg.control);
 	sodium_memzero(roamd->key, sizeof(roamd->key));
 	return 0;

@@ -21,7 +21,7 @@
 
 #define HEARTBEAT_MS 1000
 
-void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **tagv)
+void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **tagv, char **featv)
 {
 	roamnet__host_load__init(out);
 	out->load = l->load;
@@ -40,12 +40,11 @@ void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **ta
 	out->max_procs = l->max_procs;
 	out->ncpus = l->ncpus;
 	/* Feature bits travel as names: the numbering is each host's own. */
-	static char *feat[64];
 	size_t nf = 0;
-	for (unsigned i = 0; i < cl_nfeatures; i++)
+	for (unsigned i = 0; i < cl_nfeatures && i < 64; i++)
 		if (l->features & (1ull << i))
-			feat[nf++] = (char *)cl_features[i];
-	out->cpu_flags = feat;
+			featv[nf++] = (char *)cl_features[i];
+	out->cpu_flags = featv;
 	out->n_cpu_flags = nf;
 }
 
@@ -98,12 +97,12 @@ static void send_heartbeat(struct conn *c)
 	Roamnet__HostLoad l;
 	static Roamnet__Member mv[CL_MAX_MEMBERS];
 	static Roamnet__Member *mp[CL_MAX_MEMBERS];
-	char *tagv[CL_MAX_TAGS];
+	char *tagv[CL_MAX_TAGS], *featv[64];
 	char addr[CL_ADDR_MAX];
 	size_t n = 0;
 
 	advertised(c, addr, sizeof(addr));
-	peer_fill_load(&l, &roamd->self_load, tagv);
+	peer_fill_load(&l, &roamd->self_load, tagv, featv);
 	h.name = roamd->cfg.name;
 	h.addr = addr;
 	h.load = &l;
@@ -175,19 +174,7 @@ static void spawn(struct conn *c, const Roamnet__Spawn *s)
 		return;
 	j->origin = c;
 	snprintf(j->home, sizeof(j->home), "%s", s->home);
-	{
-		size_t len = 1;
-		for (size_t i = 0; i < s->n_argv; i++)
-			len += strlen(s->argv[i]) + 1;
-		j->cmd = malloc(len > 1024 ? 1024 : len);
-		if (j->cmd) {
-			j->cmd[0] = 0;
-			for (size_t i = 0; i < s->n_argv; i++) {
-				size_t used = strlen(j->cmd);
-				snprintf(j->cmd + used, (len > 1024 ? 1024 : len) - used, "%s%s", i ? " " : "", s->argv[i]);
-			}
-		}
-	}
+	j->cmd = job_cmdline(s->argv, s->n_argv);
 	code = exec_start(j, s, reason, sizeof(reason));
 	if (code) {
 		Roamnet__Failed f = ROAMNET__FAILED__INIT;
@@ -210,33 +197,14 @@ static void spawn(struct conn *c, const Roamnet__Spawn *s)
 static void ps_reply(struct conn *c, uint64_t qid)
 {
 	Roamnet__PsRep r = ROAMNET__PS_REP__INIT;
-	size_t n = 0, cap = 0;
-	Roamnet__JobInfo *infos;
-	Roamnet__JobInfo **ptrs;
-	char (*states)[16];
+	struct job_list l;
 
-	for (struct job *j = roamd->jobs; j; j = j->next)
-		cap++;
-	infos = calloc(cap + 1, sizeof(*infos));
-	ptrs = calloc(cap + 1, sizeof(*ptrs));
-	states = calloc(cap + 1, sizeof(*states));
-	if (infos && ptrs && states)
-		for (struct job *j = roamd->jobs; j; j = j->next) {
-			/* Running jobs are reported by their exec host; the home adds
-			 * only those that run nowhere (placing, finished). */
-			if (!j->exec_side && (!j->home_side || j->state == JOB_RUNNING || j->state == JOB_STARTING))
-				continue;
-			job_info(j, &infos[n], states[n]);
-			ptrs[n] = &infos[n];
-			n++;
-		}
+	job_list_local(&l);
 	r.qid = qid;
-	r.jobs = ptrs;
-	r.n_jobs = n;
+	r.jobs = l.ptrs;
+	r.n_jobs = l.n;
 	conn_send(c, MSG_PS_REP, &r.base);
-	free(infos);
-	free(ptrs);
-	free(states);
+	job_list_free(&l);
 }
 
 static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
@@ -248,10 +216,10 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 	case MSG_PROBE_REQ: {
 		Roamnet__ProbeRep r = ROAMNET__PROBE_REP__INIT;
 		Roamnet__HostLoad l;
-		char *tagv[CL_MAX_TAGS];
+		char *tagv[CL_MAX_TAGS], *featv[64];
 		struct host_load now = roamd->self_load;
 		now.load = exec_load();
-		peer_fill_load(&l, &now, tagv);
+		peer_fill_load(&l, &now, tagv, featv);
 		r.qid = ((Roamnet__ProbeReq *)m)->qid;
 		r.load = &l;
 		conn_send(c, MSG_PROBE_REP, &r.base);
@@ -281,6 +249,13 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 			log_info("job %s: signal %d from %s on %s", j->id, s->sig, s->user, c->peer_name);
 			job_signal(j, s->sig);
 		}
+		return false;
+	}
+	case MSG_FLOW: {
+		Roamnet__Flow *f = (Roamnet__Flow *)m;
+		struct job *j = job_find(f->id);
+		if (j && j->exec_side && j->origin == c)
+			exec_hold(j, f->pause);
 		return false;
 	}
 	case MSG_PS_REQ:

@@ -103,7 +103,6 @@ struct job {
 	/* home side */
 	struct conn *client;        /* the attached roam run/attach */
 	struct buf backlog;         /* output frames kept while nobody is attached */
-	bool backlog_full;
 	Roamnet__Run *run;          /* the request, until it is placed */
 	struct policy policy;
 	struct policy_request req;
@@ -112,6 +111,10 @@ struct job {
 	unsigned probes_out;
 	uint64_t probe_deadline_ms;
 	struct member *exec_member; /* where it runs when not here */
+	bool paused;                /* home: asked the exec host to stop reading output */
+	bool held;                  /* exec: the home asked us to stop reading output */
+	struct buf early_in;        /* stdin that came while the job was placed */
+	bool early_eof;
 	char explain[512];
 	char fail_reason[512];
 	int fail_code;
@@ -213,7 +216,9 @@ bool peer_frame(struct conn *c, unsigned type, ProtobufCMessage *m);
 void peer_opened(struct conn *c);
 void peer_closed(struct conn *c);
 void peer_tick(uint64_t now);
-void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **tagv);
+/* Fills out from l; tagv and featv (CL_MAX_TAGS and 64 entries) hold the
+ * string pointers and must live as long as out. */
+void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **tagv, char **featv);
 void peer_host_load_from(struct host_load *l, const Roamnet__HostLoad *in);
 
 /* control.c */
@@ -231,14 +236,31 @@ struct job *job_new(const char *id);
 void job_free(struct job *j);
 void job_reap(void);
 void job_place(struct conn *client, Roamnet__Run *run);
+/* argv joined by spaces, at most 1 KiB (for ps); malloc'd. */
+char *job_cmdline(char **argv, size_t n);
+/* This host's part of roam ps: the jobs running here, and the jobs homed
+ * here that run nowhere (placing or finished); a running job is reported
+ * by its exec host only. Free with job_list_free. */
+struct job_list {
+	Roamnet__JobInfo *infos;
+	Roamnet__JobInfo **ptrs;
+	char (*states)[16];
+	size_t n;
+};
+void job_list_local(struct job_list *l);
+void job_list_free(struct job_list *l);
 void job_probe_answer(uint64_t qid, struct member *m, const Roamnet__HostLoad *l);
 void job_tick(uint64_t now);
 void job_home_started(struct job *j, const char *host, int pid);
 void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n);
 void job_home_exited(struct job *j, int status);
+/* Client c drained: remote jobs paused for it go on. */
+void job_client_drained(struct conn *c);
 void job_home_failed(struct job *j, int code, const char *reason);
 void job_member_lost(struct member *m);
 void job_signal(struct job *j, int sig);
+/* stdin from the job's client, wherever the job is. */
+void job_input(struct job *j, const uint8_t *data, size_t n, bool eof);
 void job_attach(struct conn *c, struct job *j);
 void job_info(const struct job *j, Roamnet__JobInfo *out, char *statebuf);
 bool job_visible(const struct job *j, uid_t uid, const char *user);
@@ -252,6 +274,8 @@ void exec_signal(struct job *j, int sig);
 void exec_origin_lost(struct conn *c);
 /* Reading of job pipes paused for c's backlog resumes. */
 void exec_resume(struct conn *c);
+/* The home asks to pause or resume reading a job's output. */
+void exec_hold(struct job *j, bool hold);
 void exec_sample(struct job *j, uint64_t *cpu_ns, uint64_t *rss);
 void exec_reap_orphans(void);
 unsigned exec_running(void);
@@ -272,7 +296,9 @@ struct spawn_req {
 	const struct rlimit *rlim;  /* RLIM_NLIMITS entries or NULL */
 	const bool *rlim_set;
 	int fd_in, fd_out, fd_err;
-	const char *const *cgroup_procs;  /* cgroup.procs files to join */
+	const char *const *cgroup_procs;  /* cgroup.procs files to join (v1) */
+	int cgroup_fd;              /* the job's cgroup2 folder, born into it, or -1 */
+	const char *cgroup_v2_procs;/* its cgroup.procs, if clone3 is refused */
 };
 enum spawn_stage { SPAWN_OK = 0, SPAWN_CGROUP, SPAWN_CREDS, SPAWN_CWD, SPAWN_RLIMIT, SPAWN_EXEC };
 /* Creates the process with clone(CLONE_VM|CLONE_VFORK): returns its pid and
@@ -290,5 +316,6 @@ int cgroup_procs_file(const struct job *j, char *buf, size_t cap);
 const char *cgroup_host_pressure(void);
 uint64_t cgroup_cpu_ns(const struct job *j);
 void cgroup_tick(void);
+void cgroup_fini(void);
 
 #endif

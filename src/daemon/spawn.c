@@ -13,7 +13,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <linux/sched.h>
 #include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +25,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "arch.h"
 #include "daemon/roamd.h"
 
 #define CHILD_STACK (64u << 10)
 
 struct child {
 	const struct spawn_req *r;
+	bool join_v2;               /* not born in its cgroup2 folder: join it */
 	volatile int err;
 	volatile int stage;
 };
@@ -81,14 +86,21 @@ static int child_main(void *arg)
 			syscall(SYS_rt_sigaction, s, &ks, NULL, sizeof(ks.mask));
 	}
 
-	for (const char *const *p = r->cgroup_procs; p && *p; p++) {
-		int fd = (int)syscall(SYS_openat, AT_FDCWD, *p, O_WRONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;  /* a hierarchy we cannot use; the others still hold the job */
-		ret = rs(syscall(SYS_write, fd, "0", 1));
-		syscall(SYS_close, fd);
-		if (ret < 0)
-			child_fail(c, SPAWN_CGROUP, ret);
+	for (int v2 = 0; v2 < 2; v2++) {
+		const char *const *p = v2 ? &r->cgroup_v2_procs : r->cgroup_procs;
+		if (v2 && !c->join_v2)
+			break;
+		for (; p && *p; p++) {
+			int fd = (int)syscall(SYS_openat, AT_FDCWD, *p, O_WRONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;  /* a hierarchy we cannot use; the others still hold the job */
+			ret = rs(syscall(SYS_write, fd, "0", 1));
+			syscall(SYS_close, fd);
+			if (ret < 0)
+				child_fail(c, SPAWN_CGROUP, ret);
+			if (v2)
+				break;
+		}
 	}
 
 	if (r->fd_in != 0 && (ret = rs(syscall(SYS_dup2, r->fd_in, 0))) < 0)
@@ -134,6 +146,40 @@ static int child_main(void *arg)
 	child_fail(c, SPAWN_EXEC, ret);
 }
 
+
+/* The child is born into r->cgroup_fd when the kernel allows; else it
+ * joins its cgroup itself. Returns the pid, or -errno (the clone failed). */
+static pid_t create(struct child *c, void *stack, int *pidfd)
+{
+	const struct spawn_req *r = c->r;
+
+#ifdef ARCH_HAVE_CLONE3_FN
+	if (r->cgroup_fd >= 0) {
+		struct clone_args args;
+		long pid;
+
+		memset(&args, 0, sizeof(args));
+		args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP;
+		args.pidfd = (uint64_t)(uintptr_t)pidfd;
+		args.exit_signal = SIGCHLD;
+		args.stack = (uint64_t)(uintptr_t)stack;
+		args.stack_size = CHILD_STACK;
+		args.cgroup = (uint64_t)r->cgroup_fd;
+		c->join_v2 = false;
+		pid = arch_clone3_fn(&args, sizeof(args), child_main, c);
+		if (pid >= 0)
+			return (pid_t)pid;
+		if (pid != -ENOSYS && pid != -EINVAL && pid != -E2BIG && pid != -EOPNOTSUPP)
+			return (pid_t)pid;
+		/* An older kernel: the child joins by itself below. */
+	}
+#endif
+	c->join_v2 = r->cgroup_v2_procs != NULL;
+	pid_t pid = clone(child_main, (char *)stack + CHILD_STACK,
+			  CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, c, pidfd);
+	return pid < 0 ? -errno : pid;
+}
+
 pid_t spawn_process(const struct spawn_req *r, int *pidfd, enum spawn_stage *stage)
 {
 	struct child c = {.r = r, .err = 0, .stage = SPAWN_OK};
@@ -149,13 +195,11 @@ pid_t spawn_process(const struct spawn_req *r, int *pidfd, enum spawn_stage *sta
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	*pidfd = -1;
-	pid = clone(child_main, (char *)stack + CHILD_STACK,
-		    CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &c, pidfd);
-	int saved = errno;
+	pid = create(&c, stack, pidfd);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	munmap(stack, CHILD_STACK);
 	if (pid < 0)
-		return -saved;
+		return pid;
 	*stage = (enum spawn_stage)c.stage;
 	if (c.stage != SPAWN_OK) {
 		/* The child has already exited (vfork returned): reap it now. */

@@ -67,6 +67,8 @@ enum img_codec {
 /* Not madvise state: a shared file mapping that may be made writable
  * (VM_MAYWRITE), so restore opens its file for writing. */
 #define VMA_SHARED_MAYWRITE 0x100u
+/* Not madvise state either: mapped with MAP_NORESERVE (no commit charge). */
+#define VMA_NORESERVE       0x200u
 
 /* Errors beyond -errno, so callers can name what went wrong. */
 enum img_error {

@@ -28,6 +28,7 @@ static const struct msg_desc table[MSG_TYPE_MAX] = {
 	[MSG_EXITED]    = {"exited", &roamnet__exited__descriptor, 1024, P | C},
 	[MSG_PS_REQ]    = {"ps-req", &roamnet__ps_req__descriptor, 64, P},
 	[MSG_PS_REP]    = {"ps-rep", &roamnet__ps_rep__descriptor, MSG_MAX_PAYLOAD, P},
+	[MSG_FLOW]      = {"flow", &roamnet__flow__descriptor, 256, P},
 	[MSG_RUN]       = {"run", &roamnet__run__descriptor, MSG_MAX_PAYLOAD, C},
 	[MSG_ATTACH]    = {"attach", &roamnet__attach__descriptor, 1024, C},
 	[MSG_WAIT]      = {"wait", &roamnet__wait__descriptor, 1024, C},
@@ -253,6 +254,8 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 		const Roamnet__Exited *e = (const void *)m;
 		return valid_id(e->id) && e->status >= 0 && e->status <= 0xffff ? 0 : -MSG_ERR_INVALID;
 	}
+	case MSG_FLOW:
+		return valid_id(((const Roamnet__Flow *)m)->id) ? 0 : -MSG_ERR_INVALID;
 	case MSG_PS_REQ:
 		return 0;
 	case MSG_PS_REP: {

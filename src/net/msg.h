@@ -41,6 +41,7 @@ enum msg_type {
 	MSG_EXITED    = 10,
 	MSG_PS_REQ    = 11,
 	MSG_PS_REP    = 12,
+	MSG_FLOW      = 13,
 	/* control socket only */
 	MSG_RUN       = 32,
 	MSG_ATTACH    = 33,

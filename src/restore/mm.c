@@ -256,7 +256,7 @@ static int apply_madvise(struct restore *r, const Roamimg__Vma *v)
 static int map_one(struct restore *r, const Roamimg__Vma *v)
 {
 	long len = (long)(v->end - v->start), ret, fd = -1;
-	int flags = MAP_FIXED | (v->growsdown ? MAP_GROWSDOWN : 0), rc;
+	int flags = MAP_FIXED | (v->growsdown ? MAP_GROWSDOWN : 0) | ((v->madv & VMA_NORESERVE) ? MAP_NORESERVE : 0), rc;
 	char what[PATH_MAX + 96];
 
 	snprintf(what, sizeof(what), "mapping %llx-%llx %s", (unsigned long long)v->start, (unsigned long long)v->end,
@@ -375,15 +375,29 @@ int restore_mm_finish(struct restore *r)
 		if ((rc = rsys(r, &ret, "unmapping a shared memory master", SYS_munmap, (long)r->shm[i].addr,
 			       (long)r->shm[i].size, 0, 0, 0, 0)) < 0)
 			return rc;
-	/* The exe link points at the file only when restore checked it is the
-	 * same one (a private mapping of it, not carried). */
-	for (size_t i = 0; mm->has_exe_file_id && exe < 0 && i < mm->n_vmas; i++) {
-		const Roamimg__Vma *v = mm->vmas[i];
-		if (v->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE && !v->carried && v->file_id == mm->exe_file_id &&
-		    (rc = file_fd(r, mm->exe_file_id, 0, &exe)) < 0)
+	/* The exe link: the file at the exe's path (when its pages were carried,
+	 * because it changed, the link still names it). A deleted exe is made
+	 * again for a moment, empty, so that the link reads "PATH (deleted)" as
+	 * it did: the kernel wants a regular executable file, not its content. */
+	const char *made = NULL;
+	if (mm->has_exe_file_id && mm->exe_file_id < mm->n_files) {
+		const Roamimg__MappedFile *f = mm->files[mm->exe_file_id];
+		if (f->deleted) {
+			int fd = open(f->path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0700);
+			if (fd >= 0) {
+				close(fd);
+				made = f->path;
+			}
+		}
+		if ((!f->deleted || made) && access(f->path, F_OK) == 0 &&
+		    (rc = file_fd(r, mm->exe_file_id, 0, &exe)) < 0) {
+			if (made)
+				unlink(made);
 			return rc;
+		}
+		if (made)
+			unlink(made);
 	}
-
 	struct prctl_mm_map map = {
 		.start_code = mm->start_code, .end_code = mm->end_code,
 		.start_data = mm->start_data, .end_data = mm->end_data,

@@ -60,9 +60,11 @@ static int restore_sigactions(struct restore *r)
 	}
 	for (size_t i = 0; i < p->n_itimers; i++) {
 		const Roamimg__Itimer *t = p->itimers[i];
-		uint64_t tv[4] = { t->interval_us / 1000000, t->interval_us % 1000000, t->value_us / 1000000,
-				   t->value_us % 1000000 };
-		if (!tv[2] && !tv[3])
+		/* A periodic timer caught at its expiry reads 0 left: it is armed all
+		 * the same, and fires next a whole interval on. */
+		uint64_t value = t->value_us ? t->value_us : t->interval_us;
+		uint64_t tv[4] = { t->interval_us / 1000000, t->interval_us % 1000000, value / 1000000, value % 1000000 };
+		if (!value)
 			continue;  /* a disarmed timer */
 		if ((rc = tramp_put(r, 0, tv, sizeof(tv), &a)) < 0)
 			return rc;

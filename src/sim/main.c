@@ -405,11 +405,15 @@ int main(int argc, char **argv)
 		}
 	}
 	if (plot) {
-		char title[160], wname[48];
+		char title[256], wname[48], mig[64] = "";
 
 		work_format(&cfg.work, wname, sizeof(wname));
-		snprintf(title, sizeof(title), "N = %u hosts, %s, work %s, publish P = %g, probe delay %g",
-		         cfg.hosts, cfg.disc == DISC_PS ? "PS" : "FIFO", wname, cfg.publish, cfg.probe_delay);
+		if (cfg.migrate)
+			snprintf(mig, sizeof(mig), ", migration %g s/MiB x %g MiB", cfg.mig_cost, cfg.mem);
+		snprintf(title, sizeof(title),
+		         "N = %u hosts, %s, work %s, publish P = %g, probe delay %g, transfer delay %g%s",
+		         cfg.hosts, cfg.disc == DISC_PS ? "PS" : "FIFO", wname, cfg.publish,
+		         cfg.probe_delay, cfg.transfer_delay, mig);
 		if (report_plot(plot, title, rows, nrows) < 0) {
 			fprintf(stderr, "roam-sim: --plot %s: gnuplot failed\n", plot);
 			rc = 255;

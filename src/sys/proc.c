@@ -147,7 +147,7 @@ static uint32_t parse_vmflags(const char *p)
 		{"wf", PV_WIPEONFORK}, {"hg", PV_HUGEPAGE}, {"nh", PV_NOHUGEPAGE},
 		{"mg", PV_MERGEABLE}, {"mw", PV_MAYWRITE}, {"mr", PV_MAYREAD},
 		{"io", PV_IO}, {"pf", PV_PFNMAP}, {"ht", PV_HUGETLB}, {"lo", PV_LOCKED},
-		{"ms", PV_MAYSHARE}, {"um", PV_UFFD}, {"uw", PV_UFFD},
+		{"ms", PV_MAYSHARE}, {"um", PV_UFFD}, {"uw", PV_UFFD}, {"nr", PV_NORESERVE},
 	};
 	uint32_t f = 0;
 

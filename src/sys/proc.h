@@ -35,6 +35,7 @@ enum {
 	PV_MERGEABLE = 1u << 6, PV_MAYWRITE = 1u << 7, PV_MAYREAD = 1u << 8,
 	PV_IO = 1u << 9, PV_PFNMAP = 1u << 10, PV_HUGETLB = 1u << 11,
 	PV_LOCKED = 1u << 12, PV_MAYSHARE = 1u << 13, PV_UFFD = 1u << 14,
+	PV_NORESERVE = 1u << 15,
 };
 
 struct proc_vma {

@@ -1,9 +1,14 @@
 #include "sys/ptrace.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
+
+#include "sys/mem.h"
+#include "sys/proc.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
@@ -136,4 +141,40 @@ int remote_syscall(struct remote *r, long *ret, long nr, long a0, long a1, long 
 		return rc;
 	*ret = arch_syscall_result(&regs);
 	return 0;
+}
+
+int remote_find_syscall(int procfd, pid_t pid, int memfd, uint64_t *ip)
+{
+	static const unsigned char insn[] = ARCH_SYSCALL_INSN;
+	unsigned long long start = 0, end = 0;
+	char *maps, *line;
+	int rc;
+
+	/* maps, not smaps: it does not walk the page tables. */
+	if ((rc = proc_read_file(procfd, "maps", &maps, NULL)) < 0)
+		return rc;
+	for (line = maps; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		size_t l = strcspn(line, "\n");
+		if (l > 6 && !strncmp(line + l - 6, "[vdso]", 6) && sscanf(line, "%llx-%llx", &start, &end) == 2)
+			break;
+		start = end = 0;
+	}
+	free(maps);
+	if (end <= start || end - start > (1u << 20))
+		return -ENOENT;
+	size_t len = end - start;
+	unsigned char *buf = malloc(len);
+	if (!buf)
+		return -ENOMEM;
+	rc = mem_read(pid, memfd, start, buf, len);
+	*ip = 0;
+	for (size_t off = 0; rc == 0 && off + sizeof(insn) <= len; off++)
+		if (!memcmp(buf + off, insn, sizeof(insn))) {
+			*ip = start + off;
+			break;
+		}
+	free(buf);
+	if (rc < 0)
+		return rc;
+	return *ip ? 0 : -ENOENT;
 }

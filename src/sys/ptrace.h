@@ -53,4 +53,9 @@ struct remote {
 int remote_syscall(struct remote *r, long *ret, long nr, long a0, long a1, long a2,
 		   long a3, long a4, long a5);
 
+/* The address of a syscall instruction in the process's own vDSO, to run
+ * remote syscalls from without changing a byte of its code. -ENOENT when it
+ * has no vDSO. procfd is its /proc/PID, memfd its /proc/PID/mem. */
+int remote_find_syscall(int procfd, pid_t pid, int memfd, uint64_t *ip);
+
 #endif

@@ -43,9 +43,22 @@ head -c 1048576 /dev/urandom >"$WORK/blob"
 want=$(sha256sum <"$WORK/blob" | cut -d' ' -f1)
 got=$(run_on 1 run --on "$(hname 3)" -- sha256sum <"$WORK/blob" | cut -d' ' -f1)
 [ "$got" = "$want" ] || fail "sha256 through stdin: $got != $want"
+# stdin that arrives while the policy is still probing is kept, not lost.
+got=$(head -c 65536 "$WORK/blob" | run_on 1 run --policy probe:d=3 -- sha256sum | cut -d" " -f1)
+[ "$got" = "$(head -c 65536 "$WORK/blob" | sha256sum | cut -d" " -f1)" ] || fail "stdin during probing: $got"
 # and output streams back whole (2 MiB).
 n=$(run_on 2 run --on "$(hname 3)" -- head -c 2097152 /dev/zero | wc -c)
 [ "$n" = 2097152 ] || fail "2 MiB of output came back as $n bytes"
+
+# A slow reader holds the job back (flow control from the home to the exec
+# host): all 128 MiB arrive, and the home roamd never queues most of them.
+n=$(run_on 1 run --on "$H3" -- head -c 134217728 /dev/zero | (sleep 2; wc -c))
+[ "$n" = 134217728 ] || fail "128 MiB to a slow reader came back as $n bytes"
+hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$(roamd_pid 1)/status")
+note "home roamd peak RSS after 128 MiB to a slow reader: $((hwm / 1024)) MiB"
+# (ASan keeps freed memory in quarantine: its RSS says nothing about queues.)
+grep -q __asan_init "$ROAMD" || [ "$hwm" -lt 98304 ] ||
+	fail "home roamd peaked at $((hwm / 1024)) MiB: output was queued, not held back"
 
 # Real programs nobody here wrote.
 [ "$(echo '2^64' | run_on 1 run --on "$H2" -- bc)" = "18446744073709551616" ] || fail "bc"
@@ -87,6 +100,16 @@ out=$(run_on 1 attach "$id"); rc=$?
 [ "$(echo $out)" = "early late" ] || fail "attach output '$out'"
 run_on 1 wait "$id"; rc=$?
 [ $rc = 7 ] || fail "wait gave $rc"
+
+# A detached job writing more than is kept is held back, not truncated:
+# attach later gets every byte (here and on another host).
+for h in "$(hname 1)" "$H2"; do
+	id=$(run_on 1 run --detach --on "$h" -- head -c 8388608 /dev/zero) || fail "detach big"
+	sleep 1.5
+	run_on 1 ps | grep -q "^$id .*running" || fail "$id on $h was not held back: $(run_on 1 ps)"
+	n=$(run_on 1 attach "$id" | wc -c)
+	[ "$n" = 8388608 ] || fail "attach to $id on $h got $n bytes"
+done
 
 id=$(run_on 1 run --detach --on "$(hname 3)" -- sleep 30) || fail "detach 2"
 run_on 2 kill -KILL "$id" || fail "kill from another host"

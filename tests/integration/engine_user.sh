@@ -23,11 +23,13 @@ cat "$T/user.err"
 grep -q "uid 0" "$T/user.err" || fail "the message does not name the image's uid"
 alive "$ORIG_PID" && fail "something runs under the image's pid"
 
+# The threads subject, not memory: memory checks /proc/self/exe, which only
+# a restorer with CAP_CHECKPOINT_RESTORE may set (README, Trust).
 log "uid $U checkpoints and restores its own process"
 mkdir -p "$T/u" && chown $U:$U "$T/u"
 RUN="$T/u" LOG="$T/u/log" STOP="$T/u/stop"
 : >"$LOG" && chown $U "$LOG"
-ROAM_STOP="$STOP" "${AS_USER[@]}" "$ROAM_SUBJECTS/memory" >>"$LOG" 2>&1 </dev/null &
+ROAM_STOP="$STOP" "${AS_USER[@]}" "$ROAM_SUBJECTS/threads" -t 2 >>"$LOG" 2>&1 </dev/null &
 SPID=$! ORIG_PID=$! WAITER=$!
 track "$SPID"
 wait_ready

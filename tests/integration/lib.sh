@@ -20,10 +20,21 @@ set -u
 : "${ROAM_BUILD:?ROAM_BUILD not set (run through tests/run)}"
 : "${ROAM_SUBJECTS:?ROAM_SUBJECTS not set (run through tests/run)}"
 ROAM="$ROAM_BUILD/roam"
+
+# Subjects must inherit nothing but stdio: a descriptor leaked by whoever
+# runs the tests (a CI runner's pipe) would make roam, rightly, refuse them.
+# 255 is bash's own handle on this script (close-on-exec).
+for _fd in /proc/$$/fd/*; do
+	_fd=${_fd##*/}
+	[ "$_fd" -gt 2 ] && [ "$_fd" != 255 ] && eval "exec $_fd>&-"
+done 2>/dev/null
+unset _fd
 TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/roam-$TEST_NAME.XXXXXX")
 KILL_PIDS=()
-SPID="" ORIG_PID="" WAITER="" LOG="" STOP="" RUN="" RUN_N=0 IMG_N=0
+ROAM_CMD_TIMEOUT=${ROAM_CMD_TIMEOUT:-30}	# seconds a checkpoint may take
+CYCLES=${CYCLES:-K L K} CYCLE_GAP=${CYCLE_GAP:-0.3}	# see ckpt_test
+SPID="" ORIG_PID="" ORIG_SID="" WAITER="" LOG="" STOP="" RUN="" RUN_N=0 IMG_N=0
 
 cleanup() {
 	local p
@@ -69,6 +80,15 @@ proc_state() {
 	echo "${s%% *}"
 }
 
+# sid_of PID: the session id of PID.
+sid_of() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "-"; return; }
+	s=${s##*) }
+	set -- $s
+	echo "$4"
+}
+
 proc_field() { sed -n "s/^$2:[[:space:]]*//p" "/proc/$1/status" 2>/dev/null; }
 
 # wait_until SECONDS CMD...: poll CMD every 20 ms; false on timeout.
@@ -107,6 +127,7 @@ start_subject() {
 	SPID=$! ORIG_PID=$! WAITER=$!
 	track "$SPID"
 	wait_ready
+	ORIG_SID=$(sid_of "$SPID")
 }
 
 # start_program CMD...: a program we did not write; stdout appended to $LOG,
@@ -120,6 +141,7 @@ start_program() {
 	"$@" >>"$LOG" 2>"$RUN/stderr" <"${PROG_STDIN:-/dev/null}" &
 	SPID=$! ORIG_PID=$! WAITER=$!
 	track "$SPID"
+	ORIG_SID=$(sid_of "$SPID")
 }
 
 ready_or_gone() { grep -qx ready "$LOG" || ! alive "$SPID"; }
@@ -154,8 +176,9 @@ checkpoint() {
 	for o in "$@"; do [ "$o" = --leave-running ] && leave=1; done
 	new_image
 	no_fail
-	"$ROAM" checkpoint "$SPID" -o "$IMG" "$@" 2>"$T/checkpoint.err"
+	timeout -k 5 "$ROAM_CMD_TIMEOUT" "$ROAM" checkpoint "$SPID" -o "$IMG" "$@" 2>"$T/checkpoint.err"
 	local rc=$?
+	[ $rc = 124 ] && fail "roam checkpoint $SPID${*:+ $*} did not finish in ${ROAM_CMD_TIMEOUT}s"
 	[ $rc = 0 ] || fail "roam checkpoint $SPID${*:+ $*} exited $rc: $(tail -n 3 "$T/checkpoint.err")"
 	[ -s "$IMG" ] || fail "checkpoint wrote no image"
 	[ "$(stat -c %a "$IMG")" = 600 ] || fail "image mode is $(stat -c %a "$IMG"), not 600"
@@ -175,14 +198,16 @@ checkpoint() {
 }
 
 # restore [OPTIONS...]: `roam restore $IMG` in the background; sets SPID
-# (from the pid file) and WAITER (the roam restore process).
+# (from the pid file) and WAITER (the roam restore process).  RESTORE_WRAP
+# (array) prefixes the command, e.g. (setsid): it must exec roam.
 restore() {
 	local pf="$T/restore$IMG_N.pid"
 	rm -f "$pf"
-	"$ROAM" restore "$IMG" --pid-file "$pf" "$@" 2>>"$T/restore.err" &
+	${RESTORE_WRAP[@]+"${RESTORE_WRAP[@]}"} "$ROAM" restore "$IMG" --pid-file "$pf" "$@" \
+		2>>"$T/restore.err" &
 	WAITER=$!
 	track "$WAITER"
-	if ! wait_until 10 test -s "$pf"; then
+	if ! wait_until 10 eval "test -s $pf || ! alive $WAITER" || ! test -s "$pf"; then
 		alive "$WAITER" || { wait "$WAITER"; fail "roam restore exited $? without a pid file"; }
 		fail "roam restore wrote no pid file in 10s"
 	fi
@@ -193,6 +218,19 @@ restore() {
 	case $(proc_state "$SPID") in
 	T | t) fail "restored process $SPID is stopped" ;;
 	esac
+	# The contract: roam restore is the parent, and lets go of its tracee.
+	local ppid
+	ppid=$(proc_field "$SPID" PPid)
+	[ -n "$ppid" ] || fail "restored process $SPID ended right away"
+	[ "$ppid" = "$WAITER" ] || fail "restored process's parent is $ppid, not roam restore ($WAITER)"
+	wait_until 5 eval '[ "$(proc_field $SPID TracerPid)" = 0 ]' ||
+		fail "restored process $SPID still traced by $(proc_field "$SPID" TracerPid)"
+	# One that lived in another's session joins the restorer's.
+	if [ -n "$ORIG_SID" ] && [ "$ORIG_SID" != "$ORIG_PID" ] &&
+		[ "$(sid_of "$SPID")" != "$(sid_of "$WAITER")" ]; then
+		fail "restored process in session $(sid_of "$SPID"), roam restore in $(sid_of "$WAITER")"
+	fi
+	return 0
 }
 
 # stop_and_check [EXPECT]: create the stop file and wait for the subject;
@@ -218,39 +256,42 @@ stop_and_check() {
 # ckpt_test SUBJECT [ARGS...]: the standard life of a subject test:
 #  1. it passes when nobody touches it;
 #  2. with -x (sabotaged) it fails, so its checks can fail;
-#  3. checkpoint (kill) + restore, checkpoint --leave-running, checkpoint
-#     (kill) + restore again, then it must still pass.
-# RESTORE_OPTS (array) adds options to every restore; BEFORE_STOP names a
-# function run before each stop.
+#  3. the cycles in CYCLES (default "K L K": checkpoint (kill) + restore,
+#     checkpoint --leave-running, checkpoint + restore again), CYCLE_GAP
+#     seconds apart (default 0.3), then it must still pass.
+# RESTORE_OPTS (array) adds options to every restore, RESTORE_WRAP (array)
+# prefixes it; BEFORE_STOP names a function run before each stop.
 ckpt_test() {
 	local name=$1
 	shift
-	log "$name $*: untouched run"
+	log "$name${*:+ $*}: untouched run"
 	start_subject "$name" "$@"
 	run_for 0.3
 	[ -n "${BEFORE_STOP:-}" ] && $BEFORE_STOP
 	stop_and_check PASS
 
-	log "$name $*: sabotaged run must fail"
+	log "$name${*:+ $*}: sabotaged run must fail"
 	start_subject "$name" -x "$@"
 	sleep 0.3
 	[ -n "${BEFORE_STOP:-}" ] && alive "$SPID" && $BEFORE_STOP
 	stop_and_check FAIL
 
-	log "$name $*: checkpoint, restore, checkpoint --leave-running, checkpoint, restore"
+	log "$name${*:+ $*}: cycles $CYCLES (K: checkpoint+restore, L: checkpoint --leave-running)"
 	start_subject "$name" "$@"
-	run_for 0.3
-	checkpoint
-	restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"}
-	run_for 0.3
-	checkpoint --leave-running
-	run_for 0.3
-	checkpoint
-	restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"}
-	run_for 0.3
+	run_for "$CYCLE_GAP"
+	local c
+	for c in $CYCLES; do
+		case $c in
+		K) checkpoint
+		   restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"} ;;
+		L) checkpoint --leave-running ;;
+		*) fail "bad cycle '$c' in CYCLES" ;;
+		esac
+		run_for "$CYCLE_GAP"
+	done
 	[ -n "${BEFORE_STOP:-}" ] && $BEFORE_STOP
 	stop_and_check PASS
-	log "$name $*: ok"
+	log "$name${*:+ $*}: ok"
 }
 
 # refuse_test HOLD_MODE: start the `hold` subject holding one resource;
@@ -273,8 +314,9 @@ refuse_test() {
 	[ -n "${PREPARE:-}" ] && $PREPARE
 	run_for 0.1
 	new_image
-	"$ROAM" checkpoint "$SPID" -o "$IMG" 2>"$T/checkpoint.err"
+	timeout -k 5 "$ROAM_CMD_TIMEOUT" "$ROAM" checkpoint "$SPID" -o "$IMG" 2>"$T/checkpoint.err"
 	rc=$?
+	[ $rc = 124 ] && fail "roam checkpoint $SPID did not finish in ${ROAM_CMD_TIMEOUT}s"
 	msg=$(cat "$T/checkpoint.err")
 	echo "roam checkpoint said: $msg"
 	[ $rc = 255 ] || fail "roam checkpoint exited $rc, not 255"

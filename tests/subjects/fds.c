@@ -15,10 +15,12 @@
  *     says KCMP_FILE equal), while the distinct opens stay distinct
  *   stdout and stderr share one open file description iff they did at
  *     start (the harness runs subjects with >>log 2>&1)
+ *   exactly the same set of fds is open (nothing leaked in by the restorer)
  * Worker threads (-t N) check flags and sharing concurrently.
  */
 #include "subject.h"
 
+#include <dirent.h>
 #include <linux/kcmp.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
@@ -33,6 +35,7 @@ static unsigned nrec, round_;
 static uint64_t pipe_r, pipe_w;		/* stream bytes read / written */
 static int std_shared, std1_flags;
 static volatile int stop_threads;
+static char fdset0[1024];	/* open fds at start, "0 1 2 ..." */
 
 static int kcmp_file(int a, int b)
 {
@@ -130,6 +133,40 @@ static void check_static(void)
 	expect_fl(1, fcntl(1, F_GETFL) & O_ACCMODE, std1_flags & O_APPEND, "stdout");
 }
 
+/* The open fds as a string, without the one used to list them. */
+static void list_fds(char *buf, size_t len)
+{
+	int fds[512], n = 0, i, j, dfd;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	size_t off = 0;
+
+	SUBJ_CHECK(d != NULL, "opendir /proc/self/fd: %s", strerror(errno));
+	dfd = dirfd(d);
+	while ((e = readdir(d)) && n < 512)
+		if (e->d_name[0] != '.' && atoi(e->d_name) != dfd)
+			fds[n++] = atoi(e->d_name);
+	closedir(d);
+	for (i = 1; i < n; i++)	/* insertion sort: readdir order is not ours */
+		for (j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+			int t = fds[j];
+
+			fds[j] = fds[j - 1];
+			fds[j - 1] = t;
+		}
+	buf[0] = '\0';
+	for (i = 0; i < n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%d ", fds[i]);
+}
+
+static void check_fdset(void)
+{
+	char now[sizeof(fdset0)];
+
+	list_fds(now, sizeof(now));
+	SUBJ_CHECK(!strcmp(now, fdset0), "open fds are now '%s', were '%s'", now, fdset0);
+}
+
 static void verify(void)
 {
 	char buf[64];
@@ -139,6 +176,7 @@ static void verify(void)
 	int n;
 
 	check_static();
+	check_fdset();
 	SUBJ_CHECK(lseek(fd_rw, 0, SEEK_CUR) == 123, "O_RDWR file offset %lld, want 123",
 		   (long long)lseek(fd_rw, 0, SEEK_CUR));
 	SUBJ_CHECK(write(fd_ro, "", 0) < 0 && errno == EBADF, "write to O_RDONLY fd did not fail");
@@ -262,6 +300,7 @@ int main(int argc, char **argv)
 
 	th = calloc((size_t)subj.threads + 1, sizeof(*th));
 	SUBJ_CHECK(th != NULL, "out of memory");
+	list_fds(fdset0, sizeof(fdset0));
 	for (i = 0; i < subj.threads; i++) {
 		errno = pthread_create(&th[i], NULL, worker, NULL);
 		SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));

@@ -172,11 +172,6 @@ static void verify(void)
 	one_round(main_round++ % 5, sabotage_now, "main");
 }
 
-static void sabotage(void)
-{
-	sabotage_now = 1;
-}
-
 int main(int argc, char **argv)
 {
 	pthread_t *th;
@@ -197,7 +192,9 @@ int main(int argc, char **argv)
 	}
 	verify();
 	subj_ready();
-	subj_loop(verify, sabotage);
+	/* A round takes tens of milliseconds: sabotage the very first one. */
+	sabotage_now = subj.sabotage;
+	subj_loop(verify, NULL);
 	stop_threads = 1;
 	for (i = 0; i < subj.threads; i++)
 		pthread_join(th[i], NULL);

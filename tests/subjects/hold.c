@@ -7,7 +7,7 @@
  *   hold [-s STOP] MODE
  *
  * MODE is one of: socket eventfd epoll io_uring flock posixlock ofdlock
- * seccomp utsns mntns sysvshm posixtimer child pipe3 plain.  "pipe3" expects
+ * seccomp utsns mntns sysvshm memfd posixtimer child pipe3 plain.  "pipe3" expects
  * the harness to hand it a pipe on fd 3 whose other end lives elsewhere;
  * "plain" holds nothing (the harness stops or traces it instead).
  * Before "ready" the subject prints what roam should name:
@@ -41,6 +41,8 @@ static int fd = -1, pfd[2];
 static pid_t child;
 static char *shm;
 #define SHM_LEN (64 * 1024)
+static char *mfd_map;	/* memfd: shared mapping of fd */
+static uint32_t mfd_counter;
 static timer_t timer;
 static ino_t ns_ino;
 static volatile uint32_t *sq_entries_p;
@@ -137,6 +139,12 @@ static void setup(void)
 		/* Removed now, freed when we detach or die. */
 		SUBJ_SYS(shmctl(id, IPC_RMID, NULL));
 		subj_fill(shm, SHM_LEN, 42);
+	} else if (is("memfd")) {
+		fd = memfd_create("roam-hold", MFD_CLOEXEC);
+		SUBJ_SYS(fd);
+		SUBJ_SYS(ftruncate(fd, SHM_LEN));
+		mfd_map = mmap(NULL, SHM_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		SUBJ_CHECK(mfd_map != MAP_FAILED, "mmap memfd: %s", strerror(errno));
 	} else if (is("posixtimer")) {
 		struct sigevent sev;
 		struct itimerspec its = { .it_value = { 1000, 0 } };
@@ -233,6 +241,13 @@ static void verify(void)
 		long bad = subj_check_fill(shm, SHM_LEN, 42);
 
 		SUBJ_CHECK(bad < 0, "shm word %ld differs", bad);
+	} else if (is("memfd")) {
+		uint32_t v = 0;
+
+		mfd_counter++;
+		memcpy(mfd_map + 100, &mfd_counter, 4);
+		SUBJ_CHECK(pread(fd, &v, 4, 100) == 4 && v == mfd_counter,
+			   "memfd mapping no longer shared with its fd");
 	} else if (is("posixtimer")) {
 		struct itimerspec its;
 

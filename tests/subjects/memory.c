@@ -5,7 +5,12 @@
  *   brk heap grown with sbrk            pattern, brk end not below ours
  *   main stack (deep frame) and thread stacks (-t N)     pattern
  *   private anonymous: written pages, a page written with zeros, untouched
- *     pages (must read zero), a large sparse NORESERVE area
+ *     pages (must read zero), a large sparse NORESERVE area whose never
+ *     touched pages must stay absent (mincore): a restore brings back the
+ *     pages that were present, not zeros for the whole area; it and a
+ *     64 GiB NORESERVE reservation (as ASan, or a runtime's heap, makes) keep
+ *     MAP_NORESERVE ("nr" in smaps VmFlags): without it, such an area does
+ *     not even fit in this host's memory accounting
  *   shared anonymous                     pattern, 's' in /proc/self/maps
  *   private file mapping: written pages hold what we wrote, untouched pages
  *     what the file holds, and the file itself is unchanged
@@ -15,6 +20,9 @@
  *   PROT_NONE guard between two RW pages, an area split by mprotect into
  *     rw/r--/rw/---/r-x pieces          exact permissions in maps
  *   the vDSO is where AT_SYSINFO_EHDR says
+ *   mm state: /proc/self/cmdline, environ and auxv read back byte for byte
+ *     as at start (the kernel reads them through mm's arg/env/auxv fields),
+ *     and /proc/self/exe still names this program
  *
  * Also built statically (memory-static).
  */
@@ -32,6 +40,8 @@ static char *panon;		/* private anonymous */
 #define PANON_PAGES 256
 static char *sparse;		/* 64 MiB NORESERVE, one page per 8 MiB touched */
 #define SPARSE_LEN (64UL << 20)
+static char *huge;		/* 64 GiB NORESERVE, two pages touched */
+#define HUGE_LEN (64UL << 30)
 static char *sanon;		/* shared anonymous */
 #define SANON_PAGES 32
 static char *pfile;		/* private file mapping, RW */
@@ -50,6 +60,13 @@ static const int split_prot[8] = {
 static volatile char *main_stack;	/* a big frame in main's stack */
 #define MAIN_STACK_LEN (128 * 1024)
 static pthread_t *tids;
+
+struct blob {
+	char data[16384];
+	ssize_t len;
+};
+static struct blob cmdline0, environ0, auxv0, exe0;
+
 static volatile int stop_threads;
 
 /* Permissions ("rw-p") and sharing of the mapping holding ADDR, from maps. */
@@ -86,6 +103,67 @@ static int maps_perms(const void *addr, char perms[5], char *name, size_t namele
 		line = nl ? nl + 1 : NULL;
 	}
 	return -1;
+}
+
+static void read_blob(const char *path, struct blob *b)
+{
+	ssize_t n;
+	int fd;
+
+	if (!strcmp(path, "/proc/self/exe")) {
+		b->len = readlink(path, b->data, sizeof(b->data));
+		if (b->len < 0)
+			subj_fail("readlink %s: %s", path, strerror(errno));
+		return;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		subj_fail("open %s: %s", path, strerror(errno));
+	b->len = 0;
+	while ((n = read(fd, b->data + b->len, sizeof(b->data) - (size_t)b->len)) > 0)
+		b->len += n;
+	close(fd);
+}
+
+static void check_blob(const char *path, const struct blob *want)
+{
+	static struct blob now;
+
+	read_blob(path, &now);
+	if (now.len != want->len || memcmp(now.data, want->data, (size_t)now.len))
+		subj_fail("%s changed (%zd bytes, was %zd): '%.*s'", path, now.len, want->len,
+			  (int)(now.len > 60 ? 60 : now.len), now.data);
+}
+
+/* The VmFlags of the mapping starting at ADDR must include FLAG. */
+static void expect_vmflag(const void *addr, const char *flag, const char *what)
+{
+	static char buf[2 << 20];
+	char head[32], *p, *vf;
+	ssize_t n, got = 0;
+	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		subj_fail("open smaps: %s", strerror(errno));
+	while ((n = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	close(fd);
+	buf[got] = '\0';
+	snprintf(head, sizeof(head), "\n%lx-", (unsigned long)addr);
+	p = strstr(buf, head);
+	if (!p)
+		subj_fail("%s at %p: not in smaps", what, addr);
+	vf = strstr(p, "\nVmFlags:");
+	if (!vf)
+		subj_fail("%s: no VmFlags in smaps", what);
+	p = strchr(vf + 1, '\n');
+	if (p)
+		*p = '\0';
+	memmove(buf, vf + 9, strlen(vf + 9) + 1);	/* the flags, for the message */
+	for (p = strtok(vf + 9, " "); p; p = strtok(NULL, " "))
+		if (!strcmp(p, flag))
+			return;
+	subj_fail("%s at %p: VmFlags '%s' lack '%s'", what, addr, buf, flag);
 }
 
 static void expect_perms(const void *addr, const char *want, const char *what)
@@ -166,8 +244,14 @@ static void setup(void)
 	memset(panon + 1 * PG, 0, PG);	/* present, but all zero */
 
 	sparse = map_anon(SPARSE_LEN, MAP_PRIVATE | MAP_NORESERVE);
+	/* Small pages only, so that touching one page populates only it. */
+	SUBJ_SYS(madvise(sparse, SPARSE_LEN, MADV_NOHUGEPAGE));
 	for (p = 0; p < 8; p++)
 		subj_fill(sparse + p * (8UL << 20), PG, 600 + (uint64_t)p);
+
+	huge = map_anon(HUGE_LEN, MAP_PRIVATE | MAP_NORESERVE);
+	subj_fill(huge, PG, 650);
+	subj_fill(huge + HUGE_LEN / 2, PG, 651);
 
 	sanon = map_anon(SANON_PAGES * PG, MAP_SHARED);
 	for (p = 0; p < SANON_PAGES; p++)
@@ -205,6 +289,23 @@ static const char *prot_str(int prot)
 	return s;
 }
 
+/* Never touched: pages 16.. of each 8 MiB step of the sparse area. */
+static void check_absent(void)
+{
+	static unsigned char vec[2048];
+	int p, i;
+
+	for (p = 0; p < 8; p++) {
+		char *base = sparse + p * (8UL << 20) + 16 * PG;
+
+		SUBJ_SYS(mincore(base, (8UL << 20) - 16 * PG, vec));
+		for (i = 0; i < 2048 - 16; i++)
+			if (vec[i] & 1)
+				subj_fail("sparse area: never touched page %p is present",
+					  (void *)(base + i * PG));
+	}
+}
+
 /* Content checks that any thread may run concurrently. */
 static void verify_content(void)
 {
@@ -223,6 +324,9 @@ static void verify_content(void)
 		check_page(sparse + p * (8UL << 20), 600 + (uint64_t)p, "sparse", p);
 		check_zero(sparse + p * (8UL << 20) + 4 * PG, "sparse+4", p);
 	}
+	check_absent();
+	check_page(huge, 650, "64 GiB area", 0);
+	check_page(huge + HUGE_LEN / 2, 651, "64 GiB area", 1);
 	for (p = 0; p < SANON_PAGES; p++)
 		check_page(sanon + p * PG, 400 + (uint64_t)p, "shared anon", p);
 	for (p = 0; p < PFILE_PAGES; p++)
@@ -257,6 +361,8 @@ static void verify(void)
 	expect_perms(brk_area, "rw-p", "brk area");
 	expect_perms(panon, "rw-p", "private anon");
 	expect_perms(sanon, "rw-s", "shared anon");
+	expect_vmflag(sparse, "nr", "sparse NORESERVE area");
+	expect_vmflag(huge, "nr", "64 GiB NORESERVE area");
 	expect_perms(pfile, "rw-p", "private file");
 	expect_perms(rofile, "r--p", "read-only file");
 	expect_perms(sfile, "rw-s", "shared file");
@@ -273,6 +379,11 @@ static void verify(void)
 		if (maps_perms(vdso, p4, name, sizeof(name)) < 0 || strcmp(name, "[vdso]"))
 			subj_fail("AT_SYSINFO_EHDR %p is '%s', not the [vdso]", vdso, name);
 	}
+
+	check_blob("/proc/self/cmdline", &cmdline0);
+	check_blob("/proc/self/environ", &environ0);
+	check_blob("/proc/self/auxv", &auxv0);
+	check_blob("/proc/self/exe", &exe0);
 
 	/* The shared file mapping is still the file: writes go both ways. */
 	sfile_counter++;
@@ -363,6 +474,10 @@ static __attribute__((noinline)) void run(void)
 int main(int argc, char **argv)
 {
 	subj_init(argc, argv, "memory");
+	read_blob("/proc/self/cmdline", &cmdline0);
+	read_blob("/proc/self/environ", &environ0);
+	read_blob("/proc/self/auxv", &auxv0);
+	read_blob("/proc/self/exe", &exe0);
 	setup();
 	run();
 	subj_pass();

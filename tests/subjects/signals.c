@@ -12,7 +12,8 @@
  *     alternate stack when SA_ONSTACK asks for it, queued values in order
  *   sigaltstack of every thread
  *   ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF: same intervals, and they
- *     still fire after the restore
+ *     still fire after the restore; the SIGPROF handler runs 3 ms on the
+ *     alternate stack, so checkpoints also land inside a signal handler
  *
  * -t N adds worker threads (at most 16).
  */
@@ -37,7 +38,8 @@ static struct ksigaction saved[65];
 static volatile int stop_threads;
 static volatile int armed;	/* the shared signals have been sent */
 static int nready;		/* workers set up */
-static int itimer_ns[3] = { 30000000, 20000000, 20000000 };
+/* REAL, VIRTUAL, PROF; a short REAL period, so that any freeze spans an expiry. */
+static int itimer_ns[3] = { 2000000, 20000000, 20000000 };
 static volatile long ticks[3];	/* SIGALRM, SIGVTALRM, SIGPROF */
 
 /* What the handlers saw, per thread. */
@@ -88,11 +90,27 @@ static void on_rt(int sig, siginfo_t *si, void *uc)
 	seen.rt++;
 }
 
+static volatile int prof_offstack;	/* SIGPROF handler found off its altstack */
+
+/*
+ * SIGPROF (SA_ONSTACK) lingers 3 ms in its handler, on the alternate stack,
+ * so that some checkpoints land inside a handler and the restored thread
+ * must finish it and return through the restorer (rt_sigreturn).
+ */
 static void on_timer(int sig)
 {
-	int i = sig == SIGALRM ? 0 : sig == SIGVTALRM ? 1 : 2;
+	int i = sig == SIGALRM ? 0 : sig == SIGVTALRM ? 1 : 2, here;
+	struct timespec t0, t;
 
 	__atomic_fetch_add(&ticks[i], 1, __ATOMIC_RELAXED);
+	if (sig != SIGPROF)
+		return;
+	if (seen.alt && !on_altstack(&here))
+		prof_offstack = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000000L + t.tv_nsec - t0.tv_nsec < 3000000);
 }
 
 static void on_term(int sig)
@@ -298,6 +316,7 @@ static void check_itimers(void)
 
 static void verify(void)
 {
+	SUBJ_CHECK(!prof_offstack, "SIGPROF handler (SA_ONSTACK) ran off the alternate stack");
 	check_dispositions();
 	check_thread(&main_t);
 	check_itimers();
@@ -327,7 +346,7 @@ int main(int argc, char **argv)
 	install(RT_QUEUED, on_rt, SA_SIGINFO | SA_ONSTACK, SIGHUP);
 	install(SIGALRM, on_timer, SA_RESTART, 0);
 	install(SIGVTALRM, on_timer, SA_RESTART, 0);
-	install(SIGPROF, on_timer, SA_RESTART, 0);
+	install(SIGPROF, on_timer, SA_RESTART | SA_ONSTACK, 0);
 	install(SIGTERM, on_term, SA_RESETHAND | SA_NODEFER, SIGINT);
 	install(SIGHUP, SIG_IGN, 0, 0);
 	install(SIGPIPE, SIG_IGN, 0, 0);

@@ -233,7 +233,8 @@ static inline void subj_sleep_ms(int ms)
 
 /*
  * The common main loop: call VERIFY every ~10 ms until the stop file
- * appears; with -x, call SABOTAGE once after a few rounds.  Then verify
+ * appears; with -x, call SABOTAGE once after the second round (early: the
+ * harness stops a sabotaged subject after a fraction of a second).  Then verify
  * once more.  The caller prints PASS after its own final checks.
  */
 static inline void subj_loop(void (*verify)(void), void (*sabotage)(void))
@@ -242,7 +243,7 @@ static inline void subj_loop(void (*verify)(void), void (*sabotage)(void))
 
 	while (!subj_stopped()) {
 		verify();
-		if (subj.sabotage && sabotage && ++round == 5)
+		if (subj.sabotage && sabotage && ++round == 2)
 			sabotage();
 		subj_sleep_ms(10);
 	}

@@ -25,11 +25,12 @@ static int idle_pipe[2];		/* nobody ever writes */
 static int read_pipe[2], poll_pipe[2];	/* fed by the waker */
 static uint32_t fword;			/* bumped by the waker */
 static int sabotage_nap;
+static __thread const char *who = "main";	/* for messages */
 
 static void no_eintr(long rc, int err, const char *call)
 {
 	if (rc < 0 && err == EINTR)
-		subj_fail("%s returned EINTR", call);
+		subj_fail("%s: %s returned EINTR", who, call);
 }
 
 static void slept_enough(int64_t t0, int64_t want_ns, const char *call)
@@ -39,7 +40,7 @@ static void slept_enough(int64_t t0, int64_t want_ns, const char *call)
 	if (sabotage_nap)
 		want_ns *= 100;
 	if (took < want_ns)
-		subj_fail("%s slept %lld ns, asked for %lld", call, (long long)took,
+		subj_fail("%s: %s slept %lld ns, asked for %lld", who, call, (long long)took,
 			  (long long)want_ns);
 }
 
@@ -119,6 +120,9 @@ static void *timed_thread(void *arg)
 {
 	void (*fn)(void) = (void (*)(void))arg;
 
+	who = fn == do_nanosleep ? "nanosleep thread" : fn == do_clock_abs ? "clock_nanosleep thread" :
+	      fn == do_futex_timed ? "futex thread" : fn == do_poll_timeout ? "poll thread" :
+	      "select thread";
 	while (!stop_threads)
 		fn();
 	return NULL;
@@ -128,6 +132,7 @@ static void *reader(void *arg)
 {
 	unsigned char want = 0, c;
 
+	who = "reader thread";
 	for (;;) {
 		ssize_t n = read(read_pipe[0], &c, 1);
 
@@ -144,6 +149,7 @@ static void *poller(void *arg)
 {
 	unsigned char c;
 
+	who = "poller thread";
 	for (;;) {
 		struct pollfd p = { .fd = poll_pipe[0], .events = POLLIN };
 		int rc = poll(&p, 1, -1);
@@ -159,6 +165,7 @@ static void *poller(void *arg)
 
 static void *futex_waiter(void *arg)
 {
+	who = "futex waiter thread";
 	for (;;) {
 		uint32_t seen = __atomic_load_n(&fword, __ATOMIC_ACQUIRE);
 		long rc;

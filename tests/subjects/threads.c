@@ -14,6 +14,8 @@
  *   rseq: after pinning itself to a CPU, each thread finds that CPU both in
  *     sched_getcpu() and in its registered rseq area
  *   gettid() unchanged when the pid was kept
+ *   a churner creates and joins threads back to back, so that checkpoints
+ *     race with clone() and thread exit
  *
  * -t N sets the number of mutex workers (default 0: the fixed helper
  * threads only).
@@ -260,6 +262,37 @@ static void *short_lived(void *arg)
 	return (void *)0x5eed;
 }
 
+/*
+ * Creates and joins short-lived threads back to back, so that a checkpoint
+ * races with clone() and thread exit: the freeze must catch every thread
+ * that exists, and the restored process must go on creating them.
+ */
+static volatile uint64_t churned;
+
+static void *churn_child(void *arg)
+{
+	return arg;
+}
+
+static void *churner(void *arg)
+{
+	struct worker *w = arg;
+	pthread_t th;
+	void *ret;
+
+	self_init(w);
+	while (!stop_threads) {
+		errno = pthread_create(&th, NULL, churn_child, (void *)(uintptr_t)(churned + 1));
+		SUBJ_CHECK(errno == 0, "churner: pthread_create: %s", strerror(errno));
+		errno = pthread_join(th, &ret);
+		SUBJ_CHECK(errno == 0 && ret == (void *)(uintptr_t)(churned + 1), "churner: join");
+		churned++;
+		check_self(w, "churner", 0, 0);
+	}
+	check_self(w, "churner", 1, final_pid_kept);
+	return NULL;
+}
+
 static struct worker main_w;
 static unsigned main_round;
 
@@ -292,7 +325,7 @@ static void start(struct worker *w, int idx, void *(*fn)(void *))
 
 int main(int argc, char **argv)
 {
-	struct worker helpers[4], *workers;
+	struct worker helpers[5], *workers;
 	pthread_mutexattr_t ma;
 	struct timespec ts;
 	uint64_t sum = 0;
@@ -313,6 +346,7 @@ int main(int argc, char **argv)
 	start(&helpers[1], 1002, cv_consumer);
 	start(&helpers[2], 1003, futex_waiter);
 	start(&helpers[3], 1004, robust_owner);
+	start(&helpers[4], 1005, churner);
 	for (i = 0; i < subj.threads; i++) {
 		workers[i].sabotage = subj.sabotage && i == 0;
 		start(&workers[i], i, mutex_worker);
@@ -330,6 +364,8 @@ int main(int argc, char **argv)
 		timed_join(workers[i].th, "mutex worker");
 	timed_join(helpers[0].th, "producer");
 	timed_join(helpers[1].th, "consumer");
+	timed_join(helpers[4].th, "churner");
+	SUBJ_CHECK(churned > 0, "the churner never created a thread");
 	__atomic_store_n(&fword, 1, __ATOMIC_RELEASE);
 	futex(&fword, FUTEX_WAKE_PRIVATE, 1, NULL);
 	timed_join(helpers[2].th, "futex waiter");

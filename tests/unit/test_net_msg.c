@@ -126,6 +126,48 @@ static void test_encode_wrong_type(void **state)
 	assert_int_equal(msg_encode(MSG_PROBE_REQ, &p.base, buf, 4), -ENOSPC);
 }
 
+/* Control requests: what the daemon must never act on. */
+static void test_control_run(void **state)
+{
+	Roamnet__Run r = ROAMNET__RUN__INIT;
+	Roamnet__Kill k = ROAMNET__KILL__INIT;
+	char *argv[] = {"true"};
+	ProtobufCMessage *m;
+	unsigned type;
+	long n;
+
+	r.argv = argv;
+	r.n_argv = 1;
+	r.cwd = "/";
+	r.umask = 022;
+	n = msg_encode(MSG_RUN, &r.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_CONTROL, &type, &m), 0);
+	msg_free(m);
+	/* Peers never send Run. */
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), -MSG_ERR_TYPE);
+	r.cwd = "relative";
+	n = msg_encode(MSG_RUN, &r.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_CONTROL, &type, &m), -MSG_ERR_INVALID);
+	r.cwd = "/";
+	r.umask = 01000;
+	n = msg_encode(MSG_RUN, &r.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_CONTROL, &type, &m), -MSG_ERR_INVALID);
+	r.umask = 0;
+	r.on = "no such host!";
+	n = msg_encode(MSG_RUN, &r.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_CONTROL, &type, &m), -MSG_ERR_INVALID);
+
+	k.id = "h1.1";
+	k.sig = 65;
+	n = msg_encode(MSG_KILL, &k.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_CONTROL, &type, &m), -MSG_ERR_INVALID);
+	k.sig = 9;
+	n = msg_encode(MSG_KILL, &k.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_CONTROL, &type, &m), 0);
+	assert_int_equal(type, MSG_KILL);
+	msg_free(m);
+}
+
 static void test_job_id(void **state)
 {
 	char host[64];
@@ -154,6 +196,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_payload),
 		cmocka_unit_test(test_semantic),
 		cmocka_unit_test(test_encode_wrong_type),
+		cmocka_unit_test(test_control_run),
 		cmocka_unit_test(test_job_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,6 +67,15 @@ int arch_regs_native(const arch_regs_t *r);
 void arch_regs_to_image(const arch_regs_t *r, Roamimg__GpRegsX86 *out);
 void arch_regs_from_image(const Roamimg__GpRegsX86 *in, arch_regs_t *r);
 
+/* clone3 where the child starts on a stack of its own (args->stack): it
+ * comes back from the syscall where no C frame exists, so it calls fn(arg)
+ * and exits with its result, never returning. Returns the child's pid or
+ * -errno. The C library has no such call; roamd spawns with it straight into
+ * a cgroup (CLONE_INTO_CGROUP) with CLONE_VM|CLONE_VFORK. */
+#define ARCH_HAVE_CLONE3_FN 1
+struct clone_args;
+long arch_clone3_fn(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
+
 /* Maps the vDSO (and its vvar pages) of this kernel at addr, in the calling
  * process: only meaningful through syscall injection. */
 #define ARCH_PRCTL_MAP_VDSO 0x2003

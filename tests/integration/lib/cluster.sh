@@ -86,8 +86,10 @@ hname() { echo "$NS-h$1"; }
 start_host() { # I [flags...]
 	local i=$1; shift
 	local name; name=$(hname "$i")
-	local flags="--name $name --listen $(host_addr "$i") --key $WORK/key --control $WORK/h$i.sock ${HOST_FLAGS[$i]:-} $*"
+	local flags="--name $name --listen $(host_addr "$i") --key $WORK/key --control $WORK/h$i.sock"
+	# h1 is every other host's seed unless HOST_FLAGS says otherwise (later flags win).
 	[ "$i" != 1 ] && flags="$flags --peers $(host_addr 1)"
+	flags="$flags ${HOST_FLAGS[$i]:-} $*"
 	if [ $AS_ROOT = 1 ]; then
 		# nsenter, not "ip netns exec": the latter remounts /sys, hiding the
 		# cgroup trees roamd puts its jobs in.

@@ -1,0 +1,221 @@
+#include "sys/dirty.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "sys/mem.h"
+
+/* The installed headers are older than the kernel: what 6.7 added. */
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+#ifndef PAGEMAP_SCAN
+struct page_region {
+	uint64_t start, end, categories;
+};
+struct pm_scan_arg {
+	uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+	uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
+#define PM_SCAN_WP_MATCHING (1 << 0)
+#define PM_SCAN_CHECK_WPASYNC (1 << 1)
+#define PAGE_IS_WRITTEN (1 << 1)
+#endif
+
+#define PAGE 4096ul
+
+static int open_uffd(struct dirty *d, struct remote *r)
+{
+	long fd;
+	int rc, pidfd;
+
+	rc = remote_syscall(r, &fd, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
+	if (rc < 0)
+		return rc;
+	if (fd < 0)
+		return (int)fd;
+	pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
+	d->uffd = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+	rc = d->uffd < 0 ? -errno : 0;
+	if (pidfd >= 0)
+		close(pidfd);
+	long ignored;
+	remote_syscall(r, &ignored, SYS_close, fd, 0, 0, 0, 0, 0);
+	if (rc < 0)
+		return rc;
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
+	if (ioctl(d->uffd, UFFDIO_API, &api) < 0) {
+		rc = -errno;
+		close(d->uffd);
+		d->uffd = -1;
+		return rc;
+	}
+	return 0;
+}
+
+int dirty_open(struct dirty *d, pid_t pid, struct remote *r, unsigned flags)
+{
+	char path[64];
+
+	memset(d, 0, sizeof(*d));
+	d->pid = pid;
+	d->uffd = -1;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	d->pagemapfd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	d->memfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (d->pagemapfd < 0 || d->memfd < 0) {
+		int rc = -errno;
+		dirty_close(d);
+		return rc;
+	}
+	d->mode = DIRTY_HASH;
+	if (!(flags & DIRTY_FORCE_HASH) && r && open_uffd(d, r) == 0)
+		d->mode = DIRTY_UFFD;
+	return 0;
+}
+
+static int hash_pages(struct dirty *d, uint64_t start, size_t n, uint64_t *out)
+{
+	uint8_t *buf = malloc(256 * PAGE);
+	int rc = buf ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !rc && i < n; i += 256) {
+		size_t k = n - i < 256 ? n - i : 256;
+		rc = mem_read(d->pid, d->memfd, start + i * PAGE, buf, k * PAGE);
+		for (size_t j = 0; !rc && j < k; j++)
+			out[i + j] = XXH3_64bits(buf + j * PAGE, PAGE);
+	}
+	free(buf);
+	return rc;
+}
+
+int dirty_track(struct dirty *d, uint64_t start, uint64_t end)
+{
+	struct dirty_range rg = { start, end, NULL };
+	int rc = 0;
+
+	if ((start | end) & (PAGE - 1) || end <= start)
+		return -EINVAL;
+	if (d->mode == DIRTY_UFFD) {
+		struct uffdio_register reg = { .range = { start, end - start }, .mode = UFFDIO_REGISTER_MODE_WP };
+		struct uffdio_writeprotect wp = { .range = { start, end - start }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+		if (ioctl(d->uffd, UFFDIO_REGISTER, &reg) < 0 || ioctl(d->uffd, UFFDIO_WRITEPROTECT, &wp) < 0)
+			return -errno;
+	} else {
+		size_t n = (size_t)((end - start) / PAGE);
+		rg.hash = malloc(n * sizeof(uint64_t));
+		if (!rg.hash)
+			return -ENOMEM;
+		if ((rc = hash_pages(d, start, n, rg.hash)) < 0) {
+			free(rg.hash);
+			return rc;
+		}
+	}
+	struct dirty_range *nr = realloc(d->ranges, (d->nranges + 1) * sizeof(*nr));
+	if (!nr) {
+		free(rg.hash);
+		return -ENOMEM;
+	}
+	d->ranges = nr;
+	d->ranges[d->nranges++] = rg;
+	return 0;
+}
+
+static struct dirty_range *covering(struct dirty *d, uint64_t start, uint64_t end)
+{
+	for (size_t i = 0; i < d->nranges; i++)
+		if (d->ranges[i].start <= start && end <= d->ranges[i].end)
+			return &d->ranges[i];
+	return NULL;
+}
+
+static int scan_uffd(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx)
+{
+	struct page_region vec[64];
+	int rc = 0;
+
+	while (start < end && !rc) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg), .flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+			.start = start, .end = end, .vec = (uint64_t)(uintptr_t)vec, .vec_len = 64,
+			.category_mask = PAGE_IS_WRITTEN, .return_mask = PAGE_IS_WRITTEN,
+		};
+		long n = ioctl(d->pagemapfd, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			return errno == EPERM ? -ENOENT : -errno;
+		for (long i = 0; i < n && !rc; i++)
+			rc = fn(ctx, vec[i].start, vec[i].end);
+		if (arg.walk_end <= start)
+			break;
+		start = arg.walk_end;
+	}
+	return rc;
+}
+
+static int scan_hash(struct dirty *d, struct dirty_range *rg, uint64_t start, uint64_t end, dirty_fn fn, void *ctx)
+{
+	size_t n = (size_t)((end - start) / PAGE), first = (size_t)((start - rg->start) / PAGE);
+	uint64_t *now = malloc(n * sizeof(uint64_t));
+	int rc;
+
+	if (!now)
+		return -ENOMEM;
+	if ((rc = hash_pages(d, start, n, now)) < 0)
+		goto out;
+	for (size_t i = 0; i < n && !rc;) {
+		if (now[i] == rg->hash[first + i]) {
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j < n && now[j] != rg->hash[first + j]) {
+			rg->hash[first + j] = now[j];
+			j++;
+		}
+		rc = fn(ctx, start + i * PAGE, start + j * PAGE);
+		i = j;
+	}
+out:
+	free(now);
+	return rc;
+}
+
+int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx)
+{
+	struct dirty_range *rg = covering(d, start, end);
+
+	if ((start | end) & (PAGE - 1) || end <= start)
+		return -EINVAL;
+	if (!rg)
+		return -ENOENT;
+	return d->mode == DIRTY_UFFD ? scan_uffd(d, start, end, fn, ctx) : scan_hash(d, rg, start, end, fn, ctx);
+}
+
+void dirty_close(struct dirty *d)
+{
+	for (size_t i = 0; i < d->nranges; i++)
+		free(d->ranges[i].hash);
+	free(d->ranges);
+	d->ranges = NULL;
+	d->nranges = 0;
+	if (d->uffd >= 0)
+		close(d->uffd);  /* unregisters every range: the process is as before */
+	if (d->pagemapfd >= 0)
+		close(d->pagemapfd);
+	if (d->memfd >= 0)
+		close(d->memfd);
+	d->uffd = d->pagemapfd = d->memfd = -1;
+}

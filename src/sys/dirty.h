@@ -1,0 +1,58 @@
+/*
+ * Which pages of another process were written since we last asked: the
+ * dirty tracking that pre-copy (live checkpoint, live migration) copies
+ * memory by, while the process runs.
+ *
+ * This kernel has no soft-dirty bit. The first way is userfaultfd
+ * write-protection in asynchronous mode: a write clears the protection
+ * without any message (UFFD_FEATURE_WP_ASYNC), and PAGEMAP_SCAN lists the
+ * written pages and protects them again in one call. The userfaultfd must be
+ * created inside the target (a remote syscall); we then hold it through
+ * pidfd_getfd and close the target's copy. The second way, for kernels or
+ * mappings without it (and forced by DIRTY_FORCE_HASH so that it is tested
+ * too), keeps a hash of every page and compares.
+ *
+ * A range that is not tracked (a mapping created after dirty_track, or one
+ * the kernel would not register) is reported as such: its caller copies it
+ * whole. Nothing is ever silently skipped.
+ */
+#ifndef ROAM_SYS_DIRTY_H
+#define ROAM_SYS_DIRTY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sys/ptrace.h"
+
+enum dirty_mode { DIRTY_UFFD = 1, DIRTY_HASH = 2 };
+#define DIRTY_FORCE_HASH 0x1
+
+struct dirty_range {
+	uint64_t start, end;
+	uint64_t *hash;         /* DIRTY_HASH: one per page */
+};
+
+struct dirty {
+	pid_t pid;
+	enum dirty_mode mode;
+	int uffd;               /* DIRTY_UFFD: on the target's mm */
+	int pagemapfd, memfd;
+	struct dirty_range *ranges;
+	size_t nranges;
+};
+
+/* Prepares tracking of pid. r is a stopped thread of pid, used to create the
+ * userfaultfd inside it (its registers are the caller's to put back). */
+int dirty_open(struct dirty *d, pid_t pid, struct remote *r, unsigned flags);
+/* Starts tracking [start, end): every page counts as clean from now on.
+ * -EINVAL when the kernel refuses to track that mapping. */
+int dirty_track(struct dirty *d, uint64_t start, uint64_t end);
+/* Calls fn for each run of pages of [start, end) written since they were
+ * tracked or last reported, and tracks them again. -ENOENT when part of the
+ * range is not tracked: the caller must then copy the range whole. */
+typedef int (*dirty_fn)(void *ctx, uint64_t start, uint64_t end);
+int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx);
+void dirty_close(struct dirty *d);
+
+#endif
