@@ -43,8 +43,13 @@ int ckpt_open(struct ckpt **out, pid_t pid, const struct ckpt_opts *opts, struct
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	c->pagemapfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (c->memfd < 0 || c->pagemapfd < 0) {
-		rc = roam_fail(err, errno == EACCES ? -ROAM_E_PERM : -errno,
-			       "opening the memory of process %d", pid);
+		int e = errno;
+		struct proc_stat st;
+		if (proc_parse_stat(c->procfd, &st) == 0 && st.state == 'Z')
+			rc = roam_fail(err, -ROAM_E_REFUSED,
+				       "the main thread of process %d has exited (pthread_exit): not supported", pid);
+		else
+			rc = roam_fail(err, e == EACCES ? -ROAM_E_PERM : -e, "opening the memory of process %d", pid);
 		ckpt_close(c);
 		return rc;
 	}

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
@@ -35,6 +36,22 @@ static int add_thread(struct ckpt *c, pid_t tid)
 	return 0;
 }
 
+/* Gone, or past the point where it could still run user code. */
+static int thread_exiting(struct ckpt *c, pid_t tid)
+{
+	char name[64], *buf, *p;
+	int gone = 1;
+
+	snprintf(name, sizeof(name), "task/%d/stat", tid);
+	if (proc_read_file(c->procfd, name, &buf, NULL) < 0)
+		return 1;
+	p = strrchr(buf, ')');
+	if (p && p[1] == ' ')
+		gone = p[2] == 'Z' || p[2] == 'X';
+	free(buf);
+	return gone;
+}
+
 int ckpt_seize_all(struct ckpt *c)
 {
 	int rc, grew;
@@ -54,8 +71,8 @@ int ckpt_seize_all(struct ckpt *c)
 			}
 			/* No PTRACE_O_EXITKILL: if roam dies, the process must live on. */
 			rc = pt_seize(tids[i], PTRACE_O_TRACESYSGOOD);
-			if (rc == -ESRCH)
-				continue;  /* the thread exited meanwhile */
+			if (rc == -ESRCH || (rc == -EPERM && thread_exiting(c, tids[i])))
+				continue;  /* the thread exited meanwhile (EPERM: while exiting) */
 			if (rc < 0) {
 				free(tids);
 				return roam_fail(c->err, rc, "seizing thread %d", tids[i]);

@@ -41,6 +41,34 @@ static Roamimg__SigInfo **pack_siginfo(struct ckpt *c, const siginfo_t *si, int 
 	return v;
 }
 
+/* A thread resuming an interrupted sleep through restart_syscall (after job
+ * control, or a --leave-running checkpoint) has no restart state that could
+ * travel: the image re-issues the original call instead, with the arguments
+ * still in its registers, so the sleep lasts up to its full length again,
+ * never shorter. Its number is told from the call site. */
+static int find_restarted_call(struct ckpt *c, struct ckpt_thread *t, arch_regs_t *r)
+{
+	uint8_t code[32];
+	uint64_t site = arch_regs_ip(r) - ARCH_SYSCALL_INSN_LEN, ret = 0;
+	long nr = -1;
+
+	if (mem_read(c->pid, c->memfd, site - sizeof(code), code, sizeof(code)) == 0) {
+		nr = arch_syscall_at(code, sizeof(code));
+		/* Through libc's syscall(): the number was the caller's argument.
+		 * The wrapper is a leaf, so its return address is at the stack top. */
+		if (!arch_restartable_syscall(nr) && arch_is_syscall_wrapper(code, sizeof(code)) &&
+		    mem_read(c->pid, c->memfd, arch_regs_sp(r), &ret, sizeof(ret)) == 0 &&
+		    mem_read(c->pid, c->memfd, ret - sizeof(code), code, sizeof(code)) == 0)
+			nr = arch_syscall_arg_at(code, sizeof(code));
+	}
+	if (!arch_restartable_syscall(nr))
+		return roam_fail(c->err, -ROAM_E_REFUSED,
+				 "thread %d is resuming an interrupted call that cannot be told from its code "
+				 "at %llx; try again once it has returned", t->tid, (unsigned long long)site);
+	r->orig_rax = (unsigned long)nr;
+	return 0;
+}
+
 static int collect_one(struct ckpt *c, struct ckpt_thread *t, siginfo_t *sibuf)
 {
 	Roamimg__Thread *img = ARENA_NEW(c, Roamimg__Thread, roamimg__thread__init);
@@ -57,6 +85,8 @@ static int collect_one(struct ckpt *c, struct ckpt_thread *t, siginfo_t *sibuf)
 	if (!arch_regs_native(&t->regs))
 		return roam_fail(c->err, -ROAM_E_REFUSED, "thread %d runs 32-bit code", t->tid);
 	r = t->regs;
+	if ((long)r.orig_rax == ARCH_NR_RESTART_SYSCALL && (rc = find_restarted_call(c, t, &r)) < 0)
+		return rc;
 	img->restarted_syscall = (int32_t)arch_apply_restart(&r, 0);
 	img->has_restarted_syscall = 1;
 	img->regs = arena_alloc(&c->arena, sizeof(*img->regs));

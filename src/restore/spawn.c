@@ -326,9 +326,13 @@ int restore_spawn(struct restore *r)
 	 * its zombie holds the PID until its parent reaps it. Wait a little. */
 	for (int tries = 0; geteuid() == 0 && tries < 25; tries++) {
 		pid = clone_child(r, 1);
-		if (pid >= 0 || errno != EEXIST || !pid_is_zombie(r->ld.process->pid))
+		int e = errno;
+		if (pid >= 0 || e != EEXIST || !pid_is_zombie(r->ld.process->pid)) {
+			errno = e;
 			break;
+		}
 		usleep(2000);
+		errno = e;
 	}
 	if (pid < 0 && errno == EEXIST && r->opts.same_pid) {
 		close(rep[0]);

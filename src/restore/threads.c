@@ -274,9 +274,15 @@ int restore_finish(struct restore *r)
 		if ((rc = pt_set_sigmask(r->tids[i], t->sigmask)) < 0)
 			return roam_fail(r->err, rc, "setting the signal mask of thread %d", r->tids[i]);
 	}
-	for (size_t i = 0; i < n; i++)
-		if ((rc = pt_detach(r->tids[i])) < 0)
+	for (size_t i = 0; i < n; i++) {
+		rc = pt_detach(r->tids[i]);
+		/* Once one thread runs, the process may end before the others are
+		 * let go: they are released all the same. */
+		if (rc == -ESRCH && i > 0)
+			continue;
+		if (rc < 0)
 			return roam_fail(r->err, rc, "releasing thread %d", r->tids[i]);
+	}
 	r->released = 1;
 	r->stats.released_ns = now_ns();
 	r->stats.threads = (uint32_t)n;

@@ -36,9 +36,23 @@ ROAM_CMD_TIMEOUT=${ROAM_CMD_TIMEOUT:-30}	# seconds a checkpoint may take
 CYCLES=${CYCLES:-K L K} CYCLE_GAP=${CYCLE_GAP:-0.3}	# see ckpt_test
 SPID="" ORIG_PID="" ORIG_SID="" WAITER="" LOG="" STOP="" RUN="" RUN_N=0 IMG_N=0
 
+# start_time PID: when PID started (clock ticks since boot), to tell it from
+# a later process that reuses its number.
+start_time() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	s=${s##*) }
+	set -- $s
+	echo "${20}"
+}
+
+# Kills what the test started, and only that: a pid whose start time has
+# changed belongs to someone else by now.
 cleanup() {
-	local p
-	for p in ${KILL_PIDS[@]+"${KILL_PIDS[@]}"}; do
+	local e p
+	for e in ${KILL_PIDS[@]+"${KILL_PIDS[@]}"}; do
+		p=${e%%:*}
+		[ "$(start_time "$p")" = "${e#*:}" ] || continue
 		kill -CONT "$p" 2>/dev/null
 		kill -KILL "$p" 2>/dev/null
 	done
@@ -68,7 +82,13 @@ need_root() { [ "$(id -u)" = 0 ] || skip "needs root"; }
 
 [ -x "$ROAM" ] || fail "no roam binary at $ROAM"
 
-track() { KILL_PIDS+=("$@"); }
+# track PID...: kill PID when the test ends, if it is still the same process.
+track() {
+	local p
+	for p in "$@"; do
+		KILL_PIDS+=("$p:$(start_time "$p")")
+	done
+}
 
 alive() { kill -0 "$1" 2>/dev/null && [ "$(proc_state "$1")" != Z ]; }
 

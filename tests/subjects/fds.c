@@ -15,7 +15,9 @@
  *     says KCMP_FILE equal), while the distinct opens stay distinct
  *   stdout and stderr share one open file description iff they did at
  *     start (the harness runs subjects with >>log 2>&1)
- *   exactly the same set of fds is open (nothing leaked in by the restorer)
+ *   exactly the same set of fds is open (nothing leaked in by the restorer),
+ *     each with the same status flags (F_GETFL: O_NONBLOCK on the pipe's
+ *     write end, O_DSYNC on the write-only file, an O_PATH fd, ...)
  * Worker threads (-t N) check flags and sharing concurrently.
  */
 #include "subject.h"
@@ -29,7 +31,8 @@
 #define PIPE_FILL 5000
 
 static int fd_rw, fd_ro, fd_wo, fd_app, fd_dir, fd_null, fd_null2, fd_rand;
-static int fd_sh, fd_dup, fd_dupcx, pfd[2];
+static int fd_sh, fd_dup, fd_dupcx, pfd[2], fd_opath;
+static int fl_fd[32], fl_val[32], nfl;	/* F_GETFL of each fd at start */
 static ino_t dir_ino;
 static unsigned nrec, round_;
 static uint64_t pipe_r, pipe_w;		/* stream bytes read / written */
@@ -100,10 +103,29 @@ static void expect_same(int a, int b, int same, const char *what)
 		   same ? "no longer share" : "now share");
 }
 
+static void save_flags(void)
+{
+	int all[] = { 0, 1, 2, fd_rw, fd_ro, fd_wo, fd_app, fd_dir, fd_null, fd_null2, fd_rand,
+		      fd_sh, fd_dup, fd_dupcx, pfd[0], pfd[1], fd_opath };
+	size_t i;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		fl_fd[nfl] = all[i];
+		fl_val[nfl] = fcntl(all[i], F_GETFL);
+		SUBJ_CHECK(fl_val[nfl] >= 0, "F_GETFL fd %d: %s", all[i], strerror(errno));
+		nfl++;
+	}
+}
+
 /* Checks that do not move any offset: safe from any thread. */
 static void check_static(void)
 {
 	struct stat st;
+	int i;
+
+	for (i = 0; i < nfl; i++)
+		SUBJ_CHECK(fcntl(fl_fd[i], F_GETFL) == fl_val[i], "fd %d: status flags %#x, were %#x",
+			   fl_fd[i], fcntl(fl_fd[i], F_GETFL), fl_val[i]);
 
 	expect_fl(fd_rw, O_RDWR, 0, "O_RDWR file");
 	expect_fl(fd_ro, O_RDONLY, 0, "O_RDONLY file");
@@ -267,7 +289,7 @@ int main(int argc, char **argv)
 	SUBJ_SYS(lseek(fd_rw, 123, SEEK_SET));
 	fd_ro = open_in_dir("fds-rw.dat", O_RDONLY);
 	SUBJ_SYS(lseek(fd_ro, 200, SEEK_SET));
-	fd_wo = open_in_dir("fds-wo.dat", O_WRONLY | O_CREAT | O_TRUNC);
+	fd_wo = open_in_dir("fds-wo.dat", O_WRONLY | O_CREAT | O_TRUNC | O_DSYNC);
 	SUBJ_CHECK(write(fd_wo, "0123456789", 10) == 10, "write: %s", strerror(errno));
 	fd_app = open_in_dir("fds-append.dat", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
 	fd_dir = open(subj.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -294,6 +316,10 @@ int main(int argc, char **argv)
 
 		SUBJ_CHECK(write(pfd[1], &c, 1) == 1, "fill pipe: %s", strerror(errno));
 	}
+	SUBJ_SYS(fcntl(pfd[1], F_SETFL, O_NONBLOCK));
+	fd_opath = open(subj.dir, O_PATH | O_CLOEXEC);
+	SUBJ_SYS(fd_opath);
+	save_flags();
 	std_shared = kcmp_file(1, 2) == 0;
 	std1_flags = fcntl(1, F_GETFL);
 	subj_log("stdout and stderr %s\n", std_shared ? "shared" : "separate");

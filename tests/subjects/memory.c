@@ -24,6 +24,9 @@
  *     as at start (the kernel reads them through mm's arg/env/auxv fields),
  *     and /proc/self/exe still names this program
  *
+ * "big=N" as an argument adds an N MiB private anonymous area filled with a
+ * pattern (every page present and distinct), for the large-image paths.
+ *
  * Also built statically (memory-static).
  */
 #include "subject.h"
@@ -42,6 +45,8 @@ static char *sparse;		/* 64 MiB NORESERVE, one page per 8 MiB touched */
 #define SPARSE_LEN (64UL << 20)
 static char *huge;		/* 64 GiB NORESERVE, two pages touched */
 #define HUGE_LEN (64UL << 30)
+static char *big;		/* big=N: N MiB, all pages present */
+static size_t big_len;
 static char *sanon;		/* shared anonymous */
 #define SANON_PAGES 32
 static char *pfile;		/* private file mapping, RW */
@@ -253,6 +258,11 @@ static void setup(void)
 	subj_fill(huge, PG, 650);
 	subj_fill(huge + HUGE_LEN / 2, PG, 651);
 
+	if (big_len) {
+		big = map_anon(big_len, MAP_PRIVATE);
+		subj_fill(big, big_len, 4242);
+	}
+
 	sanon = map_anon(SANON_PAGES * PG, MAP_SHARED);
 	for (p = 0; p < SANON_PAGES; p++)
 		subj_fill(sanon + p * PG, PG, 400 + (uint64_t)p);
@@ -325,6 +335,10 @@ static void verify_content(void)
 		check_zero(sparse + p * (8UL << 20) + 4 * PG, "sparse+4", p);
 	}
 	check_absent();
+	if (big_len) {
+		bad = subj_check_fill(big, big_len, 4242);
+		SUBJ_CHECK(bad < 0, "big area word %ld differs", bad);
+	}
 	check_page(huge, 650, "64 GiB area", 0);
 	check_page(huge + HUGE_LEN / 2, 651, "64 GiB area", 1);
 	for (p = 0; p < SANON_PAGES; p++)
@@ -474,6 +488,12 @@ static __attribute__((noinline)) void run(void)
 int main(int argc, char **argv)
 {
 	subj_init(argc, argv, "memory");
+	for (int i = 0; i < subj.argc; i++) {
+		if (!strncmp(subj.argv[i], "big=", 4))
+			big_len = (size_t)atoi(subj.argv[i] + 4) << 20;
+		else
+			subj_usage();
+	}
 	read_blob("/proc/self/cmdline", &cmdline0);
 	read_blob("/proc/self/environ", &environ0);
 	read_blob("/proc/self/auxv", &auxv0);

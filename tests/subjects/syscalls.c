@@ -10,12 +10,19 @@
  * Woken calls (with -t N>0 only, since they need a waker thread): read(2)
  * on a pipe, FUTEX_WAIT without timeout, poll(-1) on a pipe; a waker thread
  * feeds them every 100 ms with a sequence the sleepers check.
+ * Signal waits (with -t N>0): sigsuspend and ppoll, each with a temporary
+ * mask that unblocks the one signal (SIGUSR1, SIGUSR2) every thread blocks
+ * otherwise; only the final stop sends it (pthread_kill).  They must return
+ * EINTR then, once, after their handler ran, and the thread's own mask must
+ * be back (the kernel's saved_sigmask: /proc shows the temporary one while
+ * they wait).  No other call can see these signals.
  */
 #include "subject.h"
 
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/select.h>
 
 #define NAP_NS (150 * 1000000LL)
@@ -178,6 +185,57 @@ static void *futex_waiter(void *arg)
 	}
 }
 
+static volatile sig_atomic_t usr1_seen, usr2_seen;
+
+static void on_usr(int sig)
+{
+	if (sig == SIGUSR1)
+		usr1_seen++;
+	else
+		usr2_seen++;
+}
+
+static void mask_intact(const char *call)
+{
+	sigset_t cur;
+
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	SUBJ_CHECK(sigismember(&cur, SIGUSR1) && sigismember(&cur, SIGUSR2),
+		   "%s: after %s the thread's own mask lost SIGUSR1/SIGUSR2", who, call);
+}
+
+static void *suspender(void *arg)
+{
+	sigset_t wait_mask;
+	int rc;
+
+	who = "sigsuspend thread";
+	sigfillset(&wait_mask);
+	sigdelset(&wait_mask, SIGUSR1);
+	rc = sigsuspend(&wait_mask);
+	SUBJ_CHECK(rc == -1 && errno == EINTR, "sigsuspend returned %d (%s)", rc, strerror(errno));
+	SUBJ_CHECK(stop_threads && usr1_seen == 1, "sigsuspend woke early or without its signal");
+	mask_intact("sigsuspend");
+	return NULL;
+}
+
+static void *ppoller(void *arg)
+{
+	sigset_t wait_mask;
+	struct timespec ts = { 100000, 0 };
+	struct pollfd p = { .fd = idle_pipe[0], .events = POLLIN };
+	int rc;
+
+	who = "ppoll thread";
+	sigfillset(&wait_mask);
+	sigdelset(&wait_mask, SIGUSR2);
+	rc = ppoll(&p, 1, &ts, &wait_mask);
+	SUBJ_CHECK(rc == -1 && errno == EINTR, "ppoll returned %d (%s)", rc, strerror(errno));
+	SUBJ_CHECK(stop_threads && usr2_seen == 1, "ppoll woke early or without its signal");
+	mask_intact("ppoll");
+	return NULL;
+}
+
 static void wake_all(unsigned char c, uint32_t f)
 {
 	SUBJ_CHECK(write(read_pipe[1], &c, 1) == 1, "write: %s", strerror(errno));
@@ -202,11 +260,22 @@ static void *waker(void *arg)
 
 int main(int argc, char **argv)
 {
-	pthread_t th[NTIMED + 4];
+	pthread_t th[NTIMED + 4], susp_th, ppoll_th;
+	struct sigaction sa;
+	sigset_t block;
 	int nth = 0, i;
 	unsigned k = 0;
 
 	subj_init(argc, argv, "syscalls");
+	/* Blocked in every thread; only the two signal waiters let them in. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr;
+	SUBJ_SYS(sigaction(SIGUSR1, &sa, NULL));
+	SUBJ_SYS(sigaction(SIGUSR2, &sa, NULL));
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigaddset(&block, SIGUSR2);
+	SUBJ_SYS(pthread_sigmask(SIG_BLOCK, &block, NULL) ? -1 : 0);
 	SUBJ_SYS(pipe2(idle_pipe, O_CLOEXEC));
 	SUBJ_SYS(pipe2(read_pipe, O_CLOEXEC));
 	SUBJ_SYS(pipe2(poll_pipe, O_CLOEXEC));
@@ -221,6 +290,10 @@ int main(int argc, char **argv)
 			errno = pthread_create(&th[nth++], NULL, woken[i], NULL);
 			SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));
 		}
+		errno = pthread_create(&susp_th, NULL, suspender, NULL);
+		SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));
+		errno = pthread_create(&ppoll_th, NULL, ppoller, NULL);
+		SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));
 	}
 	subj_ready();
 	while (!subj_stopped()) {
@@ -235,5 +308,14 @@ int main(int argc, char **argv)
 	stop_threads = 1;
 	for (i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
+	if (subj.threads > 0) {
+		SUBJ_CHECK(usr1_seen == 0 && usr2_seen == 0, "a signal arrived before the stop");
+		errno = pthread_kill(susp_th, SIGUSR1);
+		SUBJ_CHECK(errno == 0, "pthread_kill: %s", strerror(errno));
+		errno = pthread_kill(ppoll_th, SIGUSR2);
+		SUBJ_CHECK(errno == 0, "pthread_kill: %s", strerror(errno));
+		pthread_join(susp_th, NULL);
+		pthread_join(ppoll_th, NULL);
+	}
 	subj_pass();
 }

@@ -59,6 +59,26 @@ long arch_syscall_result(const arch_regs_t *r);
  * -1 so that the kernel does not apply the restart a second time. */
 long arch_apply_restart(arch_regs_t *r, int use_restart_syscall);
 
+/* The kernel's number for restart_syscall, which a thread shows while it
+ * resumes a sleep after job control or a ptrace stop. */
+#define ARCH_NR_RESTART_SYSCALL 219
+/* The syscall a call site makes, told from the code before its syscall
+ * instruction (len bytes ending right before it): the last "mov $nr, %eax"
+ * or "mov $nr, %rax". A thread inside restart_syscall has lost its original
+ * number, which the kernel keeps to itself; libc wrappers load it right
+ * before the instruction. -1 when the code does not say. */
+long arch_syscall_at(const uint8_t *code, size_t len);
+/* The same for a call through libc's generic syscall(2), whose number comes
+ * in the first argument register: 1 when code (ending before the syscall
+ * instruction) is that wrapper, and then arch_syscall_arg_at(), given the
+ * code before the wrapper's return address, finds the caller's
+ * "mov $nr, %edi". */
+int arch_is_syscall_wrapper(const uint8_t *code, size_t len);
+long arch_syscall_arg_at(const uint8_t *code, size_t len);
+/* The syscalls that may resume through restart_syscall (they keep a
+ * restart block): a guess outside these is no answer. */
+int arch_restartable_syscall(long nr);
+
 uint64_t arch_regs_ip(const arch_regs_t *r);
 uint64_t arch_regs_sp(const arch_regs_t *r);
 /* 1 if the thread runs 64-bit code (a 32-bit or x32 process is refused). */

@@ -136,6 +136,53 @@ long arch_apply_restart(arch_regs_t *r, int use_restart_syscall)
 	return nr;
 }
 
+long arch_syscall_at(const uint8_t *code, size_t len)
+{
+	/* From the nearest instruction backwards: b8 imm32 (mov $imm32,%eax) or
+	 * 48 c7 c0 imm32 (mov $imm32,%rax). Only numbers of real syscalls. */
+	for (size_t end = len; end >= 5; end--) {
+		const uint8_t *p = code + end - 5;
+		uint32_t imm = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+		if (p[0] == 0xb8 && imm < 1024)
+			return (long)imm;
+		if (end >= 7 && p[-2] == 0x48 && p[-1] == 0xc7 && p[0] == 0xc0 && imm < 1024)
+			return (long)imm;
+	}
+	return -1;
+}
+
+int arch_is_syscall_wrapper(const uint8_t *code, size_t len)
+{
+	/* glibc's syscall(): mov %rdi,%rax; mov %rsi,%rdi; ... syscall */
+	for (size_t i = 0; i + 3 <= len; i++)
+		if (code[i] == 0x48 && code[i + 1] == 0x89 && code[i + 2] == 0xf8)
+			return 1;
+	return 0;
+}
+
+long arch_syscall_arg_at(const uint8_t *code, size_t len)
+{
+	/* The caller's call instruction ends the code; before it, bf imm32
+	 * (mov $imm32,%edi). */
+	for (size_t end = len; end >= 5; end--) {
+		const uint8_t *p = code + end - 5;
+		uint32_t imm = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+		if (p[0] == 0xbf && imm < 1024)
+			return (long)imm;
+	}
+	return -1;
+}
+
+int arch_restartable_syscall(long nr)
+{
+	switch (nr) {
+	case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_futex: case SYS_poll:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 uint64_t arch_regs_ip(const arch_regs_t *r)
 {
 	return r->rip;
