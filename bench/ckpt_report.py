@@ -64,10 +64,12 @@ def main():
     notes = collections.Counter()
     floor = collections.defaultdict(list)      # size -> floor figures
     floor_cfg = collections.defaultdict(list)  # (size, threads) -> those beside its runs
+    floor_rows = collections.defaultdict(list)  # the same rows, with their round
     for r in rows:
         if r["tool"] == "floor":
             floor[r["size"]].append(float(r["ckpt_us"]))
             floor_cfg[(r["size"], r["threads"])].append(float(r["ckpt_us"]))
+            floor_rows[(r["size"], r["threads"])].append(r)
             continue
         key = (r["tool"], r["size"], r["threads"])
         if r["note"].startswith("FAIL_restore"):
@@ -94,6 +96,14 @@ def main():
         if not xs:
             return None, None, 0
         return statistics.median(xs), p99(xs), len(xs)
+
+    def paired(ka, kb, value):
+        """Median over rounds of value(a) / value(b), runs of one round side by
+        side (the load on the machine drifts between rounds, less within one)."""
+        a = {r["run"]: value(r) for r in ok.get(ka, [])}
+        b = {r["run"]: value(r) for r in ok.get(kb, [])}
+        xs = [a[k] / b[k] for k in a if k in b and a[k] is not None and b[k]]
+        return statistics.median(xs) if xs else None
 
     def floor_of(size, thr):
         xs = floor_cfg.get((size, thr)) or floor.get(size)
@@ -174,13 +184,20 @@ def main():
             if rst is None:
                 verdict = "n/a (roam not measured)"
             else:
-                verdict = ("MET" if cst / rst >= 3 else "NOT MET") + f" ({cst / rst:.1f}x)"
+                verdict = ("MET" if cst / rst >= 3 else "NOT MET") + f" ({cst / rst:.1f}x"
+                pr = paired(kc, kr, lambda r: num(r["stall_us"]))
+                verdict += f"; median of per-round ratios {pr:.1f}x)" if pr else ")"
             targets.append(f"- stall {size} x {thr}: CRIU/roam >= 3: {verdict}")
         else:
             if rs is None:
                 verdict = "n/a (roam not measured)"
             else:
-                verdict = ("MET" if rs / fl <= 2 else "NOT MET") + f" ({rs / fl:.2f}x)"
+                verdict = ("MET" if rs / fl <= 2 else "NOT MET") + f" ({rs / fl:.2f}x"
+                fr = {r["run"]: float(r["ckpt_us"]) for r in floor_rows.get((size, thr), [])}
+                xs = [(num(r["ckpt_us"]) + num(r["restore_us"])) / fr[r["run"]]
+                      for r in ok.get(kr, []) if r["run"] in fr and num(r["restore_us"]) is not None]
+                verdict += (f"; median of per-round ratios {statistics.median(xs):.2f}x)"
+                            if xs else ")")
             targets.append(f"- ckpt+restore {size} x {thr}: roam/floor <= 2: {verdict}"
                            f" (CRIU: {fmt_ratio(cs, fl)}x)")
     pipe_cfgs = [c for c in configs if ok.get(("roam-pipe",) + c) or fails.get(("roam-pipe",) + c)]
