@@ -31,6 +31,7 @@ struct restore {
 	pid_t pid;              /* the child being built, 0 before */
 	int memfd;              /* its /proc/PID/mem */
 	int released;
+	int creds_ours;         /* the image's credentials are the caller's own */
 	uint64_t tramp;         /* trampoline address in the child */
 	struct remote rem;      /* remote syscalls in the main thread */
 	int64_t timens_mono_ns, timens_boot_ns;  /* offsets, when a time namespace is needed */

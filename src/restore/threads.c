@@ -252,11 +252,12 @@ int restore_finish(struct restore *r)
 			return rc;
 	if ((rc = queue_signals(r, 0, r->ld.process->shared_pending, r->ld.process->n_shared_pending, 1)) < 0)
 		return rc;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n && !r->creds_ours; i++)
 		if ((rc = thread_creds(r, i)) < 0)
 			return rc;
 	/* Changing uids clears "dumpable": its owner must be able to trace it. */
-	if ((r->ld.process->creds->uid != 0 || r->ld.process->creds->euid != 0 || r->ld.process->creds->suid != 0) &&
+	if (!r->creds_ours &&
+	    (r->ld.process->creds->uid != 0 || r->ld.process->creds->euid != 0 || r->ld.process->creds->suid != 0) &&
 	    (rc = rsys(r, &ret, "making the process dumpable", SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0, 0)) < 0)
 		return rc;
 	if ((rc = rsys(r, &ret, "removing the trampoline", SYS_munmap, (long)r->tramp, TRAMP_SIZE, 0, 0, 0, 0)) < 0)

@@ -24,7 +24,8 @@ static uint64_t caps_of_self(int which)
 	char *buf = NULL;
 	size_t n = 0;
 	FILE *f = fopen("/proc/self/status", "re");
-	const char *key = which == 0 ? "CapPrm:" : which == 1 ? "CapEff:" : which == 2 ? "CapInh:" : "CapAmb:";
+	const char *key = which == 0 ? "CapPrm:" : which == 1 ? "CapEff:" : which == 2 ? "CapInh:" :
+			  which == 3 ? "CapAmb:" : "CapBnd:";
 	uint64_t v = 0;
 
 	if (!f)
@@ -207,6 +208,34 @@ static int check_clocks(struct restore *r)
 	return 0;
 }
 
+/* The image's credentials are exactly ours (the usual case: a user restoring
+ * their own process): the child and its threads inherit them, and nothing
+ * needs setting. */
+static int creds_are_ours(const Roamimg__Creds *c)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg, groups[1024];
+	int ng;
+
+	getresuid(&ru, &eu, &su);
+	getresgid(&rg, &eg, &sg);
+	if (c->uid != ru || c->euid != eu || c->suid != su || c->fsuid != eu || c->gid != rg || c->egid != eg ||
+	    c->sgid != sg || c->fsgid != eg)
+		return 0;
+	ng = getgroups(1024, groups);
+	if (ng < 0 || (size_t)ng != c->n_groups)
+		return 0;
+	for (size_t i = 0; i < c->n_groups; i++) {
+		int found = 0;
+		for (int j = 0; j < ng && !found; j++)
+			found = groups[j] == c->groups[i];
+		if (!found)
+			return 0;
+	}
+	return c->cap_prm == caps_of_self(0) && c->cap_eff == caps_of_self(1) && c->cap_inh == caps_of_self(2) &&
+	       c->cap_amb == caps_of_self(3) && c->cap_bnd == caps_of_self(4);
+}
+
 int restore_validate(struct restore *r)
 {
 	int rc;
@@ -214,6 +243,7 @@ int restore_validate(struct restore *r)
 	if ((rc = check_creds(r)) < 0 || (rc = check_platform(r)) < 0 || (rc = check_rlimits(r)) < 0 ||
 	    (rc = check_files(r)) < 0 || (rc = check_files_open(r)) < 0 || (rc = check_clocks(r)) < 0)
 		return rc;
+	r->creds_ours = creds_are_ours(r->ld.process->creds);
 	if (access(r->ld.process->cwd, X_OK) < 0)
 		return roam_fail(r->err, -ROAM_E_INCOMPAT, "working directory %s: %s", r->ld.process->cwd,
 				 strerror(errno));
