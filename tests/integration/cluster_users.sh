@@ -8,7 +8,13 @@
 
 [ "$(id -u)" = 0 ] || { echo "needs root (runs jobs as other users, bind-mounts /etc/passwd per host)"; exit 77; }
 U=$(getent passwd 1000 | cut -d: -f1)
-[ -n "$U" ] || { echo "needs a user with uid 1000"; exit 77; }
+MADE_USER=""
+if [ -z "$U" ]; then
+	# A fresh machine may have no ordinary user: make one for the test.
+	useradd -u 1000 -M -N -s /bin/sh roamtu || { echo "cannot create a user with uid 1000"; exit 1; }
+	U=roamtu MADE_USER=roamtu
+	trap 'cluster_cleanup; userdel "$MADE_USER" 2>/dev/null' EXIT
+fi
 OTHER=nobody
 
 # h2: U is uid 4321 there; h3: U does not exist.
