@@ -104,19 +104,16 @@ int cc_send(struct cc *c, unsigned type, const ProtobufCMessage *m)
 /* Takes a frame out of the buffer if one is whole: 1, 0 or -1. */
 static int take(struct cc *c, unsigned *type, ProtobufCMessage **m)
 {
-	uint32_t plen;
-	int err = msg_peek(buf_data(&c->in), buf_used(&c->in), MSG_CH_CONTROL, type, &plen);
+	size_t used;
+	int err = msg_take(buf_data(&c->in), buf_used(&c->in), MSG_CH_CONTROL, type, m, &used);
 
-	if (err == -MSG_ERR_SHORT || (!err && buf_used(&c->in) < MSG_HDR_SIZE + (size_t)plen))
-		return 0;
-	if (!err)
-		err = msg_decode(buf_data(&c->in), MSG_HDR_SIZE + (size_t)plen, MSG_CH_CONTROL, type, m);
-	if (err) {
+	if (err < 0) {
 		cli_error(c->cmd, "bad frame from roamd: %s", msg_strerror(err));
 		return -1;
 	}
-	buf_consume(&c->in, MSG_HDR_SIZE + (size_t)plen);
-	return 1;
+	if (err > 0)
+		buf_consume(&c->in, used);
+	return err;
 }
 
 static int fill(struct cc *c, bool block)

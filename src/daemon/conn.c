@@ -242,18 +242,16 @@ static void process(struct conn *c)
 		} else if (c->kind == CONN_CONTROL) {
 			ProtobufCMessage *m;
 			unsigned type;
-			uint32_t plen;
+			size_t used;
 
-			err = msg_peek(p, have, MSG_CH_CONTROL, &type, &plen);
-			if (err == -MSG_ERR_SHORT || (!err && have < MSG_HDR_SIZE + (size_t)plen))
+			err = msg_take(p, have, MSG_CH_CONTROL, &type, &m, &used);
+			if (err == 0)
 				return;
-			if (!err)
-				err = msg_decode(p, MSG_HDR_SIZE + (size_t)plen, MSG_CH_CONTROL, &type, &m);
-			if (err) {
+			if (err < 0) {
 				log_warn("control client %s: %s", c->peer_desc, msg_strerror(err));
 				return conn_kill(c, msg_strerror(err));
 			}
-			buf_consume(&c->in, MSG_HDR_SIZE + (size_t)plen);
+			buf_consume(&c->in, used);
 			if (!control_frame(c, type, m))
 				msg_free(m);
 		} else {

@@ -367,3 +367,19 @@ long msg_encode(unsigned type, const ProtobufCMessage *m, uint8_t *out, size_t c
 	protobuf_c_message_pack(m, out + MSG_HDR_SIZE);
 	return (long)(MSG_HDR_SIZE + n);
 }
+
+int msg_take(const uint8_t *buf, size_t len, unsigned ch, unsigned *type, ProtobufCMessage **out,
+	     size_t *used)
+{
+	uint32_t plen;
+	int err = msg_peek(buf, len, ch, type, &plen);
+
+	if (err == -MSG_ERR_SHORT || (!err && len < MSG_HDR_SIZE + (size_t)plen))
+		return 0;
+	if (!err)
+		err = msg_decode(buf, MSG_HDR_SIZE + (size_t)plen, ch, type, out);
+	if (err)
+		return err;
+	*used = MSG_HDR_SIZE + (size_t)plen;
+	return 1;
+}

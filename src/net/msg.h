@@ -99,6 +99,15 @@ int msg_peek(const uint8_t *buf, size_t len, unsigned ch, unsigned *type, uint32
  */
 int msg_decode(const uint8_t *buf, size_t len, unsigned ch, unsigned *type, ProtobufCMessage **out);
 
+/*
+ * Takes the first frame off a byte stream buf[0..len): 1 with the message in
+ * *out, its type in *type and the bytes it used in *used; 0 when the frame is
+ * not whole yet (wait for more); a negative -MSG_ERR_* when the stream is bad
+ * and the connection must be dropped. Every reader of a stream calls this.
+ */
+int msg_take(const uint8_t *buf, size_t len, unsigned ch, unsigned *type, ProtobufCMessage **out,
+	     size_t *used);
+
 void msg_free(ProtobufCMessage *m);
 
 /* Size of the frame msg_encode would write for m. */

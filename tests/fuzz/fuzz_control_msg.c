@@ -1,7 +1,7 @@
 /*
  * libFuzzer: the control message parser. The input is a byte stream as it
- * arrives on a control connection; it is split into frames and each frame
- * decoded and checked exactly as roamd does it, until the first refusal.
+ * arrives on a control connection; frames are taken off it with msg_take, as
+ * every reader in roam does, until the first refusal or an incomplete frame.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -12,23 +12,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	while (size > 0) {
-		ProtobufCMessage *m;
-		unsigned type;
-		uint32_t plen;
-		size_t flen;
+	ProtobufCMessage *m;
+	unsigned type;
+	size_t used;
 
-		if (msg_peek(data, size, MSG_CH_CONTROL, &type, &plen))
-			break;
-		flen = MSG_HDR_SIZE + (size_t)plen;
-		if (flen > size)
-			break;
-		if (msg_decode(data, flen, MSG_CH_CONTROL, &type, &m))
-			break;
+	while (size > 0 && msg_take(data, size, MSG_CH_CONTROL, &type, &m, &used) > 0) {
 		(void)msg_type_name(type);
 		msg_free(m);
-		data += flen;
-		size -= flen;
+		data += used;
+		size -= used;
 	}
 	return 0;
 }
