@@ -131,7 +131,6 @@ int cmd_checkpoint(int argc, char **argv)
 		tmp[0] = '\0';
 		fsync_dir_of(output);
 	}
-	uint64_t t_dump = now_ns();
 	rc = leave ? ckpt_resume(c) : ckpt_kill(c);
 	if (rc < 0)
 		goto fail;
@@ -144,7 +143,6 @@ int cmd_checkpoint(int argc, char **argv)
 			pid, s->threads, s->vmas, s->fds, (unsigned long long)s->pages,
 			(unsigned long long)s->zero_pages, (unsigned long long)s->bytes,
 			(double)(t_end - s->freeze_ns) / 1e6, (double)(t_end - t0) / 1e6);
-		(void)t_dump;
 	}
 	img_writer_fini(&w);
 	ckpt_close(c);

@@ -120,8 +120,7 @@ static void setup_fds(struct restore *r, int repfd)
 
 	/* One object per file_id (one open file description), dup'ed to each fd. */
 	int *done = calloc(fs->n_fds + 1, sizeof(int));
-	int *obj = calloc(fs->n_fds + 1, sizeof(int));
-	if (!done || !obj)
+	if (!done)
 		report(repfd, -ENOMEM, "preparing descriptors");
 	for (size_t i = 0; i < fs->n_fds; i++) {
 		const Roamimg__Fd *d = fs->fds[i];
@@ -178,7 +177,6 @@ static void setup_fds(struct restore *r, int repfd)
 			close(fd);
 	}
 	free(done);
-	free(obj);
 	/* Everything at or above high is ours, but the report pipe. */
 	if (repfd > high)
 		syscall(SYS_close_range, high, repfd - 1, 0);
