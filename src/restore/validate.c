@@ -18,24 +18,26 @@
 #include <xxhash.h>
 
 #include "sys/fileid.h"
+#include "sys/proc.h"
 
-static uint64_t caps_of_self(int which)
+/* Our own capability sets, from /proc/self/status, read once per restore. */
+struct caps {
+	uint64_t prm, eff, inh, amb, bnd;
+};
+
+static void own_caps(struct caps *c)
 {
-	char *buf = NULL;
-	size_t n = 0;
-	FILE *f = fopen("/proc/self/status", "re");
-	const char *key = which == 0 ? "CapPrm:" : which == 1 ? "CapEff:" : which == 2 ? "CapInh:" :
-			  which == 3 ? "CapAmb:" : "CapBnd:";
-	uint64_t v = 0;
+	char *text = NULL;
 
-	if (!f)
-		return 0;
-	while (getline(&buf, &n, f) > 0)
-		if (!strncmp(buf, key, strlen(key)))
-			v = strtoull(buf + strlen(key), NULL, 16);
-	free(buf);
-	fclose(f);
-	return v;
+	memset(c, 0, sizeof(*c));
+	if (proc_read_file(AT_FDCWD, "/proc/self/status", &text, NULL) < 0)
+		return;
+	c->prm = proc_status_hex(text, "CapPrm");
+	c->eff = proc_status_hex(text, "CapEff");
+	c->inh = proc_status_hex(text, "CapInh");
+	c->amb = proc_status_hex(text, "CapAmb");
+	c->bnd = proc_status_hex(text, "CapBnd");
+	free(text);
 }
 
 /* Credentials are compared, never granted: only root may restore an image
@@ -63,8 +65,10 @@ static int check_creds(struct restore *r)
 		if (!found && c->groups[i] != eg)
 			return roam_fail(r->err, -ROAM_E_PERM, "the image holds group %u, which you lack", c->groups[i]);
 	}
-	if ((c->cap_prm & ~caps_of_self(0)) || (c->cap_eff & ~caps_of_self(1)) ||
-	    (c->cap_inh & ~(caps_of_self(2) | caps_of_self(0))) || (c->cap_amb & ~caps_of_self(3)))
+	struct caps own;
+	own_caps(&own);
+	if ((c->cap_prm & ~own.prm) || (c->cap_eff & ~own.eff) || (c->cap_inh & ~(own.inh | own.prm)) ||
+	    (c->cap_amb & ~own.amb))
 		return roam_fail(r->err, -ROAM_E_PERM, "the image holds capabilities you lack (permitted %llx)",
 				 (unsigned long long)c->cap_prm);
 	return 0;
@@ -232,8 +236,10 @@ static int creds_are_ours(const Roamimg__Creds *c)
 		if (!found)
 			return 0;
 	}
-	return c->cap_prm == caps_of_self(0) && c->cap_eff == caps_of_self(1) && c->cap_inh == caps_of_self(2) &&
-	       c->cap_amb == caps_of_self(3) && c->cap_bnd == caps_of_self(4);
+	struct caps own;
+	own_caps(&own);
+	return c->cap_prm == own.prm && c->cap_eff == own.eff && c->cap_inh == own.inh && c->cap_amb == own.amb &&
+	       c->cap_bnd == own.bnd;
 }
 
 int restore_validate(struct restore *r)
