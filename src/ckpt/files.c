@@ -274,8 +274,18 @@ int ckpt_collect_files(struct ckpt *c)
 			d->has_rdev = 1;
 			d->rdev = f->st.st_rdev;
 		}
-		if (f->kind == ROAMIMG__FD_KIND__FD_EXTERNAL)
+		if (f->kind == ROAMIMG__FD_KIND__FD_EXTERNAL) {
 			d->external = d->path;
+			/* Stdin from an outside pipe: what the process has not read yet
+			 * travels too, for a restorer that rebinds stdin to a pipe of its
+			 * own (restore_stdio_data), once per pipe. */
+			int first = S_ISFIFO(f->st.st_mode) && !strncmp(f->link, "pipe:", 5) &&
+				    (f->info.flags & O_ACCMODE) == O_RDONLY;
+			for (size_t j = 0; first && j < i; j++)
+				first = !(v[j].st.st_ino == f->st.st_ino && v[j].st.st_dev == f->st.st_dev);
+			if (first && (rc = peek_pipe(c, f->fd, d)) < 0)
+				goto out;
+		}
 		if (f->kind == ROAMIMG__FD_KIND__FD_PIPE) {
 			d->has_pipe_id = d->has_pipe_write_end = 1;
 			d->pipe_id = f->st.st_ino;

@@ -30,6 +30,7 @@ struct restore {
 
 	pid_t pid;              /* the child being built, 0 before */
 	int memfd;              /* its /proc/PID/mem */
+	int prepared;           /* restore_prepare succeeded: built, stopped, traced */
 	int released;
 	int creds_ours;         /* the image's credentials are the caller's own */
 	uint64_t tramp;         /* trampoline address in the child */
@@ -54,7 +55,11 @@ int restore_layout(struct restore *r);
 int restore_pages(struct restore *r, const struct img_pages *pg);
 int restore_mm_finish(struct restore *r);
 /* threads.c */
+/* Everything but the release: every thread exists, stopped and traced by
+ * the calling thread, with its registers and mask in place. */
 int restore_finish(struct restore *r);
+/* Detaches every thread: the process runs. */
+int restore_let_go(struct restore *r);
 
 /* A remote syscall in the main thread whose failure names what it did. */
 int rsys(struct restore *r, long *ret, const char *what, long nr, long a0, long a1, long a2, long a3,

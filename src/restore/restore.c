@@ -6,9 +6,12 @@
  *   spawn      the child, stopped and traced (spawn.c)
  *   layout     its address space (mm.c)
  *   pages      written as they stream in (mm.c)
- *   finish     after THREADS and COMMIT: threads, signals, creds, release
+ *   finish     after THREADS and COMMIT: threads, signals, creds, registers
+ *   release    restore_release, when the caller says so
  *
- * Any failure kills the child (PTRACE_O_EXITKILL covers roam's own death).
+ * Any failure kills the child. Between prepare and release the child stays
+ * stopped and traced by the thread that prepared it; PTRACE_O_EXITKILL
+ * kills it should that thread (or roam) die first.
  */
 #include "restore/internal.h"
 
@@ -56,26 +59,111 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static pid_t run(struct restore *r, struct img_reader *reader, int rc);
+static pid_t prepare(struct restore *r, struct img_reader *reader, int rc);
 
-pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx)
+pid_t restore_prepare(struct restore *r, img_read_fn fn, void *ctx)
 {
 	struct img_reader rd;
 
+	if (r->pid)
+		return -EINVAL;
 	r->stats.started_ns = now_ns();
-	return run(r, &rd, img_reader_init(&rd, fn, ctx));
+	return prepare(r, &rd, img_reader_init(&rd, fn, ctx));
+}
+
+pid_t restore_prepare_mem(struct restore *r, const void *data, size_t len)
+{
+	struct img_reader rd;
+
+	if (r->pid)
+		return -EINVAL;
+	r->stats.started_ns = now_ns();
+	return prepare(r, &rd, img_reader_init_mem(&rd, data, len));
+}
+
+/* Kills the child and every thread of it, and reaps them: nothing is left. */
+static void kill_child(struct restore *r)
+{
+	int st;
+
+	if (r->pid <= 0)
+		return;
+	kill(r->pid, SIGKILL);
+	/* Traced threads must be collected before the leader reports. */
+	for (size_t i = 1; r->tids && r->ld.threads && i < r->ld.threads->n_threads; i++)
+		if (r->tids[i] > 0)
+			while (waitpid(r->tids[i], &st, __WALL) < 0 && errno == EINTR)
+				;
+	while (waitpid(r->pid, &st, __WALL) < 0 && errno == EINTR)
+		;
+	r->pid = 0;
+	r->prepared = 0;
+}
+
+int restore_release(struct restore *r)
+{
+	int rc;
+
+	if (!r->prepared || r->released)
+		return -EINVAL;
+	if ((rc = restore_let_go(r)) < 0) {
+		/* Some threads may run already: never half a process. */
+		kill_child(r);
+		return rc;
+	}
+	return 0;
+}
+
+int restore_abort(struct restore *r)
+{
+	if (r->released)
+		return -EINVAL;
+	kill_child(r);
+	return 0;
+}
+
+pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx)
+{
+	pid_t pid = restore_prepare(r, fn, ctx);
+
+	if (pid < 0)
+		return pid;
+	int rc = restore_release(r);
+	return rc < 0 ? rc : pid;
 }
 
 pid_t restore_run_mem(struct restore *r, const void *data, size_t len)
 {
-	struct img_reader rd;
+	pid_t pid = restore_prepare_mem(r, data, len);
 
-	r->stats.started_ns = now_ns();
-	return run(r, &rd, img_reader_init_mem(&rd, data, len));
+	if (pid < 0)
+		return pid;
+	int rc = restore_release(r);
+	return rc < 0 ? rc : pid;
 }
 
-/* The stages, over a reader whose initialisation returned rc. */
-static pid_t run(struct restore *r, struct img_reader *reader, int rc)
+int restore_stdio_data(const struct restore *r, int fd, const void **data, size_t *len)
+{
+	const Roamimg__Files *fs = r->ld.files;
+
+	*data = NULL;
+	*len = 0;
+	if (fd < 0 || fd > 2 || !fs)
+		return -EINVAL;
+	if (r->opts.stdio[fd] < 0)
+		return 0;
+	for (size_t i = 0; i < fs->n_fds; i++) {
+		const Roamimg__Fd *d = fs->fds[i];
+		if (d->fd != (uint32_t)fd || !d->has_pipe_data)
+			continue;
+		*data = d->pipe_data.data;
+		*len = d->pipe_data.len;
+	}
+	return 0;
+}
+
+/* The stages but the release, over a reader whose initialisation returned rc. */
+static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 {
 	struct img_record rec;
 	struct img_pages pg;
@@ -146,9 +234,11 @@ static pid_t run(struct restore *r, struct img_reader *reader, int rc)
 	if ((rc = restore_finish(r)) < 0)
 		goto fail;
 	img_reader_fini(reader);
+	r->prepared = 1;
 	return r->pid;
 fail:
 	img_reader_fini(reader);
+	kill_child(r);
 	if (!r->err->code)
 		roam_fail(r->err, rc, "restoring");
 	return rc < 0 ? rc : -EIO;
@@ -163,18 +253,8 @@ void restore_close(struct restore *r)
 {
 	if (!r)
 		return;
-	if (r->pid > 0 && !r->released) {
-		/* Never half a process: the child dies and is reaped here. */
-		int st;
-		kill(r->pid, SIGKILL);
-		/* Traced threads must be collected before the leader reports. */
-		for (size_t i = 1; r->tids && r->ld.threads && i < r->ld.threads->n_threads; i++)
-			if (r->tids[i] > 0)
-				while (waitpid(r->tids[i], &st, __WALL) < 0 && errno == EINTR)
-					;
-		while (waitpid(r->pid, &st, __WALL) < 0 && errno == EINTR)
-			;
-	}
+	if (!r->released)
+		kill_child(r);  /* never half a process */
 	if (r->memfd >= 0)
 		close(r->memfd);
 	img_load_fini(&r->ld);

@@ -43,13 +43,47 @@ struct restore_stats {
 struct restore;
 
 int restore_open(struct restore **out, const struct restore_opts *opts, struct roam_error *err);
-/* Reads the whole stream through fn/ctx, builds the process and releases it.
- * Returns its PID (the caller's child), or a negative error with nothing left
- * running. */
-pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx);
+
+/*
+ * Two-phase restore, for a caller that must decide after the whole image is
+ * in whether the process may run (a migration's commit):
+ *
+ *   restore_prepare   reads the whole stream through fn/ctx, up to and
+ *                     including COMMIT, and does every stage but the last:
+ *                     the process exists complete (memory, files, threads,
+ *                     registers), stopped and traced by the calling thread.
+ *                     Returns its PID (the caller's child), or a negative
+ *                     error with nothing left running.
+ *   restore_release   lets it run. On failure it is killed: nothing is left.
+ *   restore_abort     kills it and reaps it: nothing is left. 0, or -EINVAL
+ *                     once released.
+ *
+ * All three must be called from the same thread (the tracer). Should that
+ * thread or roam die between prepare and release, the kernel kills the held
+ * process (PTRACE_O_EXITKILL): it never runs half-committed.
+ * restore_close of a prepared, unreleased process aborts it.
+ */
+pid_t restore_prepare(struct restore *r, img_read_fn fn, void *ctx);
 /* The same from an image that is all in memory (a mapped file): pages are
- * copied into the process straight from it. */
+ * copied into the process straight from it; data may go once this returns. */
+pid_t restore_prepare_mem(struct restore *r, const void *data, size_t len);
+int restore_release(struct restore *r);
+int restore_abort(struct restore *r);
+
+/* restore_prepare + restore_release. */
+pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx);
 pid_t restore_run_mem(struct restore *r, const void *data, size_t len);
+
+/*
+ * After restore_prepare: when opts.stdio[fd] (fd 0, 1 or 2) replaced the
+ * image's descriptor, the bytes the image says were queued in it and not yet
+ * read (stdin a pipe: what the process had not read at the checkpoint), for
+ * the caller to write first into the pipe it gave. *data (valid until
+ * restore_close) is NULL and *len 0 when there are none. 0, or -EINVAL for
+ * another fd or before the image was read.
+ */
+int restore_stdio_data(const struct restore *r, int fd, const void **data, size_t *len);
+
 const struct restore_stats *restore_stats(const struct restore *r);
 void restore_close(struct restore *r);
 

@@ -2,7 +2,8 @@
  * The last stage, once every page is in place and COMMIT has been read:
  * process-wide signal state, the other threads (clone3 run in the main
  * thread, with their old TIDs when we may), each thread's own state, the
- * credentials, and finally the registers and the release.
+ * credentials, and finally the registers (restore_finish); then, as a
+ * separate step the caller may hold back, the release (restore_let_go).
  *
  * Ordering constraints:
  *   - credentials are per thread for raw syscalls, and dropping them first
@@ -275,6 +276,15 @@ int restore_finish(struct restore *r)
 		if ((rc = pt_set_sigmask(r->tids[i], t->sigmask)) < 0)
 			return roam_fail(r->err, rc, "setting the signal mask of thread %d", r->tids[i]);
 	}
+	r->stats.threads = (uint32_t)n;
+	return 0;
+}
+
+int restore_let_go(struct restore *r)
+{
+	size_t n = r->ld.threads->n_threads;
+	int rc;
+
 	for (size_t i = 0; i < n; i++) {
 		rc = pt_detach(r->tids[i]);
 		/* Once one thread runs, the process may end before the others are
@@ -286,6 +296,5 @@ int restore_finish(struct restore *r)
 	}
 	r->released = 1;
 	r->stats.released_ns = now_ns();
-	r->stats.threads = (uint32_t)n;
 	return 0;
 }

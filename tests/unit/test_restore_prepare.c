@@ -1,0 +1,366 @@
+/*
+ * Two-phase restore (restore_prepare, restore_release, restore_abort): a
+ * prepared process is complete but does not run until released; an aborted
+ * one leaves nothing behind; one whose tracer thread dies before the release
+ * dies too (PTRACE_O_EXITKILL).
+ *
+ * The subject is tests/subjects/memory (ROAM_SUBJECTS), checkpointed into
+ * memory through the ckpt API and killed, then restored from that buffer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckpt/ckpt.h"
+#include "restore/restore.h"
+
+struct membuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static int membuf_write(void *ctx, const void *data, size_t len)
+{
+	struct membuf *b = ctx;
+
+	if (b->len + len > b->cap) {
+		size_t cap = b->cap ? b->cap : 1 << 20;
+		while (cap < b->len + len)
+			cap *= 2;
+		uint8_t *n = realloc(b->p, cap);
+		if (!n)
+			return -ENOMEM;
+		b->p = n;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, len);
+	b->len += len;
+	return 0;
+}
+
+struct world {
+	char dir[64];
+	char log[96], stop[96];
+	struct membuf img;
+};
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+static int log_has(const struct world *w, const char *word)
+{
+	char buf[4096];
+	int fd = open(w->log, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strstr(buf, word) != NULL;
+}
+
+/* Starts the memory subject (stdin from stdin_fd, or /dev/null when -1),
+ * waits for "ready", checkpoints it into w->img and kills it. */
+static void subject_to_image_in(struct world *w, int stdin_fd)
+{
+	const char *subjects = getenv("ROAM_SUBJECTS");
+	char exe[512];
+	pid_t pid;
+
+	assert_non_null(subjects);
+	snprintf(exe, sizeof(exe), "%s/memory", subjects);
+	strcpy(w->dir, "/tmp/roam-test-prepare.XXXXXX");
+	assert_non_null(mkdtemp(w->dir));
+	snprintf(w->log, sizeof(w->log), "%s/log", w->dir);
+	snprintf(w->stop, sizeof(w->stop), "%s/stop", w->dir);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int in = stdin_fd >= 0 ? stdin_fd : open("/dev/null", O_RDONLY);
+		int out = open(w->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+			_exit(126);
+		syscall(SYS_close_range, 3, ~0u, 0);
+		setenv("ROAM_STOP", w->stop, 1);
+		execl(exe, exe, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && !log_has(w, "ready"); i++)
+		sleep_ms(20);
+	assert_true(log_has(w, "ready"));
+
+	struct ckpt_opts o = { .codec = IMG_CODEC_NONE, .out_fd = -1 };
+	struct roam_error err = {0};
+	struct img_writer iw;
+	struct ckpt *c;
+	int st;
+	memset(&w->img, 0, sizeof(w->img));
+	assert_int_equal(ckpt_open(&c, pid, &o, &err), 0);
+	assert_int_equal(ckpt_check(c), 0);
+	assert_int_equal(ckpt_freeze(c), 0);
+	assert_int_equal(img_writer_init(&iw, membuf_write, &w->img, IMG_CODEC_NONE), 0);
+	assert_int_equal(ckpt_dump(c, &iw), 0);
+	img_writer_fini(&iw);
+	assert_int_equal(ckpt_kill(c), 0);
+	ckpt_close(c);
+	/* ckpt_kill reaps its parent's zombie when it can (we are the parent). */
+	while (waitpid(pid, &st, 0) == pid)
+		assert_true(WIFSIGNALED(st));
+	assert_int_equal(kill(pid, 0), -1);
+}
+
+static void subject_to_image(struct world *w)
+{
+	subject_to_image_in(w, -1);
+}
+
+static void world_free(struct world *w)
+{
+	unlink(w->log);
+	unlink(w->stop);
+	rmdir(w->dir);
+	free(w->img.p);
+}
+
+/* The state letter of /proc/PID/stat and its TracerPid. */
+static char proc_state(pid_t pid, pid_t *tracer)
+{
+	char path[64], buf[2048];
+	int fd;
+	ssize_t n;
+
+	*tracer = -1;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return '-';
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return '-';
+	buf[n] = '\0';
+	char *t = strstr(buf, "TracerPid:");
+	if (t)
+		*tracer = atoi(t + 10);
+	char *s = strstr(buf, "State:");
+	return s ? s[7] : '?';
+}
+
+static struct restore *open_restore(struct roam_error *err)
+{
+	struct restore_opts opts = { .stdio = { -1, -1, -1 } };
+	struct restore *r;
+
+	assert_int_equal(restore_open(&r, &opts, err), 0);
+	return r;
+}
+
+static void prepare_then_abort(void **state)
+{
+	struct roam_error err = {0};
+	struct world w;
+	pid_t tracer;
+	(void)state;
+
+	subject_to_image(&w);
+	struct restore *r = open_restore(&err);
+	pid_t pid = restore_prepare_mem(r, w.img.p, w.img.len);
+	assert_true(pid > 0);
+	/* Built but held: stopped, traced by us, and it stays so. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(proc_state(pid, &tracer), 't');
+		assert_int_equal(tracer, (pid_t)syscall(SYS_gettid));
+		sleep_ms(30);
+	}
+	assert_int_equal(restore_abort(r), 0);
+	/* Reaped: not even a zombie remains. */
+	assert_int_equal(kill(pid, 0), -1);
+	assert_int_equal(errno, ESRCH);
+	assert_int_equal(restore_release(r), -EINVAL);
+	restore_close(r);
+	assert_false(log_has(&w, "PASS"));
+	world_free(&w);
+}
+
+static void prepare_then_release(void **state)
+{
+	struct roam_error err = {0};
+	const void *data;
+	struct world w;
+	size_t len;
+	int st;
+	(void)state;
+
+	subject_to_image(&w);
+	struct restore *r = open_restore(&err);
+	pid_t pid = restore_prepare_mem(r, w.img.p, w.img.len);
+	assert_true(pid > 0);
+	/* No stdio was rebound: no queued stdin to hand over. */
+	assert_int_equal(restore_stdio_data(r, 0, &data, &len), 0);
+	assert_null(data);
+	assert_int_equal(len, 0);
+	assert_int_equal(restore_stdio_data(r, 3, &data, &len), -EINVAL);
+	assert_int_equal(restore_release(r), 0);
+	assert_int_equal(restore_abort(r), -EINVAL);
+	restore_close(r);
+	/* It runs, verifies its memory, and passes when told to stop. */
+	int fd = open(w.stop, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(log_has(&w, "PASS"));
+	world_free(&w);
+}
+
+/* Stdin was a pipe from outside holding unread bytes: a restorer that gives
+ * its own stdin gets them, to write first. */
+static void stdin_pipe_data(void **state)
+{
+	static const char queued[] = "not read yet\n";
+	struct roam_error err = {0};
+	struct restore_opts opts = { .stdio = { -1, -1, -1 } };
+	const void *data;
+	struct world w;
+	struct restore *r;
+	size_t len;
+	int in[2], mine[2];
+	(void)state;
+
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(write(in[1], queued, sizeof(queued) - 1), (ssize_t)sizeof(queued) - 1);
+	subject_to_image_in(&w, in[0]);
+	close(in[0]);
+	close(in[1]);
+
+	/* Without a rebound stdin the image is refused (fd 0 is external). */
+	assert_int_equal(restore_open(&r, &opts, &err), 0);
+	assert_true(restore_prepare_mem(r, w.img.p, w.img.len) < 0);
+	restore_close(r);
+
+	assert_int_equal(pipe2(mine, O_CLOEXEC), 0);
+	opts.stdio[0] = mine[0];
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(restore_open(&r, &opts, &err), 0);
+	pid_t pid = restore_prepare_mem(r, w.img.p, w.img.len);
+	assert_true(pid > 0);
+	assert_int_equal(restore_stdio_data(r, 0, &data, &len), 0);
+	assert_int_equal(len, sizeof(queued) - 1);
+	assert_memory_equal(data, queued, len);
+	assert_int_equal(restore_stdio_data(r, 1, &data, &len), 0);
+	assert_int_equal(len, 0);
+	assert_int_equal(restore_abort(r), 0);
+	restore_close(r);
+	close(mine[0]);
+	close(mine[1]);
+	world_free(&w);
+}
+
+struct held {
+	struct world *w;
+	int pidpipe;
+};
+
+/* A thread that prepares, reports the PID, and exits without releasing. */
+static void *prepare_and_vanish(void *arg)
+{
+	struct held *h = arg;
+	struct roam_error err = {0};
+	struct restore_opts opts = { .stdio = { -1, -1, -1 } };
+	struct restore *r;
+	pid_t pid = -1;
+
+	if (restore_open(&r, &opts, &err) == 0)
+		pid = restore_prepare_mem(r, h->w->img.p, h->w->img.len);
+	if (write(h->pidpipe, &pid, sizeof(pid)) != sizeof(pid))
+		_exit(3);
+	/* The restore context is deliberately leaked: its thread ends here. */
+	return NULL;
+}
+
+static void tracer_thread_dies(void **state)
+{
+	struct world w;
+	int p[2], st;
+	pid_t pid = -1;
+	(void)state;
+
+	subject_to_image(&w);
+	assert_int_equal(pipe(p), 0);
+	pid_t helper = fork();
+	assert_true(helper >= 0);
+	if (helper == 0) {
+		struct held h = { &w, p[1] };
+		pthread_t t;
+		close(p[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (pthread_create(&t, NULL, prepare_and_vanish, &h) != 0 || pthread_join(t, NULL) != 0)
+			_exit(2);
+		for (;;)
+			pause();  /* the process lives on; only the tracer thread is gone */
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], &pid, sizeof(pid)), sizeof(pid));
+	close(p[0]);
+	assert_true(pid > 0);
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0), gone;
+	if (pidfd >= 0) {
+		struct pollfd pf = { .fd = pidfd, .events = POLLIN };
+		/* Readable once the process has exited (a zombie of the helper). */
+		gone = poll(&pf, 1, 5000) == 1;
+		close(pidfd);
+	} else {
+		gone = errno == ESRCH;  /* already gone and reaped */
+	}
+	char c = proc_state(pid, &(pid_t){0});
+	/* Nothing may outlive a failed check. */
+	if (!gone)
+		kill(pid, SIGKILL);
+	kill(helper, SIGKILL);
+	assert_int_equal(waitpid(helper, &st, 0), helper);
+	assert_true(gone);
+	assert_true(c == 'Z' || c == 'X' || c == '-');
+	assert_false(log_has(&w, "PASS"));
+	world_free(&w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(prepare_then_abort),
+		cmocka_unit_test(prepare_then_release),
+		cmocka_unit_test(stdin_pipe_data),
+		cmocka_unit_test(tracer_thread_dies),
+	};
+
+	if (geteuid() != 0) {
+		printf("needs root\n");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
