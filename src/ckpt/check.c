@@ -153,7 +153,8 @@ int ckpt_check_vma(struct ckpt *c, const struct proc_vma *v)
 		return refuse(c, "%s (device memory)", what);
 	if (v->vmflags & PV_HUGETLB)
 		return refuse(c, "%s (hugetlbfs)", what);
-	if (v->vmflags & PV_UFFD)
+	/* Pre-copy's own write-protection shows as a registration. */
+	if ((v->vmflags & PV_UFFD) && !c->pre)
 		return refuse(c, "%s (registered with userfaultfd)", what);
 	if (!p[0])
 		return 0;

@@ -71,7 +71,7 @@ int ckpt_freeze(struct ckpt *c)
 	return rc;
 }
 
-static int write_header(struct ckpt *c, struct img_writer *w)
+int ckpt_write_header(struct ckpt *c, struct img_writer *w, int precopy)
 {
 	Roamimg__Header h = ROAMIMG__HEADER__INIT;
 	char host[256] = "";
@@ -86,10 +86,12 @@ static int write_header(struct ckpt *c, struct img_writer *w)
 	h.has_created_ns = 1;
 	h.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	h.tool = (char *)"roam 0.1";
+	h.has_precopy = h.precopy = precopy != 0;
+	(void)c;
 	return img_write_msg(w, IMG_REC_HEADER, &h.base);
 }
 
-static int write_platform(struct ckpt *c, struct img_writer *w)
+int ckpt_write_platform(struct ckpt *c, struct img_writer *w)
 {
 	Roamimg__Platform p = ROAMIMG__PLATFORM__INIT;
 	uint32_t words[ARCH_CPUID_WORDS];
@@ -126,10 +128,24 @@ static int write_platform(struct ckpt *c, struct img_writer *w)
 	return img_write_msg(w, IMG_REC_PLATFORM, &p.base);
 }
 
-static int write_meta(struct ckpt *c, struct img_writer *w, int type, const ProtobufCMessage *m)
+int ckpt_write_meta(struct ckpt *c, struct img_writer *w, int type, const ProtobufCMessage *m)
 {
 	int rc = img_write_msg(w, (uint32_t)type, m);
 	return rc < 0 ? roam_fail(c->err, rc, "writing the %s record", img_rec_name((uint32_t)type)) : 0;
+}
+
+int ckpt_collect_all(struct ckpt *c)
+{
+	int rc;
+
+	if ((rc = ckpt_check_process(c)) < 0 ||
+	    (rc = ckpt_collect_threads(c)) < 0 ||
+	    (rc = ckpt_collect_process(c)) < 0 ||
+	    (rc = ckpt_collect_remote(c)) < 0 ||
+	    (rc = ckpt_collect_mm(c)) < 0 ||
+	    (rc = ckpt_collect_files(c)) < 0)
+		return rc == -ENOMEM ? roam_fail(c->err, rc, "collecting the state of pid %d", c->pid) : rc;
+	return 0;
 }
 
 int ckpt_dump(struct ckpt *c, struct img_writer *w)
@@ -138,24 +154,23 @@ int ckpt_dump(struct ckpt *c, struct img_writer *w)
 
 	if (c->state != CK_FROZEN)
 		return -EINVAL;
-	if ((rc = ckpt_check_process(c)) < 0 ||
-	    (rc = ckpt_collect_threads(c)) < 0 ||
-	    (rc = ckpt_collect_process(c)) < 0 ||
-	    (rc = ckpt_collect_remote(c)) < 0 ||
-	    (rc = ckpt_collect_mm(c)) < 0 ||
-	    (rc = ckpt_collect_files(c)) < 0)
-		return rc == -ENOMEM ? roam_fail(c->err, rc, "collecting the state of pid %d", c->pid) : rc;
-
-	if ((rc = write_header(c, w)) < 0)
-		return roam_fail(c->err, rc, "writing the image header");
-	if ((rc = write_platform(c, w)) < 0)
-		return roam_fail(c->err, rc, "writing the platform record");
-	if ((rc = write_meta(c, w, IMG_REC_PROCESS, &c->process->base)) < 0 ||
-	    (rc = write_meta(c, w, IMG_REC_MM, &c->mm->base)) < 0 ||
-	    (rc = write_meta(c, w, IMG_REC_FILES, &c->files->base)) < 0)
+	if ((rc = ckpt_collect_all(c)) < 0)
 		return rc;
-	if ((rc = ckpt_write_pages(c, w)) < 0)
-		return rc;
+	if (c->pre) {
+		if ((rc = ckpt_precopy_final(c, w)) < 0)
+			return rc;
+	} else {
+		if ((rc = ckpt_write_header(c, w, 0)) < 0)
+			return roam_fail(c->err, rc, "writing the image header");
+		if ((rc = ckpt_write_platform(c, w)) < 0)
+			return roam_fail(c->err, rc, "writing the platform record");
+		if ((rc = ckpt_write_meta(c, w, IMG_REC_PROCESS, &c->process->base)) < 0 ||
+		    (rc = ckpt_write_meta(c, w, IMG_REC_MM, &c->mm->base)) < 0 ||
+		    (rc = ckpt_write_meta(c, w, IMG_REC_FILES, &c->files->base)) < 0)
+			return rc;
+		if ((rc = ckpt_write_pages(c, w, NULL)) < 0)
+			return rc;
+	}
 	if ((rc = ckpt_write_threads(c, w)) < 0)
 		return roam_fail(c->err, rc, "writing the threads record");
 	if ((rc = img_write_commit(w)) < 0)
@@ -231,6 +246,7 @@ void ckpt_close(struct ckpt *c)
 		close(c->memfd);
 	if (c->pagemapfd >= 0)
 		close(c->pagemapfd);
+	ckpt_precopy_free(c);
 	proc_free_vmas(c->vmas, c->nvmas);
 	free(c->threads);
 	free(c->status);

@@ -7,6 +7,7 @@
  *
  *   ckpt_open     opens /proc/PID; nothing is touched
  *   ckpt_check    refuses unsupported state up front; nothing is frozen
+ *   (ckpt_precopy_start, ckpt_precopy_round: pre-copy, see below)
  *   ckpt_freeze   seizes and interrupts every thread (ptrace, never SIGSTOP)
  *   ckpt_dump     collects everything and writes the stream, COMMIT last
  *   ckpt_resume   lets the process run on exactly as it was, or
@@ -30,6 +31,8 @@ struct ckpt_opts {
 	int codec;              /* enum img_codec for page records */
 	int out_fd;             /* the image's regular file, which may then be
 				 * written by several threads; -1 otherwise */
+	int dirty_hash;         /* pre-copy: track dirty pages by hashing them
+				 * (DIRTY_FORCE_HASH), even where userfaultfd works */
 };
 
 struct ckpt_stats {
@@ -39,12 +42,58 @@ struct ckpt_stats {
 	uint64_t zero_pages;    /* present pages skipped because all zero */
 	uint64_t bytes;         /* stream bytes */
 	uint32_t threads, vmas, fds;
+	/* Pre-copy. */
+	uint32_t rounds;        /* ckpt_precopy_round calls */
+	int dirty_mode;         /* enum dirty_mode of src/sys/dirty.h: 1 userfaultfd, 2 hashing */
+	uint64_t final_pages;   /* pages written after the freeze */
+	uint64_t final_dropped; /* pages named in drop records after the freeze */
+	uint32_t fresh_vmas;    /* mappings sent whole after the freeze */
+};
+
+/* What one pre-copy step sent. */
+struct ckpt_round {
+	uint32_t round;         /* 0: ckpt_precopy_start */
+	uint64_t dirty_pages;   /* pages written since the last round (0 for round 0) */
+	uint64_t pages;         /* pages sent in page records */
+	uint64_t dropped;       /* pages named in drop records (gone since sent) */
+	uint64_t bytes;         /* stream bytes written */
+	uint64_t ns;            /* how long the step took */
+	uint64_t frozen_ns;     /* round 0: how long the process was stopped */
+	uint32_t untracked;     /* mappings tracking lost so far: whole at the freeze */
 };
 
 struct ckpt;
 
 int ckpt_open(struct ckpt **out, pid_t pid, const struct ckpt_opts *opts, struct roam_error *err);
 int ckpt_check(struct ckpt *c);
+
+/*
+ * Pre-copy (live checkpoint, live migration), between ckpt_check and
+ * ckpt_freeze, while the process runs:
+ *
+ *   ckpt_precopy_start  stops the process briefly to start dirty tracking
+ *                       (a userfaultfd made inside it, or page hashing with
+ *                       opts.dirty_hash or where userfaultfd fails), lets it
+ *                       go, and writes the start of a pre-copy stream
+ *                       (image/load.h): HEADER, PLATFORM, PROCESS and MM as
+ *                       they are, then every page it holds.
+ *   ckpt_precopy_round  writes the pages written since the last round (and
+ *                       drops those that went), as often as the caller
+ *                       likes; *out says how much, so the caller can stop
+ *                       when the rest is small, or when the process dirties
+ *                       faster than the link carries.
+ *
+ * Then ckpt_freeze and ckpt_dump as usual: the dump writes the final
+ * PROCESS, MM and FILES, the pages written since the last round, drops for
+ * pages gone since they were sent, every mapping made or changed since
+ * tracking began (or whose tracking was lost) whole, THREADS and COMMIT.
+ * Both return 0 or a negative error; a failed ckpt_precopy_start leaves the
+ * process running untouched, any failure leaves it running. w must be the
+ * same writer throughout.
+ */
+int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
+int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
+
 int ckpt_freeze(struct ckpt *c);
 int ckpt_dump(struct ckpt *c, struct img_writer *w);
 int ckpt_resume(struct ckpt *c);

@@ -25,6 +25,8 @@ struct ckpt_thread {
 	Roamimg__Thread *img;   /* collected state */
 };
 
+struct precopy;  /* precopy.c */
+
 struct ckpt {
 	pid_t pid;
 	int procfd, memfd, pagemapfd;
@@ -47,6 +49,7 @@ struct ckpt {
 	Roamimg__Mm *mm;
 	Roamimg__Files *files;
 	struct ckpt_stats stats;
+	struct precopy *pre;    /* pre-copy state once ckpt_precopy_start ran */
 };
 
 /* check.c */
@@ -62,11 +65,26 @@ Roamimg__SigInfo **ckpt_pack_siginfo(struct ckpt *c, const siginfo_t *si, int n)
 int ckpt_collect_threads(struct ckpt *c);
 int ckpt_collect_remote(struct ckpt *c);
 int ckpt_write_threads(struct ckpt *c, struct img_writer *w);
+/* A remote-syscall context in the (stopped) main thread. */
+int ckpt_remote_leader(struct ckpt *c, struct remote *r);
 /* process.c */
 int ckpt_collect_process(struct ckpt *c);
 /* mm.c */
 int ckpt_collect_mm(struct ckpt *c);
-int ckpt_write_pages(struct ckpt *c, struct img_writer *w);
+/* The pages of every mapping of c->mm, or of those whose index only[] marks
+ * (only NULL: all). */
+int ckpt_write_pages(struct ckpt *c, struct img_writer *w, const uint8_t *only);
+/* ckpt.c */
+int ckpt_write_header(struct ckpt *c, struct img_writer *w, int precopy);
+int ckpt_write_platform(struct ckpt *c, struct img_writer *w);
+int ckpt_write_meta(struct ckpt *c, struct img_writer *w, int type, const ProtobufCMessage *m);
+/* Collects every piece of state of the frozen process into the arena. */
+int ckpt_collect_all(struct ckpt *c);
+/* precopy.c */
+/* ckpt_dump's pre-copy part, after the collection: the final PROCESS, MM,
+ * FILES, then only what changed since the last round. */
+int ckpt_precopy_final(struct ckpt *c, struct img_writer *w);
+void ckpt_precopy_free(struct ckpt *c);
 /* files.c */
 int ckpt_check_fds(struct ckpt *c);
 int ckpt_collect_files(struct ckpt *c);

@@ -210,14 +210,17 @@ static int dump_chunk(struct worker *wk, const struct chunk *ch)
 		if ((rc = mem_read(c->pid, c->memfd, addr, wk->buf + i * PAGE, (j - i) * PAGE)) < 0)
 			return roam_fail(c->err, rc, "reading the memory at %llx (mapping %s)", (unsigned long long)addr,
 					 ch->v->path[0] ? ch->v->path : "anonymous");
+		/* Pre-copy: a shared object may hold older pages at restore,
+		 * zero ones included, so every page goes. */
+		int keep_zero = c->pre && ch->v->shared;
 		for (size_t k = i; k < j;) {
-			if (page_is_zero(wk->buf + k * PAGE)) {
+			if (!keep_zero && page_is_zero(wk->buf + k * PAGE)) {
 				atomic_fetch_add(&d->zero_pages, 1);
 				k++;
 				continue;
 			}
 			size_t e = k + 1;
-			while (e < j && !page_is_zero(wk->buf + e * PAGE))
+			while (e < j && (keep_zero || !page_is_zero(wk->buf + e * PAGE)))
 				e++;
 			if ((rc = emit(wk, ch->start + k * PAGE, wk->buf + k * PAGE, e - k)) < 0)
 				return rc;
@@ -247,7 +250,7 @@ static void *work(void *arg)
 	return NULL;
 }
 
-int ckpt_write_pages(struct ckpt *c, struct img_writer *w)
+int ckpt_write_pages(struct ckpt *c, struct img_writer *w, const uint8_t *only)
 {
 	struct dumper d = { .c = c, .w = w, .fd = -1 };
 	struct worker *wk[MAX_WORKERS] = { 0 };
@@ -261,6 +264,10 @@ int ckpt_write_pages(struct ckpt *c, struct img_writer *w)
 	for (size_t i = 0, k = 0; !rc && i < c->nvmas && k < c->mm->n_vmas; i++) {
 		if (c->vmas[i].start != c->mm->vmas[k]->start)
 			continue;
+		if (only && !only[k]) {
+			k++;
+			continue;
+		}
 		rc = add_chunks(&d, c->mm->vmas[k++], &c->vmas[i], &cap);
 	}
 	if (rc < 0)

@@ -308,6 +308,15 @@ unmap:
 	return rc ? rc : prc;
 }
 
+int ckpt_remote_leader(struct ckpt *c, struct remote *r)
+{
+	int rc;
+
+	if (!c->syscall_ip && (rc = find_syscall_ip(c)) < 0)
+		return rc;
+	return remote_for(c, &c->threads[0], r);
+}
+
 int ckpt_write_threads(struct ckpt *c, struct img_writer *w)
 {
 	Roamimg__Threads th = ROAMIMG__THREADS__INIT;

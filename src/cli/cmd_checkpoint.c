@@ -1,5 +1,12 @@
 /*
- * roam checkpoint PID -o IMAGE [--leave-running] [--carry-files] [--compress] [--stats]
+ * roam checkpoint PID -o IMAGE|- [--leave-running] [--carry-files] [--compress] [--stats]
+ *                 [--live [--rounds N] [--dirty-hash]]
+ *
+ * --live copies the memory while the process runs (pre-copy: a first full
+ * pass, then up to N rounds (default 4) of the pages written meanwhile,
+ * fewer once the rest is under 1 MiB or stops shrinking), and freezes it
+ * only for the last delta. --dirty-hash (or ROAM_DIRTY_HASH=1 in the
+ * environment) tracks written pages by hashing instead of userfaultfd.
  *
  * The image is written to a temporary file beside IMAGE (mode 0600: it holds
  * all of the process's memory), flushed to stable storage and renamed into
@@ -23,7 +30,8 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: roam checkpoint PID -o IMAGE|- [--leave-running] [--carry-files] [--compress] [--stats]\n");
+	fprintf(stderr, "usage: roam checkpoint PID -o IMAGE|- [--leave-running] [--carry-files] [--compress] [--stats]\n"
+			"                       [--live [--rounds N] [--dirty-hash]]\n");
 }
 
 static int fsync_dir_of(const char *path)
@@ -49,6 +57,43 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static void print_round(const struct ckpt_round *r)
+{
+	fprintf(stderr, "checkpoint: round %u dirty %llu pages %llu dropped %llu bytes %llu ms %.3f untracked %u",
+		r->round, (unsigned long long)r->dirty_pages, (unsigned long long)r->pages,
+		(unsigned long long)r->dropped, (unsigned long long)r->bytes, (double)r->ns / 1e6, r->untracked);
+	if (r->round == 0)
+		fprintf(stderr, " frozen-ms %.3f", (double)r->frozen_ns / 1e6);
+	fputc('\n', stderr);
+}
+
+/* The pre-copy rounds while the process runs: stop once what is left to
+ * send is small, or once it stops shrinking (the process writes as fast as
+ * the rounds copy). */
+static int precopy(struct ckpt *c, struct img_writer *w, int rounds, int stats)
+{
+	struct ckpt_round r;
+	uint64_t last = UINT64_MAX;
+	int rc;
+
+	if ((rc = ckpt_precopy_start(c, w, &r)) < 0)
+		return rc;
+	if (stats) {
+		fprintf(stderr, "checkpoint: pre-copy with %s\n", ckpt_stats(c)->dirty_mode == 1 ? "userfaultfd" : "hashing");
+		print_round(&r);
+	}
+	for (int i = 0; i < rounds; i++) {
+		if ((rc = ckpt_precopy_round(c, w, &r)) < 0)
+			return rc;
+		if (stats)
+			print_round(&r);
+		if (r.dirty_pages * 4096 <= (1u << 20) || r.dirty_pages >= last)
+			break;
+		last = r.dirty_pages;
+	}
+	return 0;
+}
+
 int cmd_checkpoint(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -57,12 +102,18 @@ int cmd_checkpoint(int argc, char **argv)
 		{"carry-files", no_argument, NULL, 'C'},
 		{"compress", no_argument, NULL, 'z'},
 		{"stats", no_argument, NULL, 's'},
+		{"live", no_argument, NULL, 'l'},
+		{"rounds", required_argument, NULL, 'r'},
+		{"dirty-hash", no_argument, NULL, 'H'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	struct ckpt_opts opts = { .codec = IMG_CODEC_NONE, .out_fd = -1 };
 	const char *output = NULL;
-	int leave = 0, stats = 0, ch;
+	int leave = 0, stats = 0, live = 0, rounds = 4, ch;
+	const char *force_hash = getenv("ROAM_DIRTY_HASH");
+
+	opts.dirty_hash = force_hash && *force_hash && strcmp(force_hash, "0");
 
 	while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -71,6 +122,15 @@ int cmd_checkpoint(int argc, char **argv)
 		case 'C': opts.carry_files = 1; break;
 		case 'z': opts.codec = IMG_CODEC_LZ4; break;
 		case 's': stats = 1; break;
+		case 'l': live = 1; break;
+		case 'r':
+			rounds = atoi(optarg);
+			if (rounds < 0 || rounds > 1000) {
+				usage();
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'H': opts.dirty_hash = 1; break;
 		case 'h': usage(); return 0;
 		default: usage(); return CLI_EXIT_USAGE;
 		}
@@ -110,12 +170,14 @@ int cmd_checkpoint(int argc, char **argv)
 		goto fail;
 	if ((rc = ckpt_check(c)) < 0)
 		goto fail;
-	if ((rc = ckpt_freeze(c)) < 0)
-		goto fail;
 	if ((rc = img_writer_init(&w, img_fd_write, &fd, opts.codec)) < 0) {
 		roam_fail(&err, rc, "writing to %s", output);
 		goto fail;
 	}
+	if (live && (rc = precopy(c, &w, rounds, stats)) < 0)
+		goto fail;
+	if ((rc = ckpt_freeze(c)) < 0)
+		goto fail;
 	if ((rc = ckpt_dump(c, &w)) < 0)
 		goto fail;
 	/* The image must be safe before the process may die. */
@@ -139,10 +201,14 @@ int cmd_checkpoint(int argc, char **argv)
 		uint64_t t_end = now_ns();
 		fprintf(stderr,
 			"checkpoint: pid %ld threads %u vmas %u fds %u pages %llu zero-pages %llu bytes %llu "
-			"frozen-ms %.3f total-ms %.3f\n",
+			"frozen-ms %.3f dump-ms %.3f total-ms %.3f\n",
 			pid, s->threads, s->vmas, s->fds, (unsigned long long)s->pages,
 			(unsigned long long)s->zero_pages, (unsigned long long)s->bytes,
-			(double)(t_end - s->freeze_ns) / 1e6, (double)(t_end - t0) / 1e6);
+			(double)(t_end - s->freeze_ns) / 1e6, (double)(s->dumped_ns - s->freeze_ns) / 1e6,
+			(double)(t_end - t0) / 1e6);
+		if (live)
+			fprintf(stderr, "checkpoint: final pages %llu dropped %llu fresh-vmas %u\n",
+				(unsigned long long)s->final_pages, (unsigned long long)s->final_dropped, s->fresh_vmas);
 	}
 	img_writer_fini(&w);
 	ckpt_close(c);

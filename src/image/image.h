@@ -14,7 +14,8 @@
  * Metadata payloads are protobuf messages (schema/image.proto). Page payloads
  * are a 16-byte page header (u64le address, u32le page count, u32le codec)
  * followed by the page bytes, raw or compressed as a whole block. A later
- * page record for the same address wins, so pre-copy rounds can append.
+ * page record for the same address wins, so pre-copy rounds can append (a
+ * pre-copy stream's record order is in load.h).
  * The stream ends with an IMG_REC_COMMIT record; a stream without one is
  * incomplete and is never restored.
  *
@@ -31,7 +32,8 @@
 #include "image.pb-c.h"
 
 #define IMG_MAGIC            "ROAMIMG"    /* 7 chars + NUL = 8 bytes */
-#define IMG_FORMAT_VERSION   1
+#define IMG_FORMAT_VERSION   2         /* 2: pre-copy streams (Header.precopy) */
+#define IMG_FORMAT_PRECOPY   2         /* first version that may carry pre-copy */
 #define IMG_PREAMBLE_SIZE    16
 #define IMG_RECORD_HDR_SIZE  24
 #define IMG_PAGE_HDR_SIZE    16
@@ -48,6 +50,7 @@ enum img_rec_type {
 	IMG_REC_PAGES    = 6,   /* raw page block */
 	IMG_REC_THREADS  = 7,   /* Threads: registers last, after all pages */
 	IMG_REC_COMMIT   = 8,   /* empty payload: the image is complete */
+	IMG_REC_DROP     = 9,   /* DropPages: pre-copy only, see load.h */
 	IMG_REC_MAX
 };
 

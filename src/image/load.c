@@ -12,6 +12,9 @@
 
 #define BIT(t) (1u << (t))
 #define META_BITS (BIT(IMG_REC_PLATFORM) | BIT(IMG_REC_PROCESS) | BIT(IMG_REC_MM) | BIT(IMG_REC_FILES))
+#define EARLY_BITS (BIT(IMG_REC_PLATFORM) | BIT(IMG_REC_PROCESS) | BIT(IMG_REC_MM))
+#define FINAL_BITS (BIT(IMG_REC_PROCESS) | BIT(IMG_REC_MM) | BIT(IMG_REC_FILES))
+#define PAGE_BITS (BIT(IMG_REC_PAGES) | BIT(IMG_REC_DROP))
 
 /* Largest file descriptor number we believe: the kernel's fs.nr_open ceiling. */
 #define MAX_FD_NUMBER (1u << 30)
@@ -33,6 +36,7 @@ const ProtobufCMessageDescriptor *img_rec_descriptor(uint32_t type)
 	case IMG_REC_MM: return &roamimg__mm__descriptor;
 	case IMG_REC_FILES: return &roamimg__files__descriptor;
 	case IMG_REC_THREADS: return &roamimg__threads__descriptor;
+	case IMG_REC_DROP: return &roamimg__drop_pages__descriptor;
 	default: return NULL;
 	}
 }
@@ -63,6 +67,7 @@ UNPACK_AS(process, IMG_REC_PROCESS, Roamimg__Process)
 UNPACK_AS(mm, IMG_REC_MM, Roamimg__Mm)
 UNPACK_AS(files, IMG_REC_FILES, Roamimg__Files)
 UNPACK_AS(threads, IMG_REC_THREADS, Roamimg__Threads)
+UNPACK_AS(drop, IMG_REC_DROP, Roamimg__DropPages)
 #undef UNPACK_AS
 
 const char *img_vma_kind_name(int kind)
@@ -110,6 +115,10 @@ void img_load_fini(struct img_load *ld)
 		roamimg__files__free_unpacked(ld->files, NULL);
 	if (ld->threads)
 		roamimg__threads__free_unpacked(ld->threads, NULL);
+	if (ld->mm_early)
+		roamimg__mm__free_unpacked(ld->mm_early, NULL);
+	if (ld->process_early)
+		roamimg__process__free_unpacked(ld->process_early, NULL);
 	free(ld->vma_stat);
 	free(ld->ext);
 	memset(ld, 0, sizeof(*ld));
@@ -127,6 +136,8 @@ static int check_header(const Roamimg__Header *h, const struct img_reader *r, st
 		return fault(f, -IMG_ERR_ARCH, "header names another architecture");
 	if (h->page_size != IMG_PAGE_SIZE)
 		return fault(f, -IMG_ERR_ARCH, "header names another page size");
+	if (h->has_precopy && h->precopy && h->version < IMG_FORMAT_PRECOPY)
+		return fault(f, -IMG_ERR_VERSION, "pre-copy header in a stream of a version without pre-copy");
 	return 0;
 }
 
@@ -164,7 +175,42 @@ static int check_process(const Roamimg__Process *p, struct img_fault *f)
 	return check_siginfos(p->shared_pending, p->n_shared_pending, f);
 }
 
-static int check_mm(const Roamimg__Mm *mm, struct img_fault *f)
+static int nullable_streq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+int img_vma_same(const Roamimg__Mm *a, const Roamimg__Vma *va, const Roamimg__Mm *b, const Roamimg__Vma *vb)
+{
+	if (va->start != vb->start || va->end != vb->end || va->prot != vb->prot || va->kind != vb->kind ||
+	    va->pgoff != vb->pgoff || va->has_file_id != vb->has_file_id || va->shm_id != vb->shm_id ||
+	    va->madv != vb->madv || va->growsdown != vb->growsdown || va->carried != vb->carried ||
+	    !nullable_streq(va->name, vb->name))
+		return 0;
+	if (!va->has_file_id)
+		return 1;
+	if (va->file_id >= a->n_files || vb->file_id >= b->n_files)
+		return 0;
+	const Roamimg__MappedFile *fa = a->files[va->file_id], *fb = b->files[vb->file_id];
+	return !strcmp(fa->path, fb->path) && fa->size == fb->size && fa->hash.len == fb->hash.len &&
+	       !memcmp(fa->hash.data, fb->hash.data, fa->hash.len) && fa->deleted == fb->deleted;
+}
+
+/* The final MM of a pre-copy stream against the early one. */
+static int check_final_mm(const Roamimg__Mm *early, const Roamimg__Mm *mm, struct img_fault *f)
+{
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Roamimg__Vma *v = mm->vmas[i];
+		if (v->has_fresh && v->fresh)
+			continue;
+		ssize_t k = img_find_vma(early, v->start);
+		if (k < 0 || !img_vma_same(early, early->vmas[k], mm, v))
+			return fault(f, -IMG_ERR_DECODE, "pre-copy mapping neither fresh nor in the early layout");
+	}
+	return 0;
+}
+
+static int check_mm(const Roamimg__Mm *mm, int fresh_ok, struct img_fault *f)
 {
 	const uint64_t mask = IMG_PAGE_SIZE - 1;
 
@@ -187,6 +233,8 @@ static int check_mm(const Roamimg__Mm *mm, struct img_fault *f)
 			return fault(f, -IMG_ERR_DECODE, "file mapping without a valid file index");
 		if (v->has_pgoff && (v->pgoff & mask))
 			return fault(f, -IMG_ERR_DECODE, "mapping with an unaligned file offset");
+		if (v->has_fresh && v->fresh && !fresh_ok)
+			return fault(f, -IMG_ERR_DECODE, "fresh mapping outside the final layout of a pre-copy stream");
 	}
 	return 0;
 }
@@ -331,6 +379,38 @@ static int absorb_pages(struct img_load *ld, const struct img_pages *pg, struct 
 	return 0;
 }
 
+/* A DROP record: ranges each inside one private mapping of the current MM. */
+static int absorb_drop(struct img_load *ld, const struct img_record *rec, struct img_fault *f)
+{
+	Roamimg__DropPages *d;
+	int rc = img_unpack_drop(rec, &d);
+
+	if (rc < 0)
+		return fault(f, rc, "payload does not decode as its schema message");
+	if (d->n_addr != d->n_npages)
+		rc = fault(f, -IMG_ERR_DECODE, "drop record with unequal address and count lists");
+	for (size_t i = 0; rc == 0 && i < d->n_addr; i++) {
+		uint64_t a = d->addr[i], n = d->npages[i];
+		ssize_t vi = img_find_vma(ld->mm, a);
+		if ((a & (IMG_PAGE_SIZE - 1)) || n == 0) {
+			rc = fault(f, -IMG_ERR_DECODE, "drop range unaligned or empty");
+			break;
+		}
+		if (vi < 0 || n > (ld->mm->vmas[vi]->end - a) / IMG_PAGE_SIZE) {
+			rc = fault(f, -IMG_ERR_ORDER, "drop range outside every mapping, or across two");
+			break;
+		}
+		int kind = ld->mm->vmas[vi]->kind;
+		if (kind != ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE && kind != ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE) {
+			rc = fault(f, -IMG_ERR_ORDER, "drop range in a mapping that is not private");
+			break;
+		}
+		ld->pages_dropped += n;
+	}
+	roamimg__drop_pages__free_unpacked(d, NULL);
+	return rc;
+}
+
 /* Takes ownership of a freshly unpacked message into its slot. */
 static int keep_meta(struct img_load *ld, const struct img_reader *r, const struct img_record *rec,
 		     struct img_fault *f)
@@ -343,19 +423,33 @@ static int keep_meta(struct img_load *ld, const struct img_reader *r, const stru
 	switch (rec->type) {
 	case IMG_REC_HEADER:
 		ld->header = (Roamimg__Header *)m;
+		ld->precopy = ld->header->has_precopy && ld->header->precopy;
 		return check_header(ld->header, r, f);
 	case IMG_REC_PLATFORM:
 		ld->platform = (Roamimg__Platform *)m;
 		return 0;
 	case IMG_REC_PROCESS:
+		if (ld->process) {  /* pre-copy: the final one (check_order) */
+			ld->process_early = ld->process;
+			ld->process = NULL;
+		}
 		ld->process = (Roamimg__Process *)m;
 		return check_process(ld->process, f);
-	case IMG_REC_MM:
-		ld->mm = (Roamimg__Mm *)m;
-		if ((rc = check_mm(ld->mm, f)) < 0)
+	case IMG_REC_MM: {
+		Roamimg__Mm *mm = (Roamimg__Mm *)m;
+		int final = ld->mm != NULL;  /* pre-copy: the final one (check_order) */
+		if ((rc = check_mm(mm, final, f)) < 0 || (final && (rc = check_final_mm(ld->mm, mm, f)) < 0)) {
+			roamimg__mm__free_unpacked(mm, NULL);
 			return rc;
+		}
+		if (final) {
+			ld->mm_early = ld->mm;
+			free(ld->vma_stat);
+		}
+		ld->mm = mm;
 		ld->vma_stat = calloc(ld->mm->n_vmas ? ld->mm->n_vmas : 1, sizeof(*ld->vma_stat));
 		return ld->vma_stat ? 0 : fault(f, -ENOMEM, "out of memory for the mapping table");
+	}
 	case IMG_REC_FILES:
 		ld->files = (Roamimg__Files *)m;
 		return check_files(ld->files, f);
@@ -365,6 +459,49 @@ static int keep_meta(struct img_load *ld, const struct img_reader *r, const stru
 	}
 	protobuf_c_message_free_unpacked(m, NULL);
 	return fault(f, -IMG_ERR_TYPE, "unknown record type");
+}
+
+/* The order of a pre-copy stream (load.h), after its header. */
+static int check_order_precopy(const struct img_load *ld, uint32_t type, struct img_fault *f)
+{
+	uint32_t seen = ld->seen, fin = ld->final_seen;
+	int early_done = (seen & EARLY_BITS) == EARLY_BITS;
+
+	if (seen & BIT(IMG_REC_THREADS) && type != IMG_REC_COMMIT)
+		return fault(f, -IMG_ERR_ORDER, type == IMG_REC_THREADS ? "threads record repeated"
+									 : "record after the threads");
+	switch (type) {
+	case IMG_REC_PLATFORM:
+		return (seen & BIT(type)) ? fault(f, -IMG_ERR_ORDER, "metadata record repeated") : 0;
+	case IMG_REC_PROCESS:
+	case IMG_REC_MM:
+		if (!(seen & BIT(type)))
+			return 0;  /* the early one */
+		if (!early_done || (fin & BIT(type)))
+			return fault(f, -IMG_ERR_ORDER, "metadata record repeated");
+		return 0;
+	case IMG_REC_FILES:
+		if (!early_done)
+			return fault(f, -IMG_ERR_ORDER, "pre-copy files record before the early platform, process and mm");
+		return (fin & BIT(type)) ? fault(f, -IMG_ERR_ORDER, "metadata record repeated") : 0;
+	case IMG_REC_PAGES:
+	case IMG_REC_DROP:
+		if (!early_done)
+			return fault(f, -IMG_ERR_ORDER, "page record before the early platform, process and mm");
+		if (fin && fin != FINAL_BITS)
+			return fault(f, -IMG_ERR_ORDER, "page record among the final process, mm and files");
+		return 0;
+	case IMG_REC_THREADS:
+		if (fin != FINAL_BITS)
+			return fault(f, -IMG_ERR_ORDER, "threads record before the final process, mm and files");
+		return 0;
+	case IMG_REC_COMMIT:
+		if (!(seen & BIT(IMG_REC_THREADS)))
+			return fault(f, -IMG_ERR_ORDER, "commit before the threads record");
+		return 0;
+	default:
+		return fault(f, -IMG_ERR_TYPE, "unknown record type");
+	}
 }
 
 /* The order rules of load.h, before anything is unpacked. */
@@ -378,6 +515,8 @@ static int check_order(const struct img_load *ld, uint32_t type, struct img_faul
 		return seen ? fault(f, -IMG_ERR_ORDER, "second header record") : 0;
 	if (!(seen & BIT(IMG_REC_HEADER)))
 		return fault(f, -IMG_ERR_ORDER, "first record is not the header");
+	if (ld->precopy)
+		return check_order_precopy(ld, type, f);
 	switch (type) {
 	case IMG_REC_PLATFORM:
 	case IMG_REC_PROCESS:
@@ -394,6 +533,8 @@ static int check_order(const struct img_load *ld, uint32_t type, struct img_faul
 		if (seen & BIT(IMG_REC_THREADS))
 			return fault(f, -IMG_ERR_ORDER, "page record after the threads");
 		return 0;
+	case IMG_REC_DROP:
+		return fault(f, -IMG_ERR_ORDER, "drop record outside a pre-copy stream");
 	case IMG_REC_THREADS:
 		if (seen & BIT(IMG_REC_THREADS))
 			return fault(f, -IMG_ERR_ORDER, "threads record repeated");
@@ -423,7 +564,13 @@ int img_load_record(struct img_load *ld, struct img_reader *r, const struct img_
 	}
 	if ((rc = check_order(ld, rec->type, f)) < 0)
 		return rc;
-	if (rec->type == IMG_REC_PAGES) {
+	/* Pre-copy: FILES, and a second PROCESS or MM, belong to the final picture. */
+	int final = ld->precopy && (rec->type == IMG_REC_FILES ||
+				    ((rec->type == IMG_REC_PROCESS || rec->type == IMG_REC_MM) && (ld->seen & BIT(rec->type))));
+	if (rec->type == IMG_REC_DROP) {
+		if ((rc = absorb_drop(ld, rec, f)) < 0)
+			return rc;
+	} else if (rec->type == IMG_REC_PAGES) {
 		if (!pages)
 			pages = &local;
 		if ((rc = img_decode_pages(r, rec, pages)) < 0)
@@ -444,6 +591,8 @@ int img_load_record(struct img_load *ld, struct img_reader *r, const struct img_
 	}
 	if (!ld->records)
 		ld->bytes = IMG_PREAMBLE_SIZE;
+	if (final)
+		ld->final_seen |= BIT(rec->type);
 	ld->seen |= BIT(rec->type);
 	ld->records++;
 	ld->bytes += IMG_RECORD_HDR_SIZE + rec->len;
@@ -474,7 +623,12 @@ static void count_unique(struct img_load *ld)
 			a = cur;
 		while (a < end) {
 			ssize_t vi = img_find_vma(ld->mm, a);
-			/* absorb_pages proved every page lies in a mapping. */
+			/* absorb_pages proved every page lay in a mapping, but a
+			 * pre-copy round's may have been unmapped since. */
+			if (vi < 0) {
+				a += IMG_PAGE_SIZE;
+				continue;
+			}
 			uint64_t stop = end < ld->mm->vmas[vi]->end ? end : ld->mm->vmas[vi]->end;
 			ld->vma_stat[vi].unique += (stop - a) / IMG_PAGE_SIZE;
 			ld->pages_unique += (stop - a) / IMG_PAGE_SIZE;

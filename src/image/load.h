@@ -12,6 +12,25 @@
  *   THREADS                         once, after every page
  *   COMMIT                          last
  *
+ * A pre-copy stream (Header.precopy, format version 2 or later) copies the
+ * memory while the process runs, then the rest at the freeze:
+ *
+ *   HEADER
+ *   PLATFORM PROCESS MM             each once, any order: the early picture,
+ *                                   taken when the copy began
+ *   PAGES* DROP*                    the rounds, inside the early MM
+ *   PROCESS MM FILES                each once more (FILES once), any order:
+ *                                   the final picture, at the freeze
+ *   PAGES* DROP*                    after all three, inside the final MM
+ *   THREADS
+ *   COMMIT
+ *
+ * Records apply in order: a later page or drop of the same page wins. In
+ * the final MM a mapping either is "fresh" (made anew; its pages follow in
+ * full) or is identical to a mapping of the early MM (img_vma_same), whose
+ * pages it keeps. DROP ranges lie each inside one private mapping. Fresh
+ * mappings and DROP records exist only in pre-copy streams.
+ *
  * The header must name this format version (IMG_ERR_VERSION) and x86_64
  * with 4 KiB pages (IMG_ERR_ARCH). Metadata is checked for what restore would
  * otherwise trust blindly: mappings sorted, aligned and disjoint, file and fd
@@ -69,6 +88,13 @@ struct img_load {
 	Roamimg__Files *files;
 	Roamimg__Threads *threads;
 
+	/* Pre-copy streams. mm and process above are always the current ones:
+	 * the early ones until the final records replace them, kept here. */
+	int precopy;                /* Header.precopy */
+	uint32_t final_seen;        /* bits of the final PROCESS, MM, FILES read */
+	Roamimg__Mm *mm_early;      /* once the final MM was read */
+	Roamimg__Process *process_early;
+
 	struct img_vma_stat *vma_stat;  /* one per mm->vmas[i], same index */
 
 	/* Totals. */
@@ -80,6 +106,7 @@ struct img_load {
 	uint64_t pages_unique;          /* IMG_LOAD_TRACK */
 	uint64_t pages_zero;            /* IMG_LOAD_ZERO */
 	uint64_t pages_compressed;             /* page copies stored compressed */
+	uint64_t pages_dropped;         /* pages DROP records named */
 
 	struct img_extent *ext;         /* IMG_LOAD_TRACK: every page block */
 	size_t n_ext, cap_ext;
@@ -135,8 +162,13 @@ int img_unpack_process(const struct img_record *rec, Roamimg__Process **out);
 int img_unpack_mm(const struct img_record *rec, Roamimg__Mm **out);
 int img_unpack_files(const struct img_record *rec, Roamimg__Files **out);
 int img_unpack_threads(const struct img_record *rec, Roamimg__Threads **out);
+int img_unpack_drop(const struct img_record *rec, Roamimg__DropPages **out);
 
-/* The protobuf message of a metadata record type; NULL for PAGES and COMMIT. */
+/* Whether two mappings (of mm a and mm b) are the same mapping: range,
+ * protection, kind, offset, flags, name and file identity; Vma.fresh aside. */
+int img_vma_same(const Roamimg__Mm *a, const Roamimg__Vma *va, const Roamimg__Mm *b, const Roamimg__Vma *vb);
+
+/* The protobuf message of a record type; NULL for PAGES and COMMIT. */
 const ProtobufCMessageDescriptor *img_rec_descriptor(uint32_t type);
 
 /* Index in mm->vmas of the mapping holding addr, or -1. */

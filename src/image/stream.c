@@ -472,6 +472,7 @@ const char *img_rec_name(uint32_t type)
 		[IMG_REC_PROCESS] = "process", [IMG_REC_MM] = "mm",
 		[IMG_REC_FILES] = "files", [IMG_REC_PAGES] = "pages",
 		[IMG_REC_THREADS] = "threads", [IMG_REC_COMMIT] = "commit",
+		[IMG_REC_DROP] = "drop",
 	};
 	return (type < IMG_REC_MAX && names[type]) ? names[type] : "unknown";
 }

@@ -26,6 +26,11 @@ struct restore {
 	struct restore_opts opts;
 	struct roam_error *err;
 	struct img_load ld;
+	const Roamimg__Mm *mm;  /* the layout built in the child: ld.mm, or in a
+				 * pre-copy stream the early one until the final
+				 * one arrives (restore_mm_update) */
+	int bare;               /* pre-copy: spawned before PROCESS/FILES were
+				 * final; restore_setup_late does the rest */
 	struct restore_stats stats;
 
 	pid_t pid;              /* the child being built, 0 before */
@@ -46,13 +51,26 @@ struct restore {
 
 /* validate.c */
 int restore_validate(struct restore *r);
+/* What may have changed between a pre-copy stream's early and final
+ * pictures: credentials, rlimits, files, cwd. */
+int restore_validate_final(struct restore *r);
 /* spawn.c */
+/* With r->bare the child prepares only what does not depend on the final
+ * PROCESS and FILES (the trampoline, stdio given by the caller). */
 int restore_spawn(struct restore *r);
+/* The rest, by remote syscalls, once they are final: session, cwd, umask,
+ * personality, descriptors, rlimits. */
+int restore_setup_late(struct restore *r);
 /* mm.c */
 int restore_find_hole(const Roamimg__Mm *mm, const uint64_t (*extra)[2], size_t nextra, uint64_t size,
 		      uint64_t *out);
 int restore_layout(struct restore *r);
 int restore_pages(struct restore *r, const struct img_pages *pg);
+/* Pre-copy: from the early layout (r->mm) to the final one (r->ld.mm):
+ * unmaps what went, maps the fresh mappings anew. */
+int restore_mm_update(struct restore *r);
+/* Pre-copy: a DROP record. */
+int restore_drop(struct restore *r, const struct img_record *rec);
 int restore_mm_finish(struct restore *r);
 /* threads.c */
 /* Everything but the release: every thread exists, stopped and traced by

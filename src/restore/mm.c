@@ -110,7 +110,7 @@ int restore_find_hole(const Roamimg__Mm *mm, const uint64_t (*extra)[2], size_t 
 static int file_fd(struct restore *r, uint32_t id, int rw, long *fd)
 {
 	int *cache = rw ? r->file_fd_rw : r->file_fd;
-	const char *path = r->ld.mm->files[id]->path;
+	const char *path = r->mm->files[id]->path;
 	uint64_t a;
 	int rc;
 
@@ -139,7 +139,7 @@ static struct shm_master *find_master(struct restore *r, uint64_t id)
 /* One master mapping per shared anonymous object, big enough for every view. */
 static int make_master(struct restore *r, uint64_t id, struct shm_master **out)
 {
-	const Roamimg__Mm *mm = r->ld.mm;
+	const Roamimg__Mm *mm = r->mm;
 	uint64_t size = 0, addr;
 	long ret;
 	int rc;
@@ -176,7 +176,7 @@ static int make_master(struct restore *r, uint64_t id, struct shm_master **out)
 
 static int map_vdso(struct restore *r)
 {
-	const Roamimg__Mm *mm = r->ld.mm;
+	const Roamimg__Mm *mm = r->mm;
 	uint64_t lo = 0;
 	long ret;
 	int rc;
@@ -300,7 +300,7 @@ static int map_one(struct restore *r, const Roamimg__Vma *v)
 
 int restore_layout(struct restore *r)
 {
-	const Roamimg__Mm *mm = r->ld.mm;
+	const Roamimg__Mm *mm = r->mm;
 	struct pt_rseq rs;
 	long ret;
 	int rc;
@@ -332,7 +332,7 @@ int restore_layout(struct restore *r)
 
 int restore_pages(struct restore *r, const struct img_pages *pg)
 {
-	const Roamimg__Mm *mm = r->ld.mm;
+	const Roamimg__Mm *mm = r->mm;
 	uint64_t addr = pg->addr, end = pg->addr + (uint64_t)pg->npages * ARCH_PAGE_SIZE;
 	const uint8_t *data = pg->data;
 
@@ -365,9 +365,92 @@ int restore_pages(struct restore *r, const struct img_pages *pg)
 	return 0;
 }
 
+/* Does [a, b) meet any of the n ranges? */
+static int meets(uint64_t a, uint64_t b, uint64_t s, uint64_t e)
+{
+	return a < e && s < b;
+}
+
+int restore_mm_update(struct restore *r)
+{
+	const Roamimg__Mm *early = r->mm, *mm = r->ld.mm;
+	long ret;
+	int rc;
+
+	/* The trampoline and the shared memory masters were placed in holes of
+	 * the early layout: the process may have mapped something there since. */
+	for (size_t i = 0; i < mm->n_vmas; i++) {
+		const Roamimg__Vma *v = mm->vmas[i];
+		int clash = meets(v->start, v->end, r->tramp, r->tramp + TRAMP_SIZE);
+		for (size_t k = 0; k < r->nshm && !clash; k++)
+			clash = meets(v->start, v->end, r->shm[k].addr, r->shm[k].addr + r->shm[k].size);
+		if (clash)
+			return roam_fail(r->err, -ROAM_E_INCOMPAT,
+					 "mapping %llx-%llx, made during the pre-copy, lies where restore works: "
+					 "checkpoint again", (unsigned long long)v->start, (unsigned long long)v->end);
+		if (v->fresh && (v->kind == ROAMIMG__VMA_KIND__VMA_VDSO || v->kind == ROAMIMG__VMA_KIND__VMA_VVAR))
+			return roam_fail(r->err, -ROAM_E_INCOMPAT, "the vDSO moved during the pre-copy");
+	}
+	/* What the early layout had and the final one does not: unmapped. What
+	 * both have, kept or remapped below. */
+	for (size_t i = 0; i < early->n_vmas; i++) {
+		uint64_t a = early->vmas[i]->start, end = early->vmas[i]->end;
+		for (size_t k = 0; k < mm->n_vmas && a < end; k++) {
+			const Roamimg__Vma *v = mm->vmas[k];
+			if (v->end <= a || v->start >= end)
+				continue;
+			if (v->start > a && (rc = rsys(r, &ret, "unmapping a mapping gone since the pre-copy", SYS_munmap,
+							(long)a, (long)(v->start - a), 0, 0, 0, 0)) < 0)
+				return rc;
+			a = v->end;
+		}
+		if (a < end && (rc = rsys(r, &ret, "unmapping a mapping gone since the pre-copy", SYS_munmap, (long)a,
+					  (long)(end - a), 0, 0, 0, 0)) < 0)
+			return rc;
+	}
+	/* File indexes are the final MM's from now on. */
+	for (size_t i = 0; i < early->n_files; i++) {
+		if (r->file_fd[i] >= 0)
+			remote_syscall(&r->rem, &ret, SYS_close, r->file_fd[i], 0, 0, 0, 0, 0);
+		if (r->file_fd_rw[i] >= 0)
+			remote_syscall(&r->rem, &ret, SYS_close, r->file_fd_rw[i], 0, 0, 0, 0, 0);
+	}
+	int *fd = realloc(r->file_fd, (mm->n_files + 1) * sizeof(int));
+	if (fd)
+		r->file_fd = fd;
+	int *fdrw = realloc(r->file_fd_rw, (mm->n_files + 1) * sizeof(int));
+	if (fdrw)
+		r->file_fd_rw = fdrw;
+	if (!fd || !fdrw)
+		return -ENOMEM;
+	for (size_t i = 0; i < mm->n_files; i++)
+		r->file_fd[i] = r->file_fd_rw[i] = -1;
+	r->mm = mm;
+	for (size_t i = 0; i < mm->n_vmas; i++)
+		if (mm->vmas[i]->fresh && (rc = map_one(r, mm->vmas[i])) < 0)
+			return rc;
+	return 0;
+}
+
+int restore_drop(struct restore *r, const struct img_record *rec)
+{
+	Roamimg__DropPages *d;
+	long ret;
+	int rc = img_unpack_drop(rec, &d);
+
+	if (rc < 0)
+		return roam_fail(r->err, -ROAM_E_IMAGE, "a drop record does not decode");
+	/* The loader checked every range lies in one private mapping of r->mm. */
+	for (size_t i = 0; i < d->n_addr && rc == 0; i++)
+		rc = rsys(r, &ret, "dropping pages", SYS_madvise, (long)d->addr[i], (long)d->npages[i] * ARCH_PAGE_SIZE,
+			  MADV_DONTNEED, 0, 0, 0);
+	roamimg__drop_pages__free_unpacked(d, NULL);
+	return rc;
+}
+
 int restore_mm_finish(struct restore *r)
 {
-	const Roamimg__Mm *mm = r->ld.mm;
+	const Roamimg__Mm *mm = r->mm;
 	long ret, exe = -1;
 	int rc;
 

@@ -162,13 +162,63 @@ int restore_stdio_data(const struct restore *r, int fd, const void **data, size_
 	return 0;
 }
 
+/* Builds the child from the metadata read so far: validate, spawn, layout. */
+static int build(struct restore *r)
+{
+	uint64_t (*self)[2] = NULL;
+	size_t nself = 0;
+	int rc;
+
+	if (strcmp(r->ld.header->arch, ARCH_NAME))
+		return roam_fail(r->err, -ROAM_E_INCOMPAT, "the image is for %s", r->ld.header->arch);
+	/* A pre-copy stream is built from its early layout, before the process
+	 * is even frozen at the source: the final one arrives later. */
+	r->bare = r->ld.precopy;
+	r->mm = r->ld.mm_early ? r->ld.mm_early : r->ld.mm;
+	if ((rc = restore_validate(r)) < 0)
+		return rc;
+	r->stats.validated_ns = now_ns();
+	/* The trampoline must be free both in the image's layout and in
+	 * ours, which the child starts as a copy of. */
+	FILE *m = fopen("/proc/self/maps", "re");
+	char line[512];
+	while (m && fgets(line, sizeof(line), m)) {
+		unsigned long long s, e;
+		if (sscanf(line, "%llx-%llx", &s, &e) != 2)
+			continue;
+		void *n = realloc(self, (nself + 1) * sizeof(*self));
+		if (!n)
+			break;
+		self = n;
+		self[nself][0] = s;
+		self[nself++][1] = e;
+	}
+	if (m)
+		fclose(m);
+	rc = restore_find_hole(r->mm, (const uint64_t (*)[2])self, nself, TRAMP_SIZE, &r->tramp);
+	free(self);
+	if (rc < 0)
+		return roam_fail(r->err, rc, "no room for the trampoline");
+	if ((rc = restore_spawn(r)) < 0)
+		return rc;
+	r->stats.spawned_ns = now_ns();
+	if ((rc = restore_layout(r)) < 0)
+		return rc;
+	r->stats.laid_out_ns = now_ns();
+	return 0;
+}
+
+#define REC_BIT(t) (1u << (t))
+#define EARLY_RECS (REC_BIT(IMG_REC_PLATFORM) | REC_BIT(IMG_REC_PROCESS) | REC_BIT(IMG_REC_MM))
+#define FINAL_RECS (REC_BIT(IMG_REC_PROCESS) | REC_BIT(IMG_REC_MM) | REC_BIT(IMG_REC_FILES))
+
 /* The stages but the release, over a reader whose initialisation returned rc. */
 static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 {
 	struct img_record rec;
 	struct img_pages pg;
 	struct img_fault f;
-	int built = 0;
+	int built = 0, updated = 0;
 
 	memset(&f, 0, sizeof(f));
 	if (rc < 0) {
@@ -177,49 +227,25 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 	}
 	while ((rc = img_load_next(&r->ld, reader, &rec, &pg, &f)) > 0) {
 		/* The process is built once all metadata is in: at the first page
-		 * record, or at THREADS for an image without pages. */
-		if (!built && (rec.type == IMG_REC_PAGES || rec.type == IMG_REC_THREADS)) {
-			if (strcmp(r->ld.header->arch, ARCH_NAME)) {
-				rc = roam_fail(r->err, -ROAM_E_INCOMPAT, "the image is for %s", r->ld.header->arch);
+		 * record, or at THREADS for an image without pages. A pre-copy
+		 * stream's is built once its early picture is in, and brought to
+		 * the final layout once that is in. */
+		int now = r->ld.precopy ? (r->ld.seen & EARLY_RECS) == EARLY_RECS &&
+						  (rec.type == IMG_REC_PAGES || rec.type == IMG_REC_DROP || r->ld.final_seen)
+					: rec.type == IMG_REC_PAGES || rec.type == IMG_REC_THREADS;
+		if (!built && now) {
+			if ((rc = build(r)) < 0)
 				goto fail;
-			}
-			uint64_t (*self)[2] = NULL;
-			size_t nself = 0;
-			if ((rc = restore_validate(r)) < 0)
-				goto fail;
-			r->stats.validated_ns = now_ns();
-			/* The trampoline must be free both in the image's layout and in
-			 * ours, which the child starts as a copy of. */
-			FILE *m = fopen("/proc/self/maps", "re");
-			char line[512];
-			while (m && fgets(line, sizeof(line), m)) {
-				unsigned long long s, e;
-				if (sscanf(line, "%llx-%llx", &s, &e) != 2)
-					continue;
-				void *n = realloc(self, (nself + 1) * sizeof(*self));
-				if (!n)
-					break;
-				self = n;
-				self[nself][0] = s;
-				self[nself++][1] = e;
-			}
-			if (m)
-				fclose(m);
-			rc = restore_find_hole(r->ld.mm, (const uint64_t (*)[2])self, nself, TRAMP_SIZE, &r->tramp);
-			free(self);
-			if (rc < 0) {
-				roam_fail(r->err, rc, "no room for the trampoline");
-				goto fail;
-			}
-			if ((rc = restore_spawn(r)) < 0)
-				goto fail;
-			r->stats.spawned_ns = now_ns();
-			if ((rc = restore_layout(r)) < 0)
-				goto fail;
-			r->stats.laid_out_ns = now_ns();
 			built = 1;
 		}
+		if (built && r->ld.precopy && !updated && r->ld.final_seen == FINAL_RECS) {
+			if ((rc = restore_validate_final(r)) < 0 || (rc = restore_mm_update(r)) < 0)
+				goto fail;
+			updated = 1;
+		}
 		if (rec.type == IMG_REC_PAGES && (rc = restore_pages(r, &pg)) < 0)
+			goto fail;
+		if (rec.type == IMG_REC_DROP && (rc = restore_drop(r, &rec)) < 0)
 			goto fail;
 	}
 	if (rc < 0) {
@@ -231,7 +257,7 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 		goto fail;
 	}
 	r->stats.committed_ns = now_ns();
-	if ((rc = restore_finish(r)) < 0)
+	if ((r->bare && (rc = restore_setup_late(r)) < 0) || (rc = restore_finish(r)) < 0)
 		goto fail;
 	img_reader_fini(reader);
 	r->prepared = 1;

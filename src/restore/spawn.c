@@ -27,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sys/mem.h"
+
 struct child_report {
 	int err;                /* negative errno */
 	char what[240];
@@ -66,21 +68,29 @@ static int open_object(const Roamimg__Fd *d, int high)
 	return moved < 0 ? e : moved;
 }
 
-/* Makes a pipe for one pipe id; both ends >= high, with the queued data. */
-static int open_pipe(const Roamimg__Files *fs, uint64_t id, int high, int ends[2])
+/* The descriptors of pipe id that decide its settings: a write end, and the
+ * read end carrying the queued data (if any does). */
+static void pipe_ends(const Roamimg__Files *fs, uint64_t id, const Roamimg__Fd **rd, const Roamimg__Fd **wr)
 {
-	const Roamimg__Fd *rd = NULL, *wr = NULL;
-	int p[2];
-
+	*rd = *wr = NULL;
 	for (size_t i = 0; i < fs->n_fds; i++) {
 		const Roamimg__Fd *d = fs->fds[i];
 		if (d->kind != ROAMIMG__FD_KIND__FD_PIPE || d->pipe_id != id)
 			continue;
-		if (d->pipe_write_end && !wr)
-			wr = d;
-		if (!d->pipe_write_end && (!rd || d->has_pipe_data))
-			rd = d;
+		if (d->pipe_write_end && !*wr)
+			*wr = d;
+		if (!d->pipe_write_end && (!*rd || d->has_pipe_data))
+			*rd = d;
 	}
+}
+
+/* Makes a pipe for one pipe id; both ends >= high, with the queued data. */
+static int open_pipe(const Roamimg__Files *fs, uint64_t id, int high, int ends[2])
+{
+	const Roamimg__Fd *rd, *wr;
+	int p[2];
+
+	pipe_ends(fs, id, &rd, &wr);
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
 	if (rd && rd->has_pipe_size)
@@ -187,6 +197,31 @@ static void setup_fds(struct restore *r, int repfd)
 	}
 }
 
+/* Pre-copy: the image's session, cwd, descriptors and limits are not known
+ * yet (restore_setup_late sets them). Only the caller's stdio is kept, at
+ * 0, 1, 2; the report pipe goes at EOF, as success. */
+static void bare_stop(struct restore *r, int repfd)
+{
+	int tmp[3];
+
+	for (int k = 0; k < 3; k++)
+		tmp[k] = r->opts.stdio[k] >= 0 ? fcntl(r->opts.stdio[k], F_DUPFD_CLOEXEC, 10) : -1;
+	repfd = fcntl(repfd, F_DUPFD_CLOEXEC, 10);
+	for (int k = 0; k < 3; k++) {
+		if (tmp[k] >= 0)
+			dup3(tmp[k], k, 0);
+		else
+			close(k);
+	}
+	dup3(repfd, 3, O_CLOEXEC);
+	syscall(SYS_close_range, 4, ~0u, 0);
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0) < 0)
+		report(3, -errno, "asking to be traced");
+	close(3);
+	syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+	_exit(127);
+}
+
 static void child_main(struct restore *r, int repfd)
 {
 	const Roamimg__Process *p = r->ld.process;
@@ -202,6 +237,8 @@ static void child_main(struct restore *r, int repfd)
 	stack_t none = { .ss_flags = SS_DISABLE };
 	sigaltstack(&none, NULL);
 
+	if (r->bare)
+		goto trampoline;  /* the rest: restore_setup_late */
 	if (p->sid == p->pid) {
 		if (setsid() < 0)
 			report(repfd, -errno, "making a session (the process led its own)");
@@ -217,6 +254,7 @@ static void child_main(struct restore *r, int repfd)
 	if (p->creds->has_no_new_privs && p->creds->no_new_privs)
 		prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 
+trampoline:;
 	uint64_t t = r->tramp;
 	void *m = mmap((void *)(uintptr_t)t, TRAMP_SIZE, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -226,6 +264,8 @@ static void child_main(struct restore *r, int repfd)
 	memcpy(m, code, sizeof(code));
 	if (mprotect(m, ARCH_PAGE_SIZE, PROT_READ | PROT_EXEC) < 0)
 		report(repfd, -errno, "protecting the trampoline");
+	if (r->bare)
+		bare_stop(r, repfd);
 
 	setup_fds(r, repfd);
 	int high = 3;
@@ -384,5 +424,161 @@ int restore_spawn(struct restore *r)
 		return roam_fail(r->err, rc, "reading the registers of the new process");
 	if ((rc = pt_set_sigmask(pid, ~0ull)) < 0)
 		return roam_fail(r->err, rc, "blocking signals in the new process");
+	return 0;
+}
+
+/* --- pre-copy: what the child would have done, by remote syscalls ------ */
+
+/* A remote fcntl(fd, F_DUPFD_CLOEXEC, high) that closes fd: the descriptor
+ * moves to the lowest free number >= high. */
+static int move_high(struct restore *r, long fd, int high, long *out)
+{
+	long ret;
+	int rc = rsys(r, out, "moving a descriptor", SYS_fcntl, fd, F_DUPFD_CLOEXEC, high, 0, 0, 0);
+
+	if (rc == 0)
+		remote_syscall(&r->rem, &ret, SYS_close, fd, 0, 0, 0, 0, 0);
+	return rc;
+}
+
+static int late_pipe(struct restore *r, const Roamimg__Fd *d, int high, long ends[2])
+{
+	const Roamimg__Files *fs = r->ld.files;
+	const Roamimg__Fd *rd, *wr;
+	int32_t p[2] = { -1, -1 };
+	uint64_t a;
+	long ret;
+	int rc;
+
+	pipe_ends(fs, d->pipe_id, &rd, &wr);
+	if ((rc = tramp_put(r, 0, p, sizeof(p), &a)) < 0 ||
+	    (rc = rsys(r, &ret, "making a pipe", SYS_pipe2, (long)a, O_CLOEXEC, 0, 0, 0, 0)) < 0)
+		return rc;
+	if ((rc = mem_read(r->pid, r->memfd, a, p, sizeof(p))) < 0)
+		return roam_fail(r->err, rc, "reading the new pipe's descriptors");
+	if ((rc = move_high(r, p[0], high, &ends[0])) < 0 || (rc = move_high(r, p[1], high, &ends[1])) < 0)
+		return rc;
+	if (rd && rd->has_pipe_size)
+		remote_syscall(&r->rem, &ret, SYS_fcntl, ends[1], F_SETPIPE_SZ, (long)rd->pipe_size, 0, 0, 0);
+	for (size_t off = 0; rd && rd->has_pipe_data && off < rd->pipe_data.len;) {
+		size_t n = rd->pipe_data.len - off;
+		if (n > 32768)
+			n = 32768;
+		if ((rc = tramp_put(r, 0, rd->pipe_data.data + off, n, &a)) < 0 ||
+		    (rc = rsys(r, &ret, "filling a pipe", SYS_write, ends[1], (long)a, (long)n, 0, 0, 0)) < 0)
+			return rc;
+		if (ret <= 0)
+			return roam_fail(r->err, -EIO, "filling the pipe of fd %u", d->fd);
+		off += (size_t)ret;
+	}
+	if (rd)
+		remote_syscall(&r->rem, &ret, SYS_fcntl, ends[0], F_SETFL, (long)(rd->flags & (O_NONBLOCK | O_DIRECT)), 0, 0, 0);
+	if (wr)
+		remote_syscall(&r->rem, &ret, SYS_fcntl, ends[1], F_SETFL, (long)(wr->flags & (O_NONBLOCK | O_DIRECT)), 0, 0, 0);
+	return 0;
+}
+
+static int late_open(struct restore *r, const Roamimg__Fd *d, int high, long *out)
+{
+	long flags = (long)((d->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY), fd, ret;
+	char what[PATH_MAX + 32];
+	uint64_t a;
+	int rc;
+
+	if (!d->path)
+		return roam_fail(r->err, -ROAM_E_IMAGE, "fd %u has no path", d->fd);
+	snprintf(what, sizeof(what), "opening %s for fd %u", d->path, d->fd);
+	if ((rc = tramp_put(r, 0, d->path, strlen(d->path) + 1, &a)) < 0 ||
+	    (rc = rsys(r, &fd, what, SYS_openat, AT_FDCWD, (long)a, flags, 0, 0, 0)) < 0)
+		return rc;
+	if ((d->kind == ROAMIMG__FD_KIND__FD_REG || d->kind == ROAMIMG__FD_KIND__FD_DIR) && d->pos &&
+	    (rc = rsys(r, &ret, what, SYS_lseek, fd, (long)d->pos, SEEK_SET, 0, 0, 0)) < 0)
+		return rc;
+	return move_high(r, fd, high, out);
+}
+
+/* setup_fds, from outside: every temporary lives at >= high, above every
+ * image descriptor, so that placing one never clobbers another's source. */
+static int late_fds(struct restore *r)
+{
+	const Roamimg__Files *fs = r->ld.files;
+	long tmp[3] = { -1, -1, -1 }, ret;
+	int high = 3, rc = 0;
+
+	for (size_t i = 0; i < fs->n_fds; i++)
+		if ((int)fs->fds[i]->fd + 1 > high)
+			high = (int)fs->fds[i]->fd + 1;
+	for (int k = 0; k < 3; k++)
+		if (r->opts.stdio[k] >= 0 && (rc = move_high(r, k, high, &tmp[k])) < 0)
+			return rc;
+	char *done = calloc(fs->n_fds + 1, 1);
+	if (!done)
+		return -ENOMEM;
+	for (size_t i = 0; i < fs->n_fds && rc == 0; i++) {
+		const Roamimg__Fd *d = fs->fds[i];
+		int pipe = d->kind == ROAMIMG__FD_KIND__FD_PIPE;
+		long src[2] = { -1, -1 };
+		if (done[i] || (d->fd <= 2 && r->opts.stdio[d->fd] >= 0) || d->kind == ROAMIMG__FD_KIND__FD_EXTERNAL)
+			continue;
+		rc = pipe ? late_pipe(r, d, high, src) : late_open(r, d, high, &src[0]);
+		for (size_t j = i; j < fs->n_fds && rc == 0; j++) {
+			const Roamimg__Fd *e = fs->fds[j];
+			if (done[j] || (e->fd <= 2 && r->opts.stdio[e->fd] >= 0))
+				continue;
+			if (pipe ? (e->kind != ROAMIMG__FD_KIND__FD_PIPE || e->pipe_id != d->pipe_id) : e->file_id != d->file_id)
+				continue;
+			rc = rsys(r, &ret, "placing a descriptor", SYS_dup3, src[pipe && e->pipe_write_end ? 1 : 0], e->fd,
+				  e->cloexec ? O_CLOEXEC : 0, 0, 0, 0);
+			done[j] = 1;
+		}
+		for (int k = 0; k < 2; k++)
+			if (src[k] >= 0)
+				remote_syscall(&r->rem, &ret, SYS_close, src[k], 0, 0, 0, 0, 0);
+	}
+	free(done);
+	for (int k = 0; k < 3 && rc == 0; k++)
+		if (tmp[k] >= 0) {
+			rc = rsys(r, &ret, "placing a standard descriptor", SYS_dup3, tmp[k], k, 0, 0, 0, 0);
+			remote_syscall(&r->rem, &ret, SYS_close, tmp[k], 0, 0, 0, 0, 0);
+		}
+	return rc;
+}
+
+int restore_setup_late(struct restore *r)
+{
+	const Roamimg__Process *p = r->ld.process;
+	uint64_t a;
+	long ret;
+	int rc;
+
+	if (p->sid == p->pid)
+		rc = rsys(r, &ret, "making a session (the process led its own)", SYS_setsid, 0, 0, 0, 0, 0, 0);
+	else if (p->pgid == p->pid)
+		rc = rsys(r, &ret, "making a process group (the process led its own)", SYS_setpgid, 0, 0, 0, 0, 0, 0);
+	else
+		rc = 0;
+	if (rc < 0)
+		return rc;
+	char what[PATH_MAX + 64];
+	snprintf(what, sizeof(what), "entering the working directory %s", p->cwd);
+	if ((rc = tramp_put(r, 0, p->cwd, strlen(p->cwd) + 1, &a)) < 0 ||
+	    (rc = rsys(r, &ret, what, SYS_chdir, (long)a, 0, 0, 0, 0, 0)) < 0 ||
+	    (rc = rsys(r, &ret, "setting the umask", SYS_umask, (long)p->umask, 0, 0, 0, 0, 0)) < 0 ||
+	    (rc = rsys(r, &ret, "setting the personality", SYS_personality, (long)p->personality, 0, 0, 0, 0, 0)) < 0)
+		return rc;
+	if (p->creds->has_no_new_privs && p->creds->no_new_privs &&
+	    (rc = rsys(r, &ret, "setting no_new_privs", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)) < 0)
+		return rc;
+	if ((rc = late_fds(r)) < 0)
+		return rc;
+	/* Last, since a lowered RLIMIT_NOFILE could stop the steps above. */
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		uint64_t rl[2] = { p->rlimits[i]->cur, p->rlimits[i]->max };
+		snprintf(what, sizeof(what), "setting rlimit %u to %llu/%llu", p->rlimits[i]->resource,
+			 (unsigned long long)rl[0], (unsigned long long)rl[1]);
+		if ((rc = tramp_put(r, 0, rl, sizeof(rl), &a)) < 0 ||
+		    (rc = rsys(r, &ret, what, SYS_prlimit64, 0, (long)p->rlimits[i]->resource, (long)a, 0, 0, 0)) < 0)
+			return rc;
+	}
 	return 0;
 }

@@ -242,12 +242,29 @@ static int creds_are_ours(const Roamimg__Creds *c)
 	       c->cap_bnd == own.bnd;
 }
 
+int restore_validate_final(struct restore *r)
+{
+	int rc;
+
+	if ((rc = check_creds(r)) < 0 || (rc = check_rlimits(r)) < 0 || (rc = check_files(r)) < 0 ||
+	    (rc = check_files_open(r)) < 0)
+		return rc;
+	r->creds_ours = creds_are_ours(r->ld.process->creds);
+	if (access(r->ld.process->cwd, X_OK) < 0)
+		return roam_fail(r->err, -ROAM_E_INCOMPAT, "working directory %s: %s", r->ld.process->cwd,
+				 strerror(errno));
+	return 0;
+}
+
+/* A pre-copy stream is checked twice: here, on its early picture (no
+ * FILES yet), and by restore_validate_final. */
 int restore_validate(struct restore *r)
 {
 	int rc;
 
 	if ((rc = check_creds(r)) < 0 || (rc = check_platform(r)) < 0 || (rc = check_rlimits(r)) < 0 ||
-	    (rc = check_files(r)) < 0 || (rc = check_files_open(r)) < 0 || (rc = check_clocks(r)) < 0)
+	    (rc = check_files(r)) < 0 || (r->ld.files && (rc = check_files_open(r)) < 0) ||
+	    (rc = check_clocks(r)) < 0)
 		return rc;
 	r->creds_ours = creds_are_ours(r->ld.process->creds);
 	if (access(r->ld.process->cwd, X_OK) < 0)

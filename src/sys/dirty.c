@@ -33,6 +33,12 @@ struct pm_scan_arg {
 #define PM_SCAN_CHECK_WPASYNC (1 << 1)
 #define PAGE_IS_WRITTEN (1 << 1)
 #endif
+#ifndef PAGE_IS_FILE
+#define PAGE_IS_FILE    (1 << 2)
+#define PAGE_IS_PRESENT (1 << 3)
+#define PAGE_IS_SWAPPED (1 << 4)
+#define PAGE_IS_PFNZERO (1 << 5)
+#endif
 
 #define PAGE 4096ul
 
@@ -202,6 +208,55 @@ int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void 
 	if (!rg)
 		return -ENOENT;
 	return d->mode == DIRTY_UFFD ? scan_uffd(d, start, end, fn, ctx) : scan_hash(d, rg, start, end, fn, ctx);
+}
+
+/* One PAGEMAP_SCAN pass without write-protecting: runs of pages whose
+ * categories, after inverting those of inv, include all of mask. */
+static int scan_categories(struct dirty *d, uint64_t start, uint64_t end, uint64_t inv, uint64_t mask, dirty_fn fn,
+			   void *ctx)
+{
+	struct page_region vec[64];
+	int rc = 0;
+
+	while (start < end && !rc) {
+		struct pm_scan_arg arg = {
+			.size = sizeof(arg), .start = start, .end = end, .vec = (uint64_t)(uintptr_t)vec, .vec_len = 64,
+			.category_inverted = inv, .category_mask = mask, .return_mask = mask,
+		};
+		long n = ioctl(d->pagemapfd, PAGEMAP_SCAN, &arg);
+		if (n < 0)
+			return -errno;
+		for (long i = 0; i < n && !rc; i++)
+			rc = fn(ctx, vec[i].start, vec[i].end);
+		if (arg.walk_end <= start)
+			break;
+		start = arg.walk_end;
+	}
+	return rc;
+}
+
+int dirty_gone(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx)
+{
+	int rc;
+
+	if (d->mode != DIRTY_UFFD)
+		return -EOPNOTSUPP;
+	if ((start | end) & (PAGE - 1) || end <= start)
+		return -EINVAL;
+	/* Swapped pages and write-protection markers look alike here: both
+	 * are "not present". */
+	if ((rc = scan_categories(d, start, end, PAGE_IS_PRESENT, PAGE_IS_PRESENT, fn, ctx)) < 0)
+		return rc;
+	return scan_categories(d, start, end, 0, PAGE_IS_PFNZERO, fn, ctx);
+}
+
+int dirty_file_pages(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx)
+{
+	if (d->mode != DIRTY_UFFD)
+		return -EOPNOTSUPP;
+	if ((start | end) & (PAGE - 1) || end <= start)
+		return -EINVAL;
+	return scan_categories(d, start, end, 0, PAGE_IS_PRESENT | PAGE_IS_FILE, fn, ctx);
 }
 
 void dirty_close(struct dirty *d)

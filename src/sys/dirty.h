@@ -53,6 +53,14 @@ int dirty_track(struct dirty *d, uint64_t start, uint64_t end);
  * range is not tracked: the caller must then copy the range whole. */
 typedef int (*dirty_fn)(void *ctx, uint64_t start, uint64_t end);
 int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx);
+/* DIRTY_UFFD only (-EOPNOTSUPP otherwise: hashing sees such pages change).
+ * dirty_gone calls fn for runs of [start, end) that may hold none of the
+ * process's data any more, since no write shows it: pages not present
+ * (dropped by MADV_DONTNEED, or swapped out: the caller reads them to tell)
+ * and the shared zero page. dirty_file_pages: the present pages of a
+ * private file mapping that are the file's own, not a private copy. */
+int dirty_gone(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx);
+int dirty_file_pages(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx);
 void dirty_close(struct dirty *d);
 
 #endif

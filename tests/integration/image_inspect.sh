@@ -40,7 +40,7 @@ for img in lz4 raw zstd; do
 	"$ROAM" inspect "$T/$img.img" >"$T/$img.txt" 2>"$T/$img.err" || fail "inspect $img.img: exit $?: $(cat "$T/$img.err")"
 	[ -s "$T/$img.err" ] && fail "inspect $img.img wrote to stderr: $(cat "$T/$img.err")"
 	expect "$T/$img.txt" \
-		"^header +format 1 +arch x86_64 +page 4096 +host testhost" \
+		"^header +format 2 +arch x86_64 +page 4096 +host testhost" \
 		"^platform +xfeatures 0x2e7" \
 		"^process +pid 4242 +pgid 4242 +sid 4000 +cwd /tmp/work" \
 		"uid 1000/1000/1000/1000" \
@@ -62,7 +62,7 @@ for img in lz4 raw zstd; do
 		"^threads \(2\)" \
 		"^  4242 +0000000000400042 00007ffd00020e00 .* 601000\+8K .* syscall 0 +sample +SIGUSR2 / -" \
 		"^  4243 .* worker +- / SIGUSR1" \
-		"^totals +12 records, [0-9]+ bytes \(header 1, platform 1, process 1, mm 1, files 1, pages 5, threads 1, commit 1\)" \
+		"^totals +12 records, [0-9]+ bytes \(header 1, platform 1, process 1, mm 1, files 1, pages 5, threads 1, commit 1, drop 0\)" \
 		"pages: 7 carried, 6 distinct, 1 all-zero"
 done
 expect "$T/lz4.txt" "5 compressed"
@@ -141,9 +141,9 @@ for off in 20 100 300 2000 6000 $((size - 30)); do
 done
 
 # Foreign and newer images, and things that are not images.
-refused "$T/arm.img" "record 1 \(header, type 1\) at byte 16 \[format 1, arch aarch64, page size 4096\]" "another architecture"
+refused "$T/arm.img" "record 1 \(header, type 1\) at byte 16 \[format 2, arch aarch64, page size 4096\]" "another architecture"
 cp "$T/lz4.img" "$T/newer.img"
-printf '\x02' | dd of="$T/newer.img" bs=1 seek=8 conv=notrunc status=none
+printf '\x03' | dd of="$T/newer.img" bs=1 seek=8 conv=notrunc status=none
 refused "$T/newer.img" "preamble: image written by a newer roam"
 refused "$ROAM" "preamble: not a roam image"
 refused "$T/missing.img" "missing.img: No such file or directory"
