@@ -16,6 +16,9 @@
  * whole, as a plain checkpoint would. Nothing is ever skipped silently: a
  * mapping whose tracking failed at any point is fresh.
  *
+ * With hashing, the hash a page is compared with next is that of the very
+ * bytes sent (dirty_copied), not of an earlier read.
+ *
  * Userfaultfd tracking does not see a page dropped (MADV_DONTNEED) or
  * replaced by the zero page, since neither is a write: dirty_gone finds them
  * at the freeze. Hashing sees them as changed, and reads them as zero.
@@ -204,6 +207,9 @@ static int send_pages(struct ckpt *c, struct img_writer *w, size_t k, uint64_t s
 			*lost = 1;
 			return 0;
 		}
+		/* What restore will hold for these pages, as of this read. */
+		if (mode != SEND_GONE)
+			dirty_copied(&pre->dirty, a, pre->buf, n);
 		size_t base = (size_t)((a - v->start) / PAGE);
 		for (size_t i = 0; i < n;) {
 			int zero = anon && page_is_zero(pre->buf + i * PAGE);
@@ -324,7 +330,9 @@ static void track_all(struct ckpt *c)
 			held = size;  /* every page is sent anyway */
 		if (size > TRACK_SPARSE_BYTES && held < size / 4)
 			continue;
-		if (pre->dirty.mode == DIRTY_HASH && (!held || size > HASH_MAX_BYTES))
+		/* Hashing reads every page: never-touched ones would become the
+		 * zero page, present, where the process expects none. */
+		if (pre->dirty.mode == DIRTY_HASH && (held < size / 4 || size > HASH_MAX_BYTES))
 			continue;
 		size_t words = (size_t)((size / PAGE + 63) / 64);
 		pre->v[k].sent = calloc(words ? words : 1, sizeof(uint64_t));

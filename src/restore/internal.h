@@ -69,6 +69,9 @@ int restore_pages(struct restore *r, const struct img_pages *pg);
 /* Pre-copy: from the early layout (r->mm) to the final one (r->ld.mm):
  * unmaps what went, maps the fresh mappings anew. */
 int restore_mm_update(struct restore *r);
+/* Closes the files opened in the child to map them (a bare child opened
+ * them at the lowest numbers, which its own descriptors may need). */
+void restore_close_files(struct restore *r);
 /* Pre-copy: a DROP record. */
 int restore_drop(struct restore *r, const struct img_record *rec);
 int restore_mm_finish(struct restore *r);

@@ -365,7 +365,20 @@ int restore_pages(struct restore *r, const struct img_pages *pg)
 	return 0;
 }
 
-/* Does [a, b) meet any of the n ranges? */
+void restore_close_files(struct restore *r)
+{
+	long ret;
+
+	for (size_t i = 0; i < r->mm->n_files; i++) {
+		if (r->file_fd[i] >= 0)
+			remote_syscall(&r->rem, &ret, SYS_close, r->file_fd[i], 0, 0, 0, 0, 0);
+		if (r->file_fd_rw[i] >= 0)
+			remote_syscall(&r->rem, &ret, SYS_close, r->file_fd_rw[i], 0, 0, 0, 0, 0);
+		r->file_fd[i] = r->file_fd_rw[i] = -1;
+	}
+}
+
+/* Does [a, b) meet [s, e)? */
 static int meets(uint64_t a, uint64_t b, uint64_t s, uint64_t e)
 {
 	return a < e && s < b;
@@ -409,12 +422,7 @@ int restore_mm_update(struct restore *r)
 			return rc;
 	}
 	/* File indexes are the final MM's from now on. */
-	for (size_t i = 0; i < early->n_files; i++) {
-		if (r->file_fd[i] >= 0)
-			remote_syscall(&r->rem, &ret, SYS_close, r->file_fd[i], 0, 0, 0, 0, 0);
-		if (r->file_fd_rw[i] >= 0)
-			remote_syscall(&r->rem, &ret, SYS_close, r->file_fd_rw[i], 0, 0, 0, 0, 0);
-	}
+	restore_close_files(r);
 	int *fd = realloc(r->file_fd, (mm->n_files + 1) * sizeof(int));
 	if (fd)
 		r->file_fd = fd;

@@ -569,6 +569,7 @@ int restore_setup_late(struct restore *r)
 	if (p->creds->has_no_new_privs && p->creds->no_new_privs &&
 	    (rc = rsys(r, &ret, "setting no_new_privs", SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0, 0)) < 0)
 		return rc;
+	restore_close_files(r);
 	if ((rc = late_fds(r)) < 0)
 		return rc;
 	/* Last, since a lowered RLIMIT_NOFILE could stop the steps above. */

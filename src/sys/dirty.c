@@ -210,6 +210,16 @@ int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void 
 	return d->mode == DIRTY_UFFD ? scan_uffd(d, start, end, fn, ctx) : scan_hash(d, rg, start, end, fn, ctx);
 }
 
+void dirty_copied(struct dirty *d, uint64_t addr, const void *data, size_t npages)
+{
+	struct dirty_range *rg;
+
+	if (d->mode != DIRTY_HASH || !npages || !(rg = covering(d, addr, addr + npages * PAGE)))
+		return;
+	for (size_t i = 0; i < npages; i++)
+		rg->hash[(addr - rg->start) / PAGE + i] = XXH3_64bits((const uint8_t *)data + i * PAGE, PAGE);
+}
+
 /* One PAGEMAP_SCAN pass without write-protecting: runs of pages whose
  * categories, after inverting those of inv, include all of mask. */
 static int scan_categories(struct dirty *d, uint64_t start, uint64_t end, uint64_t inv, uint64_t mask, dirty_fn fn,

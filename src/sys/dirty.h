@@ -53,6 +53,13 @@ int dirty_track(struct dirty *d, uint64_t start, uint64_t end);
  * range is not tracked: the caller must then copy the range whole. */
 typedef int (*dirty_fn)(void *ctx, uint64_t start, uint64_t end);
 int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx);
+/* Hashing: records data, npages pages just copied from addr, as the pages'
+ * clean state. dirty_scan read them a moment before: had they changed and
+ * changed back since (a counter up and down), the copy would hold the
+ * passing value and the next scan would see nothing. No-op with DIRTY_UFFD,
+ * where any write shows. */
+void dirty_copied(struct dirty *d, uint64_t addr, const void *data, size_t npages);
+
 /* DIRTY_UFFD only (-EOPNOTSUPP otherwise: hashing sees such pages change).
  * dirty_gone calls fn for runs of [start, end) that may hold none of the
  * process's data any more, since no write shows it: pages not present

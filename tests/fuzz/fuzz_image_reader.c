@@ -7,7 +7,8 @@
  * of records that this target frames itself with correct checks, letting the
  * fuzzer reach the protobuf decoder and every rule of the loader:
  *
- *   input   := 1 byte (ignored: keeps the magic away) record*
+ *   input   := 1 byte (keeps the magic away; its low bit picks the format
+ *              version of the preamble, 1 or 2: pre-copy streams) record*
  *   record  := u8 type, u8 codec-hint (ignored), u16le length, payload[length]
  *
  * tests/unit/test_image_gen.c writes seeds of both kinds.
@@ -68,13 +69,14 @@ static int cur_write(void *ctx, const void *buf, size_t len)
  * header bytes and the payload, as one run). */
 static int frame(const uint8_t *data, size_t size, struct cursor *c)
 {
-	static const uint8_t preamble[IMG_PREAMBLE_SIZE] = "ROAMIMG\0\1\0\0\0\0\0\0\0";
+	uint8_t preamble[IMG_PREAMBLE_SIZE] = "ROAMIMG\0\1\0\0\0\0\0\0\0";
 	uint8_t *rec = malloc(IMG_RECORD_HDR_SIZE + 0x10000);
 	size_t pos = 1;
 	int rc;
 
 	if (!rec)
 		return -1;
+	preamble[8] = (uint8_t)(1 + (data[0] & 1));
 	rc = cur_write(c, preamble, sizeof(preamble));
 	while (rc == 0 && pos + 4 <= size) {
 		uint32_t type = data[pos];
@@ -115,6 +117,9 @@ static void load(const uint8_t *p, size_t len)
 		abort();
 	if (rc == 0 && (!ld.committed || !ld.header || !ld.mm || !ld.threads || !ld.process ||
 			!ld.files || !ld.platform || ld.pages_unique > ld.pages))
+		abort();
+	/* A complete pre-copy stream has both pictures; a plain one, one. */
+	if (rc == 0 && (ld.precopy != (ld.mm_early != NULL) || (ld.process_early && !ld.precopy)))
 		abort();
 	img_load_fini(&ld);
 }

@@ -453,10 +453,45 @@ static int sample_write_pages(struct img_writer *w, struct sample *s)
 	return 0;
 }
 
+/* Pseudo record types of sample_write_one, for pre-copy streams. */
+#define SAMPLE_MM_FINAL  100  /* the MM with the heap fresh */
+#define SAMPLE_MM_BADKEEP 101 /* the MM with the heap grown, not fresh */
+#define SAMPLE_DROP_SHM  102  /* a drop in the shared mapping */
+#define SAMPLE_PAGE_HEAP 103  /* one page of the heap */
+
+static int sample_write_drop(struct img_writer *w, uint64_t addr, uint32_t n)
+{
+	Roamimg__DropPages d = ROAMIMG__DROP_PAGES__INIT;
+
+	d.n_addr = d.n_npages = 1;
+	d.addr = &addr;
+	d.npages = &n;
+	return img_write_msg(w, IMG_REC_DROP, &d.base);
+}
+
 /* Writes one record of the sample (IMG_REC_PAGES writes every page block). */
 static int sample_write_one(struct img_writer *w, struct sample *s, uint32_t type)
 {
+	int rc;
+
 	switch (type) {
+	case SAMPLE_MM_FINAL:
+		s->vma[1].has_fresh = s->vma[1].fresh = 1;
+		rc = img_write_msg(w, IMG_REC_MM, &s->mm.base);
+		s->vma[1].has_fresh = s->vma[1].fresh = 0;
+		return rc;
+	case SAMPLE_MM_BADKEEP:
+		s->vma[1].end += 0x1000;
+		rc = img_write_msg(w, IMG_REC_MM, &s->mm.base);
+		s->vma[1].end -= 0x1000;
+		return rc;
+	case IMG_REC_DROP: return sample_write_drop(w, S_HEAP + 0x1000, 2);
+	case SAMPLE_DROP_SHM: return sample_write_drop(w, S_SHM, 1);
+	case SAMPLE_PAGE_HEAP:
+		if (!s->page_buf && !(s->page_buf = malloc(4 * 4096)))
+			return -ENOMEM;
+		sample_fill(s->page_buf, &sample_blocks[0]);
+		return img_write_pages(w, S_HEAP, s->page_buf, 1);
 	case IMG_REC_HEADER: return img_write_msg(w, type, &s->hdr.base);
 	case IMG_REC_PLATFORM: return img_write_msg(w, type, &s->plat.base);
 	case IMG_REC_PROCESS: return img_write_msg(w, type, &s->proc.base);
@@ -484,6 +519,14 @@ static int sample_write_steps(struct sample *s, img_write_fn fn, void *ctx, cons
 static const uint32_t sample_order[] = {
 	IMG_REC_HEADER, IMG_REC_PLATFORM, IMG_REC_PROCESS, IMG_REC_MM, IMG_REC_FILES,
 	IMG_REC_PAGES, IMG_REC_THREADS, IMG_REC_COMMIT, 0,
+};
+
+/* A pre-copy stream of the sample (with s->hdr.precopy set): rounds, a
+ * drop, the final picture with the heap made anew, its page. */
+static const uint32_t sample_precopy_order[] = {
+	IMG_REC_HEADER, IMG_REC_PLATFORM, IMG_REC_PROCESS, IMG_REC_MM, IMG_REC_PAGES, IMG_REC_DROP,
+	IMG_REC_PROCESS, SAMPLE_MM_FINAL, IMG_REC_FILES, IMG_REC_DROP, SAMPLE_PAGE_HEAP, IMG_REC_THREADS,
+	IMG_REC_COMMIT, 0,
 };
 
 /* The whole sample, in the canonical order, into m. */

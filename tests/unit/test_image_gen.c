@@ -3,10 +3,11 @@
  * and loads it back; with arguments it writes the sample for other tests
  * (tests/integration/image_inspect.sh, the fuzz seeds):
  *
- *   test_image_gen [--raw|--zstd] [--arch NAME] [--records] OUT
+ *   test_image_gen [--raw|--zstd] [--arch NAME] [--records] [--precopy] OUT
  *
  * --raw stores pages uncompressed, --zstd compresses them with zstd, --arch forges the header's architecture,
- * --records writes the framing of tests/fuzz/fuzz_image_reader.c instead.
+ * --records writes the framing of tests/fuzz/fuzz_image_reader.c instead,
+ * --precopy a pre-copy stream (rounds, a drop, a fresh mapping).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,12 +25,13 @@ static int to_records(struct membuf *in, struct membuf *out)
 {
 	struct img_reader r;
 	struct img_record rec;
-	uint8_t lead = 0, h[4];
+	uint8_t lead, h[4];
 	int rc;
 
 	in->pos = 0;
 	if ((rc = img_reader_init(&r, mem_read, in)) < 0)
 		return rc;
+	lead = r.version >= 2;  /* the fuzz target's preamble version: 1 + (lead & 1) */
 	rc = mem_write(out, &lead, 1);
 	while (rc == 0 && (rc = img_read_record(&r, &rec)) > 0) {
 		if (rec.len > 0xffff) {
@@ -86,7 +88,7 @@ static int write_sample(int argc, char **argv)
 {
 	struct sample s;
 	struct membuf m = {0}, rec = {0};
-	int codec = IMG_CODEC_LZ4, records = 0, fd, rc;
+	int codec = IMG_CODEC_LZ4, records = 0, precopy = 0, fd, rc;
 	const char *arch = NULL, *out = NULL;
 
 	for (int i = 1; i < argc; i++) {
@@ -96,6 +98,8 @@ static int write_sample(int argc, char **argv)
 			codec = IMG_CODEC_ZSTD;
 		else if (!strcmp(argv[i], "--records"))
 			records = 1;
+		else if (!strcmp(argv[i], "--precopy"))
+			precopy = 1;
 		else if (!strcmp(argv[i], "--arch") && i + 1 < argc)
 			arch = argv[++i];
 		else if (argv[i][0] != '-' && !out)
@@ -108,7 +112,8 @@ static int write_sample(int argc, char **argv)
 	sample_init(&s, codec);
 	if (arch)
 		s.hdr.arch = (char *)arch;
-	rc = sample_write_steps(&s, mem_write, &m, sample_order);
+	s.hdr.has_precopy = s.hdr.precopy = precopy;
+	rc = sample_write_steps(&s, mem_write, &m, precopy ? sample_precopy_order : sample_order);
 	sample_fini(&s);
 	if (rc == 0 && records)
 		rc = to_records(&m, &rec);
@@ -127,7 +132,7 @@ static int write_sample(int argc, char **argv)
 	membuf_free(&rec);
 	return rc < 0;
 usage:
-	fprintf(stderr, "usage: test_image_gen [--raw|--zstd] [--arch NAME] [--records] OUT\n");
+	fprintf(stderr, "usage: test_image_gen [--raw|--zstd] [--arch NAME] [--records] [--precopy] OUT\n");
 	return 2;
 }
 

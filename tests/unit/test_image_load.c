@@ -21,6 +21,7 @@
 #define PG IMG_REC_PAGES
 #define TH IMG_REC_THREADS
 #define CO IMG_REC_COMMIT
+#define DR IMG_REC_DROP
 
 /* Writes the sample's records in the given order and loads them. */
 static int load_steps(struct sample *s, const uint32_t *steps, struct img_fault *f)
@@ -166,6 +167,61 @@ static void test_order_rules(void **state)
 			fail_msg("case %zu: rc %d record %" PRIu64 " type %u (%s)", i, rc, f.record, f.type,
 				 f.what ? f.what : "-");
 	}
+	sample_fini(&s);
+}
+
+static void test_precopy(void **state)
+{
+	static const struct {
+		uint32_t steps[14];
+		int precopy, err;
+		uint64_t record;
+		uint32_t type;
+	} cases[] = {
+		{{H, PL, PR, MM, FI, DR}, 0, -IMG_ERR_ORDER, 6, DR},               /* drop in a plain image */
+		{{H, PL, PR, SAMPLE_MM_FINAL}, 0, -IMG_ERR_DECODE, 4, MM},         /* fresh in a plain image */
+		{{H, PL, PR, SAMPLE_MM_FINAL}, 1, -IMG_ERR_DECODE, 4, MM},         /* fresh in the early MM */
+		{{H, PL, FI}, 1, -IMG_ERR_ORDER, 3, FI},                           /* files before the early mm */
+		{{H, PL, PR, PG}, 1, -IMG_ERR_ORDER, 4, PG},                       /* rounds before the early mm */
+		{{H, PL, PR, MM, PR, PG}, 1, -IMG_ERR_ORDER, 6, PG},               /* pages among the final records */
+		{{H, PL, PR, MM, PG, TH}, 1, -IMG_ERR_ORDER, 10, TH},              /* threads before the final records */
+		{{H, PL, PR, MM, PR, SAMPLE_MM_BADKEEP}, 1, -IMG_ERR_DECODE, 6, MM}, /* changed but not fresh */
+		{{H, PL, PR, MM, SAMPLE_DROP_SHM}, 1, -IMG_ERR_ORDER, 5, DR},      /* drop in a shared mapping */
+		{{H, PL, PR, MM, PR, MM, FI, MM}, 1, -IMG_ERR_ORDER, 8, MM},       /* a third mm */
+		{{H, PL, PR, MM, PR, MM, FI, PL}, 1, -IMG_ERR_ORDER, 8, PL},       /* platform twice */
+		{{H, PL, PR, MM, PR, MM, FI, TH, CO}, 1, 0, 0, 0},                 /* no round at all */
+	};
+	struct sample s;
+	struct membuf m = {0};
+	struct img_load ld;
+	struct img_fault f;
+
+	sample_init(&s, IMG_CODEC_NONE);
+	s.hdr.has_precopy = s.hdr.precopy = 1;
+	assert_int_equal(sample_write_steps(&s, mem_write, &m, sample_precopy_order), 0);
+	img_load_init(&ld, IMG_LOAD_TRACK | IMG_LOAD_ZERO);
+	assert_int_equal(img_load_stream(&ld, mem_read, &m, &f), 0);
+	assert_true(ld.precopy);
+	assert_non_null(ld.mm_early);
+	assert_non_null(ld.process_early);
+	assert_true(ld.mm->vmas[1]->fresh);
+	assert_false(ld.mm_early->vmas[1]->fresh);
+	assert_int_equal(ld.pages_dropped, 4);
+	assert_int_equal(ld.pages, S_NPAGES + 1);
+	img_load_fini(&ld);
+	membuf_free(&m);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		s.hdr.has_precopy = s.hdr.precopy = cases[i].precopy;
+		int rc = load_steps(&s, cases[i].steps, &f);
+		if (rc != cases[i].err || (rc && (f.record != cases[i].record || f.type != cases[i].type)))
+			fail_msg("case %zu: rc %d record %" PRIu64 " type %u (%s)", i, rc, f.record, f.type,
+				 f.what ? f.what : "-");
+	}
+	/* A pre-copy header needs a format version that knows pre-copy. */
+	s.hdr.has_precopy = s.hdr.precopy = 1;
+	s.hdr.version = 1;
+	assert_int_equal(load_steps(&s, sample_precopy_order, &f), -IMG_ERR_VERSION);
 	sample_fini(&s);
 }
 
@@ -375,6 +431,7 @@ int main(void)
 		cmocka_unit_test(test_other_orders_accepted),
 		cmocka_unit_test(test_order_rules),
 		cmocka_unit_test(test_header_checks),
+		cmocka_unit_test(test_precopy),
 		cmocka_unit_test(test_pages_inside_mappings),
 		cmocka_unit_test(test_undecodable_records),
 		cmocka_unit_test(test_unpack_helpers),

@@ -1,0 +1,68 @@
+#!/bin/bash
+# engine_precopy: live checkpoint (pre-copy: the memory is copied while the
+# process runs, then only the last delta at the freeze), restored through a
+# pipe as the stream arrives or from a file. Subjects that keep writing
+# their memory, and one that also drops pages, zeroes pages, remaps and
+# splits mappings between rounds, must find every page as they left it;
+# once with page hashing forced instead of userfaultfd.
+# timeout: 150
+. "$(dirname "$0")/lib.sh"
+need_root
+
+. "$(dirname "$0")/lib/precopy.sh"
+
+log "dirty: untouched, then sabotaged"
+start_subject dirty 16
+run_for 0.3
+stop_and_check PASS
+start_subject dirty -x 16
+sleep 0.3
+stop_and_check FAIL
+
+log "dirty 16 MiB, writing while copied: live into a file, restored"
+start_subject dirty 16
+run_for 0.2
+checkpoint --live --rounds 3 --stats
+grep -q "pre-copy with userfaultfd" "$T/checkpoint.err" || fail "not tracked by userfaultfd: $(cat "$T/checkpoint.err")"
+restore
+run_for 0.3
+stop_and_check PASS
+
+log "dirty with churn (drops, zeroes, remaps, splits): live through a pipe"
+start_subject dirty 16 churn
+run_for 0.3
+live_pipe
+run_for 0.3
+stop_and_check PASS
+
+log "dirty with churn, page hashing forced (ROAM_DIRTY_HASH=1)"
+start_subject dirty 16 churn rate=4
+run_for 0.3
+live_pipe ROAM_DIRTY_HASH=1
+grep -q "pre-copy with hashing" "$T/live.err" || fail "hashing was not used"
+run_for 0.3
+stop_and_check PASS
+
+log "memory (sparse, shared, file mappings): live through a pipe, twice; threads"
+start_subject memory
+run_for 0.2
+live_pipe
+run_for 0.2
+live_pipe ROAM_DIRTY_HASH=1
+run_for 0.2
+stop_and_check PASS
+start_subject threads -t 3
+run_for 0.2
+live_pipe
+run_for 0.2
+stop_and_check PASS
+
+log "fds (offsets, a pipe holding data, shared descriptions, no leaks): live, twice"
+start_subject fds
+run_for 0.2
+live_pipe
+run_for 0.2
+live_pipe ROAM_DIRTY_HASH=1
+run_for 0.2
+stop_and_check PASS
+log "ok"

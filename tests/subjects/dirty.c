@@ -1,0 +1,147 @@
+/*
+ * dirty: a subject that keeps writing its memory, for pre-copy (live
+ * checkpoint): whatever page a round copied may be stale by the freeze, and
+ * a restore that kept one stale copy shows here.
+ *
+ *   dirty [-x] [-s STOP] [MIB] [churn] [rate=PAGES]
+ *
+ * An area of MIB MiB (default 16) whose page i holds the pattern of
+ * (i, ver[i]); every millisecond RATE pages (default 8) get a new version,
+ * and ver[] (itself in memory) says what each must hold. With "churn" it
+ * also, each step: drops a page (MADV_DONTNEED: it must read zero again
+ * until rewritten), writes zeros over another (present, zero), and every
+ * 50 steps unmaps its side mapping and maps a new one (another size,
+ * another pattern), and flips the protection of the area's last 16 pages
+ * (a split mapping). The whole area is checked every 100 steps and at the
+ * end; -x corrupts a byte of the side mapping.
+ */
+#include "subject.h"
+
+#include <sys/mman.h>
+
+#define PG 4096UL
+#define V_ZERO UINT32_MAX  /* the page must read all zero */
+
+static uint8_t *area;
+static uint32_t *ver;
+static size_t npages;
+static int churn;
+static unsigned rate = 8;
+static uint8_t *side;
+static size_t side_len;
+static uint64_t side_seed, step;
+
+static uint64_t seed_of(size_t i)
+{
+	return ((uint64_t)i << 32) | ver[i];
+}
+
+static void check_page(size_t i)
+{
+	const uint64_t *w = (const uint64_t *)(area + i * PG);
+
+	if (ver[i] == V_ZERO) {
+		for (size_t k = 0; k < PG / 8; k++)
+			SUBJ_CHECK(w[k] == 0, "page %zu (%p) should read zero, word %zu is %#llx", i, (void *)w, k,
+				   (unsigned long long)w[k]);
+		return;
+	}
+	long bad = subj_check_fill(w, PG, seed_of(i));
+	SUBJ_CHECK(bad < 0, "page %zu (%p) version %u: word %ld differs", i, (void *)w, ver[i], bad);
+}
+
+static void check_all(void)
+{
+	for (size_t i = 0; i < npages; i++)
+		check_page(i);
+	SUBJ_CHECK(subj_check_fill(side, side_len, side_seed) < 0, "side mapping (%zu bytes, seed %llu) differs",
+		   side_len, (unsigned long long)side_seed);
+}
+
+static void new_side(void)
+{
+	if (side)
+		SUBJ_SYS(munmap(side, side_len));
+	side_len = (1 + step % 7) * 16 * PG;
+	side_seed = 7000 + step;
+	side = mmap(NULL, side_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (side == MAP_FAILED)
+		subj_fail("mmap side: %s", strerror(errno));
+	subj_fill(side, side_len, side_seed);
+}
+
+static uint64_t rng = 88172645463325252ULL;
+
+static size_t pick(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (size_t)(rng % npages);
+}
+
+static void write_page(size_t i)
+{
+	ver[i] = ver[i] == V_ZERO ? 1 : ver[i] + 1;
+	subj_fill(area + i * PG, PG, seed_of(i));
+}
+
+static void one_step(void)
+{
+	step++;
+	for (unsigned k = 0; k < rate; k++)
+		write_page(pick());
+	if (!churn)
+		return;
+	size_t d = pick();
+	SUBJ_SYS(madvise(area + d * PG, PG, MADV_DONTNEED));
+	ver[d] = V_ZERO;
+	size_t z = pick();
+	memset(area + z * PG, 0, PG);
+	ver[z] = V_ZERO;
+	if (step % 50 == 0) {
+		new_side();
+		/* Split the area's end off and join it back: a changed mapping. */
+		int prot = (step / 50) % 2 ? PROT_READ : PROT_READ | PROT_WRITE;
+		SUBJ_SYS(mprotect(area + (npages - 16) * PG, 16 * PG, prot));
+		if (prot == PROT_READ)
+			SUBJ_SYS(mprotect(area + (npages - 16) * PG, 16 * PG, PROT_READ | PROT_WRITE));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	size_t mib = 16;
+
+	subj_init(argc, argv, "dirty");
+	for (int i = 0; i < subj.argc; i++) {
+		if (!strcmp(subj.argv[i], "churn"))
+			churn = 1;
+		else if (!strncmp(subj.argv[i], "rate=", 5))
+			rate = (unsigned)atoi(subj.argv[i] + 5);
+		else if (atoi(subj.argv[i]) > 0)
+			mib = (size_t)atoi(subj.argv[i]);
+		else
+			subj_usage();
+	}
+	npages = mib * 256;
+	area = mmap(NULL, npages * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ver = calloc(npages, sizeof(*ver));
+	if (area == MAP_FAILED || !ver)
+		subj_fail("allocating %zu MiB: %s", mib, strerror(errno));
+	for (size_t i = 0; i < npages; i++)
+		write_page(i);
+	new_side();
+	check_all();
+	subj_ready();
+	while (!subj_stopped()) {
+		one_step();
+		if (step % 100 == 0)
+			check_all();
+		if (subj.sabotage && step == 20)
+			side[100] ^= 1;  /* no write repairs it before the check */
+		subj_sleep_ms(1);
+	}
+	check_all();
+	subj_pass();
+}
