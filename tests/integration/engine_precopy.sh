@@ -43,6 +43,15 @@ grep -q "pre-copy with hashing" "$T/live.err" || fail "hashing was not used"
 run_for 0.3
 stop_and_check PASS
 
+log "dirty with counters up and down (aba), hashing forced, four times"
+start_subject dirty 16 aba rate=2
+run_for 0.2
+for i in 1 2 3 4; do
+	live_pipe ROAM_DIRTY_HASH=1
+	run_for 0.1
+done
+stop_and_check PASS
+
 log "memory (sparse, shared, file mappings): live through a pipe, twice; threads"
 start_subject memory
 run_for 0.2

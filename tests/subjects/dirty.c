@@ -3,7 +3,7 @@
  * checkpoint): whatever page a round copied may be stale by the freeze, and
  * a restore that kept one stale copy shows here.
  *
- *   dirty [-x] [-s STOP] [MIB] [churn] [rate=PAGES]
+ *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [rate=PAGES]
  *
  * An area of MIB MiB (default 16) whose page i holds the pattern of
  * (i, ver[i]); every millisecond RATE pages (default 8) get a new version,
@@ -12,7 +12,10 @@
  * until rewritten), writes zeros over another (present, zero), and every
  * 50 steps unmaps its side mapping and maps a new one (another size,
  * another pattern), and flips the protection of the area's last 16 pages
- * (a split mapping). The whole area is checked every 100 steps and at the
+ * (a split mapping). With "aba" a page of counters is raised by one during
+ * each sleep and lowered after it: a copy taken while raised and not taken
+ * again once lowered (content compared, not writes) leaves them off by one.
+ * The whole area is checked every 100 steps and at the
  * end; -x corrupts a byte of the side mapping.
  */
 #include "subject.h"
@@ -30,6 +33,8 @@ static unsigned rate = 8;
 static uint8_t *side;
 static size_t side_len;
 static uint64_t side_seed, step;
+static int aba;
+static uint64_t *counters;  /* aba: 512 counters, 0 at rest */
 
 static uint64_t seed_of(size_t i)
 {
@@ -56,6 +61,8 @@ static void check_all(void)
 		check_page(i);
 	SUBJ_CHECK(subj_check_fill(side, side_len, side_seed) < 0, "side mapping (%zu bytes, seed %llu) differs",
 		   side_len, (unsigned long long)side_seed);
+	for (size_t k = 0; aba && k < PG / 8; k++)
+		SUBJ_CHECK(counters[k] == 0, "counter %zu is %llu at rest", k, (unsigned long long)counters[k]);
 }
 
 static void new_side(void)
@@ -117,6 +124,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < subj.argc; i++) {
 		if (!strcmp(subj.argv[i], "churn"))
 			churn = 1;
+		else if (!strcmp(subj.argv[i], "aba"))
+			aba = 1;
 		else if (!strncmp(subj.argv[i], "rate=", 5))
 			rate = (unsigned)atoi(subj.argv[i] + 5);
 		else if (atoi(subj.argv[i]) > 0)
@@ -131,6 +140,11 @@ int main(int argc, char **argv)
 		subj_fail("allocating %zu MiB: %s", mib, strerror(errno));
 	for (size_t i = 0; i < npages; i++)
 		write_page(i);
+	counters = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (counters == MAP_FAILED)
+		subj_fail("mmap counters: %s", strerror(errno));
+	counters[0] = 1;  /* present, then at rest */
+	counters[0] = 0;
 	new_side();
 	check_all();
 	subj_ready();
@@ -140,7 +154,13 @@ int main(int argc, char **argv)
 			check_all();
 		if (subj.sabotage && step == 20)
 			side[100] ^= 1;  /* no write repairs it before the check */
+		for (size_t k = 0; aba && k < PG / 8; k++)
+			counters[k]++;
 		subj_sleep_ms(1);
+		for (size_t k = 0; aba && k < PG / 8; k++)
+			counters[k]--;
+		if (aba)
+			subj_sleep_ms(1);  /* as long at rest as raised */
 	}
 	check_all();
 	subj_pass();
