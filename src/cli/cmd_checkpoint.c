@@ -209,6 +209,8 @@ int cmd_checkpoint(int argc, char **argv)
 		if (live)
 			fprintf(stderr, "checkpoint: final pages %llu dropped %llu fresh-vmas %u\n",
 				(unsigned long long)s->final_pages, (unsigned long long)s->final_dropped, s->fresh_vmas);
+		/* CLOCK_MONOTONIC, to measure a downtime against roam restore's. */
+		fprintf(stderr, "checkpoint: frozen-at-ns %llu\n", (unsigned long long)s->freeze_ns);
 	}
 	img_writer_fini(&w);
 	ckpt_close(c);

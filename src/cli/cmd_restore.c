@@ -110,6 +110,8 @@ int cmd_restore(int argc, char **argv)
 			MS(s->released_ns, s->started_ns), MS(s->validated_ns, s->started_ns),
 			MS(s->spawned_ns, s->validated_ns), MS(s->laid_out_ns, s->spawned_ns),
 			MS(s->committed_ns, s->laid_out_ns), MS(s->released_ns, s->committed_ns));
+		/* CLOCK_MONOTONIC, to measure a downtime against roam checkpoint's. */
+		fprintf(stderr, "restore: released-at-ns %llu\n", (unsigned long long)s->released_ns);
 #undef MS
 	}
 	restore_close(r);

@@ -19,9 +19,11 @@ start_subject dirty -x 16
 sleep 0.3
 stop_and_check FAIL
 
-log "dirty 16 MiB, writing while copied: live into a file, restored"
+log "dirty 16 MiB, writing while copied: live and left running, then live into a file, restored"
 start_subject dirty 16
 run_for 0.2
+checkpoint --live --leave-running --stats
+run_for 0.3
 checkpoint --live --rounds 3 --stats
 grep -q "pre-copy with userfaultfd" "$T/checkpoint.err" || fail "not tracked by userfaultfd: $(cat "$T/checkpoint.err")"
 restore
