@@ -110,6 +110,9 @@ int cmd_restore(int argc, char **argv)
 			MS(s->released_ns, s->started_ns), MS(s->validated_ns, s->started_ns),
 			MS(s->spawned_ns, s->validated_ns), MS(s->laid_out_ns, s->spawned_ns),
 			MS(s->committed_ns, s->laid_out_ns), MS(s->released_ns, s->committed_ns));
+		if (s->final_ns)
+			fprintf(stderr, "restore: pre-copy: final picture to release %.3f ms, %llu pages after it\n",
+				MS(s->released_ns, s->final_ns), (unsigned long long)s->final_pages);
 		/* CLOCK_MONOTONIC, to measure a downtime against roam checkpoint's. */
 		fprintf(stderr, "restore: released-at-ns %llu\n", (unsigned long long)s->released_ns);
 #undef MS

@@ -239,6 +239,8 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 			built = 1;
 		}
 		if (built && r->ld.precopy && !updated && r->ld.final_seen == FINAL_RECS) {
+			r->stats.final_ns = now_ns();
+			r->stats.final_pages = r->stats.pages;
 			if ((rc = restore_validate_final(r)) < 0 || (rc = restore_mm_update(r)) < 0)
 				goto fail;
 			updated = 1;
@@ -257,6 +259,8 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 		goto fail;
 	}
 	r->stats.committed_ns = now_ns();
+	if (updated)
+		r->stats.final_pages = r->stats.pages - r->stats.final_pages;
 	if ((r->bare && (rc = restore_setup_late(r)) < 0) || (rc = restore_finish(r)) < 0)
 		goto fail;
 	img_reader_fini(reader);

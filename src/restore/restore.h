@@ -35,6 +35,10 @@ struct restore_stats {
 	uint64_t released_ns;   /* ... when the process was let run */
 	uint64_t validated_ns, spawned_ns, laid_out_ns, committed_ns;  /* stage ends */
 	uint64_t pages;
+	/* Pre-copy streams: when the final picture (PROCESS, MM, FILES) was in,
+	 * that is, about when the source froze, and the pages written since. */
+	uint64_t final_ns;
+	uint64_t final_pages;
 	uint32_t threads;
 	int pid_kept;           /* it runs under its original PID */
 	int timens;             /* in a time namespace made for it */

@@ -54,6 +54,21 @@ for i in 1 2 3 4; do
 done
 stop_and_check PASS
 
+log "a pre-copy stream cut short anywhere is refused, and leaves nothing running"
+start_subject dirty 4 rate=13
+run_for 0.2
+checkpoint --live --leave-running
+size=$(stat -c %s "$IMG")
+for cut in 100 5000 $((size / 3)) $((size * 9 / 10)) $((size - 30)); do
+	head -c "$cut" "$IMG" >"$T/cut.img"
+	"$ROAM" restore "$T/cut.img" 2>"$T/cut.err" && fail "a stream cut at $cut of $size bytes was restored"
+	grep -q "^roam restore: " "$T/cut.err" || fail "no 'roam restore: ' message for a cut at $cut"
+	n=$(ps -eo args | grep -c "^$ROAM_SUBJECTS/dirty 4 rate=13")
+	[ "$n" = 1 ] || fail "after a stream cut at $cut, $n processes run the subject's command line, not 1"
+done
+rm -f "$T/cut.img"
+stop_and_check PASS
+
 log "memory (sparse, shared, file mappings): live through a pipe, twice; threads"
 start_subject memory
 run_for 0.2
