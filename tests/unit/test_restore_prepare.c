@@ -2,7 +2,8 @@
  * Two-phase restore (restore_prepare, restore_release, restore_abort): a
  * prepared process is complete but does not run until released; an aborted
  * one leaves nothing behind; one whose tracer thread dies before the release
- * dies too (PTRACE_O_EXITKILL).
+ * dies too (PTRACE_O_EXITKILL); stdin rebound by the caller gets the bytes
+ * the process had not read, from a plain image and a pre-copy stream.
  *
  * The subject is tests/subjects/memory (ROAM_SUBJECTS), checkpointed into
  * memory through the ckpt API and killed, then restored from that buffer.
@@ -84,8 +85,9 @@ static int log_has(const struct world *w, const char *word)
 }
 
 /* Starts the memory subject (stdin from stdin_fd, or /dev/null when -1),
- * waits for "ready", checkpoints it into w->img and kills it. */
-static void subject_to_image_in(struct world *w, int stdin_fd)
+ * waits for "ready", checkpoints it into w->img (live, with pre-copy
+ * rounds, when precopy is set) and kills it. */
+static void subject_to_image_in(struct world *w, int stdin_fd, int precopy)
 {
 	const char *subjects = getenv("ROAM_SUBJECTS");
 	char exe[512];
@@ -121,8 +123,17 @@ static void subject_to_image_in(struct world *w, int stdin_fd)
 	memset(&w->img, 0, sizeof(w->img));
 	assert_int_equal(ckpt_open(&c, pid, &o, &err), 0);
 	assert_int_equal(ckpt_check(c), 0);
-	assert_int_equal(ckpt_freeze(c), 0);
 	assert_int_equal(img_writer_init(&iw, membuf_write, &w->img, IMG_CODEC_NONE), 0);
+	if (precopy) {
+		struct ckpt_round rd;
+		assert_int_equal(ckpt_precopy_start(c, &iw, &rd), 0);
+		assert_int_equal(rd.round, 0);
+		assert_true(rd.pages > 0);
+		sleep_ms(20);
+		assert_int_equal(ckpt_precopy_round(c, &iw, &rd), 0);
+		assert_int_equal(rd.round, 1);
+	}
+	assert_int_equal(ckpt_freeze(c), 0);
 	assert_int_equal(ckpt_dump(c, &iw), 0);
 	img_writer_fini(&iw);
 	assert_int_equal(ckpt_kill(c), 0);
@@ -135,7 +146,7 @@ static void subject_to_image_in(struct world *w, int stdin_fd)
 
 static void subject_to_image(struct world *w)
 {
-	subject_to_image_in(w, -1);
+	subject_to_image_in(w, -1, 0);
 }
 
 static void world_free(struct world *w)
@@ -254,7 +265,7 @@ static void stdin_pipe_data(void **state)
 
 	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
 	assert_int_equal(write(in[1], queued, sizeof(queued) - 1), (ssize_t)sizeof(queued) - 1);
-	subject_to_image_in(&w, in[0]);
+	subject_to_image_in(&w, in[0], 0);
 	close(in[0]);
 	close(in[1]);
 
@@ -278,6 +289,56 @@ static void stdin_pipe_data(void **state)
 	restore_close(r);
 	close(mine[0]);
 	close(mine[1]);
+	world_free(&w);
+}
+
+/* The same through a pre-copy stream, whose process is built before its
+ * descriptors are known: the stdin given still lands at fd 0, and the
+ * process runs and passes once released. */
+static void precopy_stdin_rebound(void **state)
+{
+	static const char queued[] = "still unread\n";
+	struct roam_error err = {0};
+	struct restore_opts opts = { .stdio = { -1, -1, -1 } };
+	const void *data;
+	struct world w;
+	struct restore *r;
+	struct stat want, got;
+	char fd0[64];
+	size_t len;
+	int in[2], mine[2], st;
+	(void)state;
+
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(write(in[1], queued, sizeof(queued) - 1), (ssize_t)sizeof(queued) - 1);
+	subject_to_image_in(&w, in[0], 1);
+	close(in[0]);
+	close(in[1]);
+
+	assert_int_equal(pipe2(mine, O_CLOEXEC), 0);
+	opts.stdio[0] = mine[0];
+	assert_int_equal(restore_open(&r, &opts, &err), 0);
+	pid_t pid = restore_prepare_mem(r, w.img.p, w.img.len);
+	assert_true(pid > 0);
+	assert_true(restore_stats(r)->final_ns > 0);
+	assert_int_equal(restore_stdio_data(r, 0, &data, &len), 0);
+	assert_int_equal(len, sizeof(queued) - 1);
+	assert_memory_equal(data, queued, len);
+	snprintf(fd0, sizeof(fd0), "/proc/%d/fd/0", pid);
+	assert_int_equal(fstat(mine[0], &want), 0);
+	assert_int_equal(stat(fd0, &got), 0);
+	assert_int_equal(got.st_ino, want.st_ino);
+	assert_int_equal(restore_release(r), 0);
+	restore_close(r);
+	close(mine[0]);
+	close(mine[1]);
+	int fd = open(w.stop, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(log_has(&w, "PASS"));
 	world_free(&w);
 }
 
@@ -355,6 +416,7 @@ int main(void)
 		cmocka_unit_test(prepare_then_abort),
 		cmocka_unit_test(prepare_then_release),
 		cmocka_unit_test(stdin_pipe_data),
+		cmocka_unit_test(precopy_stdin_rebound),
 		cmocka_unit_test(tracer_thread_dies),
 	};
 
