@@ -42,6 +42,10 @@ int cmd_ps(int argc, char **argv);
 int cmd_hosts(int argc, char **argv);
 /* cmd_kill.c */
 int cmd_kill(int argc, char **argv);
+/* cmd_migrate.c */
+int cmd_migrate(int argc, char **argv);
+int cmd_drain(int argc, char **argv);
+int cmd_undrain(int argc, char **argv);
 /* cmd_keygen.c */
 int cmd_keygen(int argc, char **argv);
 

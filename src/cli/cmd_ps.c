@@ -74,6 +74,7 @@ int cmd_ps(int argc, char **argv)
 			printf(",\"pid\":%d,\"cpu_ns\":%llu,\"rss\":%llu,\"started\":%llu", j->pid,
 			       (unsigned long long)j->cpu_ns, (unsigned long long)j->rss,
 			       (unsigned long long)j->started);
+			printf(",\"migrations\":%u", j->migrations);
 			if (j->has_status)
 				printf(",\"status\":%d", j->status);
 			printf(",\"command\":"); cc_json_str(stdout, j->command);
@@ -81,16 +82,16 @@ int cmd_ps(int argc, char **argv)
 		}
 		printf("]\n");
 	} else {
-		printf("%-14s %-10s %-10s %-10s %-8s %8s %8s %5s  %s\n", "ID", "HOST", "HOME", "USER",
-		       "STATE", "CPU", "RSS", "AGE", "COMMAND");
+		printf("%-14s %-10s %-10s %-10s %-8s %8s %8s %5s %4s  %s\n", "ID", "HOST", "HOME", "USER",
+		       "STATE", "CPU", "RSS", "AGE", "MIG", "COMMAND");
 		for (size_t i = 0; i < l->n_jobs; i++) {
 			Roamnet__JobInfo *j = l->jobs[i];
 			char cpu[32], rss[32], age[32];
 			snprintf(cpu, sizeof(cpu), "%.2fs", (double)j->cpu_ns / 1e9);
 			fmt_bytes(rss, sizeof(rss), j->rss);
 			fmt_age(age, sizeof(age), j->started);
-			printf("%-14s %-10s %-10s %-10s %-8s %8s %8s %5s  %s\n", j->id, j->host, j->home,
-			       j->user, j->state, cpu, rss, age, j->command ? j->command : "");
+			printf("%-14s %-10s %-10s %-10s %-8s %8s %8s %5s %4u  %s\n", j->id, j->host, j->home,
+			       j->user, j->state, cpu, rss, age, j->migrations, j->command ? j->command : "");
 		}
 	}
 	msg_free(m);

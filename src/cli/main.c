@@ -18,6 +18,9 @@ static const struct cli_command commands[] = {
 	{"ps", cmd_ps, "ps [--json]: list the cluster's roam processes"},
 	{"hosts", cmd_hosts, "hosts [--json]: list the cluster's hosts"},
 	{"kill", cmd_kill, "kill [-SIG] ID: signal every process of a job"},
+	{"migrate", cmd_migrate, "migrate ID --to HOST|--auto [--check] [--cold] [--stats]: move a running job to another host"},
+	{"drain", cmd_drain, "drain HOST: move every job off HOST and place no new one there"},
+	{"undrain", cmd_undrain, "undrain HOST: let HOST take jobs again"},
 	{"keygen", cmd_keygen, "keygen FILE: write a new cluster key (mode 0600)"},
 };
 

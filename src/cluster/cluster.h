@@ -38,6 +38,7 @@ struct host_load {
 	char tags[CL_MAX_TAGS][CL_NAME_MAX];
 	unsigned ntags;
 	uint32_t nprocs, max_procs, ncpus;
+	bool draining;          /* roam drain: no new process goes there */
 };
 
 enum member_state { MEMBER_NEW = 0, MEMBER_UP, MEMBER_DOWN };

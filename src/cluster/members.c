@@ -123,7 +123,7 @@ void members_view(struct members *t, struct policy_host *hosts)
 		memset(h, 0, sizeof(*h));
 		h->id = i;
 		h->flags = m->state == MEMBER_UP && m->name[0] ? POLICY_HOST_UP : 0;
-		if (m->load.max_procs && m->load.nprocs >= m->load.max_procs)
+		if (m->load.draining || (m->load.max_procs && m->load.nprocs >= m->load.max_procs))
 			h->flags |= POLICY_HOST_DRAINING;
 		h->load = m->load.load;
 		h->mem_free = m->load.mem_free;

@@ -157,6 +157,17 @@ void cgroup_init(void)
 		 roamd->ncg_v1);
 }
 
+/* A job that comes back (migrated away and back again) takes its folder
+ * over from the list of folders waiting to be removed. */
+static void unstale(const char *dir)
+{
+	for (int i = 0; i < MAX_STALE; i++)
+		if (stale[i] && !strcmp(stale[i], dir)) {
+			free(stale[i]);
+			stale[i] = NULL;
+		}
+}
+
 int cgroup_create(struct job *j)
 {
 	int made = 0;
@@ -165,6 +176,7 @@ int cgroup_create(struct job *j)
 	j->ncg_v1 = 0;
 	if (roamd->cg_v2_base[0]) {
 		strfmt(j->cg_v2, sizeof(j->cg_v2), "%s/%s", roamd->cg_v2_base, j->id);
+		unstale(j->cg_v2);
 		if (mkdir(j->cg_v2, 0755) < 0 && errno != EEXIST)
 			j->cg_v2[0] = 0;
 		else
@@ -173,6 +185,7 @@ int cgroup_create(struct job *j)
 	for (unsigned i = 0; i < roamd->ncg_v1; i++) {
 		char *d = j->cg_v1[j->ncg_v1];
 		strfmt(d, sizeof(j->cg_v1[0]), "%s/%s", roamd->cg_v1_base[i], j->id);
+		unstale(d);
 		if (mkdir(d, 0755) == 0 || errno == EEXIST) {
 			j->ncg_v1++;
 			made++;
@@ -334,4 +347,44 @@ void cgroup_fini(void)
 		rmdir(roamd->cg_v2_base);
 	for (unsigned i = 0; i < roamd->ncg_v1; i++)
 		rmdir(roamd->cg_v1_base[i]);
+}
+
+/* Moves pid (every thread of it) into the job's cgroups: a process restored
+ * by migration is born outside them. */
+int cgroup_join(const struct job *j, pid_t pid)
+{
+	char path[300], s[32];
+	int err = 0, rc;
+
+	snprintf(s, sizeof(s), "%d", (int)pid);
+	if (j->cg_v2[0]) {
+		strfmt(path, sizeof(path), "%s/cgroup.procs", j->cg_v2);
+		if ((rc = write_file(path, s)) < 0)
+			err = rc;
+	}
+	for (unsigned i = 0; i < j->ncg_v1; i++) {
+		strfmt(path, sizeof(path), "%s/cgroup.procs", j->cg_v1[i]);
+		if ((rc = write_file(path, s)) < 0)
+			err = rc;
+	}
+	return err;
+}
+
+/* Freezes or thaws every process of the job (cgroup.freeze on v2, the v1
+ * freezer otherwise). A frozen cgroup stays frozen when roamd dies, which a
+ * ptrace stop does not: a migration in doubt parks its process so. */
+int cgroup_freeze(const struct job *j, bool on)
+{
+	char path[300];
+
+	if (j->cg_v2[0]) {
+		strfmt(path, sizeof(path), "%s/cgroup.freeze", j->cg_v2);
+		return write_file(path, on ? "1" : "0");
+	}
+	for (unsigned i = 0; i < j->ncg_v1; i++)
+		if (strstr(j->cg_v1[i], "/freezer/")) {
+			strfmt(path, sizeof(path), "%s/freezer.state", j->cg_v1[i]);
+			return write_file(path, on ? "FROZEN" : "THAWED");
+		}
+	return -ENOENT;
 }

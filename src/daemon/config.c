@@ -14,6 +14,12 @@
  *   env-deny A,B,P*      environment variables never passed to jobs
  *   cgroup auto|v2|v1|none  job cgroups: auto takes cgroup2 where mounted,
  *                        else the v1 hierarchies (pids, freezer, cpuacct)
+ *   shared /a,/b         shared storage: files under these paths may stay open
+ *                        for writing across a migration (same files everywhere)
+ *   doubt-timeout S      a migration destination holding a built process whose
+ *                        source went silent before COMMIT gives up after S s (30)
+ *   test-hide-cpu a,b    tests only: advertise these CPU flags as missing
+ *   test-vdso-id STR     tests only: advertise this vDSO identity instead
  *   ballast MiB          benchmarks only: keep MiB of touched memory resident,
  *                        to show that spawning does not cost more for it
  */
@@ -43,6 +49,7 @@ void config_defaults(struct config *c)
 	set(c->control, sizeof(c->control), ROAM_CONTROL_DEFAULT);
 	set(c->policy, sizeof(c->policy), "threshold:t=1,lp=2");
 	set(c->cgroup_mode, sizeof(c->cgroup_mode), "auto");
+	c->doubt_timeout_s = 30;
 	/* Variables that describe the caller's own session, not the job's. */
 	const char *deny[] = {"ROAM_CONTROL", "SSH_AUTH_SOCK", "SSH_CONNECTION", "SSH_CLIENT",
 			      "SSH_TTY", "DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS",
@@ -106,6 +113,25 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 			c->allow_root = false;
 		else
 			goto bad;
+	} else if (!strcmp(k, "shared")) {
+		c->nshared = 0;
+		if (split_list(v, c->shared, CL_MAX_TAGS, &c->nshared))
+			goto bad;
+		for (unsigned i = 0; i < c->nshared; i++)
+			if (c->shared[i][0] != '/')
+				goto bad;
+	} else if (!strcmp(k, "doubt-timeout")) {
+		char *end;
+		unsigned long n = strtoul(v, &end, 10);
+		if (*end || n == 0 || n > 86400)
+			goto bad;
+		c->doubt_timeout_s = (unsigned)n;
+	} else if (!strcmp(k, "test-hide-cpu")) {
+		c->nhide_cpu = 0;
+		if (split_list(v, c->hide_cpu, CL_MAX_TAGS, &c->nhide_cpu))
+			goto bad;
+	} else if (!strcmp(k, "test-vdso-id")) {
+		set(c->test_vdso_id, sizeof(c->test_vdso_id), v);
 	} else if (!strcmp(k, "env-deny")) {
 		char tmp[CL_MAX_TAGS][CL_NAME_MAX];
 		unsigned n = 0;

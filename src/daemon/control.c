@@ -195,8 +195,11 @@ static void hosts(struct conn *c)
 
 static void query_add(struct query *q, Roamnet__JobInfo *const *jobs, size_t n)
 {
-	Roamnet__JobInfo **grown = realloc(q->jobs, (q->njobs + n) * sizeof(*grown));
+	Roamnet__JobInfo **grown;
 
+	if (n == 0)
+		return;   /* realloc to 0 bytes would free the list */
+	grown = realloc(q->jobs, (q->njobs + n) * sizeof(*grown));
 	if (!grown)
 		return;
 	q->jobs = grown;
@@ -344,6 +347,12 @@ bool control_frame(struct conn *c, unsigned type, ProtobufCMessage *m)
 	case MSG_HOSTS:
 		hosts(c);
 		break;
+	case MSG_MIGRATE:
+		migrate_request(c, (Roamnet__Migrate *)m);
+		break;
+	case MSG_DRAIN:
+		migrate_drain(c, (Roamnet__Drain *)m);
+		break;
 	default:
 		conn_kill(c, "unexpected message");
 		break;
@@ -364,6 +373,7 @@ void control_closed(struct conn *c)
 	}
 	c->job = NULL;
 	c->waiting = NULL;
+	migrate_client_closed(c);
 	for (struct query *q = roamd->queries; q; q = q->next)
 		if (q->client == c)
 			q->client = NULL;

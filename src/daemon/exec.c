@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -369,19 +370,26 @@ static void job_in_event(struct ev *ev, uint32_t events)
 
 void exec_input(struct job *j, const uint8_t *data, size_t n, bool eof)
 {
-	if (!j->exec_side || j->in_ev.fd < 0)
+	if (!j->exec_side || (j->in_ev.fd < 0 && !j->migrating))
 		return;
 	if (n && buf_append(&j->stdin_buf, data, n) < 0)
 		return;
 	if (eof)
 		j->stdin_eof = true;
-	push_stdin(j);
+	/* Migrating: what the image holds of the pipe is fixed; the rest goes
+	 * with the commit (or into the pipe again if it aborts). */
+	if (!j->migrating)
+		push_stdin(j);
 }
 
 void exec_signal(struct job *j, int sig)
 {
 	if (!j->exec_side || j->leader_exited || sig == 0)
 		return;
+	if (j->migrating) {
+		j->held_sigs |= 1ull << (sig - 1);
+		return;
+	}
 	/* Every process of the job, as a terminal's Ctrl-C reaches its whole
 	 * foreground group; the leader alone when there is no cgroup. */
 	if (cgroup_signal(j, sig) < 0)
@@ -474,6 +482,62 @@ void exec_origin_lost(struct conn *c)
 			j->origin = NULL;
 			exec_signal(j, SIGKILL);
 		}
+}
+
+int exec_adopt(struct job *j, pid_t pid, int in_w, int out_r, int err_r)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (pidfd < 0)
+		return -errno;
+	j->pid = pid;
+	j->exec_side = true;
+	j->leader_exited = false;
+	j->state = JOB_RUNNING;
+	j->held = true;   /* until the home has switched to us: output stays in order */
+	snprintf(j->host, sizeof(j->host), "%s", roamd->cfg.name);
+	fcntl(in_w, F_SETFL, O_NONBLOCK);
+	fcntl(out_r, F_SETFL, O_NONBLOCK);
+	fcntl(err_r, F_SETFL, O_NONBLOCK);
+	j->in_ev = (struct ev){.fd = in_w, .fn = job_in_event};
+	j->out_ev = (struct ev){.fd = out_r, .fn = job_out_event};
+	j->err_ev = (struct ev){.fd = err_r, .fn = job_err_event};
+	j->pidfd_ev = (struct ev){.fd = pidfd, .fn = job_pidfd_event};
+	loop_add(&j->out_ev, 0);
+	loop_add(&j->err_ev, 0);
+	loop_add(&j->in_ev, 0);
+	loop_add(&j->pidfd_ev, EPOLLIN);
+	roamd->self_load.nprocs++;
+	push_stdin(j);
+	log_info("job %s adopted: pid %d", j->id, pid);
+	return 0;
+}
+
+void exec_detach(struct job *j)
+{
+	drain(j, &j->out_ev, 1, SIZE_MAX);
+	drain(j, &j->err_ev, 2, SIZE_MAX);
+	close_ev(&j->out_ev);
+	close_ev(&j->err_ev);
+	close_ev(&j->in_ev);
+	close_ev(&j->pidfd_ev);
+	buf_free(&j->stdin_buf);
+	cgroup_remove(j);
+	j->exec_side = false;
+	if (roamd->self_load.nprocs)
+		roamd->self_load.nprocs--;
+}
+
+void exec_unhold(struct job *j)
+{
+	uint64_t sigs = j->held_sigs;
+
+	j->migrating = false;
+	j->held_sigs = 0;
+	push_stdin(j);
+	for (int s = 1; s <= 64; s++)
+		if (sigs & (1ull << (s - 1)))
+			exec_signal(j, s);
 }
 
 unsigned exec_running(void)

@@ -494,6 +494,8 @@ void job_signal(struct job *j, int sig)
 		return;
 	if (j->exec_side) {
 		exec_signal(j, sig);
+	} else if (j->migrating) {
+		j->held_sigs |= 1ull << (sig - 1);   /* delivered where it lands */
 	} else if (j->exec_member && j->exec_member->link) {
 		Roamnet__Signal s = ROAMNET__SIGNAL__INIT;
 		s.id = j->id;
@@ -521,8 +523,9 @@ void job_input(struct job *j, const uint8_t *data, size_t n, bool eof)
 {
 	if (j->exec_side) {
 		exec_input(j, data, n, eof);
-	} else if (j->state == JOB_PLACING) {
-		/* Not placed yet (probes in flight): keep it for the exec host. */
+	} else if (j->state == JOB_PLACING || j->migrating) {
+		/* Not placed yet (probes in flight), or moving: keep it for the
+		 * exec host. */
 		if (n)
 			buf_append(&j->early_in, data, n);
 		j->early_eof |= eof;
@@ -539,6 +542,53 @@ static void flush_early_input(struct job *j)
 	job_input(j, buf_data(&j->early_in), buf_used(&j->early_in), j->early_eof);
 	buf_free(&j->early_in);
 	j->early_eof = false;
+}
+
+/* The exec host is about to move the job: hold input and signals here. */
+void job_home_hold(struct job *j)
+{
+	j->migrating = true;
+}
+
+/* Where the job went (or that it stayed): deliver what was held there, and
+ * let its output flow from the new host. */
+static void home_unhold(struct job *j)
+{
+	uint64_t sigs = j->held_sigs;
+
+	j->migrating = false;
+	j->held_sigs = 0;
+	if (j->exec_side)
+		exec_input(j, NULL, 0, false);   /* what it held when it landed here */
+	flush_early_input(j);
+	for (int s = 1; s <= 64; s++)
+		if (sigs & (1ull << (s - 1)))
+			job_signal(j, s);
+}
+
+void job_home_moved(struct job *j, const char *host, int pid)
+{
+	struct member *m = members_find(&roamd->members, host);
+
+	if (!strcmp(host, roamd->cfg.name))
+		m = &roamd->members.m[0];
+	snprintf(j->host, sizeof(j->host), "%s", host);
+	j->pid = pid;
+	if (!j->exec_side)
+		j->migrations++;   /* here: counted when it arrived */
+	j->exec_member = m && !m->self ? m : NULL;
+	j->paused = false;
+	log_info("job %s now runs on %s (pid %d, migration %u)", j->id, host, pid, j->migrations);
+	home_unhold(j);
+	if (j->exec_side)
+		exec_hold(j, j->client == NULL && buf_used(&j->backlog) > BACKLOG_MAX);
+	else if (j->exec_member)
+		flow(j, false);
+}
+
+void job_home_stayed(struct job *j)
+{
+	home_unhold(j);
 }
 
 void job_attach(struct conn *c, struct job *j)
@@ -610,6 +660,8 @@ void job_info(const struct job *j, Roamnet__JobInfo *out, char *statebuf)
 	out->command = j->cmd ? j->cmd : (char *)"";
 	out->has_pid = 1;
 	out->pid = j->pid;
+	out->has_migrations = j->migrations > 0;
+	out->migrations = j->migrations;
 	if (j->state == JOB_EXITED) {
 		out->has_status = 1;
 		out->status = j->status;

@@ -91,6 +91,7 @@ static void on_timer(struct ev *ev, uint32_t events)
 	peer_tick(now);
 	conn_tick(now);
 	job_tick(now);
+	migrate_tick(now);
 	query_tick(now);
 	cgroup_tick();
 }
@@ -197,6 +198,7 @@ int main(int argc, char **argv)
 		memcpy(roamd->self_load.tags[roamd->self_load.ntags++], roamd->cfg.tags[i], CL_NAME_MAX);
 	roamd->members.m[0].load = roamd->self_load;
 	cgroup_init();
+	migrate_init();
 	add_seeds();
 	if (roamd->cfg.ballast_mb) {
 		size_t sz = (size_t)roamd->cfg.ballast_mb << 20;

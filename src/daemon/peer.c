@@ -39,6 +39,8 @@ void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **ta
 	out->nprocs = l->nprocs;
 	out->max_procs = l->max_procs;
 	out->ncpus = l->ncpus;
+	out->has_draining = l->draining;
+	out->draining = l->draining;
 	/* Feature bits travel as names: the numbering is each host's own. */
 	size_t nf = 0;
 	for (unsigned i = 0; i < cl_nfeatures && i < 64; i++)
@@ -65,6 +67,7 @@ void peer_host_load_from(struct host_load *l, const Roamnet__HostLoad *in)
 	l->nprocs = in->nprocs;
 	l->max_procs = in->max_procs;
 	l->ncpus = in->ncpus ? in->ncpus : 1;
+	l->draining = in->has_draining && in->draining;
 }
 
 /* The address peers should use for us: --listen, or, when it is a wildcard,
@@ -124,6 +127,7 @@ static void send_heartbeat(struct conn *c)
 void peer_opened(struct conn *c)
 {
 	send_heartbeat(c);
+	migrate_link_opened(c);
 }
 
 static void heartbeat(struct conn *c, const Roamnet__Heartbeat *h)
@@ -261,6 +265,21 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 	case MSG_PS_REQ:
 		ps_reply(c, ((Roamnet__PsReq *)m)->qid);
 		return false;
+	case MSG_MIG_PREPARE:
+		migrate_prepare(c, (Roamnet__MigPrepare *)m);
+		return false;
+	case MSG_MIG_DATA:
+		migrate_data(c, (Roamnet__MigData *)m);
+		return false;
+	case MSG_MIG_CTL:
+		migrate_ctl(c, (Roamnet__MigCtl *)m);
+		return false;
+	case MSG_MIG_HOME:
+		migrate_home(c, (Roamnet__MigHome *)m);
+		return false;
+	case MSG_DRAIN:
+		migrate_drain(c, (Roamnet__Drain *)m);
+		return false;
 	}
 	conn_kill(c, "message in the wrong direction");
 	return false;
@@ -314,6 +333,12 @@ static bool from_exec(struct conn *c, unsigned type, ProtobufCMessage *m)
 		query_answer(r->qid, r->jobs, r->n_jobs);
 		return false;
 	}
+	case MSG_MIG_REPLY:
+		migrate_reply(c, (Roamnet__MigReply *)m);
+		return false;
+	case MSG_MIG_HOME:
+		migrate_home(c, (Roamnet__MigHome *)m);
+		return false;
 	}
 	conn_kill(c, "message in the wrong direction");
 	return false;
@@ -327,6 +352,7 @@ bool peer_frame(struct conn *c, unsigned type, ProtobufCMessage *m)
 
 void peer_closed(struct conn *c)
 {
+	migrate_link_closed(c);
 	if (c->kind == CONN_PEER_OUT) {
 		struct member *m = c->member;
 		if (m && m->link == c) {

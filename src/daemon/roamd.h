@@ -47,6 +47,12 @@ struct config {
 	char env_deny[ROAMD_MAX_DENY][64];   /* names (or PREFIX*) never passed on */
 	unsigned nenv_deny;
 	char cgroup_mode[8];         /* auto, v2, v1, none */
+	char shared[CL_MAX_TAGS][CL_NAME_MAX];  /* shared storage path prefixes */
+	unsigned nshared;
+	unsigned doubt_timeout_s;    /* destination: prepared, source silent */
+	char hide_cpu[CL_MAX_TAGS][CL_NAME_MAX];  /* tests: flags advertised as missing */
+	unsigned nhide_cpu;
+	char test_vdso_id[64];       /* tests: advertised vDSO identity */
 	unsigned ballast_mb;         /* benchmarks: stay resident with this much touched memory */
 	int check_only;              /* -n */
 	int verbose;
@@ -61,6 +67,7 @@ enum conn_state {
 };
 
 struct job;
+struct mig;
 
 struct conn {
 	struct ev ev;
@@ -115,6 +122,9 @@ struct job {
 	bool held;                  /* exec: the home asked us to stop reading output */
 	struct buf early_in;        /* stdin that came while the job was placed */
 	bool early_eof;
+	uint32_t migrations;        /* times it moved between hosts */
+	bool migrating;             /* input and signals are held meanwhile */
+	uint64_t held_sigs;         /* signals held while migrating (bit sig-1) */
 	char explain[512];
 	char fail_reason[512];
 	int fail_code;
@@ -131,6 +141,7 @@ struct job {
 	char cg_v2[256];            /* job cgroup dirs ("" if none) */
 	char cg_v1[4][256];
 	unsigned ncg_v1;
+	struct mig *mig;            /* a migration of it in progress, here */
 
 	struct job *next;
 };
@@ -262,6 +273,9 @@ void job_signal(struct job *j, int sig);
 /* stdin from the job's client, wherever the job is. */
 void job_input(struct job *j, const uint8_t *data, size_t n, bool eof);
 void job_attach(struct conn *c, struct job *j);
+void job_home_hold(struct job *j);
+void job_home_moved(struct job *j, const char *host, int pid);
+void job_home_stayed(struct job *j);
 void job_info(const struct job *j, Roamnet__JobInfo *out, char *statebuf);
 bool job_visible(const struct job *j, uid_t uid, const char *user);
 
@@ -278,8 +292,33 @@ void exec_resume(struct conn *c);
 void exec_hold(struct job *j, bool hold);
 void exec_sample(struct job *j, uint64_t *cpu_ns, uint64_t *rss);
 void exec_reap_orphans(void);
+/* Migration destination: the restored process pid becomes j's, with the
+ * pipe ends roamd keeps (stdin write end, stdout and stderr read ends). Its
+ * output is held until the home says go on. */
+int exec_adopt(struct job *j, pid_t pid, int in_w, int out_r, int err_r);
+/* Migration source, once committed: the process is gone from here; what it
+ * wrote is delivered, then the exec side is taken down without an exit. */
+void exec_detach(struct job *j);
+/* Migration source, aborted: held input and signals reach the process. */
+void exec_unhold(struct job *j);
 unsigned exec_running(void);
 double exec_load(void);
+
+/* migrate.c */
+void migrate_init(void);
+void migrate_request(struct conn *c, const Roamnet__Migrate *m);
+void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p);
+void migrate_data(struct conn *c, const Roamnet__MigData *d);
+void migrate_ctl(struct conn *c, const Roamnet__MigCtl *m);
+void migrate_reply(struct conn *c, const Roamnet__MigReply *r);
+void migrate_home(struct conn *c, const Roamnet__MigHome *h);
+void migrate_link_closed(struct conn *c);
+void migrate_link_opened(struct conn *c);
+void migrate_drained(struct conn *c);
+void migrate_client_closed(struct conn *c);
+void migrate_tick(uint64_t now);
+bool migrate_busy(const struct job *j);
+void migrate_drain(struct conn *c, const Roamnet__Drain *d);
 
 /* spawn.c */
 struct spawn_req {
@@ -317,5 +356,7 @@ const char *cgroup_host_pressure(void);
 uint64_t cgroup_cpu_ns(const struct job *j);
 void cgroup_tick(void);
 void cgroup_fini(void);
+int cgroup_join(const struct job *j, pid_t pid);
+int cgroup_freeze(const struct job *j, bool on);
 
 #endif

@@ -38,6 +38,14 @@ static const struct msg_desc table[MSG_TYPE_MAX] = {
 	[MSG_HOST_LIST] = {"host-list", &roamnet__host_list__descriptor, MSG_MAX_PAYLOAD, C},
 	[MSG_KILL]      = {"kill", &roamnet__kill__descriptor, 1024, C},
 	[MSG_RESULT]    = {"result", &roamnet__result__descriptor, 16u << 10, C},
+	[MSG_MIG_PREPARE] = {"mig-prepare", &roamnet__mig_prepare__descriptor, MSG_MAX_PAYLOAD, P},
+	[MSG_MIG_DATA]  = {"mig-data", &roamnet__mig_data__descriptor, MSG_MIG_CHUNK + 64, P},
+	[MSG_MIG_CTL]   = {"mig-ctl", &roamnet__mig_ctl__descriptor, 128u << 10, P},
+	[MSG_MIG_REPLY] = {"mig-reply", &roamnet__mig_reply__descriptor, 16u << 10, P},
+	[MSG_MIG_HOME]  = {"mig-home", &roamnet__mig_home__descriptor, 1024, P},
+	[MSG_MIGRATE]   = {"migrate", &roamnet__migrate__descriptor, 1024, C},
+	[MSG_MIG_PROGRESS] = {"mig-progress", &roamnet__mig_progress__descriptor, 1024, C},
+	[MSG_DRAIN]     = {"drain", &roamnet__drain__descriptor, 1024, P | C},
 };
 #undef P
 #undef C
@@ -304,6 +312,46 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 	case MSG_PS:
 	case MSG_HOSTS:
 		return 0;
+	case MSG_MIG_PREPARE: {
+		const Roamnet__MigPrepare *p = (const void *)m;
+		const Roamnet__HostIdent *h = p->ident;
+		if (!valid_id(p->id) || !msg_valid_name(p->home) || !str_ok(p->user) ||
+		    (p->command && !str_ok(p->command)) || !str_ok(h->arch) ||
+		    !strv_ok(h->cpu_flags, h->n_cpu_flags, 256) || h->n_cpuid > 64 ||
+		    (h->has_vdso && h->vdso.len != 16) || p->n_files > MSG_MAX_FILES)
+			return -MSG_ERR_INVALID;
+		for (size_t i = 0; i < p->n_files; i++)
+			if (!str_ok(p->files[i]->path) || p->files[i]->path[0] != '/' ||
+			    p->files[i]->hash.len != 16)
+				return -MSG_ERR_INVALID;
+		return 0;
+	}
+	case MSG_MIG_DATA:
+		return ((const Roamnet__MigData *)m)->data.len <= MSG_MIG_CHUNK ? 0 : -MSG_ERR_INVALID;
+	case MSG_MIG_CTL: {
+		const Roamnet__MigCtl *c = (const void *)m;
+		return c->op >= MIG_OP_COMMIT && c->op <= MIG_OP_RESOLVE && (!c->reason || str_ok(c->reason))
+		       ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_MIG_REPLY: {
+		const Roamnet__MigReply *r = (const void *)m;
+		return r->step >= MIG_STEP_READY && r->step <= MIG_STEP_ACK && (!r->reason || str_ok(r->reason))
+		       ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_MIG_HOME: {
+		const Roamnet__MigHome *h = (const void *)m;
+		return valid_id(h->id) && h->op >= MIG_HOME_HOLD && h->op <= MIG_HOME_STAYED &&
+		       (!h->host || msg_valid_name(h->host)) && (h->op != MIG_HOME_MOVED || h->host)
+		       ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_MIGRATE: {
+		const Roamnet__Migrate *g = (const void *)m;
+		return valid_id(g->id) && (!g->to || !g->to[0] || msg_valid_name(g->to)) ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_MIG_PROGRESS:
+		return str_ok(((const Roamnet__MigProgress *)m)->phase) ? 0 : -MSG_ERR_INVALID;
+	case MSG_DRAIN:
+		return msg_valid_name(((const Roamnet__Drain *)m)->host) ? 0 : -MSG_ERR_INVALID;
 	case MSG_RESULT: {
 		const Roamnet__Result *r = (const void *)m;
 		return (!r->reason || str_ok(r->reason)) ? 0 : -MSG_ERR_INVALID;

@@ -52,6 +52,16 @@ enum msg_type {
 	MSG_HOST_LIST = 38,
 	MSG_KILL      = 39,
 	MSG_RESULT    = 40,
+	/* migration (peer) */
+	MSG_MIG_PREPARE = 100,
+	MSG_MIG_DATA    = 101,
+	MSG_MIG_CTL     = 102,
+	MSG_MIG_REPLY   = 103,
+	MSG_MIG_HOME    = 104,
+	/* migration (control; drain also between peers) */
+	MSG_MIGRATE     = 110,
+	MSG_MIG_PROGRESS = 111,
+	MSG_DRAIN       = 112,
 	MSG_TYPE_MAX
 };
 
@@ -76,6 +86,14 @@ enum msg_error {
 #define MSG_MAX_STR     65536    /* any single string */
 #define MSG_MAX_ID      128      /* job ids and host names */
 #define MSG_MAX_MEMBERS 1024
+#define MSG_MIG_CHUNK   (256u << 10)  /* image bytes in one MigData */
+#define MSG_MAX_FILES   4096     /* files a migrating process depends on */
+
+/* MigCtl ops, MigReply steps, MigHome ops (wire.proto). */
+enum { MIG_OP_COMMIT = 1, MIG_OP_ABORT = 2, MIG_OP_RESOLVE = 3 };
+enum { MIG_STEP_READY = 1, MIG_STEP_BUILT = 2, MIG_STEP_COMMITTED = 3, MIG_STEP_OUTCOME = 4,
+       MIG_STEP_ACK = 5 };
+enum { MIG_HOME_HOLD = 1, MIG_HOME_HELD = 2, MIG_HOME_MOVED = 3, MIG_HOME_STAYED = 4 };
 
 /* Returns a static human-readable name for a type, or "unknown". */
 const char *msg_type_name(unsigned type);

@@ -1,0 +1,1614 @@
+/*
+ * Migration: a running job moves to another host, and never runs in two
+ * places (docs/migration.md has the protocol and its failure table).
+ *
+ * The source (the job's exec host) coordinates a two-phase commit:
+ *
+ *   source                                destination
+ *   PREPARE   MigPrepare(ident, files) -->  checks, may refuse     READY
+ *             MigHome HOLD --> home: input and signals wait there
+ *   TRANSFER  freeze, MigData* ---------->  restore builds it, stopped
+ *   BUILT     <-------------------------  MigReply BUILT
+ *   DOUBT     cgroup frozen, MigCtl COMMIT ->  releases it             COMMITTED
+ *             <------------------------- MigReply COMMITTED
+ *   DONE      kills its copy, MigHome MOVED --> home switches over
+ *
+ * Until the source sends COMMIT, any failure aborts: the source resumes its
+ * process and the destination kills what it built. Once COMMIT is sent the
+ * source cannot know the outcome without the destination's answer, so its
+ * copy stays frozen (in a frozen cgroup, which survives roamd) until the
+ * destination says committed or not (MigCtl RESOLVE, sent again each time
+ * the link comes back). The destination decides: it commits on COMMIT or
+ * RESOLVE, aborts on ABORT or when its source stays silent doubt-timeout
+ * seconds while it holds a built process, and remembers each outcome.
+ *
+ * The checkpoint and the restore block, so each runs in a worker thread that
+ * is its process's tracer from start to end; the event loop talks to it
+ * through pipes: the image stream, its notes, and the decisions.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckpt/ckpt.h"
+#include "cluster/ident.h"
+#include "daemon/roamd.h"
+#include "restore/restore.h"
+#include "sys/fileid.h"
+
+#define WINDOW      (16u << 20)   /* image bytes in flight beyond the last ack */
+#define ACK_EVERY   (1u << 20)
+#define LINK_HIGH   (4u << 20)    /* link backlog that stops reading the image */
+#define PROGRESS_EVERY (64u << 20)
+#define OUTCOMES    256
+
+enum mig_state {
+	MS_PREPARE = 1,   /* source: waiting for READY (and the home's HELD) */
+	MS_TRANSFER,      /* source: worker freezing and dumping, stream flowing */
+	MS_BUILT_WAIT,    /* source: image sent, waiting for BUILT */
+	MS_DOUBT,         /* source: COMMIT sent, outcome unknown */
+	MS_FINISHING,     /* source: worker killing or resuming its copy */
+	MD_RECEIVING,     /* destination: worker restoring from the stream */
+	MD_BUILT,         /* destination: built, stopped, waiting for the decision */
+	MD_RELEASING,     /* destination: worker releasing or killing it */
+};
+
+struct mig {
+	uint64_t mid;
+	bool source;
+	enum mig_state state;
+	struct job *job;
+	char peer[CL_NAME_MAX];     /* the other host */
+	struct conn *link;          /* source: its link to the destination; destination: from the source */
+	struct conn *client;        /* source: roam migrate waiting */
+	bool draining;              /* source: part of roam drain */
+	bool home_held, hold_sent, ready, eof_sent, committing, outcome_ok;
+	char why[512];
+
+	/* worker */
+	pid_t worker;               /* the forked worker, 0 before */
+	int data_fd;                /* source: image read end; destination: write end */
+	int worker_data_fd;         /* the worker's end */
+	int note_fd, worker_note_fd;
+	int ctl_fd, worker_ctl_fd;
+	struct ev data_ev, note_ev;
+	int worker_rc;
+	pid_t new_pid;
+	struct roam_error err;
+	char errmsg[512];
+	struct ckpt *ck;
+	struct restore *rs;
+	int pipes[3][2];            /* destination: the job's stdin, stdout, stderr */
+
+	/* stream */
+	uint64_t sent, acked, consumed, acked_sent, progress_at;
+	struct buf inbuf;           /* destination: received, not yet in the pipe */
+	uint64_t deadline_ms;       /* destination: doubt timeout */
+	uint64_t t0_ns, freeze_ns, done_ns;
+	uint64_t rss;
+
+	struct mig *next;
+};
+
+static struct mig *migs;
+
+/* roam drain of this host: the client waits for every job to be moved. */
+static struct {
+	struct conn *client;
+	unsigned pending, moved, failed;
+	char failures[2048];
+} drain;
+
+static void drain_done(bool ok, const char *msg);
+
+/* The worker's last error, as text (its roam_error names the object). */
+static const char *errtext(struct mig *g)
+{
+	return g->errmsg[0] ? g->errmsg : "the worker died";
+}
+static uint64_t next_mid;
+
+/* What destinations decided, for sources that ask again. */
+static struct outcome {
+	char src[CL_NAME_MAX];
+	uint64_t mid;
+	bool committed;
+} outcomes[OUTCOMES];
+static unsigned noutcomes;
+
+static void remember(const char *src, uint64_t mid, bool committed)
+{
+	struct outcome *o = &outcomes[noutcomes++ % OUTCOMES];
+
+	snprintf(o->src, sizeof(o->src), "%s", src);
+	o->mid = mid;
+	o->committed = committed;
+}
+
+static const struct outcome *recall(const char *src, uint64_t mid)
+{
+	for (unsigned i = 0; i < OUTCOMES; i++)
+		if (outcomes[i].mid == mid && !strcmp(outcomes[i].src, src))
+			return &outcomes[i];
+	return NULL;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#define MIG_OF(ev, member) ((struct mig *)((char *)(ev) - offsetof(struct mig, member)))
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* ---- the worker side ------------------------------------------------------ */
+
+/* A worker is a forked child of roamd, not a thread: a tracer in roamd's own
+ * thread group would make the job's ptrace stops visible to roamd's waits
+ * (the kernel reports a traced child's stops to its parent's whole group
+ * when the tracer is in it), and roamd's reaping would steal them. Forked,
+ * the worker is a tracer like any other; a process it restores is
+ * reparented to roamd (a subreaper) when the worker exits. */
+struct worker_note {
+	char kind;      /* source: D dumped, E failed, F finished; destination: B built, E, F */
+	int rc;
+	pid_t pid;      /* destination: the built process */
+	uint64_t freeze_ns;
+	char err[512];
+};
+
+static void note(struct mig *g, char kind, int rc, pid_t pid, uint64_t freeze_ns, const struct roam_error *e)
+{
+	struct worker_note n = {.kind = kind, .rc = rc, .pid = pid, .freeze_ns = freeze_ns};
+
+	if (e && rc < 0)
+		roam_error_text(e, n.err, sizeof(n.err));
+	while (write(g->worker_note_fd, &n, sizeof(n)) < 0 && errno == EINTR)
+		;
+}
+
+static char decision(struct mig *g)
+{
+	char c = 0;
+
+	while (read(g->worker_ctl_fd, &c, 1) < 0 && errno == EINTR)
+		;
+	return c;
+}
+
+/* Source worker: freeze, stream the image, then kill or resume as told. */
+static void source_worker(struct mig *g)
+{
+	struct roam_error *err = &g->err;   /* the ckpt's, in our copy of roamd */
+	struct img_writer w;
+	uint64_t freeze_ns = 0;
+	int rc;
+
+	rc = ckpt_freeze(g->ck);
+	if (rc == 0) {
+		freeze_ns = ckpt_stats(g->ck)->freeze_ns;
+		rc = img_writer_init(&w, img_fd_write, &g->worker_data_fd, IMG_CODEC_NONE);
+		if (rc == 0) {
+			rc = ckpt_dump(g->ck, &w);
+			img_writer_fini(&w);
+		}
+	}
+	close(g->worker_data_fd);
+	note(g, rc ? 'E' : 'D', rc, 0, freeze_ns, err);
+	char d = decision(g);
+	if (d == 'K' && rc == 0)
+		rc = ckpt_kill(g->ck);
+	else
+		rc = ckpt_resume(g->ck) == 0 ? 1 : -1;
+	ckpt_close(g->ck);
+	note(g, 'F', rc, 0, 0, err);
+}
+
+/* Destination worker: build from the stream, then release or kill as told.
+ * What the image held of stdin goes into the job's stdin pipe first. */
+static void dest_worker(struct mig *g)
+{
+	const void *data;
+	size_t len;
+	pid_t pid = restore_prepare(g->rs, img_fd_read, &g->worker_data_fd);
+	int rc;
+
+	if (pid > 0 && restore_stdio_data(g->rs, 0, &data, &len) == 0 && len) {
+		fcntl(g->pipes[0][1], F_SETFL, O_NONBLOCK);
+		if (write(g->pipes[0][1], data, len) != (ssize_t)len)
+			pid = -EAGAIN;   /* cannot happen: it came from a pipe as big */
+	}
+	note(g, pid > 0 ? 'B' : 'E', pid > 0 ? 0 : (int)pid, pid > 0 ? pid : 0, 0, &g->err);
+	if (pid <= 0)
+		return;
+	rc = decision(g) == 'G' ? restore_release(g->rs) : (restore_abort(g->rs), 1);
+	note(g, 'F', rc, pid, 0, &g->err);
+}
+
+static int start_worker(struct mig *g)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* The worker dies with roamd: a held restore dies with it
+		 * (PTRACE_O_EXITKILL), a checkpoint resumes its process. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		close(g->note_fd);
+		close(g->ctl_fd);
+		if (g->data_ev.fd >= 0)
+			close(g->data_ev.fd);
+		if (g->source)
+			source_worker(g);
+		else
+			dest_worker(g);
+		_exit(0);
+	}
+	g->worker = pid;
+	/* The worker's ends are its alone: its death is then EOF here. */
+	close_fd(&g->worker_data_fd);
+	close_fd(&g->worker_note_fd);
+	close_fd(&g->worker_ctl_fd);
+	if (g->ck) {
+		ckpt_close(g->ck);   /* our copy: never frozen here */
+		g->ck = NULL;
+	}
+	return 0;
+}
+
+static void tell(struct mig *g, char c)
+{
+	while (write(g->ctl_fd, &c, 1) < 0 && errno == EINTR)
+		;
+}
+
+/* ---- bookkeeping ---------------------------------------------------------- */
+
+static void ev_close(struct ev *ev)
+{
+	if (ev->fd >= 0) {
+		loop_del(ev);
+		close(ev->fd);
+		ev->fd = -1;
+	}
+}
+
+static void note_event(struct ev *ev, uint32_t events);
+static void data_event(struct ev *ev, uint32_t events);
+
+static struct mig *mig_new(bool source, struct job *j, const char *peer)
+{
+	struct mig *g = calloc(1, sizeof(*g));
+	int np[2] = {-1, -1}, cp[2] = {-1, -1};
+
+	if (!g)
+		return NULL;
+	g->source = source;
+	g->job = j;
+	snprintf(g->peer, sizeof(g->peer), "%s", peer);
+	g->data_fd = g->worker_data_fd = -1;
+	g->data_ev.fd = g->note_ev.fd = -1;
+	for (int i = 0; i < 3; i++)
+		g->pipes[i][0] = g->pipes[i][1] = -1;
+	g->t0_ns = mono_ns();
+	if (pipe2(np, O_CLOEXEC) < 0 || pipe2(cp, O_CLOEXEC) < 0) {
+		close_fd(&np[0]);
+		close_fd(&np[1]);
+		free(g);
+		return NULL;
+	}
+	g->note_fd = np[0];
+	g->worker_note_fd = np[1];
+	g->ctl_fd = cp[1];
+	g->worker_ctl_fd = cp[0];
+	fcntl(g->note_fd, F_SETFL, O_NONBLOCK);
+	g->note_ev = (struct ev){.fd = g->note_fd, .fn = note_event};
+	loop_add(&g->note_ev, EPOLLIN);
+	g->next = migs;
+	migs = g;
+	return g;
+}
+
+/* Frees g once its worker is done (the caller made sure it is). */
+static void mig_free(struct mig *g)
+{
+	struct mig **pp;
+
+	for (pp = &migs; *pp && *pp != g; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = g->next;
+	if (g->worker > 0 && g->state != MS_DOUBT)
+		kill(g->worker, SIGKILL);   /* done or useless by now; reaped as an orphan */
+	if (g->job && g->job->mig == g)
+		g->job->mig = NULL;
+	ev_close(&g->data_ev);
+	ev_close(&g->note_ev);
+	close_fd(&g->worker_data_fd);
+	close_fd(&g->ctl_fd);
+	close_fd(&g->worker_ctl_fd);
+	close_fd(&g->worker_note_fd);
+	for (int i = 0; i < 3; i++) {
+		close_fd(&g->pipes[i][0]);
+		close_fd(&g->pipes[i][1]);
+	}
+	if (g->ck)
+		ckpt_close(g->ck);
+	if (g->rs)
+		restore_close(g->rs);
+	buf_free(&g->inbuf);
+	free(g);
+}
+
+static struct mig *find_mid(uint64_t mid, bool source, const char *peer)
+{
+	for (struct mig *g = migs; g; g = g->next)
+		if (g->mid == mid && g->source == source && (!peer || !strcmp(g->peer, peer)))
+			return g;
+	return NULL;
+}
+
+/* ---- messages -------------------------------------------------------------- */
+
+static void reply(struct mig *g, unsigned step, bool ok, const char *reason)
+{
+	Roamnet__MigReply r = ROAMNET__MIG_REPLY__INIT;
+
+	if (!g->link)
+		return;
+	r.mid = g->mid;
+	r.step = step;
+	r.has_ok = 1;
+	r.ok = ok;
+	r.reason = (char *)reason;
+	if (step == MIG_STEP_COMMITTED || step == MIG_STEP_BUILT) {
+		r.has_pid = 1;
+		r.pid = g->new_pid;
+	}
+	conn_send(g->link, MSG_MIG_REPLY, &r.base);
+}
+
+static void ctl(struct mig *g, unsigned op, const char *reason)
+{
+	Roamnet__MigCtl c = ROAMNET__MIG_CTL__INIT;
+	struct job *j = g->job;
+
+	if (!g->link)
+		return;
+	c.mid = g->mid;
+	c.op = op;
+	c.reason = (char *)reason;
+	if (op == MIG_OP_COMMIT && j) {
+		c.has_stdin = 1;
+		c.stdin.data = buf_data(&j->stdin_buf);
+		c.stdin.len = buf_used(&j->stdin_buf);
+		c.has_stdin_eof = 1;
+		c.stdin_eof = j->stdin_eof || j->in_ev.fd < 0;
+		c.has_sigs = 1;
+		c.sigs = j->held_sigs;
+	}
+	if (op == MIG_OP_RESOLVE) {
+		c.has_source_alive = 1;
+		c.source_alive = true;
+	}
+	conn_send(g->link, MSG_MIG_CTL, &c.base);
+}
+
+static void home_msg(struct job *j, unsigned op, const char *host, int pid)
+{
+	Roamnet__MigHome h = ROAMNET__MIG_HOME__INIT;
+
+	h.id = j->id;
+	h.op = op;
+	h.host = (char *)host;
+	h.has_pid = pid > 0;
+	h.pid = pid;
+	if (j->origin)
+		conn_send(j->origin, MSG_MIG_HOME, &h.base);
+}
+
+static void progress(struct mig *g, const char *phase)
+{
+	Roamnet__MigProgress p = ROAMNET__MIG_PROGRESS__INIT;
+
+	if (!g->client)
+		return;
+	p.phase = (char *)phase;
+	p.has_bytes = p.has_total = 1;
+	p.bytes = g->sent;
+	p.total = g->rss;
+	conn_send(g->client, MSG_MIG_PROGRESS, &p.base);
+}
+
+static void answer_client(struct mig *g, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void answer_client(struct mig *g, int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_info("migration %llu of %s: %s", (unsigned long long)g->mid, g->job ? g->job->id : "?", msg);
+	if (g->client)
+		control_result(g->client, code, "%s", msg);
+	g->client = NULL;
+	if (g->draining) {
+		g->draining = false;
+		drain_done(code == 0, msg);
+	}
+}
+
+/* ---- source ---------------------------------------------------------------- */
+
+static void ident_msg(Roamnet__HostIdent *m, const struct host_ident *id, char **featv, uint32_t *cpuid)
+{
+	size_t nf = 0;
+
+	roamnet__host_ident__init(m);
+	m->arch = (char *)id->arch;
+	for (unsigned i = 0; i < cl_nfeatures && i < 64; i++)
+		if (id->features & (1ull << i))
+			featv[nf++] = (char *)cl_features[i];
+	m->cpu_flags = featv;
+	m->n_cpu_flags = nf;
+	memcpy(cpuid, id->cpuid, sizeof(id->cpuid));
+	m->cpuid = cpuid;
+	m->n_cpuid = ARCH_CPUID_WORDS;
+	m->has_xfeatures = m->has_xsave_size = 1;
+	m->xfeatures = id->xfeatures;
+	m->xsave_size = id->xsave_size;
+	if (id->has_vdso) {
+		m->has_vdso = 1;
+		m->vdso.data = (uint8_t *)id->vdso;
+		m->vdso.len = 16;
+	}
+}
+
+static void ident_from(struct host_ident *id, const Roamnet__HostIdent *m)
+{
+	memset(id, 0, sizeof(*id));
+	snprintf(id->arch, sizeof(id->arch), "%s", m->arch);
+	for (size_t i = 0; i < m->n_cpu_flags; i++)
+		for (unsigned k = 0; k < cl_nfeatures; k++)
+			if (!strcmp(m->cpu_flags[i], cl_features[k]))
+				id->features |= 1ull << k;
+	for (size_t i = 0; i < m->n_cpuid && i < ARCH_CPUID_WORDS; i++)
+		id->cpuid[i] = m->cpuid[i];
+	id->xfeatures = m->xfeatures;
+	id->xsave_size = m->xsave_size;
+	if (m->has_vdso && m->vdso.len == 16) {
+		id->has_vdso = true;
+		memcpy(id->vdso, m->vdso.data, 16);
+	}
+}
+
+static void self_ident(struct host_ident *id)
+{
+	ident_self(id, (const char (*)[64])roamd->cfg.hide_cpu, roamd->cfg.nhide_cpu, roamd->cfg.test_vdso_id);
+}
+
+/* The regular files pid maps or holds open, each once, with its hash. */
+struct file_list {
+	Roamnet__MigFile *v;
+	Roamnet__MigFile **p;
+	uint8_t (*hash)[16];
+	char **path;
+	size_t n, cap;
+};
+
+static void files_free(struct file_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->path[i]);
+	free(l->v);
+	free(l->p);
+	free(l->hash);
+	free(l->path);
+	memset(l, 0, sizeof(*l));
+}
+
+static int files_add(struct file_list *l, const char *path, bool write)
+{
+	struct stat st;
+	uint64_t size;
+	int fd;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->path[i], path)) {
+			l->v[i].write |= write;
+			l->v[i].has_write = l->v[i].write;
+			return 0;
+		}
+	/* Deleted, not a file, or a kernel file (/proc/self/...): the engine
+	 * decides about those. */
+	if (!strncmp(path, "/proc/", 6) || !strncmp(path, "/sys/", 5) || !strncmp(path, "/dev/", 5) ||
+	    stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		if (cap > MSG_MAX_FILES)
+			return -E2BIG;
+		void *a = realloc(l->v, cap * sizeof(*l->v)), *b = realloc(l->p, cap * sizeof(*l->p));
+		void *c = realloc(l->hash, cap * sizeof(*l->hash)), *d = realloc(l->path, cap * sizeof(*l->path));
+		if (a) l->v = a;
+		if (b) l->p = b;
+		if (c) l->hash = c;
+		if (d) l->path = d;
+		if (!a || !b || !c || !d)
+			return -ENOMEM;
+		l->cap = cap;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	int rc = file_hash_cached(fd, l->hash[l->n], &size);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	l->path[l->n] = strdup(path);
+	if (!l->path[l->n])
+		return -ENOMEM;
+	roamnet__mig_file__init(&l->v[l->n]);
+	l->v[l->n].path = l->path[l->n];
+	l->v[l->n].hash.data = l->hash[l->n];
+	l->v[l->n].hash.len = 16;
+	l->v[l->n].has_write = write;
+	l->v[l->n].write = write;
+	l->n++;
+	return 0;
+}
+
+static int files_of(pid_t pid, struct file_list *l)
+{
+	char path[PATH_MAX + 64], line[PATH_MAX + 128];
+	FILE *f;
+	int rc = 0;
+
+	memset(l, 0, sizeof(*l));
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+		if (!p || strstr(line, " (deleted)"))
+			continue;
+		p[strcspn(p, "\n")] = 0;
+		rc = files_add(l, p, false);
+	}
+	fclose(f);
+	for (int fd = 0; rc == 0 && fd < 65536; fd++) {
+		char target[PATH_MAX], info[128];
+		ssize_t n;
+		unsigned flags = 0;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0) {
+			if (errno == ENOENT && fd > 1024)
+				break;
+			continue;
+		}
+		target[n] = 0;
+		if (target[0] != '/')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+		if ((f = fopen(path, "re"))) {
+			while (fgets(info, sizeof(info), f))
+				if (sscanf(info, "flags: %o", &flags) == 1)
+					break;
+			fclose(f);
+		}
+		rc = files_add(l, target, (flags & O_ACCMODE) != O_RDONLY);
+	}
+	return rc;
+}
+
+static uint64_t rss_of(pid_t pid)
+{
+	char path[64], line[128];
+	unsigned long long kb = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb << 10;
+}
+
+/* The location policy of --auto: the least loaded up host that takes new
+ * processes and has this one's architecture. */
+static struct member *auto_target(void)
+{
+	struct member *best = NULL;
+
+	for (unsigned i = 1; i < roamd->members.n; i++) {
+		struct member *m = &roamd->members.m[i];
+		if (m->state != MEMBER_UP || !m->link || m->link->state != CS_OPEN || m->load.draining ||
+		    strcmp(m->load.arch, roamd->self_load.arch) ||
+		    (m->load.max_procs && m->load.nprocs >= m->load.max_procs))
+			continue;
+		if (!best || m->load.load < best->load.load)
+			best = m;
+	}
+	return best;
+}
+
+static void source_abort(struct mig *g, const char *why);
+
+static void start_transfer(struct mig *g)
+{
+	int p[2];
+
+	if (g->state != MS_PREPARE || !g->ready || !g->home_held)
+		return;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return source_abort(g, "pipe for the image");
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	g->data_fd = p[0];
+	g->worker_data_fd = p[1];
+	g->data_ev = (struct ev){.fd = p[0], .fn = data_event};
+	loop_add(&g->data_ev, EPOLLIN);
+	g->job->migrating = true;
+	g->state = MS_TRANSFER;
+	progress(g, "transfer");
+	if (start_worker(g) < 0) {
+		ev_close(&g->data_ev);
+		close_fd(&g->worker_data_fd);
+		g->state = MS_PREPARE;
+		return source_abort(g, "cannot start a worker thread");
+	}
+}
+
+/* Sends what the worker wrote, as far as the window and the link allow. */
+static void pump(struct mig *g)
+{
+	static uint8_t chunk[MSG_MIG_CHUNK];
+	static bool pumping;   /* conn_send flushes, which may call us back */
+
+	if (pumping)
+		return;
+	pumping = true;
+	while (g->data_ev.fd >= 0 && g->link) {
+		if (g->sent - g->acked >= WINDOW || conn_pending(g->link) >= LINK_HIGH) {
+			loop_mod(&g->data_ev, 0);   /* an ack or a drained link turns it on */
+			break;
+		}
+		ssize_t n = read(g->data_ev.fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			loop_mod(&g->data_ev, EPOLLIN);
+			break;
+		}
+		Roamnet__MigData d = ROAMNET__MIG_DATA__INIT;
+		d.mid = g->mid;
+		d.data.data = chunk;
+		d.data.len = n > 0 ? (size_t)n : 0;
+		conn_send(g->link, MSG_MIG_DATA, &d.base);   /* empty: end of the image */
+		if (n <= 0) {
+			ev_close(&g->data_ev);
+			g->eof_sent = true;
+			break;
+		}
+		g->sent += (uint64_t)n;
+		if (g->sent - g->progress_at >= PROGRESS_EVERY) {
+			g->progress_at = g->sent;
+			progress(g, "transfer");
+		}
+	}
+	pumping = false;
+}
+
+/* Tells the worker to resume the process; the rest happens at its note. */
+static void source_abort(struct mig *g, const char *why)
+{
+	if (g->state == MS_FINISHING)
+		return;
+	snprintf(g->why, sizeof(g->why), "%s", why);
+	if (g->link)
+		ctl(g, MIG_OP_ABORT, why);   /* unknown to it: ignored */
+	ev_close(&g->data_ev);   /* a worker still writing gets EPIPE */
+	if (g->worker) {
+		g->state = MS_FINISHING;
+		g->committing = false;
+		tell(g, 'R');
+		return;
+	}
+	/* Nothing was frozen. */
+	struct job *j = g->job;
+	if (j) {
+		exec_unhold(j);
+		if (j->home_side)
+			job_home_stayed(j);
+		else if (g->hold_sent)
+			home_msg(j, MIG_HOME_STAYED, NULL, 0);
+	}
+	answer_client(g, 255, "cannot migrate %s to %s: %s", j ? j->id : "?", g->peer, why);
+	mig_free(g);
+}
+
+
+/* The worker is done with the process: killed (committed) or resumed. */
+static void source_finished(struct mig *g)
+{
+	struct job *j = g->job;
+	char host[CL_NAME_MAX];
+	int pid = g->new_pid;
+
+	snprintf(host, sizeof(host), "%s", g->peer);
+	if (!g->committing) {
+		if (j) {
+			cgroup_freeze(j, false);
+			exec_unhold(j);
+			if (j->home_side)
+				job_home_stayed(j);
+			else
+				home_msg(j, MIG_HOME_STAYED, NULL, 0);
+		}
+		answer_client(g, 255, "cannot migrate %s to %s: %s; it goes on here", j ? j->id : "?", host,
+			      g->why);
+		return mig_free(g);
+	}
+	if (g->worker_rc < 0)
+		log_warn("job %s: killing the source copy: %s", j->id, errtext(g));
+	g->job = NULL;
+	j->mig = NULL;
+	if (j->home_side) {
+		job_home_moved(j, host, pid);
+	} else {
+		home_msg(j, MIG_HOME_MOVED, host, pid);
+		job_free(j);
+	}
+	double total = (double)(g->done_ns - g->t0_ns) / 1e6;
+	double down = g->freeze_ns ? (double)(g->done_ns - g->freeze_ns) / 1e6 : 0;
+	answer_client(g, 0, "migrated %s from %s to %s: total_ms=%.1f downtime_ms=%.1f bytes=%llu rounds=0",
+		      j->id, roamd->cfg.name, host, total, down, (unsigned long long)g->sent);
+	mig_free(g);
+}
+
+static void source_note(struct mig *g, char c)
+{
+	if (c == 'E') {
+		char why[600];
+		snprintf(why, sizeof(why), "checkpoint: %s", errtext(g));
+		return source_abort(g, why);
+	}
+	if (c == 'D') {
+		if (g->state == MS_TRANSFER)
+			g->state = MS_BUILT_WAIT;
+		return;
+	}
+	if (c == 'F')
+		source_finished(g);
+}
+
+static void source_built(struct mig *g, const Roamnet__MigReply *r)
+{
+	if (g->state != MS_BUILT_WAIT && g->state != MS_TRANSFER)
+		return;
+	if (!r->ok)
+		return source_abort(g, r->reason ? r->reason : "the destination could not restore it");
+	/* The point of no return for this host: from here only the
+	 * destination's answer decides. Park the process where roamd's death
+	 * cannot let it run: its cgroup frozen (a ptrace stop ends with us). */
+	cgroup_freeze(g->job, true);
+	g->state = MS_DOUBT;
+	g->committing = true;
+	progress(g, "commit");
+	ctl(g, MIG_OP_COMMIT, NULL);
+}
+
+static void source_outcome(struct mig *g, bool committed, int pid, const char *reason)
+{
+	if (g->state != MS_DOUBT)
+		return;
+	g->done_ns = mono_ns();
+	g->new_pid = pid;
+	g->state = MS_FINISHING;
+	if (committed) {
+		/* Killed before thawed: a v1 freezer would not let it die. Its
+		 * end is not the job's: the exec side goes before it is seen. */
+		kill(g->job->pid, SIGKILL);
+		cgroup_freeze(g->job, false);
+		exec_detach(g->job);
+		g->job->held_sigs = 0;   /* they went with COMMIT */
+		tell(g, 'K');
+	} else {
+		g->committing = false;
+		snprintf(g->why, sizeof(g->why), "%s", reason ? reason : "the destination did not commit");
+		tell(g, 'R');
+	}
+}
+
+void migrate_reply(struct conn *c, const Roamnet__MigReply *r)
+{
+	struct mig *g = find_mid(r->mid, true, NULL);
+
+	if (!g || g->link != c)
+		return;
+	switch (r->step) {
+	case MIG_STEP_READY:
+		if (g->state != MS_PREPARE)
+			return;
+		if (!r->ok)
+			return source_abort(g, r->reason ? r->reason : "refused");
+		if (g->committing) {   /* --check: nothing more to do */
+			answer_client(g, 0, "%s can move to %s", g->job->id, g->peer);
+			return mig_free(g);
+		}
+		g->ready = true;
+		return start_transfer(g);
+	case MIG_STEP_ACK:
+		g->acked = r->bytes > g->acked ? r->bytes : g->acked;
+		if (g->data_ev.fd >= 0)
+			pump(g);
+		return;
+	case MIG_STEP_BUILT:
+		return source_built(g, r);
+	case MIG_STEP_COMMITTED:
+	case MIG_STEP_OUTCOME:
+		return source_outcome(g, r->ok, r->has_pid ? r->pid : 0, r->reason);
+	}
+}
+
+static int start_migration(struct job *j, struct member *dst, bool check, struct conn *c, bool draining);
+
+void migrate_request(struct conn *c, const Roamnet__Migrate *m)
+{
+	struct job *j = job_find(m->id);
+	struct member *dst;
+
+	if (!j || !job_visible(j, c->uid, c->user))
+		return control_result(c, 255, "no such job %s here", m->id);
+	if (!j->exec_side) {
+		if (j->home_side && j->exec_member)
+			return control_result(c, 255, "job %s runs on %s: type roam migrate there", j->id,
+					      j->exec_member->name);
+		return control_result(c, 255, "job %s does not run here", j->id);
+	}
+	if (j->state != JOB_RUNNING || j->leader_exited)
+		return control_result(c, 255, "job %s is not running", j->id);
+	if (j->mig)
+		return control_result(c, 255, "job %s is already migrating", j->id);
+	if (m->to && m->to[0]) {
+		dst = members_find(&roamd->members, m->to);
+		if (!dst && !strcmp(m->to, roamd->cfg.name))
+			return control_result(c, 255, "job %s already runs on %s", j->id, m->to);
+		if (!dst)
+			return control_result(c, 255, "unknown host %s", m->to);
+	} else if (!(dst = auto_target())) {
+		return control_result(c, 255, "no other host can take job %s now", j->id);
+	}
+	if (dst->self)
+		return control_result(c, 255, "job %s already runs on %s", j->id, dst->name);
+	if (dst->state != MEMBER_UP || !dst->link || dst->link->state != CS_OPEN)
+		return control_result(c, 255, "host %s is not reachable", dst->name);
+	if (start_migration(j, dst, m->check, c, false) < 0)
+		control_result(c, 255, "out of memory");
+}
+
+/* Starts moving j to dst; every outcome reaches c (if any) and the drain. */
+static int start_migration(struct job *j, struct member *dst, bool check, struct conn *c, bool draining)
+{
+	struct host_ident id;
+	struct file_list files;
+	Roamnet__MigPrepare p = ROAMNET__MIG_PREPARE__INIT;
+	Roamnet__HostIdent im;
+	char *featv[64];
+	uint32_t cpuid[ARCH_CPUID_WORDS];
+	struct mig *g;
+	int rc;
+
+	g = mig_new(true, j, dst->name);
+	if (!g)
+		return -ENOMEM;
+	g->draining = draining;
+	g->mid = next_mid++;
+	g->link = dst->link;
+	g->client = c;
+	g->rss = rss_of(j->pid);
+	/* The engine's own refusals come first, before anything is frozen. */
+	struct ckpt_opts o = {.codec = IMG_CODEC_NONE, .out_fd = -1};
+	if ((rc = ckpt_open(&g->ck, j->pid, &o, &g->err)) == 0)
+		rc = ckpt_check(g->ck);
+	if (rc < 0) {
+		char why[600];
+		snprintf(why, sizeof(why), "%s", errtext(g));
+		source_abort(g, why);
+		return 0;
+	}
+	if ((rc = files_of(j->pid, &files)) < 0) {
+		files_free(&files);
+		source_abort(g, "cannot list its files");
+		return 0;
+	}
+	self_ident(&id);
+	ident_msg(&im, &id, featv, cpuid);
+	p.mid = g->mid;
+	p.id = j->id;
+	p.home = j->home[0] ? j->home : roamd->cfg.name;
+	p.user = j->user;
+	{
+		struct passwd *pw = getpwnam(j->user);
+		p.uid = pw ? pw->pw_uid : (uint32_t)-1;
+	}
+	p.command = j->cmd;
+	p.has_started = p.has_migrations = p.has_rss = 1;
+	p.started = j->started;
+	p.migrations = j->migrations;
+	p.rss = g->rss;
+	p.ident = &im;
+	p.files = files.p;
+	for (size_t i = 0; i < files.n; i++)
+		files.p[i] = &files.v[i];
+	p.n_files = files.n;
+	p.has_check_only = p.check_only = check;
+	g->committing = check;   /* marks a check: READY ends it */
+	rc = conn_send(g->link, MSG_MIG_PREPARE, &p.base);
+	files_free(&files);
+	j->mig = g;
+	g->state = MS_PREPARE;
+	if (rc < 0) {
+		source_abort(g, "the link to the destination failed");
+		return 0;
+	}
+	if (check) {
+		g->home_held = true;
+		return 0;
+	}
+	/* Input and signals wait at the home while the job is in flight. */
+	if (j->home_side) {
+		job_home_hold(j);
+		g->home_held = true;
+	} else {
+		home_msg(j, MIG_HOME_HOLD, NULL, 0);
+		g->hold_sent = true;
+	}
+	progress(g, "prepare");
+	return 0;
+}
+
+/* ---- drain ------------------------------------------------------------------ */
+
+static void drain_done(bool ok, const char *msg)
+{
+	if (ok) {
+		drain.moved++;
+	} else {
+		size_t n = strlen(drain.failures);
+		drain.failed++;
+		snprintf(drain.failures + n, sizeof(drain.failures) - n, "%s%s", n ? "; " : "", msg);
+	}
+	if (--drain.pending || !drain.client)
+		return;
+	if (drain.failed)
+		control_result(drain.client, 255, "%s draining: moved %u jobs, %u could not move: %s",
+			       roamd->cfg.name, drain.moved, drain.failed, drain.failures);
+	else
+		control_result(drain.client, 0, "%s drained: moved %u jobs", roamd->cfg.name, drain.moved);
+	drain.client = NULL;
+}
+
+/* Stops placements here and moves every job that runs here elsewhere. */
+static void drain_self(struct conn *c, bool undo)
+{
+	roamd->self_load.draining = !undo;
+	roamd->members.m[0].load.draining = !undo;
+	log_info("%s", undo ? "undrained: taking jobs again" : "draining: no new jobs, moving jobs away");
+	if (undo) {
+		if (c)
+			control_result(c, 0, "%s takes jobs again", roamd->cfg.name);
+		return;
+	}
+	if (drain.pending) {
+		if (c)
+			control_result(c, 255, "%s is already being drained", roamd->cfg.name);
+		return;
+	}
+	memset(&drain, 0, sizeof(drain));
+	drain.client = c;
+	drain.pending = 1;   /* held until every migration has started */
+	for (struct job *j = roamd->jobs; j; j = j->next) {
+		struct member *dst;
+		char why[300];
+		if (!j->exec_side || j->state != JOB_RUNNING || j->leader_exited || j->mig)
+			continue;
+		drain.pending++;
+		if (!(dst = auto_target())) {
+			snprintf(why, sizeof(why), "%s: no other host can take it", j->id);
+			drain_done(false, why);
+		} else if (start_migration(j, dst, false, NULL, true) < 0) {
+			snprintf(why, sizeof(why), "%s: out of memory", j->id);
+			drain_done(false, why);
+		}
+	}
+	drain_done(true, "");
+	drain.moved--;   /* the hold above was not a job */
+}
+
+void migrate_drain(struct conn *c, const Roamnet__Drain *d)
+{
+	struct member *m;
+
+	if (c->kind != CONN_CONTROL) {
+		if (!strcmp(d->host, roamd->cfg.name))
+			drain_self(NULL, d->undo);   /* asked by root on another host */
+		return;
+	}
+	if (c->uid != 0 && c->uid != geteuid())
+		return control_result(c, 255, "only root may drain a host");
+	if (!strcmp(d->host, roamd->cfg.name))
+		return drain_self(c, d->undo);
+	m = members_find(&roamd->members, d->host);
+	if (!m)
+		return control_result(c, 255, "unknown host %s", d->host);
+	if (!m->link || m->link->state != CS_OPEN || conn_send(m->link, MSG_DRAIN, &d->base) < 0)
+		return control_result(c, 255, "host %s is not reachable", d->host);
+	control_result(c, 0, "asked %s to %s", d->host, d->undo ? "take jobs again" : "drain");
+}
+
+/* ---- destination ------------------------------------------------------------ */
+
+static bool shared_path(const char *path)
+{
+	for (unsigned i = 0; i < roamd->cfg.nshared; i++) {
+		size_t n = strlen(roamd->cfg.shared[i]);
+		if (!strncmp(path, roamd->cfg.shared[i], n) && (path[n] == '/' || path[n] == 0 ||
+							       roamd->cfg.shared[i][n - 1] == '/'))
+			return true;
+	}
+	return false;
+}
+
+static void add_why(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add_why(char *why, size_t cap, const char *fmt, ...)
+{
+	size_t n = strlen(why);
+	va_list ap;
+
+	if (n && n + 2 < cap) {
+		memcpy(why + n, "; ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + n, cap - n, fmt, ap);
+	va_end(ap);
+}
+
+/* Every reason this host cannot take the process, joined. */
+static void dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap)
+{
+	struct host_ident src, self;
+	struct passwd *pw = getpwnam(p->user);
+	struct job *j = job_find(p->id);
+	char w[400];
+
+	why[0] = 0;
+	ident_from(&src, p->ident);
+	self_ident(&self);
+	if (ident_check(&src, &self, w, sizeof(w)))
+		add_why(why, cap, "%s: %s", roamd->cfg.name, w);
+	if (!pw)
+		add_why(why, cap, "%s: unknown user '%s'", roamd->cfg.name, p->user);
+	else if (pw->pw_uid != p->uid)
+		add_why(why, cap, "%s: user %s is uid %u here, %u at the source", roamd->cfg.name, p->user,
+			pw->pw_uid, p->uid);
+	else if (pw->pw_uid == 0 && !roamd->cfg.allow_root)
+		add_why(why, cap, "%s: root jobs are refused (roamd --allow-root)", roamd->cfg.name);
+	if (roamd->self_load.draining)
+		add_why(why, cap, "%s is draining", roamd->cfg.name);
+	if (roamd->cfg.max_procs && exec_running() >= roamd->cfg.max_procs)
+		add_why(why, cap, "%s already runs its limit of %u jobs", roamd->cfg.name, roamd->cfg.max_procs);
+	if (j && (j->exec_side || j->mig))
+		add_why(why, cap, "job %s already runs here", p->id);
+	if (strcmp(p->home, roamd->cfg.name)) {
+		bool reach = false;
+		for (struct conn *k = roamd->conns; k; k = k->next)
+			reach |= k->kind == CONN_PEER_IN && k->state == CS_OPEN && !k->dead &&
+				 !strcmp(k->peer_name, p->home);
+		if (!reach)
+			add_why(why, cap, "%s cannot reach the job's home %s", roamd->cfg.name, p->home);
+	}
+	for (size_t i = 0; i < p->n_files; i++) {
+		const Roamnet__MigFile *f = p->files[i];
+		bool shared = shared_path(f->path);
+		uint8_t h[16];
+		uint64_t size;
+		int fd;
+		if (f->write && !shared) {
+			add_why(why, cap, "%s is open for writing and is not shared storage (roamd --shared)",
+				f->path);
+			continue;
+		}
+		fd = open(f->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			add_why(why, cap, "%s: %s on %s", f->path, strerror(errno), roamd->cfg.name);
+			continue;
+		}
+		if (!shared && (file_hash_cached(fd, h, &size) < 0 || memcmp(h, f->hash.data, 16)))
+			add_why(why, cap, "%s differs on %s", f->path, roamd->cfg.name);
+		close(fd);
+	}
+	(void)c;
+}
+
+static void dest_cleanup_job(struct mig *g)
+{
+	struct job *j = g->job;
+
+	g->job = NULL;
+	if (!j)
+		return;
+	j->mig = NULL;
+	if (!j->exec_side) {
+		cgroup_remove(j);
+		if (!j->home_side)
+			job_free(j);
+	}
+}
+
+static void dest_abort(struct mig *g, const char *why)
+{
+	log_info("migration %llu from %s: aborted: %s", (unsigned long long)g->mid, g->peer, why);
+	remember(g->peer, g->mid, false);
+	if (g->state == MD_BUILT) {
+		g->state = MD_RELEASING;
+		tell(g, 'A');
+		return;   /* the worker's note frees it */
+	}
+	if (g->state == MD_RECEIVING && g->worker) {
+		/* The worker is reading: end its stream; its note frees it. */
+		ev_close(&g->data_ev);
+		g->state = MD_RELEASING;
+		return;
+	}
+	if (g->state == MD_RELEASING)
+		return;
+	dest_cleanup_job(g);
+	mig_free(g);
+}
+
+static void dest_commit(struct mig *g)
+{
+	if (g->state != MD_BUILT)
+		return;
+	g->state = MD_RELEASING;
+	g->outcome_ok = true;
+	tell(g, 'G');
+}
+
+static void feed(struct mig *g)
+{
+	while (g->data_ev.fd >= 0 && buf_used(&g->inbuf)) {
+		ssize_t n = write(g->data_ev.fd, buf_data(&g->inbuf), buf_used(&g->inbuf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			loop_mod(&g->data_ev, EPOLLOUT);
+			return;
+		}
+		if (n < 0) {   /* the worker stopped reading: its note says why */
+			buf_free(&g->inbuf);
+			ev_close(&g->data_ev);
+			return;
+		}
+		buf_consume(&g->inbuf, (size_t)n);
+		g->consumed += (uint64_t)n;
+		if (g->consumed - g->acked_sent >= ACK_EVERY) {
+			Roamnet__MigReply r = ROAMNET__MIG_REPLY__INIT;
+			r.mid = g->mid;
+			r.step = MIG_STEP_ACK;
+			r.has_bytes = 1;
+			r.bytes = g->acked_sent = g->consumed;
+			if (g->link)
+				conn_send(g->link, MSG_MIG_REPLY, &r.base);
+		}
+	}
+	if (g->data_ev.fd >= 0) {
+		loop_mod(&g->data_ev, 0);
+		if (g->eof_sent)
+			ev_close(&g->data_ev);   /* the whole image is in: end of stream */
+	}
+}
+
+void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
+{
+	char why[2048];
+	struct mig *g;
+	struct job *j;
+	struct restore_opts o = {.stdio = {-1, -1, -1}};
+	int dp[2] = {-1, -1};
+
+	g = find_mid(p->mid, false, c->peer_name);
+	if (g || recall(c->peer_name, p->mid)) {
+		Roamnet__MigReply r = ROAMNET__MIG_REPLY__INIT;
+		r.mid = p->mid;
+		r.step = MIG_STEP_READY;
+		r.has_ok = 1;
+		r.reason = "duplicate migration number";
+		conn_send(c, MSG_MIG_REPLY, &r.base);
+		return;
+	}
+	dest_checks(c, p, why, sizeof(why));
+	if (why[0] || p->check_only) {
+		Roamnet__MigReply r = ROAMNET__MIG_REPLY__INIT;
+		r.mid = p->mid;
+		r.step = MIG_STEP_READY;
+		r.has_ok = 1;
+		r.ok = !why[0];
+		r.reason = why[0] ? why : NULL;
+		conn_send(c, MSG_MIG_REPLY, &r.base);
+		if (why[0])
+			log_info("migration of %s from %s refused: %s", p->id, c->peer_name, why);
+		return;
+	}
+	j = job_find(p->id);
+	if (!j) {
+		j = job_new(p->id);
+		if (!j)
+			goto oom;
+		snprintf(j->home, sizeof(j->home), "%s", p->home);
+		snprintf(j->user, sizeof(j->user), "%s", p->user);
+		j->cmd = strdup(p->command ? p->command : "?");
+		j->started = p->started;
+		for (struct conn *k = roamd->conns; k; k = k->next)
+			if (k->kind == CONN_PEER_IN && k->state == CS_OPEN && !k->dead &&
+			    !strcmp(k->peer_name, p->home))
+				j->origin = k;
+	}
+	g = mig_new(false, j, c->peer_name);
+	if (!g) {
+		if (!j->home_side)
+			job_free(j);
+		goto oom;
+	}
+	j->mig = g;
+	g->mid = p->mid;
+	g->link = c;
+	g->state = MD_RECEIVING;
+	g->rss = p->rss;
+	j->migrations = p->migrations + 1;
+	cgroup_create(j);
+	for (int i = 0; i < 3; i++)
+		if (pipe2(g->pipes[i], O_CLOEXEC) < 0)
+			goto fail;
+	o.stdio[0] = g->pipes[0][0];
+	o.stdio[1] = g->pipes[1][1];
+	o.stdio[2] = g->pipes[2][1];
+	if (pipe2(dp, O_CLOEXEC) < 0)
+		goto fail;
+	fcntl(dp[1], F_SETFL, O_NONBLOCK);
+	g->worker_data_fd = dp[0];
+	g->data_ev = (struct ev){.fd = dp[1], .fn = data_event};
+	loop_add(&g->data_ev, 0);
+	if (restore_open(&g->rs, &o, &g->err) < 0 || start_worker(g) < 0)
+		goto fail;
+	reply(g, MIG_STEP_READY, true, NULL);
+	log_info("migration %llu: receiving %s from %s", (unsigned long long)g->mid, j->id, g->peer);
+	return;
+fail:
+	snprintf(why, sizeof(why), "%s: cannot prepare the restore: %s", roamd->cfg.name, strerror(errno));
+	reply(g, MIG_STEP_READY, false, why);
+	dest_cleanup_job(g);
+	mig_free(g);
+	return;
+oom: {
+	Roamnet__MigReply r = ROAMNET__MIG_REPLY__INIT;
+	r.mid = p->mid;
+	r.step = MIG_STEP_READY;
+	r.has_ok = 1;
+	r.reason = "out of memory";
+	conn_send(c, MSG_MIG_REPLY, &r.base);
+}
+}
+
+void migrate_data(struct conn *c, const Roamnet__MigData *d)
+{
+	struct mig *g = find_mid(d->mid, false, c->peer_name);
+
+	if (!g || g->link != c || g->state != MD_RECEIVING)
+		return;
+	if (d->data.len == 0) {
+		g->eof_sent = true;   /* here: the source has sent it all */
+	} else if (buf_used(&g->inbuf) + d->data.len > WINDOW + MSG_MIG_CHUNK ||
+		   buf_append(&g->inbuf, d->data.data, d->data.len) < 0) {
+		return dest_abort(g, "the source overran its window");
+	}
+	feed(g);
+}
+
+static void dest_built(struct mig *g)
+{
+	struct job *j = g->job;
+
+	/* The worker holds the child's ends of the pipes no more. */
+	close_fd(&g->pipes[0][0]);
+	close_fd(&g->pipes[1][1]);
+	close_fd(&g->pipes[2][1]);
+	if (cgroup_join(j, g->new_pid) < 0)
+		log_warn("job %s: joining its cgroup failed", j->id);
+	if (g->state != MD_RECEIVING) {   /* aborted meanwhile */
+		g->state = MD_BUILT;
+		return dest_abort(g, "aborted while building");
+	}
+	g->state = MD_BUILT;
+	reply(g, MIG_STEP_BUILT, true, NULL);
+	if (!g->link)
+		g->deadline_ms = now_ms() + (uint64_t)roamd->cfg.doubt_timeout_s * 1000;
+}
+
+static void dest_released(struct mig *g)
+{
+	struct job *j = g->job;
+
+	if (!g->outcome_ok || g->worker_rc < 0) {
+		if (g->outcome_ok) {
+			/* Release failed: the process is gone, so is the commit. */
+			log_warn("migration %llu: release failed: %s", (unsigned long long)g->mid,
+				 errtext(g));
+			remember(g->peer, g->mid, false);
+			reply(g, MIG_STEP_COMMITTED, false, "the destination could not start it");
+		}
+		dest_cleanup_job(g);
+		return mig_free(g);
+	}
+	remember(g->peer, g->mid, true);
+	/* What the pipe held at the source is in our pipe (the worker put it
+	 * there); then comes what the source's roamd held. */
+	if (buf_used(&g->inbuf))
+		buf_append(&j->stdin_buf, buf_data(&g->inbuf), buf_used(&g->inbuf));
+	buf_free(&g->inbuf);
+	if (exec_adopt(j, g->new_pid, g->pipes[0][1], g->pipes[1][0], g->pipes[2][0]) < 0)
+		log_warn("job %s: cannot watch pid %d", j->id, g->new_pid);
+	g->pipes[0][1] = g->pipes[1][0] = g->pipes[2][0] = -1;
+	for (int s = 1; s <= 64; s++)
+		if (j->held_sigs & (1ull << (s - 1)))
+			exec_signal(j, s);
+	j->held_sigs = 0;
+	log_info("migration %llu: job %s runs here as pid %d", (unsigned long long)g->mid, j->id, g->new_pid);
+	reply(g, MIG_STEP_COMMITTED, true, NULL);
+	j->mig = NULL;
+	g->job = NULL;
+	mig_free(g);
+}
+
+static void dest_note(struct mig *g, char c)
+{
+	if (c == 'B')
+		return dest_built(g);
+	if (c == 'E') {
+		char why[700];
+		snprintf(why, sizeof(why), "%s: restore: %s", roamd->cfg.name, errtext(g));
+		if (g->state == MD_RECEIVING)
+			reply(g, MIG_STEP_BUILT, false, why);
+		remember(g->peer, g->mid, false);
+		log_info("migration %llu: %s", (unsigned long long)g->mid, why);
+		dest_cleanup_job(g);
+		return mig_free(g);
+	}
+	if (c == 'F')
+		dest_released(g);
+}
+
+void migrate_ctl(struct conn *c, const Roamnet__MigCtl *m)
+{
+	struct mig *g = find_mid(m->mid, false, c->peer_name);
+	const struct outcome *o;
+
+	if (g && g->link != c)
+		g->link = c;   /* the source came back on a new link */
+	if (m->op == MIG_OP_ABORT) {
+		if (g)
+			dest_abort(g, m->reason ? m->reason : "the source aborted");
+		return;
+	}
+	if (g && g->state == MD_BUILT) {
+		/* COMMIT, or RESOLVE from a source in doubt or restarted: either
+		 * way the source's copy will not run: take it. */
+		struct job *j = g->job;
+		if (m->op == MIG_OP_COMMIT && j) {
+			buf_free(&g->inbuf);   /* the image is all in: it holds stdin now */
+			if (m->has_stdin && m->stdin.len)
+				buf_append(&g->inbuf, m->stdin.data, m->stdin.len);
+			j->stdin_eof = m->has_stdin_eof && m->stdin_eof;
+			j->held_sigs = m->has_sigs ? m->sigs : 0;
+		}
+		return dest_commit(g);
+	}
+	if (g)
+		return;   /* still receiving or releasing: its answer comes */
+	o = recall(c->peer_name, m->mid);
+	Roamnet__MigReply r = ROAMNET__MIG_REPLY__INIT;
+	r.mid = m->mid;
+	r.step = m->op == MIG_OP_COMMIT ? MIG_STEP_COMMITTED : MIG_STEP_OUTCOME;
+	r.has_ok = 1;
+	r.ok = o && o->committed;
+	r.reason = r.ok ? NULL : "the destination holds no such migration";
+	conn_send(c, MSG_MIG_REPLY, &r.base);
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+static void note_event(struct ev *ev, uint32_t events)
+{
+	struct mig *g = MIG_OF(ev, note_ev);
+	struct worker_note n;
+	ssize_t got;
+
+	(void)events;
+	while ((got = read(ev->fd, &n, sizeof(n))) < 0 && errno == EINTR)
+		;
+	if (got < 0 && errno == EAGAIN)
+		return;
+	if (got != (ssize_t)sizeof(n)) {
+		/* The worker died: as a failure, then as its end. */
+		memset(&n, 0, sizeof(n));
+		n.rc = -ECHILD;
+		n.kind = g->state == MS_DOUBT || g->state == MD_RELEASING || g->state == MS_FINISHING ? 'F' : 'E';
+		ev_close(&g->note_ev);
+		g->worker = 0;
+	}
+	g->worker_rc = n.rc;
+	if (n.err[0])
+		snprintf(g->errmsg, sizeof(g->errmsg), "%s", n.err);
+	if (n.pid)
+		g->new_pid = n.pid;
+	if (n.freeze_ns)
+		g->freeze_ns = n.freeze_ns;
+	if (g->source)
+		source_note(g, n.kind);
+	else
+		dest_note(g, n.kind);
+}
+
+static void data_event(struct ev *ev, uint32_t events)
+{
+	struct mig *g = MIG_OF(ev, data_ev);
+
+	(void)events;
+	if (g->source)
+		pump(g);
+	else
+		feed(g);
+}
+
+/* ---- home side ------------------------------------------------------------- */
+
+void migrate_home(struct conn *c, const Roamnet__MigHome *h)
+{
+	struct job *j = job_find(h->id);
+
+	if (c->kind == CONN_PEER_IN) {
+		/* Home -> exec: HELD. */
+		if (!j || j->origin != c || !j->mig || h->op != MIG_HOME_HELD)
+			return;
+		j->mig->home_held = true;
+		return start_transfer(j->mig);
+	}
+	/* Exec -> home on our link to it. */
+	if (!j || !j->home_side || j->exec_member != c->member)
+		return;
+	switch (h->op) {
+	case MIG_HOME_HOLD: {
+		Roamnet__MigHome a = ROAMNET__MIG_HOME__INIT;
+		job_home_hold(j);
+		a.id = j->id;
+		a.op = MIG_HOME_HELD;
+		conn_send(c, MSG_MIG_HOME, &a.base);
+		return;
+	}
+	case MIG_HOME_MOVED:
+		return job_home_moved(j, h->host, h->has_pid ? h->pid : 0);
+	case MIG_HOME_STAYED:
+		return job_home_stayed(j);
+	}
+}
+
+/* ---- links and time ------------------------------------------------------- */
+
+void migrate_link_closed(struct conn *c)
+{
+	struct mig *g, *next;
+
+	for (g = migs; g; g = next) {
+		next = g->next;
+		if (g->link != c)
+			continue;
+		g->link = NULL;
+		if (g->source) {
+			if (g->state == MS_DOUBT)
+				log_warn("migration %llu of %s: link to %s lost after COMMIT: frozen until %s answers",
+					 (unsigned long long)g->mid, g->job->id, g->peer, g->peer);
+			else if (g->state != MS_FINISHING)
+				source_abort(g, "the link to the destination was lost");
+		} else if (g->state == MD_BUILT) {
+			g->deadline_ms = now_ms() + (uint64_t)roamd->cfg.doubt_timeout_s * 1000;
+			log_warn("migration %llu from %s: link lost before the decision; waiting %u s",
+				 (unsigned long long)g->mid, g->peer, roamd->cfg.doubt_timeout_s);
+		} else if (g->state == MD_RECEIVING) {
+			dest_abort(g, "the link to the source was lost");
+		}
+	}
+	/* A job homed elsewhere whose home link goes: see exec_origin_lost. */
+	for (struct job *j = roamd->jobs; j; j = j->next)
+		if (j->home_side && j->migrating && !j->exec_side && j->exec_member &&
+		    j->exec_member->link == c)
+			job_home_stayed(j);
+}
+
+void migrate_link_opened(struct conn *c)
+{
+	if (c->kind != CONN_PEER_OUT || !c->member)
+		return;
+	for (struct mig *g = migs; g; g = g->next)
+		if (g->source && g->state == MS_DOUBT && !g->link && !strcmp(g->peer, c->member->name)) {
+			g->link = c;
+			log_info("migration %llu: asking %s for the outcome", (unsigned long long)g->mid, g->peer);
+			ctl(g, MIG_OP_RESOLVE, NULL);
+		}
+}
+
+void migrate_drained(struct conn *c)
+{
+	for (struct mig *g = migs; g; g = g->next)
+		if (g->source && g->link == c && g->data_ev.fd >= 0)
+			pump(g);
+}
+
+void migrate_client_closed(struct conn *c)
+{
+	for (struct mig *g = migs; g; g = g->next)
+		if (g->client == c)
+			g->client = NULL;
+}
+
+void migrate_tick(uint64_t now)
+{
+	struct mig *g, *next;
+
+	for (g = migs; g; g = next) {
+		next = g->next;
+		if (!g->source && g->state == MD_BUILT && !g->link && g->deadline_ms && now >= g->deadline_ms)
+			dest_abort(g, "the source stayed silent past the doubt timeout");
+	}
+}
+
+void migrate_init(void)
+{
+	struct timespec ts;
+
+	/* Migration numbers never repeat across restarts of this daemon. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	next_mid = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+bool migrate_busy(const struct job *j)
+{
+	return j->mig != NULL;
+}

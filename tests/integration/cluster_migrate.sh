@@ -1,0 +1,107 @@
+#!/bin/bash
+# roam migrate across 3 namespace hosts: self-checking subjects and real
+# programs move while they run and finish as if nothing happened, with their
+# output, stdin, signals and exit status at the home (the `roam run` that
+# started them); a process moves 20 times around the cluster; roam ps shows
+# where it is and how often it moved; roam drain empties a host.
+# timeout: 300
+. "$(dirname "$0")/lib/cluster.sh"
+
+SUBJ=${ROAM_SUBJECTS:?}
+SHARED=$WORK/shared   # seen by every host (their /tmp is their own)
+mkdir -p "$SHARED"
+chmod 777 "$SHARED"
+# Files there may stay open for writing across a move: shared storage.
+cluster_up 3 --allow-root --shared "$SHARED"
+H1=$(hname 1) H2=$(hname 2) H3=$(hname 3)
+
+# The host a job runs on, from roam ps --json on host I.
+job_host() { # I ID
+	run_on "$1" ps --json | python3 -c '
+import json, sys
+for j in json.load(sys.stdin):
+    if j["id"] == sys.argv[1]:
+        print(j["host"], j.get("migrations", 0))' "$2"
+}
+
+# migrate_subject NAME [ARGS]: runs subject NAME from h1 on h1, moves it to
+# h2 then h3, stops it there; it must print PASS and exit 0 at the home.
+migrate_subject() {
+	local name=$1; shift
+	local stop="$SHARED/stop-$name" out="$WORK/out-$name" id
+	rm -f "$stop"
+	ROAM_STOP=$stop bg_run_on 1 run --on "$H1" -- "$SUBJ/$name" -s "$stop" "$@" >"$out" 2>&1
+	local runner=$BG_PID
+	wait_until 10 grep -q ready "$out" || fail "$name: never ready: $(cat "$out")"
+	id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+	run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/mig-$name" 2>&1 || fail "$name: migrate to h2: $(cat "$WORK/mig-$name")"
+	note "$(cat "$WORK/mig-$name")"
+	[ "$(job_host 1 "$id")" = "$H2 1" ] || fail "$name: ps says $(job_host 1 "$id") after one move"
+	sleep 0.2
+	run_on 2 migrate "$id" --to "$H3" >/dev/null 2>&1 || fail "$name: migrate to h3"
+	[ "$(job_host 2 "$id")" = "$H3 2" ] || fail "$name: ps says $(job_host 2 "$id") after two moves"
+	sleep 0.2
+	echo "pid-moved" >"$stop"
+	wait "$runner"
+	local rc=$?
+	grep -q '^PASS' "$out" || fail "$name: after two migrations: rc=$rc: $(cat "$out")"
+	[ $rc = 0 ] || fail "$name: exit status $rc at the home"
+	note "$name: PASS after h1 -> h2 -> h3"
+}
+
+for s in ${MIG_SUBJECTS-memory threads fpu clocks syscalls signals}; do
+	migrate_subject "$s"
+done
+[ -n "${MIG_SUBJECTS-x}" ] && migrate_subject memory -t 4
+[ -n "${MIG_SUBJECTS-x}" ] && migrate_subject fds
+
+# A real program: python3's output is byte-identical to an unmigrated run,
+# while it moves 20 times around the cluster; stdin typed at the home
+# reaches it wherever it is, and its exit status comes back.
+PY='import sys, time
+n = 0
+for line in sys.stdin:
+    n += 1
+    print(n, line.strip(), sum(i * i for i in range(n * 2000)), flush=True)
+sys.exit(7)'
+want=$(seq 1 40 | python3 -c "$PY")
+mkfifo "$WORK/in"
+exec 7<>"$WORK/in"   # read-write: opening does not wait for a reader
+# (not bg_run_on: a background command's stdin would be /dev/null)
+(cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H1" -- python3 -c "$PY") <"$WORK/in" >"$WORK/py.out" 2>&1 7>&- &
+runner=$!
+echo 1 >&7
+wait_until 10 grep -q '^1 1 ' "$WORK/py.out" || fail "python3 never answered: $(cat "$WORK/py.out")"
+id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+cur=1
+for k in $(seq 1 20); do
+	next=$((cur % 3 + 1))
+	run_on "$cur" migrate "$id" --to "$(hname $next)" >"$WORK/m" 2>&1 || fail "move $k h$cur -> h$next: $(cat "$WORK/m")"
+	cur=$next
+	echo $((k + 1)) >&7
+done
+for k in $(seq 22 40); do echo "$k" >&7; done
+exec 7>&-
+wait_until 60 sh -c "! kill -0 $runner" || fail "python3 did not end after its stdin did: $(tail -n 3 "$WORK/py.out")"
+wait "$runner"
+rc=$?
+[ $rc = 7 ] || fail "python3's exit status came back as $rc, not 7"
+diff <(echo "$want") "$WORK/py.out" >/dev/null || fail "python3's output differs after 20 moves: $(diff <(echo "$want") "$WORK/py.out" | head)"
+[ "$(job_host 1 "$id" 2>/dev/null)" = "" ] || true
+note "python3: identical output, status 7, after 20 migrations"
+
+# roam drain: every job leaves h2, and no new one goes there.
+for k in 1 2; do
+	run_on 1 run --on "$H2" --detach -- sleep 60 >/dev/null || fail "detached sleep on h2"
+done
+run_on 2 drain "$H2" >"$WORK/drain" 2>&1 || fail "drain: $(cat "$WORK/drain")"
+grep -q "moved 2 jobs" "$WORK/drain" || fail "drain said: $(cat "$WORK/drain")"
+n=$(run_on 1 ps --json | python3 -c "import json,sys; print(sum(1 for j in json.load(sys.stdin) if j['host']=='$H2' and j['state']=='running'))")
+[ "$n" = 0 ] || fail "$n jobs still run on the drained h2"
+wait_until 5 sh -c "'$ROAM' hosts --control '$WORK/h1.sock' --json | grep -q draining" || true
+for k in 1 2 3 4; do
+	h=$(run_on 1 run --policy random -- sh -c 'echo $ROAM_HOST') || fail "run while h2 drains"
+	[ "$h" != "$H2" ] || fail "a new job went to the draining h2"
+done
+run_on 2 undrain "$H2" >/dev/null || fail "undrain"
+echo "PASS"
