@@ -15,6 +15,8 @@
 #              receiver writes it to h2's image directory on tmpfs), criu
 #              restore -d on h2. Each CRIU command runs in its host's network
 #              namespace; the process keeps its PID (the root PID namespace).
+#   criu-ps    the same, but the dump sends the memory to `criu page-server`
+#              on h2 as it goes; the rest of the image is copied as above;
 #   roam       `roam migrate ID --to h2 --stats` of a job started with
 #              `roam run --on h1 --detach` (live: pre-copy rounds);
 #   roam-cold  the same with --cold (ROAM_COLD=0 leaves it out);
@@ -40,6 +42,7 @@
 #   TICK_US [100]      the subject's sleep between two clock readings
 #   TOOL_TIMEOUT [120] seconds one command may take
 #   ROAM_COLD [1]      also measure roam migrate --cold
+#   CRIU_PS [1]        also measure CRIU with its page server (criu-ps)
 #   CRIU [bench/criu/build.sh's]  ROAM, ROAMD [build/]  OUT [bench/out]
 #   BENCH_NICE [-10]   nice level of the whole run; empty to leave it
 set -u
@@ -60,6 +63,7 @@ WARMUP=${WARMUP:-1}
 TICK_US=${TICK_US:-100}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-120}
 ROAM_COLD=${ROAM_COLD:-1}
+CRIU_PS=${CRIU_PS:-1}
 ROAM=${ROAM:-$root/build/roam}
 ROAMD=${ROAMD:-$root/build/roamd}
 OUT=${OUT:-$root/bench/out}
@@ -141,7 +145,7 @@ ms_to_us() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) printf "%d\n", v * 1000
 last_words() { grep -v '^ *$' "$1" 2>/dev/null | tail -n1 | head -c 200 | tr ' \t' '__'; }
 
 img_bytes() {
-	find "$1" -type f -printf '%s\n' 2>/dev/null | awk '{s += $1} END {print s + 0}'
+	find "$1" -type f ! -name '*.log' -printf '%s\n' 2>/dev/null | awk '{s += $1} END {print s + 0}'
 }
 
 subject_args() { # SIZE RATE
@@ -179,11 +183,14 @@ bail() {
 
 # TSV columns after tool/size/rate/run:
 #   wall_us own_total_us own_down_us stall_us bytes rounds dump_us copy_us restore_us note
-# one_criu SIZE RATE: prints them, or "FAIL reason".
+# one_criu SIZE RATE [ps]: prints them, or "FAIL reason". With "ps" the
+# dump sends the memory to a `criu page-server` on h2 as it goes, and only
+# the rest of the image is copied afterwards.
 one_criu() {
-	local size=$1 rate=$2 w=$MWORK/w line pid t0 t1 t2 t3 rc res bytes rmt
+	local size=$1 rate=$2 ps=${3:-} w=$MWORK/w line pid t0 t1 t2 t3 rc res bytes rmt
+	local tag=criu${ps:+-ps}-$size-$rate psargs=() pspid=""
 	rm -rf "$w" "$SHM/a" "$SHM/b"
-	mkdir -p "$w" "$SHM/a"
+	mkdir -p "$w" "$SHM/a" "$SHM/b"
 	# shellcheck disable=SC2046
 	nsenter --net="$(host_ns 1)" "$SUBJECT" $(subject_args "$size" "$rate") </dev/null >/dev/null 2>"$w/err" &
 	subject_pid=$!
@@ -194,15 +201,26 @@ one_criu() {
 	recv_pid=$!
 	track "$recv_pid"
 	wait_line "$w/recv.out" listening 10 >/dev/null || { bail "receiver:$(last_words "$w/recv.err")"; return; }
+	if [ -n "$ps" ]; then
+		# -d: returns once it listens; it exits when the dump is done.
+		nsenter --net="$(host_ns 2)" "$CRIU" page-server -D "$SHM/b" --address "$(host_ip 2)" \
+			--port $((PORT + 1)) -d --pidfile "$w/ps.pid" -o "$w/ps.log" >"$w/ps.out" 2>&1 </dev/null ||
+			{ keep_log "$w/ps.log" "$tag-page-server.log"; bail "page_server:$(last_words "$w/ps.log")"; return; }
+		pspid=$(cat "$w/ps.pid")
+		track "$pspid"
+		psargs=(--page-server --address "$(host_ip 2)" --port $((PORT + 1)))
+	fi
 	sleep 0.2 # the dirtying thread is at work
 
 	t0=$(now_us)
 	timeout "$TOOL_TIMEOUT" nsenter --net="$(host_ns 1)" \
-		"$CRIU" dump -t "$pid" -D "$SHM/a" -o "$w/dump.log" >"$w/dump.out" 2>&1
+		"$CRIU" dump -t "$pid" -D "$SHM/a" "${psargs[@]}" -o "$w/dump.log" >"$w/dump.out" 2>&1
 	rc=$?
+	[ -n "$pspid" ] && { gone "$pspid" || rc=99; }
 	t1=$(now_us)
 	if [ $rc -ne 0 ]; then
-		keep_log "$w/dump.log" "criu-$size-$rate-dump.log"
+		keep_log "$w/dump.log" "$tag-dump.log"
+		[ -n "$pspid" ] && { keep_log "$w/ps.log" "$tag-page-server.log"; kill -KILL "$pspid" 2>/dev/null; }
 		bail "dump_rc=$rc:$(last_words "$w/dump.log")"
 		return
 	fi
@@ -221,7 +239,6 @@ one_criu() {
 	# GiB held on tmpfs (CRIU's 1 GiB restore took 3 s instead of 0.6 s).
 	# The process is dead meanwhile, so the time taken comes off both its
 	# downtime and the total exactly.
-	bytes=$(img_bytes "$SHM/a")
 	rm -rf "$SHM/a"
 	rmt=$(($(now_us) - t2))
 	t2=$(now_us)
@@ -229,12 +246,13 @@ one_criu() {
 		"$CRIU" restore -D "$SHM/b" -d -o "$w/restore.log" >"$w/restore.out" 2>&1
 	rc=$?
 	t3=$(now_us)
-	[ $rc -eq 0 ] || { keep_log "$w/restore.log" "criu-$size-$rate-restore.log"; keep_log "$w/err" "criu-$size-$rate-subject.err"; }
+	[ $rc -eq 0 ] || { keep_log "$w/restore.log" "$tag-restore.log"; keep_log "$w/err" "$tag-subject.err"; }
 	[ $rc -eq 0 ] || { bail "restore_rc=$rc:$(last_words "$w/restore.log")"; return; }
 	res=$(finish "$t0")
 	case $res in FAIL*) kill -KILL "$pid" 2>/dev/null ;; esac
 	gone "$pid" || log "criu: restored process $pid still there 20 s after it finished"
 	case $res in FAIL*) echo "$res"; return ;; esac
+	bytes=$(img_bytes "$SHM/b")
 	rm -rf "$SHM/b"
 	printf '%s\t-\t-\t%s\t%s\t-\t%s\t%s\t%s\t%s\n' "$((t3 - t0 - rmt))" "$((${res% *} - rmt))" \
 		"$bytes" "$((t1 - t0))" "$((t2 - t1 - rmt))" "$((t3 - t2))" "${res#* }"
@@ -295,6 +313,7 @@ one_floor() {
 one_run() { # TOOL SIZE RATE
 	case $1 in
 	criu) one_criu "$2" "$3" ;;
+	criu-ps) one_criu "$2" "$3" ps ;;
 	roam) one_roam "$2" "$3" ;;
 	roam-cold) one_roam "$2" "$3" --cold ;;
 	floor) one_floor "$2" ;;
@@ -307,6 +326,7 @@ mig_net_up || die "could not set up the network namespaces"
 
 # roam: is there a `roam migrate`, and does it move a small subject?
 tools="criu"
+[ "$CRIU_PS" = 1 ] && tools="criu criu-ps"
 why=""
 if [ ! -x "$ROAM" ] || [ ! -x "$ROAMD" ]; then
 	why="roam migrate: not available (no $ROAM or $ROAMD; run make)"
@@ -318,12 +338,12 @@ else
 	r=$(one_roam 16M 0)
 	case $r in
 	FAIL*) why="roam migrate: not available (a 16 MiB subject did not move: ${r#FAIL })" ;;
-	*) tools="criu roam"
+	*) tools="$tools roam"
 		if [ "$ROAM_COLD" = 1 ]; then
 			r=$(one_roam 16M 0 --cold)
 			case $r in
 			FAIL*) log "roam migrate --cold does not work: ${r#FAIL }" ;;
-			*) tools="criu roam roam-cold" ;;
+			*) tools="$tools roam-cold" ;;
 			esac
 		fi ;;
 	esac
