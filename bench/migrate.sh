@@ -152,7 +152,8 @@ subject_args() { # SIZE RATE
 	echo "--dirty $2 --tick-us $TICK_US --report $MWORK/w/rep $1 1 $MWORK/w/stop"
 }
 
-# finish T0: stops the migrated subject and checks what it reports. Prints
+# finish T0: stops the migrated subject and checks what it reports (its
+# memory, and that it ended in h2's network namespace). Prints
 # "GAP NOTE" or "FAIL reason".
 finish() {
 	local t0=$1 done gap end
@@ -160,6 +161,9 @@ finish() {
 	touch "$MWORK/w/stop"
 	done=$(wait_line "$MWORK/w/rep" done 120) || { echo "FAIL subject_never_finished_on_h2"; return; }
 	case $done in *CORRUPT*) echo "FAIL memory_checksum_differs"; return ;; esac
+	# It must have ended on h2: the subject names its network namespace.
+	[ "$(field netns "$done")" = "$(stat -L -c %i "$(host_ns 2)")" ] ||
+		{ echo "FAIL process_did_not_end_on_h2"; return; }
 	gap=$(field gap_us "$done"); end=$(field gap_end_ns "$done")
 	# The downtime must be the migration's: the longest gap ended after it
 	# began. Otherwise something else stopped the subject longer.
@@ -351,6 +355,7 @@ fi
 [ -n "$why" ] && log "$why"
 log "measuring: $tools, and the floor"
 
+roam_timeouts=0
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 nice_now=$(nice)
 printf 'tool\tsize\trate\trun\twall_us\town_total_us\town_down_us\tstall_us\tbytes\trounds\tdump_us\tcopy_us\trestore_us\tnote\n' >"$TSV"
@@ -363,8 +368,19 @@ for size in $SIZES; do
 			order=$tools
 			((i % 2 == 0)) && order=$(echo "$tools" | awk '{for (k = NF; k; k--) printf "%s ", $k}')
 			for tool in $order floor; do
+				case " $tools floor " in *" $tool "*) ;; *) continue ;; esac
 				r=$(one_run "$tool" "$size" "$rate")
 				case $r in FAIL*) log "$tool $size $rate MB/s round $i: $r" ;; esac
+				# A roam that hangs would hold the whole run: after two
+				# time-outs it is dropped, and the table says so.
+				if [[ $tool == roam* && $r == *rc=124* ]]; then
+					roam_timeouts=$((roam_timeouts + 1))
+					if ((roam_timeouts >= 2)); then
+						tools=$(echo "$tools" | tr ' ' '\n' | grep -v '^roam' | tr '\n' ' ')
+						why="roam dropped after two time-outs (${TOOL_TIMEOUT}s) at $size, $rate MB/s"
+						log "$why"
+					fi
+				fi
 				((i < 1)) && continue
 				case $r in
 				FAIL*) printf '%s\t%s\t%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\n' \

@@ -46,6 +46,9 @@
  *                                           memory came back intact), then
  *                                           " touch_us=U" measured again, and
  *                                           " CORRUPT" when the sums differ;
+ *                                           with --report, " netns=N" too: the
+ *                                           inode of the network namespace it
+ *                                           ended in (where it migrated to);
  *   "gap gap_us=G gap_end_ns=E"            on SIGUSR1: the longest interval so
  *                                           far, which is then forgotten. After
  *                                           a checkpoint with --leave-running
@@ -77,6 +80,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -434,8 +438,16 @@ int main(int argc, char **argv)
 		sum = d.page_sum;
 	}
 	len = fmt_gap(line, sizeof(line), "done");
-	snprintf(line + len, sizeof(line) - (size_t)len, " sum=%016" PRIx64 " touch_us=%" PRIu64 "%s\n",
-	    sum2, touch_us, sum2 == sum ? "" : " CORRUPT");
+	len += snprintf(line + len, sizeof(line) - (size_t)len, " sum=%016" PRIx64 " touch_us=%" PRIu64,
+	    sum2, touch_us);
+	if (report_path) {
+		struct stat st;
+
+		if (stat("/proc/self/ns/net", &st) == 0)
+			len += snprintf(line + len, sizeof(line) - (size_t)len, " netns=%llu",
+			    (unsigned long long)st.st_ino);
+	}
+	snprintf(line + len, sizeof(line) - (size_t)len, "%s\n", sum2 == sum ? "" : " CORRUPT");
 	emit(line);
 	return sum2 == sum ? 0 : 3;
 }
