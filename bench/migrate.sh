@@ -90,12 +90,18 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 TSV=$OUT/migrate-$stamp.tsv
 MD=$OUT/migrate-$stamp.md
 
-# Runs happen in subshells ($(one_run ...)): the processes they start are
+# Runs happen in background subshells (run, below): the processes they start are
 # noted in $MWORK/pids, so that an interrupted run leaves none behind.
-subject_pid="" recv_pid="" roam_job=""
+subject_pid="" recv_pid="" roam_job="" run_pid=""
 track() { echo "$1" >>"$MWORK/pids"; }
+kill_tree() { # PID: it and its descendants (by parent pid), children first
+	local c
+	for c in $(pgrep -P "$1"); do kill_tree "$c"; done
+	kill -KILL "$1" 2>/dev/null
+}
 cleanup() {
 	local p exe
+	[ -n "$run_pid" ] && kill_tree "$run_pid"
 	[ -d "$MWORK/w" ] && touch "$MWORK/w/stop"
 	sleep 0.3
 	for p in $(cat "$MWORK/pids" 2>/dev/null); do
@@ -324,6 +330,17 @@ one_run() { # TOOL SIZE RATE
 	esac
 }
 
+# run TOOL SIZE RATE: one_run in the background, its result in $r. A
+# signal then stops the whole run at once (bash runs a trap only once the
+# foreground command is over, but interrupts `wait`).
+run() {
+	one_run "$@" >"$MWORK/r" &
+	run_pid=$!
+	wait "$run_pid"
+	run_pid=""
+	r=$(<"$MWORK/r")
+}
+
 runs_for() { case $1 in *[Gg]*) echo "$RUNS_BIG" ;; *) echo "$RUNS" ;; esac; }
 
 mig_net_up || die "could not set up the network namespaces"
@@ -339,12 +356,12 @@ elif "$ROAM" migrate --help 2>&1 </dev/null | grep -q "unknown command"; then
 elif ! roamd_up; then
 	why="roam migrate: not available (the two roamd hosts did not come up)"
 else
-	r=$(one_roam 16M 0)
+	run roam 16M 0
 	case $r in
 	FAIL*) why="roam migrate: not available (a 16 MiB subject did not move: ${r#FAIL })" ;;
 	*) tools="$tools roam"
 		if [ "$ROAM_COLD" = 1 ]; then
-			r=$(one_roam 16M 0 --cold)
+			run roam-cold 16M 0
 			case $r in
 			FAIL*) log "roam migrate --cold does not work: ${r#FAIL }" ;;
 			*) tools="$tools roam-cold" ;;
@@ -369,7 +386,7 @@ for size in $SIZES; do
 			((i % 2 == 0)) && order=$(echo "$tools" | awk '{for (k = NF; k; k--) printf "%s ", $k}')
 			for tool in $order floor; do
 				case " $tools floor " in *" $tool "*) ;; *) continue ;; esac
-				r=$(one_run "$tool" "$size" "$rate")
+				run "$tool" "$size" "$rate"
 				case $r in FAIL*) log "$tool $size $rate MB/s round $i: $r" ;; esac
 				# A roam that hangs would hold the whole run: after two
 				# time-outs it is dropped, and the table says so.
