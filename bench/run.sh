@@ -5,6 +5,8 @@
 #
 #   bench/run.sh ckpt      checkpoint/restore: roam vs CRIU vs the memcpy floor
 #                          (bench/ckpt_restore.sh; its environment knobs apply)
+#   bench/run.sh migrate   migration: roam migrate vs CRIU cold migration vs
+#                          the TCP floor (bench/migrate.sh; its knobs apply)
 #   bench/run.sh spawn [RUNS]   remote spawn: roam run vs ssh vs local
 #                          (bench/run_spawn.sh)
 #   bench/run.sh sim       roam-sim's speed (bench/sim_speed.sh)
@@ -14,11 +16,11 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
-	echo "usage: bench/run.sh ckpt|spawn [RUNS]|sim" >&2
+	echo "usage: bench/run.sh ckpt|migrate|spawn [RUNS]|sim" >&2
 	exit 2
 }
 [ $# -ge 1 ] || usage
-case $1 in ckpt | spawn | sim) ;; *) usage ;; esac
+case $1 in ckpt | migrate | spawn | sim) ;; *) usage ;; esac
 
 "$root/scripts/deps.sh" --bench
 make -C "$root" -s -j"$(nproc)" >/dev/null
@@ -27,6 +29,10 @@ case $1 in
 ckpt)
 	"$root/bench/criu/build.sh" >/dev/null
 	exec "$root/bench/ckpt_restore.sh"
+	;;
+migrate)
+	"$root/bench/criu/build.sh" >/dev/null
+	exec "$root/bench/migrate.sh"
 	;;
 spawn)
 	shift
