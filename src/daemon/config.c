@@ -18,6 +18,8 @@
  *                        for writing across a migration (same files everywhere)
  *   doubt-timeout S      a migration destination holding a built process whose
  *                        source went silent before COMMIT gives up after S s (30)
+ *   dirty-tracking auto|hash  pre-copy: userfaultfd where it works (auto), or
+ *                        page hashing always
  *   test-hide-cpu a,b    tests only: advertise these CPU flags as missing
  *   test-vdso-id STR     tests only: advertise this vDSO identity instead
  *   ballast MiB          benchmarks only: keep MiB of touched memory resident,
@@ -126,6 +128,10 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 		if (*end || n == 0 || n > 86400)
 			goto bad;
 		c->doubt_timeout_s = (unsigned)n;
+	} else if (!strcmp(k, "dirty-tracking")) {
+		if (strcmp(v, "auto") && strcmp(v, "hash"))
+			goto bad;
+		c->dirty_hash = !strcmp(v, "hash");
 	} else if (!strcmp(k, "test-hide-cpu")) {
 		c->nhide_cpu = 0;
 		if (split_list(v, c->hide_cpu, CL_MAX_TAGS, &c->nhide_cpu))

@@ -73,6 +73,8 @@ struct mig {
 	struct conn *client;        /* source: roam migrate waiting */
 	bool draining;              /* source: part of roam drain */
 	bool home_held, hold_sent, ready, eof_sent, committing, outcome_ok;
+	bool cold;                  /* source: no pre-copy rounds */
+	int rounds;                 /* source: pre-copy rounds done */
 	char why[512];
 
 	/* worker */
@@ -195,25 +197,62 @@ static char decision(struct mig *g)
 	return c;
 }
 
+/*
+ * Pre-copy: memory streams while the process runs, in rounds of the pages
+ * written since the last, until the rest would go in a few milliseconds.
+ * The stream is blocking, so a round's rate is the link's: a process that
+ * writes memory about as fast as the link carries it ends the rounds early,
+ * as does a rest that stops shrinking.
+ */
+#define PRECOPY_MAX_ROUNDS 12
+#define PRECOPY_REST_NS    5000000ull    /* what is left should go in 5 ms */
+
+static int precopy(struct mig *g, struct img_writer *w, int *rounds)
+{
+	struct ckpt_round r;
+	uint64_t last = UINT64_MAX;
+	int rc;
+
+	if ((rc = ckpt_precopy_start(g->ck, w, &r)) < 0)
+		return rc;
+	note(g, 'P', 0, 0, 0, NULL);
+	for (*rounds = 1; *rounds <= PRECOPY_MAX_ROUNDS; ++*rounds) {
+		/* bytes per ns of the last step: the link's pace */
+		double rate = r.ns ? (double)r.bytes / (double)r.ns : 1.0;
+		double rest_ns = (double)r.dirty_pages * 4096.0 / (rate > 0 ? rate : 1.0);
+		if (*rounds > 1 && (rest_ns <= PRECOPY_REST_NS || r.dirty_pages * 4 >= last * 3))
+			break;
+		last = *rounds > 1 ? r.dirty_pages : UINT64_MAX;
+		if ((rc = ckpt_precopy_round(g->ck, w, &r)) < 0)
+			return rc;
+		note(g, 'P', 0, *rounds, 0, NULL);
+		if (r.dirty_pages * 4096.0 / (r.ns ? (double)r.ns : 1.0) >= 0.8 * rate)
+			break;   /* it writes about as fast as we send */
+	}
+	return 0;
+}
+
 /* Source worker: freeze, stream the image, then kill or resume as told. */
 static void source_worker(struct mig *g)
 {
 	struct roam_error *err = &g->err;   /* the ckpt's, in our copy of roamd */
 	struct img_writer w;
 	uint64_t freeze_ns = 0;
+	int rounds = 0;
 	int rc;
 
-	rc = ckpt_freeze(g->ck);
+	rc = img_writer_init(&w, img_fd_write, &g->worker_data_fd, IMG_CODEC_NONE);
+	if (rc == 0 && !g->cold)
+		rc = precopy(g, &w, &rounds);
+	if (rc == 0)
+		rc = ckpt_freeze(g->ck);
 	if (rc == 0) {
 		freeze_ns = ckpt_stats(g->ck)->freeze_ns;
-		rc = img_writer_init(&w, img_fd_write, &g->worker_data_fd, IMG_CODEC_NONE);
-		if (rc == 0) {
-			rc = ckpt_dump(g->ck, &w);
-			img_writer_fini(&w);
-		}
+		rc = ckpt_dump(g->ck, &w);
 	}
+	img_writer_fini(&w);
 	close(g->worker_data_fd);
-	note(g, rc ? 'E' : 'D', rc, 0, freeze_ns, err);
+	note(g, rc ? 'E' : 'D', rc, rounds, freeze_ns, err);
 	char d = decision(g);
 	if (d == 'K' && rc == 0)
 		rc = ckpt_kill(g->ck);
@@ -787,8 +826,8 @@ static void source_finished(struct mig *g)
 	}
 	double total = (double)(g->done_ns - g->t0_ns) / 1e6;
 	double down = g->freeze_ns ? (double)(g->done_ns - g->freeze_ns) / 1e6 : 0;
-	answer_client(g, 0, "migrated %s from %s to %s: total_ms=%.1f downtime_ms=%.1f bytes=%llu rounds=0",
-		      j->id, roamd->cfg.name, host, total, down, (unsigned long long)g->sent);
+	answer_client(g, 0, "migrated %s from %s to %s: total_ms=%.1f downtime_ms=%.1f bytes=%llu rounds=%d",
+		      j->id, roamd->cfg.name, host, total, down, (unsigned long long)g->sent, g->rounds);
 	mig_free(g);
 }
 
@@ -798,6 +837,11 @@ static void source_note(struct mig *g, char c)
 		char why[600];
 		snprintf(why, sizeof(why), "checkpoint: %s", errtext(g));
 		return source_abort(g, why);
+	}
+	if (c == 'P') {
+		char phase[40];
+		snprintf(phase, sizeof(phase), "pre-copy round %d", g->rounds);
+		return progress(g, phase);
 	}
 	if (c == 'D') {
 		if (g->state == MS_TRANSFER)
@@ -877,7 +921,8 @@ void migrate_reply(struct conn *c, const Roamnet__MigReply *r)
 	}
 }
 
-static int start_migration(struct job *j, struct member *dst, bool check, struct conn *c, bool draining);
+static int start_migration(struct job *j, struct member *dst, bool check, bool cold, struct conn *c,
+			   bool draining);
 
 void migrate_request(struct conn *c, const Roamnet__Migrate *m)
 {
@@ -909,12 +954,13 @@ void migrate_request(struct conn *c, const Roamnet__Migrate *m)
 		return control_result(c, 255, "job %s already runs on %s", j->id, dst->name);
 	if (dst->state != MEMBER_UP || !dst->link || dst->link->state != CS_OPEN)
 		return control_result(c, 255, "host %s is not reachable", dst->name);
-	if (start_migration(j, dst, m->check, c, false) < 0)
+	if (start_migration(j, dst, m->check, m->cold, c, false) < 0)
 		control_result(c, 255, "out of memory");
 }
 
 /* Starts moving j to dst; every outcome reaches c (if any) and the drain. */
-static int start_migration(struct job *j, struct member *dst, bool check, struct conn *c, bool draining)
+static int start_migration(struct job *j, struct member *dst, bool check, bool cold, struct conn *c,
+			   bool draining)
 {
 	struct host_ident id;
 	struct file_list files;
@@ -929,12 +975,13 @@ static int start_migration(struct job *j, struct member *dst, bool check, struct
 	if (!g)
 		return -ENOMEM;
 	g->draining = draining;
+	g->cold = cold;
 	g->mid = next_mid++;
 	g->link = dst->link;
 	g->client = c;
 	g->rss = rss_of(j->pid);
 	/* The engine's own refusals come first, before anything is frozen. */
-	struct ckpt_opts o = {.codec = IMG_CODEC_NONE, .out_fd = -1};
+	struct ckpt_opts o = {.codec = IMG_CODEC_NONE, .out_fd = -1, .dirty_hash = roamd->cfg.dirty_hash};
 	if ((rc = ckpt_open(&g->ck, j->pid, &o, &g->err)) == 0)
 		rc = ckpt_check(g->ck);
 	if (rc < 0) {
@@ -1043,7 +1090,7 @@ static void drain_self(struct conn *c, bool undo)
 		if (!(dst = auto_target())) {
 			snprintf(why, sizeof(why), "%s: no other host can take it", j->id);
 			drain_done(false, why);
-		} else if (start_migration(j, dst, false, NULL, true) < 0) {
+		} else if (start_migration(j, dst, false, false, NULL, true) < 0) {
 			snprintf(why, sizeof(why), "%s: out of memory", j->id);
 			drain_done(false, why);
 		}
@@ -1477,7 +1524,9 @@ static void note_event(struct ev *ev, uint32_t events)
 	g->worker_rc = n.rc;
 	if (n.err[0])
 		snprintf(g->errmsg, sizeof(g->errmsg), "%s", n.err);
-	if (n.pid)
+	if (g->source && (n.kind == 'P' || n.kind == 'D'))
+		g->rounds = n.pid;   /* a source worker's notes carry its round there */
+	else if (n.pid)
 		g->new_pid = n.pid;
 	if (n.freeze_ns)
 		g->freeze_ns = n.freeze_ns;

@@ -49,7 +49,8 @@ struct config {
 	char cgroup_mode[8];         /* auto, v2, v1, none */
 	char shared[CL_MAX_TAGS][CL_NAME_MAX];  /* shared storage path prefixes */
 	unsigned nshared;
-	unsigned doubt_timeout_s;    /* destination: prepared, source silent */
+	unsigned doubt_timeout_s;
+	bool dirty_hash;             /* pre-copy tracks dirty pages by hashing */    /* destination: prepared, source silent */
 	char hide_cpu[CL_MAX_TAGS][CL_NAME_MAX];  /* tests: flags advertised as missing */
 	unsigned nhide_cpu;
 	char test_vdso_id[64];       /* tests: advertised vDSO identity */
