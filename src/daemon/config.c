@@ -22,6 +22,7 @@
  *                        page hashing always
  *   test-hide-cpu a,b    tests only: advertise these CPU flags as missing
  *   test-vdso-id STR     tests only: advertise this vDSO identity instead
+ *   test-fault NAME      tests only: a migration fault (see migrate.c)
  *   ballast MiB          benchmarks only: keep MiB of touched memory resident,
  *                        to show that spawning does not cost more for it
  */
@@ -136,6 +137,8 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 		c->nhide_cpu = 0;
 		if (split_list(v, c->hide_cpu, CL_MAX_TAGS, &c->nhide_cpu))
 			goto bad;
+	} else if (!strcmp(k, "test-fault")) {
+		set(c->test_fault, sizeof(c->test_fault), v);
 	} else if (!strcmp(k, "test-vdso-id")) {
 		set(c->test_vdso_id, sizeof(c->test_vdso_id), v);
 	} else if (!strcmp(k, "env-deny")) {

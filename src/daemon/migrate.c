@@ -104,6 +104,33 @@ struct mig {
 
 static struct mig *migs;
 
+/*
+ * Faults the tests inject (roamd --test-fault NAME), each at one step:
+ *   exit-ready exit-data exit-built exit-commit   destination roamd dies
+ *     when it would answer READY, at the first image bytes, when the
+ *     process is built, when COMMIT arrives;
+ *   exit-transfer exit-doubt   source roamd dies once the job is frozen /
+ *     right after sending COMMIT;
+ *   corrupt-stream truncate-stream   the source damages the image in flight;
+ *   lose-committed   the destination commits, then drops the link before
+ *     its answer (the source is left in doubt);
+ *   lose-commit   the destination drops the link when COMMIT arrives,
+ *     before acting on it.
+ * A roamd dying here is _exit: as abrupt as kill -9.
+ */
+static bool fault(const char *name)
+{
+	return !strcmp(roamd->cfg.test_fault, name);
+}
+
+static void fault_exit(const char *name)
+{
+	if (fault(name)) {
+		log_warn("test fault %s: exiting", name);
+		_exit(99);
+	}
+}
+
 /* roam drain of this host: the client waits for every job to be moved. */
 static struct {
 	struct conn *client;
@@ -745,6 +772,10 @@ static void pump(struct mig *g)
 			loop_mod(&g->data_ev, EPOLLIN);
 			break;
 		}
+		if (n > 0 && g->sent > (1u << 20) && fault("corrupt-stream"))
+			chunk[n / 2] ^= 0x5a;
+		if (n > 0 && g->sent > (1u << 20) && fault("truncate-stream"))
+			n = 0;   /* as if the image ended here */
 		Roamnet__MigData d = ROAMNET__MIG_DATA__INIT;
 		d.mid = g->mid;
 		d.data.data = chunk;
@@ -844,6 +875,7 @@ static void source_note(struct mig *g, char c)
 		return progress(g, phase);
 	}
 	if (c == 'D') {
+		fault_exit("exit-transfer");
 		if (g->state == MS_TRANSFER)
 			g->state = MS_BUILT_WAIT;
 		return;
@@ -866,6 +898,7 @@ static void source_built(struct mig *g, const Roamnet__MigReply *r)
 	g->committing = true;
 	progress(g, "commit");
 	ctl(g, MIG_OP_COMMIT, NULL);
+	fault_exit("exit-doubt");   /* conn_send has written COMMIT out */
 }
 
 static void source_outcome(struct mig *g, bool committed, int pid, const char *reason)
@@ -900,6 +933,12 @@ void migrate_reply(struct conn *c, const Roamnet__MigReply *r)
 	case MIG_STEP_READY:
 		if (g->state != MS_PREPARE)
 			return;
+		if (g->committing && (g->why[0] || !r->ok)) {   /* --check: every blocker */
+			char why[1200];
+			snprintf(why, sizeof(why), "%s%s%s", g->why, g->why[0] && !r->ok ? "; " : "",
+				 r->ok ? "" : r->reason ? r->reason : "refused");
+			return source_abort(g, why);
+		}
 		if (!r->ok)
 			return source_abort(g, r->reason ? r->reason : "refused");
 		if (g->committing) {   /* --check: nothing more to do */
@@ -985,10 +1024,14 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	if ((rc = ckpt_open(&g->ck, j->pid, &o, &g->err)) == 0)
 		rc = ckpt_check(g->ck);
 	if (rc < 0) {
-		char why[600];
-		snprintf(why, sizeof(why), "%s", errtext(g));
-		source_abort(g, why);
-		return 0;
+		char why[sizeof(g->why)];
+		roam_error_text(&g->err, why, sizeof(why));
+		if (!check) {
+			source_abort(g, why);
+			return 0;
+		}
+		/* --check goes on: the destination's reasons are listed too. */
+		snprintf(g->why, sizeof(g->why), "%s", why);
 	}
 	if ((rc = files_of(j->pid, &files)) < 0) {
 		files_free(&files);
@@ -1356,6 +1399,7 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 	loop_add(&g->data_ev, 0);
 	if (restore_open(&g->rs, &o, &g->err) < 0 || start_worker(g) < 0)
 		goto fail;
+	fault_exit("exit-ready");
 	reply(g, MIG_STEP_READY, true, NULL);
 	log_info("migration %llu: receiving %s from %s", (unsigned long long)g->mid, j->id, g->peer);
 	return;
@@ -1381,6 +1425,7 @@ void migrate_data(struct conn *c, const Roamnet__MigData *d)
 
 	if (!g || g->link != c || g->state != MD_RECEIVING)
 		return;
+	fault_exit("exit-data");
 	if (d->data.len == 0) {
 		g->eof_sent = true;   /* here: the source has sent it all */
 	} else if (buf_used(&g->inbuf) + d->data.len > WINDOW + MSG_MIG_CHUNK ||
@@ -1405,6 +1450,7 @@ static void dest_built(struct mig *g)
 		return dest_abort(g, "aborted while building");
 	}
 	g->state = MD_BUILT;
+	fault_exit("exit-built");
 	reply(g, MIG_STEP_BUILT, true, NULL);
 	if (!g->link)
 		g->deadline_ms = now_ms() + (uint64_t)roamd->cfg.doubt_timeout_s * 1000;
@@ -1439,6 +1485,11 @@ static void dest_released(struct mig *g)
 			exec_signal(j, s);
 	j->held_sigs = 0;
 	log_info("migration %llu: job %s runs here as pid %d", (unsigned long long)g->mid, j->id, g->new_pid);
+	if (fault("lose-committed") && g->link) {
+		roamd->cfg.test_fault[0] = 0;   /* once */
+		conn_kill(g->link, "test fault lose-committed");
+		g->link = NULL;
+	}
 	reply(g, MIG_STEP_COMMITTED, true, NULL);
 	j->mig = NULL;
 	g->job = NULL;
@@ -1474,6 +1525,13 @@ void migrate_ctl(struct conn *c, const Roamnet__MigCtl *m)
 		if (g)
 			dest_abort(g, m->reason ? m->reason : "the source aborted");
 		return;
+	}
+	if (g && g->state == MD_BUILT && m->op == MIG_OP_COMMIT) {
+		fault_exit("exit-commit");
+		if (fault("lose-commit")) {
+			roamd->cfg.test_fault[0] = 0;   /* once */
+			return conn_kill(c, "test fault lose-commit");
+		}
 	}
 	if (g && g->state == MD_BUILT) {
 		/* COMMIT, or RESOLVE from a source in doubt or restarted: either

@@ -54,6 +54,7 @@ struct config {
 	char hide_cpu[CL_MAX_TAGS][CL_NAME_MAX];  /* tests: flags advertised as missing */
 	unsigned nhide_cpu;
 	char test_vdso_id[64];       /* tests: advertised vDSO identity */
+	char test_fault[32];         /* tests: a migration fault to inject (migrate.c) */
 	unsigned ballast_mb;         /* benchmarks: stay resident with this much touched memory */
 	int check_only;              /* -n */
 	int verbose;

@@ -1,0 +1,82 @@
+#!/bin/bash
+# roam migrate refuses, before freezing anything, what cannot move, and says
+# why: a destination lacking a CPU feature the source offers, another vDSO
+# (both advertised through roamd's test-only overrides, since the test hosts
+# share one CPU and kernel), a file open for writing that is not shared
+# storage, a resource the engine refuses (a socket), an unknown host, a job
+# that runs elsewhere. --check lists every blocker and freezes nothing. After
+# each refusal the job runs on where it was, untouched.
+# timeout: 120
+. "$(dirname "$0")/lib/cluster.sh"
+
+HOST_FLAGS[2]="--test-hide-cpu avx2,sse4_2"
+HOST_FLAGS[3]="--test-vdso-id another-kernel"
+cluster_up 3 --allow-root
+H1=$(hname 1) H2=$(hname 2) H3=$(hname 3)
+SCRATCH=$WORK/scratch
+mkdir -p "$SCRATCH"
+
+# A python3 job on h1 that counts; prints its count on each line of input.
+start_job() { # CODE -> sets ID, RUNNER, OUT
+	OUT=$WORK/out.$RANDOM
+	mkfifo "$OUT.in"
+	exec 7<>"$OUT.in"
+	(cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H1" -- python3 -c "$1") \
+		<"$OUT.in" >"$OUT" 2>&1 7>&- &
+	RUNNER=$!
+	wait_until 10 grep -q ready "$OUT" || fail "job never ready: $(cat "$OUT")"
+	ID=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+}
+end_job() { # it must still answer, then end with status 0
+	echo go >&7
+	exec 7>&-
+	wait "$RUNNER" || fail "the job failed after a refusal: $(cat "$OUT")"
+	grep -q "^done" "$OUT" || fail "the job did not finish: $(cat "$OUT")"
+}
+refused() { # EXPECT ARGS...: roam migrate ARGS fails, naming EXPECT
+	local expect=$1; shift
+	if run_on 1 migrate "$@" >"$WORK/r" 2>&1; then
+		fail "migrate $* was accepted; expected a refusal naming '$expect'"
+	fi
+	grep -q -- "$expect" "$WORK/r" || fail "migrate $*: refusal does not name '$expect': $(cat "$WORK/r")"
+	note "refused: $(cat "$WORK/r")"
+}
+
+PLAIN='import sys
+print("ready", flush=True)
+sys.stdin.readline()
+print("done", flush=True)'
+start_job "$PLAIN"
+refused "sse4_2 avx2" "$ID" --to "$H2"
+refused "sse4_2 avx2" "$ID" --to "$H2" --check
+refused "vDSO" "$ID" --to "$H3"
+refused "unknown host" "$ID" --to nosuchhost
+refused "already runs on" "$ID" --to "$H1"
+# Typed on a host where it does not run.
+run_on 2 migrate "$ID" --to "$H3" >"$WORK/r" 2>&1 && fail "migrate from a host where it does not run"
+grep -q "does not run here\|no such job" "$WORK/r" || fail "wrong-host refusal: $(cat "$WORK/r")"
+# What is fine checks fine, and nothing moved.
+HOST_OK=$(run_on 1 migrate "$ID" --to "$H2" --check 2>&1 || true)
+[ "$(run_on 1 ps --json | grep -c "\"host\":\"$H1\"")" -ge 1 ] || fail "the job left h1 after refusals"
+end_job
+
+# A file open for writing, not on shared storage.
+start_job "import sys
+f = open('$SCRATCH/log', 'w')
+print('ready', flush=True)
+sys.stdin.readline()
+f.write('x'); f.close()
+print('done', flush=True)"
+refused "$SCRATCH/log is open for writing" "$ID" --to "$H2" --check
+end_job
+
+# A resource the engine cannot move: a socket. Every blocker listed.
+start_job "import sys, socket
+s = socket.socket()
+f = open('$SCRATCH/log2', 'w')
+print('ready', flush=True)
+sys.stdin.readline()
+print('done', flush=True)"
+refused "socket" "$ID" --to "$H3" --check
+end_job
+echo "PASS"
