@@ -481,6 +481,15 @@ void job_member_lost(struct member *m)
 	for (struct job *j = roamd->jobs; j; j = j->next) {
 		if (!j->home_side)
 			continue;
+		if (j->arrived && j->arrived != m && j->exec_member == m) {
+			/* Its source died after the commit: where it landed is where
+			 * it runs (what the source still held of its output died
+			 * with it). */
+			job_home_moved(j, j->arrived->name, 0);
+			continue;
+		}
+		if (j->arrived == m)
+			j->arrived = NULL;
 		if ((j->state == JOB_RUNNING || j->state == JOB_STARTING) && j->exec_member == m) {
 			snprintf(reason, sizeof(reason), "host %s lost while running %s", m->name, j->id);
 			job_home_failed(j, 255, reason);
@@ -577,6 +586,7 @@ void job_home_moved(struct job *j, const char *host, int pid)
 	if (!j->exec_side)
 		j->migrations++;   /* here: counted when it arrived */
 	j->exec_member = m && !m->self ? m : NULL;
+	j->arrived = NULL;
 	j->paused = false;
 	log_info("job %s now runs on %s (pid %d, migration %u)", j->id, host, pid, j->migrations);
 	home_unhold(j);

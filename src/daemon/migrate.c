@@ -310,6 +310,39 @@ static void dest_worker(struct mig *g)
 	note(g, 'F', rc, pid, 0, &g->err);
 }
 
+/*
+ * In the worker: roamd's descriptors are not its to hold. A socket kept
+ * open here would outlive roamd closing it (a link roamd drops would stay
+ * up until the worker ends), a job's pipe would hide its EOF.
+ */
+static void close_inherited(struct mig *g)
+{
+	struct ev *evs[] = {&roamd->listen_ev, &roamd->control_ev, &roamd->signal_ev, &roamd->timer_ev};
+
+	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+		if (evs[i]->fd >= 0)
+			close(evs[i]->fd);
+	close(roamd->epfd);
+	for (struct conn *c = roamd->conns; c; c = c->next)
+		if (c->ev.fd >= 0)
+			close(c->ev.fd);
+	for (struct job *j = roamd->jobs; j; j = j->next) {
+		struct ev *je[] = {&j->pidfd_ev, &j->out_ev, &j->err_ev, &j->in_ev};
+		for (size_t i = 0; i < sizeof(je) / sizeof(je[0]); i++)
+			if (je[i]->fd >= 0)
+				close(je[i]->fd);
+	}
+	for (struct mig *o = migs; o; o = o->next) {
+		if (o == g)
+			continue;
+		int fds[] = {o->data_fd, o->data_ev.fd, o->note_fd, o->ctl_fd, o->pipes[0][0], o->pipes[0][1],
+			     o->pipes[1][0], o->pipes[1][1], o->pipes[2][0], o->pipes[2][1]};
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+	}
+}
+
 static int start_worker(struct mig *g)
 {
 	pid_t parent = getpid(), pid = fork();
@@ -326,6 +359,7 @@ static int start_worker(struct mig *g)
 		close(g->ctl_fd);
 		if (g->data_ev.fd >= 0)
 			close(g->data_ev.fd);
+		close_inherited(g);
 		if (g->source)
 			source_worker(g);
 		else
@@ -1485,6 +1519,8 @@ static void dest_released(struct mig *g)
 			exec_signal(j, s);
 	j->held_sigs = 0;
 	log_info("migration %llu: job %s runs here as pid %d", (unsigned long long)g->mid, j->id, g->new_pid);
+	if (j->origin)   /* tell the home too, in case the source dies now */
+		home_msg(j, MIG_HOME_ARRIVED, roamd->cfg.name, g->new_pid);
 	if (fault("lose-committed") && g->link) {
 		roamd->cfg.test_fault[0] = 0;   /* once */
 		conn_kill(g->link, "test fault lose-committed");
@@ -1618,7 +1654,14 @@ void migrate_home(struct conn *c, const Roamnet__MigHome *h)
 		j->mig->home_held = true;
 		return start_transfer(j->mig);
 	}
-	/* Exec -> home on our link to it. */
+	/* Exec -> home on our link to it: the new host says it has the job
+	 * before its source says it gave it away (which it may never say if
+	 * it dies): kept, in case. */
+	if (h->op == MIG_HOME_ARRIVED) {
+		if (j && j->home_side && j->migrating && j->exec_member != c->member)
+			j->arrived = c->member;
+		return;
+	}
 	if (!j || !j->home_side || j->exec_member != c->member)
 		return;
 	switch (h->op) {

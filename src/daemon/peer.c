@@ -289,7 +289,7 @@ static struct job *home_job(struct conn *c, const char *id)
 {
 	struct job *j = job_find(id);
 
-	if (!j || !j->home_side || j->exec_member != c->member)
+	if (!j || !j->home_side || (j->exec_member != c->member && j->arrived != c->member))
 		return NULL;
 	return j;
 }

@@ -127,6 +127,7 @@ struct job {
 	uint32_t migrations;        /* times it moved between hosts */
 	bool migrating;             /* input and signals are held meanwhile */
 	uint64_t held_sigs;         /* signals held while migrating (bit sig-1) */
+	struct member *arrived;     /* home: where it says it landed, before its source did */
 	char explain[512];
 	char fail_reason[512];
 	int fail_code;

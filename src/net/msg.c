@@ -340,8 +340,8 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 	}
 	case MSG_MIG_HOME: {
 		const Roamnet__MigHome *h = (const void *)m;
-		return valid_id(h->id) && h->op >= MIG_HOME_HOLD && h->op <= MIG_HOME_STAYED &&
-		       (!h->host || msg_valid_name(h->host)) && (h->op != MIG_HOME_MOVED || h->host)
+		return valid_id(h->id) && h->op >= MIG_HOME_HOLD && h->op <= MIG_HOME_ARRIVED &&
+		       (!h->host || msg_valid_name(h->host)) && ((h->op != MIG_HOME_MOVED && h->op != MIG_HOME_ARRIVED) || h->host)
 		       ? 0 : -MSG_ERR_INVALID;
 	}
 	case MSG_MIGRATE: {

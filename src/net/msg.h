@@ -93,7 +93,7 @@ enum msg_error {
 enum { MIG_OP_COMMIT = 1, MIG_OP_ABORT = 2, MIG_OP_RESOLVE = 3 };
 enum { MIG_STEP_READY = 1, MIG_STEP_BUILT = 2, MIG_STEP_COMMITTED = 3, MIG_STEP_OUTCOME = 4,
        MIG_STEP_ACK = 5 };
-enum { MIG_HOME_HOLD = 1, MIG_HOME_HELD = 2, MIG_HOME_MOVED = 3, MIG_HOME_STAYED = 4 };
+enum { MIG_HOME_HOLD = 1, MIG_HOME_HELD = 2, MIG_HOME_MOVED = 3, MIG_HOME_STAYED = 4, MIG_HOME_ARRIVED = 5 };
 
 /* Returns a static human-readable name for a type, or "unknown". */
 const char *msg_type_name(unsigned type);

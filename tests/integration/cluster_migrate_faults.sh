@@ -1,0 +1,140 @@
+#!/bin/bash
+# Never twice, never lost: a fault injected at each step of the migration
+# protocol (roamd's test-only --test-fault, a daemon killed outright, the
+# link taken down or its packets dropped with nftables, the image stream
+# corrupted or cut short) and the job is found running in exactly one place
+# with its state intact: the self-checking memory subject prints PASS at the
+# end and its exit status reaches the home.
+# timeout: 400
+. "$(dirname "$0")/lib/cluster.sh"
+
+SUBJ=${ROAM_SUBJECTS:?}
+SHARED=$WORK/shared
+mkdir -p "$SHARED"
+chmod 777 "$SHARED"
+HOST_FLAGS[1]="--doubt-timeout 3"
+HOST_FLAGS[2]="--doubt-timeout 3"
+HOST_FLAGS[3]="--doubt-timeout 3"
+cluster_up 3 --allow-root --shared "$SHARED"
+H1=$(hname 1) H2=$(hname 2) H3=$(hname 3)
+
+# Restarts host I's roamd with extra flags (a fault, or none).
+restart_host() { # I [flags...]
+	local i=$1; shift
+	kill -9 "$(roamd_pid "$i")" 2>/dev/null
+	sleep 0.3
+	HOST_FLAGS[$i]="--doubt-timeout 3 $*"
+	start_host "$i" --allow-root --shared "$SHARED"
+	for k in 1 2 3; do
+		wait_until 15 hosts_up_on "$k" 3 || fail "h$k does not see 3 hosts after restarting h$i"
+	done
+}
+
+# How many processes run the subject of stop file STOP, across all hosts.
+copies() { pgrep -fc "^$SUBJ/memory -s $1 " || true; }
+
+# start_subject HOME ON: the memory subject run from HOME on ON (64 MiB
+# present, so that the stream takes a moment).
+start_subject() {
+	STOP=$SHARED/stop.$RANDOM
+	OUT=$WORK/out.$RANDOM
+	ROAM_STOP=$STOP bg_run_on "$1" run --on "$(hname "$2")" -- "$SUBJ/memory" -s "$STOP" big=64 >"$OUT" 2>&1
+	RUNNER=$BG_PID
+	wait_until 15 grep -q ready "$OUT" || fail "subject never ready: $(cat "$OUT")"
+	ID=$(run_on "$1" ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+}
+
+# expect_once WHERE: exactly one copy runs, on host WHERE (as ps says; "12"
+# accepts h1 or h2: in doubt, the destination commits if the source comes
+# back before its doubt timeout, else aborts, and both are right), and once
+# stopped it passes its checks, its status reaching the home.
+expect_once() {
+	local where=$1 n host
+	wait_until 20 sh -c "[ \"\$(pgrep -fc '^$SUBJ/memory -s $STOP ')\" = 1 ]" ||
+		fail "$CASE: $(copies "$STOP") copies of the job run"
+	host=$(wait_until 10 true; run_on "$HOME_HOST" ps --json | python3 -c "
+import json,sys
+print(*[j['host'] for j in json.load(sys.stdin) if j['id']=='$ID'])")
+	local ok=0 w
+	for w in $(echo "$where" | grep -o .); do [ "$host" = "$(hname "$w")" ] && ok=1; done
+	[ $ok = 1 ] || fail "$CASE: ps says the job runs on '$host', expected h$where"
+	where=${host##*-h}
+	sleep 0.3
+	[ "$(copies "$STOP")" = 1 ] || fail "$CASE: $(copies "$STOP") copies after settling"
+	echo stop >"$STOP"
+	wait "$RUNNER"
+	local rc=$?
+	grep -q '^PASS' "$OUT" || fail "$CASE: the subject's checks failed (rc $rc): $(tail -n 3 "$OUT")"
+	[ $rc = 0 ] || fail "$CASE: status $rc at the home"
+	note "$CASE: runs once, on h$where, PASS"
+}
+
+# case NAME FAULT_HOST FAULT [EXPECTED_HOST]: job homed on and running on
+# h1, moved to h2 with the fault set on FAULT_HOST.
+run_case() {
+	CASE=$1
+	local fh=$2 f=$3 want=${4:-1}
+	restart_host "$fh" --test-fault "$f"
+	HOME_HOST=1
+	start_subject 1 1
+	run_on 1 migrate "$ID" --to "$H2" >"$WORK/m" 2>&1 &
+	local mig=$!
+	# A dead host comes back (restarted), without the fault: a source in
+	# doubt learns the outcome from it then.
+	wait_until 20 sh -c "! kill -0 $mig 2>/dev/null || ! kill -0 $(roamd_pid "$fh") 2>/dev/null"
+	kill -0 "$(roamd_pid "$fh")" 2>/dev/null || restart_host "$fh"
+	wait_until 30 sh -c "! kill -0 $mig" || fail "$CASE: roam migrate never answered"
+	wait $mig
+	note "$CASE: roam migrate said: $(head -c 300 "$WORK/m")"
+	expect_once "$want"
+	restart_host "$fh"
+}
+
+run_case "destination dies before READY" 2 exit-ready 1
+run_case "destination dies at the first image bytes" 2 exit-data 1
+run_case "destination dies with the process built" 2 exit-built 1
+run_case "destination dies when COMMIT arrives" 2 exit-commit 1
+run_case "link drops as COMMIT arrives (source in doubt)" 2 lose-commit 12
+run_case "link drops before COMMITTED (source in doubt)" 2 lose-committed 2
+run_case "image corrupted in flight" 1 corrupt-stream 1
+run_case "image cut short" 1 truncate-stream 1
+
+# The link taken down during the transfer (veth of the destination down):
+# the source aborts when the peer goes silent, the job goes on at h1.
+if [ $AS_ROOT = 1 ]; then
+	CASE="link down during the transfer"
+	HOME_HOST=1
+	start_subject 1 1
+	(sleep 0.05; ip -n "$NS-h2" link set eth0 down) &
+	run_on 1 migrate "$ID" --to "$H2" >"$WORK/m" 2>&1
+	note "$CASE: roam migrate said: $(head -c 300 "$WORK/m")"
+	ip -n "$NS-h2" link set eth0 up
+	expect_once 1
+	for k in 1 2 3; do wait_until 20 hosts_up_on "$k" 3 || fail "h$k lost sight after the link came back"; done
+
+	# Packets dropped by nftables on the destination, from the source only.
+	CASE="packets dropped (nftables) during the transfer"
+	start_subject 1 1
+	(sleep 0.05; ip netns exec "$NS-h2" nft -f - <<EOF
+table inet roamtest { chain in { type filter hook input priority 0; ip saddr 10.77.0.1 drop; } }
+EOF
+	) &
+	run_on 1 migrate "$ID" --to "$H2" >"$WORK/m" 2>&1
+	note "$CASE: roam migrate said: $(head -c 300 "$WORK/m")"
+	ip netns exec "$NS-h2" nft delete table inet roamtest 2>/dev/null
+	expect_once 1
+	for k in 1 2 3; do wait_until 20 hosts_up_on "$k" 3 || fail "h$k lost sight after nft"; done
+fi
+
+# The source dies in doubt (just after COMMIT): its host, and the copy it
+# froze, are gone; the destination had COMMIT and runs the job, whose home
+# (h3) keeps its stdio.
+CASE="source dies just after COMMIT"
+restart_host 1 --test-fault exit-doubt
+HOME_HOST=3
+start_subject 3 1
+run_on 1 migrate "$ID" --to "$H2" >"$WORK/m" 2>&1
+note "$CASE: roam migrate said: $(head -c 300 "$WORK/m")"
+restart_host 1
+expect_once 2
+echo "PASS"
