@@ -69,6 +69,17 @@ done
 rm -f "$T/cut.img"
 stop_and_check PASS
 
+log "a page mapped during the rounds where restore keeps its trampoline (1 MiB): it moves"
+start_subject dirty 4 rate=3 low=100000
+run_for 0.1
+( sleep 0.3; touch "$RUN/map-low" ) &
+LIVE_OPTS=(--rounds 1 --round-gap 700)
+live_pipe
+LIVE_OPTS=()
+grep -q "fresh-vmas [1-9]" "$T/live.err" || fail "the page at 1 MiB was not made during the rounds"
+run_for 0.2
+stop_and_check PASS
+
 log "memory (sparse, shared, file mappings): live through a pipe, twice; threads"
 start_subject memory
 run_for 0.2
