@@ -132,7 +132,8 @@ int ckpt_collect_mm(struct ckpt *c)
 	proc_free_vmas(c->vmas, c->nvmas);
 	c->vmas = NULL;
 	c->nvmas = 0;
-	if ((rc = proc_read_vmas(c->procfd, &c->vmas, &c->nvmas)) < 0)
+	if ((rc = ckpt_precopy_layout(c, &c->vmas, &c->nvmas)) < 0 ||
+	    (rc == 0 && (rc = proc_read_vmas(c->procfd, &c->vmas, &c->nvmas)) < 0))
 		return roam_fail(c->err, rc, "reading /proc/%d/smaps", c->pid);
 	mm->start_code = c->stat.start_code;
 	mm->end_code = c->stat.end_code;

@@ -26,6 +26,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "sys/dirty.h"
 #include "sys/mem.h"
 
 #define PAGE ARCH_PAGE_SIZE
@@ -80,22 +81,11 @@ static int wanted(enum pick pick, uint64_t pm)
 	}
 }
 
-static int add_chunks(struct dumper *d, const Roamimg__Vma *m, const struct proc_vma *v, size_t *cap)
+/* Chunks of at most one record over [start, end). */
+static int push_chunks(struct dumper *d, uint64_t start, uint64_t end, enum pick pick, const struct proc_vma *v,
+		       size_t *cap)
 {
-	enum pick pick = pick_for(m, v);
-	uint64_t end = m->end;
-
-	if (pick == PICK_NONE)
-		return 0;
-	if (pick == PICK_ALL && m->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE) {
-		/* Pages beyond the end of the file cannot be read (SIGBUS). */
-		const Roamimg__MappedFile *f = d->c->mm->files[m->file_id];
-		uint64_t file_end = m->start + (f->size > m->pgoff ? f->size - m->pgoff : 0);
-		file_end = (file_end + PAGE - 1) & ~(PAGE - 1);
-		if (file_end < end)
-			end = file_end;
-	}
-	for (uint64_t a = m->start; a < end; a += CHUNK_PAGES * PAGE) {
+	for (uint64_t a = start; a < end; a += CHUNK_PAGES * PAGE) {
 		if (d->nchunks == *cap) {
 			size_t ncap = *cap ? *cap * 2 : 256;
 			struct chunk *n = realloc(d->chunks, ncap * sizeof(*n));
@@ -109,6 +99,53 @@ static int add_chunks(struct dumper *d, const Roamimg__Vma *m, const struct proc
 		};
 	}
 	return 0;
+}
+
+struct run_ctx {
+	struct dumper *d;
+	enum pick pick;
+	const struct proc_vma *v;
+	size_t *cap;
+};
+
+static int push_run(void *ctx, uint64_t start, uint64_t end)
+{
+	struct run_ctx *r = ctx;
+
+	return push_chunks(r->d, start, end, r->pick, r->v, r->cap);
+}
+
+static int add_chunks(struct dumper *d, const Roamimg__Vma *m, const struct proc_vma *v, size_t *cap)
+{
+	enum pick pick = pick_for(m, v);
+	uint64_t end = m->end;
+
+	/* Pre-copy: the freeze may go by a layout read before it, whose page
+	 * counts are not to be trusted: look at the page tables instead. */
+	if (pick == PICK_NONE && d->c->pre && (m->kind == ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE ||
+					       m->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE))
+		pick = m->kind == ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE ? PICK_PRESENT : PICK_WRITTEN;
+	if (pick == PICK_NONE)
+		return 0;
+	if (pick == PICK_ALL && m->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE) {
+		/* Pages beyond the end of the file cannot be read (SIGBUS). */
+		const Roamimg__MappedFile *f = d->c->mm->files[m->file_id];
+		uint64_t file_end = m->start + (f->size > m->pgoff ? f->size - m->pgoff : 0);
+		file_end = (file_end + PAGE - 1) & ~(PAGE - 1);
+		if (file_end < end)
+			end = file_end;
+	}
+	if (pick != PICK_ALL && m->end - m->start > CHUNK_PAGES * PAGE) {
+		/* Only the runs page tables cover: a sparse reservation costs what
+		 * it holds, not its size. */
+		size_t before = d->nchunks;
+		struct run_ctx r = { d, pick, v, cap };
+		int rc = pagemap_present(d->c->pagemapfd, m->start, end, push_run, &r);
+		if (rc != -ENOTTY && rc != -EINVAL)
+			return rc;
+		d->nchunks = before;  /* no PAGEMAP_SCAN here: the whole range */
+	}
+	return push_chunks(d, m->start, end, pick, v, cap);
 }
 
 static void set_err(struct dumper *d, int rc)

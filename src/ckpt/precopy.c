@@ -19,6 +19,11 @@
  * With hashing, the hash a page is compared with next is that of the very
  * bytes sent (dirty_copied), not of an earlier read.
  *
+ * Each step ends with a read of smaps (flags and page counts of every
+ * mapping, which costs a walk of every page table): at the freeze, maps
+ * (no walk) is enough when it shows the same mappings. The flags may then
+ * miss an madvise made since on a whole mapping; page counts are not used.
+ *
  * Userfaultfd tracking does not see a page dropped (MADV_DONTNEED) or
  * replaced by the zero page, since neither is a write: dirty_gone finds them
  * at the freeze. Hashing sees them as changed, and reads them as zero.
@@ -61,6 +66,8 @@ struct precopy {
 	struct run *runs;       /* what dirty_scan reported */
 	size_t nruns, capruns, run_floor;
 	struct ckpt_round cur;  /* the step being written */
+	struct proc_vma *snap;  /* smaps as the last step ended (ckpt_precopy_layout) */
+	size_t nsnap;
 	size_t gone_vma;        /* dirty_gone's mapping... */
 	struct img_writer *gone_w;  /* ... and the stream its drops go to */
 };
@@ -371,8 +378,58 @@ void ckpt_precopy_free(struct ckpt *c)
 	free(pre->drop_addr);
 	free(pre->drop_n);
 	free(pre->runs);
+	proc_free_vmas(pre->snap, pre->nsnap);
 	free(pre);
 	c->pre = NULL;
+}
+
+/* The layout with its flags and page counts, while the process runs, so
+ * that the freeze can do without (smaps walks every page table). */
+static void snapshot(struct ckpt *c)
+{
+	struct precopy *pre = c->pre;
+
+	proc_free_vmas(pre->snap, pre->nsnap);
+	pre->snap = NULL;
+	pre->nsnap = 0;
+	if (proc_read_vmas(c->procfd, &pre->snap, &pre->nsnap) < 0) {
+		pre->snap = NULL;
+		pre->nsnap = 0;
+	}
+}
+
+int ckpt_precopy_layout(struct ckpt *c, struct proc_vma **out, size_t *n)
+{
+	struct precopy *pre = c->pre;
+	struct proc_vma *v;
+	size_t nv;
+	int rc;
+
+	if (!pre || !pre->snap || c->state != CK_FROZEN)
+		return 0;
+	if ((rc = proc_read_maps(c->procfd, &v, &nv)) < 0)
+		return rc;
+	int same = nv == pre->nsnap;
+	for (size_t i = 0; same && i < nv; i++) {
+		const struct proc_vma *a = &v[i], *b = &pre->snap[i];
+		same = a->start == b->start && a->end == b->end && a->prot == b->prot && a->shared == b->shared &&
+		       a->pgoff == b->pgoff && a->dev_major == b->dev_major && a->dev_minor == b->dev_minor &&
+		       a->ino == b->ino && !strcmp(a->path, b->path);
+	}
+	if (!same) {
+		proc_free_vmas(v, nv);
+		return 0;
+	}
+	/* Page counts are those of the snapshot: pages.c does not trust them
+	 * in pre-copy, and looks at the page tables. */
+	for (size_t i = 0; i < nv; i++) {
+		v[i].vmflags = pre->snap[i].vmflags;
+		v[i].rss_kb = pre->snap[i].rss_kb;
+		v[i].swap_kb = pre->snap[i].swap_kb;
+	}
+	*out = v;
+	*n = nv;
+	return 1;
 }
 
 int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *out)
@@ -425,6 +482,7 @@ int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 	for (size_t k = 0; k < pre->mm->n_vmas; k++)
 		if (pre->v[k].tracked && (rc = send_vma(c, w, k)) < 0)
 			goto fail;
+	snapshot(c);
 	pre->cur.bytes = w->bytes - bytes0;
 	pre->cur.ns = now_ns() - t0;
 	if (out)
@@ -469,6 +527,7 @@ int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 	}
 	if ((rc = flush_drops(c, w)) < 0)
 		return rc;
+	snapshot(c);
 	pre->cur.bytes = w->bytes - bytes0;
 	pre->cur.ns = now_ns() - t0;
 	for (size_t k = 0; k < pre->mm->n_vmas; k++)

@@ -1,11 +1,12 @@
 /*
  * roam checkpoint PID -o IMAGE|- [--leave-running] [--carry-files] [--compress] [--stats]
- *                 [--live [--rounds N] [--dirty-hash]]
+ *                 [--live [--rounds N] [--round-gap MS] [--dirty-hash]]
  *
  * --live copies the memory while the process runs (pre-copy: a first full
  * pass, then up to N rounds (default 4) of the pages written meanwhile,
- * fewer once the rest is under 1 MiB or stops shrinking), and freezes it
- * only for the last delta. --dirty-hash (or ROAM_DIRTY_HASH=1 in the
+ * fewer once the rest is under 1 MiB or stops shrinking; --round-gap lets
+ * the process run MS milliseconds before each), and freezes it only for the
+ * last delta. --dirty-hash (or ROAM_DIRTY_HASH=1 in the
  * environment) tracks written pages by hashing instead of userfaultfd.
  *
  * The image is written to a temporary file beside IMAGE (mode 0600: it holds
@@ -31,7 +32,7 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: roam checkpoint PID -o IMAGE|- [--leave-running] [--carry-files] [--compress] [--stats]\n"
-			"                       [--live [--rounds N] [--dirty-hash]]\n");
+			"                       [--live [--rounds N] [--round-gap MS] [--dirty-hash]]\n");
 }
 
 static int fsync_dir_of(const char *path)
@@ -70,7 +71,7 @@ static void print_round(const struct ckpt_round *r)
 /* The pre-copy rounds while the process runs: stop once what is left to
  * send is small, or once it stops shrinking (the process writes as fast as
  * the rounds copy). */
-static int precopy(struct ckpt *c, struct img_writer *w, int rounds, int stats)
+static int precopy(struct ckpt *c, struct img_writer *w, int rounds, int gap_ms, int stats)
 {
 	struct ckpt_round r;
 	uint64_t last = UINT64_MAX;
@@ -83,6 +84,9 @@ static int precopy(struct ckpt *c, struct img_writer *w, int rounds, int stats)
 		print_round(&r);
 	}
 	for (int i = 0; i < rounds; i++) {
+		struct timespec gap = { gap_ms / 1000, (long)(gap_ms % 1000) * 1000000 };
+		while (gap_ms && nanosleep(&gap, &gap) < 0 && errno == EINTR)
+			;
 		if ((rc = ckpt_precopy_round(c, w, &r)) < 0)
 			return rc;
 		if (stats)
@@ -105,12 +109,13 @@ int cmd_checkpoint(int argc, char **argv)
 		{"live", no_argument, NULL, 'l'},
 		{"rounds", required_argument, NULL, 'r'},
 		{"dirty-hash", no_argument, NULL, 'H'},
+		{"round-gap", required_argument, NULL, 'g'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
 	struct ckpt_opts opts = { .codec = IMG_CODEC_NONE, .out_fd = -1 };
 	const char *output = NULL;
-	int leave = 0, stats = 0, live = 0, rounds = 4, ch;
+	int leave = 0, stats = 0, live = 0, rounds = 4, gap_ms = 0, ch;
 	const char *force_hash = getenv("ROAM_DIRTY_HASH");
 
 	opts.dirty_hash = force_hash && *force_hash && strcmp(force_hash, "0");
@@ -131,6 +136,13 @@ int cmd_checkpoint(int argc, char **argv)
 			}
 			break;
 		case 'H': opts.dirty_hash = 1; break;
+		case 'g':
+			gap_ms = atoi(optarg);
+			if (gap_ms < 0 || gap_ms > 60000) {
+				usage();
+				return CLI_EXIT_USAGE;
+			}
+			break;
 		case 'h': usage(); return 0;
 		default: usage(); return CLI_EXIT_USAGE;
 		}
@@ -174,7 +186,7 @@ int cmd_checkpoint(int argc, char **argv)
 		roam_fail(&err, rc, "writing to %s", output);
 		goto fail;
 	}
-	if (live && (rc = precopy(c, &w, rounds, stats)) < 0)
+	if (live && (rc = precopy(c, &w, rounds, gap_ms, stats)) < 0)
 		goto fail;
 	if ((rc = ckpt_freeze(c)) < 0)
 		goto fail;

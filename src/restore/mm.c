@@ -384,6 +384,71 @@ static int meets(uint64_t a, uint64_t b, uint64_t s, uint64_t e)
 	return a < e && s < b;
 }
 
+/* A hole of size bytes that neither layout, nor the trampoline, nor any
+ * shared memory master but skip uses. */
+static int hole_for(struct restore *r, const Roamimg__Mm *early, size_t skip, uint64_t size, uint64_t *out)
+{
+	size_t n = 0;
+	uint64_t (*extra)[2] = malloc((early->n_vmas + r->nshm + 1) * sizeof(*extra));
+	int rc;
+
+	if (!extra)
+		return -ENOMEM;
+	for (size_t i = 0; i < early->n_vmas; i++) {
+		extra[n][0] = early->vmas[i]->start;
+		extra[n++][1] = early->vmas[i]->end;
+	}
+	extra[n][0] = r->tramp;
+	extra[n++][1] = r->tramp + TRAMP_SIZE;
+	for (size_t k = 0; k < r->nshm; k++)
+		if (k != skip) {
+			extra[n][0] = r->shm[k].addr;
+			extra[n++][1] = r->shm[k].addr + r->shm[k].size;
+		}
+	rc = restore_find_hole(r->ld.mm, (const uint64_t (*)[2])extra, n, size, out);
+	free(extra);
+	return rc;
+}
+
+/* The trampoline moves to a hole of both layouts: a new one is made (the
+ * remote syscalls of its making run in the old one), then the old goes. */
+static int move_tramp(struct restore *r, const Roamimg__Mm *early)
+{
+	static const unsigned char code[] = ARCH_TRAMPOLINE_CODE;
+	uint64_t addr, old = r->tramp;
+	long ret;
+	int rc;
+
+	if ((rc = hole_for(r, early, (size_t)-1, TRAMP_SIZE, &addr)) < 0)
+		return roam_fail(r->err, rc, "no room to move the trampoline");
+	if ((rc = rsys(r, &ret, "moving the trampoline", SYS_mmap, (long)addr, TRAMP_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)) < 0)
+		return rc;
+	if ((rc = mem_write(r->pid, r->memfd, addr, code, sizeof(code))) < 0)
+		return roam_fail(r->err, rc, "writing the moved trampoline");
+	if ((rc = rsys(r, &ret, "moving the trampoline", SYS_mprotect, (long)addr, ARCH_PAGE_SIZE, PROT_READ | PROT_EXEC,
+		       0, 0, 0)) < 0)
+		return rc;
+	r->tramp = addr;
+	r->rem.ip = addr;
+	return rsys(r, &ret, "unmapping the old trampoline", SYS_munmap, (long)old, TRAMP_SIZE, 0, 0, 0, 0);
+}
+
+static int move_master(struct restore *r, const Roamimg__Mm *early, size_t k)
+{
+	uint64_t addr;
+	long ret;
+	int rc;
+
+	if ((rc = hole_for(r, early, k, r->shm[k].size, &addr)) < 0)
+		return roam_fail(r->err, rc, "no room to move a shared memory object");
+	if ((rc = rsys(r, &ret, "moving a shared memory object", SYS_mremap, (long)r->shm[k].addr, (long)r->shm[k].size,
+		       (long)r->shm[k].size, MREMAP_MAYMOVE | MREMAP_FIXED, (long)addr, 0)) < 0)
+		return rc;
+	r->shm[k].addr = addr;
+	return 0;
+}
+
 int restore_mm_update(struct restore *r)
 {
 	const Roamimg__Mm *early = r->mm, *mm = r->ld.mm;
@@ -391,18 +456,18 @@ int restore_mm_update(struct restore *r)
 	int rc;
 
 	/* The trampoline and the shared memory masters were placed in holes of
-	 * the early layout: the process may have mapped something there since. */
+	 * the early layout: the process may have mapped something there since.
+	 * They move out of the way. */
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const Roamimg__Vma *v = mm->vmas[i];
-		int clash = meets(v->start, v->end, r->tramp, r->tramp + TRAMP_SIZE);
-		for (size_t k = 0; k < r->nshm && !clash; k++)
-			clash = meets(v->start, v->end, r->shm[k].addr, r->shm[k].addr + r->shm[k].size);
-		if (clash)
-			return roam_fail(r->err, -ROAM_E_INCOMPAT,
-					 "mapping %llx-%llx, made during the pre-copy, lies where restore works: "
-					 "checkpoint again", (unsigned long long)v->start, (unsigned long long)v->end);
 		if (v->fresh && (v->kind == ROAMIMG__VMA_KIND__VMA_VDSO || v->kind == ROAMIMG__VMA_KIND__VMA_VVAR))
 			return roam_fail(r->err, -ROAM_E_INCOMPAT, "the vDSO moved during the pre-copy");
+		if (meets(v->start, v->end, r->tramp, r->tramp + TRAMP_SIZE) && (rc = move_tramp(r, early)) < 0)
+			return rc;
+		for (size_t k = 0; k < r->nshm; k++)
+			if (meets(v->start, v->end, r->shm[k].addr, r->shm[k].addr + r->shm[k].size) &&
+			    (rc = move_master(r, early, k)) < 0)
+				return rc;
 	}
 	/* What the early layout had and the final one does not: unmapped. What
 	 * both have, kept or remapped below. */

@@ -221,9 +221,10 @@ void dirty_copied(struct dirty *d, uint64_t addr, const void *data, size_t npage
 }
 
 /* One PAGEMAP_SCAN pass without write-protecting: runs of pages whose
- * categories, after inverting those of inv, include all of mask. */
-static int scan_categories(struct dirty *d, uint64_t start, uint64_t end, uint64_t inv, uint64_t mask, dirty_fn fn,
-			   void *ctx)
+ * categories, after inverting those of inv, include all of mask (or, with
+ * anyof, any of anyof). */
+static int scan_fd(int pagemapfd, uint64_t start, uint64_t end, uint64_t inv, uint64_t mask, uint64_t anyof,
+		   dirty_fn fn, void *ctx)
 {
 	struct page_region vec[64];
 	int rc = 0;
@@ -231,9 +232,10 @@ static int scan_categories(struct dirty *d, uint64_t start, uint64_t end, uint64
 	while (start < end && !rc) {
 		struct pm_scan_arg arg = {
 			.size = sizeof(arg), .start = start, .end = end, .vec = (uint64_t)(uintptr_t)vec, .vec_len = 64,
-			.category_inverted = inv, .category_mask = mask, .return_mask = mask,
+			.category_inverted = inv, .category_mask = mask, .category_anyof_mask = anyof,
+			.return_mask = mask | anyof,
 		};
-		long n = ioctl(d->pagemapfd, PAGEMAP_SCAN, &arg);
+		long n = ioctl(pagemapfd, PAGEMAP_SCAN, &arg);
 		if (n < 0)
 			return -errno;
 		for (long i = 0; i < n && !rc; i++)
@@ -243,6 +245,19 @@ static int scan_categories(struct dirty *d, uint64_t start, uint64_t end, uint64
 		start = arg.walk_end;
 	}
 	return rc;
+}
+
+int pagemap_present(int pagemapfd, uint64_t start, uint64_t end, dirty_fn fn, void *ctx)
+{
+	if ((start | end) & (PAGE - 1) || end <= start)
+		return -EINVAL;
+	return scan_fd(pagemapfd, start, end, 0, 0, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, fn, ctx);
+}
+
+static int scan_categories(struct dirty *d, uint64_t start, uint64_t end, uint64_t inv, uint64_t mask, dirty_fn fn,
+			   void *ctx)
+{
+	return scan_fd(d->pagemapfd, start, end, inv, mask, 0, fn, ctx);
 }
 
 int dirty_gone(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx)

@@ -70,4 +70,11 @@ int dirty_gone(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void 
 int dirty_file_pages(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx);
 void dirty_close(struct dirty *d);
 
+/* Runs of [start, end) holding pages present or swapped out (write-
+ * protection markers count as swapped: they read as zero) by PAGEMAP_SCAN
+ * on a /proc/PID/pagemap descriptor, which skips what no page table covers:
+ * a sparse reservation costs what it holds, not its size. -ENOTTY where the
+ * kernel has no PAGEMAP_SCAN. Not tracking: here since it shares the scan. */
+int pagemap_present(int pagemapfd, uint64_t start, uint64_t end, dirty_fn fn, void *ctx);
+
 #endif

@@ -171,14 +171,15 @@ void proc_free_vmas(struct proc_vma *v, size_t n)
 	free(v);
 }
 
-int proc_read_vmas(int dirfd, struct proc_vma **out, size_t *n)
+/* smaps, or maps: the same header lines, without the fields. */
+static int read_vmas(int dirfd, const char *name, struct proc_vma **out, size_t *n)
 {
 	char *buf, *line, *next;
 	struct proc_vma *v = NULL;
 	size_t cnt = 0, cap = 0;
 	int rc;
 
-	if ((rc = proc_read_file(dirfd, "smaps", &buf, NULL)) < 0)
+	if ((rc = proc_read_file(dirfd, name, &buf, NULL)) < 0)
 		return rc;
 	for (line = buf; line && *line; line = next) {
 		next = strchr(line, '\n');
@@ -241,6 +242,16 @@ fail:
 	free(buf);
 	proc_free_vmas(v, cnt);
 	return rc;
+}
+
+int proc_read_vmas(int dirfd, struct proc_vma **out, size_t *n)
+{
+	return read_vmas(dirfd, "smaps", out, n);
+}
+
+int proc_read_maps(int dirfd, struct proc_vma **out, size_t *n)
+{
+	return read_vmas(dirfd, "maps", out, n);
 }
 
 static int cmp_pid(const void *a, const void *b)

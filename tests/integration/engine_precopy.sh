@@ -69,6 +69,17 @@ done
 rm -f "$T/cut.img"
 stop_and_check PASS
 
+log "128 KiB mapped during the rounds where restore keeps its trampoline and a shared memory master (1 MiB): they move"
+start_subject dirty 4 rate=3 shared low=100000
+run_for 0.1
+( sleep 0.3; touch "$RUN/map-low" ) &
+LIVE_OPTS=(--rounds 1 --round-gap 700)
+live_pipe
+LIVE_OPTS=()
+grep -q "fresh-vmas [1-9]" "$T/live.err" || fail "the area at 1 MiB was not made during the rounds"
+run_for 0.2
+stop_and_check PASS
+
 log "memory (sparse, shared, file mappings): live through a pipe, twice; threads"
 start_subject memory
 run_for 0.2

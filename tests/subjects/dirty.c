@@ -3,7 +3,7 @@
  * checkpoint): whatever page a round copied may be stale by the freeze, and
  * a restore that kept one stale copy shows here.
  *
- *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [rate=PAGES]
+ *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [shared] [rate=PAGES] [low=ADDR]
  *
  * An area of MIB MiB (default 16) whose page i holds the pattern of
  * (i, ver[i]); every millisecond RATE pages (default 8) get a new version,
@@ -15,6 +15,9 @@
  * (a split mapping). With "aba" a page of counters is raised by one during
  * each sleep and lowered after it: a copy taken while raised and not taken
  * again once lowered (content compared, not writes) leaves them off by one.
+ * With low=ADDR (hex), once a file "map-low" appears beside the stop file,
+ * it maps 128 KiB there (where a restore may have put its own work). With
+ * "shared", 4 pages of shared anonymous memory, rewritten every step.
  * The whole area is checked every 100 steps and at the
  * end; -x corrupts a byte of the side mapping.
  */
@@ -34,6 +37,11 @@ static uint8_t *side;
 static size_t side_len;
 static uint64_t side_seed, step;
 static int aba;
+static uint64_t low_addr;
+static uint8_t *low;        /* low=: LOW_LEN mapped at low_addr, once asked */
+#define LOW_LEN (32 * PG)
+static uint64_t *shm;       /* shared: 4 pages, word i = step * i */
+static uint64_t shm_step;
 static uint64_t *counters;  /* aba: 512 counters, 0 at rest */
 
 static uint64_t seed_of(size_t i)
@@ -61,6 +69,10 @@ static void check_all(void)
 		check_page(i);
 	SUBJ_CHECK(subj_check_fill(side, side_len, side_seed) < 0, "side mapping (%zu bytes, seed %llu) differs",
 		   side_len, (unsigned long long)side_seed);
+	SUBJ_CHECK(!low || subj_check_fill(low, LOW_LEN, 4242) < 0, "the area at %p differs", (void *)low);
+	for (size_t k = 0; shm && k < 4 * PG / 8; k++)
+		SUBJ_CHECK(shm[k] == shm_step * k, "shared word %zu is %llu, not %llu", k, (unsigned long long)shm[k],
+			   (unsigned long long)(shm_step * k));
 	for (size_t k = 0; aba && k < PG / 8; k++)
 		SUBJ_CHECK(counters[k] == 0, "counter %zu is %llu at rest", k, (unsigned long long)counters[k]);
 }
@@ -96,6 +108,11 @@ static void write_page(size_t i)
 static void one_step(void)
 {
 	step++;
+	if (shm) {
+		shm_step = step;
+		for (size_t k = 0; k < 4 * PG / 8; k++)
+			shm[k] = shm_step * k;
+	}
 	for (unsigned k = 0; k < rate; k++)
 		write_page(pick());
 	if (!churn)
@@ -126,6 +143,12 @@ int main(int argc, char **argv)
 			churn = 1;
 		else if (!strcmp(subj.argv[i], "aba"))
 			aba = 1;
+		else if (!strcmp(subj.argv[i], "shared")) {
+			shm = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+			if (shm == MAP_FAILED)
+				subj_fail("mmap shared: %s", strerror(errno));
+		} else if (!strncmp(subj.argv[i], "low=", 4))
+			low_addr = strtoull(subj.argv[i] + 4, NULL, 16);
 		else if (!strncmp(subj.argv[i], "rate=", 5))
 			rate = (unsigned)atoi(subj.argv[i] + 5);
 		else if (atoi(subj.argv[i]) > 0)
@@ -152,6 +175,17 @@ int main(int argc, char **argv)
 		one_step();
 		if (step % 100 == 0)
 			check_all();
+		if (low_addr && !low) {
+			char path[PATH_MAX];
+			subj_path(path, sizeof(path), "map-low");
+			if (access(path, F_OK) == 0) {
+				low = mmap((void *)(uintptr_t)low_addr, LOW_LEN, PROT_READ | PROT_WRITE,
+					   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+				if (low == MAP_FAILED || (uint64_t)(uintptr_t)low != low_addr)
+					subj_fail("mapping a page at %#llx: %s", (unsigned long long)low_addr, strerror(errno));
+				subj_fill(low, LOW_LEN, 4242);
+			}
+		}
 		if (subj.sabotage && step == 20)
 			side[100] ^= 1;  /* no write repairs it before the check */
 		for (size_t k = 0; aba && k < PG / 8; k++)

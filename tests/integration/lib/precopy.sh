@@ -1,11 +1,13 @@
 # precopy.sh: live checkpoint helpers for engine_precopy*.sh (source after lib.sh).
 
 # live_pipe [ENV=VALUE...]: roam checkpoint $SPID --live -o - | roam restore -
+# (LIVE_OPTS, an array, adds checkpoint options)
 live_pipe() {
 	local pf="$T/live$RUN_N.pid" old=$WAITER
 	no_fail
 	rm -f "$pf"
-	( env "$@" timeout -k 5 "$ROAM_CMD_TIMEOUT" "$ROAM" checkpoint "$SPID" --live --rounds 3 --stats -o - \
+	( env "$@" timeout -k 5 "$ROAM_CMD_TIMEOUT" "$ROAM" checkpoint "$SPID" --live --rounds 3 --stats \
+		${LIVE_OPTS[@]+"${LIVE_OPTS[@]}"} -o - \
 		2>"$T/live.err" | "$ROAM" restore - --pid-file "$pf" 2>>"$T/restore.err" ) &
 	WAITER=$!
 	track "$WAITER"
