@@ -5,8 +5,8 @@
  * exec host.
  *
  * Direction is fixed by who opened the link: requests (Heartbeat, ProbeReq,
- * Spawn, Input, Signal, PsReq) travel on the sender's outgoing link; answers
- * (ProbeRep, Started, Failed, Output, Exited, PsRep) come back on the same
+ * Spawn, Input, Signal, PsReq, KillReq) travel on the sender's outgoing link;
+ * answers (ProbeRep, Started, Failed, Output, Exited, PsRep, KillRep) come back on the same
  * connection. A message in the wrong direction is a protocol error.
  */
 #include <errno.h>
@@ -241,14 +241,8 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 		struct job *j = job_find(s->id);
 		if (!j)
 			return false;
-		if (j->exec_side && j->origin == c) {
+		if (j->exec_side && j->origin == c)
 			exec_signal(j, s->sig);
-		} else if (j->home_side && s->user &&
-			   (!strcmp(s->user, j->user) || !strcmp(s->user, "root"))) {
-			/* roam kill typed on another host, routed through the home. */
-			log_info("job %s: signal %d from %s on %s", j->id, s->sig, s->user, c->peer_name);
-			job_signal(j, s->sig);
-		}
 		return false;
 	}
 	case MSG_FLOW: {
@@ -260,6 +254,9 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 	}
 	case MSG_PS_REQ:
 		ps_reply(c, ((Roamnet__PsReq *)m)->qid);
+		return false;
+	case MSG_KILL_REQ:
+		kill_request(c, (Roamnet__KillReq *)m);
 		return false;
 	}
 	conn_kill(c, "message in the wrong direction");
@@ -312,6 +309,11 @@ static bool from_exec(struct conn *c, unsigned type, ProtobufCMessage *m)
 	case MSG_PS_REP: {
 		Roamnet__PsRep *r = (Roamnet__PsRep *)m;
 		query_answer(r->qid, r->jobs, r->n_jobs);
+		return false;
+	}
+	case MSG_KILL_REP: {
+		Roamnet__KillRep *r = (Roamnet__KillRep *)m;
+		kill_answer(r->qid, r->code, r->reason);
 		return false;
 	}
 	}

@@ -135,7 +135,7 @@ struct job {
 	struct job *next;
 };
 
-/* A cluster-wide roam ps in progress. */
+/* A cluster-wide roam ps in progress, or a roam kill awaiting its home. */
 struct query {
 	uint64_t qid;
 	struct conn *client;
@@ -143,6 +143,8 @@ struct query {
 	uint64_t deadline_ms;
 	Roamnet__JobInfo **jobs;    /* collected, owned copies */
 	size_t njobs;
+	char kill_id[MSG_MAX_ID];   /* roam kill: the job ("" for ps) */
+	char kill_home[CL_NAME_MAX];/* roam kill: the home asked */
 	struct query *next;
 };
 
@@ -228,6 +230,10 @@ bool control_frame(struct conn *c, unsigned type, ProtobufCMessage *m);
 void control_closed(struct conn *c);
 void control_result(struct conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void query_answer(uint64_t qid, Roamnet__JobInfo **jobs, size_t n);
+/* The home's verdict on a roam kill this host forwarded (KillRep). */
+void kill_answer(uint64_t qid, int code, const char *reason);
+/* A KillReq from another host for a job homed here: check, signal, answer on c. */
+void kill_request(struct conn *c, const Roamnet__KillReq *k);
 void query_tick(uint64_t now);
 
 /* job.c (home side) */

@@ -38,6 +38,8 @@ static const struct msg_desc table[MSG_TYPE_MAX] = {
 	[MSG_HOST_LIST] = {"host-list", &roamnet__host_list__descriptor, MSG_MAX_PAYLOAD, C},
 	[MSG_KILL]      = {"kill", &roamnet__kill__descriptor, 1024, C},
 	[MSG_RESULT]    = {"result", &roamnet__result__descriptor, 16u << 10, C},
+	[MSG_KILL_REQ]  = {"kill-req", &roamnet__kill_req__descriptor, 1024, P},
+	[MSG_KILL_REP]  = {"kill-rep", &roamnet__kill_rep__descriptor, 2048, P},
 };
 #undef P
 #undef C
@@ -307,6 +309,16 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 	case MSG_RESULT: {
 		const Roamnet__Result *r = (const void *)m;
 		return (!r->reason || str_ok(r->reason)) ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_KILL_REQ: {
+		const Roamnet__KillReq *k = (const void *)m;
+		return valid_id(k->id) && k->sig >= 0 && k->sig <= 64 && str_ok(k->user) && k->user[0]
+		       ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_KILL_REP: {
+		const Roamnet__KillRep *r = (const void *)m;
+		return r->code >= 0 && r->code < 256 && (!r->reason || str_ok(r->reason))
+		       ? 0 : -MSG_ERR_INVALID;
 	}
 	}
 	return -MSG_ERR_TYPE;

@@ -52,6 +52,9 @@ enum msg_type {
 	MSG_HOST_LIST = 38,
 	MSG_KILL      = 39,
 	MSG_RESULT    = 40,
+	/* peer, types 200 and up */
+	MSG_KILL_REQ  = 200,
+	MSG_KILL_REP  = 201,
 	MSG_TYPE_MAX
 };
 
