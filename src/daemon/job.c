@@ -297,6 +297,7 @@ void job_place(struct conn *c, Roamnet__Run *run)
 	const char *bad = NULL;
 	char id[MSG_MAX_ID];
 	struct job *j;
+	uint64_t seq;
 	int err;
 
 	if (c->job && !final(c->job)) {
@@ -304,8 +305,14 @@ void job_place(struct conn *c, Roamnet__Run *run)
 		msg_free(&run->base);
 		return;
 	}
-	snprintf(id, sizeof(id), "%s.%llu", roamd->cfg.name, (unsigned long long)++roamd->next_seq);
-	j = job_new(id);
+	seq = state_next_seq();
+	snprintf(id, sizeof(id), "%s.%llu", roamd->cfg.name, (unsigned long long)seq);
+	j = seq ? job_new(id) : NULL;
+	if (!seq) {
+		control_result(c, 255, "cannot reserve a job id (see roamd's log)");
+		msg_free(&run->base);
+		return;
+	}
 	if (!j) {
 		control_result(c, 255, "out of memory");
 		msg_free(&run->base);

@@ -141,8 +141,8 @@ int main(int argc, char **argv)
 	if (config_check(&roamd->cfg, roamd->key) < 0)
 		return 1;
 	if (roamd->cfg.check_only) {
-		printf("roamd: configuration OK (host %s, listen %s, control %s)\n", roamd->cfg.name,
-		       roamd->cfg.listen, roamd->cfg.control);
+		printf("roamd: configuration OK (host %s, listen %s, control %s, state %s)\n",
+		       roamd->cfg.name, roamd->cfg.listen, roamd->cfg.control, roamd->cfg.state_dir);
 		return 0;
 	}
 	log_init(roamd->cfg.name, roamd->cfg.verbose);
@@ -151,6 +151,11 @@ int main(int argc, char **argv)
 		;
 	if (fd > 2)
 		close(fd);
+	if ((fd = state_init(roamd->cfg.state_dir)) < 0) {
+		fprintf(stderr, "roamd: state directory %s: %s\n", roamd->cfg.state_dir,
+			fd == -EBADMSG ? "corrupt sequence file 'seq'" : strerror(-fd));
+		return 1;
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);

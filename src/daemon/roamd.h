@@ -47,6 +47,7 @@ struct config {
 	char env_deny[ROAMD_MAX_DENY][64];   /* names (or PREFIX*) never passed on */
 	unsigned nenv_deny;
 	char cgroup_mode[8];         /* auto, v2, v1, none */
+	char state_dir[256];         /* what outlives a roamd (state.c) */
 	unsigned ballast_mb;         /* benchmarks: stay resident with this much touched memory */
 	int check_only;              /* -n */
 	int verbose;
@@ -161,7 +162,9 @@ struct roamd {
 	struct host_load self_load;
 	struct policy default_policy;
 	struct policy_rng rng;
-	uint64_t next_seq;
+	uint64_t next_seq;           /* the last job id handed out */
+	uint64_t seq_limit;          /* the last one reserved in the state directory */
+	int state_fd;                /* the state directory */
 	uint64_t next_qid;
 	uint64_t last_heartbeat_ms;
 	bool stopping;
@@ -187,6 +190,14 @@ int config_parse(struct config *c, int argc, char **argv);
 /* Checks c: names, addresses, key file mode; prints problems; 0 if sound. */
 int config_check(const struct config *c, uint8_t key[LINK_KEY_SIZE]);
 int parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len);
+
+/* state.c */
+/* Creates (0700) and opens the state directory, reads the job-id sequence;
+ * 0 or -errno (-EBADMSG: a corrupt sequence file). */
+int state_init(const char *dir);
+/* The next job sequence number, never one an earlier roamd of this state
+ * directory gave; 0 when no more could be reserved (logged). */
+uint64_t state_next_seq(void);
 
 /* loop.c */
 uint64_t now_ms(void);
