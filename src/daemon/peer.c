@@ -5,8 +5,9 @@
  * exec host.
  *
  * Direction is fixed by who opened the link: requests (Heartbeat, ProbeReq,
- * Spawn, Input, Signal, PsReq, KillReq) travel on the sender's outgoing link;
- * answers (ProbeRep, Started, Failed, Output, Exited, PsRep, KillRep) come back on the same
+ * Spawn, Input, Signal, PsReq, KillReq, LocateReq) travel on the sender's
+ * outgoing link; answers (ProbeRep, Started, Failed, Output, Exited, PsRep,
+ * KillRep, LocateRep) come back on the same
  * connection. A message in the wrong direction is a protocol error.
  */
 #include <errno.h>
@@ -258,6 +259,9 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 	case MSG_KILL_REQ:
 		kill_request(c, (Roamnet__KillReq *)m);
 		return false;
+	case MSG_LOCATE_REQ:
+		job_locate(c, (Roamnet__LocateReq *)m);
+		return false;
 	}
 	conn_kill(c, "message in the wrong direction");
 	return false;
@@ -316,6 +320,9 @@ static bool from_exec(struct conn *c, unsigned type, ProtobufCMessage *m)
 		kill_answer(r->qid, r->code, r->reason);
 		return false;
 	}
+	case MSG_LOCATE_REP:
+		job_locate_answer((Roamnet__LocateRep *)m);
+		return false;
 	}
 	conn_kill(c, "message in the wrong direction");
 	return false;

@@ -111,6 +111,8 @@ struct job {
 	uint64_t probe_qid;         /* placing: the probes in flight carry this */
 	unsigned probes_out;
 	uint64_t probe_deadline_ms;
+	uint64_t near_qid;          /* placing: --near asked the near job's home (LocateReq) */
+	uint64_t near_deadline_ms;
 	struct member *exec_member; /* where it runs when not here */
 	bool paused;                /* home: asked the exec host to stop reading output */
 	bool held;                  /* exec: the home asked us to stop reading output */
@@ -267,6 +269,10 @@ struct job_list {
 void job_list_local(struct job_list *l);
 void job_list_free(struct job_list *l);
 void job_probe_answer(uint64_t qid, struct member *m, const Roamnet__HostLoad *l);
+/* A LocateReq for a job homed here: answers where it runs, on c. */
+void job_locate(struct conn *c, const Roamnet__LocateReq *q);
+/* The near job's home answered: the job waiting for it is placed. */
+void job_locate_answer(const Roamnet__LocateRep *r);
 void job_tick(uint64_t now);
 void job_home_started(struct job *j, const char *host, int pid);
 void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n);

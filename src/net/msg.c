@@ -40,6 +40,8 @@ static const struct msg_desc table[MSG_TYPE_MAX] = {
 	[MSG_RESULT]    = {"result", &roamnet__result__descriptor, 16u << 10, C},
 	[MSG_KILL_REQ]  = {"kill-req", &roamnet__kill_req__descriptor, 1024, P},
 	[MSG_KILL_REP]  = {"kill-rep", &roamnet__kill_rep__descriptor, 2048, P},
+	[MSG_LOCATE_REQ] = {"locate-req", &roamnet__locate_req__descriptor, 1024, P},
+	[MSG_LOCATE_REP] = {"locate-rep", &roamnet__locate_rep__descriptor, 2048, P},
 };
 #undef P
 #undef C
@@ -319,6 +321,15 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 		const Roamnet__KillRep *r = (const void *)m;
 		return r->code >= 0 && r->code < 256 && (!r->reason || str_ok(r->reason))
 		       ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_LOCATE_REQ: {
+		const Roamnet__LocateReq *q = (const void *)m;
+		return valid_id(q->id) && str_ok(q->user) && q->user[0] ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_LOCATE_REP: {
+		const Roamnet__LocateRep *r = (const void *)m;
+		return (!r->host || !r->host[0] || msg_valid_name(r->host)) &&
+		       (!r->reason || str_ok(r->reason)) ? 0 : -MSG_ERR_INVALID;
 	}
 	}
 	return -MSG_ERR_TYPE;

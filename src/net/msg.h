@@ -55,6 +55,8 @@ enum msg_type {
 	/* peer, types 200 and up */
 	MSG_KILL_REQ  = 200,
 	MSG_KILL_REP  = 201,
+	MSG_LOCATE_REQ = 202,
+	MSG_LOCATE_REP = 203,
 	MSG_TYPE_MAX
 };
 

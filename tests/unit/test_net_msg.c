@@ -206,6 +206,33 @@ static void test_kill_req(void **state)
 	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), -MSG_ERR_INVALID);
 }
 
+/* roam run --near's question to the near job's home, and its answer. */
+static void test_locate(void **state)
+{
+	Roamnet__LocateReq q = ROAMNET__LOCATE_REQ__INIT;
+	Roamnet__LocateRep r = ROAMNET__LOCATE_REP__INIT;
+	ProtobufCMessage *m;
+	unsigned type;
+	long n;
+
+	q.qid = 1;
+	q.id = "h1.3";
+	q.user = "root";
+	n = msg_encode(MSG_LOCATE_REQ, &q.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), 0);
+	msg_free(m);
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_CONTROL, &type, &m), -MSG_ERR_TYPE);
+	r.qid = 1;
+	r.host = "h4";
+	n = msg_encode(MSG_LOCATE_REP, &r.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), 0);
+	assert_int_equal(type, MSG_LOCATE_REP);
+	msg_free(m);
+	r.host = "not a host";
+	n = msg_encode(MSG_LOCATE_REP, &r.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), -MSG_ERR_INVALID);
+}
+
 static void test_job_id(void **state)
 {
 	char host[64];
@@ -236,6 +263,7 @@ int main(void)
 		cmocka_unit_test(test_encode_wrong_type),
 		cmocka_unit_test(test_control_run),
 		cmocka_unit_test(test_kill_req),
+		cmocka_unit_test(test_locate),
 		cmocka_unit_test(test_job_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
