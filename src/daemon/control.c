@@ -71,7 +71,7 @@ void control_accept(struct ev *ev, uint32_t events)
 		struct ucred cr;
 		socklen_t len = sizeof(cr);
 		char desc[64];
-		struct passwd *pw;
+		struct user_info u;
 		struct conn *c;
 		int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -81,7 +81,6 @@ void control_accept(struct ev *ev, uint32_t events)
 			close(fd);
 			continue;
 		}
-		pw = getpwuid(cr.uid);
 		snprintf(desc, sizeof(desc), "uid %u pid %d", (unsigned)cr.uid, (int)cr.pid);
 		c = conn_new(fd, CONN_CONTROL, desc);
 		if (!c) {
@@ -91,8 +90,8 @@ void control_accept(struct ev *ev, uint32_t events)
 		c->uid = cr.uid;
 		c->gid = cr.gid;
 		c->pid = cr.pid;
-		if (pw)
-			snprintf(c->user, sizeof(c->user), "%s", pw->pw_name);
+		if (users_by_uid(cr.uid, &u) == 0)
+			snprintf(c->user, sizeof(c->user), "%s", u.name);
 		else
 			snprintf(c->user, sizeof(c->user), "#%u", (unsigned)cr.uid);
 	}

@@ -29,9 +29,23 @@
 
 static void flush_early_input(struct job *j);
 
+/* Jobs by id: job_find runs for every frame about a job, and a busy home
+ * keeps thousands of ended jobs for roam wait (KEEP_SEEN_MS). */
+#define JOB_BUCKETS 1024
+static struct job *by_id[JOB_BUCKETS];
+
+static struct job **bucket(const char *id)
+{
+	uint32_t h = 2166136261u;   /* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &by_id[h % JOB_BUCKETS];
+}
+
 struct job *job_find(const char *id)
 {
-	for (struct job *j = roamd->jobs; j; j = j->next)
+	for (struct job *j = *bucket(id); j; j = j->hnext)
 		if (!strcmp(j->id, id))
 			return j;
 	return NULL;
@@ -47,6 +61,8 @@ struct job *job_new(const char *id)
 	j->pidfd_ev.fd = j->out_ev.fd = j->err_ev.fd = j->in_ev.fd = -1;
 	j->next = roamd->jobs;
 	roamd->jobs = j;
+	j->hnext = *bucket(j->id);
+	*bucket(j->id) = j;
 	return j;
 }
 
@@ -58,6 +74,10 @@ void job_free(struct job *j)
 		;
 	if (*pp)
 		*pp = j->next;
+	for (pp = bucket(j->id); *pp && *pp != j; pp = &(*pp)->hnext)
+		;
+	if (*pp)
+		*pp = j->hnext;
 	for (struct conn *c = roamd->conns; c; c = c->next) {
 		if (c->job == j)
 			c->job = NULL;
@@ -521,8 +541,10 @@ void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n)
 		conn_send(j->client, MSG_OUTPUT, &o.base);
 		/* A slow client: hold the job back at its exec host rather than
 		 * queue its output here without bound. */
-		if (!j->exec_side && !j->paused && conn_pending(j->client) > FLOW_HIGH)
+		if (!j->exec_side && !j->paused && conn_pending(j->client) > FLOW_HIGH) {
 			flow(j, true);
+			j->client->held_back = true;   /* job_client_drained resumes it */
+		}
 		return;
 	}
 	/* Nobody attached: keep the frames for roam attach. Past the limit the

@@ -84,6 +84,7 @@ struct conn {
 	struct job *waiting;        /* wait: the job it waits for */
 	uint64_t query;             /* ps: the query it awaits */
 	bool detach;
+	bool held_back;             /* some job's output waits for this queue to drain */
 	struct conn *next;
 };
 
@@ -136,6 +137,7 @@ struct job {
 	unsigned ncg_v1;
 
 	struct job *next;
+	struct job *hnext;          /* job.c's table by id */
 };
 
 /* A cluster-wide roam ps in progress, or a roam kill awaiting its home. */
@@ -200,6 +202,20 @@ int state_init(const char *dir);
 /* The next job sequence number, never one an earlier roamd of this state
  * directory gave; 0 when no more could be reserved (logged). */
 uint64_t state_next_seq(void);
+
+/* users.c */
+#define USERS_MAX_GROUPS 256
+struct user_info {
+	uid_t uid;
+	gid_t gid;
+	char name[64];
+	int ngroups;                /* by name only: the supplementary groups */
+	gid_t groups[USERS_MAX_GROUPS];
+};
+/* getpwuid, cached: 0, -ENOENT for an unknown uid, or -errno. */
+int users_by_uid(uid_t uid, struct user_info *out);
+/* getpwnam and getgrouplist, cached: 0, -ENOENT for an unknown name, or -errno. */
+int users_by_name(const char *name, struct user_info *out);
 
 /* loop.c */
 uint64_t now_ms(void);
