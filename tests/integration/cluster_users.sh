@@ -42,6 +42,11 @@ run_on 1 run -- true 2>"$WORK/e"; rc=$?
 [ "$(as "$U" 1 run --on "$(hname 1)" -- id -u)" = 1000 ] || fail "local uid"
 out=$(as "$U" 1 run --on "$H2" -- sh -c 'id -un; id -u')
 [ "$(echo $out)" = "$U 4321" ] || fail "on h2, mapped by name: got '$out'"
+# h2's user database changes while its roamd runs: roamd caches users, but
+# not past a change of /etc/passwd (written in place: it is a bind mount).
+sed "s/^$U:x:1000:/$U:x:4322:/" /etc/passwd >"$WORK/passwd.new"
+cat "$WORK/passwd.new" >"$WORK/passwd.h2"
+[ "$(as "$U" 1 run --on "$H2" -- id -u)" = 4322 ] || fail "h2 still maps $U to its old uid after /etc/passwd changed"
 # h3 does not know U.
 as "$U" 1 run --on "$(hname 3)" -- true 2>"$WORK/e"; rc=$?
 [ $rc = 255 ] && grep -q "unknown user '$U'" "$WORK/e" || fail "unknown user on h3 gave $rc: $(cat "$WORK/e")"
