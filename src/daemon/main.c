@@ -227,6 +227,7 @@ int main(int argc, char **argv)
 			ev->fn(ev, evs[i].events);
 		}
 		roamd->members.m[0].load = roamd->self_load;
+		conn_flush_due();
 		conn_reap();
 		job_reap();
 	}
@@ -236,6 +237,7 @@ int main(int argc, char **argv)
 		usleep(50000);
 		exec_reap_orphans();
 	}
+	conn_flush_due();   /* the ends of those jobs, to their homes */
 	cgroup_fini();
 	unlink(roamd->cfg.control);
 	sodium_memzero(roamd->key, sizeof(roamd->key));

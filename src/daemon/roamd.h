@@ -85,6 +85,7 @@ struct conn {
 	uint64_t query;             /* ps: the query it awaits */
 	bool detach;
 	bool held_back;             /* some job's output waits for this queue to drain */
+	bool flush_due;             /* frames queued this loop turn: conn_flush_due sends them */
 	struct conn *next;
 };
 
@@ -227,8 +228,12 @@ int strfmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(pr
 
 /* conn.c */
 struct conn *conn_new(int fd, enum conn_kind kind, const char *desc);
-/* Queues one frame of type (plaintext on control, sealed on peers). */
+/* Queues one frame of type (plaintext on control, sealed on peers); it is
+ * sent at the end of the loop turn (conn_flush_due), or at once when the
+ * queue is long. */
 int conn_send(struct conn *c, unsigned type, const ProtobufCMessage *m);
+/* Sends what conn_send queued this loop turn; main.c calls it after each. */
+void conn_flush_due(void);
 /* Queues bytes already framed (a job's kept output) and flushes. */
 void conn_write(struct conn *c, const uint8_t *p, size_t n);
 /* Marks c for closing at the end of the loop turn; notifies its users. */
