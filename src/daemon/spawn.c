@@ -210,21 +210,26 @@ static const sigset_t *dispositions_to_reset(void)
 pid_t spawn_process(const struct spawn_req *r, int *pidfd, enum spawn_stage *stage)
 {
 	struct child c = {.r = r, .reset = dispositions_to_reset(), .err = 0, .stage = SPAWN_OK};
+	/* One stack for every child, kept: spawns are one at a time (the
+	 * parent sleeps until the child has exec'd), and unmapping a stack a
+	 * child used on another CPU costs a TLB shootdown there. */
+	static void *stack;
 	sigset_t all, old;
-	void *stack;
 	pid_t pid;
 
-	stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED)
-		return -errno;
+	if (!stack) {
+		void *p = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		stack = p;
+	}
 	/* No handler may run in the child on the shared memory. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	*pidfd = -1;
 	pid = create(&c, stack, pidfd);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	munmap(stack, CHILD_STACK);
 	if (pid < 0)
 		return pid;
 	*stage = (enum spawn_stage)c.stage;
