@@ -356,6 +356,10 @@ static void conn_event(struct ev *ev, uint32_t events)
 			}
 			buf_commit(&c->in, (size_t)n);
 			budget -= (size_t)n < budget ? (size_t)n : budget;
+			/* A short read emptied the socket: no second recv just to
+			 * hear EAGAIN (epoll says when more comes). */
+			if (n < 65536)
+				break;
 		}
 		process(c);
 		if (eof && !c->dead)
