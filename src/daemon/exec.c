@@ -419,6 +419,7 @@ static void leader_done(struct job *j, int st)
 	} else if (j->home_side) {
 		job_home_exited(j, st);
 	}
+	conn_flush_due();   /* now, not at the end of the turn */
 	if (cgroup_signal(j, SIGKILL) < 0)
 		kill(-j->pid, SIGKILL);
 	cgroup_remove(j);
