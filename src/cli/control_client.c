@@ -202,12 +202,6 @@ int cc_relay(struct cc *c, bool forward_stdin)
 	sigdelset(&mask, SIGPIPE);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	if (!forward_stdin) {
-		Roamnet__Input in = ROAMNET__INPUT__INIT;
-		in.id = "";
-		in.has_eof = in.eof = 1;
-		cc_send(c, MSG_INPUT, &in.base);
-	}
 	for (;;) {
 		ProtobufCMessage *m;
 		unsigned type;

@@ -41,7 +41,7 @@ int cc_poll_frame(struct cc *c, unsigned *type, ProtobufCMessage **m);
 
 /*
  * Relays a running job: Output frames to stdout/stderr, stdin (when
- * forward_stdin) as Input frames, SIGINT/TERM/HUP/QUIT/USR1/USR2 as Signal
+ * forward_stdin; else the caller has sent its EOF) as Input frames, SIGINT/TERM/HUP/QUIT/USR1/USR2 as Signal
  * frames, until Exited or Failed. Returns the exit status roam run should
  * exit with: the job's, 128+signal, 127 cannot-exec, 255 roam failure.
  */

@@ -23,6 +23,8 @@
  *   test-hide-cpu a,b    tests only: advertise these CPU flags as missing
  *   test-vdso-id STR     tests only: advertise this vDSO identity instead
  *   test-fault NAME      tests only: a migration fault (see migrate.c)
+ *   state-dir PATH       what outlives a roamd (the job-id sequence); created
+ *                        0700 (default /var/lib/roam/NAME)
  *   ballast MiB          benchmarks only: keep MiB of touched memory resident,
  *                        to show that spawning does not cost more for it
  */
@@ -89,6 +91,8 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 		set(c->control, sizeof(c->control), v);
 	else if (!strcmp(k, "policy"))
 		set(c->policy, sizeof(c->policy), v);
+	else if (!strcmp(k, "state-dir"))
+		set(c->state_dir, sizeof(c->state_dir), v);
 	else if (!strcmp(k, "tags")) {
 		c->ntags = 0;
 		if (split_list(v, c->tags, CL_MAX_TAGS, &c->ntags))
@@ -195,7 +199,7 @@ static void usage(void)
 		"usage: roamd [-n] [-v] [-f FILE] [--name NAME] [--listen ADDR:PORT]\n"
 		"             [--peers ADDR:PORT,...] --key FILE [--control PATH] [--tags a,b]\n"
 		"             [--policy SPEC] [--max-procs N] [--allow-root] [--env-deny A,B]\n"
-		"             [--cgroup auto|v2|v1|none]\n");
+		"             [--cgroup auto|v2|v1|none] [--state-dir PATH]\n");
 }
 
 int config_parse(struct config *c, int argc, char **argv)
@@ -227,6 +231,10 @@ int config_parse(struct config *c, int argc, char **argv)
 			return -1;
 		}
 	}
+	/* The default names the host, so that roamds sharing a file system
+	 * (tests, containers) keep apart. */
+	if (!c->state_dir[0])
+		strfmt(c->state_dir, sizeof(c->state_dir), "/var/lib/roam/%s", c->name);
 	return 0;
 }
 
@@ -290,6 +298,10 @@ int config_check(const struct config *c, uint8_t key[LINK_KEY_SIZE])
 	}
 	if (strlen(c->control) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		fprintf(stderr, "roamd: control path too long\n");
+		bad = 1;
+	}
+	if (c->state_dir[0] != '/') {
+		fprintf(stderr, "roamd: --state-dir '%s' must be an absolute path\n", c->state_dir);
 		bad = 1;
 	}
 	if ((err = policy_parse(&p, c->policy, &pe))) {

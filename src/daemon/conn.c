@@ -131,8 +131,25 @@ int conn_send(struct conn *c, unsigned type, const ProtobufCMessage *m)
 			buf_commit(&c->out, link_record_size((size_t)n));
 		free(plain);
 	}
-	flush(c);
+	/* Small frames wait for the end of the loop turn (conn_flush_due), so
+	 * that the frames one event produces for one peer (a Spawn and the
+	 * stdin behind it) leave in one write and one TCP segment, and wake
+	 * the other side once. A queue past LOW_WATER goes at once. */
+	if (buf_used(&c->out) >= LOW_WATER)
+		flush(c);
+	else
+		c->flush_due = true;
 	return 0;
+}
+
+void conn_flush_due(void)
+{
+	for (struct conn *c = roamd->conns; c; c = c->next)
+		if (c->flush_due) {
+			c->flush_due = false;
+			if (!c->dead)
+				flush(c);
+		}
 }
 
 void conn_write(struct conn *c, const uint8_t *p, size_t n)
@@ -145,6 +162,14 @@ void conn_kill(struct conn *c, const char *why)
 {
 	if (c->dead)
 		return;
+	if (c->flush_due) {
+		/* What this turn queued still goes, as far as the socket takes
+		 * it (a failing send comes back here and finishes the kill). */
+		c->flush_due = false;
+		flush(c);
+		if (c->dead)
+			return;
+	}
 	c->dead = true;
 	if (c->kind == CONN_CONTROL)
 		log_debug("control client %s closed: %s", c->peer_desc, why);
@@ -333,6 +358,10 @@ static void conn_event(struct ev *ev, uint32_t events)
 			}
 			buf_commit(&c->in, (size_t)n);
 			budget -= (size_t)n < budget ? (size_t)n : budget;
+			/* A short read emptied the socket: no second recv just to
+			 * hear EAGAIN (epoll says when more comes). */
+			if (n < 65536)
+				break;
 		}
 		process(c);
 		if (eof && !c->dead)

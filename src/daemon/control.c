@@ -11,7 +11,8 @@
  *   Wait     -> Result (status)
  *   Ps       -> PsList (the whole cluster, gathered from every up host)
  *   Hosts    -> HostList
- *   Kill     -> Result
+ *   Kill     -> Result (for a job homed elsewhere, once its home has checked
+ *               the caller and signalled it: KillReq/KillRep over the link)
  */
 #include <errno.h>
 #include <pwd.h>
@@ -27,7 +28,9 @@
 
 #include "daemon/roamd.h"
 
-#define PS_MS 1500   /* a host that has not answered ps by then is left out */
+#define PS_MS 1500   /* a host that has not answered ps (or kill) by then is left out */
+
+static void query_finish(struct query *q);
 
 int control_listen(const char *path)
 {
@@ -68,7 +71,7 @@ void control_accept(struct ev *ev, uint32_t events)
 		struct ucred cr;
 		socklen_t len = sizeof(cr);
 		char desc[64];
-		struct passwd *pw;
+		struct user_info u;
 		struct conn *c;
 		int fd = accept4(ev->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
@@ -78,7 +81,6 @@ void control_accept(struct ev *ev, uint32_t events)
 			close(fd);
 			continue;
 		}
-		pw = getpwuid(cr.uid);
 		snprintf(desc, sizeof(desc), "uid %u pid %d", (unsigned)cr.uid, (int)cr.pid);
 		c = conn_new(fd, CONN_CONTROL, desc);
 		if (!c) {
@@ -88,8 +90,8 @@ void control_accept(struct ev *ev, uint32_t events)
 		c->uid = cr.uid;
 		c->gid = cr.gid;
 		c->pid = cr.pid;
-		if (pw)
-			snprintf(c->user, sizeof(c->user), "%s", pw->pw_name);
+		if (users_by_uid(cr.uid, &u) == 0)
+			snprintf(c->user, sizeof(c->user), "%s", u.name);
 		else
 			snprintf(c->user, sizeof(c->user), "#%u", (unsigned)cr.uid);
 	}
@@ -120,7 +122,7 @@ static struct job *my_job(struct conn *c, const char *id)
 		if (msg_parse_job_id(id, host, sizeof(host), &seq) == 0 && strcmp(host, roamd->cfg.name))
 			control_result(c, 255, "job %s is homed on %s: ask there", id, host);
 		else
-			control_result(c, 255, "no job %s", id);
+			control_result(c, 255, "no such job %s", id);
 		return NULL;
 	}
 	if (!job_visible(j, c->uid, c->user)) {
@@ -130,33 +132,90 @@ static struct job *my_job(struct conn *c, const char *id)
 	return j;
 }
 
+/* The one check of a roam kill, wherever it was typed: j (the job homed here
+ * that id names, or NULL) exists, the caller may signal it (allowed) and it
+ * still runs. Signals it and returns 0, or returns 255; reason says which. */
+static int kill_checked(struct job *j, const char *id, int sig, bool allowed, char *reason, size_t cap)
+{
+	if (!j) {
+		snprintf(reason, cap, "no such job %s", id);
+		return 255;
+	}
+	if (!allowed) {
+		snprintf(reason, cap, "job %s belongs to another user", id);
+		return 255;
+	}
+	if (j->state != JOB_RUNNING && j->state != JOB_STARTING && j->state != JOB_PLACING) {
+		snprintf(reason, cap, "job %s is not running", id);
+		return 255;
+	}
+	job_signal(j, sig);
+	snprintf(reason, cap, "signal %d sent to %s on %s", sig, id, j->host[0] ? j->host : roamd->cfg.name);
+	return 0;
+}
+
 static void kill_job(struct conn *c, const Roamnet__Kill *k)
 {
-	char host[CL_NAME_MAX];
+	Roamnet__KillReq r = ROAMNET__KILL_REQ__INIT;
+	char host[CL_NAME_MAX], reason[512];
 	uint64_t seq;
 	struct member *m;
+	struct query *q;
 	struct job *j = job_find(k->id);
+	int code;
 
-	if (j && j->home_side) {
-		if (!job_visible(j, c->uid, c->user))
-			return control_result(c, 255, "job %s belongs to another user", k->id);
-		if (j->state != JOB_RUNNING && j->state != JOB_STARTING && j->state != JOB_PLACING)
-			return control_result(c, 255, "job %s is not running", k->id);
-		job_signal(j, k->sig);
-		return control_result(c, 0, "signal %d sent to %s", k->sig, k->id);
+	if (msg_parse_job_id(k->id, host, sizeof(host), &seq) < 0)
+		return control_result(c, 255, "no such job %s", k->id);
+	if (!strcmp(host, roamd->cfg.name)) {
+		if (j && !j->home_side)
+			j = NULL;
+		code = kill_checked(j, k->id, k->sig, j && job_visible(j, c->uid, c->user), reason,
+				    sizeof(reason));
+		return control_result(c, code, "%s", reason);
 	}
-	/* Homed elsewhere: the home knows where it runs and checks the user. */
-	if (msg_parse_job_id(k->id, host, sizeof(host), &seq) < 0 ||
-	    !(m = members_find(&roamd->members, host)) || m->self)
-		return control_result(c, 255, "no job %s", k->id);
-	if (!m->link || m->link->state != CS_OPEN)
+	/* Homed elsewhere: only the home knows who owns it and where it runs,
+	 * so the answer waits for the home's verdict (kill_answer). */
+	if (!(m = members_find(&roamd->members, host)))
+		return control_result(c, 255, "no such job %s: no host %s in the cluster", k->id, host);
+	if (m->state != MEMBER_UP || !m->link || m->link->state != CS_OPEN)
 		return control_result(c, 255, "home host %s of %s is not reachable", host, k->id);
-	Roamnet__Signal s = ROAMNET__SIGNAL__INIT;
-	s.id = k->id;
-	s.sig = k->sig;
-	s.user = c->uid == 0 ? "root" : c->user;
-	conn_send(m->link, MSG_SIGNAL, &s.base);
-	control_result(c, 0, "signal %d sent to %s through %s", k->sig, k->id, host);
+	if (!(q = calloc(1, sizeof(*q))))
+		return control_result(c, 255, "out of memory");
+	q->qid = ++roamd->next_qid;
+	q->client = c;
+	q->waiting = 1;
+	q->deadline_ms = now_ms() + PS_MS;
+	snprintf(q->kill_id, sizeof(q->kill_id), "%s", k->id);
+	snprintf(q->kill_home, sizeof(q->kill_home), "%s", host);
+	q->next = roamd->queries;
+	roamd->queries = q;
+	c->query = q->qid;
+	r.qid = q->qid;
+	r.id = k->id;
+	r.sig = k->sig;
+	r.user = c->uid == 0 ? "root" : c->user;
+	if (conn_send(m->link, MSG_KILL_REQ, &r.base) < 0) {
+		q->client = NULL;
+		query_finish(q);
+		control_result(c, 255, "home host %s of %s is not reachable", host, k->id);
+	}
+}
+
+void kill_request(struct conn *c, const Roamnet__KillReq *k)
+{
+	Roamnet__KillRep r = ROAMNET__KILL_REP__INIT;
+	char reason[512];
+	struct job *j = job_find(k->id);
+	bool allowed;
+
+	if (j && !j->home_side)
+		j = NULL;
+	allowed = j && (!strcmp(k->user, j->user) || !strcmp(k->user, "root"));
+	r.qid = k->qid;
+	r.code = kill_checked(j, k->id, k->sig, allowed, reason, sizeof(reason));
+	r.reason = reason;
+	log_info("roam kill -%d %s by %s on %s: %s", k->sig, k->id, k->user, c->peer_name, reason);
+	conn_send(c, MSG_KILL_REP, &r.base);
 }
 
 static void hosts(struct conn *c)
@@ -217,6 +276,7 @@ static void query_add(struct query *q, Roamnet__JobInfo *const *jobs, size_t n)
 	}
 }
 
+/* Answers q's client (ps: what was gathered; kill: no verdict came) and frees q. */
 static void query_finish(struct query *q)
 {
 	struct query **pp;
@@ -227,7 +287,11 @@ static void query_finish(struct query *q)
 	for (pp = &roamd->queries; *pp != q; pp = &(*pp)->next)
 		;
 	*pp = q->next;
-	if (q->client && vis) {
+	if (q->client && q->kill_id[0]) {
+		control_result(q->client, 255, "no answer about %s from its home %s", q->kill_id,
+			       q->kill_home);
+		q->client->query = 0;
+	} else if (q->client && vis) {
 		for (size_t i = 0; i < q->njobs; i++)
 			if (q->client->uid == 0 || !strcmp(q->jobs[i]->user, q->client->user))
 				vis[n++] = q->jobs[i];
@@ -276,10 +340,24 @@ static void ps(struct conn *c)
 void query_answer(uint64_t qid, Roamnet__JobInfo **jobs, size_t n)
 {
 	for (struct query *q = roamd->queries; q; q = q->next)
-		if (q->qid == qid) {
+		if (q->qid == qid && !q->kill_id[0]) {
 			query_add(q, jobs, n);
 			if (--q->waiting == 0)
 				query_finish(q);
+			return;
+		}
+}
+
+void kill_answer(uint64_t qid, int code, const char *reason)
+{
+	for (struct query *q = roamd->queries; q; q = q->next)
+		if (q->qid == qid && q->kill_id[0]) {
+			if (q->client) {
+				control_result(q->client, code, "%s", reason ? reason : "");
+				q->client->query = 0;
+				q->client = NULL;
+			}
+			query_finish(q);
 			return;
 		}
 }

@@ -102,11 +102,10 @@ static void close_ev(struct ev *ev)
 int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 {
 	const char *host = roamd->cfg.name;
-	struct passwd *pw = getpwnam(s->user);
+	struct user_info user;
+	const struct user_info *pw = users_by_name(s->user, &user) == 0 ? &user : NULL;
 	struct rlimit rlim[RLIM_NLIMITS];
 	bool rlim_set[RLIM_NLIMITS] = {0};
-	gid_t groups[256];
-	int ngroups = 256;
 	int pin[2] = {-1, -1}, pout[2] = {-1, -1}, perr[2] = {-1, -1};
 	char **envp = NULL, **argvp = NULL, **paths = NULL, *procs[8] = {0};
 	const char *procsv[9] = {0};
@@ -121,13 +120,13 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 		snprintf(reason, cap, "%s: unknown user '%s'", host, s->user);
 		return 255;
 	}
-	if (pw->pw_uid == 0 && !roamd->cfg.allow_root) {
+	if (pw->uid == 0 && !roamd->cfg.allow_root) {
 		snprintf(reason, cap, "%s: root jobs are refused (roamd --allow-root)", host);
 		return 255;
 	}
 	/* An unprivileged roamd (the tests without root) can run jobs only
 	 * as its own user. */
-	if (geteuid() != 0 && pw->pw_uid != geteuid()) {
+	if (geteuid() != 0 && pw->uid != geteuid()) {
 		snprintf(reason, cap, "%s: roamd runs unprivileged and cannot run jobs as '%s'", host,
 			 s->user);
 		return 255;
@@ -136,8 +135,6 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 		snprintf(reason, cap, "%s: already runs its limit of %u jobs", host, roamd->cfg.max_procs);
 		return 255;
 	}
-	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &ngroups) < 0)
-		ngroups = 0;
 	for (size_t i = 0; i < s->n_rlimits; i++) {
 		unsigned r = s->rlimits[i]->resource;
 		struct rlimit cur;
@@ -148,7 +145,8 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 				   ? s->rlimits[i]->hard : cur.rlim_max;
 		rlim[r].rlim_cur = s->rlimits[i]->soft < rlim[r].rlim_max ? s->rlimits[i]->soft
 									   : rlim[r].rlim_max;
-		rlim_set[r] = true;
+		/* The child inherits roamd's own: set only those that differ. */
+		rlim_set[r] = rlim[r].rlim_cur != cur.rlim_cur || rlim[r].rlim_max != cur.rlim_max;
 	}
 	/* protobuf-c's repeated fields carry a count, not a NULL terminator. */
 	envp = calloc(s->n_env + 4, sizeof(*envp));
@@ -193,8 +191,8 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 
 	struct spawn_req req = {
 		.argv = argvp, .envp = envp, .paths = (const char *const *)paths, .cwd = s->cwd,
-		.umask = (mode_t)s->umask, .switch_user = geteuid() == 0, .uid = pw->pw_uid, .gid = pw->pw_gid, .groups = groups,
-		.ngroups = ngroups, .rlim = rlim, .rlim_set = rlim_set, .fd_in = pin[0],
+		.umask = (mode_t)s->umask, .switch_user = geteuid() == 0, .uid = pw->uid, .gid = pw->gid, .groups = pw->groups,
+		.ngroups = pw->ngroups, .rlim = rlim, .rlim_set = rlim_set, .fd_in = pin[0],
 		.fd_out = pout[1], .fd_err = perr[1], .cgroup_procs = procsv,
 		.cgroup_fd = cgfd, .cgroup_v2_procs = v2procs,
 	};
@@ -216,7 +214,7 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 	j->exec_side = true;
 	j->state = JOB_RUNNING;
 	snprintf(j->host, sizeof(j->host), "%s", host);
-	snprintf(j->user, sizeof(j->user), "%s", pw->pw_name);
+	snprintf(j->user, sizeof(j->user), "%s", pw->name);
 	j->started = (uint64_t)time(NULL);
 	close(pin[0]);
 	close(pout[1]);
@@ -237,7 +235,7 @@ int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap)
 	/* Until the next sample, count the new job in this host's load. */
 	roamd->self_load.load += 1.0 / (roamd->self_load.ncpus ? roamd->self_load.ncpus : 1);
 	roamd->self_load.nprocs++;
-	log_info("job %s started: pid %d user %s cmd %s", j->id, pid, pw->pw_name, s->argv[0]);
+	log_info("job %s started: pid %d user %s cmd %s", j->id, pid, pw->name, s->argv[0]);
 out:
 	for (int i = 0; i < 2; i++) {
 		if (pin[i] >= 0) close(pin[i]);
@@ -294,8 +292,11 @@ static bool drain(struct job *j, struct ev *ev, unsigned fd, size_t budget)
 		budget -= (size_t)n < budget ? (size_t)n : budget;
 	}
 	struct conn *c = sink(j);
-	if (ev->fd >= 0 && (j->held || (c && conn_pending(c) > THROTTLE)))
+	if (ev->fd >= 0 && (j->held || (c && conn_pending(c) > THROTTLE))) {
 		loop_mod(ev, 0);   /* exec_resume or exec_hold turns it back on */
+		if (c && !j->held)
+			c->held_back = true;
+	}
 	return true;
 }
 
@@ -309,6 +310,10 @@ static void reading(struct job *j, bool on)
 
 void exec_resume(struct conn *c)
 {
+	/* Called at every flush: walk the jobs only when one waits for c. */
+	if (!c->held_back)
+		return;
+	c->held_back = false;
 	for (struct job *j = roamd->jobs; j; j = j->next)
 		if (j->exec_side && !j->held && sink(j) == c)
 			reading(j, true);
@@ -407,24 +412,28 @@ static void leader_done(struct job *j, int st)
 	close_ev(&j->in_ev);
 	close_ev(&j->pidfd_ev);
 	buf_free(&j->stdin_buf);
-	if (cgroup_signal(j, SIGKILL) < 0)
-		kill(-j->pid, SIGKILL);
-	cgroup_remove(j);
 	j->exec_side = false;
 	if (roamd->self_load.nprocs)
 		roamd->self_load.nprocs--;
-	log_info("job %s exited: status 0x%x", j->id, st);
+	/* The status goes out first, then whatever the job left behind is
+	 * killed: both in this loop turn, before roamd reads anything else, so
+	 * nothing of the job outlives it, but the caller does not wait for the
+	 * kill (an open and a write in the cgroup folder). */
 	if (j->origin) {
 		Roamnet__Exited e = ROAMNET__EXITED__INIT;
 		e.id = j->id;
 		e.status = st;
 		conn_send(j->origin, MSG_EXITED, &e.base);
-		job_free(j);
 	} else if (j->home_side) {
 		job_home_exited(j, st);
-	} else {
-		job_free(j);   /* its home went away: nobody to tell */
 	}
+	conn_flush_due();   /* now, not at the end of the turn */
+	if (cgroup_signal(j, SIGKILL) < 0)
+		kill(-j->pid, SIGKILL);
+	cgroup_remove(j);
+	log_info("job %s exited: status 0x%x", j->id, st);
+	if (!j->home_side)
+		job_free(j);   /* its home is elsewhere (told above) or went away */
 }
 
 static int wait_status(const siginfo_t *si)

@@ -29,9 +29,23 @@
 
 static void flush_early_input(struct job *j);
 
+/* Jobs by id: job_find runs for every frame about a job, and a busy home
+ * keeps thousands of ended jobs for roam wait (KEEP_SEEN_MS). */
+#define JOB_BUCKETS 1024
+static struct job *by_id[JOB_BUCKETS];
+
+static struct job **bucket(const char *id)
+{
+	uint32_t h = 2166136261u;   /* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return &by_id[h % JOB_BUCKETS];
+}
+
 struct job *job_find(const char *id)
 {
-	for (struct job *j = roamd->jobs; j; j = j->next)
+	for (struct job *j = *bucket(id); j; j = j->hnext)
 		if (!strcmp(j->id, id))
 			return j;
 	return NULL;
@@ -47,6 +61,8 @@ struct job *job_new(const char *id)
 	j->pidfd_ev.fd = j->out_ev.fd = j->err_ev.fd = j->in_ev.fd = -1;
 	j->next = roamd->jobs;
 	roamd->jobs = j;
+	j->hnext = *bucket(j->id);
+	*bucket(j->id) = j;
 	return j;
 }
 
@@ -58,6 +74,10 @@ void job_free(struct job *j)
 		;
 	if (*pp)
 		*pp = j->next;
+	for (pp = bucket(j->id); *pp && *pp != j; pp = &(*pp)->hnext)
+		;
+	if (*pp)
+		*pp = j->hnext;
 	for (struct conn *c = roamd->conns; c; c = c->next) {
 		if (c->job == j)
 			c->job = NULL;
@@ -290,6 +310,98 @@ void job_probe_answer(uint64_t qid, struct member *m, const Roamnet__HostLoad *l
 	}
 }
 
+/* Places j on the host m, where its --near job runs (or fails as the policy
+ * says, when m does not meet the other constraints). */
+static void near_found(struct job *j, struct member *m)
+{
+	j->req.near = (int32_t)member_index(m);
+	policy_session_start(&j->session);
+	place_step(j);
+}
+
+/* --near ID: where ID runs is known here when ID is homed here or runs
+ * here; otherwise its home, named by the id, is asked (LocateReq) and j
+ * stays PLACING until the answer (job_locate_answer) or the deadline. */
+static void place_near(struct job *j, struct conn *c, const char *id)
+{
+	Roamnet__LocateReq q = ROAMNET__LOCATE_REQ__INIT;
+	struct job *n = job_find(id);
+	char host[CL_NAME_MAX], r[300];
+	struct member *m;
+	uint64_t seq;
+
+	if (n && !job_visible(n, c->uid, c->user)) {
+		snprintf(r, sizeof(r), "--near %s: job %s belongs to another user", id, id);
+		return job_home_failed(j, 255, r);
+	}
+	if (n) {
+		m = n->host[0] && !final(n) ? members_find(&roamd->members, n->host) : NULL;
+		if (!m) {
+			snprintf(r, sizeof(r), "--near %s: no such running job", id);
+			return job_home_failed(j, 255, r);
+		}
+		return near_found(j, m);
+	}
+	if (msg_parse_job_id(id, host, sizeof(host), &seq) < 0 ||
+	    !(m = members_find(&roamd->members, host)) || m->self) {
+		snprintf(r, sizeof(r), "--near %s: no such running job", id);
+		return job_home_failed(j, 255, r);
+	}
+	if (!m->link || m->link->state != CS_OPEN || m->state != MEMBER_UP) {
+		snprintf(r, sizeof(r), "--near %s: its home %s is not reachable", id, host);
+		return job_home_failed(j, 255, r);
+	}
+	q.qid = j->near_qid = ++roamd->next_qid;
+	q.id = (char *)id;
+	q.user = c->uid == 0 ? "root" : c->user;
+	if (conn_send(m->link, MSG_LOCATE_REQ, &q.base) < 0) {
+		snprintf(r, sizeof(r), "--near %s: its home %s is not reachable", id, host);
+		return job_home_failed(j, 255, r);
+	}
+	j->near_deadline_ms = now_ms() + PROBE_MS;
+}
+
+void job_locate(struct conn *c, const Roamnet__LocateReq *q)
+{
+	Roamnet__LocateRep r = ROAMNET__LOCATE_REP__INIT;
+	struct job *n = job_find(q->id);
+	char reason[300];
+
+	r.qid = q->qid;
+	if (!n || !n->home_side || (n->state != JOB_RUNNING && n->state != JOB_STARTING)) {
+		snprintf(reason, sizeof(reason), "no such running job");
+		r.reason = reason;
+	} else if (strcmp(q->user, n->user) && strcmp(q->user, "root")) {
+		snprintf(reason, sizeof(reason), "job %s belongs to another user", n->id);
+		r.reason = reason;
+	} else {
+		r.host = n->host;
+	}
+	conn_send(c, MSG_LOCATE_REP, &r.base);
+}
+
+void job_locate_answer(const Roamnet__LocateRep *a)
+{
+	char r[300];
+	struct member *m;
+
+	for (struct job *j = roamd->jobs; j; j = j->next) {
+		if (j->state != JOB_PLACING || !j->near_qid || j->near_qid != a->qid)
+			continue;
+		j->near_qid = 0;
+		if (!a->host || !a->host[0]) {
+			snprintf(r, sizeof(r), "--near %s: %s", j->run->near, a->reason ? a->reason : "refused");
+			return job_home_failed(j, 255, r);
+		}
+		if (!(m = members_find(&roamd->members, a->host))) {
+			snprintf(r, sizeof(r), "--near %s: it runs on %s, a host unknown here", j->run->near,
+				 a->host);
+			return job_home_failed(j, 255, r);
+		}
+		return near_found(j, m);
+	}
+}
+
 void job_place(struct conn *c, Roamnet__Run *run)
 {
 	struct policy_parse_error pe;
@@ -297,6 +409,7 @@ void job_place(struct conn *c, Roamnet__Run *run)
 	const char *bad = NULL;
 	char id[MSG_MAX_ID];
 	struct job *j;
+	uint64_t seq;
 	int err;
 
 	if (c->job && !final(c->job)) {
@@ -304,8 +417,14 @@ void job_place(struct conn *c, Roamnet__Run *run)
 		msg_free(&run->base);
 		return;
 	}
-	snprintf(id, sizeof(id), "%s.%llu", roamd->cfg.name, (unsigned long long)++roamd->next_seq);
-	j = job_new(id);
+	seq = state_next_seq();
+	snprintf(id, sizeof(id), "%s.%llu", roamd->cfg.name, (unsigned long long)seq);
+	j = seq ? job_new(id) : NULL;
+	if (!seq) {
+		control_result(c, 255, "cannot reserve a job id (see roamd's log)");
+		msg_free(&run->base);
+		return;
+	}
 	if (!j) {
 		control_result(c, 255, "out of memory");
 		msg_free(&run->base);
@@ -345,16 +464,8 @@ void job_place(struct conn *c, Roamnet__Run *run)
 		}
 		j->req.on = (int32_t)member_index(m);
 	}
-	if (run->near && run->near[0]) {
-		struct job *n = job_find(run->near);
-		struct member *m = n && n->host[0] ? members_find(&roamd->members, n->host) : NULL;
-		if (!m || final(n)) {
-			char r[200];
-			snprintf(r, sizeof(r), "--near %s: no such running job known here", run->near);
-			return job_home_failed(j, 255, r);
-		}
-		j->req.near = (int32_t)member_index(m);
-	}
+	if (run->near && run->near[0])
+		return place_near(j, c, run->near);
 	policy_session_start(&j->session);
 	place_step(j);
 }
@@ -430,8 +541,10 @@ void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n)
 		conn_send(j->client, MSG_OUTPUT, &o.base);
 		/* A slow client: hold the job back at its exec host rather than
 		 * queue its output here without bound. */
-		if (!j->exec_side && !j->paused && conn_pending(j->client) > FLOW_HIGH)
+		if (!j->exec_side && !j->paused && conn_pending(j->client) > FLOW_HIGH) {
 			flow(j, true);
+			j->client->held_back = true;   /* job_client_drained resumes it */
+		}
 		return;
 	}
 	/* Nobody attached: keep the frames for roam attach. Past the limit the
@@ -640,7 +753,10 @@ void job_tick(uint64_t now)
 
 	for (; j; j = next) {
 		next = j->next;
-		if (j->state == JOB_PLACING && j->probes_out && now >= j->probe_deadline_ms) {
+		if (j->state == JOB_PLACING && j->near_qid && now >= j->near_deadline_ms) {
+			j->near_qid = 0;
+			job_home_failed(j, 255, "--near: no answer from the near job's home");
+		} else if (j->state == JOB_PLACING && j->probes_out && now >= j->probe_deadline_ms) {
 			/* Unanswered probes count as lost hosts; the policy goes on. */
 			for (uint32_t i = 0; i < roamd->members.n; i++)
 				policy_answer_lost(&j->session, i);

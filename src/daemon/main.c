@@ -142,8 +142,8 @@ int main(int argc, char **argv)
 	if (config_check(&roamd->cfg, roamd->key) < 0)
 		return 1;
 	if (roamd->cfg.check_only) {
-		printf("roamd: configuration OK (host %s, listen %s, control %s)\n", roamd->cfg.name,
-		       roamd->cfg.listen, roamd->cfg.control);
+		printf("roamd: configuration OK (host %s, listen %s, control %s, state %s)\n",
+		       roamd->cfg.name, roamd->cfg.listen, roamd->cfg.control, roamd->cfg.state_dir);
 		return 0;
 	}
 	log_init(roamd->cfg.name, roamd->cfg.verbose);
@@ -152,6 +152,11 @@ int main(int argc, char **argv)
 		;
 	if (fd > 2)
 		close(fd);
+	if ((fd = state_init(roamd->cfg.state_dir)) < 0) {
+		fprintf(stderr, "roamd: state directory %s: %s\n", roamd->cfg.state_dir,
+			fd == -EBADMSG ? "corrupt sequence file 'seq'" : strerror(-fd));
+		return 1;
+	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
@@ -224,6 +229,7 @@ int main(int argc, char **argv)
 			ev->fn(ev, evs[i].events);
 		}
 		roamd->members.m[0].load = roamd->self_load;
+		conn_flush_due();
 		conn_reap();
 		job_reap();
 	}
@@ -233,6 +239,7 @@ int main(int argc, char **argv)
 		usleep(50000);
 		exec_reap_orphans();
 	}
+	conn_flush_due();   /* the ends of those jobs, to their homes */
 	cgroup_fini();
 	unlink(roamd->cfg.control);
 	sodium_memzero(roamd->key, sizeof(roamd->key));

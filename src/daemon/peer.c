@@ -5,8 +5,9 @@
  * exec host.
  *
  * Direction is fixed by who opened the link: requests (Heartbeat, ProbeReq,
- * Spawn, Input, Signal, PsReq) travel on the sender's outgoing link; answers
- * (ProbeRep, Started, Failed, Output, Exited, PsRep) come back on the same
+ * Spawn, Input, Signal, PsReq, KillReq, LocateReq) travel on the sender's
+ * outgoing link; answers (ProbeRep, Started, Failed, Output, Exited, PsRep,
+ * KillRep, LocateRep) come back on the same
  * connection. A message in the wrong direction is a protocol error.
  */
 #include <errno.h>
@@ -245,14 +246,8 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 		struct job *j = job_find(s->id);
 		if (!j)
 			return false;
-		if (j->exec_side && j->origin == c) {
+		if (j->exec_side && j->origin == c)
 			exec_signal(j, s->sig);
-		} else if (j->home_side && s->user &&
-			   (!strcmp(s->user, j->user) || !strcmp(s->user, "root"))) {
-			/* roam kill typed on another host, routed through the home. */
-			log_info("job %s: signal %d from %s on %s", j->id, s->sig, s->user, c->peer_name);
-			job_signal(j, s->sig);
-		}
 		return false;
 	}
 	case MSG_FLOW: {
@@ -279,6 +274,12 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 		return false;
 	case MSG_DRAIN:
 		migrate_drain(c, (Roamnet__Drain *)m);
+		return false;
+	case MSG_KILL_REQ:
+		kill_request(c, (Roamnet__KillReq *)m);
+		return false;
+	case MSG_LOCATE_REQ:
+		job_locate(c, (Roamnet__LocateReq *)m);
 		return false;
 	}
 	conn_kill(c, "message in the wrong direction");
@@ -338,6 +339,14 @@ static bool from_exec(struct conn *c, unsigned type, ProtobufCMessage *m)
 		return false;
 	case MSG_MIG_HOME:
 		migrate_home(c, (Roamnet__MigHome *)m);
+		return false;
+	case MSG_KILL_REP: {
+		Roamnet__KillRep *r = (Roamnet__KillRep *)m;
+		kill_answer(r->qid, r->code, r->reason);
+		return false;
+	}
+	case MSG_LOCATE_REP:
+		job_locate_answer((Roamnet__LocateRep *)m);
 		return false;
 	}
 	conn_kill(c, "message in the wrong direction");

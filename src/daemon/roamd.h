@@ -49,12 +49,13 @@ struct config {
 	char cgroup_mode[8];         /* auto, v2, v1, none */
 	char shared[CL_MAX_TAGS][CL_NAME_MAX];  /* shared storage path prefixes */
 	unsigned nshared;
-	unsigned doubt_timeout_s;
-	bool dirty_hash;             /* pre-copy tracks dirty pages by hashing */    /* destination: prepared, source silent */
+	unsigned doubt_timeout_s;    /* destination: prepared, source silent */
+	bool dirty_hash;             /* pre-copy tracks dirty pages by hashing */
 	char hide_cpu[CL_MAX_TAGS][CL_NAME_MAX];  /* tests: flags advertised as missing */
 	unsigned nhide_cpu;
 	char test_vdso_id[64];       /* tests: advertised vDSO identity */
 	char test_fault[32];         /* tests: a migration fault to inject (migrate.c) */
+	char state_dir[256];         /* what outlives a roamd (state.c) */
 	unsigned ballast_mb;         /* benchmarks: stay resident with this much touched memory */
 	int check_only;              /* -n */
 	int verbose;
@@ -92,6 +93,8 @@ struct conn {
 	struct job *waiting;        /* wait: the job it waits for */
 	uint64_t query;             /* ps: the query it awaits */
 	bool detach;
+	bool held_back;             /* some job's output waits for this queue to drain */
+	bool flush_due;             /* frames queued this loop turn: conn_flush_due sends them */
 	struct conn *next;
 };
 
@@ -119,6 +122,8 @@ struct job {
 	uint64_t probe_qid;         /* placing: the probes in flight carry this */
 	unsigned probes_out;
 	uint64_t probe_deadline_ms;
+	uint64_t near_qid;          /* placing: --near asked the near job's home (LocateReq) */
+	uint64_t near_deadline_ms;
 	struct member *exec_member; /* where it runs when not here */
 	bool paused;                /* home: asked the exec host to stop reading output */
 	bool held;                  /* exec: the home asked us to stop reading output */
@@ -147,9 +152,10 @@ struct job {
 	struct mig *mig;            /* a migration of it in progress, here */
 
 	struct job *next;
+	struct job *hnext;          /* job.c's table by id */
 };
 
-/* A cluster-wide roam ps in progress. */
+/* A cluster-wide roam ps in progress, or a roam kill awaiting its home. */
 struct query {
 	uint64_t qid;
 	struct conn *client;
@@ -157,6 +163,8 @@ struct query {
 	uint64_t deadline_ms;
 	Roamnet__JobInfo **jobs;    /* collected, owned copies */
 	size_t njobs;
+	char kill_id[MSG_MAX_ID];   /* roam kill: the job ("" for ps) */
+	char kill_home[CL_NAME_MAX];/* roam kill: the home asked */
 	struct query *next;
 };
 
@@ -173,7 +181,9 @@ struct roamd {
 	struct host_load self_load;
 	struct policy default_policy;
 	struct policy_rng rng;
-	uint64_t next_seq;
+	uint64_t next_seq;           /* the last job id handed out */
+	uint64_t seq_limit;          /* the last one reserved in the state directory */
+	int state_fd;                /* the state directory */
 	uint64_t next_qid;
 	uint64_t last_heartbeat_ms;
 	bool stopping;
@@ -200,6 +210,28 @@ int config_parse(struct config *c, int argc, char **argv);
 int config_check(const struct config *c, uint8_t key[LINK_KEY_SIZE]);
 int parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 
+/* state.c */
+/* Creates (0700) and opens the state directory, reads the job-id sequence;
+ * 0 or -errno (-EBADMSG: a corrupt sequence file). */
+int state_init(const char *dir);
+/* The next job sequence number, never one an earlier roamd of this state
+ * directory gave; 0 when no more could be reserved (logged). */
+uint64_t state_next_seq(void);
+
+/* users.c */
+#define USERS_MAX_GROUPS 256
+struct user_info {
+	uid_t uid;
+	gid_t gid;
+	char name[64];
+	int ngroups;                /* by name only: the supplementary groups */
+	gid_t groups[USERS_MAX_GROUPS];
+};
+/* getpwuid, cached: 0, -ENOENT for an unknown uid, or -errno. */
+int users_by_uid(uid_t uid, struct user_info *out);
+/* getpwnam and getgrouplist, cached: 0, -ENOENT for an unknown name, or -errno. */
+int users_by_name(const char *name, struct user_info *out);
+
 /* loop.c */
 uint64_t now_ms(void);
 int loop_add(struct ev *ev, uint32_t events);
@@ -210,8 +242,12 @@ int strfmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(pr
 
 /* conn.c */
 struct conn *conn_new(int fd, enum conn_kind kind, const char *desc);
-/* Queues one frame of type (plaintext on control, sealed on peers). */
+/* Queues one frame of type (plaintext on control, sealed on peers); it is
+ * sent at the end of the loop turn (conn_flush_due), or at once when the
+ * queue is long. */
 int conn_send(struct conn *c, unsigned type, const ProtobufCMessage *m);
+/* Sends what conn_send queued this loop turn; main.c calls it after each. */
+void conn_flush_due(void);
 /* Queues bytes already framed (a job's kept output) and flushes. */
 void conn_write(struct conn *c, const uint8_t *p, size_t n);
 /* Marks c for closing at the end of the loop turn; notifies its users. */
@@ -242,6 +278,10 @@ bool control_frame(struct conn *c, unsigned type, ProtobufCMessage *m);
 void control_closed(struct conn *c);
 void control_result(struct conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void query_answer(uint64_t qid, Roamnet__JobInfo **jobs, size_t n);
+/* The home's verdict on a roam kill this host forwarded (KillRep). */
+void kill_answer(uint64_t qid, int code, const char *reason);
+/* A KillReq from another host for a job homed here: check, signal, answer on c. */
+void kill_request(struct conn *c, const Roamnet__KillReq *k);
 void query_tick(uint64_t now);
 
 /* job.c (home side) */
@@ -264,6 +304,10 @@ struct job_list {
 void job_list_local(struct job_list *l);
 void job_list_free(struct job_list *l);
 void job_probe_answer(uint64_t qid, struct member *m, const Roamnet__HostLoad *l);
+/* A LocateReq for a job homed here: answers where it runs, on c. */
+void job_locate(struct conn *c, const Roamnet__LocateReq *q);
+/* The near job's home answered: the job waiting for it is placed. */
+void job_locate_answer(const Roamnet__LocateRep *r);
 void job_tick(uint64_t now);
 void job_home_started(struct job *j, const char *host, int pid);
 void job_home_output(struct job *j, unsigned fd, const uint8_t *data, size_t n);

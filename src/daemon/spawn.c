@@ -32,6 +32,7 @@
 
 struct child {
 	const struct spawn_req *r;
+	const sigset_t *reset;      /* dispositions that are not SIG_DFL in roamd */
 	bool join_v2;               /* not born in its cgroup2 folder: join it */
 	volatile int err;
 	volatile int stage;
@@ -82,7 +83,7 @@ static int child_main(void *arg)
 		/* The kernel's layout, all zero: SIG_DFL, no flags, empty mask. */
 		struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } ks;
 		memset(&ks, 0, sizeof(ks));
-		if (s != SIGKILL && s != SIGSTOP)
+		if (sigismember(c->reset, s) == 1)
 			syscall(SYS_rt_sigaction, s, &ks, NULL, sizeof(ks.mask));
 	}
 
@@ -180,24 +181,55 @@ static pid_t create(struct child *c, void *stack, int *pidfd)
 	return pid < 0 ? -errno : pid;
 }
 
+/*
+ * The signals whose disposition is not SIG_DFL in roamd, read once: roamd
+ * takes its signals through a signalfd and never changes a disposition
+ * after start-up, and what it inherited (an ignored SIGPIPE, say) stays.
+ * The child resets only these, instead of making 64 system calls while
+ * roamd waits for it.
+ */
+static const sigset_t *dispositions_to_reset(void)
+{
+	static sigset_t set;
+	static bool known;
+
+	if (!known) {
+		sigemptyset(&set);
+		for (int s = 1; s < _NSIG; s++) {
+			struct sigaction sa;
+			if (s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &sa) < 0)
+				continue;
+			if (sa.sa_handler != SIG_DFL)
+				sigaddset(&set, s);
+		}
+		known = true;
+	}
+	return &set;
+}
+
 pid_t spawn_process(const struct spawn_req *r, int *pidfd, enum spawn_stage *stage)
 {
-	struct child c = {.r = r, .err = 0, .stage = SPAWN_OK};
+	struct child c = {.r = r, .reset = dispositions_to_reset(), .err = 0, .stage = SPAWN_OK};
+	/* One stack for every child, kept: spawns are one at a time (the
+	 * parent sleeps until the child has exec'd), and unmapping a stack a
+	 * child used on another CPU costs a TLB shootdown there. */
+	static void *stack;
 	sigset_t all, old;
-	void *stack;
 	pid_t pid;
 
-	stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED)
-		return -errno;
+	if (!stack) {
+		void *p = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		stack = p;
+	}
 	/* No handler may run in the child on the shared memory. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	*pidfd = -1;
 	pid = create(&c, stack, pidfd);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	munmap(stack, CHILD_STACK);
 	if (pid < 0)
 		return pid;
 	*stage = (enum spawn_stage)c.stage;

@@ -46,6 +46,10 @@ static const struct msg_desc table[MSG_TYPE_MAX] = {
 	[MSG_MIGRATE]   = {"migrate", &roamnet__migrate__descriptor, 1024, C},
 	[MSG_MIG_PROGRESS] = {"mig-progress", &roamnet__mig_progress__descriptor, 1024, C},
 	[MSG_DRAIN]     = {"drain", &roamnet__drain__descriptor, 1024, P | C},
+	[MSG_KILL_REQ]  = {"kill-req", &roamnet__kill_req__descriptor, 1024, P},
+	[MSG_KILL_REP]  = {"kill-rep", &roamnet__kill_rep__descriptor, 2048, P},
+	[MSG_LOCATE_REQ] = {"locate-req", &roamnet__locate_req__descriptor, 1024, P},
+	[MSG_LOCATE_REP] = {"locate-rep", &roamnet__locate_rep__descriptor, 2048, P},
 };
 #undef P
 #undef C
@@ -355,6 +359,25 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 	case MSG_RESULT: {
 		const Roamnet__Result *r = (const void *)m;
 		return (!r->reason || str_ok(r->reason)) ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_KILL_REQ: {
+		const Roamnet__KillReq *k = (const void *)m;
+		return valid_id(k->id) && k->sig >= 0 && k->sig <= 64 && str_ok(k->user) && k->user[0]
+		       ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_KILL_REP: {
+		const Roamnet__KillRep *r = (const void *)m;
+		return r->code >= 0 && r->code < 256 && (!r->reason || str_ok(r->reason))
+		       ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_LOCATE_REQ: {
+		const Roamnet__LocateReq *q = (const void *)m;
+		return valid_id(q->id) && str_ok(q->user) && q->user[0] ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_LOCATE_REP: {
+		const Roamnet__LocateRep *r = (const void *)m;
+		return (!r->host || !r->host[0] || msg_valid_name(r->host)) &&
+		       (!r->reason || str_ok(r->reason)) ? 0 : -MSG_ERR_INVALID;
 	}
 	}
 	return -MSG_ERR_TYPE;

@@ -62,6 +62,11 @@ enum msg_type {
 	MSG_MIGRATE     = 110,
 	MSG_MIG_PROGRESS = 111,
 	MSG_DRAIN       = 112,
+	/* peer, types 200 and up */
+	MSG_KILL_REQ  = 200,
+	MSG_KILL_REP  = 201,
+	MSG_LOCATE_REQ = 202,
+	MSG_LOCATE_REP = 203,
 	MSG_TYPE_MAX
 };
 

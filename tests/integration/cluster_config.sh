@@ -28,6 +28,9 @@ out=$("$B/roamd" -n -f "$W/roamd.conf") || fail "-n with a good file: $out"
 echo "$out" | grep -q "host cfg-host" || fail "-n output: $out"
 out=$("$B/roamd" -n -f "$W/roamd.conf" --name other) || fail "-n with a flag"
 echo "$out" | grep -q "host other" || fail "a flag must win over the file: $out"
+echo "$out" | grep -q "state /var/lib/roam/other)" || fail "default state directory: $out"
+"$B/roamd" -n -f "$W/roamd.conf" --state-dir relative/dir 2>"$W/e"; rc=$?
+[ $rc = 1 ] && grep -q "state-dir 'relative/dir' must be an absolute path" "$W/e" || fail "relative state dir gave $rc: $(cat "$W/e")"
 
 chmod 640 "$W/key"
 "$B/roamd" -n -f "$W/roamd.conf" 2>"$W/e"; rc=$?

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Placement across 4 hosts by every policy and constraint: --on, --need
 # (tags, memory: and a request no host meets fails at once naming the
-# constraint), --near, and, with h1-h3 made busy by spinning jobs and h4 idle,
+# constraint), --near (typed on any host: the near job's home is asked), and, with h1-h3 made busy by spinning jobs and h4 idle,
 # least-loaded, jsq, pod, probe and threshold all choose h4; threshold keeps a
 # job at an idle origin; random spreads.
 # timeout: 150
@@ -37,7 +37,16 @@ where 1 --policy nosuch 2>"$WORK/e"; rc=$?
 # --near: with a job on h4.
 near=$(run_on 1 run --detach --on "${H[4]}" -- sleep 60) || fail "near anchor"
 [ "$(where 1 --near "$near")" = "${H[4]}" ] || fail "--near $near"
+# Typed on h2 and h3, which know nothing of the job: its home (h1) says where it runs.
+for i in 2 3; do
+	[ "$(where $i --near "$near")" = "${H[4]}" ] || fail "--near $near typed on h$i"
+done
+where 2 --near "${H[1]}.999999" 2>"$WORK/e"; rc=$?
+[ $rc = 255 ] && grep -q "no such running job" "$WORK/e" || fail "--near an unknown job gave $rc: $(cat "$WORK/e")"
 run_on 1 kill -KILL "$near"
+run_on 1 wait "$near" >/dev/null 2>&1
+where 3 --near "$near" 2>"$WORK/e"; rc=$?
+[ $rc = 255 ] && grep -q "no such running job" "$WORK/e" || fail "--near an ended job gave $rc: $(cat "$WORK/e")"
 
 # Busy h1-h3 with one spinning job each; h4 stays idle.
 for i in 1 2 3; do

@@ -81,7 +81,7 @@ static void test_bad_header(void **state)
 	unsigned type;
 	uint32_t plen;
 
-	h[4] = 200;
+	h[4] = 99;   /* no such type */
 	assert_int_equal(msg_peek(h, sizeof(h), MSG_CH_PEER, &type, &plen), -MSG_ERR_TYPE);
 	h[4] = MSG_PROBE_REQ;
 	h[6] = 1;
@@ -168,6 +168,71 @@ static void test_control_run(void **state)
 	msg_free(m);
 }
 
+/* A remote roam kill's request and verdict travel between peers only. */
+static void test_kill_req(void **state)
+{
+	Roamnet__KillReq k = ROAMNET__KILL_REQ__INIT;
+	Roamnet__KillRep r = ROAMNET__KILL_REP__INIT;
+	ProtobufCMessage *m;
+	unsigned type;
+	long n;
+
+	k.qid = 7;
+	k.id = "h1.3";
+	k.sig = 15;
+	k.user = "alice";
+	n = msg_encode(MSG_KILL_REQ, &k.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), 0);
+	assert_int_equal(type, MSG_KILL_REQ);
+	msg_free(m);
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_CONTROL, &type, &m), -MSG_ERR_TYPE);
+	k.user = "";
+	n = msg_encode(MSG_KILL_REQ, &k.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), -MSG_ERR_INVALID);
+	k.user = "alice";
+	k.id = "not an id";
+	n = msg_encode(MSG_KILL_REQ, &k.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), -MSG_ERR_INVALID);
+
+	r.qid = 7;
+	r.code = 255;
+	r.reason = "job h1.3 belongs to another user";
+	n = msg_encode(MSG_KILL_REP, &r.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), 0);
+	assert_int_equal(type, MSG_KILL_REP);
+	msg_free(m);
+	r.code = 256;
+	n = msg_encode(MSG_KILL_REP, &r.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), -MSG_ERR_INVALID);
+}
+
+/* roam run --near's question to the near job's home, and its answer. */
+static void test_locate(void **state)
+{
+	Roamnet__LocateReq q = ROAMNET__LOCATE_REQ__INIT;
+	Roamnet__LocateRep r = ROAMNET__LOCATE_REP__INIT;
+	ProtobufCMessage *m;
+	unsigned type;
+	long n;
+
+	q.qid = 1;
+	q.id = "h1.3";
+	q.user = "root";
+	n = msg_encode(MSG_LOCATE_REQ, &q.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), 0);
+	msg_free(m);
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_CONTROL, &type, &m), -MSG_ERR_TYPE);
+	r.qid = 1;
+	r.host = "h4";
+	n = msg_encode(MSG_LOCATE_REP, &r.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), 0);
+	assert_int_equal(type, MSG_LOCATE_REP);
+	msg_free(m);
+	r.host = "not a host";
+	n = msg_encode(MSG_LOCATE_REP, &r.base, buf, sizeof(buf));
+	assert_int_equal(msg_decode(buf, (size_t)n, MSG_CH_PEER, &type, &m), -MSG_ERR_INVALID);
+}
+
 static void test_job_id(void **state)
 {
 	char host[64];
@@ -197,6 +262,8 @@ int main(void)
 		cmocka_unit_test(test_semantic),
 		cmocka_unit_test(test_encode_wrong_type),
 		cmocka_unit_test(test_control_run),
+		cmocka_unit_test(test_kill_req),
+		cmocka_unit_test(test_locate),
 		cmocka_unit_test(test_job_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

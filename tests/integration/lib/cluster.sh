@@ -87,6 +87,8 @@ start_host() { # I [flags...]
 	local i=$1; shift
 	local name; name=$(hname "$i")
 	local flags="--name $name --listen $(host_addr "$i") --key $WORK/key --control $WORK/h$i.sock"
+	# Each host's state (the job-id sequence) in WORK, kept across its restarts.
+	flags="$flags --state-dir $WORK/state.h$i"
 	# h1 is every other host's seed unless HOST_FLAGS says otherwise (later flags win).
 	[ "$i" != 1 ] && flags="$flags --peers $(host_addr 1)"
 	flags="$flags ${HOST_FLAGS[$i]:-} $*"
