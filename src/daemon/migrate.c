@@ -932,7 +932,10 @@ static void source_built(struct mig *g, const Roamnet__MigReply *r)
 	g->committing = true;
 	progress(g, "commit");
 	ctl(g, MIG_OP_COMMIT, NULL);
-	fault_exit("exit-doubt");   /* conn_send has written COMMIT out */
+	if (fault("exit-doubt")) {
+		conn_flush_due();   /* COMMIT leaves before we die */
+		fault_exit("exit-doubt");
+	}
 }
 
 static void source_outcome(struct mig *g, bool committed, int pid, const char *reason)

@@ -74,6 +74,7 @@ print(*[j['host'] for j in json.load(sys.stdin) if j['id']=='$ID'])")
 run_case() {
 	CASE=$1
 	local fh=$2 f=$3 want=${4:-1}
+	[ -n "${ONLY:-}" ] && [ "$f" != "$ONLY" ] && return
 	restart_host "$fh" --test-fault "$f"
 	HOME_HOST=1
 	start_subject 1 1
