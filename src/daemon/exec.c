@@ -537,6 +537,15 @@ void exec_detach(struct job *j)
 		roamd->self_load.nprocs--;
 }
 
+void exec_rebind(struct conn *c)
+{
+	for (struct job *j = roamd->jobs; j; j = j->next)
+		if (j->exec_side && !j->home_side && !j->origin && !strcmp(j->home, c->peer_name)) {
+			log_info("job %s: its home %s is back", j->id, j->home);
+			j->origin = c;
+		}
+}
+
 void exec_unhold(struct job *j)
 {
 	uint64_t sigs = j->held_sigs;

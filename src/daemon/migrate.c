@@ -1202,6 +1202,15 @@ void migrate_drain(struct conn *c, const Roamnet__Drain *d)
 
 /* ---- destination ------------------------------------------------------------ */
 
+/* The link a home opened to us: where a job's output goes. */
+static struct conn *home_link(const char *home)
+{
+	for (struct conn *k = roamd->conns; k; k = k->next)
+		if (k->kind == CONN_PEER_IN && k->state == CS_OPEN && !k->dead && !strcmp(k->peer_name, home))
+			return k;
+	return NULL;
+}
+
 static bool shared_path(const char *path)
 {
 	for (unsigned i = 0; i < roamd->cfg.nshared; i++) {
@@ -1255,11 +1264,7 @@ static void dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why,
 	if (j && (j->exec_side || j->mig))
 		add_why(why, cap, "job %s already runs here", p->id);
 	if (strcmp(p->home, roamd->cfg.name)) {
-		bool reach = false;
-		for (struct conn *k = roamd->conns; k; k = k->next)
-			reach |= k->kind == CONN_PEER_IN && k->state == CS_OPEN && !k->dead &&
-				 !strcmp(k->peer_name, p->home);
-		if (!reach)
+		if (!home_link(p->home))
 			add_why(why, cap, "%s cannot reach the job's home %s", roamd->cfg.name, p->home);
 	}
 	for (size_t i = 0; i < p->n_files; i++) {
@@ -1404,10 +1409,7 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 		snprintf(j->user, sizeof(j->user), "%s", p->user);
 		j->cmd = strdup(p->command ? p->command : "?");
 		j->started = p->started;
-		for (struct conn *k = roamd->conns; k; k = k->next)
-			if (k->kind == CONN_PEER_IN && k->state == CS_OPEN && !k->dead &&
-			    !strcmp(k->peer_name, p->home))
-				j->origin = k;
+		j->origin = home_link(p->home);
 	}
 	g = mig_new(false, j, c->peer_name);
 	if (!g) {
@@ -1514,6 +1516,8 @@ static void dest_released(struct mig *g)
 	if (buf_used(&g->inbuf))
 		buf_append(&j->stdin_buf, buf_data(&g->inbuf), buf_used(&g->inbuf));
 	buf_free(&g->inbuf);
+	if (!j->home_side && !j->origin)
+		j->origin = home_link(j->home);
 	if (exec_adopt(j, g->new_pid, g->pipes[0][1], g->pipes[1][0], g->pipes[2][0]) < 0)
 		log_warn("job %s: cannot watch pid %d", j->id, g->new_pid);
 	g->pipes[0][1] = g->pipes[1][0] = g->pipes[2][0] = -1;
@@ -1691,6 +1695,8 @@ void migrate_link_closed(struct conn *c)
 
 	for (g = migs; g; g = next) {
 		next = g->next;
+		if (!g->source && g->job && g->job->origin == c)
+			g->job->origin = NULL;   /* found again when it lands */
 		if (g->link != c)
 			continue;
 		g->link = NULL;

@@ -146,6 +146,7 @@ static void heartbeat(struct conn *c, const Roamnet__Heartbeat *h)
 	if (!m)
 		return;
 	snprintf(c->peer_name, sizeof(c->peer_name), "%s", h->name);
+	exec_rebind(c);
 	if (up)
 		log_info("host %s (%s) is up", m->name, m->addr);
 	if (!m->link)

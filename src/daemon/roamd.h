@@ -346,6 +346,8 @@ int exec_adopt(struct job *j, pid_t pid, int in_w, int out_r, int err_r);
 /* Migration source, once committed: the process is gone from here; what it
  * wrote is delivered, then the exec side is taken down without an exit. */
 void exec_detach(struct job *j);
+/* A job that landed here while its home's link was down finds it again. */
+void exec_rebind(struct conn *c);
 /* Migration source, aborted: held input and signals reach the process. */
 void exec_unhold(struct job *j);
 unsigned exec_running(void);

@@ -62,6 +62,7 @@ print(*[j['host'] for j in json.load(sys.stdin) if j['id']=='$ID'])")
 	sleep 0.3
 	[ "$(copies "$STOP")" = 1 ] || fail "$CASE: $(copies "$STOP") copies after settling"
 	echo stop >"$STOP"
+	wait_until 30 sh -c "! kill -0 $RUNNER" || fail "$CASE: the job did not end once stopped"
 	wait "$RUNNER"
 	local rc=$?
 	grep -q '^PASS' "$OUT" || fail "$CASE: the subject's checks failed (rc $rc): $(tail -n 3 "$OUT")"
@@ -78,7 +79,7 @@ run_case() {
 	restart_host "$fh" --test-fault "$f"
 	HOME_HOST=1
 	start_subject 1 1
-	run_on 1 migrate "$ID" --to "$H2" >"$WORK/m" 2>&1 &
+	run_on 1 migrate "$ID" --to "$H2" --stats >"$WORK/m" 2>&1 &
 	local mig=$!
 	# A dead host comes back (restarted), without the fault: a source in
 	# doubt learns the outcome from it then.
@@ -107,10 +108,10 @@ if [ $AS_ROOT = 1 ]; then
 	HOME_HOST=1
 	start_subject 1 1
 	(sleep 0.05; ip -n "$NS-h2" link set eth0 down) &
-	run_on 1 migrate "$ID" --to "$H2" >"$WORK/m" 2>&1
+	run_on 1 migrate "$ID" --to "$H2" --stats >"$WORK/m" 2>&1
 	note "$CASE: roam migrate said: $(head -c 300 "$WORK/m")"
 	ip -n "$NS-h2" link set eth0 up
-	expect_once 1
+	expect_once 12   # where depends on when the link went: once, either way
 	for k in 1 2 3; do wait_until 20 hosts_up_on "$k" 3 || fail "h$k lost sight after the link came back"; done
 
 	# Packets dropped by nftables on the destination, from the source only.
@@ -120,10 +121,10 @@ if [ $AS_ROOT = 1 ]; then
 table inet roamtest { chain in { type filter hook input priority 0; ip saddr 10.77.0.1 drop; } }
 EOF
 	) &
-	run_on 1 migrate "$ID" --to "$H2" >"$WORK/m" 2>&1
+	run_on 1 migrate "$ID" --to "$H2" --stats >"$WORK/m" 2>&1
 	note "$CASE: roam migrate said: $(head -c 300 "$WORK/m")"
 	ip netns exec "$NS-h2" nft delete table inet roamtest 2>/dev/null
-	expect_once 1
+	expect_once 12
 	for k in 1 2 3; do wait_until 20 hosts_up_on "$k" 3 || fail "h$k lost sight after nft"; done
 fi
 
@@ -134,7 +135,7 @@ CASE="source dies just after COMMIT"
 restart_host 1 --test-fault exit-doubt
 HOME_HOST=3
 start_subject 3 1
-run_on 1 migrate "$ID" --to "$H2" >"$WORK/m" 2>&1
+run_on 1 migrate "$ID" --to "$H2" --stats >"$WORK/m" 2>&1
 note "$CASE: roam migrate said: $(head -c 300 "$WORK/m")"
 restart_host 1
 expect_once 2
