@@ -1,0 +1,75 @@
+#!/bin/bash
+# The engine alone (scripts/demo.sh is the main job): builds roam, shows the engine at work on a program
+# nobody here wrote. python3 computes digits of pi, printing as it goes; roam
+# checkpoints it mid-run (the process is killed once its image is safe),
+# restores it from the image, and the restored process finishes with output
+# byte-identical to an uninterrupted run.
+set -eu
+cd "$(dirname "$0")/.."
+# Descriptors inherited from whatever started us (a pipe of an IDE or a CI
+# runner) would be inherited by python3, and a pipe to outside the process
+# is refused, rightly: close them.
+for fd in /proc/$$/fd/*; do
+	fd=${fd##*/}
+	[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
+done
+scripts/deps.sh
+echo "== building roam"
+make -s -j"$(nproc)" >/dev/null
+ROAM=$PWD/build/roam
+W=$(mktemp -d /tmp/roam-demo.XXXXXX)
+trap 'kill -9 $PID 2>/dev/null; rm -rf "$W"' EXIT
+PID=""
+PY=/usr/bin/python3
+
+cat >"$W/pi.py" <<'PY'
+# Digits of pi with Machin's formula, in rounds of growing precision.
+import sys
+if hasattr(sys, "set_int_max_str_digits"):
+    sys.set_int_max_str_digits(0)
+def arctan_inv(x, one):
+    total, term, n, sign = 0, one // x, 1, 1
+    while term:
+        total += sign * (term // n)
+        term //= x * x
+        n += 2
+        sign = -sign
+    return total
+for digits in range(2000, 30001, 2000):
+    one = 10 ** (digits + 10)
+    pi = 4 * (4 * arctan_inv(5, one) - arctan_inv(239, one))
+    s = str(pi)[:digits]
+    print(f"{digits:6d} digits, last ten: {s[-10:]}", flush=True)
+print("done:", sum(int(c) for c in s), file=sys.stderr, flush=True)
+PY
+
+echo "== 1. the reference: python3 runs uninterrupted"
+start=$(date +%s.%N)
+"$PY" -I -S "$W/pi.py" >"$W/ref.out" 2>"$W/ref.err"
+echo "   $(wc -l <"$W/ref.out") lines in $(echo "$(date +%s.%N) - $start" | bc | cut -c1-5) s; last: $(tail -n1 "$W/ref.out")"
+
+echo "== 2. the same run, checkpointed mid-run"
+"$PY" -I -S "$W/pi.py" >"$W/run.out" 2>"$W/run.err" </dev/null &
+PID=$!
+sleep 1.5
+echo "   after 1.5 s it has printed $(wc -l <"$W/run.out") lines; checkpointing pid $PID"
+"$ROAM" checkpoint "$PID" -o "$W/pi.img" --stats
+wait "$PID" 2>/dev/null || true
+PID=""
+echo "   the process is gone; its image: $(du -h "$W/pi.img" | cut -f1)"
+"$ROAM" inspect "$W/pi.img" >"$W/inspect.txt"
+{ grep -m1 '^process' "$W/inspect.txt"; grep -A2 '^threads' "$W/inspect.txt"; grep -A4 '^mappings' "$W/inspect.txt"; } | sed 's/^/   | /'
+
+echo "== 3. restored from the image, it runs to the end"
+set +e
+"$ROAM" restore "$W/pi.img" --stats
+rc=$?
+set -e
+echo "   roam restore exited $rc (the program's own status)"
+
+echo "== 4. the result"
+if cmp -s "$W/ref.out" "$W/run.out" && cmp -s "$W/ref.err" "$W/run.err" && [ $rc = 0 ]; then
+	echo "   output identical to the uninterrupted run: $(tail -n1 "$W/run.out"); $(cat "$W/run.err")"
+else
+	echo "   OUTPUT DIFFERS"; diff "$W/ref.out" "$W/run.out" | head; exit 1
+fi
