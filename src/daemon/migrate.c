@@ -770,6 +770,7 @@ static void start_transfer(struct mig *g)
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return source_abort(g, "pipe for the image");
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	fcntl(p[0], F_SETPIPE_SZ, 1 << 20);   /* fewer wake-ups; refused is fine */
 	g->data_fd = p[0];
 	g->worker_data_fd = p[1];
 	g->data_ev = (struct ev){.fd = p[0], .fn = data_event};
@@ -909,6 +910,7 @@ static void source_note(struct mig *g, char c)
 		return progress(g, phase);
 	}
 	if (c == 'D') {
+		log_debug("migration %llu: image written (%d rounds)", (unsigned long long)g->mid, g->rounds);
 		fault_exit("exit-transfer");
 		if (g->state == MS_TRANSFER)
 			g->state = MS_BUILT_WAIT;
@@ -927,6 +929,7 @@ static void source_built(struct mig *g, const Roamnet__MigReply *r)
 	/* The point of no return for this host: from here only the
 	 * destination's answer decides. Park the process where roamd's death
 	 * cannot let it run: its cgroup frozen (a ptrace stop ends with us). */
+	log_debug("migration %llu: built at %s", (unsigned long long)g->mid, g->peer);
 	cgroup_freeze(g->job, true);
 	g->state = MS_DOUBT;
 	g->committing = true;
@@ -943,6 +946,8 @@ static void source_outcome(struct mig *g, bool committed, int pid, const char *r
 	if (g->state != MS_DOUBT)
 		return;
 	g->done_ns = mono_ns();
+	log_debug("migration %llu: %s at %s", (unsigned long long)g->mid, committed ? "committed" : "not committed",
+		  g->peer);
 	g->new_pid = pid;
 	g->state = MS_FINISHING;
 	if (committed) {
@@ -1330,6 +1335,7 @@ static void dest_commit(struct mig *g)
 {
 	if (g->state != MD_BUILT)
 		return;
+	log_debug("migration %llu: commit", (unsigned long long)g->mid);
 	g->state = MD_RELEASING;
 	g->outcome_ok = true;
 	tell(g, 'G');
@@ -1433,6 +1439,7 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 	if (pipe2(dp, O_CLOEXEC) < 0)
 		goto fail;
 	fcntl(dp[1], F_SETFL, O_NONBLOCK);
+	fcntl(dp[1], F_SETPIPE_SZ, 1 << 20);
 	g->worker_data_fd = dp[0];
 	g->data_ev = (struct ev){.fd = dp[1], .fn = data_event};
 	loop_add(&g->data_ev, 0);
@@ -1476,14 +1483,10 @@ void migrate_data(struct conn *c, const Roamnet__MigData *d)
 
 static void dest_built(struct mig *g)
 {
-	struct job *j = g->job;
-
 	/* The worker holds the child's ends of the pipes no more. */
 	close_fd(&g->pipes[0][0]);
 	close_fd(&g->pipes[1][1]);
 	close_fd(&g->pipes[2][1]);
-	if (cgroup_join(j, g->new_pid) < 0)
-		log_warn("job %s: joining its cgroup failed", j->id);
 	if (g->state != MD_RECEIVING) {   /* aborted meanwhile */
 		g->state = MD_BUILT;
 		return dest_abort(g, "aborted while building");
@@ -1534,6 +1537,10 @@ static void dest_released(struct mig *g)
 		g->link = NULL;
 	}
 	reply(g, MIG_STEP_COMMITTED, true, NULL);
+	/* Into its cgroup only now: moving a process waits for an RCU grace
+	 * period (milliseconds), which the pause need not include. */
+	if (cgroup_join(j, g->new_pid) < 0)
+		log_warn("job %s: joining its cgroup failed", j->id);
 	j->mig = NULL;
 	g->job = NULL;
 	mig_free(g);
