@@ -112,6 +112,21 @@ void control_result(struct conn *c, int code, const char *fmt, ...)
 }
 
 /* The job id names a job homed here that the caller may see. */
+/* A job neither known here nor homed on a host that is up. */
+static bool homeless(const char *id)
+{
+	char host[CL_NAME_MAX];
+	uint64_t seq;
+	struct job *j = job_find(id);
+	struct member *m;
+
+	if ((j && j->home_side) || msg_parse_job_id(id, host, sizeof(host), &seq) < 0 ||
+	    !strcmp(host, roamd->cfg.name))
+		return false;
+	m = members_find(&roamd->members, host);
+	return !m || m->state != MEMBER_UP || !m->link || m->link->state != CS_OPEN;
+}
+
 static struct job *my_job(struct conn *c, const char *id)
 {
 	struct job *j = job_find(id);
@@ -398,10 +413,16 @@ bool control_frame(struct conn *c, unsigned type, ProtobufCMessage *m)
 			job_signal(c->job, s->sig);
 		break;
 	}
-	case MSG_ATTACH:
-		if ((j = my_job(c, ((Roamnet__Attach *)m)->id)))
+	case MSG_ATTACH: {
+		const char *id = ((Roamnet__Attach *)m)->id;
+		if (homeless(id)) {
+			orphan_find(c, id);   /* its home is gone: whoever has it re-homes it here */
+			break;
+		}
+		if ((j = my_job(c, id)))
 			job_attach(c, j);
 		break;
+	}
 	case MSG_WAIT:
 		if (!(j = my_job(c, ((Roamnet__Wait *)m)->id)))
 			break;
@@ -452,6 +473,7 @@ void control_closed(struct conn *c)
 	c->job = NULL;
 	c->waiting = NULL;
 	migrate_client_closed(c);
+	orphan_client_closed(c);
 	for (struct query *q = roamd->queries; q; q = q->next)
 		if (q->client == c)
 			q->client = NULL;

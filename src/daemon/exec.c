@@ -270,6 +270,8 @@ static void deliver(struct job *j, unsigned fd, const uint8_t *data, size_t n)
 		conn_send(j->origin, MSG_OUTPUT, &o.base);
 	} else if (j->home_side) {
 		job_home_output(j, fd, data, n);
+	} else {
+		orphan_keep(j, fd, data, n);   /* its home is gone: kept for roam attach */
 	}
 }
 
@@ -426,14 +428,16 @@ static void leader_done(struct job *j, int st)
 		conn_send(j->origin, MSG_EXITED, &e.base);
 	} else if (j->home_side) {
 		job_home_exited(j, st);
+	} else {
+		orphan_exited(j, st);   /* its home went away: kept for roam attach */
 	}
 	conn_flush_due();   /* now, not at the end of the turn */
 	if (cgroup_signal(j, SIGKILL) < 0)
 		kill(-j->pid, SIGKILL);
 	cgroup_remove(j);
 	log_info("job %s exited: status 0x%x", j->id, st);
-	if (!j->home_side)
-		job_free(j);   /* its home is elsewhere (told above) or went away */
+	if (!j->home_side && !j->orphan)
+		job_free(j);   /* its home is elsewhere (told above) */
 }
 
 static int wait_status(const siginfo_t *si)
@@ -486,11 +490,8 @@ void exec_reap_orphans(void)
 void exec_origin_lost(struct conn *c)
 {
 	for (struct job *j = roamd->jobs; j; j = j->next)
-		if (j->exec_side && j->origin == c) {
-			log_warn("job %s: home %s lost; killing the job", j->id, j->home);
-			j->origin = NULL;
-			exec_signal(j, SIGKILL);
-		}
+		if (j->exec_side && j->origin == c)
+			orphan_adopt(j);
 }
 
 int exec_adopt(struct job *j, pid_t pid, int in_w, int out_r, int err_r)
@@ -540,7 +541,7 @@ void exec_detach(struct job *j)
 void exec_rebind(struct conn *c)
 {
 	for (struct job *j = roamd->jobs; j; j = j->next)
-		if (j->exec_side && !j->home_side && !j->origin && !strcmp(j->home, c->peer_name)) {
+		if (j->exec_side && !j->home_side && !j->origin && !j->orphan && !strcmp(j->home, c->peer_name)) {
 			log_info("job %s: its home %s is back", j->id, j->home);
 			j->origin = c;
 		}

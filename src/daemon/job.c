@@ -603,6 +603,13 @@ void job_member_lost(struct member *m)
 		}
 		if (j->arrived == m)
 			j->arrived = NULL;
+		if (j->migrating && j->exec_member == m && j->state == JOB_RUNNING && !j->lost_ms) {
+			/* Lost mid-migration: its destination may have it (and say so,
+			 * ARRIVED) once it decides, within its doubt timeout. */
+			j->lost_ms = now_ms() + (uint64_t)(roamd->cfg.doubt_timeout_s + 2) * 1000;
+			log_warn("job %s: host %s lost while it moved; waiting for its destination", j->id, m->name);
+			continue;
+		}
 		if ((j->state == JOB_RUNNING || j->state == JOB_STARTING) && j->exec_member == m) {
 			snprintf(reason, sizeof(reason), "host %s lost while running %s", m->name, j->id);
 			job_home_failed(j, 255, reason);
@@ -700,6 +707,7 @@ void job_home_moved(struct job *j, const char *host, int pid)
 		j->migrations++;   /* here: counted when it arrived */
 	j->exec_member = m && !m->self ? m : NULL;
 	j->arrived = NULL;
+	j->lost_ms = 0;
 	j->paused = false;
 	log_info("job %s now runs on %s (pid %d, migration %u)", j->id, host, pid, j->migrations);
 	home_unhold(j);
@@ -762,7 +770,13 @@ void job_tick(uint64_t now)
 				policy_answer_lost(&j->session, i);
 			j->probes_out = 0;
 			place_step(j);
+		} else if (j->lost_ms && now >= j->lost_ms && !final(j)) {
+			char reason[300];
+			snprintf(reason, sizeof(reason), "host %s lost while moving %s", j->host, j->id);
+			j->migrating = false;
+			job_home_failed(j, 255, reason);
 		} else if (final(j) && !j->exec_side && now >= j->reap_ms && !j->client) {
+			orphan_forget(j);
 			job_free(j);
 		}
 	}
@@ -814,7 +828,8 @@ void job_list_local(struct job_list *l)
 	if (!l->infos || !l->ptrs || !l->states)
 		return;
 	for (struct job *j = roamd->jobs; j; j = j->next) {
-		if (!j->exec_side && (!j->home_side || j->state == JOB_RUNNING || j->state == JOB_STARTING))
+		if (!j->exec_side && !j->orphan &&
+		    (!j->home_side || j->state == JOB_RUNNING || j->state == JOB_STARTING))
 			continue;
 		job_info(j, &l->infos[l->n], l->states[l->n]);
 		l->ptrs[l->n] = &l->infos[l->n];

@@ -92,6 +92,7 @@ static void on_timer(struct ev *ev, uint32_t events)
 	conn_tick(now);
 	job_tick(now);
 	migrate_tick(now);
+	orphan_tick(now);
 	query_tick(now);
 	cgroup_tick();
 }

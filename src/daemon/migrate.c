@@ -1672,8 +1672,11 @@ void migrate_home(struct conn *c, const Roamnet__MigHome *h)
 	 * before its source says it gave it away (which it may never say if
 	 * it dies): kept, in case. */
 	if (h->op == MIG_HOME_ARRIVED) {
-		if (j && j->home_side && j->migrating && j->exec_member != c->member)
+		if (j && j->home_side && j->migrating && j->exec_member != c->member) {
+			if (j->lost_ms)   /* its source is gone already */
+				return job_home_moved(j, c->member->name, h->has_pid ? h->pid : 0);
 			j->arrived = c->member;
+		}
 		return;
 	}
 	if (!j || !j->home_side || j->exec_member != c->member)
@@ -1721,11 +1724,8 @@ void migrate_link_closed(struct conn *c)
 			dest_abort(g, "the link to the source was lost");
 		}
 	}
-	/* A job homed elsewhere whose home link goes: see exec_origin_lost. */
-	for (struct job *j = roamd->jobs; j; j = j->next)
-		if (j->home_side && j->migrating && !j->exec_side && j->exec_member &&
-		    j->exec_member->link == c)
-			job_home_stayed(j);
+	/* A home whose job's host goes mid-migration: job_member_lost waits for
+	 * the destination's ARRIVED. */
 }
 
 void migrate_link_opened(struct conn *c)

@@ -133,6 +133,9 @@ struct job {
 	bool migrating;             /* input and signals are held meanwhile */
 	uint64_t held_sigs;         /* signals held while migrating (bit sig-1) */
 	struct member *arrived;     /* home: where it says it landed, before its source did */
+	uint64_t lost_ms;           /* home: its host died mid-migration; lost at this time */
+	bool orphan;                /* exec: its home is gone; output kept (orphan.c) */
+	uint64_t spilled;           /* exec, orphan: bytes of output kept on disk */
 	char explain[512];
 	char fail_reason[512];
 	int fail_code;
@@ -368,6 +371,17 @@ void migrate_client_closed(struct conn *c);
 void migrate_tick(uint64_t now);
 bool migrate_busy(const struct job *j);
 void migrate_drain(struct conn *c, const Roamnet__Drain *d);
+
+/* orphan.c */
+void orphan_adopt(struct job *j);
+void orphan_keep(struct job *j, unsigned fd, const uint8_t *data, size_t n);
+void orphan_exited(struct job *j, int status);
+void orphan_forget(struct job *j);
+void orphan_rehome(struct conn *c, const Roamnet__RehomeReq *r);
+void orphan_find(struct conn *c, const char *id);
+void orphan_found(struct conn *c, const Roamnet__RehomeRep *r);
+void orphan_client_closed(struct conn *c);
+void orphan_tick(uint64_t now);
 
 /* spawn.c */
 struct spawn_req {

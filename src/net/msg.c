@@ -46,6 +46,8 @@ static const struct msg_desc table[MSG_TYPE_MAX] = {
 	[MSG_MIGRATE]   = {"migrate", &roamnet__migrate__descriptor, 1024, C},
 	[MSG_MIG_PROGRESS] = {"mig-progress", &roamnet__mig_progress__descriptor, 1024, C},
 	[MSG_DRAIN]     = {"drain", &roamnet__drain__descriptor, 1024, P | C},
+	[MSG_REHOME_REQ] = {"rehome-req", &roamnet__rehome_req__descriptor, 1024, P},
+	[MSG_REHOME_REP] = {"rehome-rep", &roamnet__rehome_rep__descriptor, 8192, P},
 	[MSG_KILL_REQ]  = {"kill-req", &roamnet__kill_req__descriptor, 1024, P},
 	[MSG_KILL_REP]  = {"kill-rep", &roamnet__kill_rep__descriptor, 2048, P},
 	[MSG_LOCATE_REQ] = {"locate-req", &roamnet__locate_req__descriptor, 1024, P},
@@ -356,6 +358,15 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 		return str_ok(((const Roamnet__MigProgress *)m)->phase) ? 0 : -MSG_ERR_INVALID;
 	case MSG_DRAIN:
 		return msg_valid_name(((const Roamnet__Drain *)m)->host) ? 0 : -MSG_ERR_INVALID;
+	case MSG_REHOME_REQ: {
+		const Roamnet__RehomeReq *r = (const void *)m;
+		return valid_id(r->id) && str_ok(r->user) ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_REHOME_REP: {
+		const Roamnet__RehomeRep *r = (const void *)m;
+		return valid_id(r->id) && (!r->reason || str_ok(r->reason)) && (!r->command || str_ok(r->command))
+		       ? 0 : -MSG_ERR_INVALID;
+	}
 	case MSG_RESULT: {
 		const Roamnet__Result *r = (const void *)m;
 		return (!r->reason || str_ok(r->reason)) ? 0 : -MSG_ERR_INVALID;

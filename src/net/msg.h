@@ -62,6 +62,9 @@ enum msg_type {
 	MSG_MIGRATE     = 110,
 	MSG_MIG_PROGRESS = 111,
 	MSG_DRAIN       = 112,
+	/* a job whose home is gone finds a new one (peer) */
+	MSG_REHOME_REQ  = 120,
+	MSG_REHOME_REP  = 121,
 	/* peer, types 200 and up */
 	MSG_KILL_REQ  = 200,
 	MSG_KILL_REP  = 201,

@@ -54,7 +54,7 @@ expect_once() {
 		fail "$CASE: $(copies "$STOP") copies of the job run"
 	host=$(wait_until 10 true; run_on "$HOME_HOST" ps --json | python3 -c "
 import json,sys
-print(*[j['host'] for j in json.load(sys.stdin) if j['id']=='$ID'])")
+print(*[j['host'] for j in json.load(sys.stdin) if j['id']=='$ID' and j['state']=='running'])")
 	local ok=0 w
 	for w in $(echo "$where" | grep -o .); do [ "$host" = "$(hname "$w")" ] && ok=1; done
 	[ $ok = 1 ] || fail "$CASE: ps says the job runs on '$host', expected h$where"
@@ -103,7 +103,7 @@ run_case "image cut short" 1 truncate-stream 1
 
 # The link taken down during the transfer (veth of the destination down):
 # the source aborts when the peer goes silent, the job goes on at h1.
-if [ $AS_ROOT = 1 ]; then
+if [ $AS_ROOT = 1 ] && [ -z "${ONLY:-}" ]; then
 	CASE="link down during the transfer"
 	HOME_HOST=1
 	start_subject 1 1
@@ -132,6 +132,7 @@ fi
 # froze, are gone; the destination had COMMIT and runs the job, whose home
 # (h3) keeps its stdio.
 CASE="source dies just after COMMIT"
+[ -n "${ONLY:-}" ] && [ "$ONLY" != exit-doubt ] && { echo PASS; exit 0; }
 restart_host 1 --test-fault exit-doubt
 HOME_HOST=3
 start_subject 3 1
