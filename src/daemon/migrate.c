@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -74,6 +75,7 @@ struct mig {
 	bool draining;              /* source: part of roam drain */
 	bool home_held, hold_sent, ready, eof_sent, committing, outcome_ok;
 	bool cold;                  /* source: no pre-copy rounds */
+	bool home_gone;             /* destination: its home restarted meanwhile */
 	int rounds;                 /* source: pre-copy rounds done */
 	char why[512];
 
@@ -104,13 +106,17 @@ struct mig {
 
 static struct mig *migs;
 
+static void record_write(struct mig *g);
+static void record_drop(uint64_t mid);
+static bool resolved(const Roamnet__MigReply *r);
+
 /*
  * Faults the tests inject (roamd --test-fault NAME), each at one step:
  *   exit-ready exit-data exit-built exit-commit   destination roamd dies
  *     when it would answer READY, at the first image bytes, when the
  *     process is built, when COMMIT arrives;
- *   exit-transfer exit-doubt   source roamd dies once the job is frozen /
- *     right after sending COMMIT;
+ *   exit-transfer exit-before-commit exit-doubt   source roamd dies once
+ *     the job is frozen / when BUILT arrives / right after sending COMMIT;
  *   corrupt-stream truncate-stream   the source damages the image in flight;
  *   lose-committed   the destination commits, then drops the link before
  *     its answer (the source is left in doubt);
@@ -323,6 +329,8 @@ static void close_inherited(struct mig *g)
 		if (evs[i]->fd >= 0)
 			close(evs[i]->fd);
 	close(roamd->epfd);
+	if (roamd->state_fd >= 0)
+		close(roamd->state_fd);
 	for (struct conn *c = roamd->conns; c; c = c->next)
 		if (c->ev.fd >= 0)
 			close(c->ev.fd);
@@ -777,6 +785,7 @@ static void start_transfer(struct mig *g)
 	loop_add(&g->data_ev, EPOLLIN);
 	g->job->migrating = true;
 	g->state = MS_TRANSFER;
+	record_write(g);
 	progress(g, "transfer");
 	if (start_worker(g) < 0) {
 		ev_close(&g->data_ev);
@@ -866,6 +875,7 @@ static void source_finished(struct mig *g)
 	char host[CL_NAME_MAX];
 	int pid = g->new_pid;
 
+	record_drop(g->mid);
 	snprintf(host, sizeof(host), "%s", g->peer);
 	if (!g->committing) {
 		if (j) {
@@ -930,6 +940,7 @@ static void source_built(struct mig *g, const Roamnet__MigReply *r)
 	 * destination's answer decides. Park the process where roamd's death
 	 * cannot let it run: its cgroup frozen (a ptrace stop ends with us). */
 	log_debug("migration %llu: built at %s", (unsigned long long)g->mid, g->peer);
+	fault_exit("exit-before-commit");
 	cgroup_freeze(g->job, true);
 	g->state = MS_DOUBT;
 	g->committing = true;
@@ -969,6 +980,8 @@ void migrate_reply(struct conn *c, const Roamnet__MigReply *r)
 {
 	struct mig *g = find_mid(r->mid, true, NULL);
 
+	if (!g && (r->step == MIG_STEP_COMMITTED || r->step == MIG_STEP_OUTCOME) && resolved(r))
+		return;
 	if (!g || g->link != c)
 		return;
 	switch (r->step) {
@@ -1519,7 +1532,7 @@ static void dest_released(struct mig *g)
 	if (buf_used(&g->inbuf))
 		buf_append(&j->stdin_buf, buf_data(&g->inbuf), buf_used(&g->inbuf));
 	buf_free(&g->inbuf);
-	if (!j->home_side && !j->origin)
+	if (!j->home_side && !j->origin && !g->home_gone)
 		j->origin = home_link(j->home);
 	if (exec_adopt(j, g->new_pid, g->pipes[0][1], g->pipes[1][0], g->pipes[2][0]) < 0)
 		log_warn("job %s: cannot watch pid %d", j->id, g->new_pid);
@@ -1528,6 +1541,10 @@ static void dest_released(struct mig *g)
 		if (j->held_sigs & (1ull << (s - 1)))
 			exec_signal(j, s);
 	j->held_sigs = 0;
+	if (g->home_gone) {
+		orphan_adopt(j);
+		exec_hold(j, false);
+	}
 	log_info("migration %llu: job %s runs here as pid %d", (unsigned long long)g->mid, j->id, g->new_pid);
 	if (j->origin)   /* tell the home too, in case the source dies now */
 		home_msg(j, MIG_HOME_ARRIVED, roamd->cfg.name, g->new_pid);
@@ -1583,6 +1600,9 @@ void migrate_ctl(struct conn *c, const Roamnet__MigCtl *m)
 			return conn_kill(c, "test fault lose-commit");
 		}
 	}
+	if (g && g->state == MD_BUILT && m->op == MIG_OP_RESOLVE && m->has_source_alive && !m->source_alive &&
+	    g->job && !strcmp(g->job->home, c->peer_name))
+		g->home_gone = true;   /* the source was its home: a new roamd there knows nothing of it */
 	if (g && g->state == MD_BUILT) {
 		/* COMMIT, or RESOLVE from a source in doubt or restarted: either
 		 * way the source's copy will not run: take it. */
@@ -1697,6 +1717,109 @@ void migrate_home(struct conn *c, const Roamnet__MigHome *h)
 	}
 }
 
+/* ---- a source's record, for its restart ------------------------------------ */
+
+/*
+ * From the freeze to the end, a source keeps a record of the migration in
+ * its state directory (mig-MID: destination and job). A roamd that starts
+ * and finds one has lost its frozen copy with its predecessor (a restart
+ * kills what the last roamd ran), so it tells the destination so
+ * (RESOLVE, source gone): a destination still holding the complete,
+ * built process commits it, and the job is not lost with the source daemon.
+ */
+static struct resolving {
+	uint64_t mid;
+	char dest[CL_NAME_MAX];
+	char id[MSG_MAX_ID];
+	bool asked;
+	struct resolving *next;
+} *resolving;
+
+static void record_name(uint64_t mid, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "mig-%llu", (unsigned long long)mid);
+}
+
+static void record_write(struct mig *g)
+{
+	char name[64], line[300];
+	int fd, n;
+
+	record_name(g->mid, name, sizeof(name));
+	n = snprintf(line, sizeof(line), "%s %s\n", g->peer, g->job->id);
+	fd = openat(roamd->state_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) < 0)
+		log_warn("migration %llu: cannot record it in %s: %s", (unsigned long long)g->mid,
+			 roamd->cfg.state_dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void record_drop(uint64_t mid)
+{
+	char name[64];
+
+	record_name(mid, name, sizeof(name));
+	unlinkat(roamd->state_fd, name, 0);
+}
+
+static void records_load(void)
+{
+	DIR *d;
+	struct dirent *e;
+	int dfd = dup(roamd->state_fd);
+
+	if (dfd < 0 || !(d = fdopendir(dfd))) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	while ((e = readdir(d))) {
+		unsigned long long mid;
+		char line[300], dest[CL_NAME_MAX], id[MSG_MAX_ID];
+		struct resolving *r;
+		ssize_t n;
+		int fd;
+		if (sscanf(e->d_name, "mig-%llu", &mid) != 1)
+			continue;
+		fd = openat(roamd->state_fd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		n = fd >= 0 ? read(fd, line, sizeof(line) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			continue;
+		line[n] = 0;
+		if (sscanf(line, "%63s %127s", dest, id) != 2 || !(r = calloc(1, sizeof(*r))))
+			continue;
+		r->mid = mid;
+		snprintf(r->dest, sizeof(r->dest), "%s", dest);
+		snprintf(r->id, sizeof(r->id), "%s", id);
+		r->next = resolving;
+		resolving = r;
+		log_warn("migration %llu of %s to %s was under way when the last roamd ended; its copy here "
+			 "is gone: asking %s to keep its own", mid, id, dest, dest);
+	}
+	closedir(d);
+}
+
+/* The answer to a restarted source's RESOLVE. */
+static bool resolved(const Roamnet__MigReply *r)
+{
+	for (struct resolving **pp = &resolving, *x; (x = *pp); pp = &x->next)
+		if (x->mid == r->mid) {
+			if (r->ok)
+				log_info("migration %llu: job %s runs on %s", (unsigned long long)x->mid, x->id, x->dest);
+			else
+				log_warn("migration %llu: %s does not have job %s: it is lost with the last roamd",
+					 (unsigned long long)x->mid, x->dest, x->id);
+			record_drop(x->mid);
+			*pp = x->next;
+			free(x);
+			return true;
+		}
+	return false;
+}
+
 /* ---- links and time ------------------------------------------------------- */
 
 void migrate_link_closed(struct conn *c)
@@ -1732,6 +1855,15 @@ void migrate_link_opened(struct conn *c)
 {
 	if (c->kind != CONN_PEER_OUT || !c->member)
 		return;
+	for (struct resolving *x = resolving; x; x = x->next)
+		if (!strcmp(x->dest, c->member->name)) {
+			Roamnet__MigCtl m = ROAMNET__MIG_CTL__INIT;
+			m.mid = x->mid;
+			m.op = MIG_OP_RESOLVE;
+			m.has_source_alive = 1;
+			m.source_alive = false;
+			conn_send(c, MSG_MIG_CTL, &m.base);
+		}
 	for (struct mig *g = migs; g; g = g->next)
 		if (g->source && g->state == MS_DOUBT && !g->link && !strcmp(g->peer, c->member->name)) {
 			g->link = c;
@@ -1772,6 +1904,7 @@ void migrate_init(void)
 	/* Migration numbers never repeat across restarts of this daemon. */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	next_mid = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	records_load();
 }
 
 bool migrate_busy(const struct job *j)

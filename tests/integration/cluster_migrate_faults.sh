@@ -128,6 +128,25 @@ EOF
 	for k in 1 2 3; do wait_until 20 hosts_up_on "$k" 3 || fail "h$k lost sight after nft"; done
 fi
 
+# The source's roamd is killed with the process built at the destination,
+# before it could send COMMIT, and restarts: its frozen copy died with it (a
+# restarted roamd kills what the last one ran), and its record of the
+# migration makes the new roamd tell the destination, which keeps its
+# complete copy: the job is not lost with the source daemon.
+if [ -z "${ONLY:-}" ] || [ "$ONLY" = exit-before-commit ]; then
+	CASE="source killed before COMMIT, restarted"
+	restart_host 2 --doubt-timeout 20
+	restart_host 1 --test-fault exit-before-commit
+	HOME_HOST=3
+	start_subject 3 1
+	run_on 1 migrate "$ID" --to "$H2" --stats >"$WORK/m" 2>&1
+	note "$CASE: roam migrate said: $(head -c 300 "$WORK/m")"
+	restart_host 1
+	expect_once 2
+	grep -q "asking .* to keep its own" "$WORK/h1.log" || fail "$CASE: the restarted source did not ask"
+	restart_host 2
+fi
+
 # The source dies in doubt (just after COMMIT): its host, and the copy it
 # froze, are gone; the destination had COMMIT and runs the job, whose home
 # (h3) keeps its stdio.
