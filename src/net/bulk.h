@@ -51,7 +51,8 @@
 #define BULK_SREPLY_SIZE (8 + 2 + LINK_REPLY_SIZE)
 #define BULK_HDR_SIZE    8
 #define BULK_TAG_SIZE    16
-#define BULK_MAX_RECORD  (1u << 18)     /* plaintext bytes per record (protocol limit) */
+#define BULK_MAX_RECORD  (1u << 18)     /* plaintext bytes per record: the limit, and what
+					 * the sender fills; the 24 bytes around it are 0.01% */
 #define BULK_HS_MS       5000           /* one accepted client's handshake budget */
 
 enum bulk_cipher {
@@ -79,7 +80,7 @@ enum bulk_error {
  * One channel. Caller-allocated (stack or heap, any content): bulk_accept
  * and bulk_connect initialise it whatever they return, and bulk_close must
  * then be called once, success or not. One thread at a time: a channel
- * has no lock.
+ * has no lock. Both calls run sodium_init() themselves.
  */
 struct bulk {
 	int fd;                 /* the connection, -1 when none */
@@ -139,7 +140,7 @@ int bulk_write(void *b, const void *buf, size_t len);
  * for at least a whole record is served by receiving and opening it in the
  * caller's buffer. Returns the bytes read, 0 once the sender's END record
  * has been read, or a negative error: -BULK_ERR_TRUNC when the connection
- * ended without END.
+ * ended without END. A read of 0 bytes returns 0 as well.
  */
 ssize_t bulk_read(void *b, void *buf, size_t len);
 
