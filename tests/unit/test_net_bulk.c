@@ -1,0 +1,472 @@
+/*
+ * The bulk channel: a stream crosses loopback TCP whole and unchanged (1 MiB
+ * in odd pieces, 64 MiB in big ones); another key, another token, a flipped
+ * byte, a replayed or reordered record are refused by name; a stream cut
+ * before its end marker is an error, not an end; bulk_accept drops bad
+ * clients and still takes the good one. The record layer is also driven
+ * over buffers, for both ciphers.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "net/bulk.h"
+
+static uint8_t K[LINK_KEY_SIZE], K2[LINK_KEY_SIZE];
+static const char TOK[] = "migration 7 alpha->beta";
+static const char TOK2[] = "migration 8 alpha->beta";
+
+static int setup(void **state)
+{
+	(void)state;
+	if (sodium_init() < 0)
+		return -1;
+	randombytes_buf(K, sizeof(K));
+	randombytes_buf(K2, sizeof(K2));
+	return 0;
+}
+
+/* A reproducible stream: byte i of stream seed. */
+static void fill(uint8_t *p, size_t n, uint32_t seed)
+{
+	uint32_t x = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+		p[i] = (uint8_t)x;
+	}
+}
+
+/* The destination side, in a thread: accepts, then reads everything. */
+struct srv {
+	int lfd;
+	const uint8_t *key;
+	const char *tok;
+	int timeout_ms;
+	size_t rdsz;            /* bytes asked per bulk_read */
+	int accept_rc;
+	ssize_t read_rc;        /* the last bulk_read's result: 0 for a clean end */
+	uint8_t *out;
+	size_t cap, got;
+	pthread_t th;
+};
+
+static void *srv_main(void *arg)
+{
+	struct srv *s = arg;
+	struct bulk b;
+
+	s->accept_rc = bulk_accept(&b, s->lfd, s->key, s->tok, strlen(s->tok), s->timeout_ms);
+	if (s->accept_rc == 0) {
+		for (;;) {
+			size_t want = s->cap - s->got < s->rdsz ? s->cap - s->got : s->rdsz;
+			ssize_t n;
+
+			if (want == 0)
+				want = 1;       /* past the end: a further byte would overflow out */
+			n = bulk_read(&b, s->got < s->cap ? s->out + s->got : (uint8_t[1]){ 0 },
+				      want);
+			s->read_rc = n;
+			if (n <= 0)
+				break;
+			s->got += (size_t)n;
+		}
+	}
+	bulk_close(&b);
+	return NULL;
+}
+
+static uint16_t srv_start(struct srv *s, const uint8_t *key, const char *tok, size_t cap,
+			  size_t rdsz, int timeout_ms)
+{
+	uint16_t port = 0;
+
+	memset(s, 0, sizeof(*s));
+	s->lfd = bulk_listen("127.0.0.1", &port);
+	assert_true(s->lfd >= 0);
+	assert_true(port != 0);
+	s->key = key;
+	s->tok = tok;
+	s->timeout_ms = timeout_ms;
+	s->rdsz = rdsz;
+	s->cap = cap;
+	s->out = cap ? malloc(cap) : NULL;
+	assert_true(cap == 0 || s->out);
+	assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
+	return port;
+}
+
+static void srv_join(struct srv *s)
+{
+	assert_int_equal(pthread_join(s->th, NULL), 0);
+	close(s->lfd);
+}
+
+static void srv_free(struct srv *s)
+{
+	free(s->out);
+}
+
+/* Sends n bytes of stream seed in pieces of step bytes, then finishes. */
+static void send_stream(uint16_t port, size_t n, size_t step, uint32_t seed)
+{
+	uint8_t *p = malloc(n);
+	struct bulk b;
+
+	assert_non_null(p);
+	fill(p, n, seed);
+	assert_int_equal(bulk_connect(&b, "127.0.0.1", port, K, TOK, strlen(TOK), 5000), 0);
+	for (size_t off = 0; off < n; off += step)
+		assert_int_equal(bulk_write(&b, p + off, n - off < step ? n - off : step), 0);
+	assert_int_equal(bulk_finish(&b), 0);
+	assert_int_equal(bulk_write(&b, "x", 1), -BULK_ERR_STATE);
+	bulk_close(&b);
+	free(p);
+}
+
+static void check_stream(struct srv *s, size_t n, uint32_t seed)
+{
+	uint8_t *want = malloc(n);
+
+	assert_non_null(want);
+	fill(want, n, seed);
+	assert_int_equal(s->accept_rc, 0);
+	assert_int_equal(s->read_rc, 0);
+	assert_int_equal(s->got, n);
+	assert_memory_equal(s->out, want, n);
+	free(want);
+}
+
+static void test_round_trip_1m(void **state)
+{
+	struct srv s;
+	uint16_t port;
+	size_t n = 1u << 20;
+
+	(void)state;
+	/* Odd pieces on both sides: gathered writes, reads served in part. */
+	port = srv_start(&s, K, TOK, n, 1000, 5000);
+	send_stream(port, n, 777, 1);
+	srv_join(&s);
+	check_stream(&s, n, 1);
+	srv_free(&s);
+}
+
+static void test_round_trip_64m(void **state)
+{
+	struct srv s;
+	uint16_t port;
+	size_t n = 64u << 20;
+
+	(void)state;
+	/* Big pieces: records sealed from the caller's buffer, opened in it. */
+	port = srv_start(&s, K, TOK, n, 8u << 20, 20000);
+	send_stream(port, n, (4u << 20) + 3, 2);
+	srv_join(&s);
+	check_stream(&s, n, 2);
+	srv_free(&s);
+}
+
+static void test_wrong_key(void **state)
+{
+	struct srv s;
+	struct bulk b;
+	uint16_t port;
+
+	(void)state;
+	port = srv_start(&s, K, TOK, 0, 1, 1500);
+	assert_int_equal(bulk_connect(&b, "127.0.0.1", port, K2, TOK, strlen(TOK), 5000),
+			 -BULK_ERR_AUTH);
+	assert_int_equal(b.fd, -1);
+	bulk_close(&b);
+	srv_join(&s);
+	assert_int_equal(s.accept_rc, -ETIMEDOUT);
+	srv_free(&s);
+}
+
+static void test_wrong_token(void **state)
+{
+	struct srv s;
+	struct bulk b;
+	uint16_t port;
+
+	(void)state;
+	port = srv_start(&s, K, TOK, 0, 1, 1500);
+	assert_int_equal(bulk_connect(&b, "127.0.0.1", port, K, TOK2, strlen(TOK2), 5000),
+			 -BULK_ERR_AUTH);
+	bulk_close(&b);
+	srv_join(&s);
+	assert_int_equal(s.accept_rc, -ETIMEDOUT);
+	srv_free(&s);
+}
+
+/* A raw TCP client that sends len bytes and hangs up. */
+static void raw_client(uint16_t port, const void *p, size_t len)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	if (len)
+		assert_int_equal(write(fd, p, len), (ssize_t)len);
+	close(fd);
+}
+
+static void test_accept_skips_bad_clients(void **state)
+{
+	uint8_t junk[BULK_CHELLO_SIZE];
+	struct srv s;
+	struct bulk b;
+	uint16_t port;
+
+	(void)state;
+	port = srv_start(&s, K, TOK, 4096, 4096, 10000);
+	memset(junk, 'j', sizeof(junk));
+	raw_client(port, junk, sizeof(junk));          /* not a bulk hello */
+	raw_client(port, BULK_MAGIC, 8);               /* hangs up mid-hello */
+	raw_client(port, NULL, 0);                     /* says nothing */
+	assert_int_equal(bulk_connect(&b, "127.0.0.1", port, K2, TOK, strlen(TOK), 5000),
+			 -BULK_ERR_AUTH);
+	bulk_close(&b);
+	assert_int_equal(bulk_connect(&b, "127.0.0.1", port, K, TOK2, strlen(TOK2), 5000),
+			 -BULK_ERR_AUTH);
+	bulk_close(&b);
+	send_stream(port, 4096, 100, 3);
+	srv_join(&s);
+	check_stream(&s, 4096, 3);
+	srv_free(&s);
+}
+
+/* Connects, then hands the raw socket to the test (records made by hand). */
+static void connect_raw(struct bulk *b, uint16_t port)
+{
+	assert_int_equal(bulk_connect(b, "127.0.0.1", port, K, TOK, strlen(TOK), 5000), 0);
+}
+
+static void send_raw(struct bulk *b, const void *p, size_t n)
+{
+	assert_int_equal(write(b->fd, p, n), (ssize_t)n);
+}
+
+static void test_flipped_byte(void **state)
+{
+	uint8_t rec[BULK_HDR_SIZE + 100 + BULK_TAG_SIZE];
+	struct srv s;
+	struct bulk b;
+	uint16_t port;
+
+	(void)state;
+	port = srv_start(&s, K, TOK, 4096, 4096, 5000);
+	connect_raw(&b, port);
+	fill(rec + BULK_HDR_SIZE, 100, 4);
+	bulk_seal(&b, BULK_REC_DATA, rec + BULK_HDR_SIZE, 100, rec, rec + BULK_HDR_SIZE + 100);
+	rec[BULK_HDR_SIZE + 50] ^= 0x01;
+	send_raw(&b, rec, sizeof(rec));
+	srv_join(&s);
+	assert_int_equal(s.accept_rc, 0);
+	assert_int_equal(s.read_rc, -BULK_ERR_RECORD);
+	assert_int_equal(s.got, 0);
+	bulk_close(&b);
+	srv_free(&s);
+}
+
+static void test_replayed_record(void **state)
+{
+	uint8_t rec[BULK_HDR_SIZE + 100 + BULK_TAG_SIZE], copy[sizeof(rec)];
+	struct srv s;
+	struct bulk b;
+	uint16_t port;
+
+	(void)state;
+	port = srv_start(&s, K, TOK, 4096, 4096, 5000);
+	connect_raw(&b, port);
+	fill(rec + BULK_HDR_SIZE, 100, 5);
+	bulk_seal(&b, BULK_REC_DATA, rec + BULK_HDR_SIZE, 100, rec, rec + BULK_HDR_SIZE + 100);
+	memcpy(copy, rec, sizeof(rec));
+	send_raw(&b, rec, sizeof(rec));
+	send_raw(&b, copy, sizeof(copy));
+	srv_join(&s);
+	assert_int_equal(s.read_rc, -BULK_ERR_RECORD);
+	assert_int_equal(s.got, 100);           /* the first copy was good */
+	bulk_close(&b);
+	srv_free(&s);
+}
+
+static void test_cut_stream_is_error(void **state)
+{
+	uint8_t data[100000];
+	struct srv s;
+	struct bulk b;
+	uint16_t port;
+
+	(void)state;
+	/* Between records: the sender closes without bulk_finish. */
+	port = srv_start(&s, K, TOK, sizeof(data), 4096, 5000);
+	fill(data, sizeof(data), 6);
+	connect_raw(&b, port);
+	assert_int_equal(bulk_write(&b, data, sizeof(data)), 0);
+	bulk_close(&b);         /* what was gathered is never sent */
+	srv_join(&s);
+	assert_int_equal(s.accept_rc, 0);
+	assert_int_equal(s.read_rc, -BULK_ERR_TRUNC);
+	srv_free(&s);
+
+	/* Inside a record: a header and half its body. */
+	port = srv_start(&s, K, TOK, sizeof(data), 4096, 5000);
+	connect_raw(&b, port);
+	{
+		uint8_t rec[BULK_HDR_SIZE + 1000 + BULK_TAG_SIZE];
+
+		bulk_seal(&b, BULK_REC_DATA, rec + BULK_HDR_SIZE, 1000, rec,
+			  rec + BULK_HDR_SIZE + 1000);
+		send_raw(&b, rec, BULK_HDR_SIZE + 500);
+	}
+	bulk_close(&b);
+	srv_join(&s);
+	assert_int_equal(s.read_rc, -BULK_ERR_TRUNC);
+	assert_int_equal(s.got, 0);
+	srv_free(&s);
+}
+
+static void test_connect_refused(void **state)
+{
+	struct bulk b;
+	uint16_t port = 0;
+	int lfd = bulk_listen("127.0.0.1", &port);
+
+	(void)state;
+	assert_true(lfd >= 0);
+	close(lfd);             /* nobody listens there now */
+	assert_int_equal(bulk_connect(&b, "127.0.0.1", port, K, TOK, strlen(TOK), 2000),
+			 -ECONNREFUSED);
+	bulk_close(&b);
+	assert_int_equal(bulk_connect(&b, "not-an-address", port, K, TOK, strlen(TOK), 2000),
+			 -EINVAL);
+	bulk_close(&b);
+	assert_string_equal(bulk_strerror(-BULK_ERR_TRUNC),
+			    "bulk stream cut before its end marker");
+}
+
+/* The record layer over buffers, both ciphers. */
+static void records(int cipher)
+{
+	uint8_t k1[32], k2[32], buf[3][BULK_HDR_SIZE + 64 + BULK_TAG_SIZE], tmp[sizeof(buf[0])];
+	struct bulk tx, rx, rx2;
+	struct bulk_rec r;
+	size_t rl = sizeof(buf[0]);
+
+	randombytes_buf(k1, sizeof(k1));
+	randombytes_buf(k2, sizeof(k2));
+	bulk_init_keys(&tx, cipher, k1, k2);
+	bulk_init_keys(&rx, cipher, k2, k1);
+	for (int i = 0; i < 3; i++) {
+		memset(buf[i] + BULK_HDR_SIZE, 'a' + i, 64);
+		bulk_seal(&tx, BULK_REC_DATA, buf[i] + BULK_HDR_SIZE, 64, buf[i],
+			  buf[i] + BULK_HDR_SIZE + 64);
+	}
+	/* Incomplete input asks for more, and changes nothing. */
+	assert_int_equal(bulk_take(&rx, buf[0], BULK_HDR_SIZE - 1, &r), 1);
+	assert_int_equal(bulk_take(&rx, buf[0], rl - 1, &r), 1);
+	/* Reordered: record 1 first fails (on a copy: a failed open wipes
+	 * what it was opening). */
+	memcpy(&rx2, &rx, sizeof(rx));
+	memcpy(tmp, buf[1], rl);
+	assert_int_equal(bulk_take(&rx2, tmp, rl, &r), -BULK_ERR_RECORD);
+	/* In order: opens in place. */
+	assert_int_equal(bulk_take(&rx, buf[0], rl, &r), 0);
+	assert_int_equal(r.type, BULK_REC_DATA);
+	assert_int_equal(r.len, 64);
+	assert_int_equal(r.used, rl);
+	assert_int_equal(r.data[0], 'a');
+	/* Replayed (record 0 again, resealed bytes restored): fails. */
+	bulk_init_keys(&tx, cipher, k1, k2);
+	memset(buf[0] + BULK_HDR_SIZE, 'a', 64);
+	bulk_seal(&tx, BULK_REC_DATA, buf[0] + BULK_HDR_SIZE, 64, buf[0],
+		  buf[0] + BULK_HDR_SIZE + 64);
+	assert_int_equal(bulk_take(&rx, buf[0], rl, &r), -BULK_ERR_RECORD);
+	/* A header changed: the length or type is refused, or the tag fails. */
+	buf[1][4] = 9;
+	assert_int_equal(bulk_take(&rx, buf[1], rl, &r), -BULK_ERR_FORMAT);
+	buf[1][4] = BULK_REC_DATA;
+	buf[1][7] = 1;
+	assert_int_equal(bulk_take(&rx, buf[1], rl, &r), -BULK_ERR_FORMAT);
+	buf[1][7] = 0;
+	assert_int_equal(bulk_take(&rx, buf[1], rl, &r), 0);
+	assert_int_equal(r.data[63], 'b');
+	/* A flipped tag bit. */
+	buf[2][rl - 1] ^= 0x80;
+	assert_int_equal(bulk_take(&rx, buf[2], rl, &r), -BULK_ERR_RECORD);
+}
+
+static void test_records_aes(void **state)
+{
+	(void)state;
+	if (!crypto_aead_aes256gcm_is_available())
+		skip();
+	records(BULK_AES256GCM);
+}
+
+static void test_records_xchacha(void **state)
+{
+	(void)state;
+	records(BULK_XCHACHA20POLY1305);
+}
+
+static void test_header_limits(void **state)
+{
+	uint8_t h[BULK_HDR_SIZE] = { 0 };
+	unsigned type;
+	size_t len;
+
+	(void)state;
+	h[4] = BULK_REC_DATA;
+	assert_int_equal(bulk_hdr_parse(h, &type, &len), -BULK_ERR_FORMAT);   /* empty data */
+	h[0] = 1;
+	assert_int_equal(bulk_hdr_parse(h, &type, &len), 0);
+	assert_int_equal(len, 1);
+	h[0] = 0; h[1] = 0; h[2] = BULK_MAX_RECORD >> 16; h[3] = 0;
+	assert_int_equal(bulk_hdr_parse(h, &type, &len), 0);
+	assert_int_equal(len, BULK_MAX_RECORD);
+	h[0] = 1;
+	assert_int_equal(bulk_hdr_parse(h, &type, &len), -BULK_ERR_FORMAT);   /* one past */
+	memset(h, 0, sizeof(h));
+	h[4] = BULK_REC_END;
+	assert_int_equal(bulk_hdr_parse(h, &type, &len), 0);
+	assert_int_equal(type, BULK_REC_END);
+	h[0] = 1;
+	assert_int_equal(bulk_hdr_parse(h, &type, &len), -BULK_ERR_FORMAT);   /* END with bytes */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip_1m),
+		cmocka_unit_test(test_round_trip_64m),
+		cmocka_unit_test(test_wrong_key),
+		cmocka_unit_test(test_wrong_token),
+		cmocka_unit_test(test_accept_skips_bad_clients),
+		cmocka_unit_test(test_flipped_byte),
+		cmocka_unit_test(test_replayed_record),
+		cmocka_unit_test(test_cut_stream_is_error),
+		cmocka_unit_test(test_connect_refused),
+		cmocka_unit_test(test_records_aes),
+		cmocka_unit_test(test_records_xchacha),
+		cmocka_unit_test(test_header_limits),
+	};
+
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
