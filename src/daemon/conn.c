@@ -95,10 +95,8 @@ static void flush(struct conn *c)
 	if (c->state == CS_CONNECTING)
 		return;
 	want(c, buf_used(&c->out) ? EPOLLIN | EPOLLOUT : EPOLLIN);
-	if (buf_used(&c->out) < LOW_WATER) {
+	if (buf_used(&c->out) < LOW_WATER)
 		exec_resume(c);
-		migrate_drained(c);
-	}
 }
 
 int conn_send(struct conn *c, unsigned type, const ProtobufCMessage *m)

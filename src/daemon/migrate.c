@@ -22,9 +22,12 @@
  * RESOLVE, aborts on ABORT or when its source stays silent doubt-timeout
  * seconds while it holds a built process, and remembers each outcome.
  *
- * The checkpoint and the restore block, so each runs in a worker thread that
- * is its process's tracer from start to end; the event loop talks to it
- * through pipes: the image stream, its notes, and the decisions.
+ * The checkpoint and the restore block, so each runs in a worker (a forked
+ * child of roamd) that is its process's tracer from start to end; the event
+ * loop talks to it through pipes (its notes, and the decisions). The image
+ * goes from worker to worker over a bulk channel of its own (net/bulk.h),
+ * authenticated with the cluster key and bound to the migration, at the
+ * speed of the wire.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <netdb.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -44,13 +49,11 @@
 #include "ckpt/ckpt.h"
 #include "cluster/ident.h"
 #include "daemon/roamd.h"
+#include "net/bulk.h"
 #include "restore/restore.h"
 #include "sys/fileid.h"
 
-#define WINDOW      (16u << 20)   /* image bytes in flight beyond the last ack */
-#define ACK_EVERY   (1u << 20)
-#define LINK_HIGH   (4u << 20)    /* link backlog that stops reading the image */
-#define PROGRESS_EVERY (64u << 20)
+#define BULK_WAIT_MS 10000        /* the source worker's connection to the destination's */
 #define OUTCOMES    256
 
 enum mig_state {
@@ -73,7 +76,7 @@ struct mig {
 	struct conn *link;          /* source: its link to the destination; destination: from the source */
 	struct conn *client;        /* source: roam migrate waiting */
 	bool draining;              /* source: part of roam drain */
-	bool home_held, hold_sent, ready, eof_sent, committing, outcome_ok;
+	bool home_held, hold_sent, ready, committing, outcome_ok;
 	bool cold;                  /* source: no pre-copy rounds */
 	bool home_gone;             /* destination: its home restarted meanwhile */
 	int rounds;                 /* source: pre-copy rounds done */
@@ -81,11 +84,12 @@ struct mig {
 
 	/* worker */
 	pid_t worker;               /* the forked worker, 0 before */
-	int data_fd;                /* source: image read end; destination: write end */
-	int worker_data_fd;         /* the worker's end */
+	int listen_fd;              /* destination: the bulk channel's socket, until the worker has it */
+	char bulk_addr[64];         /* source: the destination's address, and its bulk port */
+	uint16_t bulk_port;
 	int note_fd, worker_note_fd;
 	int ctl_fd, worker_ctl_fd;
-	struct ev data_ev, note_ev;
+	struct ev note_ev;
 	int worker_rc;
 	pid_t new_pid;
 	struct roam_error err;
@@ -95,8 +99,8 @@ struct mig {
 	int pipes[3][2];            /* destination: the job's stdin, stdout, stderr */
 
 	/* stream */
-	uint64_t sent, acked, consumed, acked_sent, progress_at;
-	struct buf inbuf;           /* destination: received, not yet in the pipe */
+	uint64_t sent;              /* source: image bytes, as the worker last said */
+	struct buf commit_stdin;    /* destination: the input COMMIT brought */
 	uint64_t deadline_ms;       /* destination: doubt timeout */
 	uint64_t t0_ns, freeze_ns, done_ns;
 	uint64_t rss;
@@ -208,12 +212,15 @@ struct worker_note {
 	int rc;
 	pid_t pid;      /* destination: the built process */
 	uint64_t freeze_ns;
+	uint64_t bytes;  /* source: image bytes written so far */
 	char err[512];
 };
 
+static uint64_t worker_bytes;   /* in a source worker: what the writer has counted */
+
 static void note(struct mig *g, char kind, int rc, pid_t pid, uint64_t freeze_ns, const struct roam_error *e)
 {
-	struct worker_note n = {.kind = kind, .rc = rc, .pid = pid, .freeze_ns = freeze_ns};
+	struct worker_note n = {.kind = kind, .rc = rc, .pid = pid, .freeze_ns = freeze_ns, .bytes = worker_bytes};
 
 	if (e && rc < 0)
 		roam_error_text(e, n.err, sizeof(n.err));
@@ -265,26 +272,58 @@ static int precopy(struct mig *g, struct img_writer *w, int *rounds)
 	return 0;
 }
 
-/* Source worker: freeze, stream the image, then kill or resume as told. */
+/* The source worker's writer: the bulk channel, with the test faults that
+ * damage the stream in flight. */
+static int stream_write(void *ctx, const void *buf, size_t len)
+{
+	struct bulk *b = ctx;
+	static uint8_t copy[1 << 16];
+
+	if (worker_bytes > (1u << 20) && fault("truncate-stream")) {
+		shutdown(b->fd, SHUT_RDWR);   /* cut: no END record */
+		return -EPIPE;
+	}
+	if (worker_bytes > (1u << 20) && len >= 2 && len <= sizeof(copy) && fault("corrupt-stream")) {
+		memcpy(copy, buf, len);
+		copy[len / 2] ^= 0x5a;   /* sealed as it is: the image's own checksums catch it */
+		buf = copy;
+	}
+	worker_bytes += len;
+	return bulk_write(b, buf, len);
+}
+
+/* Source worker: stream the image (pre-copy, freeze, the rest) straight to
+ * the destination's worker, then kill or resume the process as told. */
 static void source_worker(struct mig *g)
 {
 	struct roam_error *err = &g->err;   /* the ckpt's, in our copy of roamd */
 	struct img_writer w;
+	struct bulk b;
+	char token[160];
 	uint64_t freeze_ns = 0;
 	int rounds = 0;
 	int rc;
 
-	rc = img_writer_init(&w, img_fd_write, &g->worker_data_fd, IMG_CODEC_NONE);
-	if (rc == 0 && !g->cold)
-		rc = precopy(g, &w, &rounds);
+	snprintf(token, sizeof(token), "%llu %s %s", (unsigned long long)g->mid, roamd->cfg.name, g->peer);
+	rc = bulk_connect(&b, g->bulk_addr, g->bulk_port, roamd->key, token, strlen(token), BULK_WAIT_MS);
+	if (rc < 0)
+		roam_fail(err, rc, "the bulk channel to %s: %s", g->peer, bulk_strerror(rc));
 	if (rc == 0)
-		rc = ckpt_freeze(g->ck);
+		rc = img_writer_init(&w, stream_write, &b, IMG_CODEC_NONE);
 	if (rc == 0) {
-		freeze_ns = ckpt_stats(g->ck)->freeze_ns;
-		rc = ckpt_dump(g->ck, &w);
+		if (!g->cold)
+			rc = precopy(g, &w, &rounds);
+		if (rc == 0)
+			rc = ckpt_freeze(g->ck);
+		if (rc == 0) {
+			freeze_ns = ckpt_stats(g->ck)->freeze_ns;
+			rc = ckpt_dump(g->ck, &w);
+		}
+		if (rc == 0 && (rc = bulk_finish(&b)) < 0)
+			roam_fail(err, rc, "sending the image: %s", bulk_strerror(rc));
+		img_writer_fini(&w);
 	}
-	img_writer_fini(&w);
-	close(g->worker_data_fd);
+	bulk_close(&b);
 	note(g, rc ? 'E' : 'D', rc, rounds, freeze_ns, err);
 	char d = decision(g);
 	if (d == 'K' && rc == 0)
@@ -295,15 +334,43 @@ static void source_worker(struct mig *g)
 	note(g, 'F', rc, 0, 0, err);
 }
 
+/* The destination worker's reader; under exit-data it tells roamd, which
+ * dies, at the first bytes (a signal would not do: roamd may be its PID
+ * namespace's init). */
+static struct mig *reading;
+static ssize_t stream_read(void *ctx, void *buf, size_t len)
+{
+	ssize_t n = bulk_read(ctx, buf, len);
+
+	if (n > 0 && fault("exit-data") && reading) {
+		note(reading, 'X', 0, 0, 0, NULL);
+		reading = NULL;
+	}
+	return n;
+}
+
 /* Destination worker: build from the stream, then release or kill as told.
  * What the image held of stdin goes into the job's stdin pipe first. */
 static void dest_worker(struct mig *g)
 {
 	const void *data;
 	size_t len;
-	pid_t pid = restore_prepare(g->rs, img_fd_read, &g->worker_data_fd);
+	struct bulk b;
+	char token[160];
+	pid_t pid;
 	int rc;
 
+	snprintf(token, sizeof(token), "%llu %s %s", (unsigned long long)g->mid, g->peer, roamd->cfg.name);
+	rc = bulk_accept(&b, g->listen_fd, roamd->key, token, strlen(token), BULK_WAIT_MS);
+	close(g->listen_fd);
+	if (rc < 0) {
+		roam_fail(&g->err, rc, "the bulk channel from %s: %s", g->peer, bulk_strerror(rc));
+		pid = rc;
+	} else {
+		reading = g;
+		pid = restore_prepare(g->rs, stream_read, &b);
+	}
+	bulk_close(&b);
 	if (pid > 0 && restore_stdio_data(g->rs, 0, &data, &len) == 0 && len) {
 		fcntl(g->pipes[0][1], F_SETFL, O_NONBLOCK);
 		if (write(g->pipes[0][1], data, len) != (ssize_t)len)
@@ -343,7 +410,7 @@ static void close_inherited(struct mig *g)
 	for (struct mig *o = migs; o; o = o->next) {
 		if (o == g)
 			continue;
-		int fds[] = {o->data_fd, o->data_ev.fd, o->note_fd, o->ctl_fd, o->pipes[0][0], o->pipes[0][1],
+		int fds[] = {o->listen_fd, o->note_fd, o->ctl_fd, o->pipes[0][0], o->pipes[0][1],
 			     o->pipes[1][0], o->pipes[1][1], o->pipes[2][0], o->pipes[2][1]};
 		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 			if (fds[i] >= 0)
@@ -365,8 +432,6 @@ static int start_worker(struct mig *g)
 			_exit(1);
 		close(g->note_fd);
 		close(g->ctl_fd);
-		if (g->data_ev.fd >= 0)
-			close(g->data_ev.fd);
 		close_inherited(g);
 		if (g->source)
 			source_worker(g);
@@ -376,7 +441,7 @@ static int start_worker(struct mig *g)
 	}
 	g->worker = pid;
 	/* The worker's ends are its alone: its death is then EOF here. */
-	close_fd(&g->worker_data_fd);
+	close_fd(&g->listen_fd);
 	close_fd(&g->worker_note_fd);
 	close_fd(&g->worker_ctl_fd);
 	if (g->ck) {
@@ -404,7 +469,6 @@ static void ev_close(struct ev *ev)
 }
 
 static void note_event(struct ev *ev, uint32_t events);
-static void data_event(struct ev *ev, uint32_t events);
 
 static struct mig *mig_new(bool source, struct job *j, const char *peer)
 {
@@ -416,8 +480,8 @@ static struct mig *mig_new(bool source, struct job *j, const char *peer)
 	g->source = source;
 	g->job = j;
 	snprintf(g->peer, sizeof(g->peer), "%s", peer);
-	g->data_fd = g->worker_data_fd = -1;
-	g->data_ev.fd = g->note_ev.fd = -1;
+	g->listen_fd = -1;
+	g->note_ev.fd = -1;
 	for (int i = 0; i < 3; i++)
 		g->pipes[i][0] = g->pipes[i][1] = -1;
 	g->t0_ns = mono_ns();
@@ -452,9 +516,8 @@ static void mig_free(struct mig *g)
 		kill(g->worker, SIGKILL);   /* done or useless by now; reaped as an orphan */
 	if (g->job && g->job->mig == g)
 		g->job->mig = NULL;
-	ev_close(&g->data_ev);
 	ev_close(&g->note_ev);
-	close_fd(&g->worker_data_fd);
+	close_fd(&g->listen_fd);
 	close_fd(&g->ctl_fd);
 	close_fd(&g->worker_ctl_fd);
 	close_fd(&g->worker_note_fd);
@@ -466,7 +529,7 @@ static void mig_free(struct mig *g)
 		ckpt_close(g->ck);
 	if (g->rs)
 		restore_close(g->rs);
-	buf_free(&g->inbuf);
+	buf_free(&g->commit_stdin);
 	free(g);
 }
 
@@ -494,6 +557,10 @@ static void reply(struct mig *g, unsigned step, bool ok, const char *reason)
 	if (step == MIG_STEP_COMMITTED || step == MIG_STEP_BUILT) {
 		r.has_pid = 1;
 		r.pid = g->new_pid;
+	}
+	if (step == MIG_STEP_READY && ok) {
+		r.has_port = 1;
+		r.port = g->bulk_port;
 	}
 	conn_send(g->link, MSG_MIG_REPLY, &r.base);
 }
@@ -771,72 +838,24 @@ static void source_abort(struct mig *g, const char *why);
 
 static void start_transfer(struct mig *g)
 {
-	int p[2];
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
 
 	if (g->state != MS_PREPARE || !g->ready || !g->home_held)
 		return;
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return source_abort(g, "pipe for the image");
-	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	fcntl(p[0], F_SETPIPE_SZ, 1 << 20);   /* fewer wake-ups; refused is fine */
-	g->data_fd = p[0];
-	g->worker_data_fd = p[1];
-	g->data_ev = (struct ev){.fd = p[0], .fn = data_event};
-	loop_add(&g->data_ev, EPOLLIN);
+	/* The destination's address: the far end of our link to it. */
+	if (!g->link || getpeername(g->link->ev.fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    getnameinfo((struct sockaddr *)&ss, len, g->bulk_addr, sizeof(g->bulk_addr), NULL, 0,
+			NI_NUMERICHOST) != 0)
+		return source_abort(g, "the destination's address is unknown");
 	g->job->migrating = true;
 	g->state = MS_TRANSFER;
 	record_write(g);
 	progress(g, "transfer");
 	if (start_worker(g) < 0) {
-		ev_close(&g->data_ev);
-		close_fd(&g->worker_data_fd);
 		g->state = MS_PREPARE;
-		return source_abort(g, "cannot start a worker thread");
+		return source_abort(g, "cannot start a worker");
 	}
-}
-
-/* Sends what the worker wrote, as far as the window and the link allow. */
-static void pump(struct mig *g)
-{
-	static uint8_t chunk[MSG_MIG_CHUNK];
-	static bool pumping;   /* conn_send flushes, which may call us back */
-
-	if (pumping)
-		return;
-	pumping = true;
-	while (g->data_ev.fd >= 0 && g->link) {
-		if (g->sent - g->acked >= WINDOW || conn_pending(g->link) >= LINK_HIGH) {
-			loop_mod(&g->data_ev, 0);   /* an ack or a drained link turns it on */
-			break;
-		}
-		ssize_t n = read(g->data_ev.fd, chunk, sizeof(chunk));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			loop_mod(&g->data_ev, EPOLLIN);
-			break;
-		}
-		if (n > 0 && g->sent > (1u << 20) && fault("corrupt-stream"))
-			chunk[n / 2] ^= 0x5a;
-		if (n > 0 && g->sent > (1u << 20) && fault("truncate-stream"))
-			n = 0;   /* as if the image ended here */
-		Roamnet__MigData d = ROAMNET__MIG_DATA__INIT;
-		d.mid = g->mid;
-		d.data.data = chunk;
-		d.data.len = n > 0 ? (size_t)n : 0;
-		conn_send(g->link, MSG_MIG_DATA, &d.base);   /* empty: end of the image */
-		if (n <= 0) {
-			ev_close(&g->data_ev);
-			g->eof_sent = true;
-			break;
-		}
-		g->sent += (uint64_t)n;
-		if (g->sent - g->progress_at >= PROGRESS_EVERY) {
-			g->progress_at = g->sent;
-			progress(g, "transfer");
-		}
-	}
-	pumping = false;
 }
 
 /* Tells the worker to resume the process; the rest happens at its note. */
@@ -847,8 +866,12 @@ static void source_abort(struct mig *g, const char *why)
 	snprintf(g->why, sizeof(g->why), "%s", why);
 	if (g->link)
 		ctl(g, MIG_OP_ABORT, why);   /* unknown to it: ignored */
-	ev_close(&g->data_ev);   /* a worker still writing gets EPIPE */
 	if (g->worker) {
+		/* A worker still streaming would not hear 'R' until its stream
+		 * fails; killed, it lets go of the process, which runs on as it
+		 * was (a tracer's death detaches it). Its death is its end. */
+		if (g->state == MS_TRANSFER)
+			kill(g->worker, SIGKILL);
 		g->state = MS_FINISHING;
 		g->committing = false;
 		tell(g, 'R');
@@ -946,10 +969,8 @@ static void source_built(struct mig *g, const Roamnet__MigReply *r)
 	g->committing = true;
 	progress(g, "commit");
 	ctl(g, MIG_OP_COMMIT, NULL);
-	if (fault("exit-doubt")) {
-		conn_flush_due();   /* COMMIT leaves before we die */
-		fault_exit("exit-doubt");
-	}
+	conn_flush_due();   /* COMMIT leaves now (and before we die, under exit-doubt) */
+	fault_exit("exit-doubt");
 }
 
 static void source_outcome(struct mig *g, bool committed, int pid, const char *reason)
@@ -1000,13 +1021,11 @@ void migrate_reply(struct conn *c, const Roamnet__MigReply *r)
 			answer_client(g, 0, "%s can move to %s", g->job->id, g->peer);
 			return mig_free(g);
 		}
+		if (!r->has_port || !r->port || r->port > 65535)
+			return source_abort(g, "the destination gave no port for the image");
+		g->bulk_port = (uint16_t)r->port;
 		g->ready = true;
 		return start_transfer(g);
-	case MIG_STEP_ACK:
-		g->acked = r->bytes > g->acked ? r->bytes : g->acked;
-		if (g->data_ev.fd >= 0)
-			pump(g);
-		return;
 	case MIG_STEP_BUILT:
 		return source_built(g, r);
 	case MIG_STEP_COMMITTED:
@@ -1333,8 +1352,9 @@ static void dest_abort(struct mig *g, const char *why)
 		return;   /* the worker's note frees it */
 	}
 	if (g->state == MD_RECEIVING && g->worker) {
-		/* The worker is reading: end its stream; its note frees it. */
-		ev_close(&g->data_ev);
+		/* The worker is reading: end it (its half-built process dies with
+		 * it); its end, seen as EOF on its notes, frees the rest. */
+		kill(g->worker, SIGKILL);
 		g->state = MD_RELEASING;
 		return;
 	}
@@ -1354,47 +1374,12 @@ static void dest_commit(struct mig *g)
 	tell(g, 'G');
 }
 
-static void feed(struct mig *g)
-{
-	while (g->data_ev.fd >= 0 && buf_used(&g->inbuf)) {
-		ssize_t n = write(g->data_ev.fd, buf_data(&g->inbuf), buf_used(&g->inbuf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			loop_mod(&g->data_ev, EPOLLOUT);
-			return;
-		}
-		if (n < 0) {   /* the worker stopped reading: its note says why */
-			buf_free(&g->inbuf);
-			ev_close(&g->data_ev);
-			return;
-		}
-		buf_consume(&g->inbuf, (size_t)n);
-		g->consumed += (uint64_t)n;
-		if (g->consumed - g->acked_sent >= ACK_EVERY) {
-			Roamnet__MigReply r = ROAMNET__MIG_REPLY__INIT;
-			r.mid = g->mid;
-			r.step = MIG_STEP_ACK;
-			r.has_bytes = 1;
-			r.bytes = g->acked_sent = g->consumed;
-			if (g->link)
-				conn_send(g->link, MSG_MIG_REPLY, &r.base);
-		}
-	}
-	if (g->data_ev.fd >= 0) {
-		loop_mod(&g->data_ev, 0);
-		if (g->eof_sent)
-			ev_close(&g->data_ev);   /* the whole image is in: end of stream */
-	}
-}
-
 void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 {
 	char why[2048];
 	struct mig *g;
 	struct job *j;
 	struct restore_opts o = {.stdio = {-1, -1, -1}};
-	int dp[2] = {-1, -1};
 
 	g = find_mid(p->mid, false, c->peer_name);
 	if (g || recall(c->peer_name, p->mid)) {
@@ -1449,13 +1434,17 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 	o.stdio[0] = g->pipes[0][0];
 	o.stdio[1] = g->pipes[1][1];
 	o.stdio[2] = g->pipes[2][1];
-	if (pipe2(dp, O_CLOEXEC) < 0)
-		goto fail;
-	fcntl(dp[1], F_SETFL, O_NONBLOCK);
-	fcntl(dp[1], F_SETPIPE_SZ, 1 << 20);
-	g->worker_data_fd = dp[0];
-	g->data_ev = (struct ev){.fd = dp[1], .fn = data_event};
-	loop_add(&g->data_ev, 0);
+	/* The image comes on a bulk channel of its own, at the address the
+	 * source reaches us at (the near end of its link). */
+	{
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char addr[64];
+		if (getsockname(c->ev.fd, (struct sockaddr *)&ss, &sl) < 0 ||
+		    getnameinfo((struct sockaddr *)&ss, sl, addr, sizeof(addr), NULL, 0, NI_NUMERICHOST) != 0 ||
+		    (g->listen_fd = bulk_listen(addr, &g->bulk_port)) < 0)
+			goto fail;
+	}
 	if (restore_open(&g->rs, &o, &g->err) < 0 || start_worker(g) < 0)
 		goto fail;
 	fault_exit("exit-ready");
@@ -1478,22 +1467,6 @@ oom: {
 }
 }
 
-void migrate_data(struct conn *c, const Roamnet__MigData *d)
-{
-	struct mig *g = find_mid(d->mid, false, c->peer_name);
-
-	if (!g || g->link != c || g->state != MD_RECEIVING)
-		return;
-	fault_exit("exit-data");
-	if (d->data.len == 0) {
-		g->eof_sent = true;   /* here: the source has sent it all */
-	} else if (buf_used(&g->inbuf) + d->data.len > WINDOW + MSG_MIG_CHUNK ||
-		   buf_append(&g->inbuf, d->data.data, d->data.len) < 0) {
-		return dest_abort(g, "the source overran its window");
-	}
-	feed(g);
-}
-
 static void dest_built(struct mig *g)
 {
 	/* The worker holds the child's ends of the pipes no more. */
@@ -1507,6 +1480,7 @@ static void dest_built(struct mig *g)
 	g->state = MD_BUILT;
 	fault_exit("exit-built");
 	reply(g, MIG_STEP_BUILT, true, NULL);
+	conn_flush_due();
 	if (!g->link)
 		g->deadline_ms = now_ms() + (uint64_t)roamd->cfg.doubt_timeout_s * 1000;
 }
@@ -1529,9 +1503,9 @@ static void dest_released(struct mig *g)
 	remember(g->peer, g->mid, true);
 	/* What the pipe held at the source is in our pipe (the worker put it
 	 * there); then comes what the source's roamd held. */
-	if (buf_used(&g->inbuf))
-		buf_append(&j->stdin_buf, buf_data(&g->inbuf), buf_used(&g->inbuf));
-	buf_free(&g->inbuf);
+	if (buf_used(&g->commit_stdin))
+		buf_append(&j->stdin_buf, buf_data(&g->commit_stdin), buf_used(&g->commit_stdin));
+	buf_free(&g->commit_stdin);
 	if (!j->home_side && !j->origin && !g->home_gone)
 		j->origin = home_link(j->home);
 	if (exec_adopt(j, g->new_pid, g->pipes[0][1], g->pipes[1][0], g->pipes[2][0]) < 0)
@@ -1554,6 +1528,7 @@ static void dest_released(struct mig *g)
 		g->link = NULL;
 	}
 	reply(g, MIG_STEP_COMMITTED, true, NULL);
+	conn_flush_due();   /* the pause ends when the source hears it: now */
 	/* Into its cgroup only now: moving a process waits for an RCU grace
 	 * period (milliseconds), which the pause need not include. */
 	if (cgroup_join(j, g->new_pid) < 0)
@@ -1565,6 +1540,8 @@ static void dest_released(struct mig *g)
 
 static void dest_note(struct mig *g, char c)
 {
+	if (c == 'X')
+		fault_exit("exit-data");
 	if (c == 'B')
 		return dest_built(g);
 	if (c == 'E') {
@@ -1608,9 +1585,9 @@ void migrate_ctl(struct conn *c, const Roamnet__MigCtl *m)
 		 * way the source's copy will not run: take it. */
 		struct job *j = g->job;
 		if (m->op == MIG_OP_COMMIT && j) {
-			buf_free(&g->inbuf);   /* the image is all in: it holds stdin now */
+			buf_free(&g->commit_stdin);   /* the image is all in: it holds stdin now */
 			if (m->has_stdin && m->stdin.len)
-				buf_append(&g->inbuf, m->stdin.data, m->stdin.len);
+				buf_append(&g->commit_stdin, m->stdin.data, m->stdin.len);
 			j->stdin_eof = m->has_stdin_eof && m->stdin_eof;
 			j->held_sigs = m->has_sigs ? m->sigs : 0;
 		}
@@ -1652,8 +1629,10 @@ static void note_event(struct ev *ev, uint32_t events)
 	g->worker_rc = n.rc;
 	if (n.err[0])
 		snprintf(g->errmsg, sizeof(g->errmsg), "%s", n.err);
-	if (g->source && (n.kind == 'P' || n.kind == 'D'))
+	if (g->source && (n.kind == 'P' || n.kind == 'D')) {
 		g->rounds = n.pid;   /* a source worker's notes carry its round there */
+		g->sent = n.bytes;
+	}
 	else if (n.pid)
 		g->new_pid = n.pid;
 	if (n.freeze_ns)
@@ -1662,17 +1641,6 @@ static void note_event(struct ev *ev, uint32_t events)
 		source_note(g, n.kind);
 	else
 		dest_note(g, n.kind);
-}
-
-static void data_event(struct ev *ev, uint32_t events)
-{
-	struct mig *g = MIG_OF(ev, data_ev);
-
-	(void)events;
-	if (g->source)
-		pump(g);
-	else
-		feed(g);
 }
 
 /* ---- home side ------------------------------------------------------------- */
@@ -1870,13 +1838,6 @@ void migrate_link_opened(struct conn *c)
 			log_info("migration %llu: asking %s for the outcome", (unsigned long long)g->mid, g->peer);
 			ctl(g, MIG_OP_RESOLVE, NULL);
 		}
-}
-
-void migrate_drained(struct conn *c)
-{
-	for (struct mig *g = migs; g; g = g->next)
-		if (g->source && g->link == c && g->data_ev.fd >= 0)
-			pump(g);
 }
 
 void migrate_client_closed(struct conn *c)

@@ -264,9 +264,6 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 	case MSG_MIG_PREPARE:
 		migrate_prepare(c, (Roamnet__MigPrepare *)m);
 		return false;
-	case MSG_MIG_DATA:
-		migrate_data(c, (Roamnet__MigData *)m);
-		return false;
 	case MSG_MIG_CTL:
 		migrate_ctl(c, (Roamnet__MigCtl *)m);
 		return false;
