@@ -37,82 +37,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <netdb.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "ckpt/ckpt.h"
 #include "cluster/ident.h"
+#include "daemon/migrate.h"
 #include "daemon/roamd.h"
 #include "net/bulk.h"
 #include "restore/restore.h"
-#include "sys/fileid.h"
 
-#define BULK_WAIT_MS 10000        /* the source worker's connection to the destination's */
 #define OUTCOMES    256
 
-enum mig_state {
-	MS_PREPARE = 1,   /* source: waiting for READY (and the home's HELD) */
-	MS_TRANSFER,      /* source: worker freezing and dumping, stream flowing */
-	MS_BUILT_WAIT,    /* source: image sent, waiting for BUILT */
-	MS_DOUBT,         /* source: COMMIT sent, outcome unknown */
-	MS_FINISHING,     /* source: worker killing or resuming its copy */
-	MD_RECEIVING,     /* destination: worker restoring from the stream */
-	MD_BUILT,         /* destination: built, stopped, waiting for the decision */
-	MD_RELEASING,     /* destination: worker releasing or killing it */
-};
+struct mig *migs;
 
-struct mig {
-	uint64_t mid;
-	bool source;
-	enum mig_state state;
-	struct job *job;
-	char peer[CL_NAME_MAX];     /* the other host */
-	struct conn *link;          /* source: its link to the destination; destination: from the source */
-	struct conn *client;        /* source: roam migrate waiting */
-	bool draining;              /* source: part of roam drain */
-	bool home_held, hold_sent, ready, committing, outcome_ok;
-	bool cold;                  /* source: no pre-copy rounds */
-	bool home_gone;             /* destination: its home restarted meanwhile */
-	int rounds;                 /* source: pre-copy rounds done */
-	char why[512];
-
-	/* worker */
-	pid_t worker;               /* the forked worker, 0 before */
-	int listen_fd;              /* destination: the bulk channel's socket, until the worker has it */
-	char bulk_addr[64];         /* source: the destination's address, and its bulk port */
-	uint16_t bulk_port;
-	int note_fd, worker_note_fd;
-	int ctl_fd, worker_ctl_fd;
-	struct ev note_ev;
-	int worker_rc;
-	pid_t new_pid;
-	struct roam_error err;
-	char errmsg[512];
-	struct ckpt *ck;
-	struct restore *rs;
-	int pipes[3][2];            /* destination: the job's stdin, stdout, stderr */
-
-	/* stream */
-	uint64_t sent;              /* source: image bytes, as the worker last said */
-	struct buf commit_stdin;    /* destination: the input COMMIT brought */
-	uint64_t deadline_ms;       /* destination: doubt timeout */
-	uint64_t t0_ns, freeze_ns, done_ns;
-	uint64_t rss;
-
-	struct mig *next;
-};
-
-static struct mig *migs;
-
-static void record_write(struct mig *g);
-static void record_drop(uint64_t mid);
-static bool resolved(const Roamnet__MigReply *r);
 
 /*
  * Faults the tests inject (roamd --test-fault NAME), each at one step:
@@ -128,14 +69,14 @@ static bool resolved(const Roamnet__MigReply *r);
  *     before acting on it.
  * A roamd dying here is _exit: as abrupt as kill -9.
  */
-static bool fault(const char *name)
+bool mig_fault(const char *name)
 {
 	return !strcmp(roamd->cfg.test_fault, name);
 }
 
-static void fault_exit(const char *name)
+void mig_fault_exit(const char *name)
 {
-	if (fault(name)) {
+	if (mig_fault(name)) {
 		log_warn("test fault %s: exiting", name);
 		_exit(99);
 	}
@@ -192,270 +133,6 @@ static uint64_t mono_ns(void)
 
 #define MIG_OF(ev, member) ((struct mig *)((char *)(ev) - offsetof(struct mig, member)))
 
-static void close_fd(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
-
-/* ---- the worker side ------------------------------------------------------ */
-
-/* A worker is a forked child of roamd, not a thread: a tracer in roamd's own
- * thread group would make the job's ptrace stops visible to roamd's waits
- * (the kernel reports a traced child's stops to its parent's whole group
- * when the tracer is in it), and roamd's reaping would steal them. Forked,
- * the worker is a tracer like any other; a process it restores is
- * reparented to roamd (a subreaper) when the worker exits. */
-struct worker_note {
-	char kind;      /* source: D dumped, E failed, F finished; destination: B built, E, F */
-	int rc;
-	pid_t pid;      /* destination: the built process */
-	uint64_t freeze_ns;
-	uint64_t bytes;  /* source: image bytes written so far */
-	char err[512];
-};
-
-static uint64_t worker_bytes;   /* in a source worker: what the writer has counted */
-
-static void note(struct mig *g, char kind, int rc, pid_t pid, uint64_t freeze_ns, const struct roam_error *e)
-{
-	struct worker_note n = {.kind = kind, .rc = rc, .pid = pid, .freeze_ns = freeze_ns, .bytes = worker_bytes};
-
-	if (e && rc < 0)
-		roam_error_text(e, n.err, sizeof(n.err));
-	while (write(g->worker_note_fd, &n, sizeof(n)) < 0 && errno == EINTR)
-		;
-}
-
-static char decision(struct mig *g)
-{
-	char c = 0;
-
-	while (read(g->worker_ctl_fd, &c, 1) < 0 && errno == EINTR)
-		;
-	return c;
-}
-
-/*
- * Pre-copy: memory streams while the process runs, in rounds of the pages
- * written since the last, until the rest would go in a few milliseconds.
- * The stream is blocking, so a round's rate is the link's: a process that
- * writes memory about as fast as the link carries it ends the rounds early,
- * as does a rest that stops shrinking.
- */
-#define PRECOPY_MAX_ROUNDS 12
-#define PRECOPY_REST_NS    5000000ull    /* what is left should go in 5 ms */
-
-static int precopy(struct mig *g, struct img_writer *w, int *rounds)
-{
-	struct ckpt_round r;
-	uint64_t last = UINT64_MAX;
-	int rc;
-
-	if ((rc = ckpt_precopy_start(g->ck, w, &r)) < 0)
-		return rc;
-	note(g, 'P', 0, 0, 0, NULL);
-	for (*rounds = 1; *rounds <= PRECOPY_MAX_ROUNDS; ++*rounds) {
-		/* bytes per ns of the last step: the link's pace */
-		double rate = r.ns ? (double)r.bytes / (double)r.ns : 1.0;
-		double rest_ns = (double)r.dirty_pages * 4096.0 / (rate > 0 ? rate : 1.0);
-		if (*rounds > 1 && (rest_ns <= PRECOPY_REST_NS || r.dirty_pages * 4 >= last * 3))
-			break;
-		last = *rounds > 1 ? r.dirty_pages : UINT64_MAX;
-		if ((rc = ckpt_precopy_round(g->ck, w, &r)) < 0)
-			return rc;
-		note(g, 'P', 0, *rounds, 0, NULL);
-		if (r.dirty_pages * 4096.0 / (r.ns ? (double)r.ns : 1.0) >= 0.8 * rate)
-			break;   /* it writes about as fast as we send */
-	}
-	return 0;
-}
-
-/* The source worker's writer: the bulk channel, with the test faults that
- * damage the stream in flight. */
-static int stream_write(void *ctx, const void *buf, size_t len)
-{
-	struct bulk *b = ctx;
-	static uint8_t copy[1 << 16];
-
-	if (worker_bytes > (1u << 20) && fault("truncate-stream")) {
-		shutdown(b->fd, SHUT_RDWR);   /* cut: no END record */
-		return -EPIPE;
-	}
-	if (worker_bytes > (1u << 20) && len >= 2 && len <= sizeof(copy) && fault("corrupt-stream")) {
-		memcpy(copy, buf, len);
-		copy[len / 2] ^= 0x5a;   /* sealed as it is: the image's own checksums catch it */
-		buf = copy;
-	}
-	worker_bytes += len;
-	return bulk_write(b, buf, len);
-}
-
-/* Source worker: stream the image (pre-copy, freeze, the rest) straight to
- * the destination's worker, then kill or resume the process as told. */
-static void source_worker(struct mig *g)
-{
-	struct roam_error *err = &g->err;   /* the ckpt's, in our copy of roamd */
-	struct img_writer w;
-	struct bulk b;
-	char token[160];
-	uint64_t freeze_ns = 0;
-	int rounds = 0;
-	int rc;
-
-	snprintf(token, sizeof(token), "%llu %s %s", (unsigned long long)g->mid, roamd->cfg.name, g->peer);
-	rc = bulk_connect(&b, g->bulk_addr, g->bulk_port, roamd->key, token, strlen(token), BULK_WAIT_MS);
-	if (rc < 0)
-		roam_fail(err, rc, "the bulk channel to %s: %s", g->peer, bulk_strerror(rc));
-	if (rc == 0)
-		rc = img_writer_init(&w, stream_write, &b, IMG_CODEC_NONE);
-	if (rc == 0) {
-		if (!g->cold)
-			rc = precopy(g, &w, &rounds);
-		if (rc == 0)
-			rc = ckpt_freeze(g->ck);
-		if (rc == 0) {
-			freeze_ns = ckpt_stats(g->ck)->freeze_ns;
-			rc = ckpt_dump(g->ck, &w);
-		}
-		if (rc == 0 && (rc = bulk_finish(&b)) < 0)
-			roam_fail(err, rc, "sending the image: %s", bulk_strerror(rc));
-		img_writer_fini(&w);
-	}
-	bulk_close(&b);
-	note(g, rc ? 'E' : 'D', rc, rounds, freeze_ns, err);
-	char d = decision(g);
-	if (d == 'K' && rc == 0)
-		rc = ckpt_kill(g->ck);
-	else
-		rc = ckpt_resume(g->ck) == 0 ? 1 : -1;
-	ckpt_close(g->ck);
-	note(g, 'F', rc, 0, 0, err);
-}
-
-/* The destination worker's reader; under exit-data it tells roamd, which
- * dies, at the first bytes (a signal would not do: roamd may be its PID
- * namespace's init). */
-static struct mig *reading;
-static ssize_t stream_read(void *ctx, void *buf, size_t len)
-{
-	ssize_t n = bulk_read(ctx, buf, len);
-
-	if (n > 0 && fault("exit-data") && reading) {
-		note(reading, 'X', 0, 0, 0, NULL);
-		reading = NULL;
-	}
-	return n;
-}
-
-/* Destination worker: build from the stream, then release or kill as told.
- * What the image held of stdin goes into the job's stdin pipe first. */
-static void dest_worker(struct mig *g)
-{
-	const void *data;
-	size_t len;
-	struct bulk b;
-	char token[160];
-	pid_t pid;
-	int rc;
-
-	snprintf(token, sizeof(token), "%llu %s %s", (unsigned long long)g->mid, g->peer, roamd->cfg.name);
-	rc = bulk_accept(&b, g->listen_fd, roamd->key, token, strlen(token), BULK_WAIT_MS);
-	close(g->listen_fd);
-	if (rc < 0) {
-		roam_fail(&g->err, rc, "the bulk channel from %s: %s", g->peer, bulk_strerror(rc));
-		pid = rc;
-	} else {
-		reading = g;
-		pid = restore_prepare(g->rs, stream_read, &b);
-	}
-	bulk_close(&b);
-	if (pid > 0 && restore_stdio_data(g->rs, 0, &data, &len) == 0 && len) {
-		fcntl(g->pipes[0][1], F_SETFL, O_NONBLOCK);
-		if (write(g->pipes[0][1], data, len) != (ssize_t)len)
-			pid = -EAGAIN;   /* cannot happen: it came from a pipe as big */
-	}
-	note(g, pid > 0 ? 'B' : 'E', pid > 0 ? 0 : (int)pid, pid > 0 ? pid : 0, 0, &g->err);
-	if (pid <= 0)
-		return;
-	rc = decision(g) == 'G' ? restore_release(g->rs) : (restore_abort(g->rs), 1);
-	note(g, 'F', rc, pid, 0, &g->err);
-}
-
-/*
- * In the worker: roamd's descriptors are not its to hold. A socket kept
- * open here would outlive roamd closing it (a link roamd drops would stay
- * up until the worker ends), a job's pipe would hide its EOF.
- */
-static void close_inherited(struct mig *g)
-{
-	struct ev *evs[] = {&roamd->listen_ev, &roamd->control_ev, &roamd->signal_ev, &roamd->timer_ev};
-
-	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
-		if (evs[i]->fd >= 0)
-			close(evs[i]->fd);
-	close(roamd->epfd);
-	if (roamd->state_fd >= 0)
-		close(roamd->state_fd);
-	for (struct conn *c = roamd->conns; c; c = c->next)
-		if (c->ev.fd >= 0)
-			close(c->ev.fd);
-	for (struct job *j = roamd->jobs; j; j = j->next) {
-		struct ev *je[] = {&j->pidfd_ev, &j->out_ev, &j->err_ev, &j->in_ev};
-		for (size_t i = 0; i < sizeof(je) / sizeof(je[0]); i++)
-			if (je[i]->fd >= 0)
-				close(je[i]->fd);
-	}
-	for (struct mig *o = migs; o; o = o->next) {
-		if (o == g)
-			continue;
-		int fds[] = {o->listen_fd, o->note_fd, o->ctl_fd, o->pipes[0][0], o->pipes[0][1],
-			     o->pipes[1][0], o->pipes[1][1], o->pipes[2][0], o->pipes[2][1]};
-		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
-	}
-}
-
-static int start_worker(struct mig *g)
-{
-	pid_t parent = getpid(), pid = fork();
-
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		/* The worker dies with roamd: a held restore dies with it
-		 * (PTRACE_O_EXITKILL), a checkpoint resumes its process. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		close(g->note_fd);
-		close(g->ctl_fd);
-		close_inherited(g);
-		if (g->source)
-			source_worker(g);
-		else
-			dest_worker(g);
-		_exit(0);
-	}
-	g->worker = pid;
-	/* The worker's ends are its alone: its death is then EOF here. */
-	close_fd(&g->listen_fd);
-	close_fd(&g->worker_note_fd);
-	close_fd(&g->worker_ctl_fd);
-	if (g->ck) {
-		ckpt_close(g->ck);   /* our copy: never frozen here */
-		g->ck = NULL;
-	}
-	return 0;
-}
-
-static void tell(struct mig *g, char c)
-{
-	while (write(g->ctl_fd, &c, 1) < 0 && errno == EINTR)
-		;
-}
 
 /* ---- bookkeeping ---------------------------------------------------------- */
 
@@ -638,184 +315,6 @@ static void answer_client(struct mig *g, int code, const char *fmt, ...)
 
 /* ---- source ---------------------------------------------------------------- */
 
-static void ident_msg(Roamnet__HostIdent *m, const struct host_ident *id, char **featv, uint32_t *cpuid)
-{
-	size_t nf = 0;
-
-	roamnet__host_ident__init(m);
-	m->arch = (char *)id->arch;
-	for (unsigned i = 0; i < cl_nfeatures && i < 64; i++)
-		if (id->features & (1ull << i))
-			featv[nf++] = (char *)cl_features[i];
-	m->cpu_flags = featv;
-	m->n_cpu_flags = nf;
-	memcpy(cpuid, id->cpuid, sizeof(id->cpuid));
-	m->cpuid = cpuid;
-	m->n_cpuid = ARCH_CPUID_WORDS;
-	m->has_xfeatures = m->has_xsave_size = 1;
-	m->xfeatures = id->xfeatures;
-	m->xsave_size = id->xsave_size;
-	if (id->has_vdso) {
-		m->has_vdso = 1;
-		m->vdso.data = (uint8_t *)id->vdso;
-		m->vdso.len = 16;
-	}
-}
-
-static void ident_from(struct host_ident *id, const Roamnet__HostIdent *m)
-{
-	memset(id, 0, sizeof(*id));
-	snprintf(id->arch, sizeof(id->arch), "%s", m->arch);
-	for (size_t i = 0; i < m->n_cpu_flags; i++)
-		for (unsigned k = 0; k < cl_nfeatures; k++)
-			if (!strcmp(m->cpu_flags[i], cl_features[k]))
-				id->features |= 1ull << k;
-	for (size_t i = 0; i < m->n_cpuid && i < ARCH_CPUID_WORDS; i++)
-		id->cpuid[i] = m->cpuid[i];
-	id->xfeatures = m->xfeatures;
-	id->xsave_size = m->xsave_size;
-	if (m->has_vdso && m->vdso.len == 16) {
-		id->has_vdso = true;
-		memcpy(id->vdso, m->vdso.data, 16);
-	}
-}
-
-static void self_ident(struct host_ident *id)
-{
-	ident_self(id, (const char (*)[64])roamd->cfg.hide_cpu, roamd->cfg.nhide_cpu, roamd->cfg.test_vdso_id);
-}
-
-/* The regular files pid maps or holds open, each once, with its hash. */
-struct file_list {
-	Roamnet__MigFile *v;
-	Roamnet__MigFile **p;
-	uint8_t (*hash)[16];
-	char **path;
-	size_t n, cap;
-};
-
-static void files_free(struct file_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->path[i]);
-	free(l->v);
-	free(l->p);
-	free(l->hash);
-	free(l->path);
-	memset(l, 0, sizeof(*l));
-}
-
-static int files_add(struct file_list *l, const char *path, bool write)
-{
-	struct stat st;
-	uint64_t size;
-	int fd;
-
-	for (size_t i = 0; i < l->n; i++)
-		if (!strcmp(l->path[i], path)) {
-			l->v[i].write |= write;
-			l->v[i].has_write = l->v[i].write;
-			return 0;
-		}
-	/* Deleted, not a file, or a kernel file (/proc/self/...): the engine
-	 * decides about those. */
-	if (!strncmp(path, "/proc/", 6) || !strncmp(path, "/sys/", 5) || !strncmp(path, "/dev/", 5) ||
-	    stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 32;
-		if (cap > MSG_MAX_FILES)
-			return -E2BIG;
-		void *a = realloc(l->v, cap * sizeof(*l->v)), *b = realloc(l->p, cap * sizeof(*l->p));
-		void *c = realloc(l->hash, cap * sizeof(*l->hash)), *d = realloc(l->path, cap * sizeof(*l->path));
-		if (a) l->v = a;
-		if (b) l->p = b;
-		if (c) l->hash = c;
-		if (d) l->path = d;
-		if (!a || !b || !c || !d)
-			return -ENOMEM;
-		l->cap = cap;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	int rc = file_hash_cached(fd, l->hash[l->n], &size);
-	close(fd);
-	if (rc < 0)
-		return rc;
-	l->path[l->n] = strdup(path);
-	if (!l->path[l->n])
-		return -ENOMEM;
-	roamnet__mig_file__init(&l->v[l->n]);
-	l->v[l->n].path = l->path[l->n];
-	l->v[l->n].hash.data = l->hash[l->n];
-	l->v[l->n].hash.len = 16;
-	l->v[l->n].has_write = write;
-	l->v[l->n].write = write;
-	l->n++;
-	return 0;
-}
-
-static int files_of(pid_t pid, struct file_list *l)
-{
-	char path[PATH_MAX + 64], line[PATH_MAX + 128];
-	FILE *f;
-	int rc = 0;
-
-	memset(l, 0, sizeof(*l));
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	if (!(f = fopen(path, "re")))
-		return -errno;
-	while (rc == 0 && fgets(line, sizeof(line), f)) {
-		char *p = strchr(line, '/');
-		if (!p || strstr(line, " (deleted)"))
-			continue;
-		p[strcspn(p, "\n")] = 0;
-		rc = files_add(l, p, false);
-	}
-	fclose(f);
-	for (int fd = 0; rc == 0 && fd < 65536; fd++) {
-		char target[PATH_MAX], info[128];
-		ssize_t n;
-		unsigned flags = 0;
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
-		n = readlink(path, target, sizeof(target) - 1);
-		if (n < 0) {
-			if (errno == ENOENT && fd > 1024)
-				break;
-			continue;
-		}
-		target[n] = 0;
-		if (target[0] != '/')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
-		if ((f = fopen(path, "re"))) {
-			while (fgets(info, sizeof(info), f))
-				if (sscanf(info, "flags: %o", &flags) == 1)
-					break;
-			fclose(f);
-		}
-		rc = files_add(l, target, (flags & O_ACCMODE) != O_RDONLY);
-	}
-	return rc;
-}
-
-static uint64_t rss_of(pid_t pid)
-{
-	char path[64], line[128];
-	unsigned long long kb = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
-			break;
-	fclose(f);
-	return (uint64_t)kb << 10;
-}
-
 /* The location policy of --auto: the least loaded up host that takes new
  * processes and has this one's architecture. */
 static struct member *auto_target(void)
@@ -850,9 +349,9 @@ static void start_transfer(struct mig *g)
 		return source_abort(g, "the destination's address is unknown");
 	g->job->migrating = true;
 	g->state = MS_TRANSFER;
-	record_write(g);
+	mig_record_write(g);
 	progress(g, "transfer");
-	if (start_worker(g) < 0) {
+	if (mig_start_worker(g) < 0) {
 		g->state = MS_PREPARE;
 		return source_abort(g, "cannot start a worker");
 	}
@@ -874,7 +373,7 @@ static void source_abort(struct mig *g, const char *why)
 			kill(g->worker, SIGKILL);
 		g->state = MS_FINISHING;
 		g->committing = false;
-		tell(g, 'R');
+		mig_tell(g, 'R');
 		return;
 	}
 	/* Nothing was frozen. */
@@ -898,7 +397,7 @@ static void source_finished(struct mig *g)
 	char host[CL_NAME_MAX];
 	int pid = g->new_pid;
 
-	record_drop(g->mid);
+	mig_record_drop(g->mid);
 	snprintf(host, sizeof(host), "%s", g->peer);
 	if (!g->committing) {
 		if (j) {
@@ -944,7 +443,7 @@ static void source_note(struct mig *g, char c)
 	}
 	if (c == 'D') {
 		log_debug("migration %llu: image written (%d rounds)", (unsigned long long)g->mid, g->rounds);
-		fault_exit("exit-transfer");
+		mig_fault_exit("exit-transfer");
 		if (g->state == MS_TRANSFER)
 			g->state = MS_BUILT_WAIT;
 		return;
@@ -963,14 +462,14 @@ static void source_built(struct mig *g, const Roamnet__MigReply *r)
 	 * destination's answer decides. Park the process where roamd's death
 	 * cannot let it run: its cgroup frozen (a ptrace stop ends with us). */
 	log_debug("migration %llu: built at %s", (unsigned long long)g->mid, g->peer);
-	fault_exit("exit-before-commit");
+	mig_fault_exit("exit-before-commit");
 	cgroup_freeze(g->job, true);
 	g->state = MS_DOUBT;
 	g->committing = true;
 	progress(g, "commit");
 	ctl(g, MIG_OP_COMMIT, NULL);
 	conn_flush_due();   /* COMMIT leaves now (and before we die, under exit-doubt) */
-	fault_exit("exit-doubt");
+	mig_fault_exit("exit-doubt");
 }
 
 static void source_outcome(struct mig *g, bool committed, int pid, const char *reason)
@@ -989,11 +488,11 @@ static void source_outcome(struct mig *g, bool committed, int pid, const char *r
 		cgroup_freeze(g->job, false);
 		exec_detach(g->job);
 		g->job->held_sigs = 0;   /* they went with COMMIT */
-		tell(g, 'K');
+		mig_tell(g, 'K');
 	} else {
 		g->committing = false;
 		snprintf(g->why, sizeof(g->why), "%s", reason ? reason : "the destination did not commit");
-		tell(g, 'R');
+		mig_tell(g, 'R');
 	}
 }
 
@@ -1001,7 +500,7 @@ void migrate_reply(struct conn *c, const Roamnet__MigReply *r)
 {
 	struct mig *g = find_mid(r->mid, true, NULL);
 
-	if (!g && (r->step == MIG_STEP_COMMITTED || r->step == MIG_STEP_OUTCOME) && resolved(r))
+	if (!g && (r->step == MIG_STEP_COMMITTED || r->step == MIG_STEP_OUTCOME) && mig_resolved(r))
 		return;
 	if (!g || g->link != c)
 		return;
@@ -1092,7 +591,7 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	g->mid = next_mid++;
 	g->link = dst->link;
 	g->client = c;
-	g->rss = rss_of(j->pid);
+	g->rss = mig_rss_of(j->pid);
 	/* The engine's own refusals come first, before anything is frozen. */
 	struct ckpt_opts o = {.codec = IMG_CODEC_NONE, .out_fd = -1, .dirty_hash = roamd->cfg.dirty_hash};
 	if ((rc = ckpt_open(&g->ck, j->pid, &o, &g->err)) == 0)
@@ -1107,13 +606,13 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 		/* --check goes on: the destination's reasons are listed too. */
 		snprintf(g->why, sizeof(g->why), "%s", why);
 	}
-	if ((rc = files_of(j->pid, &files)) < 0) {
-		files_free(&files);
+	if ((rc = mig_files_of(j->pid, &files)) < 0) {
+		mig_files_free(&files);
 		source_abort(g, "cannot list its files");
 		return 0;
 	}
-	self_ident(&id);
-	ident_msg(&im, &id, featv, cpuid);
+	mig_self_ident(&id);
+	mig_ident_msg(&im, &id, featv, cpuid);
 	p.mid = g->mid;
 	p.id = j->id;
 	p.home = j->home[0] ? j->home : roamd->cfg.name;
@@ -1135,7 +634,7 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	p.has_check_only = p.check_only = check;
 	g->committing = check;   /* marks a check: READY ends it */
 	rc = conn_send(g->link, MSG_MIG_PREPARE, &p.base);
-	files_free(&files);
+	mig_files_free(&files);
 	j->mig = g;
 	g->state = MS_PREPARE;
 	if (rc < 0) {
@@ -1239,94 +738,6 @@ void migrate_drain(struct conn *c, const Roamnet__Drain *d)
 
 /* ---- destination ------------------------------------------------------------ */
 
-/* The link a home opened to us: where a job's output goes. */
-static struct conn *home_link(const char *home)
-{
-	for (struct conn *k = roamd->conns; k; k = k->next)
-		if (k->kind == CONN_PEER_IN && k->state == CS_OPEN && !k->dead && !strcmp(k->peer_name, home))
-			return k;
-	return NULL;
-}
-
-static bool shared_path(const char *path)
-{
-	for (unsigned i = 0; i < roamd->cfg.nshared; i++) {
-		size_t n = strlen(roamd->cfg.shared[i]);
-		if (!strncmp(path, roamd->cfg.shared[i], n) && (path[n] == '/' || path[n] == 0 ||
-							       roamd->cfg.shared[i][n - 1] == '/'))
-			return true;
-	}
-	return false;
-}
-
-static void add_why(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void add_why(char *why, size_t cap, const char *fmt, ...)
-{
-	size_t n = strlen(why);
-	va_list ap;
-
-	if (n && n + 2 < cap) {
-		memcpy(why + n, "; ", 3);
-		n += 2;
-	}
-	va_start(ap, fmt);
-	vsnprintf(why + n, cap - n, fmt, ap);
-	va_end(ap);
-}
-
-/* Every reason this host cannot take the process, joined. */
-static void dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap)
-{
-	struct host_ident src, self;
-	struct passwd *pw = getpwnam(p->user);
-	struct job *j = job_find(p->id);
-	char w[400];
-
-	why[0] = 0;
-	ident_from(&src, p->ident);
-	self_ident(&self);
-	if (ident_check(&src, &self, w, sizeof(w)))
-		add_why(why, cap, "%s: %s", roamd->cfg.name, w);
-	if (!pw)
-		add_why(why, cap, "%s: unknown user '%s'", roamd->cfg.name, p->user);
-	else if (pw->pw_uid != p->uid)
-		add_why(why, cap, "%s: user %s is uid %u here, %u at the source", roamd->cfg.name, p->user,
-			pw->pw_uid, p->uid);
-	else if (pw->pw_uid == 0 && !roamd->cfg.allow_root)
-		add_why(why, cap, "%s: root jobs are refused (roamd --allow-root)", roamd->cfg.name);
-	if (roamd->self_load.draining)
-		add_why(why, cap, "%s is draining", roamd->cfg.name);
-	if (roamd->cfg.max_procs && exec_running() >= roamd->cfg.max_procs)
-		add_why(why, cap, "%s already runs its limit of %u jobs", roamd->cfg.name, roamd->cfg.max_procs);
-	if (j && (j->exec_side || j->mig))
-		add_why(why, cap, "job %s already runs here", p->id);
-	if (strcmp(p->home, roamd->cfg.name)) {
-		if (!home_link(p->home))
-			add_why(why, cap, "%s cannot reach the job's home %s", roamd->cfg.name, p->home);
-	}
-	for (size_t i = 0; i < p->n_files; i++) {
-		const Roamnet__MigFile *f = p->files[i];
-		bool shared = shared_path(f->path);
-		uint8_t h[16];
-		uint64_t size;
-		int fd;
-		if (f->write && !shared) {
-			add_why(why, cap, "%s is open for writing and is not shared storage (roamd --shared)",
-				f->path);
-			continue;
-		}
-		fd = open(f->path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			add_why(why, cap, "%s: %s on %s", f->path, strerror(errno), roamd->cfg.name);
-			continue;
-		}
-		if (!shared && (file_hash_cached(fd, h, &size) < 0 || memcmp(h, f->hash.data, 16)))
-			add_why(why, cap, "%s differs on %s", f->path, roamd->cfg.name);
-		close(fd);
-	}
-	(void)c;
-}
-
 static void dest_cleanup_job(struct mig *g)
 {
 	struct job *j = g->job;
@@ -1348,7 +759,7 @@ static void dest_abort(struct mig *g, const char *why)
 	remember(g->peer, g->mid, false);
 	if (g->state == MD_BUILT) {
 		g->state = MD_RELEASING;
-		tell(g, 'A');
+		mig_tell(g, 'A');
 		return;   /* the worker's note frees it */
 	}
 	if (g->state == MD_RECEIVING && g->worker) {
@@ -1371,7 +782,7 @@ static void dest_commit(struct mig *g)
 	log_debug("migration %llu: commit", (unsigned long long)g->mid);
 	g->state = MD_RELEASING;
 	g->outcome_ok = true;
-	tell(g, 'G');
+	mig_tell(g, 'G');
 }
 
 void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
@@ -1391,7 +802,7 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 		conn_send(c, MSG_MIG_REPLY, &r.base);
 		return;
 	}
-	dest_checks(c, p, why, sizeof(why));
+	mig_dest_checks(c, p, why, sizeof(why));
 	if (why[0] || p->check_only) {
 		Roamnet__MigReply r = ROAMNET__MIG_REPLY__INIT;
 		r.mid = p->mid;
@@ -1413,7 +824,7 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 		snprintf(j->user, sizeof(j->user), "%s", p->user);
 		j->cmd = strdup(p->command ? p->command : "?");
 		j->started = p->started;
-		j->origin = home_link(p->home);
+		j->origin = mig_home_link(p->home);
 	}
 	g = mig_new(false, j, c->peer_name);
 	if (!g) {
@@ -1445,9 +856,9 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 		    (g->listen_fd = bulk_listen(addr, &g->bulk_port)) < 0)
 			goto fail;
 	}
-	if (restore_open(&g->rs, &o, &g->err) < 0 || start_worker(g) < 0)
+	if (restore_open(&g->rs, &o, &g->err) < 0 || mig_start_worker(g) < 0)
 		goto fail;
-	fault_exit("exit-ready");
+	mig_fault_exit("exit-ready");
 	reply(g, MIG_STEP_READY, true, NULL);
 	log_info("migration %llu: receiving %s from %s", (unsigned long long)g->mid, j->id, g->peer);
 	return;
@@ -1478,7 +889,7 @@ static void dest_built(struct mig *g)
 		return dest_abort(g, "aborted while building");
 	}
 	g->state = MD_BUILT;
-	fault_exit("exit-built");
+	mig_fault_exit("exit-built");
 	reply(g, MIG_STEP_BUILT, true, NULL);
 	conn_flush_due();
 	if (!g->link)
@@ -1507,7 +918,7 @@ static void dest_released(struct mig *g)
 		buf_append(&j->stdin_buf, buf_data(&g->commit_stdin), buf_used(&g->commit_stdin));
 	buf_free(&g->commit_stdin);
 	if (!j->home_side && !j->origin && !g->home_gone)
-		j->origin = home_link(j->home);
+		j->origin = mig_home_link(j->home);
 	if (exec_adopt(j, g->new_pid, g->pipes[0][1], g->pipes[1][0], g->pipes[2][0]) < 0)
 		log_warn("job %s: cannot watch pid %d", j->id, g->new_pid);
 	g->pipes[0][1] = g->pipes[1][0] = g->pipes[2][0] = -1;
@@ -1522,7 +933,7 @@ static void dest_released(struct mig *g)
 	log_info("migration %llu: job %s runs here as pid %d", (unsigned long long)g->mid, j->id, g->new_pid);
 	if (j->origin)   /* tell the home too, in case the source dies now */
 		home_msg(j, MIG_HOME_ARRIVED, roamd->cfg.name, g->new_pid);
-	if (fault("lose-committed") && g->link) {
+	if (mig_fault("lose-committed") && g->link) {
 		roamd->cfg.test_fault[0] = 0;   /* once */
 		conn_kill(g->link, "test fault lose-committed");
 		g->link = NULL;
@@ -1541,7 +952,7 @@ static void dest_released(struct mig *g)
 static void dest_note(struct mig *g, char c)
 {
 	if (c == 'X')
-		fault_exit("exit-data");
+		mig_fault_exit("exit-data");
 	if (c == 'B')
 		return dest_built(g);
 	if (c == 'E') {
@@ -1571,8 +982,8 @@ void migrate_ctl(struct conn *c, const Roamnet__MigCtl *m)
 		return;
 	}
 	if (g && g->state == MD_BUILT && m->op == MIG_OP_COMMIT) {
-		fault_exit("exit-commit");
-		if (fault("lose-commit")) {
+		mig_fault_exit("exit-commit");
+		if (mig_fault("lose-commit")) {
 			roamd->cfg.test_fault[0] = 0;   /* once */
 			return conn_kill(c, "test fault lose-commit");
 		}
@@ -1685,109 +1096,6 @@ void migrate_home(struct conn *c, const Roamnet__MigHome *h)
 	}
 }
 
-/* ---- a source's record, for its restart ------------------------------------ */
-
-/*
- * From the freeze to the end, a source keeps a record of the migration in
- * its state directory (mig-MID: destination and job). A roamd that starts
- * and finds one has lost its frozen copy with its predecessor (a restart
- * kills what the last roamd ran), so it tells the destination so
- * (RESOLVE, source gone): a destination still holding the complete,
- * built process commits it, and the job is not lost with the source daemon.
- */
-static struct resolving {
-	uint64_t mid;
-	char dest[CL_NAME_MAX];
-	char id[MSG_MAX_ID];
-	bool asked;
-	struct resolving *next;
-} *resolving;
-
-static void record_name(uint64_t mid, char *buf, size_t cap)
-{
-	snprintf(buf, cap, "mig-%llu", (unsigned long long)mid);
-}
-
-static void record_write(struct mig *g)
-{
-	char name[64], line[300];
-	int fd, n;
-
-	record_name(g->mid, name, sizeof(name));
-	n = snprintf(line, sizeof(line), "%s %s\n", g->peer, g->job->id);
-	fd = openat(roamd->state_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) < 0)
-		log_warn("migration %llu: cannot record it in %s: %s", (unsigned long long)g->mid,
-			 roamd->cfg.state_dir, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-}
-
-static void record_drop(uint64_t mid)
-{
-	char name[64];
-
-	record_name(mid, name, sizeof(name));
-	unlinkat(roamd->state_fd, name, 0);
-}
-
-static void records_load(void)
-{
-	DIR *d;
-	struct dirent *e;
-	int dfd = dup(roamd->state_fd);
-
-	if (dfd < 0 || !(d = fdopendir(dfd))) {
-		if (dfd >= 0)
-			close(dfd);
-		return;
-	}
-	while ((e = readdir(d))) {
-		unsigned long long mid;
-		char line[300], dest[CL_NAME_MAX], id[MSG_MAX_ID];
-		struct resolving *r;
-		ssize_t n;
-		int fd;
-		if (sscanf(e->d_name, "mig-%llu", &mid) != 1)
-			continue;
-		fd = openat(roamd->state_fd, e->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		n = fd >= 0 ? read(fd, line, sizeof(line) - 1) : -1;
-		if (fd >= 0)
-			close(fd);
-		if (n <= 0)
-			continue;
-		line[n] = 0;
-		if (sscanf(line, "%63s %127s", dest, id) != 2 || !(r = calloc(1, sizeof(*r))))
-			continue;
-		r->mid = mid;
-		snprintf(r->dest, sizeof(r->dest), "%s", dest);
-		snprintf(r->id, sizeof(r->id), "%s", id);
-		r->next = resolving;
-		resolving = r;
-		log_warn("migration %llu of %s to %s was under way when the last roamd ended; its copy here "
-			 "is gone: asking %s to keep its own", mid, id, dest, dest);
-	}
-	closedir(d);
-}
-
-/* The answer to a restarted source's RESOLVE. */
-static bool resolved(const Roamnet__MigReply *r)
-{
-	for (struct resolving **pp = &resolving, *x; (x = *pp); pp = &x->next)
-		if (x->mid == r->mid) {
-			if (r->ok)
-				log_info("migration %llu: job %s runs on %s", (unsigned long long)x->mid, x->id, x->dest);
-			else
-				log_warn("migration %llu: %s does not have job %s: it is lost with the last roamd",
-					 (unsigned long long)x->mid, x->dest, x->id);
-			record_drop(x->mid);
-			*pp = x->next;
-			free(x);
-			return true;
-		}
-	return false;
-}
-
 /* ---- links and time ------------------------------------------------------- */
 
 void migrate_link_closed(struct conn *c)
@@ -1823,15 +1131,7 @@ void migrate_link_opened(struct conn *c)
 {
 	if (c->kind != CONN_PEER_OUT || !c->member)
 		return;
-	for (struct resolving *x = resolving; x; x = x->next)
-		if (!strcmp(x->dest, c->member->name)) {
-			Roamnet__MigCtl m = ROAMNET__MIG_CTL__INIT;
-			m.mid = x->mid;
-			m.op = MIG_OP_RESOLVE;
-			m.has_source_alive = 1;
-			m.source_alive = false;
-			conn_send(c, MSG_MIG_CTL, &m.base);
-		}
+	mig_records_ask(c);
 	for (struct mig *g = migs; g; g = g->next)
 		if (g->source && g->state == MS_DOUBT && !g->link && !strcmp(g->peer, c->member->name)) {
 			g->link = c;
@@ -1865,7 +1165,7 @@ void migrate_init(void)
 	/* Migration numbers never repeat across restarts of this daemon. */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	next_mid = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	records_load();
+	mig_records_load();
 }
 
 bool migrate_busy(const struct job *j)

@@ -1,0 +1,280 @@
+/*
+ * What a migration checks before anything is frozen: the host identity
+ * (cluster/ident.c's rule), the user, the files the process maps or holds
+ * open (identical here, or on shared storage), the job's home reachable.
+ * The source gathers (mig_files_of, mig_ident_msg); the destination judges
+ * (mig_dest_checks). See docs/migration.md.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cluster/ident.h"
+#include "daemon/migrate.h"
+#include "sys/fileid.h"
+
+void mig_ident_msg(Roamnet__HostIdent *m, const struct host_ident *id, char **featv, uint32_t *cpuid)
+{
+	size_t nf = 0;
+
+	roamnet__host_ident__init(m);
+	m->arch = (char *)id->arch;
+	for (unsigned i = 0; i < cl_nfeatures && i < 64; i++)
+		if (id->features & (1ull << i))
+			featv[nf++] = (char *)cl_features[i];
+	m->cpu_flags = featv;
+	m->n_cpu_flags = nf;
+	memcpy(cpuid, id->cpuid, sizeof(id->cpuid));
+	m->cpuid = cpuid;
+	m->n_cpuid = ARCH_CPUID_WORDS;
+	m->has_xfeatures = m->has_xsave_size = 1;
+	m->xfeatures = id->xfeatures;
+	m->xsave_size = id->xsave_size;
+	if (id->has_vdso) {
+		m->has_vdso = 1;
+		m->vdso.data = (uint8_t *)id->vdso;
+		m->vdso.len = 16;
+	}
+}
+
+static void ident_from(struct host_ident *id, const Roamnet__HostIdent *m)
+{
+	memset(id, 0, sizeof(*id));
+	snprintf(id->arch, sizeof(id->arch), "%s", m->arch);
+	for (size_t i = 0; i < m->n_cpu_flags; i++)
+		for (unsigned k = 0; k < cl_nfeatures; k++)
+			if (!strcmp(m->cpu_flags[i], cl_features[k]))
+				id->features |= 1ull << k;
+	for (size_t i = 0; i < m->n_cpuid && i < ARCH_CPUID_WORDS; i++)
+		id->cpuid[i] = m->cpuid[i];
+	id->xfeatures = m->xfeatures;
+	id->xsave_size = m->xsave_size;
+	if (m->has_vdso && m->vdso.len == 16) {
+		id->has_vdso = true;
+		memcpy(id->vdso, m->vdso.data, 16);
+	}
+}
+
+void mig_self_ident(struct host_ident *id)
+{
+	ident_self(id, (const char (*)[64])roamd->cfg.hide_cpu, roamd->cfg.nhide_cpu, roamd->cfg.test_vdso_id);
+}
+
+
+void mig_files_free(struct file_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->path[i]);
+	free(l->v);
+	free(l->p);
+	free(l->hash);
+	free(l->path);
+	memset(l, 0, sizeof(*l));
+}
+
+static int files_add(struct file_list *l, const char *path, bool write)
+{
+	struct stat st;
+	uint64_t size;
+	int fd;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->path[i], path)) {
+			l->v[i].write |= write;
+			l->v[i].has_write = l->v[i].write;
+			return 0;
+		}
+	/* Deleted, not a file, or a kernel file (/proc/self/...): the engine
+	 * decides about those. */
+	if (!strncmp(path, "/proc/", 6) || !strncmp(path, "/sys/", 5) || !strncmp(path, "/dev/", 5) ||
+	    stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 32;
+		if (cap > MSG_MAX_FILES)
+			return -E2BIG;
+		void *a = realloc(l->v, cap * sizeof(*l->v)), *b = realloc(l->p, cap * sizeof(*l->p));
+		void *c = realloc(l->hash, cap * sizeof(*l->hash)), *d = realloc(l->path, cap * sizeof(*l->path));
+		if (a) l->v = a;
+		if (b) l->p = b;
+		if (c) l->hash = c;
+		if (d) l->path = d;
+		if (!a || !b || !c || !d)
+			return -ENOMEM;
+		l->cap = cap;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	int rc = file_hash_cached(fd, l->hash[l->n], &size);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	l->path[l->n] = strdup(path);
+	if (!l->path[l->n])
+		return -ENOMEM;
+	roamnet__mig_file__init(&l->v[l->n]);
+	l->v[l->n].path = l->path[l->n];
+	l->v[l->n].hash.data = l->hash[l->n];
+	l->v[l->n].hash.len = 16;
+	l->v[l->n].has_write = write;
+	l->v[l->n].write = write;
+	l->n++;
+	return 0;
+}
+
+int mig_files_of(pid_t pid, struct file_list *l)
+{
+	char path[PATH_MAX + 64], line[PATH_MAX + 128];
+	FILE *f;
+	int rc = 0;
+
+	memset(l, 0, sizeof(*l));
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, '/');
+		if (!p || strstr(line, " (deleted)"))
+			continue;
+		p[strcspn(p, "\n")] = 0;
+		rc = files_add(l, p, false);
+	}
+	fclose(f);
+	for (int fd = 0; rc == 0 && fd < 65536; fd++) {
+		char target[PATH_MAX], info[128];
+		ssize_t n;
+		unsigned flags = 0;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0) {
+			if (errno == ENOENT && fd > 1024)
+				break;
+			continue;
+		}
+		target[n] = 0;
+		if (target[0] != '/')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+		if ((f = fopen(path, "re"))) {
+			while (fgets(info, sizeof(info), f))
+				if (sscanf(info, "flags: %o", &flags) == 1)
+					break;
+			fclose(f);
+		}
+		rc = files_add(l, target, (flags & O_ACCMODE) != O_RDONLY);
+	}
+	return rc;
+}
+
+uint64_t mig_rss_of(pid_t pid)
+{
+	char path[64], line[128];
+	unsigned long long kb = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return (uint64_t)kb << 10;
+}
+
+/* The link a home opened to us: where a job's output goes. */
+struct conn *mig_home_link(const char *home)
+{
+	for (struct conn *k = roamd->conns; k; k = k->next)
+		if (k->kind == CONN_PEER_IN && k->state == CS_OPEN && !k->dead && !strcmp(k->peer_name, home))
+			return k;
+	return NULL;
+}
+
+static bool shared_path(const char *path)
+{
+	for (unsigned i = 0; i < roamd->cfg.nshared; i++) {
+		size_t n = strlen(roamd->cfg.shared[i]);
+		if (!strncmp(path, roamd->cfg.shared[i], n) && (path[n] == '/' || path[n] == 0 ||
+							       roamd->cfg.shared[i][n - 1] == '/'))
+			return true;
+	}
+	return false;
+}
+
+static void add_why(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add_why(char *why, size_t cap, const char *fmt, ...)
+{
+	size_t n = strlen(why);
+	va_list ap;
+
+	if (n && n + 2 < cap) {
+		memcpy(why + n, "; ", 3);
+		n += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + n, cap - n, fmt, ap);
+	va_end(ap);
+}
+
+/* Every reason this host cannot take the process, joined. */
+void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap)
+{
+	struct host_ident src, self;
+	struct passwd *pw = getpwnam(p->user);
+	struct job *j = job_find(p->id);
+	char w[400];
+
+	why[0] = 0;
+	ident_from(&src, p->ident);
+	mig_self_ident(&self);
+	if (ident_check(&src, &self, w, sizeof(w)))
+		add_why(why, cap, "%s: %s", roamd->cfg.name, w);
+	if (!pw)
+		add_why(why, cap, "%s: unknown user '%s'", roamd->cfg.name, p->user);
+	else if (pw->pw_uid != p->uid)
+		add_why(why, cap, "%s: user %s is uid %u here, %u at the source", roamd->cfg.name, p->user,
+			pw->pw_uid, p->uid);
+	else if (pw->pw_uid == 0 && !roamd->cfg.allow_root)
+		add_why(why, cap, "%s: root jobs are refused (roamd --allow-root)", roamd->cfg.name);
+	if (roamd->self_load.draining)
+		add_why(why, cap, "%s is draining", roamd->cfg.name);
+	if (roamd->cfg.max_procs && exec_running() >= roamd->cfg.max_procs)
+		add_why(why, cap, "%s already runs its limit of %u jobs", roamd->cfg.name, roamd->cfg.max_procs);
+	if (j && (j->exec_side || j->mig))
+		add_why(why, cap, "job %s already runs here", p->id);
+	if (strcmp(p->home, roamd->cfg.name)) {
+		if (!mig_home_link(p->home))
+			add_why(why, cap, "%s cannot reach the job's home %s", roamd->cfg.name, p->home);
+	}
+	for (size_t i = 0; i < p->n_files; i++) {
+		const Roamnet__MigFile *f = p->files[i];
+		bool shared = shared_path(f->path);
+		uint8_t h[16];
+		uint64_t size;
+		int fd;
+		if (f->write && !shared) {
+			add_why(why, cap, "%s is open for writing and is not shared storage (roamd --shared)",
+				f->path);
+			continue;
+		}
+		fd = open(f->path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			add_why(why, cap, "%s: %s on %s", f->path, strerror(errno), roamd->cfg.name);
+			continue;
+		}
+		if (!shared && (file_hash_cached(fd, h, &size) < 0 || memcmp(h, f->hash.data, 16)))
+			add_why(why, cap, "%s differs on %s", f->path, roamd->cfg.name);
+		close(fd);
+	}
+	(void)c;
+}
+
