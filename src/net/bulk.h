@@ -128,10 +128,10 @@ int bulk_connect(struct bulk *b, const char *addr, uint16_t port,
 
 /*
  * An img_write_fn (image.h): appends len bytes to the stream; blocks. Small
- * writes are gathered into records of BULK_MAX_RECORD bytes, sealed in place;
- * whole records of a write that finds the gather buffer empty are sealed
- * from the caller's buffer straight into the send buffer (the cipher is the
- * only pass over the bytes in user space).
+ * writes are gathered into records of up to BULK_MAX_RECORD bytes, sealed
+ * in place; pieces of 64 KiB and more are sealed from the caller's buffer
+ * straight into the send buffer (the cipher is then the only pass over the
+ * bytes in user space), after what was gathered before them.
  * Returns 0 or a negative error (-errno, -BULK_ERR_*).
  */
 int bulk_write(void *b, const void *buf, size_t len);
