@@ -90,13 +90,17 @@ static void *srv_main(void *arg)
 	return NULL;
 }
 
-static uint16_t srv_start(struct srv *s, const uint8_t *key, const char *tok, size_t cap,
-			  size_t rdsz, int timeout_ms)
+/* Starts the destination thread on a fresh port of addr; 0 if addr has
+ * no such family here. */
+static uint16_t srv_start_at(struct srv *s, const char *addr, const uint8_t *key,
+			     const char *tok, size_t cap, size_t rdsz, int timeout_ms)
 {
 	uint16_t port = 0;
 
 	memset(s, 0, sizeof(*s));
-	s->lfd = bulk_listen("127.0.0.1", &port);
+	s->lfd = bulk_listen(addr, &port);
+	if (s->lfd == -EADDRNOTAVAIL || s->lfd == -EAFNOSUPPORT)
+		return 0;
 	assert_true(s->lfd >= 0);
 	assert_true(port != 0);
 	s->key = key;
@@ -108,6 +112,12 @@ static uint16_t srv_start(struct srv *s, const uint8_t *key, const char *tok, si
 	assert_true(cap == 0 || s->out);
 	assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
 	return port;
+}
+
+static uint16_t srv_start(struct srv *s, const uint8_t *key, const char *tok, size_t cap,
+			  size_t rdsz, int timeout_ms)
+{
+	return srv_start_at(s, "127.0.0.1", key, tok, cap, rdsz, timeout_ms);
 }
 
 static void srv_join(struct srv *s)
@@ -178,6 +188,27 @@ static void test_round_trip_64m(void **state)
 	send_stream(port, n, (4u << 20) + 3, 2);
 	srv_join(&s);
 	check_stream(&s, n, 2);
+	srv_free(&s);
+}
+
+static void test_ipv6(void **state)
+{
+	uint8_t data[5000];
+	struct srv s;
+	struct bulk b;
+	uint16_t port;
+
+	(void)state;
+	port = srv_start_at(&s, "::1", K, TOK, sizeof(data), sizeof(data), 5000);
+	if (port == 0)
+		skip();         /* no IPv6 loopback here */
+	fill(data, sizeof(data), 9);
+	assert_int_equal(bulk_connect(&b, "::1", port, K, TOK, strlen(TOK), 5000), 0);
+	assert_int_equal(bulk_write(&b, data, sizeof(data)), 0);
+	assert_int_equal(bulk_finish(&b), 0);
+	bulk_close(&b);
+	srv_join(&s);
+	check_stream(&s, sizeof(data), 9);
 	srv_free(&s);
 }
 
@@ -539,6 +570,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_1m),
 		cmocka_unit_test(test_round_trip_64m),
+		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_wrong_token),
 		cmocka_unit_test(test_accept_skips_bad_clients),
