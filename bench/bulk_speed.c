@@ -11,7 +11,10 @@
  * receiver's one-byte acknowledgement, sent once everything is read (and
  * for bulk, the END record checked). Each pair runs twice: where the
  * scheduler puts the two processes, then with each pinned to its own CPU,
- * as on two hosts. It also times the ciphers alone, sealing in memory,
+ * as on two hosts. A last pair sends the same bytes the way migration
+ * does: an image stream (img_writer, page records of 1 MiB, codec none)
+ * read back by img_reader, each page copied into the receiver's memory.
+ * It also times the ciphers alone, sealing in memory,
  * which bounds what one core can feed, and charges each transfer the CPU
  * time both processes used per GB (on a machine short of CPU the ratio of
  * throughputs tends to the inverse ratio of these). Prints one line per
@@ -33,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "image/image.h"
 #include "net/bulk.h"
 
 #define BUF_SIZE ((size_t)64 << 20)
@@ -128,6 +132,29 @@ static ssize_t x_read(struct xport *x, void *p, size_t n)
 	return k < 0 ? -errno : k;
 }
 
+/* The same as image callbacks. */
+static int x_img_write(void *ctx, const void *p, size_t n)
+{
+	return x_write(ctx, p, n);
+}
+
+static ssize_t x_img_read(void *ctx, void *p, size_t n)
+{
+	struct xport *x = ctx;
+	size_t got = 0;
+
+	if (x->bulk)
+		return bulk_read(&x->b, p, n);
+	/* Plain TCP has no end marker: the image's COMMIT record is the end. */
+	while (got < n) {
+		ssize_t k = x_read(x, (uint8_t *)p + got, n - got);
+		if (k <= 0)
+			return got ? (ssize_t)got : k;
+		got += (size_t)k;
+	}
+	return (ssize_t)got;
+}
+
 static int x_fd(struct xport *x)
 {
 	return x->bulk ? x->b.fd : x->fd;
@@ -141,7 +168,29 @@ static void x_close(struct xport *x)
 		close(x->fd);
 }
 
-static int receiver(int bulk, int lfd, size_t size, size_t io)
+/* Reads an image stream and places every page in buf, as a restore does. */
+static int recv_image(struct xport *x, uint8_t *buf, size_t *got)
+{
+	struct img_reader r;
+	struct img_record rec;
+	struct img_pages pg;
+	int rc;
+
+	if ((rc = img_reader_init(&r, x_img_read, x)))
+		return rc;
+	while ((rc = img_read_record(&r, &rec)) == 1) {
+		if (rec.type != IMG_REC_PAGES)
+			continue;
+		if ((rc = img_decode_pages(&r, &rec, &pg)))
+			break;
+		memcpy(buf + pg.addr % BUF_SIZE, pg.data, (size_t)pg.npages * 4096);
+		*got += (size_t)pg.npages * 4096;
+	}
+	img_reader_fini(&r);
+	return rc;
+}
+
+static int receiver(int bulk, int img, int lfd, size_t size, size_t io)
 {
 	struct xport x = { .bulk = bulk, .fd = -1 };
 	uint8_t *buf = buffer(0);
@@ -158,7 +207,15 @@ static int receiver(int bulk, int lfd, size_t size, size_t io)
 	} else if ((x.fd = accept(lfd, NULL, NULL)) < 0) {
 		return 1;
 	}
-	for (;;) {
+	if (img) {
+		if ((rc = recv_image(&x, buf, &got))) {
+			fprintf(stderr, "image: %s\n", rc < -6000 ? bulk_strerror(rc) : img_strerror(rc));
+			return 1;
+		}
+		if (bulk && bulk_read(&x.b, buf, 1) != 0)
+			return 1;
+	}
+	while (!img) {
 		size_t want = BUF_SIZE - off < io ? BUF_SIZE - off : io;
 		ssize_t n = x_read(&x, buf + off, want);
 
@@ -181,7 +238,29 @@ static int receiver(int bulk, int lfd, size_t size, size_t io)
 	return 0;
 }
 
-static int sender(int bulk, uint16_t port, const uint8_t *buf, size_t size, size_t io,
+/* Sends size bytes of buf as an image stream: page records of 1 MiB. */
+static int send_image(struct xport *x, const uint8_t *buf, size_t size)
+{
+	struct img_writer w;
+	int rc;
+
+	if ((rc = img_writer_init(&w, x_img_write, x, IMG_CODEC_NONE)))
+		return rc;
+	if ((rc = img_write_record(&w, IMG_REC_HEADER, "bench", 5)))
+		goto out;
+	for (size_t off = 0; off < size; off += (size_t)IMG_MAX_PAGES_PER_RECORD * 4096) {
+		size_t o = off % BUF_SIZE;
+
+		if ((rc = img_write_pages(&w, off, buf + o, IMG_MAX_PAGES_PER_RECORD)))
+			goto out;
+	}
+	rc = img_write_commit(&w);
+out:
+	img_writer_fini(&w);
+	return rc;
+}
+
+static int sender(int bulk, int img, uint16_t port, const uint8_t *buf, size_t size, size_t io,
 		  double *secs)
 {
 	struct xport x = { .bulk = bulk, .fd = -1 };
@@ -202,7 +281,11 @@ static int sender(int bulk, uint16_t port, const uint8_t *buf, size_t size, size
 		if (x.fd < 0 || connect(x.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 			goto out;
 	}
-	while (left) {
+	if (img && (rc = send_image(&x, buf, size))) {
+		fprintf(stderr, "image: %s\n", rc < -6000 ? bulk_strerror(rc) : img_strerror(rc));
+		goto out;
+	}
+	while (!img && left) {
 		size_t n = left < io ? left : io;
 
 		if (n > BUF_SIZE - off)
@@ -239,7 +322,7 @@ static double cpu_s(int who)
 /* One transfer; returns MB/s or a negative value, and the CPU seconds both
  * sides spent per GB moved in *cpu (softirq work is charged to whoever the
  * kernel ran it for, so the sum is what counts). */
-static double run(int bulk, int pinned, const uint8_t *buf, size_t size, size_t io,
+static double run(int bulk, int img, int pinned, const uint8_t *buf, size_t size, size_t io,
 		  double *cpu)
 {
 	uint16_t port = 0;
@@ -255,10 +338,10 @@ static double run(int bulk, int pinned, const uint8_t *buf, size_t size, size_t 
 	if (pid == 0) {
 		if (pinned)
 			pin(1);
-		_exit(receiver(bulk, lfd, size, io));
+		_exit(receiver(bulk, img, lfd, size, io));
 	}
 	close(lfd);
-	if (sender(bulk, port, buf, size, io, &secs) < 0)
+	if (sender(bulk, img, port, buf, size, io, &secs) < 0)
 		kill(pid, SIGKILL);
 	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) || secs <= 0)
 		return -1;
@@ -320,8 +403,8 @@ int main(int argc, char **argv)
 			}
 			pin(0);
 		}
-		plain[pinned] = run(0, pinned, buf, size, io, &pcpu);
-		bulk[pinned] = run(1, pinned, buf, size, io, &bcpu);
+		plain[pinned] = run(0, 0, pinned, buf, size, io, &pcpu);
+		bulk[pinned] = run(1, 0, pinned, buf, size, io, &bcpu);
 		if (plain[pinned] <= 0 || bulk[pinned] <= 0) {
 			fprintf(stderr, "bulk_speed: a transfer failed\n");
 			return 1;
@@ -333,5 +416,17 @@ int main(int argc, char **argv)
 		printf("ratio bulk/plain        %8.2f                       (%s)\n", bulk[pinned] / plain[pinned],
 		       how[pinned]);
 	}
+	/* The migration path: image records through img_writer and img_reader,
+	 * pages placed in the receiver's memory, on their own CPUs. */
+	plain[0] = run(0, 1, 1, buf, size, io, &pcpu);
+	bulk[0] = run(1, 1, 1, buf, size, io, &bcpu);
+	if (plain[0] <= 0 || bulk[0] <= 0) {
+		fprintf(stderr, "bulk_speed: an image transfer failed\n");
+		return 1;
+	}
+	printf("image over plain TCP    %8.0f MB/s  %5.2f CPU-s/GB  (%s)\n", plain[0], pcpu, how[1]);
+	printf("image over bulk         %8.0f MB/s  %5.2f CPU-s/GB  (%s)\n", bulk[0], bcpu, how[1]);
+	printf("ratio bulk/plain        %8.2f                       (%s, image)\n",
+	       bulk[0] / plain[0], how[1]);
 	return 0;
 }

@@ -22,6 +22,10 @@
 /* Socket buffers asked for: a 1 MiB record should never wait for room. */
 #define BULK_SOCKBUF (8 << 20)
 
+/* A write piece at least this big is sealed from the caller's buffer
+ * rather than gathered (copied) first. */
+#define BULK_DIRECT_MIN (64u << 10)
+
 /* caps bits in the client's hello */
 #define CAP_AES 0x01
 
@@ -632,6 +636,15 @@ static int usable(struct bulk *b)
 	return 0;
 }
 
+/* Sends the gathered bytes as one record. */
+static int flush(struct bulk *b)
+{
+	int rc = send_record(b, BULK_REC_DATA, b->tx_buf, b->tx_buf, b->tx_len);
+
+	b->tx_len = 0;
+	return rc;
+}
+
 int bulk_write(void *ctx, const void *buf, size_t len)
 {
 	struct bulk *b = ctx;
@@ -645,10 +658,18 @@ int bulk_write(void *ctx, const void *buf, size_t len)
 	if (!b->tx_buf && !(b->tx_buf = malloc(BULK_MAX_RECORD)))
 		return -ENOMEM;
 	while (len) {
-		if (b->tx_len == 0 && len >= BULK_MAX_RECORD) {
-			rc = send_record(b, BULK_REC_DATA, p, b->tx_buf, BULK_MAX_RECORD);
-			p += BULK_MAX_RECORD;
-			len -= BULK_MAX_RECORD;
+		if (len >= BULK_DIRECT_MIN) {
+			/* Big pieces are sealed from the caller's buffer; what was
+			 * gathered before them (an image record's header, say) goes
+			 * first as a record of its own rather than have them copied
+			 * in behind it. */
+			size_t k = len < BULK_MAX_RECORD ? len : BULK_MAX_RECORD;
+
+			if (b->tx_len && (rc = flush(b)))
+				return fail(b, rc);
+			rc = send_record(b, BULK_REC_DATA, p, b->tx_buf, k);
+			p += k;
+			len -= k;
 		} else {
 			size_t k = BULK_MAX_RECORD - b->tx_len;
 
@@ -658,10 +679,8 @@ int bulk_write(void *ctx, const void *buf, size_t len)
 			b->tx_len += k;
 			p += k;
 			len -= k;
-			if (b->tx_len == BULK_MAX_RECORD) {
-				rc = send_record(b, BULK_REC_DATA, b->tx_buf, b->tx_buf, b->tx_len);
-				b->tx_len = 0;
-			}
+			if (b->tx_len == BULK_MAX_RECORD)
+				rc = flush(b);
 		}
 		if (rc)
 			return fail(b, rc);
@@ -677,12 +696,8 @@ int bulk_finish(struct bulk *b)
 		return rc;
 	if (b->tx_done)
 		return -BULK_ERR_STATE;
-	if (b->tx_len) {
-		rc = send_record(b, BULK_REC_DATA, b->tx_buf, b->tx_buf, b->tx_len);
-		b->tx_len = 0;
-		if (rc)
-			return fail(b, rc);
-	}
+	if (b->tx_len && (rc = flush(b)))
+		return fail(b, rc);
 	if ((rc = send_record(b, BULK_REC_END, NULL, NULL, 0)))
 		return fail(b, rc);
 	b->tx_done = 1;

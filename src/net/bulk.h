@@ -18,10 +18,11 @@
  * handshake (link.h, reused as it is) then runs under
  * Kb = H_K("roam-bulk" | version | caps | u32le |T| | T) instead of K: its
  * proofs show each side holds K *and* T *and* saw the same caps (another key,
- * token or caps makes the proofs differ; the client refuses the REPLY, the
- * server a FINISH it cannot check), and its per-direction session keys come
- * from a fresh X25519 exchange and Kb, so every connection has new keys and
- * a session key is useless without K. The READY record, sealed with the
+ * token or caps makes the proofs differ: the client refuses a REPLY whose
+ * proof does not match, the server such a FINISH), and its per-direction
+ * session keys are H_Kb(direction | X25519 session key | transcript), from
+ * fresh ephemeral keys: every connection has new keys, and the ephemeral
+ * secret alone does not give them. The READY record, sealed with the
  * cipher the server chose, tells the client the server accepted it and
  * confirms the choice (a changed choice fails to open it). The magic
  * differs from the peer link's, so neither can be mistaken for the other.
@@ -127,10 +128,10 @@ int bulk_connect(struct bulk *b, const char *addr, uint16_t port,
 
 /*
  * An img_write_fn (image.h): appends len bytes to the stream; blocks. Small
- * writes are gathered into records of BULK_MAX_RECORD bytes, sealed in place;
- * whole records of a write that finds the gather buffer empty are sealed
- * from the caller's buffer straight into the send buffer (the cipher is the
- * only pass over the bytes in user space).
+ * writes are gathered into records of up to BULK_MAX_RECORD bytes, sealed
+ * in place; pieces of 64 KiB and more are sealed from the caller's buffer
+ * straight into the send buffer (the cipher is then the only pass over the
+ * bytes in user space), after what was gathered before them.
  * Returns 0 or a negative error (-errno, -BULK_ERR_*).
  */
 int bulk_write(void *b, const void *buf, size_t len);
