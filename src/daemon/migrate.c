@@ -285,8 +285,8 @@ static void progress(struct mig *g, const char *phase)
 {
 	Roamnet__MigProgress p = ROAMNET__MIG_PROGRESS__INIT;
 
-	if (!g->client)
-		return;
+	if (!g->client || g->client_qid)
+		return;   /* progress goes to a local client only */
 	p.phase = (char *)phase;
 	p.has_bytes = p.has_total = 1;
 	p.bytes = g->sent;
@@ -305,7 +305,7 @@ static void answer_client(struct mig *g, int code, const char *fmt, ...)
 	va_end(ap);
 	log_info("migration %llu of %s: %s", (unsigned long long)g->mid, g->job ? g->job->id : "?", msg);
 	if (g->client)
-		control_result(g->client, code, "%s", msg);
+		mig_answer(g->client, g->client_qid, code, msg);
 	g->client = NULL;
 	if (g->draining) {
 		g->draining = false;
@@ -534,45 +534,139 @@ void migrate_reply(struct conn *c, const Roamnet__MigReply *r)
 }
 
 static int start_migration(struct job *j, struct member *dst, bool check, bool cold, struct conn *c,
-			   bool draining);
+			   uint64_t qid, bool draining);
 
+/* ---- relayed requests ------------------------------------------------------ */
+
+/*
+ * roam migrate may be typed on any host: a roamd where the job does not run
+ * relays the request to the job's exec host if it is the job's home (it
+ * knows where it runs), else to the job's home (named in its id), which
+ * relays it once more. The answer (MigDone) comes back the same way.
+ */
+static struct relay {
+	uint64_t qid;               /* ours, sent on up */
+	struct conn *up;            /* where we sent it */
+	struct conn *down;          /* who asked: a control client, or a peer */
+	uint64_t down_qid;          /* a peer's qid (0: a control client) */
+	struct relay *next;
+} *relays;
+
+void mig_answer(struct conn *c, uint64_t qid, int code, const char *msg)
+{
+	if (!qid) {
+		control_result(c, code, "%s", msg);
+		return;
+	}
+	Roamnet__MigDone d = ROAMNET__MIG_DONE__INIT;
+	d.qid = qid;
+	d.code = code;
+	d.reason = (char *)msg;
+	conn_send(c, MSG_MIG_DONE, &d.base);
+}
+
+static void relay_end(struct relay *r, int code, const char *msg)
+{
+	struct relay **pp;
+
+	if (r->down)
+		mig_answer(r->down, r->down_qid, code, msg);
+	for (pp = &relays; *pp && *pp != r; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = r->next;
+	free(r);
+}
+
+static void relay(struct conn *c, uint64_t qid, const Roamnet__Migrate *m, struct member *to, const char *user)
+{
+	Roamnet__Migrate f = *m;
+	struct relay *r;
+
+	if (!to || !to->link || to->link->state != CS_OPEN)
+		return mig_answer(c, qid, 255, "the host that knows where the job runs is not reachable");
+	if (!(r = calloc(1, sizeof(*r))))
+		return mig_answer(c, qid, 255, "out of memory");
+	r->qid = ++roamd->next_qid;
+	r->up = to->link;
+	r->down = c;
+	r->down_qid = qid;
+	r->next = relays;
+	relays = r;
+	f.has_qid = 1;
+	f.qid = r->qid;
+	f.user = (char *)user;
+	if (conn_send(to->link, MSG_MIGRATE, &f.base) < 0)
+		relay_end(r, 255, "the host that knows where the job runs is not reachable");
+}
+
+void migrate_done(struct conn *c, const Roamnet__MigDone *d)
+{
+	for (struct relay *r = relays; r; r = r->next)
+		if (r->qid == d->qid && r->up == c)
+			return relay_end(r, d->code, d->reason ? d->reason : "");
+}
+
+/* A control client (qid 0) or a relaying peer asks to move job m->id. */
 void migrate_request(struct conn *c, const Roamnet__Migrate *m)
 {
 	struct job *j = job_find(m->id);
+	uint64_t qid = c->kind == CONN_CONTROL ? 0 : m->qid;
+	const char *user = c->kind == CONN_CONTROL ? (c->uid == 0 ? "root" : c->user) : m->user;
+	char why[300];
 	struct member *dst;
 
-	if (!j || !job_visible(j, c->uid, c->user))
-		return control_result(c, 255, "no such job %s here", m->id);
-	if (!j->exec_side) {
-		if (j->home_side && j->exec_member)
-			return control_result(c, 255, "job %s runs on %s: type roam migrate there", j->id,
-					      j->exec_member->name);
-		return control_result(c, 255, "job %s does not run here", j->id);
+	if (c->kind != CONN_CONTROL && (!m->has_qid || !user))
+		return;
+	if (j && !(c->kind == CONN_CONTROL ? job_visible(j, c->uid, c->user)
+					   : !strcmp(user, "root") || !strcmp(user, j->user)))
+		return mig_answer(c, qid, 255, "job belongs to another user");
+	if (!j || !j->exec_side) {
+		char home[CL_NAME_MAX];
+		uint64_t seq;
+		if (j && j->home_side && j->exec_member)
+			return relay(c, qid, m, j->exec_member, user);   /* we know where it runs */
+		if (c->kind == CONN_CONTROL && msg_parse_job_id(m->id, home, sizeof(home), &seq) == 0 &&
+		    strcmp(home, roamd->cfg.name))
+			return relay(c, qid, m, members_find(&roamd->members, home), user);   /* its home knows */
+		snprintf(why, sizeof(why), "no such running job %s", m->id);
+		return mig_answer(c, qid, 255, why);
 	}
-	if (j->state != JOB_RUNNING || j->leader_exited)
-		return control_result(c, 255, "job %s is not running", j->id);
-	if (j->mig)
-		return control_result(c, 255, "job %s is already migrating", j->id);
+	if (j->state != JOB_RUNNING || j->leader_exited) {
+		snprintf(why, sizeof(why), "job %s is not running", j->id);
+		return mig_answer(c, qid, 255, why);
+	}
+	if (j->mig) {
+		snprintf(why, sizeof(why), "job %s is already migrating", j->id);
+		return mig_answer(c, qid, 255, why);
+	}
 	if (m->to && m->to[0]) {
 		dst = members_find(&roamd->members, m->to);
 		if (!dst && !strcmp(m->to, roamd->cfg.name))
-			return control_result(c, 255, "job %s already runs on %s", j->id, m->to);
+			snprintf(why, sizeof(why), "job %s already runs on %s", j->id, m->to);
+		else if (!dst)
+			snprintf(why, sizeof(why), "unknown host %s", m->to);
 		if (!dst)
-			return control_result(c, 255, "unknown host %s", m->to);
+			return mig_answer(c, qid, 255, why);
 	} else if (!(dst = auto_target())) {
-		return control_result(c, 255, "no other host can take job %s now", j->id);
+		snprintf(why, sizeof(why), "no other host can take job %s now", j->id);
+		return mig_answer(c, qid, 255, why);
 	}
-	if (dst->self)
-		return control_result(c, 255, "job %s already runs on %s", j->id, dst->name);
-	if (dst->state != MEMBER_UP || !dst->link || dst->link->state != CS_OPEN)
-		return control_result(c, 255, "host %s is not reachable", dst->name);
-	if (start_migration(j, dst, m->check, m->cold, c, false) < 0)
-		control_result(c, 255, "out of memory");
+	if (dst->self) {
+		snprintf(why, sizeof(why), "job %s already runs on %s", j->id, dst->name);
+		return mig_answer(c, qid, 255, why);
+	}
+	if (dst->state != MEMBER_UP || !dst->link || dst->link->state != CS_OPEN) {
+		snprintf(why, sizeof(why), "host %s is not reachable", dst->name);
+		return mig_answer(c, qid, 255, why);
+	}
+	if (start_migration(j, dst, m->check, m->cold, c, qid, false) < 0)
+		mig_answer(c, qid, 255, "out of memory");
 }
 
 /* Starts moving j to dst; every outcome reaches c (if any) and the drain. */
 static int start_migration(struct job *j, struct member *dst, bool check, bool cold, struct conn *c,
-			   bool draining)
+			   uint64_t qid, bool draining)
 {
 	struct host_ident id;
 	struct file_list files;
@@ -591,6 +685,7 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	g->mid = next_mid++;
 	g->link = dst->link;
 	g->client = c;
+	g->client_qid = qid;
 	g->rss = mig_rss_of(j->pid);
 	/* The engine's own refusals come first, before anything is frozen. */
 	struct ckpt_opts o = {.codec = IMG_CODEC_NONE, .out_fd = -1, .dirty_hash = roamd->cfg.dirty_hash};
@@ -706,7 +801,7 @@ static void drain_self(struct conn *c, bool undo)
 		if (!(dst = auto_target())) {
 			snprintf(why, sizeof(why), "%s: no other host can take it", j->id);
 			drain_done(false, why);
-		} else if (start_migration(j, dst, false, false, NULL, true) < 0) {
+		} else if (start_migration(j, dst, false, false, NULL, 0, true) < 0) {
 			snprintf(why, sizeof(why), "%s: out of memory", j->id);
 			drain_done(false, why);
 		}
@@ -1101,6 +1196,18 @@ void migrate_home(struct conn *c, const Roamnet__MigHome *h)
 void migrate_link_closed(struct conn *c)
 {
 	struct mig *g, *next;
+	struct relay *r, *rn;
+
+	for (r = relays; r; r = rn) {
+		rn = r->next;
+		if (r->down == c)
+			r->down = NULL;
+		if (r->up == c)
+			relay_end(r, 255, "the host relaying roam migrate was lost before it answered");
+	}
+	for (g = migs; g; g = g->next)
+		if (g->client == c)
+			g->client = NULL;   /* a relaying peer gone: nobody to answer */
 
 	for (g = migs; g; g = next) {
 		next = g->next;
@@ -1142,6 +1249,9 @@ void migrate_link_opened(struct conn *c)
 
 void migrate_client_closed(struct conn *c)
 {
+	for (struct relay *r = relays; r; r = r->next)
+		if (r->down == c)
+			r->down = NULL;
 	for (struct mig *g = migs; g; g = g->next)
 		if (g->client == c)
 			g->client = NULL;

@@ -36,7 +36,8 @@ struct mig {
 	struct job *job;
 	char peer[CL_NAME_MAX];     /* the other host */
 	struct conn *link;          /* source: its link to the destination; destination: from the source */
-	struct conn *client;        /* source: roam migrate waiting */
+	struct conn *client;        /* source: roam migrate waiting, or the roamd relaying it */
+	uint64_t client_qid;        /* relayed: the qid its answer (MigDone) names */
 	bool draining;              /* source: part of roam drain */
 	bool home_held, hold_sent, ready, committing, outcome_ok;
 	bool cold;                  /* source: no pre-copy rounds */
@@ -99,6 +100,7 @@ static inline void close_fd(int *fd)
 }
 
 /* migrate.c */
+void mig_answer(struct conn *c, uint64_t qid, int code, const char *msg);
 bool mig_fault(const char *name);
 void mig_fault_exit(const char *name);
 

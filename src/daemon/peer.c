@@ -276,6 +276,9 @@ static bool from_home(struct conn *c, unsigned type, ProtobufCMessage *m)
 	case MSG_REHOME_REQ:
 		orphan_rehome(c, (Roamnet__RehomeReq *)m);
 		return false;
+	case MSG_MIGRATE:
+		migrate_request(c, (Roamnet__Migrate *)m);
+		return false;
 	case MSG_KILL_REQ:
 		kill_request(c, (Roamnet__KillReq *)m);
 		return false;
@@ -340,6 +343,9 @@ static bool from_exec(struct conn *c, unsigned type, ProtobufCMessage *m)
 		return false;
 	case MSG_REHOME_REP:
 		orphan_found(c, (Roamnet__RehomeRep *)m);
+		return false;
+	case MSG_MIG_DONE:
+		migrate_done(c, (Roamnet__MigDone *)m);
 		return false;
 	case MSG_MIG_HOME:
 		migrate_home(c, (Roamnet__MigHome *)m);

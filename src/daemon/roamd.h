@@ -362,6 +362,7 @@ void migrate_request(struct conn *c, const Roamnet__Migrate *m);
 void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p);
 void migrate_ctl(struct conn *c, const Roamnet__MigCtl *m);
 void migrate_reply(struct conn *c, const Roamnet__MigReply *r);
+void migrate_done(struct conn *c, const Roamnet__MigDone *d);
 void migrate_home(struct conn *c, const Roamnet__MigHome *h);
 void migrate_link_closed(struct conn *c);
 void migrate_link_opened(struct conn *c);

@@ -43,7 +43,8 @@ static const struct msg_desc table[MSG_TYPE_MAX] = {
 	[MSG_MIG_CTL]   = {"mig-ctl", &roamnet__mig_ctl__descriptor, 128u << 10, P},
 	[MSG_MIG_REPLY] = {"mig-reply", &roamnet__mig_reply__descriptor, 16u << 10, P},
 	[MSG_MIG_HOME]  = {"mig-home", &roamnet__mig_home__descriptor, 1024, P},
-	[MSG_MIGRATE]   = {"migrate", &roamnet__migrate__descriptor, 1024, C},
+	[MSG_MIGRATE]   = {"migrate", &roamnet__migrate__descriptor, 1024, P | C},
+	[MSG_MIG_DONE]  = {"mig-done", &roamnet__mig_done__descriptor, 16u << 10, P},
 	[MSG_MIG_PROGRESS] = {"mig-progress", &roamnet__mig_progress__descriptor, 1024, C},
 	[MSG_DRAIN]     = {"drain", &roamnet__drain__descriptor, 1024, P | C},
 	[MSG_REHOME_REQ] = {"rehome-req", &roamnet__rehome_req__descriptor, 1024, P},
@@ -352,7 +353,12 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 	}
 	case MSG_MIGRATE: {
 		const Roamnet__Migrate *g = (const void *)m;
-		return valid_id(g->id) && (!g->to || !g->to[0] || msg_valid_name(g->to)) ? 0 : -MSG_ERR_INVALID;
+		return valid_id(g->id) && (!g->to || !g->to[0] || msg_valid_name(g->to)) &&
+		       (!g->user || str_ok(g->user)) ? 0 : -MSG_ERR_INVALID;
+	}
+	case MSG_MIG_DONE: {
+		const Roamnet__MigDone *d = (const void *)m;
+		return !d->reason || str_ok(d->reason) ? 0 : -MSG_ERR_INVALID;
 	}
 	case MSG_MIG_PROGRESS:
 		return str_ok(((const Roamnet__MigProgress *)m)->phase) ? 0 : -MSG_ERR_INVALID;

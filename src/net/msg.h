@@ -62,6 +62,7 @@ enum msg_type {
 	MSG_MIGRATE     = 110,
 	MSG_MIG_PROGRESS = 111,
 	MSG_DRAIN       = 112,
+	MSG_MIG_DONE    = 113,
 	/* a job whose home is gone finds a new one (peer) */
 	MSG_REHOME_REQ  = 120,
 	MSG_REHOME_REP  = 121,

@@ -52,9 +52,12 @@ refused "sse4_2 avx2" "$ID" --to "$H2" --check
 refused "vDSO" "$ID" --to "$H3"
 refused "unknown host" "$ID" --to nosuchhost
 refused "already runs on" "$ID" --to "$H1"
-# Typed on a host where it does not run.
-run_on 2 migrate "$ID" --to "$H3" >"$WORK/r" 2>&1 && fail "migrate from a host where it does not run"
-grep -q "does not run here\|no such job" "$WORK/r" || fail "wrong-host refusal: $(cat "$WORK/r")"
+# Typed on a host where it does not run: relayed through its home, the
+# refusal comes back all the same; an unknown job is named as such.
+run_on 2 migrate "$ID" --to "$H3" >"$WORK/r" 2>&1 && fail "a relayed migrate to h3 was accepted"
+grep -q "vDSO" "$WORK/r" || fail "relayed refusal: $(cat "$WORK/r")"
+run_on 2 migrate "$H1.999" --to "$H3" >"$WORK/r" 2>&1 && fail "migrate of an unknown job succeeded"
+grep -q "no such running job" "$WORK/r" || fail "unknown job: $(cat "$WORK/r")"
 # What is fine checks fine, and nothing moved.
 HOST_OK=$(run_on 1 migrate "$ID" --to "$H2" --check 2>&1 || true)
 [ "$(run_on 1 ps --json | grep -c "\"host\":\"$H1\"")" -ge 1 ] || fail "the job left h1 after refusals"
