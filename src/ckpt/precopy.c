@@ -19,9 +19,10 @@
  * With hashing, the hash a page is compared with next is that of the very
  * bytes sent (dirty_copied), not of an earlier read.
  *
- * Each step ends with a read of smaps (flags and page counts of every
- * mapping, which costs a walk of every page table): at the freeze, maps
- * (no walk) is enough when it shows the same mappings. The flags may then
+ * Each step ends (and the first begins) with a read of smaps, while the
+ * process runs (flags and page counts of every mapping, which costs a walk
+ * of every page table): at a freeze, maps (no walk) is enough when it shows
+ * the same mappings. The flags may then
  * miss an madvise made since on a whole mapping; page counts are not used.
  *
  * Userfaultfd tracking does not see a page dropped (MADV_DONTNEED) or
@@ -273,8 +274,11 @@ static int send_vma(struct ckpt *c, struct img_writer *w, size_t k)
 
 /* Marks the pages of early mapping k that a plain checkpoint would pick
  * (present anonymous pages, written private file pages, every page of a
- * shared or carried mapping), before tracking starts: the page map then
- * shows write-protection markers as swap entries. */
+ * shared or carried mapping), once tracking has started: a page populated
+ * before is listed here, one populated after shows as written. The page map
+ * shows a write-protection marker (a page never populated, or dropped) as
+ * swapped out: dirty_is_marker tells it from a page really swapped out or
+ * being migrated, which holds data. */
 static int mark_present(struct ckpt *c, size_t k)
 {
 	struct precopy *pre = c->pre;
@@ -304,9 +308,10 @@ static int mark_present(struct ckpt *c, size_t k)
 			return rc;
 		for (size_t i = 0; i < n; i++) {
 			uint64_t pm = pre->pm[i];
+			int swapped = (pm & PM_SWAPPED) && !dirty_is_marker(&pre->dirty, pm);
 			int want = v->kind == ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE
-					   ? (pm & (PM_PRESENT | PM_SWAPPED)) != 0
-					   : (pm & PM_SWAPPED) || ((pm & PM_PRESENT) && !(pm & PM_FILE));
+					   ? (pm & PM_PRESENT) || swapped
+					   : swapped || ((pm & PM_PRESENT) && !(pm & PM_FILE));
 			if (want)
 				sent_set(pv, base + i, 1);
 		}
@@ -315,11 +320,18 @@ static int mark_present(struct ckpt *c, size_t k)
 	return 0;
 }
 
-/* Starts tracking every early mapping worth it. A sparse reservation is
- * not: write-protecting its unpopulated pages builds page tables for all
- * of it (userfaultfd), hashing reads all of it; the few pages it holds go
- * at the freeze. */
-static void track_all(struct ckpt *c)
+/* Starts tracking every early mapping worth it, while the process runs. A
+ * sparse reservation is not: write-protecting its unpopulated pages builds
+ * page tables for all of it (userfaultfd), hashing reads all of it; the few
+ * pages it holds go at the freeze.
+ *
+ * Tracking first, listing the pages second: a page written before the
+ * tracking began is listed (round 0 reads it after, so any later write
+ * shows), one first written after shows as written. The other order would
+ * lose a page first written between the listing and the tracking, unless
+ * the process is stopped (list_first): where markers cannot be told from
+ * pages swapped out (dirty_knows_markers), the listing must come first. */
+static void track_all(struct ckpt *c, int list_first)
 {
 	struct precopy *pre = c->pre;
 
@@ -345,7 +357,8 @@ static void track_all(struct ckpt *c)
 		pre->v[k].sent = calloc(words ? words : 1, sizeof(uint64_t));
 		if (!pre->v[k].sent)
 			continue;
-		if (mark_present(c, k) < 0 || dirty_track(&pre->dirty, v->start, v->end) < 0) {
+		if (list_first ? mark_present(c, k) < 0 || dirty_track(&pre->dirty, v->start, v->end) < 0
+			       : dirty_track(&pre->dirty, v->start, v->end) < 0 || mark_present(c, k) < 0) {
 			free(pre->v[k].sent);
 			pre->v[k].sent = NULL;
 			continue;
@@ -449,8 +462,12 @@ int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 	c->pre = pre;
 
 	/* Frozen only to read the early picture and to make the userfaultfd
-	 * inside the process; tracking starts before any page is read, so that
-	 * every later write shows. */
+	 * inside the process (a remote syscall); tracking starts after the
+	 * thaw where it can (track_all), before any page is read, so that every
+	 * later write shows. The layout is read with its page counts now, while the
+	 * process runs, so that the freeze reads maps, not smaps (which walks
+	 * every page table): ckpt_precopy_layout. */
+	snapshot(c);
 	if ((rc = ckpt_freeze(c)) < 0)
 		goto fail;
 	if ((rc = ckpt_collect_all(c)) < 0 || (rc = ckpt_remote_leader(c, &r)) < 0)
@@ -466,10 +483,14 @@ int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 		rc = -ENOMEM;
 		goto thaw;
 	}
-	track_all(c);
+	int stopped = !dirty_knows_markers(&pre->dirty);
+	if (stopped)
+		track_all(c, 1);
 	thaw(c);
 	memset(&pre->cur, 0, sizeof(pre->cur));
 	pre->cur.frozen_ns = now_ns() - c->stats.freeze_ns;
+	if (!stopped)
+		track_all(c, 0);
 	c->stats.dirty_mode = pre->dirty.mode;
 
 	if ((rc = ckpt_write_header(c, w, 1)) < 0 || (rc = ckpt_write_platform(c, w)) < 0) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -41,12 +42,61 @@ struct pm_scan_arg {
 #endif
 
 #define PAGE 4096ul
+#define PM_FRAME_MASK ((1ull << 55) - 1)  /* PFN, or swap type and offset */
+
+/*
+ * The page map entry of a write-protection marker, as read through a page
+ * map opened like d->pagemapfd (by us: the same capabilities show the same
+ * swap fields): a page of our own, never touched, write-protected by a
+ * userfaultfd of our own with the features open_uffd asks for. 0 when it
+ * cannot be learned or told apart.
+ */
+static void learn_marker(uint64_t *out)
+{
+	uint64_t pm = 0;
+	int uffd = -1, pmfd = -1, rc = 0;
+	void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	*out = 0;
+	if (p == MAP_FAILED)
+		return;
+	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	pmfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
+	struct uffdio_register reg = { .range = { (uint64_t)(uintptr_t)p, PAGE }, .mode = UFFDIO_REGISTER_MODE_WP };
+	struct uffdio_writeprotect wp = { .range = { (uint64_t)(uintptr_t)p, PAGE }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
+	if (uffd < 0 || pmfd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0 || ioctl(uffd, UFFDIO_REGISTER, &reg) < 0 ||
+	    ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0)
+		rc = -errno;
+	else
+		rc = pagemap_read(pmfd, (uint64_t)(uintptr_t)p, 1, &pm);
+	/* Only "swapped out" with the swap fields shown (they are, to
+	 * CAP_SYS_ADMIN) is told apart from a page really swapped out:
+	 * otherwise 0, and no entry is taken for a marker. */
+	*out = rc == 0 && (pm & (PM_PRESENT | PM_SWAPPED)) == PM_SWAPPED && (pm & PM_FRAME_MASK) ? pm : 0;
+	if (pmfd >= 0)
+		close(pmfd);
+	if (uffd >= 0)
+		close(uffd);
+	munmap(p, PAGE);
+}
+
+int dirty_is_marker(const struct dirty *d, uint64_t pm)
+{
+	return d->mode == DIRTY_UFFD && d->marker && pm == d->marker;
+}
+
+int dirty_knows_markers(const struct dirty *d)
+{
+	return d->mode != DIRTY_UFFD || d->marker;
+}
 
 static int open_uffd(struct dirty *d, struct remote *r)
 {
 	long fd;
 	int rc, pidfd;
 
+	learn_marker(&d->marker);
 	rc = remote_syscall(r, &fd, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
 	if (rc < 0)
 		return rc;

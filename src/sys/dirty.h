@@ -38,6 +38,7 @@ struct dirty {
 	enum dirty_mode mode;
 	int uffd;               /* DIRTY_UFFD: on the target's mm */
 	int pagemapfd, memfd;
+	uint64_t marker;        /* DIRTY_UFFD: a write-protection marker's page map entry, or 0 */
 	struct dirty_range *ranges;
 	size_t nranges;
 };
@@ -69,6 +70,20 @@ void dirty_copied(struct dirty *d, uint64_t addr, const void *data, size_t npage
 int dirty_gone(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx);
 int dirty_file_pages(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx);
 void dirty_close(struct dirty *d);
+
+/* Whether pm, an entry of the tracked process's page map read through
+ * pagemapfd, is a write-protection marker: a page that holds nothing
+ * (dirty_track leaves one on every page never populated, and zapping a
+ * protected page leaves one). The page map shows it as swapped out, as it
+ * does a page really swapped out or being migrated: the entry's swap type
+ * tells them apart, and the marker's whole entry is learned once, on a page
+ * of our own (dirty_open), rather than built from kernel constants. */
+int dirty_is_marker(const struct dirty *d, uint64_t pm);
+/* Whether dirty_is_marker knows a marker (not without CAP_SYS_ADMIN, to
+ * whom the page map hides swap fields), or none can appear (hashing). If
+ * not, the pages present must be listed before dirty_track, the process
+ * stopped in between. */
+int dirty_knows_markers(const struct dirty *d);
 
 /* Runs of [start, end) holding pages present or swapped out (write-
  * protection markers count as swapped: they read as zero) by PAGEMAP_SCAN

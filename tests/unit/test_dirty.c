@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "sys/dirty.h"
+#include "sys/mem.h"
 #include "sys/proc.h"
 
 #define NPAGES 64
@@ -134,6 +135,24 @@ static void expect_dirty(struct dirty *d, struct child *c, const int *want, int 
 	}
 }
 
+/* What the page map shows after tracking began: with userfaultfd, a
+ * marker on each page never touched (the odd ones, but those written,
+ * which hold data), never on a page that holds data; with hashing, no marker. */
+static void expect_markers(struct dirty *d, struct child *c, int w1, int w2)
+{
+	uint64_t pm[NPAGES];
+
+	assert_int_equal(pagemap_read(d->pagemapfd, c->base, NPAGES, pm), 0);
+	for (int i = 0; i < NPAGES; i++) {
+		int written = i == w1 || i == w2, empty = d->mode == DIRTY_UFFD && i % 2 && !written;
+		if (dirty_is_marker(d, pm[i]) != empty)
+			fail_msg("page %d: entry %llx marker %d, expected %d", i, (unsigned long long)pm[i],
+				 dirty_is_marker(d, pm[i]), empty);
+		if (!empty && !(pm[i] & PM_PRESENT) && (i % 2 == 0 || written))
+			fail_msg("page %d holds data but is not present: %llx", i, (unsigned long long)pm[i]);
+	}
+}
+
 static void run(unsigned flags, enum dirty_mode want_mode)
 {
 	struct child c;
@@ -164,12 +183,14 @@ static void run(unsigned flags, enum dirty_mode want_mode)
 
 	assert_int_equal(dirty_track(&d, c.base, c.base + NPAGES * PAGE), 0);
 	expect_dirty(&d, &c, NULL, 0);
+	expect_markers(&d, &c, -1, -1);
 
 	write_page(&c, 3);   /* present */
 	write_page(&c, 17);  /* never touched before */
 	write_page(&c, 40);
 	expect_dirty(&d, &c, (int[]){ 3, 17, 40 }, 3);
 	expect_dirty(&d, &c, NULL, 0);  /* reported once */
+	expect_markers(&d, &c, 3, 17);
 
 	write_page(&c, 17);
 	write_page(&c, 63);
