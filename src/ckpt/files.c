@@ -259,9 +259,16 @@ int ckpt_collect_files(struct ckpt *c)
 		d->path = arena_strdup(&c->arena, f->link);
 		/* The process's own /proc files are its own again after restore,
 		 * whatever its PID then. */
-		char own[32];
+		char own[32], main_task[64];
 		int ol = snprintf(own, sizeof(own), "/proc/%d/", c->pid);
-		if (f->kind == ROAMIMG__FD_KIND__FD_REG && !strncmp(f->link, own, (size_t)ol)) {
+		int tl = snprintf(main_task, sizeof(main_task), "/proc/%d/task/%d/", c->pid, c->pid);
+		if (f->kind == ROAMIMG__FD_KIND__FD_REG && !strncmp(f->link, main_task, (size_t)tl)) {
+			/* The main thread's own files: opened by the restored main
+			 * thread, whatever its TID then. */
+			char self[PATH_MAX];
+			snprintf(self, sizeof(self), "/proc/thread-self/%s", f->link + tl);
+			d->path = arena_strdup(&c->arena, self);
+		} else if (f->kind == ROAMIMG__FD_KIND__FD_REG && !strncmp(f->link, own, (size_t)ol)) {
 			char self[PATH_MAX];
 			snprintf(self, sizeof(self), "/proc/self/%s", f->link + ol);
 			d->path = arena_strdup(&c->arena, self);

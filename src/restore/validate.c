@@ -179,7 +179,7 @@ static int check_files_open(struct restore *r)
 					 d->external ? d->external : "external");
 		if ((d->kind == ROAMIMG__FD_KIND__FD_REG || d->kind == ROAMIMG__FD_KIND__FD_DIR ||
 		     d->kind == ROAMIMG__FD_KIND__FD_CHR) && (!d->path || access(d->path, F_OK) < 0) &&
-		    !(d->path && !strncmp(d->path, "/proc/self/", 11)))
+		    !(d->path && (!strncmp(d->path, "/proc/self/", 11) || !strncmp(d->path, "/proc/thread-self/", 18))))
 			return roam_fail(r->err, -ROAM_E_INCOMPAT, "fd %u: %s does not exist here", d->fd,
 					 d->path ? d->path : "(no path)");
 	}
