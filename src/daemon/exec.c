@@ -259,7 +259,7 @@ static struct conn *sink(struct job *j)
 	return j->origin ? j->origin : j->client;
 }
 
-static void deliver(struct job *j, unsigned fd, const uint8_t *data, size_t n)
+void exec_deliver(struct job *j, unsigned fd, const uint8_t *data, size_t n)
 {
 	if (j->origin) {
 		Roamnet__Output o = ROAMNET__OUTPUT__INIT;
@@ -290,7 +290,7 @@ static bool drain(struct job *j, struct ev *ev, unsigned fd, size_t budget)
 			close_ev(ev);
 			return false;
 		}
-		deliver(j, fd, data, (size_t)n);
+		exec_deliver(j, fd, data, (size_t)n);
 		budget -= (size_t)n < budget ? (size_t)n : budget;
 	}
 	struct conn *c = sink(j);
@@ -403,10 +403,10 @@ void exec_signal(struct job *j, int sig)
 		kill(-j->pid, sig);   /* no cgroup: the job's process group (it is a session leader) */
 }
 
-/* The leader exited with wait status st: end the job. */
-static void leader_done(struct job *j, int st)
+/* The process is gone from here: what it wrote is delivered, and the
+ * exec side's descriptors close. */
+static void close_ends(struct job *j)
 {
-	j->leader_exited = true;
 	drain(j, &j->out_ev, 1, SIZE_MAX);
 	drain(j, &j->err_ev, 2, SIZE_MAX);
 	close_ev(&j->out_ev);
@@ -415,6 +415,13 @@ static void leader_done(struct job *j, int st)
 	close_ev(&j->pidfd_ev);
 	buf_free(&j->stdin_buf);
 	j->exec_side = false;
+}
+
+/* The leader exited with wait status st: end the job. */
+static void leader_done(struct job *j, int st)
+{
+	j->leader_exited = true;
+	close_ends(j);
 	if (roamd->self_load.nprocs)
 		roamd->self_load.nprocs--;
 	/* The status goes out first, then whatever the job left behind is
@@ -525,15 +532,8 @@ int exec_adopt(struct job *j, pid_t pid, int in_w, int out_r, int err_r)
 
 void exec_detach(struct job *j)
 {
-	drain(j, &j->out_ev, 1, SIZE_MAX);
-	drain(j, &j->err_ev, 2, SIZE_MAX);
-	close_ev(&j->out_ev);
-	close_ev(&j->err_ev);
-	close_ev(&j->in_ev);
-	close_ev(&j->pidfd_ev);
-	buf_free(&j->stdin_buf);
+	close_ends(j);
 	cgroup_remove(j);
-	j->exec_side = false;
 	if (roamd->self_load.nprocs)
 		roamd->self_load.nprocs--;
 }

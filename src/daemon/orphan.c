@@ -113,37 +113,6 @@ static void take_kept(struct job *j, kept_fn fn)
 	j->spilled = 0;
 }
 
-/* To the new home, over its link. */
-static void send_kept(struct job *j, unsigned fd, const uint8_t *data, size_t n)
-{
-	Roamnet__Output o = ROAMNET__OUTPUT__INIT;
-
-	o.id = j->id;
-	o.fd = fd;
-	o.data.data = (uint8_t *)data;
-	o.data.len = n;
-	conn_send(j->origin, MSG_OUTPUT, &o.base);
-}
-
-/* Into the home side's backlog here, as the frames job_attach sends. */
-static struct buf *frames_out;
-static void frame_kept(struct job *j, unsigned fd, const uint8_t *data, size_t n)
-{
-	Roamnet__Output o = ROAMNET__OUTPUT__INIT;
-	size_t sz;
-	uint8_t *dst;
-	long w;
-
-	o.id = j->id;
-	o.fd = fd;
-	o.data.data = (uint8_t *)data;
-	o.data.len = n;
-	sz = msg_frame_size(&o.base);
-	dst = buf_reserve(frames_out, sz);
-	if (dst && (w = msg_encode(MSG_OUTPUT, &o.base, dst, sz)) > 0)
-		buf_commit(frames_out, (size_t)w);
-}
-
 void orphan_forget(struct job *j)
 {
 	char path[300];
@@ -181,7 +150,7 @@ void orphan_rehome(struct conn *c, const Roamnet__RehomeReq *r)
 	a.migrations = j->migrations;
 	conn_send(c, MSG_REHOME_REP, &a.base);
 	log_info("job %s: its new home is %s", j->id, j->home);
-	take_kept(j, send_kept);
+	take_kept(j, exec_deliver);   /* over the new home's link */
 	if (j->exec_side) {
 		exec_hold(j, false);
 	} else {
@@ -229,10 +198,7 @@ static void rehome_here(struct conn *c, struct job *j)
 	if (j->state == JOB_EXITED)
 		j->reap_ms = now_ms() + KEEP_MS;
 	log_info("job %s: re-homed here, where it runs", j->id);
-	struct buf frames = {0};
-	frames_out = &frames;
-	take_kept(j, frame_kept);
-	j->backlog = frames;   /* job_attach sends it, then the end if it ended */
+	take_kept(j, job_home_output);   /* kept as the home keeps output, for job_attach */
 	job_attach(c, j);
 }
 

@@ -334,6 +334,8 @@ bool job_visible(const struct job *j, uid_t uid, const char *user);
  * program that cannot be executed, 255 otherwise) and fills reason. */
 int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap);
 void exec_input(struct job *j, const uint8_t *data, size_t n, bool eof);
+/* Output of the job, to wherever its home is (or kept, if it has none). */
+void exec_deliver(struct job *j, unsigned fd, const uint8_t *data, size_t n);
 void exec_signal(struct job *j, int sig);
 void exec_origin_lost(struct conn *c);
 /* Reading of job pipes paused for c's backlog resumes. */
