@@ -13,7 +13,7 @@ cat >"$T/churn.py" <<'PYEOF'
 import hashlib
 d = {}
 h = hashlib.sha256()
-for i in range(1, 4500001):
+for i in range(1, 13500001):   # ~4.5 s: room for two live checkpoints on a loaded machine
     d[i % 70000] = str(i) * (i % 9 + 1)
     if i % 5000 == 0:
         for k in range(i % 13, 70000, 97):
