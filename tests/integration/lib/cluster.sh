@@ -47,6 +47,9 @@ host_addr() { # I
 
 cluster_cleanup() {
 	local i k
+	# A caller under set -e (scripts/demo.sh) must not stop half way: a
+	# failing kill of a daemon already gone would leave the namespaces.
+	set +e
 	# TERM first: roamd kills its jobs on the way out (without root there
 	# is no PID namespace to take them down with it).
 	for i in $(seq 1 "$NHOSTS"); do
