@@ -1278,7 +1278,3 @@ void migrate_init(void)
 	mig_records_load();
 }
 
-bool migrate_busy(const struct job *j)
-{
-	return j->mig != NULL;
-}

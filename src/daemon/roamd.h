@@ -370,7 +370,6 @@ void migrate_link_closed(struct conn *c);
 void migrate_link_opened(struct conn *c);
 void migrate_client_closed(struct conn *c);
 void migrate_tick(uint64_t now);
-bool migrate_busy(const struct job *j);
 void migrate_drain(struct conn *c, const Roamnet__Drain *d);
 
 /* orphan.c */
