@@ -22,34 +22,15 @@ trap 'kill -9 $PID 2>/dev/null; rm -rf "$W"' EXIT
 PID=""
 PY=/usr/bin/python3
 
-cat >"$W/pi.py" <<'PY'
-# Digits of pi with Machin's formula, in rounds of growing precision.
-import sys
-if hasattr(sys, "set_int_max_str_digits"):
-    sys.set_int_max_str_digits(0)
-def arctan_inv(x, one):
-    total, term, n, sign = 0, one // x, 1, 1
-    while term:
-        total += sign * (term // n)
-        term //= x * x
-        n += 2
-        sign = -sign
-    return total
-for digits in range(2000, 30001, 2000):
-    one = 10 ** (digits + 10)
-    pi = 4 * (4 * arctan_inv(5, one) - arctan_inv(239, one))
-    s = str(pi)[:digits]
-    print(f"{digits:6d} digits, last ten: {s[-10:]}", flush=True)
-print("done:", sum(int(c) for c in s), file=sys.stderr, flush=True)
-PY
+PI="$PWD/scripts/pi.py 30000 2000 0"
 
 echo "== 1. the reference: python3 runs uninterrupted"
 start=$(date +%s.%N)
-"$PY" -I -S "$W/pi.py" >"$W/ref.out" 2>"$W/ref.err"
+"$PY" -I -S $PI >"$W/ref.out" 2>"$W/ref.err"
 echo "   $(wc -l <"$W/ref.out") lines in $(echo "$(date +%s.%N) - $start" | bc | cut -c1-5) s; last: $(tail -n1 "$W/ref.out")"
 
 echo "== 2. the same run, checkpointed mid-run"
-"$PY" -I -S "$W/pi.py" >"$W/run.out" 2>"$W/run.err" </dev/null &
+"$PY" -I -S $PI >"$W/run.out" 2>"$W/run.err" </dev/null &
 PID=$!
 sleep 1.5
 echo "   after 1.5 s it has printed $(wc -l <"$W/run.out") lines; checkpointing pid $PID"

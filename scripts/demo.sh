@@ -41,31 +41,11 @@ done
 run_on 1 run --explain --policy probe:d=2 -- true 2>&1 | sed 's/^/   explain: /'
 run_on 1 ps | sed 's/^/   | /'
 
-cat >"$WORK/pi.py" <<'PY'
-# Digits of pi with Machin's formula, in rounds of growing precision.
-import sys, time
-if hasattr(sys, "set_int_max_str_digits"):
-    sys.set_int_max_str_digits(0)
-def arctan_inv(x, one):
-    total, term, n, sign = 0, one // x, 1, 1
-    while term:
-        total += sign * (term // n)
-        term //= x * x
-        n += 2
-        sign = -sign
-    return total
-for digits in range(1000, 24001, 1000):
-    one = 10 ** (digits + 10)
-    pi = 4 * (4 * arctan_inv(5, one) - arctan_inv(239, one))
-    s = str(pi)[:digits]
-    print(f"{digits:6d} digits, last ten: {s[-10:]}", flush=True)
-    time.sleep(0.2)
-print("done:", sum(int(c) for c in s), file=sys.stderr, flush=True)
-PY
+PI="$PWD/scripts/pi.py 24000 1000 0.2"
 echo "== 3. python3 computes pi on $H1; it moves to $H2, then $H3, while it prints"
-/usr/bin/python3 -I -S "$WORK/pi.py" >"$WORK/ref.out" 2>"$WORK/ref.err"
+/usr/bin/python3 -I -S $PI >"$WORK/ref.out" 2>"$WORK/ref.err"
 # Its output streams here (and into run.out, to be compared at the end).
-( (cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H1" -- /usr/bin/python3 -I -S "$WORK/pi.py") \
+( (cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H1" -- /usr/bin/python3 -I -S $PI) \
 	2>"$WORK/run.err" </dev/null; echo $? >"$WORK/rc" ) | tee "$WORK/run.out" | sed -u 's/^/   | /' &
 runner=$!
 sleep 1.5
