@@ -550,6 +550,20 @@ static int fail(struct bulk *b, int rc)
 	return b->err;
 }
 
+/* Moves m's iovecs past n bytes sent or received. */
+static void advance(struct msghdr *m, size_t n)
+{
+	while (m->msg_iovlen && n >= m->msg_iov->iov_len) {
+		n -= m->msg_iov->iov_len;
+		m->msg_iov++;
+		m->msg_iovlen--;
+	}
+	if (m->msg_iovlen) {
+		m->msg_iov->iov_base = (uint8_t *)m->msg_iov->iov_base + n;
+		m->msg_iov->iov_len -= n;
+	}
+}
+
 /* Sends iov[0..cnt) whole; blocks. */
 static int send_all(int fd, struct iovec *iov, int cnt)
 {
@@ -565,15 +579,7 @@ static int send_all(int fd, struct iovec *iov, int cnt)
 				continue;
 			return -errno;
 		}
-		while (m.msg_iovlen && (size_t)n >= m.msg_iov->iov_len) {
-			n -= (ssize_t)m.msg_iov->iov_len;
-			m.msg_iov++;
-			m.msg_iovlen--;
-		}
-		if (m.msg_iovlen) {
-			m.msg_iov->iov_base = (uint8_t *)m.msg_iov->iov_base + n;
-			m.msg_iov->iov_len -= (size_t)n;
-		}
+		advance(&m, (size_t)n);
 	}
 	return 0;
 }
@@ -596,15 +602,7 @@ static int recv_all(int fd, struct iovec *iov, int cnt)
 				continue;
 			return -errno;
 		}
-		while (m.msg_iovlen && (size_t)n >= m.msg_iov->iov_len) {
-			n -= (ssize_t)m.msg_iov->iov_len;
-			m.msg_iov++;
-			m.msg_iovlen--;
-		}
-		if (m.msg_iovlen) {
-			m.msg_iov->iov_base = (uint8_t *)m.msg_iov->iov_base + n;
-			m.msg_iov->iov_len -= (size_t)n;
-		}
+		advance(&m, (size_t)n);
 	}
 	return 0;
 }
