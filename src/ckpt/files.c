@@ -221,6 +221,24 @@ out:
 	return rc;
 }
 
+/* Whether f is a file or directory under /proc/PID/task/TID of one of the
+ * process's threads: then the length of that prefix (what follows is
+ * "/..." or nothing), and the thread's index. */
+static int task_file_of(const struct ckpt *c, const struct fd_view *f, size_t *thread)
+{
+	if (f->kind != ROAMIMG__FD_KIND__FD_REG && f->kind != ROAMIMG__FD_KIND__FD_DIR)
+		return -1;
+	for (size_t i = 0; i < c->nthreads; i++) {
+		char task[64];
+		int tl = snprintf(task, sizeof(task), "/proc/%d/task/%d", c->pid, c->threads[i].tid);
+		if (!strncmp(f->link, task, (size_t)tl) && (f->link[tl] == '/' || f->link[tl] == 0)) {
+			*thread = i;
+			return tl;
+		}
+	}
+	return -1;
+}
+
 int ckpt_collect_files(struct ckpt *c)
 {
 	struct fd_view *v;
@@ -259,15 +277,18 @@ int ckpt_collect_files(struct ckpt *c)
 		d->path = arena_strdup(&c->arena, f->link);
 		/* The process's own /proc files are its own again after restore,
 		 * whatever its PID then. */
-		char own[32], main_task[64];
+		char own[32];
 		int ol = snprintf(own, sizeof(own), "/proc/%d/", c->pid);
-		int tl = snprintf(main_task, sizeof(main_task), "/proc/%d/task/%d/", c->pid, c->pid);
-		if (f->kind == ROAMIMG__FD_KIND__FD_REG && !strncmp(f->link, main_task, (size_t)tl)) {
-			/* The main thread's own files: opened by the restored main
-			 * thread, whatever its TID then. */
+		size_t thread;
+		int task = task_file_of(c, f, &thread);
+		if (task >= 0) {
+			/* A thread's own files: opened again by that thread once
+			 * restored, whatever its TID then. */
 			char self[PATH_MAX];
-			snprintf(self, sizeof(self), "/proc/thread-self/%s", f->link + tl);
+			snprintf(self, sizeof(self), "/proc/thread-self%s", f->link + task);
 			d->path = arena_strdup(&c->arena, self);
+			d->has_task_tid = 1;
+			d->task_tid = c->threads[thread].tid;
 		} else if (f->kind == ROAMIMG__FD_KIND__FD_REG && !strncmp(f->link, own, (size_t)ol)) {
 			char self[PATH_MAX];
 			snprintf(self, sizeof(self), "/proc/self/%s", f->link + ol);

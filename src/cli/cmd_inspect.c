@@ -338,6 +338,8 @@ static void describe_files(FILE *out, const Roamimg__Files *fl)
 			fprintf(out, " (%zu bytes queued)", d->pipe_data.len);
 		if (d->has_rdev)
 			fprintf(out, " (dev %u:%u)", major(d->rdev), minor(d->rdev));
+		if (d->has_task_tid)
+			fprintf(out, " (thread %d's own)", d->task_tid);
 		fputc('\n', out);
 	}
 }

@@ -61,6 +61,9 @@ int restore_spawn(struct restore *r);
 /* The rest, by remote syscalls, once they are final: session, cwd, umask,
  * personality, descriptors, rlimits. */
 int restore_setup_late(struct restore *r);
+/* Opens the threads' own /proc files in their threads (restore_finish,
+ * once the threads exist). */
+int restore_task_files(struct restore *r);
 /* mm.c */
 int restore_find_hole(const Roamimg__Mm *mm, const uint64_t (*extra)[2], size_t nextra, uint64_t size,
 		      uint64_t *out);
@@ -85,6 +88,9 @@ int restore_let_go(struct restore *r);
 /* A remote syscall in the main thread whose failure names what it did. */
 int rsys(struct restore *r, long *ret, const char *what, long nr, long a0, long a1, long a2, long a3,
 	 long a4, long a5);
+/* The same in the thread in. */
+int rsys_in(struct restore *r, struct remote *in, long *ret, const char *what, long nr, long a0, long a1, long a2,
+	    long a3, long a4, long a5);
 /* Copies len bytes into the trampoline's data area at offset off; returns
  * the address in the child. */
 int tramp_put(struct restore *r, size_t off, const void *data, size_t len, uint64_t *addr);

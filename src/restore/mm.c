@@ -42,8 +42,14 @@
 int rsys(struct restore *r, long *ret, const char *what, long nr, long a0, long a1, long a2, long a3, long a4,
 	 long a5)
 {
+	return rsys_in(r, &r->rem, ret, what, nr, a0, a1, a2, a3, a4, a5);
+}
+
+int rsys_in(struct restore *r, struct remote *in, long *ret, const char *what, long nr, long a0, long a1, long a2,
+	    long a3, long a4, long a5)
+{
 	long v;
-	int rc = remote_syscall(&r->rem, &v, nr, a0, a1, a2, a3, a4, a5);
+	int rc = remote_syscall(in, &v, nr, a0, a1, a2, a3, a4, a5);
 
 	if (rc < 0)
 		return roam_fail(r->err, rc, "%s: the new process could not be driven", what);

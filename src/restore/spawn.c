@@ -112,17 +112,24 @@ static int open_pipe(const Roamimg__Files *fs, uint64_t id, int high, int ends[2
 	return 0;
 }
 
+/* One above the image's highest descriptor: temporaries live there. */
+static int fds_high(const Roamimg__Files *fs)
+{
+	int high = 3;
+
+	for (size_t i = 0; i < fs->n_fds; i++)
+		if ((int)fs->fds[i]->fd + 1 > high)
+			high = (int)fs->fds[i]->fd + 1;
+	return high;
+}
+
 /* Puts every image descriptor at its number. All temporaries live at
  * numbers >= high (above every image fd), so that placing one descriptor
  * never clobbers another's source. */
 static void setup_fds(struct restore *r, int repfd)
 {
 	const Roamimg__Files *fs = r->ld.files;
-	int high = 3;
-
-	for (size_t i = 0; i < fs->n_fds; i++)
-		if ((int)fs->fds[i]->fd + 1 > high)
-			high = (int)fs->fds[i]->fd + 1;
+	int high = fds_high(fs);
 	int stdio_copy[3];
 	for (int k = 0; k < 3; k++)
 		stdio_copy[k] = r->opts.stdio[k] >= 0 ? fcntl(r->opts.stdio[k], F_DUPFD_CLOEXEC, high) : -1;
@@ -135,8 +142,8 @@ static void setup_fds(struct restore *r, int repfd)
 	for (size_t i = 0; i < fs->n_fds; i++) {
 		const Roamimg__Fd *d = fs->fds[i];
 		int src;
-		if (done[i])
-			continue;
+		if (done[i] || d->has_task_tid)
+			continue;  /* a thread's own files wait for their thread (restore_task_files) */
 		if (d->fd <= 2 && stdio_copy[d->fd] >= 0)
 			continue;
 		if (d->kind == ROAMIMG__FD_KIND__FD_PIPE) {
@@ -177,12 +184,12 @@ static void setup_fds(struct restore *r, int repfd)
 			dup3(stdio_copy[k], k, 0);
 			close(stdio_copy[k]);
 		}
-	/* Close everything that is not the image's (below high), except stdio
-	 * we were told to install. */
+	/* Close everything not placed above (below high), except stdio we
+	 * were told to install. */
 	for (int fd = 0; fd < high; fd++) {
 		int keep = fd <= 2 && r->opts.stdio[fd] >= 0;
 		for (size_t i = 0; i < fs->n_fds && !keep; i++)
-			keep = (int)fs->fds[i]->fd == fd;
+			keep = (int)fs->fds[i]->fd == fd && !fs->fds[i]->has_task_tid;
 		if (!keep)
 			close(fd);
 	}
@@ -268,11 +275,7 @@ trampoline:;
 		bare_stop(r, repfd);
 
 	setup_fds(r, repfd);
-	int high = 3;
-	for (size_t i = 0; i < r->ld.files->n_fds; i++)
-		if ((int)r->ld.files->fds[i]->fd + 1 > high)
-			high = (int)r->ld.files->fds[i]->fd + 1;
-	repfd = high;
+	repfd = fds_high(r->ld.files);
 
 	/* Last, since a lowered RLIMIT_NOFILE or NPROC could stop the steps above. */
 	for (size_t i = 0; i < p->n_rlimits; i++) {
@@ -431,13 +434,13 @@ int restore_spawn(struct restore *r)
 
 /* A remote fcntl(fd, F_DUPFD_CLOEXEC, high) that closes fd: the descriptor
  * moves to the lowest free number >= high. */
-static int move_high(struct restore *r, long fd, int high, long *out)
+static int move_high(struct restore *r, struct remote *in, long fd, int high, long *out)
 {
 	long ret;
-	int rc = rsys(r, out, "moving a descriptor", SYS_fcntl, fd, F_DUPFD_CLOEXEC, high, 0, 0, 0);
+	int rc = rsys_in(r, in, out, "moving a descriptor", SYS_fcntl, fd, F_DUPFD_CLOEXEC, high, 0, 0, 0);
 
 	if (rc == 0)
-		remote_syscall(&r->rem, &ret, SYS_close, fd, 0, 0, 0, 0, 0);
+		remote_syscall(in, &ret, SYS_close, fd, 0, 0, 0, 0, 0);
 	return rc;
 }
 
@@ -456,7 +459,8 @@ static int late_pipe(struct restore *r, const Roamimg__Fd *d, int high, long end
 		return rc;
 	if ((rc = mem_read(r->pid, r->memfd, a, p, sizeof(p))) < 0)
 		return roam_fail(r->err, rc, "reading the new pipe's descriptors");
-	if ((rc = move_high(r, p[0], high, &ends[0])) < 0 || (rc = move_high(r, p[1], high, &ends[1])) < 0)
+	if ((rc = move_high(r, &r->rem, p[0], high, &ends[0])) < 0 ||
+	    (rc = move_high(r, &r->rem, p[1], high, &ends[1])) < 0)
 		return rc;
 	if (rd && rd->has_pipe_size)
 		remote_syscall(&r->rem, &ret, SYS_fcntl, ends[1], F_SETPIPE_SZ, (long)rd->pipe_size, 0, 0, 0);
@@ -478,7 +482,9 @@ static int late_pipe(struct restore *r, const Roamimg__Fd *d, int high, long end
 	return 0;
 }
 
-static int late_open(struct restore *r, const Roamimg__Fd *d, int high, long *out)
+/* Opens d's file by a remote syscall in the thread in (its
+ * /proc/thread-self is that thread's), at d's offset, moved to >= high. */
+static int late_open(struct restore *r, struct remote *in, const Roamimg__Fd *d, int high, long *out)
 {
 	long flags = (long)((d->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY), fd, ret;
 	char what[PATH_MAX + 32];
@@ -489,12 +495,12 @@ static int late_open(struct restore *r, const Roamimg__Fd *d, int high, long *ou
 		return roam_fail(r->err, -ROAM_E_IMAGE, "fd %u has no path", d->fd);
 	snprintf(what, sizeof(what), "opening %s for fd %u", d->path, d->fd);
 	if ((rc = tramp_put(r, 0, d->path, strlen(d->path) + 1, &a)) < 0 ||
-	    (rc = rsys(r, &fd, what, SYS_openat, AT_FDCWD, (long)a, flags, 0, 0, 0)) < 0)
+	    (rc = rsys_in(r, in, &fd, what, SYS_openat, AT_FDCWD, (long)a, flags, 0, 0, 0)) < 0)
 		return rc;
 	if ((d->kind == ROAMIMG__FD_KIND__FD_REG || d->kind == ROAMIMG__FD_KIND__FD_DIR) && d->pos &&
-	    (rc = rsys(r, &ret, what, SYS_lseek, fd, (long)d->pos, SEEK_SET, 0, 0, 0)) < 0)
+	    (rc = rsys_in(r, in, &ret, what, SYS_lseek, fd, (long)d->pos, SEEK_SET, 0, 0, 0)) < 0)
 		return rc;
-	return move_high(r, fd, high, out);
+	return move_high(r, in, fd, high, out);
 }
 
 /* setup_fds, from outside: every temporary lives at >= high, above every
@@ -503,13 +509,10 @@ static int late_fds(struct restore *r)
 {
 	const Roamimg__Files *fs = r->ld.files;
 	long tmp[3] = { -1, -1, -1 }, ret;
-	int high = 3, rc = 0;
+	int high = fds_high(fs), rc = 0;
 
-	for (size_t i = 0; i < fs->n_fds; i++)
-		if ((int)fs->fds[i]->fd + 1 > high)
-			high = (int)fs->fds[i]->fd + 1;
 	for (int k = 0; k < 3; k++)
-		if (r->opts.stdio[k] >= 0 && (rc = move_high(r, k, high, &tmp[k])) < 0)
+		if (r->opts.stdio[k] >= 0 && (rc = move_high(r, &r->rem, k, high, &tmp[k])) < 0)
 			return rc;
 	char *done = calloc(fs->n_fds + 1, 1);
 	if (!done)
@@ -518,9 +521,10 @@ static int late_fds(struct restore *r)
 		const Roamimg__Fd *d = fs->fds[i];
 		int pipe = d->kind == ROAMIMG__FD_KIND__FD_PIPE;
 		long src[2] = { -1, -1 };
-		if (done[i] || (d->fd <= 2 && r->opts.stdio[d->fd] >= 0) || d->kind == ROAMIMG__FD_KIND__FD_EXTERNAL)
+		if (done[i] || (d->fd <= 2 && r->opts.stdio[d->fd] >= 0) || d->kind == ROAMIMG__FD_KIND__FD_EXTERNAL ||
+		    d->has_task_tid)
 			continue;
-		rc = pipe ? late_pipe(r, d, high, src) : late_open(r, d, high, &src[0]);
+		rc = pipe ? late_pipe(r, d, high, src) : late_open(r, &r->rem, d, high, &src[0]);
 		for (size_t j = i; j < fs->n_fds && rc == 0; j++) {
 			const Roamimg__Fd *e = fs->fds[j];
 			if (done[j] || (e->fd <= 2 && r->opts.stdio[e->fd] >= 0))
@@ -541,6 +545,45 @@ static int late_fds(struct restore *r)
 			rc = rsys(r, &ret, "placing a standard descriptor", SYS_dup3, tmp[k], k, 0, 0, 0, 0);
 			remote_syscall(&r->rem, &ret, SYS_close, tmp[k], 0, 0, 0, 0, 0);
 		}
+	return rc;
+}
+
+/* The files a thread had open under its own /proc/PID/task/TID: each is
+ * opened by the restored thread itself as /proc/thread-self/..., once the
+ * threads exist, since their TIDs may differ from the image's. */
+int restore_task_files(struct restore *r)
+{
+	const Roamimg__Files *fs = r->ld.files;
+	const Roamimg__Threads *th = r->ld.threads;
+	int high = fds_high(fs), rc = 0;
+	long src, ret;
+
+	for (size_t i = 0; i < fs->n_fds && rc == 0; i++) {
+		const Roamimg__Fd *d = fs->fds[i];
+		size_t t = 0;
+		if (!d->has_task_tid || (d->fd <= 2 && r->opts.stdio[d->fd] >= 0))
+			continue;
+		while (t < th->n_threads && th->threads[t]->tid != d->task_tid)
+			t++;
+		if (t == th->n_threads)
+			return roam_fail(r->err, -ROAM_E_IMAGE, "fd %u is a file of thread %d, which the image lacks",
+					 d->fd, d->task_tid);
+		/* Each description once: an earlier fd with its file_id placed it. */
+		size_t first = 0;
+		while (fs->fds[first]->file_id != d->file_id)
+			first++;
+		if (first < i)
+			continue;
+		if ((rc = late_open(r, &r->trem[t], d, high, &src)) < 0)
+			return rc;
+		for (size_t j = i; j < fs->n_fds && rc == 0; j++) {
+			const Roamimg__Fd *e = fs->fds[j];
+			if (e->file_id == d->file_id && !(e->fd <= 2 && r->opts.stdio[e->fd] >= 0))
+				rc = rsys(r, &ret, "placing a descriptor", SYS_dup3, src, e->fd, e->cloexec ? O_CLOEXEC : 0,
+					  0, 0, 0);
+		}
+		remote_syscall(&r->rem, &ret, SYS_close, src, 0, 0, 0, 0, 0);
+	}
 	return rc;
 }
 

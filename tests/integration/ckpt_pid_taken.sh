@@ -8,19 +8,6 @@
 need_root
 [ -w /proc/sys/kernel/ns_last_pid ] || skip "needs a writable /proc/sys/kernel/ns_last_pid"
 
-# occupy_pid PID: start a sleeper under exactly PID (as root, via ns_last_pid).
-occupy_pid() {
-	local try
-	for try in $(seq 1 50); do
-		echo $(($1 - 1)) >/proc/sys/kernel/ns_last_pid 2>/dev/null || return 1
-		sleep 600 &
-		track $!
-		[ $! = "$1" ] && return 0
-		kill $! 2>/dev/null
-	done
-	return 1
-}
-
 start_subject pid
 run_for 0.2
 checkpoint

@@ -93,6 +93,20 @@ track() {
 alive() { kill -0 "$1" 2>/dev/null && [ "$(proc_state "$1")" != Z ]; }
 
 # proc_state PID: the one-letter state from /proc/PID/stat (R S D T t Z ...).
+# occupy_pid PID: start a sleeper under exactly PID (as root, via
+# ns_last_pid), so that a restore cannot have it back.
+occupy_pid() {
+	local try
+	for try in $(seq 1 50); do
+		echo $(($1 - 1)) >/proc/sys/kernel/ns_last_pid 2>/dev/null || return 1
+		sleep 600 &
+		track $!
+		[ $! = "$1" ] && return 0
+		kill $! 2>/dev/null
+	done
+	return 1
+}
+
 proc_state() {
 	local s
 	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo "-"; return; }

@@ -5,7 +5,9 @@
  *   rlimits: several soft limits lowered, RLIMIT_CORE's hard limit lowered
  *     too; every limit must read back as it was
  *   personality with ADDR_NO_RANDOMIZE added
- *   comm of the main thread and of every thread (-t N)
+ *   comm of the main thread and of every thread (-t N), also read through
+ *     a /proc/thread-self/comm each thread keeps open: after restore it
+ *     must still be that thread's own file, whatever its TID then
  *   credentials: real/effective/saved/fs uid and gid, supplementary groups
  *     and capability sets, checked in every thread (as root the subject
  *     first changes them: extra groups, effective and saved gid, saved uid,
@@ -28,6 +30,7 @@ static gid_t rgid, egid, sgid, groups[64];
 static int ngroups;
 static struct __user_cap_data_struct caps[2];
 static volatile int stop_threads;
+static int main_comm;  /* the main thread's /proc/thread-self/comm, kept open */
 
 static void get_caps(struct __user_cap_data_struct out[2])
 {
@@ -61,22 +64,31 @@ static void check_creds(const char *who)
 		   c[1].inheritable, c[0].inheritable);
 }
 
-static void check_comm(const char *want, const char *who)
+/* The thread's comm as read from fd, a /proc/.../comm file. */
+static void read_comm(int fd, const char *want, const char *who, const char *how)
 {
-	char name[17] = "", buf[64] = "";
-	ssize_t n;
+	char buf[64] = "";
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	SUBJ_CHECK(n > 0, "%s: read %s: %s", who, how, strerror(errno));
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	SUBJ_CHECK(!strcmp(buf, want), "%s: %s '%s', want '%s'", who, how, buf, want);
+}
+
+/* kept: the thread's own comm file, open since it started. */
+static void check_comm(const char *want, const char *who, int kept)
+{
+	char name[17] = "";
 	int fd;
 
 	SUBJ_SYS(prctl(PR_GET_NAME, name));
 	SUBJ_CHECK(!strcmp(name, want), "%s: comm '%s', want '%s'", who, name, want);
 	fd = open("/proc/thread-self/comm", O_RDONLY | O_CLOEXEC);
 	SUBJ_SYS(fd);
-	n = read(fd, buf, sizeof(buf) - 1);
+	read_comm(fd, want, who, "/proc comm");
 	close(fd);
-	SUBJ_CHECK(n > 0, "%s: read comm: %s", who, strerror(errno));
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	SUBJ_CHECK(!strcmp(buf, want), "%s: /proc comm '%s', want '%s'", who, buf, want);
+	read_comm(kept, want, who, "the comm file it keeps open");
 }
 
 static void *worker(void *arg)
@@ -86,13 +98,16 @@ static void *worker(void *arg)
 	snprintf(name, sizeof(name), "attrs-t%d", (int)(intptr_t)arg);
 	snprintf(who, sizeof(who), "thread %d", (int)(intptr_t)arg);
 	SUBJ_SYS(prctl(PR_SET_NAME, name));
+	int kept = open("/proc/thread-self/comm", O_RDONLY | O_CLOEXEC);
+	SUBJ_SYS(kept);
 	while (!stop_threads) {
-		check_comm(name, who);
+		check_comm(name, who, kept);
 		check_creds(who);
 		subj_sleep_ms(10);
 	}
-	check_comm(name, who);
+	check_comm(name, who, kept);
 	check_creds(who);
+	close(kept);
 	return NULL;
 }
 
@@ -128,7 +143,7 @@ static void verify(void)
 	}
 	i = personality(0xffffffff);
 	SUBJ_CHECK(i == persona, "personality %#x, was %#x", i, persona);
-	check_comm("attrs-main", "main");
+	check_comm("attrs-main", "main", main_comm);
 	check_creds("main");
 }
 
@@ -180,6 +195,8 @@ int main(int argc, char **argv)
 	persona = personality(0xffffffff);
 	SUBJ_CHECK(persona & ADDR_NO_RANDOMIZE, "personality did not take ADDR_NO_RANDOMIZE");
 	SUBJ_SYS(prctl(PR_SET_NAME, "attrs-main"));
+	main_comm = open("/proc/thread-self/comm", O_RDONLY | O_CLOEXEC);
+	SUBJ_SYS(main_comm);
 
 	if (geteuid() == 0) {
 		static const gid_t extra[] = { 4242, 4343 };
