@@ -44,7 +44,9 @@ CFLAGS  := $(CSTD) $(OPT) $(WARN) $(SANFLAGS) -pthread $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
 # The libraries are linked statically: every roam command is a short-lived
 # process, and each shared library costs it time at start-up.
-LIBS    := -Wl,-Bstatic -lprotobuf-c -llz4 -lzstd -lxxhash -lsodium -Wl,-Bdynamic -lm
+# libcrypto (OpenSSL) is the bulk channel's AES-GCM; only roamd and the
+# tools that move images use it, never the static CLI.
+LIBS    := -Wl,-Bstatic -lprotobuf-c -llz4 -lzstd -lxxhash -lsodium -Wl,-Bdynamic -lcrypto -lm
 # The CLI goes further: one static executable, libc included. roam run is
 # a short-lived process that a shell starts for every job, and the dynamic
 # loader (mapping libc, relocating, binding symbols) cost it 0.13 ms per start

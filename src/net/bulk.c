@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "net/bulk.h"
 
 /* Socket buffers asked for: a 1 MiB record should never wait for room. */
@@ -63,7 +65,20 @@ static void seq_nonce(uint64_t seq, uint8_t n[crypto_aead_xchacha20poly1305_ietf
 		n[i] = seq >> (8 * i) & 0xff;
 }
 
-void bulk_init_keys(struct bulk *b, int cipher, const uint8_t tx[32], const uint8_t rx[32])
+/* An OpenSSL AES-256-GCM context with key set, for sealing or opening;
+ * NULL when out of memory. */
+static EVP_CIPHER_CTX *gcm_new(const uint8_t key[32], int seal)
+{
+	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+
+	if (x && EVP_CipherInit_ex(x, EVP_aes_256_gcm(), NULL, key, NULL, seal) != 1) {
+		EVP_CIPHER_CTX_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
+int bulk_init_keys(struct bulk *b, int cipher, const uint8_t tx[32], const uint8_t rx[32])
 {
 	sodium_memzero(b, sizeof(*b));
 	b->fd = -1;
@@ -71,9 +86,32 @@ void bulk_init_keys(struct bulk *b, int cipher, const uint8_t tx[32], const uint
 	memcpy(b->tx_key, tx, 32);
 	memcpy(b->rx_key, rx, 32);
 	if (cipher == BULK_AES256GCM) {
-		crypto_aead_aes256gcm_beforenm(&b->tx_aes, tx);
-		crypto_aead_aes256gcm_beforenm(&b->rx_aes, rx);
+		b->tx_gcm = gcm_new(tx, 1);
+		b->rx_gcm = gcm_new(rx, 0);
+		if (!b->tx_gcm || !b->rx_gcm)
+			return -ENOMEM;
 	}
+	return 0;
+}
+
+/* One GCM record with OpenSSL: in place or not, hdr as associated data.
+ * Sealing writes the tag; opening checks it (0, or -1 when it fails). */
+static int gcm_record(EVP_CIPHER_CTX *x, int seal, const uint8_t nonce[12], const uint8_t *hdr,
+		      const uint8_t *src, uint8_t *dst, size_t n, uint8_t tag[BULK_TAG_SIZE])
+{
+	int len;
+
+	if (EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, seal) != 1 ||
+	    EVP_CipherUpdate(x, NULL, &len, hdr, BULK_HDR_SIZE) != 1 ||
+	    (n && EVP_CipherUpdate(x, dst, &len, src, (int)n) != 1))
+		return -1;
+	if (!seal && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, BULK_TAG_SIZE, tag) != 1)
+		return -1;
+	if (EVP_CipherFinal_ex(x, dst + n, &len) != 1)
+		return -1;
+	if (seal && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, BULK_TAG_SIZE, tag) != 1)
+		return -1;
+	return 0;
 }
 
 /* Seals src[0..n) into dst (which may be src) as the next record. */
@@ -90,10 +128,11 @@ static void seal_to(struct bulk *b, unsigned type, const uint8_t *src, uint8_t *
 	hdr[4] = (uint8_t)type;
 	hdr[5] = hdr[6] = hdr[7] = 0;
 	seq_nonce(b->tx_seq++, nonce);
-	if (b->cipher == BULK_AES256GCM)
-		crypto_aead_aes256gcm_encrypt_detached_afternm(dst, tag, &tlen, src, n, hdr,
-							       BULK_HDR_SIZE, NULL, nonce, &b->tx_aes);
-	else
+	if (b->cipher == BULK_AES256GCM) {
+		/* Cannot fail with a context that bulk_init_keys made. */
+		if (gcm_record(b->tx_gcm, 1, nonce, hdr, src, dst, n, tag) < 0)
+			abort();
+	} else
 		crypto_aead_xchacha20poly1305_ietf_encrypt_detached(dst, tag, &tlen, src, n, hdr,
 								    BULK_HDR_SIZE, NULL, nonce,
 								    b->tx_key);
@@ -141,8 +180,7 @@ int bulk_open(struct bulk *b, const uint8_t hdr[BULK_HDR_SIZE], uint8_t *c, size
 		c = none;
 	seq_nonce(b->rx_seq, nonce);
 	if (b->cipher == BULK_AES256GCM)
-		rc = crypto_aead_aes256gcm_decrypt_detached_afternm(c, NULL, c, n, tag, hdr,
-								    BULK_HDR_SIZE, nonce, &b->rx_aes);
+		rc = gcm_record(b->rx_gcm, 0, nonce, hdr, c, c, n, (uint8_t *)tag);
 	else
 		rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(c, NULL, c, n, tag, hdr,
 									 BULK_HDR_SIZE, nonce,
@@ -394,7 +432,8 @@ static int server_handshake(struct bulk *b, int fd, const uint8_t key[LINK_KEY_S
 		goto out;
 	if ((rc = link_server_accept(&l, fin)))
 		goto out;
-	bulk_init_keys(b, cipher, l.tx, l.rx);
+	if ((rc = bulk_init_keys(b, cipher, l.tx, l.rx)))
+		goto out;
 	bulk_seal(b, BULK_REC_READY, NULL, 0, rec, rec + BULK_HDR_SIZE);
 	rc = hs_send(fd, rec, sizeof(rec), deadline);
 out:
@@ -435,7 +474,8 @@ static int client_handshake(struct bulk *b, int fd, const uint8_t key[LINK_KEY_S
 		goto out;
 	if ((rc = hs_send(fd, fin, sizeof(fin), deadline)))
 		goto out;
-	bulk_init_keys(b, cipher, l.tx, l.rx);
+	if ((rc = bulk_init_keys(b, cipher, l.tx, l.rx)))
+		goto out;
 	if ((rc = hs_recv(fd, rec, sizeof(rec), deadline)))
 		goto out;
 	if ((rc = bulk_hdr_parse(rec, &type, &n)))
@@ -455,6 +495,14 @@ static void bulk_reset(struct bulk *b)
 {
 	sodium_memzero(b, sizeof(*b));
 	b->fd = -1;
+}
+
+/* A handshake that failed after its keys were set, or the end. */
+static void drop_keys(struct bulk *b)
+{
+	EVP_CIPHER_CTX_free(b->tx_gcm);
+	EVP_CIPHER_CTX_free(b->rx_gcm);
+	b->tx_gcm = b->rx_gcm = NULL;
 }
 
 int bulk_accept(struct bulk *b, int listen_fd, const uint8_t key[LINK_KEY_SIZE],
@@ -489,6 +537,7 @@ int bulk_accept(struct bulk *b, int listen_fd, const uint8_t key[LINK_KEY_SIZE],
 			b->fd = fd;
 			return 0;
 		}
+		drop_keys(b);
 		bulk_reset(b);
 		close(fd);
 		if (rc == -ENOMEM)
@@ -535,6 +584,7 @@ int bulk_connect(struct bulk *b, const char *addr, uint16_t port,
 	b->fd = fd;
 	return 0;
 err:
+	drop_keys(b);
 	bulk_reset(b);
 	close(fd);
 	return rc;
@@ -774,5 +824,6 @@ void bulk_close(struct bulk *b)
 		sodium_memzero(b->rx_buf, BULK_MAX_RECORD);
 		free(b->rx_buf);
 	}
+	drop_keys(b);
 	bulk_reset(b);
 }

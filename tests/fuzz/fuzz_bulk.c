@@ -35,12 +35,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	cipher = (data[0] & 1) && crypto_aead_aes256gcm_is_available() ? BULK_AES256GCM
 									: BULK_XCHACHA20POLY1305;
-	bulk_init_keys(&b, cipher, zero, zero);
+	if (bulk_init_keys(&b, cipher, zero, zero) < 0)
+		abort();
 	size--;
 	/* A copy: records are opened in place. */
 	buf = p = malloc(size ? size : 1);
-	if (!buf)
+	if (!buf) {
+		bulk_close(&b);
 		return 0;
+	}
 	memcpy(buf, data + 1, size);
 	while (bulk_take(&b, p, size, &r) == 0) {
 		if (r.used > size || r.data + r.len > p + r.used)
@@ -51,5 +54,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 	}
 	free(buf);
+	bulk_close(&b);
 	return 0;
 }

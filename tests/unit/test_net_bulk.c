@@ -485,8 +485,8 @@ static void records(int cipher)
 
 	randombytes_buf(k1, sizeof(k1));
 	randombytes_buf(k2, sizeof(k2));
-	bulk_init_keys(&tx, cipher, k1, k2);
-	bulk_init_keys(&rx, cipher, k2, k1);
+	assert_int_equal(bulk_init_keys(&tx, cipher, k1, k2), 0);
+	assert_int_equal(bulk_init_keys(&rx, cipher, k2, k1), 0);
 	for (int i = 0; i < 3; i++) {
 		memset(buf[i] + BULK_HDR_SIZE, 'a' + i, 64);
 		bulk_seal(&tx, BULK_REC_DATA, buf[i] + BULK_HDR_SIZE, 64, buf[i],
@@ -507,7 +507,8 @@ static void records(int cipher)
 	assert_int_equal(r.used, rl);
 	assert_int_equal(r.data[0], 'a');
 	/* Replayed (record 0 again, resealed bytes restored): fails. */
-	bulk_init_keys(&tx, cipher, k1, k2);
+	bulk_close(&tx);
+	assert_int_equal(bulk_init_keys(&tx, cipher, k1, k2), 0);
 	memset(buf[0] + BULK_HDR_SIZE, 'a', 64);
 	bulk_seal(&tx, BULK_REC_DATA, buf[0] + BULK_HDR_SIZE, 64, buf[0],
 		  buf[0] + BULK_HDR_SIZE + 64);
@@ -524,6 +525,8 @@ static void records(int cipher)
 	/* A flipped tag bit. */
 	buf[2][rl - 1] ^= 0x80;
 	assert_int_equal(bulk_take(&rx, buf[2], rl, &r), -BULK_ERR_RECORD);
+	bulk_close(&tx);
+	bulk_close(&rx);        /* rx2 shared its contexts: not closed */
 }
 
 static void test_records_aes(void **state)
@@ -538,6 +541,31 @@ static void test_records_xchacha(void **state)
 {
 	(void)state;
 	records(BULK_XCHACHA20POLY1305);
+}
+
+/* The AES-256-GCM records are standard GCM (OpenSSL seals them): libsodium's
+ * own implementation opens them, nonce = the record counter. */
+static void test_aes_is_standard_gcm(void **state)
+{
+	uint8_t k1[32], k2[32], hdr[BULK_HDR_SIZE], tag[BULK_TAG_SIZE], p[1000], c[1000];
+	uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES] = { 1 };   /* the second record */
+	struct bulk b;
+
+	(void)state;
+	if (!crypto_aead_aes256gcm_is_available())
+		skip();
+	randombytes_buf(k1, sizeof(k1));
+	randombytes_buf(k2, sizeof(k2));
+	randombytes_buf(p, sizeof(p));
+	assert_int_equal(bulk_init_keys(&b, BULK_AES256GCM, k1, k2), 0);
+	bulk_seal(&b, BULK_REC_END, NULL, 0, hdr, tag);
+	memcpy(c, p, sizeof(p));
+	bulk_seal(&b, BULK_REC_DATA, c, sizeof(c), hdr, tag);
+	assert_memory_not_equal(c, p, sizeof(p));
+	assert_int_equal(crypto_aead_aes256gcm_decrypt_detached(c, NULL, c, sizeof(c), tag, hdr, sizeof(hdr), nonce, k1),
+			 0);
+	assert_memory_equal(c, p, sizeof(p));
+	bulk_close(&b);
 }
 
 static void test_header_limits(void **state)
@@ -581,6 +609,7 @@ int main(void)
 		cmocka_unit_test(test_image_stream),
 		cmocka_unit_test(test_records_aes),
 		cmocka_unit_test(test_records_xchacha),
+		cmocka_unit_test(test_aes_is_standard_gcm),
 		cmocka_unit_test(test_header_limits),
 	};
 
