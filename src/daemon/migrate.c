@@ -315,22 +315,52 @@ static void answer_client(struct mig *g, int code, const char *fmt, ...)
 
 /* ---- source ---------------------------------------------------------------- */
 
-/* The location policy of --auto: the least loaded up host that takes new
- * processes and has this one's architecture. */
-static struct member *auto_target(void)
+/*
+ * The location policy of --auto and drain: the least loaded host that meets
+ * the job's own need (its roam run --need, which moved with it) and takes
+ * new processes, other than this one and reachable now. A running process
+ * needs its own architecture whatever it asked for. NULL when there is
+ * none, with why saying which need no host met (the policy's own reason).
+ */
+static struct member *auto_target(const struct job *j, char *why, size_t cap)
 {
-	struct member *best = NULL;
+	static struct policy_host hosts[CL_MAX_MEMBERS];
+	struct members *t = &roamd->members;
+	struct policy_view v = {.hosts = hosts, .n = t->n};
+	struct policy p = {.kind = POLICY_KIND_LEAST_LOADED};
+	struct policy_request req;
+	struct policy_session s;
+	struct policy_result res;
+	const char *bad = NULL;
+	int rc, arch;
 
-	for (unsigned i = 1; i < roamd->members.n; i++) {
-		struct member *m = &roamd->members.m[i];
-		if (m->state != MEMBER_UP || !m->link || m->link->state != CS_OPEN || m->load.draining ||
-		    strcmp(m->load.arch, roamd->self_load.arch) ||
-		    (m->load.max_procs && m->load.nprocs >= m->load.max_procs))
-			continue;
-		if (!best || m->load.load < best->load.load)
-			best = m;
+	if (j->pinned) {
+		snprintf(why, cap, "job %s was placed with --on: only roam migrate --to moves it", j->id);
+		return NULL;
 	}
-	return best;
+	policy_request_init(&req, 0, roamd->self_load.load);
+	if (j->need && (rc = need_parse(j->need, t, &req, &bad)) < 0) {
+		snprintf(why, cap, "job %s: its --need '%s': %s", j->id, j->need, need_strerror(rc));
+		return NULL;
+	}
+	arch = policy_arch_parse(roamd->self_load.arch);
+	if (req.arch == POLICY_ARCH_ANY && arch > 0)
+		req.arch = (uint32_t)arch;
+	members_view(t, hosts);
+	hosts[0].flags = 0;   /* it runs here: another host or none */
+	for (unsigned i = 1; i < t->n; i++)
+		if (!t->m[i].link || t->m[i].link->state != CS_OPEN)
+			hosts[i].flags = 0;
+	policy_session_start(&s);
+	rc = policy_decide(&p, &v, &req, &roamd->rng, NULL, &s, &res);
+	if (rc == POLICY_DECIDED)
+		return &t->m[res.host];
+	if (rc == POLICY_REFUSED)
+		snprintf(why, cap, "no other host can take job %s%s%s: %s", j->id, j->need ? " --need " : "",
+			 j->need ? j->need : "", policy_unmet_str(res.unmet));
+	else
+		snprintf(why, cap, "no other host can take job %s: %s", j->id, policy_strerror(rc));
+	return NULL;
 }
 
 static void source_abort(struct mig *g, const char *why);
@@ -613,7 +643,7 @@ void migrate_request(struct conn *c, const Roamnet__Migrate *m)
 	struct job *j = job_find(m->id);
 	uint64_t qid = c->kind == CONN_CONTROL ? 0 : m->qid;
 	const char *user = c->kind == CONN_CONTROL ? (c->uid == 0 ? "root" : c->user) : m->user;
-	char why[300];
+	char why[1600];
 	struct member *dst;
 
 	if (c->kind != CONN_CONTROL && (!m->has_qid || !user))
@@ -648,8 +678,7 @@ void migrate_request(struct conn *c, const Roamnet__Migrate *m)
 			snprintf(why, sizeof(why), "unknown host %s", m->to);
 		if (!dst)
 			return mig_answer(c, qid, 255, why);
-	} else if (!(dst = auto_target())) {
-		snprintf(why, sizeof(why), "no other host can take job %s now", j->id);
+	} else if (!(dst = auto_target(j, why, sizeof(why)))) {
 		return mig_answer(c, qid, 255, why);
 	}
 	if (dst->self) {
@@ -727,6 +756,8 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 		files.p[i] = &files.v[i];
 	p.n_files = files.n;
 	p.has_check_only = p.check_only = check;
+	p.need = j->need;
+	p.has_pinned = p.pinned = j->pinned;
 	g->committing = check;   /* marks a check: READY ends it */
 	rc = conn_send(g->link, MSG_MIG_PREPARE, &p.base);
 	mig_files_free(&files);
@@ -794,12 +825,12 @@ static void drain_self(struct conn *c, bool undo)
 	drain.pending = 1;   /* held until every migration has started */
 	for (struct job *j = roamd->jobs; j; j = j->next) {
 		struct member *dst;
-		char why[300];
+		char why[1600];
 		if (!j->exec_side || j->state != JOB_RUNNING || j->leader_exited || j->mig)
 			continue;
 		drain.pending++;
-		if (!(dst = auto_target())) {
-			snprintf(why, sizeof(why), "%s: no other host can take it", j->id);
+		if (!(dst = auto_target(j, why, sizeof(why)))) {
+			log_info("drain: %s stays here: %s", j->id, why);
 			drain_done(false, why);
 		} else if (start_migration(j, dst, false, false, NULL, 0, true) < 0) {
 			snprintf(why, sizeof(why), "%s: out of memory", j->id);
@@ -918,6 +949,8 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 		snprintf(j->home, sizeof(j->home), "%s", p->home);
 		snprintf(j->user, sizeof(j->user), "%s", p->user);
 		j->cmd = strdup(p->command ? p->command : "?");
+		j->need = p->need && p->need[0] ? strdup(p->need) : NULL;
+		j->pinned = p->has_pinned && p->pinned;
 		j->started = p->started;
 		j->origin = mig_home_link(p->home);
 	}

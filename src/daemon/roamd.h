@@ -130,6 +130,9 @@ struct job {
 	struct buf early_in;        /* stdin that came while the job was placed */
 	bool early_eof;
 	uint32_t migrations;        /* times it moved between hosts */
+	char *need;                 /* both sides: the caller's --need as typed (NULL: none);
+	                               it moves with the job, and --auto and drain honour it */
+	bool pinned;                /* both sides: placed by --on; --auto and drain leave it */
 	bool migrating;             /* input and signals are held meanwhile */
 	uint64_t held_sigs;         /* signals held while migrating (bit sig-1) */
 	struct member *arrived;     /* home: where it says it landed, before its source did */

@@ -236,7 +236,8 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 		if (!valid_id(s->id) || !msg_valid_name(s->home) || !str_ok(s->user) || !s->user[0] ||
 		    s->n_argv == 0 || !s->argv[0][0] || !strv_ok(s->argv, s->n_argv, MSG_MAX_ARGS) ||
 		    !strv_ok(s->env, s->n_env, MSG_MAX_ENV) || !str_ok(s->cwd) || s->cwd[0] != '/' ||
-		    s->umask > 0777 || !rlimits_ok(s->rlimits, s->n_rlimits))
+		    s->umask > 0777 || !rlimits_ok(s->rlimits, s->n_rlimits) ||
+		    (s->need && strlen(s->need) > 1024))
 			return -MSG_ERR_INVALID;
 		return 0;
 	}
@@ -325,7 +326,8 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 		if (!valid_id(p->id) || !msg_valid_name(p->home) || !str_ok(p->user) ||
 		    (p->command && !str_ok(p->command)) || !str_ok(h->arch) ||
 		    !strv_ok(h->cpu_flags, h->n_cpu_flags, 256) || h->n_cpuid > 64 ||
-		    (h->has_vdso && h->vdso.len != 16) || p->n_files > MSG_MAX_FILES)
+		    (h->has_vdso && h->vdso.len != 16) || p->n_files > MSG_MAX_FILES ||
+		    (p->need && strlen(p->need) > 1024))
 			return -MSG_ERR_INVALID;
 		for (size_t i = 0; i < p->n_files; i++)
 			if (!str_ok(p->files[i]->path) || p->files[i]->path[0] != '/' ||
