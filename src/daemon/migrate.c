@@ -285,12 +285,17 @@ static void progress(struct mig *g, const char *phase)
 {
 	Roamnet__MigProgress p = ROAMNET__MIG_PROGRESS__INIT;
 
-	if (!g->client || g->client_qid)
-		return;   /* progress goes to a local client only */
+	if (!g->client)
+		return;
 	p.phase = (char *)phase;
-	p.has_bytes = p.has_total = 1;
+	p.has_bytes = p.has_total = p.has_round = 1;
 	p.bytes = g->sent;
 	p.total = g->rss;
+	p.round = (uint32_t)g->rounds;
+	/* A relayed request: to the roamd that relays it, which passes it on
+	 * (migrate_progress_relay) as it will pass on the answer. */
+	p.has_qid = g->client_qid != 0;
+	p.qid = g->client_qid;
 	conn_send(g->client, MSG_MIG_PROGRESS, &p.base);
 }
 
@@ -637,6 +642,23 @@ void migrate_done(struct conn *c, const Roamnet__MigDone *d)
 			return relay_end(r, d->code, d->reason ? d->reason : "");
 }
 
+/* Progress of a request we relayed: on to whoever asked us, as its answer
+ * will go (a peer relaying it once more gets it under its own qid). */
+void migrate_progress_relay(struct conn *c, const Roamnet__MigProgress *p)
+{
+	for (struct relay *r = relays; r; r = r->next) {
+		if (!p->has_qid || r->qid != p->qid || r->up != c)
+			continue;
+		if (r->down) {
+			Roamnet__MigProgress f = *p;
+			f.has_qid = r->down_qid != 0;
+			f.qid = r->down_qid;
+			conn_send(r->down, MSG_MIG_PROGRESS, &f.base);
+		}
+		return;
+	}
+}
+
 /* A control client (qid 0) or a relaying peer asks to move job m->id. */
 void migrate_request(struct conn *c, const Roamnet__Migrate *m)
 {
@@ -785,6 +807,19 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 
 /* ---- drain ------------------------------------------------------------------ */
 
+/* One fewer answer to wait for; the last one answers the client. */
+static void drain_release(void)
+{
+	if (--drain.pending || !drain.client)
+		return;
+	if (drain.failed)
+		control_result(drain.client, 255, "%s draining: moved %u jobs, %u could not move: %s",
+			       roamd->cfg.name, drain.moved, drain.failed, drain.failures);
+	else
+		control_result(drain.client, 0, "%s drained: moved %u jobs", roamd->cfg.name, drain.moved);
+	drain.client = NULL;
+}
+
 static void drain_done(bool ok, const char *msg)
 {
 	if (ok) {
@@ -794,14 +829,7 @@ static void drain_done(bool ok, const char *msg)
 		drain.failed++;
 		snprintf(drain.failures + n, sizeof(drain.failures) - n, "%s%s", n ? "; " : "", msg);
 	}
-	if (--drain.pending || !drain.client)
-		return;
-	if (drain.failed)
-		control_result(drain.client, 255, "%s draining: moved %u jobs, %u could not move: %s",
-			       roamd->cfg.name, drain.moved, drain.failed, drain.failures);
-	else
-		control_result(drain.client, 0, "%s drained: moved %u jobs", roamd->cfg.name, drain.moved);
-	drain.client = NULL;
+	drain_release();
 }
 
 /* Stops placements here and moves every job that runs here elsewhere. */
@@ -837,8 +865,7 @@ static void drain_self(struct conn *c, bool undo)
 			drain_done(false, why);
 		}
 	}
-	drain_done(true, "");
-	drain.moved--;   /* the hold above was not a job */
+	drain_release();   /* the hold above: every job has its migration now */
 }
 
 void migrate_drain(struct conn *c, const Roamnet__Drain *d)

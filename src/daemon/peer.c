@@ -349,6 +349,9 @@ static bool from_exec(struct conn *c, unsigned type, ProtobufCMessage *m)
 	case MSG_MIG_DONE:
 		migrate_done(c, (Roamnet__MigDone *)m);
 		return false;
+	case MSG_MIG_PROGRESS:
+		migrate_progress_relay(c, (Roamnet__MigProgress *)m);
+		return false;
 	case MSG_MIG_HOME:
 		migrate_home(c, (Roamnet__MigHome *)m);
 		return false;

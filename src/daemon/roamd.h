@@ -368,6 +368,7 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p);
 void migrate_ctl(struct conn *c, const Roamnet__MigCtl *m);
 void migrate_reply(struct conn *c, const Roamnet__MigReply *r);
 void migrate_done(struct conn *c, const Roamnet__MigDone *d);
+void migrate_progress_relay(struct conn *c, const Roamnet__MigProgress *p);
 void migrate_home(struct conn *c, const Roamnet__MigHome *h);
 void migrate_link_closed(struct conn *c);
 void migrate_link_opened(struct conn *c);
