@@ -159,6 +159,8 @@ static struct mig *mig_new(bool source, struct job *j, const char *peer)
 	snprintf(g->peer, sizeof(g->peer), "%s", peer);
 	g->listen_fd = -1;
 	g->note_ev.fd = -1;
+	for (int i = 0; i < 4; i++)
+		g->cg_fds[i] = -1;
 	for (int i = 0; i < 3; i++)
 		g->pipes[i][0] = g->pipes[i][1] = -1;
 	g->t0_ns = mono_ns();
@@ -198,6 +200,8 @@ static void mig_free(struct mig *g)
 	close_fd(&g->ctl_fd);
 	close_fd(&g->worker_ctl_fd);
 	close_fd(&g->worker_note_fd);
+	for (int i = 0; i < 4; i++)
+		close_fd(&g->cg_fds[i]);
 	for (int i = 0; i < 3; i++) {
 		close_fd(&g->pipes[i][0]);
 		close_fd(&g->pipes[i][1]);
@@ -768,7 +772,8 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 		p.uid = pw ? pw->pw_uid : (uint32_t)-1;
 	}
 	p.command = j->cmd;
-	p.has_started = p.has_migrations = p.has_rss = 1;
+	p.has_started = p.has_migrations = p.has_rss = p.has_anon = 1;
+	p.anon = mig_anon_of(j->pid);
 	p.started = j->started;
 	p.migrations = j->migrations;
 	p.rss = g->rss;
@@ -993,7 +998,13 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 	g->state = MD_RECEIVING;
 	g->rss = p->rss;
 	j->migrations = p->migrations + 1;
+	/* The process is built inside the job's cgroups, under their limits:
+	 * one bigger than this host's job memory limit fails to build (OOM
+	 * kill or ENOMEM), and the source resumes it. */
 	cgroup_create(j);
+	g->ncg = cgroup_open_procs(j, g->cg_fds, 4);
+	o.ncgroup = g->ncg;
+	memcpy(o.cgroup_procs, g->cg_fds, sizeof(o.cgroup_procs));
 	for (int i = 0; i < 3; i++)
 		if (pipe2(g->pipes[i], O_CLOEXEC) < 0)
 			goto fail;
@@ -1013,6 +1024,8 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 	}
 	if (restore_open(&g->rs, &o, &g->err) < 0 || mig_start_worker(g) < 0)
 		goto fail;
+	for (int i = 0; i < 4; i++)
+		close_fd(&g->cg_fds[i]);   /* the worker's now */
 	mig_fault_exit("exit-ready");
 	reply(g, MIG_STEP_READY, true, NULL);
 	log_info("migration %llu: receiving %s from %s", (unsigned long long)g->mid, j->id, g->peer);
@@ -1095,9 +1108,11 @@ static void dest_released(struct mig *g)
 	}
 	reply(g, MIG_STEP_COMMITTED, true, NULL);
 	conn_flush_due();   /* the pause ends when the source hears it: now */
-	/* Into its cgroup only now: moving a process waits for an RCU grace
-	 * period (milliseconds), which the pause need not include. */
-	if (cgroup_join(j, g->new_pid) < 0)
+	/* Born in its cgroups (restore_opts.cgroup_procs) unless they could
+	 * not be opened: then into them only now, since moving a process waits
+	 * for an RCU grace period (milliseconds), which the pause need not
+	 * include. */
+	if (!g->ncg && cgroup_join(j, g->new_pid) < 0)
 		log_warn("job %s: joining its cgroup failed", j->id);
 	j->mig = NULL;
 	g->job = NULL;
@@ -1111,8 +1126,12 @@ static void dest_note(struct mig *g, char c)
 	if (c == 'B')
 		return dest_built(g);
 	if (c == 'E') {
-		char why[700];
+		char why[800];
 		snprintf(why, sizeof(why), "%s: restore: %s", roamd->cfg.name, errtext(g));
+		if (g->job && cgroup_mem_exceeded(g->job))
+			snprintf(why, sizeof(why), "%s: out of memory: the process did not fit in the job memory "
+				 "limit there (roamd --job-mem-max %llu MiB; restore: %s)", roamd->cfg.name,
+				 (unsigned long long)(roamd->mem_max >> 20), errtext(g));
 		if (g->state == MD_RECEIVING)
 			reply(g, MIG_STEP_BUILT, false, why);
 		remember(g->peer, g->mid, false);
