@@ -1,5 +1,5 @@
 /*
- * roam migrate ID --to HOST | --auto [--check] [--cold] [--stats]: moves a
+ * roam migrate ID --to HOST | --auto [--check] [--cold] [--stats] [--progress]: moves a
  * running job to another host (typed on any host: roamd relays it); --check
  * lists what would stop it without freezing anything.
  * roam drain HOST / roam undrain HOST: stop placing jobs on HOST and move its
