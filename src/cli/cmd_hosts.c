@@ -64,9 +64,11 @@ int cmd_hosts(int argc, char **argv)
 				printf("%s", t ? "," : "");
 				cc_json_str(stdout, ld->tags[t]);
 			}
-			printf("]}");
+			printf("],\"draining\":%s}", ld && ld->draining ? "true" : "false");
 		} else {
-			printf("%-12s %-22s %-5s %6.2f %6.2f %8.1fG %-8s %5u  %s\n", h->name, h->addr, h->state,
+			/* A draining host (roam drain) takes no new process. */
+			const char *state = ld && ld->draining ? "drain" : h->state;
+			printf("%-12s %-22s %-5s %6.2f %6.2f %8.1fG %-8s %5u  %s\n", h->name, h->addr, state,
 			       ld ? ld->load : 0, ld ? ld->psi_some : -1,
 			       ld ? (double)ld->mem_free / (1 << 30) : 0, ld && ld->arch ? ld->arch : "?",
 			       ld ? ld->nprocs : 0, tags);

@@ -1,5 +1,5 @@
 /*
- * roam migrate ID --to HOST | --auto [--check] [--cold] [--stats]: moves a
+ * roam migrate ID --to HOST | --auto [--check] [--cold] [--stats] [--progress]: moves a
  * running job to another host (typed on any host: roamd relays it); --check
  * lists what would stop it without freezing anything.
  * roam drain HOST / roam undrain HOST: stop placing jobs on HOST and move its
@@ -8,14 +8,27 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/control_client.h"
 
-/* Prints progress frames (when wanted) until the Result; returns the exit code. */
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Prints progress frames (when wanted) until the Result; returns the exit
+ * code. The rate is the bytes sent over the time since the first frame (the
+ * prepare step), as this end saw them arrive: relayed or not, the same. */
 static int await_result(struct cc *c, const char *cmd, bool progress, bool print_reason)
 {
+	double t0 = -1;
+
 	for (;;) {
 		ProtobufCMessage *m;
 		unsigned type;
@@ -25,7 +38,14 @@ static int await_result(struct cc *c, const char *cmd, bool progress, bool print
 			return CLI_EXIT_FAILURE;
 		if (type == MSG_MIG_PROGRESS) {
 			Roamnet__MigProgress *p = (Roamnet__MigProgress *)m;
-			if (progress)
+			double t = now_s();
+			if (t0 < 0)
+				t0 = t;
+			if (progress && p->bytes && t > t0)
+				fprintf(stderr, "roam %s: %s: %llu of ~%llu MiB sent, %.1f MiB/s\n", cmd, p->phase,
+					(unsigned long long)(p->bytes >> 20), (unsigned long long)(p->total >> 20),
+					(double)p->bytes / (1 << 20) / (t - t0));
+			else if (progress)
 				fprintf(stderr, "roam %s: %s: %llu of ~%llu MiB sent\n", cmd, p->phase,
 					(unsigned long long)(p->bytes >> 20), (unsigned long long)(p->total >> 20));
 			msg_free(m);

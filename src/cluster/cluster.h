@@ -97,6 +97,9 @@ enum need_error {
  */
 int need_parse(const char *s, struct members *t, struct policy_request *req, const char **bad);
 const char *need_strerror(int err);
+/* A size as --need mem= takes it ("512M", "2G", bytes without a suffix):
+ * 0, or -NEED_ERR_VALUE. roamd's own size settings read the same way. */
+int need_parse_size(const char *s, uint64_t *out);
 
 /* load.c */
 /*

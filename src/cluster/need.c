@@ -51,6 +51,11 @@ static int parse_size(const char *v, size_t n, uint64_t *out)
 	return 0;
 }
 
+int need_parse_size(const char *s, uint64_t *out)
+{
+	return parse_size(s, strlen(s), out) ? -NEED_ERR_VALUE : 0;
+}
+
 int need_parse(const char *s, struct members *t, struct policy_request *req, const char **bad)
 {
 	const char *p = s;

@@ -9,7 +9,10 @@
  *   <hierarchy><roamd's own cgroup>/roam.<host>/<job id>
  *
  * A v1 hierarchy is used only where there is no cgroup2 tree (see
- * cgroup_init). The host folder also gives each host its own PSI file (cpu.pressure on v2),
+ * cgroup_init), but for the memory controller: with a job memory limit
+ * (roamd --job-mem-max), jobs go into the v1 memory hierarchy too where the
+ * cgroup2 tree lacks that controller (a host whose memory controller is
+ * bound to v1 while cgroup2 is mounted beside it as "unified"). The host folder also gives each host its own PSI file (cpu.pressure on v2),
  * which matters when several roamd share one kernel.
  */
 #include <dirent.h>
@@ -76,6 +79,83 @@ static bool is_fs(const char *path, long magic)
 
 static int write_file(const char *path, const char *s);
 static void remember_stale(const char *dir);
+static void kill_leftovers(const char *base, bool v2);
+
+/* Whether the space-separated list in file path names word. */
+static bool file_has_word(const char *path, const char *word)
+{
+	char buf[1024];
+	size_t n = strlen(word);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+
+	if (fd < 0)
+		return false;
+	got = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (got <= 0)
+		return false;
+	buf[got] = 0;
+	for (char *p = buf; (p = strstr(p, word)); p += n)
+		if ((p == buf || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\n' || !p[n]))
+			return true;
+	return false;
+}
+
+/*
+ * Where the job memory limit can be enforced: in the cgroup2 tree when its
+ * memory controller can be enabled for our folders (in roamd's own cgroup
+ * and in the host folder; enabling it in a folder that holds processes
+ * itself, as a systemd service's, is refused: give roamd a delegated
+ * subtree), else in the v1 memory hierarchy. Sets roamd->mem_max.
+ */
+static void memory_init(const char *v2_own)
+{
+	char own[256], base[300], path[400];
+
+	roamd->cg_mem_v1 = -1;
+	if (!roamd->cfg.job_mem_max)
+		return;
+	if (roamd->cg_v2_base[0]) {
+		strfmt(path, sizeof(path), "%s/cgroup.subtree_control", v2_own);
+		/* A cgroup2 folder that holds processes cannot hand a controller
+		 * down (no internal processes): a roamd in its own folder, as a
+		 * delegated systemd service is, moves into a leaf of it first. */
+		if (write_file(path, "+memory") == -EBUSY) {
+			char self[400], pid[32];
+			strfmt(self, sizeof(self), "%s/roamd.%s", v2_own, roamd->cfg.name);
+			snprintf(pid, sizeof(pid), "%d", (int)getpid());
+			if ((mkdir(self, 0755) == 0 || errno == EEXIST) &&
+			    strfmt(self, sizeof(self), "%s/roamd.%s/cgroup.procs", v2_own, roamd->cfg.name) == 0 &&
+			    write_file(self, pid) == 0)
+				write_file(path, "+memory");
+		}
+		strfmt(path, sizeof(path), "%s/cgroup.subtree_control", roamd->cg_v2_base);
+		write_file(path, "+memory");
+		if (file_has_word(path, "memory")) {
+			roamd->mem_max = roamd->cfg.job_mem_max;
+			log_info("job memory limit %llu MiB (cgroup2 memory.max)",
+				 (unsigned long long)(roamd->mem_max >> 20));
+			return;
+		}
+	}
+	if (strcmp(roamd->cfg.cgroup_mode, "v2") && roamd->ncg_v1 < 4 &&
+	    is_fs("/sys/fs/cgroup/memory", CGROUP_SUPER_MAGIC)) {
+		own_path("memory", own, sizeof(own));
+		strfmt(base, sizeof(base), "/sys/fs/cgroup/memory%s/roam.%s", own, roamd->cfg.name);
+		if ((mkdir(base, 0755) == 0 || errno == EEXIST) && access(base, W_OK) == 0) {
+			kill_leftovers(base, false);
+			roamd->cg_mem_v1 = (int)roamd->ncg_v1;
+			strfmt(roamd->cg_v1_base[roamd->ncg_v1++], sizeof(roamd->cg_v1_base[0]), "%s", base);
+			roamd->mem_max = roamd->cfg.job_mem_max;
+			log_info("job memory limit %llu MiB (cgroup v1 %s, memory.limit_in_bytes)",
+				 (unsigned long long)(roamd->mem_max >> 20), base);
+			return;
+		}
+	}
+	log_warn("--job-mem-max: no memory controller this roamd can use (cgroup2 or v1): jobs run "
+		 "without the limit");
+}
 
 /*
  * Job folders left by an earlier roamd of this host: their homes were told
@@ -116,19 +196,25 @@ static void kill_leftovers(const char *base, bool v2)
 
 void cgroup_init(void)
 {
-	char own[256], base[300];
+	char own[256], base[300], v2own[300];
 	const char *v2 = NULL;
 
 	const char *mode = roamd->cfg.cgroup_mode;
 
-	if (!strcmp(mode, "none"))
+	roamd->cg_mem_v1 = -1;
+	if (!strcmp(mode, "none")) {
+		if (roamd->cfg.job_mem_max)
+			log_warn("--job-mem-max needs cgroups (--cgroup none): jobs run without the limit");
 		return;
+	}
 	if (strcmp(mode, "v1") && is_fs("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC))
 		v2 = "/sys/fs/cgroup";
 	else if (strcmp(mode, "v1") && is_fs("/sys/fs/cgroup/unified", CGROUP2_SUPER_MAGIC))
 		v2 = "/sys/fs/cgroup/unified";
+	v2own[0] = 0;
 	if (v2) {
 		own_path(NULL, own, sizeof(own));
+		strfmt(v2own, sizeof(v2own), "%s%s", v2, own);
 		strfmt(base, sizeof(base), "%s%s/roam.%s", v2, own, roamd->cfg.name);
 		if ((mkdir(base, 0755) == 0 || errno == EEXIST) && access(base, W_OK) == 0) {
 			strfmt(roamd->cg_v2_base, sizeof(roamd->cg_v2_base), "%s", base);
@@ -153,6 +239,7 @@ void cgroup_init(void)
 			kill_leftovers(base, false);
 		}
 	}
+	memory_init(v2own);
 	log_info("cgroups: v2 %s, v1 %u hierarchies", roamd->cg_v2_base[0] ? roamd->cg_v2_base : "none",
 		 roamd->ncg_v1);
 }
@@ -168,6 +255,18 @@ static void unstale(const char *dir)
 		}
 }
 
+/* The job memory limit on the folder of a new job, in the tree that has it. */
+static void set_mem_max(const struct job *j, const char *dir, bool v2)
+{
+	char path[300], v[32];
+	int rc;
+
+	strfmt(path, sizeof(path), "%s/%s", dir, v2 ? "memory.max" : "memory.limit_in_bytes");
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)roamd->mem_max);
+	if ((rc = write_file(path, v)) < 0)
+		log_warn("job %s: %s: %s: it runs without the memory limit", j->id, path, strerror(-rc));
+}
+
 int cgroup_create(struct job *j)
 {
 	int made = 0;
@@ -177,10 +276,13 @@ int cgroup_create(struct job *j)
 	if (roamd->cg_v2_base[0]) {
 		strfmt(j->cg_v2, sizeof(j->cg_v2), "%s/%s", roamd->cg_v2_base, j->id);
 		unstale(j->cg_v2);
-		if (mkdir(j->cg_v2, 0755) < 0 && errno != EEXIST)
+		if (mkdir(j->cg_v2, 0755) < 0 && errno != EEXIST) {
 			j->cg_v2[0] = 0;
-		else
+		} else {
 			made++;
+			if (roamd->mem_max && roamd->cg_mem_v1 < 0)
+				set_mem_max(j, j->cg_v2, true);
+		}
 	}
 	for (unsigned i = 0; i < roamd->ncg_v1; i++) {
 		char *d = j->cg_v1[j->ncg_v1];
@@ -189,6 +291,8 @@ int cgroup_create(struct job *j)
 		if (mkdir(d, 0755) == 0 || errno == EEXIST) {
 			j->ncg_v1++;
 			made++;
+			if (roamd->mem_max && (int)i == roamd->cg_mem_v1)
+				set_mem_max(j, d, false);
 		}
 	}
 	return made ? 0 : -ENOENT;
@@ -368,6 +472,60 @@ int cgroup_join(const struct job *j, pid_t pid)
 			err = rc;
 	}
 	return err;
+}
+
+/* A counter of a "key value" lines file (memory.events, memory.oom_control). */
+static unsigned long long counter(const char *dir, const char *file, const char *key)
+{
+	char path[300], k[64];
+	unsigned long long v, n = 0;
+	FILE *f;
+
+	strfmt(path, sizeof(path), "%s/%s", dir, file);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	while (fscanf(f, "%63s %llu", k, &v) == 2)
+		if (!strcmp(k, key))
+			n = v;
+	fclose(f);
+	return n;
+}
+
+/* Whether the job's memory limit stopped it: an allocation refused at the
+ * limit, or a process of it killed by the kernel's OOM killer there. */
+bool cgroup_mem_exceeded(const struct job *j)
+{
+	if (!roamd->mem_max)
+		return false;
+	if (roamd->cg_mem_v1 < 0)
+		return j->cg_v2[0] && (counter(j->cg_v2, "memory.events", "max") ||
+				       counter(j->cg_v2, "memory.events", "oom_kill"));
+	for (unsigned i = 0; i < j->ncg_v1; i++)
+		if (!strncmp(j->cg_v1[i], roamd->cg_v1_base[roamd->cg_mem_v1], strlen(roamd->cg_v1_base[roamd->cg_mem_v1])))
+			return counter(j->cg_v1[i], "memory.oom_control", "oom_kill") ||
+			       counter(j->cg_v1[i], "memory.oom_control", "under_oom");
+	return false;
+}
+
+/* Opens every cgroup.procs of the job for writing, for a process to join
+ * from inside (a restore's new process: restore_opts.cgroup_procs). Returns
+ * how many were opened into fds[0 .. max); the caller closes them. */
+int cgroup_open_procs(const struct job *j, int *fds, int max)
+{
+	char path[300];
+	int n = 0;
+
+	if (j->cg_v2[0] && n < max) {
+		strfmt(path, sizeof(path), "%s/cgroup.procs", j->cg_v2);
+		if ((fds[n] = open(path, O_WRONLY | O_CLOEXEC)) >= 0)
+			n++;
+	}
+	for (unsigned i = 0; i < j->ncg_v1 && n < max; i++) {
+		strfmt(path, sizeof(path), "%s/cgroup.procs", j->cg_v1[i]);
+		if ((fds[n] = open(path, O_WRONLY | O_CLOEXEC)) >= 0)
+			n++;
+	}
+	return n;
 }
 
 /* Freezes or thaws every process of the job (cgroup.freeze on v2, the v1

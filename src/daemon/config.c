@@ -16,6 +16,10 @@
  *                        else the v1 hierarchies (pids, freezer, cpuacct)
  *   shared /a,/b         shared storage: files under these paths may stay open
  *                        for writing across a migration (same files everywhere)
+ *   job-mem-max SIZE     each job's memory limit here (its cgroup's memory.max
+ *                        on v2, memory.limit_in_bytes on v1; K, M, G suffixes);
+ *                        a migration bigger than it is refused, or fails to
+ *                        build here and stays at its source (0: none, default)
  *   doubt-timeout S      a migration destination holding a built process whose
  *                        source went silent before COMMIT gives up after S s (30)
  *   dirty-tracking auto|hash  pre-copy: userfaultfd where it works (auto), or
@@ -127,6 +131,11 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 		for (unsigned i = 0; i < c->nshared; i++)
 			if (c->shared[i][0] != '/')
 				goto bad;
+	} else if (!strcmp(k, "job-mem-max")) {
+		uint64_t n;
+		if (need_parse_size(v, &n) < 0 || (n && n < (1u << 20)))
+			goto bad;
+		c->job_mem_max = n;
 	} else if (!strcmp(k, "doubt-timeout")) {
 		char *end;
 		unsigned long n = strtoul(v, &end, 10);
@@ -199,7 +208,7 @@ static void usage(void)
 		"usage: roamd [-n] [-v] [-f FILE] [--name NAME] [--listen ADDR:PORT]\n"
 		"             [--peers ADDR:PORT,...] --key FILE [--control PATH] [--tags a,b]\n"
 		"             [--policy SPEC] [--max-procs N] [--allow-root] [--env-deny A,B]\n"
-		"             [--cgroup auto|v2|v1|none] [--state-dir PATH]\n");
+		"             [--cgroup auto|v2|v1|none] [--job-mem-max SIZE] [--state-dir PATH]\n");
 }
 
 int config_parse(struct config *c, int argc, char **argv)

@@ -101,6 +101,7 @@ void job_reap(void)
 		buf_free(&j->stdin_buf);
 		buf_free(&j->early_in);
 		free(j->cmd);
+		free(j->need);
 		free(j);
 	}
 }
@@ -178,6 +179,8 @@ static Roamnet__Spawn *spawn_from_run(struct job *j, Roamnet__Spawn *s)
 	s->umask = r->umask;
 	s->rlimits = r->rlimits;
 	s->n_rlimits = r->n_rlimits;
+	s->need = j->need;
+	s->has_pinned = s->pinned = j->pinned;
 	return s;
 }
 
@@ -455,6 +458,9 @@ void job_place(struct conn *c, Roamnet__Run *run)
 		snprintf(r, sizeof(r), "--need '%s': %s at '%s'", run->need, need_strerror(err), bad);
 		return job_home_failed(j, 255, r);
 	}
+	if (run->need && run->need[0] && !(j->need = strdup(run->need)))
+		return job_home_failed(j, 255, "out of memory");
+	j->pinned = run->on && run->on[0];
 	if (run->on && run->on[0]) {
 		struct member *m = members_find(&roamd->members, run->on);
 		if (!m) {

@@ -159,6 +159,8 @@ static struct mig *mig_new(bool source, struct job *j, const char *peer)
 	snprintf(g->peer, sizeof(g->peer), "%s", peer);
 	g->listen_fd = -1;
 	g->note_ev.fd = -1;
+	for (int i = 0; i < 4; i++)
+		g->cg_fds[i] = -1;
 	for (int i = 0; i < 3; i++)
 		g->pipes[i][0] = g->pipes[i][1] = -1;
 	g->t0_ns = mono_ns();
@@ -198,6 +200,8 @@ static void mig_free(struct mig *g)
 	close_fd(&g->ctl_fd);
 	close_fd(&g->worker_ctl_fd);
 	close_fd(&g->worker_note_fd);
+	for (int i = 0; i < 4; i++)
+		close_fd(&g->cg_fds[i]);
 	for (int i = 0; i < 3; i++) {
 		close_fd(&g->pipes[i][0]);
 		close_fd(&g->pipes[i][1]);
@@ -285,12 +289,17 @@ static void progress(struct mig *g, const char *phase)
 {
 	Roamnet__MigProgress p = ROAMNET__MIG_PROGRESS__INIT;
 
-	if (!g->client || g->client_qid)
-		return;   /* progress goes to a local client only */
+	if (!g->client)
+		return;
 	p.phase = (char *)phase;
-	p.has_bytes = p.has_total = 1;
+	p.has_bytes = p.has_total = p.has_round = 1;
 	p.bytes = g->sent;
 	p.total = g->rss;
+	p.round = (uint32_t)g->rounds;
+	/* A relayed request: to the roamd that relays it, which passes it on
+	 * (migrate_progress_relay) as it will pass on the answer. */
+	p.has_qid = g->client_qid != 0;
+	p.qid = g->client_qid;
 	conn_send(g->client, MSG_MIG_PROGRESS, &p.base);
 }
 
@@ -315,22 +324,52 @@ static void answer_client(struct mig *g, int code, const char *fmt, ...)
 
 /* ---- source ---------------------------------------------------------------- */
 
-/* The location policy of --auto: the least loaded up host that takes new
- * processes and has this one's architecture. */
-static struct member *auto_target(void)
+/*
+ * The location policy of --auto and drain: the least loaded host that meets
+ * the job's own need (its roam run --need, which moved with it) and takes
+ * new processes, other than this one and reachable now. A running process
+ * needs its own architecture whatever it asked for. NULL when there is
+ * none, with why saying which need no host met (the policy's own reason).
+ */
+static struct member *auto_target(const struct job *j, char *why, size_t cap)
 {
-	struct member *best = NULL;
+	static struct policy_host hosts[CL_MAX_MEMBERS];
+	struct members *t = &roamd->members;
+	struct policy_view v = {.hosts = hosts, .n = t->n};
+	struct policy p = {.kind = POLICY_KIND_LEAST_LOADED};
+	struct policy_request req;
+	struct policy_session s;
+	struct policy_result res;
+	const char *bad = NULL;
+	int rc, arch;
 
-	for (unsigned i = 1; i < roamd->members.n; i++) {
-		struct member *m = &roamd->members.m[i];
-		if (m->state != MEMBER_UP || !m->link || m->link->state != CS_OPEN || m->load.draining ||
-		    strcmp(m->load.arch, roamd->self_load.arch) ||
-		    (m->load.max_procs && m->load.nprocs >= m->load.max_procs))
-			continue;
-		if (!best || m->load.load < best->load.load)
-			best = m;
+	if (j->pinned) {
+		snprintf(why, cap, "job %s was placed with --on: only roam migrate --to moves it", j->id);
+		return NULL;
 	}
-	return best;
+	policy_request_init(&req, 0, roamd->self_load.load);
+	if (j->need && (rc = need_parse(j->need, t, &req, &bad)) < 0) {
+		snprintf(why, cap, "job %s: its --need '%s': %s", j->id, j->need, need_strerror(rc));
+		return NULL;
+	}
+	arch = policy_arch_parse(roamd->self_load.arch);
+	if (req.arch == POLICY_ARCH_ANY && arch > 0)
+		req.arch = (uint32_t)arch;
+	members_view(t, hosts);
+	hosts[0].flags = 0;   /* it runs here: another host or none */
+	for (unsigned i = 1; i < t->n; i++)
+		if (!t->m[i].link || t->m[i].link->state != CS_OPEN)
+			hosts[i].flags = 0;
+	policy_session_start(&s);
+	rc = policy_decide(&p, &v, &req, &roamd->rng, NULL, &s, &res);
+	if (rc == POLICY_DECIDED)
+		return &t->m[res.host];
+	if (rc == POLICY_REFUSED)
+		snprintf(why, cap, "no other host can take job %s%s%s: %s", j->id, j->need ? " --need " : "",
+			 j->need ? j->need : "", policy_unmet_str(res.unmet));
+	else
+		snprintf(why, cap, "no other host can take job %s: %s", j->id, policy_strerror(rc));
+	return NULL;
 }
 
 static void source_abort(struct mig *g, const char *why);
@@ -607,13 +646,30 @@ void migrate_done(struct conn *c, const Roamnet__MigDone *d)
 			return relay_end(r, d->code, d->reason ? d->reason : "");
 }
 
+/* Progress of a request we relayed: on to whoever asked us, as its answer
+ * will go (a peer relaying it once more gets it under its own qid). */
+void migrate_progress_relay(struct conn *c, const Roamnet__MigProgress *p)
+{
+	for (struct relay *r = relays; r; r = r->next) {
+		if (!p->has_qid || r->qid != p->qid || r->up != c)
+			continue;
+		if (r->down) {
+			Roamnet__MigProgress f = *p;
+			f.has_qid = r->down_qid != 0;
+			f.qid = r->down_qid;
+			conn_send(r->down, MSG_MIG_PROGRESS, &f.base);
+		}
+		return;
+	}
+}
+
 /* A control client (qid 0) or a relaying peer asks to move job m->id. */
 void migrate_request(struct conn *c, const Roamnet__Migrate *m)
 {
 	struct job *j = job_find(m->id);
 	uint64_t qid = c->kind == CONN_CONTROL ? 0 : m->qid;
 	const char *user = c->kind == CONN_CONTROL ? (c->uid == 0 ? "root" : c->user) : m->user;
-	char why[300];
+	char why[1600];
 	struct member *dst;
 
 	if (c->kind != CONN_CONTROL && (!m->has_qid || !user))
@@ -648,8 +704,7 @@ void migrate_request(struct conn *c, const Roamnet__Migrate *m)
 			snprintf(why, sizeof(why), "unknown host %s", m->to);
 		if (!dst)
 			return mig_answer(c, qid, 255, why);
-	} else if (!(dst = auto_target())) {
-		snprintf(why, sizeof(why), "no other host can take job %s now", j->id);
+	} else if (!(dst = auto_target(j, why, sizeof(why)))) {
 		return mig_answer(c, qid, 255, why);
 	}
 	if (dst->self) {
@@ -717,7 +772,8 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 		p.uid = pw ? pw->pw_uid : (uint32_t)-1;
 	}
 	p.command = j->cmd;
-	p.has_started = p.has_migrations = p.has_rss = 1;
+	p.has_started = p.has_migrations = p.has_rss = p.has_anon = 1;
+	p.anon = mig_anon_of(j->pid);
 	p.started = j->started;
 	p.migrations = j->migrations;
 	p.rss = g->rss;
@@ -727,6 +783,8 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 		files.p[i] = &files.v[i];
 	p.n_files = files.n;
 	p.has_check_only = p.check_only = check;
+	p.need = j->need;
+	p.has_pinned = p.pinned = j->pinned;
 	g->committing = check;   /* marks a check: READY ends it */
 	rc = conn_send(g->link, MSG_MIG_PREPARE, &p.base);
 	mig_files_free(&files);
@@ -754,6 +812,19 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 
 /* ---- drain ------------------------------------------------------------------ */
 
+/* One fewer answer to wait for; the last one answers the client. */
+static void drain_release(void)
+{
+	if (--drain.pending || !drain.client)
+		return;
+	if (drain.failed)
+		control_result(drain.client, 255, "%s draining: moved %u jobs, %u could not move: %s",
+			       roamd->cfg.name, drain.moved, drain.failed, drain.failures);
+	else
+		control_result(drain.client, 0, "%s drained: moved %u jobs", roamd->cfg.name, drain.moved);
+	drain.client = NULL;
+}
+
 static void drain_done(bool ok, const char *msg)
 {
 	if (ok) {
@@ -763,14 +834,7 @@ static void drain_done(bool ok, const char *msg)
 		drain.failed++;
 		snprintf(drain.failures + n, sizeof(drain.failures) - n, "%s%s", n ? "; " : "", msg);
 	}
-	if (--drain.pending || !drain.client)
-		return;
-	if (drain.failed)
-		control_result(drain.client, 255, "%s draining: moved %u jobs, %u could not move: %s",
-			       roamd->cfg.name, drain.moved, drain.failed, drain.failures);
-	else
-		control_result(drain.client, 0, "%s drained: moved %u jobs", roamd->cfg.name, drain.moved);
-	drain.client = NULL;
+	drain_release();
 }
 
 /* Stops placements here and moves every job that runs here elsewhere. */
@@ -794,20 +858,19 @@ static void drain_self(struct conn *c, bool undo)
 	drain.pending = 1;   /* held until every migration has started */
 	for (struct job *j = roamd->jobs; j; j = j->next) {
 		struct member *dst;
-		char why[300];
+		char why[1600];
 		if (!j->exec_side || j->state != JOB_RUNNING || j->leader_exited || j->mig)
 			continue;
 		drain.pending++;
-		if (!(dst = auto_target())) {
-			snprintf(why, sizeof(why), "%s: no other host can take it", j->id);
+		if (!(dst = auto_target(j, why, sizeof(why)))) {
+			log_info("drain: %s stays here: %s", j->id, why);
 			drain_done(false, why);
 		} else if (start_migration(j, dst, false, false, NULL, 0, true) < 0) {
 			snprintf(why, sizeof(why), "%s: out of memory", j->id);
 			drain_done(false, why);
 		}
 	}
-	drain_done(true, "");
-	drain.moved--;   /* the hold above was not a job */
+	drain_release();   /* the hold above: every job has its migration now */
 }
 
 void migrate_drain(struct conn *c, const Roamnet__Drain *d)
@@ -918,6 +981,8 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 		snprintf(j->home, sizeof(j->home), "%s", p->home);
 		snprintf(j->user, sizeof(j->user), "%s", p->user);
 		j->cmd = strdup(p->command ? p->command : "?");
+		j->need = p->need && p->need[0] ? strdup(p->need) : NULL;
+		j->pinned = p->has_pinned && p->pinned;
 		j->started = p->started;
 		j->origin = mig_home_link(p->home);
 	}
@@ -933,7 +998,13 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 	g->state = MD_RECEIVING;
 	g->rss = p->rss;
 	j->migrations = p->migrations + 1;
+	/* The process is built inside the job's cgroups, under their limits:
+	 * one bigger than this host's job memory limit fails to build (OOM
+	 * kill or ENOMEM), and the source resumes it. */
 	cgroup_create(j);
+	g->ncg = cgroup_open_procs(j, g->cg_fds, 4);
+	o.ncgroup = g->ncg;
+	memcpy(o.cgroup_procs, g->cg_fds, sizeof(o.cgroup_procs));
 	for (int i = 0; i < 3; i++)
 		if (pipe2(g->pipes[i], O_CLOEXEC) < 0)
 			goto fail;
@@ -953,6 +1024,8 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 	}
 	if (restore_open(&g->rs, &o, &g->err) < 0 || mig_start_worker(g) < 0)
 		goto fail;
+	for (int i = 0; i < 4; i++)
+		close_fd(&g->cg_fds[i]);   /* the worker's now */
 	mig_fault_exit("exit-ready");
 	reply(g, MIG_STEP_READY, true, NULL);
 	log_info("migration %llu: receiving %s from %s", (unsigned long long)g->mid, j->id, g->peer);
@@ -1035,9 +1108,11 @@ static void dest_released(struct mig *g)
 	}
 	reply(g, MIG_STEP_COMMITTED, true, NULL);
 	conn_flush_due();   /* the pause ends when the source hears it: now */
-	/* Into its cgroup only now: moving a process waits for an RCU grace
-	 * period (milliseconds), which the pause need not include. */
-	if (cgroup_join(j, g->new_pid) < 0)
+	/* Born in its cgroups (restore_opts.cgroup_procs) unless they could
+	 * not be opened: then into them only now, since moving a process waits
+	 * for an RCU grace period (milliseconds), which the pause need not
+	 * include. */
+	if (!g->ncg && cgroup_join(j, g->new_pid) < 0)
 		log_warn("job %s: joining its cgroup failed", j->id);
 	j->mig = NULL;
 	g->job = NULL;
@@ -1051,8 +1126,12 @@ static void dest_note(struct mig *g, char c)
 	if (c == 'B')
 		return dest_built(g);
 	if (c == 'E') {
-		char why[700];
+		char why[800];
 		snprintf(why, sizeof(why), "%s: restore: %s", roamd->cfg.name, errtext(g));
+		if (g->job && cgroup_mem_exceeded(g->job))
+			snprintf(why, sizeof(why), "%s: out of memory: the process did not fit in the job memory "
+				 "limit there (roamd --job-mem-max %llu MiB; restore: %s)", roamd->cfg.name,
+				 (unsigned long long)(roamd->mem_max >> 20), errtext(g));
 		if (g->state == MD_RECEIVING)
 			reply(g, MIG_STEP_BUILT, false, why);
 		remember(g->peer, g->mid, false);

@@ -60,6 +60,8 @@ struct mig {
 	struct ckpt *ck;
 	struct restore *rs;
 	int pipes[3][2];            /* destination: the job's stdin, stdout, stderr */
+	int cg_fds[4], ncg;         /* destination: the job's cgroup.procs files, which the
+	                               restored process joins as it is made */
 
 	/* stream */
 	uint64_t sent;              /* source: image bytes, as the worker last said */
@@ -114,6 +116,7 @@ void mig_self_ident(struct host_ident *id);
 void mig_files_free(struct file_list *l);
 int mig_files_of(pid_t pid, struct file_list *l);
 uint64_t mig_rss_of(pid_t pid);
+uint64_t mig_anon_of(pid_t pid);
 struct conn *mig_home_link(const char *home);
 void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap);
 

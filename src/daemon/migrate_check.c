@@ -174,20 +174,39 @@ int mig_files_of(pid_t pid, struct file_list *l)
 	return rc;
 }
 
-uint64_t mig_rss_of(pid_t pid)
+/* A sum of /proc/PID/status fields (in kB there), in bytes. */
+static uint64_t status_bytes(pid_t pid, const char *const *keys)
 {
-	char path[64], line[128];
-	unsigned long long kb = 0;
+	char path[64], line[128], key[32];
+	unsigned long long kb, sum = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	if (!(f = fopen(path, "re")))
 		return 0;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
-			break;
+		if (sscanf(line, "%31[^:]: %llu kB", key, &kb) == 2)
+			for (const char *const *k = keys; *k; k++)
+				if (!strcmp(key, *k))
+					sum += kb;
 	fclose(f);
-	return (uint64_t)kb << 10;
+	return (uint64_t)sum << 10;
+}
+
+uint64_t mig_rss_of(pid_t pid)
+{
+	static const char *const keys[] = {"VmRSS", NULL};
+
+	return status_bytes(pid, keys);
+}
+
+/* What a restore must allocate: the anonymous and shared-memory pages
+ * present (file pages come from the destination's page cache). */
+uint64_t mig_anon_of(pid_t pid)
+{
+	static const char *const keys[] = {"RssAnon", "RssShmem", NULL};
+
+	return status_bytes(pid, keys);
 }
 
 /* The link a home opened to us: where a job's output goes. */
@@ -251,6 +270,13 @@ void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, si
 		add_why(why, cap, "%s already runs its limit of %u jobs", roamd->cfg.name, roamd->cfg.max_procs);
 	if (j && (j->exec_side || j->mig))
 		add_why(why, cap, "job %s already runs here", p->id);
+	/* The image's known size against the job memory limit; the restore
+	 * itself runs under the limit too (a process that grew since is
+	 * stopped there), and the test fault skip-mem-check leaves it to that. */
+	if (roamd->mem_max && p->has_anon && p->anon > roamd->mem_max && !mig_fault("skip-mem-check"))
+		add_why(why, cap, "%s: the process holds %llu MiB of memory, over the job memory limit there "
+			"(roamd --job-mem-max %llu MiB)", roamd->cfg.name, (unsigned long long)(p->anon >> 20),
+			(unsigned long long)(roamd->mem_max >> 20));
 	if (strcmp(p->home, roamd->cfg.name)) {
 		if (!mig_home_link(p->home))
 			add_why(why, cap, "%s cannot reach the job's home %s", roamd->cfg.name, p->home);

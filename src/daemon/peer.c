@@ -181,6 +181,8 @@ static void spawn(struct conn *c, const Roamnet__Spawn *s)
 	j->origin = c;
 	snprintf(j->home, sizeof(j->home), "%s", s->home);
 	j->cmd = job_cmdline(s->argv, s->n_argv);
+	j->need = s->need && s->need[0] ? strdup(s->need) : NULL;
+	j->pinned = s->has_pinned && s->pinned;
 	code = exec_start(j, s, reason, sizeof(reason));
 	if (code) {
 		Roamnet__Failed f = ROAMNET__FAILED__INIT;
@@ -346,6 +348,9 @@ static bool from_exec(struct conn *c, unsigned type, ProtobufCMessage *m)
 		return false;
 	case MSG_MIG_DONE:
 		migrate_done(c, (Roamnet__MigDone *)m);
+		return false;
+	case MSG_MIG_PROGRESS:
+		migrate_progress_relay(c, (Roamnet__MigProgress *)m);
 		return false;
 	case MSG_MIG_HOME:
 		migrate_home(c, (Roamnet__MigHome *)m);

@@ -50,6 +50,7 @@ struct config {
 	char shared[CL_MAX_TAGS][CL_NAME_MAX];  /* shared storage path prefixes */
 	unsigned nshared;
 	unsigned doubt_timeout_s;    /* destination: prepared, source silent */
+	uint64_t job_mem_max;        /* bytes each job may use here (its cgroup's limit), 0: none */
 	bool dirty_hash;             /* pre-copy tracks dirty pages by hashing */
 	char hide_cpu[CL_MAX_TAGS][CL_NAME_MAX];  /* tests: flags advertised as missing */
 	unsigned nhide_cpu;
@@ -130,6 +131,9 @@ struct job {
 	struct buf early_in;        /* stdin that came while the job was placed */
 	bool early_eof;
 	uint32_t migrations;        /* times it moved between hosts */
+	char *need;                 /* both sides: the caller's --need as typed (NULL: none);
+	                               it moves with the job, and --auto and drain honour it */
+	bool pinned;                /* both sides: placed by --on; --auto and drain leave it */
 	bool migrating;             /* input and signals are held meanwhile */
 	uint64_t held_sigs;         /* signals held while migrating (bit sig-1) */
 	struct member *arrived;     /* home: where it says it landed, before its source did */
@@ -194,6 +198,11 @@ struct roamd {
 	char cg_v2_base[256];
 	char cg_v1_base[4][256];
 	unsigned ncg_v1;
+	/* The job memory limit in force (cfg.job_mem_max where a memory
+	 * controller was found, else 0), and where: the cgroup2 tree, or the
+	 * v1 hierarchy cg_v1_base[cg_mem_v1] (-1: not v1). */
+	uint64_t mem_max;
+	int cg_mem_v1;
 };
 
 extern struct roamd *roamd;  /* the one daemon of this process (main.c) */
@@ -365,6 +374,7 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p);
 void migrate_ctl(struct conn *c, const Roamnet__MigCtl *m);
 void migrate_reply(struct conn *c, const Roamnet__MigReply *r);
 void migrate_done(struct conn *c, const Roamnet__MigDone *d);
+void migrate_progress_relay(struct conn *c, const Roamnet__MigProgress *p);
 void migrate_home(struct conn *c, const Roamnet__MigHome *h);
 void migrate_link_closed(struct conn *c);
 void migrate_link_opened(struct conn *c);
@@ -421,5 +431,7 @@ void cgroup_tick(void);
 void cgroup_fini(void);
 int cgroup_join(const struct job *j, pid_t pid);
 int cgroup_freeze(const struct job *j, bool on);
+int cgroup_open_procs(const struct job *j, int *fds, int max);
+bool cgroup_mem_exceeded(const struct job *j);
 
 #endif

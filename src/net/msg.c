@@ -45,7 +45,7 @@ static const struct msg_desc table[MSG_TYPE_MAX] = {
 	[MSG_MIG_HOME]  = {"mig-home", &roamnet__mig_home__descriptor, 1024, P},
 	[MSG_MIGRATE]   = {"migrate", &roamnet__migrate__descriptor, 1024, P | C},
 	[MSG_MIG_DONE]  = {"mig-done", &roamnet__mig_done__descriptor, 16u << 10, P},
-	[MSG_MIG_PROGRESS] = {"mig-progress", &roamnet__mig_progress__descriptor, 1024, C},
+	[MSG_MIG_PROGRESS] = {"mig-progress", &roamnet__mig_progress__descriptor, 1024, P | C},
 	[MSG_DRAIN]     = {"drain", &roamnet__drain__descriptor, 1024, P | C},
 	[MSG_REHOME_REQ] = {"rehome-req", &roamnet__rehome_req__descriptor, 1024, P},
 	[MSG_REHOME_REP] = {"rehome-rep", &roamnet__rehome_rep__descriptor, 8192, P},
@@ -236,7 +236,8 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 		if (!valid_id(s->id) || !msg_valid_name(s->home) || !str_ok(s->user) || !s->user[0] ||
 		    s->n_argv == 0 || !s->argv[0][0] || !strv_ok(s->argv, s->n_argv, MSG_MAX_ARGS) ||
 		    !strv_ok(s->env, s->n_env, MSG_MAX_ENV) || !str_ok(s->cwd) || s->cwd[0] != '/' ||
-		    s->umask > 0777 || !rlimits_ok(s->rlimits, s->n_rlimits))
+		    s->umask > 0777 || !rlimits_ok(s->rlimits, s->n_rlimits) ||
+		    (s->need && strlen(s->need) > 1024))
 			return -MSG_ERR_INVALID;
 		return 0;
 	}
@@ -325,7 +326,8 @@ int msg_check(unsigned type, const ProtobufCMessage *m)
 		if (!valid_id(p->id) || !msg_valid_name(p->home) || !str_ok(p->user) ||
 		    (p->command && !str_ok(p->command)) || !str_ok(h->arch) ||
 		    !strv_ok(h->cpu_flags, h->n_cpu_flags, 256) || h->n_cpuid > 64 ||
-		    (h->has_vdso && h->vdso.len != 16) || p->n_files > MSG_MAX_FILES)
+		    (h->has_vdso && h->vdso.len != 16) || p->n_files > MSG_MAX_FILES ||
+		    (p->need && strlen(p->need) > 1024))
 			return -MSG_ERR_INVALID;
 		for (size_t i = 0; i < p->n_files; i++)
 			if (!str_ok(p->files[i]->path) || p->files[i]->path[0] != '/' ||

@@ -28,6 +28,11 @@ struct restore_opts {
 	int stdio[3];           /* descriptors to install as 0, 1, 2 instead of the
 				 * image's; -1 keeps the image's (--inherit-stdio
 				 * passes 0, 1, 2) */
+	int ncgroup;            /* the new process joins these cgroups (cgroup.procs
+				 * files open for writing) first of all, so that it is
+				 * built under their limits: over a memory limit, the
+				 * restore fails (the kernel's OOM kill or ENOMEM) */
+	int cgroup_procs[4];
 };
 
 struct restore_stats {

@@ -243,6 +243,11 @@ static void child_main(struct restore *r, int repfd)
 	}
 	stack_t none = { .ss_flags = SS_DISABLE };
 	sigaltstack(&none, NULL);
+	/* Into the caller's cgroups before a page of the image is written:
+	 * the process is charged for what it is built of. */
+	for (int i = 0; i < r->opts.ncgroup && i < 4; i++)
+		if (write(r->opts.cgroup_procs[i], "0", 1) < 0)
+			report(repfd, -errno, "joining its cgroup");
 
 	if (r->bare)
 		goto trampoline;  /* the rest: restore_setup_late */

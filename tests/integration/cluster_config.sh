@@ -42,6 +42,9 @@ chmod 600 "$W/key"
 [ $rc = 1 ] && grep -q "host name" "$W/e" || fail "bad name gave $rc: $(cat "$W/e")"
 "$B/roamd" -n -f "$W/roamd.conf" --peers 'example.org:7070' 2>"$W/e"; rc=$?
 [ $rc = 1 ] && grep -q "not ADDR:PORT" "$W/e" || fail "a peer by name (no resolver) gave $rc: $(cat "$W/e")"
+"$B/roamd" -n -f "$W/roamd.conf" --job-mem-max 512M >/dev/null 2>"$W/e" || fail "--job-mem-max 512M: $(cat "$W/e")"
+"$B/roamd" -n -f "$W/roamd.conf" --job-mem-max 12x 2>"$W/e"; rc=$?
+[ $rc = 2 ] && grep -q "bad value for job-mem-max: '12x'" "$W/e" || fail "--job-mem-max 12x gave $rc: $(cat "$W/e")"
 echo "colour blue" >>"$W/roamd.conf"
 "$B/roamd" -n -f "$W/roamd.conf" 2>"$W/e"; rc=$?
 [ $rc = 2 ] && grep -q "unknown setting 'colour'" "$W/e" || fail "unknown setting gave $rc: $(cat "$W/e")"

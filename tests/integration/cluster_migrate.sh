@@ -78,13 +78,26 @@ runner=$!
 echo 1 >&7
 wait_until 10 grep -q '^1 1 ' "$WORK/py.out" || fail "python3 never answered: $(cat "$WORK/py.out")"
 id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
-cur=1
+cur=1 relayed=0 relayed2=0
 for k in $(seq 1 20); do
 	next=$((cur % 3 + 1))
 	# Typed on the host it runs on, on its home, or on the third host
 	# (roamd relays the request to where the job runs).
-	at=$(( (k * 2 + cur) % 3 + 1 ))
-	run_on "$at" migrate "$id" --to "$(hname $next)" >"$WORK/m" 2>&1 || fail "move $k h$cur -> h$next typed on h$at: $(cat "$WORK/m")"
+	# (The offset from the job's host changes every third move: with the
+	# host itself changing every move, an offset changing with k alone
+	# would always name the same host.)
+	at=$(( (cur - 1 + (k / 3) % 3) % 3 + 1 ))
+	run_on "$at" migrate "$id" --to "$(hname $next)" --progress >"$WORK/m" 2>&1 || fail "move $k h$cur -> h$next typed on h$at: $(cat "$WORK/m")"
+	# Progress lines (forced by --progress: stdout is no terminal) reach
+	# the caller wherever it typed it: relayed by the home, or by the
+	# third host and the home.
+	for phase in prepare transfer commit; do
+		grep -q "^roam migrate: $phase: .* MiB sent" "$WORK/m" ||
+			fail "move $k typed on h$at (job on h$cur, home h1): no $phase line: $(cat "$WORK/m")"
+	done
+	grep -q "^roam migrate: commit: .* MiB/s" "$WORK/m" || fail "move $k: no rate: $(cat "$WORK/m")"
+	[ "$at" != "$cur" ] && relayed=$((relayed + 1))
+	[ "$at" != "$cur" ] && [ "$at" != 1 ] && [ "$cur" != 1 ] && relayed2=$((relayed2 + 1))
 	cur=$next
 	echo $((k + 1)) >&7
 done
@@ -96,17 +109,25 @@ rc=$?
 [ $rc = 7 ] || fail "python3's exit status came back as $rc, not 7"
 diff <(echo "$want") "$WORK/py.out" >/dev/null || fail "python3's output differs after 20 moves: $(diff <(echo "$want") "$WORK/py.out" | head)"
 [ "$(job_host 1 "$id" 2>/dev/null)" = "" ] || true
-note "python3: identical output, status 7, after 20 migrations"
+[ $relayed2 -gt 0 ] && [ $relayed -gt $relayed2 ] || fail "the moves were not typed on other hosts: $relayed relayed, $relayed2 twice"
+note "python3: identical output, status 7, after 20 migrations ($relayed typed elsewhere, $relayed2 relayed twice, each with its progress lines)"
 
-# roam drain: every job leaves h2, and no new one goes there.
+# roam drain: every job leaves h2, and no new one goes there. (Placed near a
+# job pinned there by --on, which drain leaves: cluster_migrate_need.sh.)
+pin=$(run_on 1 run --on "$H2" --detach -- sleep 60) || fail "detached sleep on h2"
 for k in 1 2; do
-	run_on 1 run --on "$H2" --detach -- sleep 60 >/dev/null || fail "detached sleep on h2"
+	run_on 1 run --near "$pin" --detach -- sleep 60 >/dev/null || fail "detached sleep near $pin"
 done
+run_on 1 kill "$pin" >/dev/null || fail "kill $pin"
+running_on_h2() { # N: exactly N jobs run on h2
+	[ "$(run_on 1 ps --json | python3 -c "import json,sys; print(sum(1 for j in json.load(sys.stdin) if j['host']=='$H2' and j['state']=='running'))")" = "$1" ]
+}
+wait_until 10 running_on_h2 2 || fail "not 2 jobs on h2 before the drain"
 run_on 2 drain "$H2" >"$WORK/drain" 2>&1 || fail "drain: $(cat "$WORK/drain")"
 grep -q "moved 2 jobs" "$WORK/drain" || fail "drain said: $(cat "$WORK/drain")"
-n=$(run_on 1 ps --json | python3 -c "import json,sys; print(sum(1 for j in json.load(sys.stdin) if j['host']=='$H2' and j['state']=='running'))")
-[ "$n" = 0 ] || fail "$n jobs still run on the drained h2"
-wait_until 5 sh -c "'$ROAM' hosts --control '$WORK/h1.sock' --json | grep -q draining" || true
+running_on_h2 0 || fail "jobs still run on the drained h2"
+h2_draining() { run_on 1 hosts --json | grep -q '"draining":true'; }
+wait_until 5 h2_draining || fail "h1 never saw h2 draining"
 for k in 1 2 3 4; do
 	h=$(run_on 1 run --policy random -- sh -c 'echo $ROAM_HOST') || fail "run while h2 drains"
 	[ "$h" != "$H2" ] || fail "a new job went to the draining h2"

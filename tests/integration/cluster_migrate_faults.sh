@@ -101,6 +101,41 @@ run_case "link drops before COMMITTED (source in doubt)" 2 lose-committed 2
 run_case "image corrupted in flight" 1 corrupt-stream 1
 run_case "image cut short" 1 truncate-stream 1
 
+# The destination out of memory: h2 limits each job to 32 MiB (roamd
+# --job-mem-max: memory.max on cgroup2, memory.limit_in_bytes on v1, which
+# is where the memory controller is on the test machine) and the subject
+# holds 64 MiB. h2's preflight refuses it up front, naming the limit (for
+# --check and for a migration); with that check skipped (the test fault
+# skip-mem-check, as for a process that grew after it) the restore itself
+# runs into the limit inside the job's cgroup at h2, the protocol aborts,
+# and the job goes on at h1, once, its output and status reaching the home.
+if [ -z "${ONLY:-}" ] || [ "$ONLY" = mem-limit ]; then
+	CASE="destination over its job memory limit"
+	restart_host 2 --job-mem-max 32M
+	grep -q "job memory limit 32 MiB" "$WORK/h2.log" || fail "$CASE: h2 has no memory limit: $(grep -i "cgroup\|memory" "$WORK/h2.log")"
+	# A job started there runs under the limit, in whichever tree has it.
+	lim=$(run_on 1 run --on "$H2" -- sh -c '
+		m=$(sed -n "s/^[0-9]*:memory://p" /proc/self/cgroup); u=$(sed -n "s/^0:://p" /proc/self/cgroup)
+		cat "/sys/fs/cgroup/memory$m/memory.limit_in_bytes" 2>/dev/null ||
+		cat "/sys/fs/cgroup/unified$u/memory.max" 2>/dev/null || cat "/sys/fs/cgroup$u/memory.max"')
+	[ "$lim" = $((32 << 20)) ] || fail "$CASE: a job on h2 has the memory limit '$lim'"
+	HOME_HOST=1
+	start_subject 1 1
+	run_on 1 migrate "$ID" --check --to "$H2" >"$WORK/m" 2>&1 && fail "$CASE: --check found no blocker: $(cat "$WORK/m")"
+	grep -q "over the job memory limit there (roamd --job-mem-max 32 MiB)" "$WORK/m" || fail "$CASE: --check said: $(cat "$WORK/m")"
+	run_on 1 migrate "$ID" --to "$H2" >"$WORK/m" 2>&1 && fail "$CASE: it moved past the preflight: $(cat "$WORK/m")"
+	grep -q "over the job memory limit" "$WORK/m" || fail "$CASE: the refusal said: $(cat "$WORK/m")"
+	note "$CASE: refused up front: $(head -c 300 "$WORK/m")"
+	restart_host 2 --job-mem-max 32M --test-fault skip-mem-check
+	run_on 1 migrate "$ID" --to "$H2" >"$WORK/m" 2>&1 && fail "$CASE: it moved over the limit: $(cat "$WORK/m")"
+	note "$CASE: roam migrate said: $(head -c 400 "$WORK/m")"
+	grep -q "out of memory: the process did not fit in the job memory limit there" "$WORK/m" ||
+		fail "$CASE: not the memory limit at h2's restore: $(cat "$WORK/m")"
+	grep -q "it goes on here" "$WORK/m" || fail "$CASE: the source did not resume it: $(cat "$WORK/m")"
+	expect_once 1
+	restart_host 2
+fi
+
 # The link taken down during the transfer (veth of the destination down):
 # the source aborts when the peer goes silent, the job goes on at h1.
 if [ $AS_ROOT = 1 ] && [ -z "${ONLY:-}" ]; then

@@ -70,8 +70,10 @@ cluster_cleanup() {
 	if [ $AS_ROOT = 1 ]; then
 		for i in $(seq 1 "$NHOSTS"); do ip netns del "$NS-h$i" 2>/dev/null; done
 		ip netns del "$NS-sw" 2>/dev/null
+		# The v1 memory hierarchy (roamd --job-mem-max), under our own cgroup there.
+		local mem; mem=/sys/fs/cgroup/memory$(sed -n 's/^[0-9]*:memory:\(.*[^/]\)\/*$/\1/p' /proc/self/cgroup)
 		for i in $(seq 1 "$NHOSTS"); do
-			for d in /sys/fs/cgroup/unified /sys/fs/cgroup/cpuacct /sys/fs/cgroup/pids /sys/fs/cgroup/freezer /sys/fs/cgroup; do
+			for d in /sys/fs/cgroup/unified /sys/fs/cgroup/cpuacct /sys/fs/cgroup/pids /sys/fs/cgroup/freezer /sys/fs/cgroup "$mem"; do
 				[ -d "$d/roam.$NS-h$i" ] || continue
 				find "$d/roam.$NS-h$i" -mindepth 1 -depth -type d -exec rmdir {} + 2>/dev/null
 				rmdir "$d/roam.$NS-h$i" 2>/dev/null
