@@ -429,6 +429,17 @@ static void source_abort(struct mig *g, const char *why)
 }
 
 
+/* A migration that failed with the process running on here: the answer. */
+static void source_answer_failed(struct mig *g)
+{
+	answer_client(g, 255, "cannot migrate %s to %s: %s; it goes on here", g->jid, g->peer, g->why);
+	mig_free(g);
+}
+
+/* How long a source whose stream broke waits for the destination's reason
+ * (an out-of-memory kill there cuts the stream before it can say why). */
+#define STREAM_REASON_WAIT_MS 2000
+
 /* The worker is done with the process: killed (committed) or resumed. */
 static void source_finished(struct mig *g)
 {
@@ -439,6 +450,7 @@ static void source_finished(struct mig *g)
 	mig_record_drop(g->mid);
 	snprintf(host, sizeof(host), "%s", g->peer);
 	if (!g->committing) {
+		snprintf(g->jid, sizeof(g->jid), "%s", j ? j->id : "?");
 		if (j) {
 			cgroup_freeze(j, false);
 			exec_unhold(j);
@@ -447,9 +459,11 @@ static void source_finished(struct mig *g)
 			else
 				home_msg(j, MIG_HOME_STAYED, NULL, 0);
 		}
-		answer_client(g, 255, "cannot migrate %s to %s: %s; it goes on here", j ? j->id : "?", host,
-			      g->why);
-		return mig_free(g);
+		if (g->stream_broke && g->link) {
+			g->answer_by_ms = now_ms() + STREAM_REASON_WAIT_MS;   /* migrate_tick, or source_built */
+			return;
+		}
+		return source_answer_failed(g);
 	}
 	if (g->worker_rc < 0)
 		log_warn("job %s: killing the source copy: %s", j->id, errtext(g));
@@ -473,6 +487,7 @@ static void source_note(struct mig *g, char c)
 	if (c == 'E') {
 		char why[600];
 		snprintf(why, sizeof(why), "checkpoint: %s", errtext(g));
+		g->stream_broke = g->state == MS_TRANSFER || g->state == MS_BUILT_WAIT;
 		return source_abort(g, why);
 	}
 	if (c == 'P') {
@@ -493,6 +508,14 @@ static void source_note(struct mig *g, char c)
 
 static void source_built(struct mig *g, const Roamnet__MigReply *r)
 {
+	if (g->state == MS_FINISHING && g->stream_broke && !r->ok) {
+		/* Why the stream broke, from the side that broke it. */
+		snprintf(g->why, sizeof(g->why), "%s", r->reason ? r->reason : "the destination could not restore it");
+		g->stream_broke = false;
+		if (g->answer_by_ms)
+			source_answer_failed(g);
+		return;
+	}
 	if (g->state != MS_BUILT_WAIT && g->state != MS_TRANSFER)
 		return;
 	if (!r->ok)
@@ -1344,6 +1367,8 @@ void migrate_tick(uint64_t now)
 		next = g->next;
 		if (!g->source && g->state == MD_BUILT && !g->link && g->deadline_ms && now >= g->deadline_ms)
 			dest_abort(g, "the source stayed silent past the doubt timeout");
+		else if (g->source && g->answer_by_ms && (now >= g->answer_by_ms || !g->link))
+			source_answer_failed(g);
 	}
 }
 

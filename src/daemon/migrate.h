@@ -44,6 +44,11 @@ struct mig {
 	bool home_gone;             /* destination: its home restarted meanwhile */
 	int rounds;                 /* source: pre-copy rounds done */
 	char why[512];
+	/* source: the stream broke (the destination may have cut it: its own
+	 * reason, if it comes before answer_by_ms, replaces why) */
+	bool stream_broke;
+	uint64_t answer_by_ms;      /* source: the process runs on here; the answer waits till then */
+	char jid[MSG_MAX_ID];       /* source: the job's id, for that late answer */
 
 	/* worker */
 	pid_t worker;               /* the forked worker, 0 before */

@@ -14,6 +14,7 @@
  *   - the trampoline goes last, since every thread's remote syscalls use it.
  */
 #include "restore/internal.h"
+#include "sys/mem.h"
 
 #include <errno.h>
 #include <linux/sched.h>
@@ -140,6 +141,27 @@ static int queue_signals(struct restore *r, size_t i, Roamimg__SigInfo **v, size
 	return 0;
 }
 
+/* The C library keeps each thread's TID in its thread descriptor, at the
+ * clear-child-tid address (glibc's and musl's pthread->tid), and uses it for
+ * pthread_kill and lock ownership. A thread that could not have its old TID
+ * back finds its new one there, if the word held the old one. Lock words
+ * that name an owner (error-checking, recursive, robust, PI mutexes) still
+ * hold the old TID: that is why restore asks for the old TIDs first. */
+static int renew_cached_tid(struct restore *r, size_t i)
+{
+	const Roamimg__Thread *t = r->ld.threads->threads[i];
+	int32_t word;
+	int rc;
+
+	if (r->tids[i] == (pid_t)t->tid || !t->has_clear_child_tid || !t->clear_child_tid ||
+	    mem_read(r->pid, r->memfd, t->clear_child_tid, &word, sizeof(word)) < 0 || word != (int32_t)t->tid)
+		return 0;
+	word = r->tids[i];
+	if ((rc = mem_write(r->pid, r->memfd, t->clear_child_tid, &word, sizeof(word))) < 0)
+		return roam_fail(r->err, rc, "writing thread %d's new TID where the C library keeps it", r->tids[i]);
+	return 0;
+}
+
 static int thread_state(struct restore *r, size_t i)
 {
 	const Roamimg__Thread *t = r->ld.threads->threads[i];
@@ -151,7 +173,8 @@ static int thread_state(struct restore *r, size_t i)
 		       t->has_robust_list ? (long)t->robust_list : 0, t->has_robust_len ? (long)t->robust_len : 24, 0, 0)) < 0)
 		return rc;
 	if ((rc = tsys(r, i, &ret, "setting the clear-child-tid address", SYS_set_tid_address,
-		       (long)t->clear_child_tid, 0, 0, 0)) < 0)
+		       (long)t->clear_child_tid, 0, 0, 0)) < 0 ||
+	    (rc = renew_cached_tid(r, i)) < 0)
 		return rc;
 	if (t->rseq && (rc = tsys(r, i, &ret, "registering the rseq area", SYS_rseq, (long)t->rseq->ptr,
 				  t->rseq->len, 0, t->rseq->sig)) < 0)

@@ -97,7 +97,7 @@ alive() { kill -0 "$1" 2>/dev/null && [ "$(proc_state "$1")" != Z ]; }
 # ns_last_pid), so that a restore cannot have it back.
 occupy_pid() {
 	local try
-	for try in $(seq 1 50); do
+	for try in $(seq 1 200); do
 		echo $(($1 - 1)) >/proc/sys/kernel/ns_last_pid 2>/dev/null || return 1
 		sleep 600 &
 		track $!
