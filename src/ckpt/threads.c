@@ -46,10 +46,10 @@ Roamimg__SigInfo **ckpt_pack_siginfo(struct ckpt *c, const siginfo_t *si, int n)
  * travel: the image re-issues the original call instead, with the arguments
  * still in its registers, so the sleep lasts up to its full length again,
  * never shorter. Its number is told from the call site. */
-static int find_restarted_call(struct ckpt *c, struct ckpt_thread *t, arch_regs_t *r)
+static int find_restarted_call(struct ckpt *c, struct ckpt_thread *t, arch_regs_t *r, uint64_t site, long *out)
 {
 	uint8_t code[32];
-	uint64_t site = arch_regs_ip(r) - ARCH_SYSCALL_INSN_LEN, ret = 0;
+	uint64_t ret = 0;
 	long nr = -1;
 
 	if (mem_read(c->pid, c->memfd, site - sizeof(code), code, sizeof(code)) == 0) {
@@ -65,7 +65,32 @@ static int find_restarted_call(struct ckpt *c, struct ckpt_thread *t, arch_regs_
 		return roam_fail(c->err, -ROAM_E_REFUSED,
 				 "thread %d is resuming an interrupted call that cannot be told from its code "
 				 "at %llx; try again once it has returned", t->tid, (unsigned long long)site);
-	r->orig_rax = (unsigned long)nr;
+	*out = nr;
+	return 0;
+}
+
+/* The thread's registers as the image keeps them: a syscall it was inside
+ * is to be issued again (the restart applied), and a restart_syscall it is
+ * inside or about to enter becomes the original call. */
+static int image_regs(struct ckpt *c, struct ckpt_thread *t, arch_regs_t *r, long *reissued)
+{
+	uint8_t at_ip[ARCH_SYSCALL_INSN_LEN];
+	long nr;
+	int rc;
+
+	if ((long)r->orig_rax == ARCH_NR_RESTART_SYSCALL) {
+		if ((rc = find_restarted_call(c, t, r, arch_regs_ip(r) - ARCH_SYSCALL_INSN_LEN, &nr)) < 0)
+			return rc;
+		r->orig_rax = (unsigned long)nr;
+	} else if (mem_read(c->pid, c->memfd, arch_regs_ip(r), at_ip, sizeof(at_ip)) == 0 &&
+		   arch_restart_pending(r, at_ip)) {
+		if ((rc = find_restarted_call(c, t, r, arch_regs_ip(r), &nr)) < 0)
+			return rc;
+		arch_set_pending_syscall(r, nr);
+		*reissued = nr;
+		return 0;
+	}
+	*reissued = arch_apply_restart(r, 0);
 	return 0;
 }
 
@@ -85,9 +110,10 @@ static int collect_one(struct ckpt *c, struct ckpt_thread *t, siginfo_t *sibuf)
 	if (!arch_regs_native(&t->regs))
 		return roam_fail(c->err, -ROAM_E_REFUSED, "thread %d runs 32-bit code", t->tid);
 	r = t->regs;
-	if ((long)r.orig_rax == ARCH_NR_RESTART_SYSCALL && (rc = find_restarted_call(c, t, &r)) < 0)
+	long reissued;
+	if ((rc = image_regs(c, t, &r, &reissued)) < 0)
 		return rc;
-	img->restarted_syscall = (int32_t)arch_apply_restart(&r, 0);
+	img->restarted_syscall = (int32_t)reissued;
 	img->has_restarted_syscall = 1;
 	img->regs = arena_alloc(&c->arena, sizeof(*img->regs));
 	if (!img->regs)

@@ -62,6 +62,15 @@ long arch_apply_restart(arch_regs_t *r, int use_restart_syscall);
 /* The kernel's number for restart_syscall, which a thread shows while it
  * resumes a sleep after job control or a ptrace stop. */
 #define ARCH_NR_RESTART_SYSCALL 219
+/* 1 when the thread is about to enter restart_syscall: the restart was
+ * applied (by the kernel on its way out, or by a tracer that ran remote
+ * syscalls in it) and it stopped again before running the syscall
+ * instruction at its ip, whose bytes are at_ip. Outside the thread that
+ * was interrupted, restart_syscall has nothing to resume and fails with
+ * EINTR: a checkpoint re-issues the original call instead. */
+int arch_restart_pending(const arch_regs_t *r, const uint8_t at_ip[ARCH_SYSCALL_INSN_LEN]);
+/* Makes the thread issue syscall nr from its ip (a syscall instruction). */
+void arch_set_pending_syscall(arch_regs_t *r, long nr);
 /* The syscall a call site makes, told from the code before its syscall
  * instruction (len bytes ending right before it): the last "mov $nr, %eax"
  * or "mov $nr, %rax". A thread inside restart_syscall has lost its original

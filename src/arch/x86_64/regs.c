@@ -136,6 +136,23 @@ long arch_apply_restart(arch_regs_t *r, int use_restart_syscall)
 	return nr;
 }
 
+int arch_restart_pending(const arch_regs_t *r, const uint8_t at_ip[ARCH_SYSCALL_INSN_LEN])
+{
+	static const uint8_t insn[] = ARCH_SYSCALL_INSN;
+
+	/* orig_rax is -1 after a tracer's restart, the original number after
+	 * the kernel's; 219 would be a thread inside restart_syscall, whose ip
+	 * is past the instruction (find_restarted_call's case). */
+	return r->rax == ARCH_NR_RESTART_SYSCALL && (long)r->orig_rax != ARCH_NR_RESTART_SYSCALL &&
+	       memcmp(at_ip, insn, sizeof(insn)) == 0;
+}
+
+void arch_set_pending_syscall(arch_regs_t *r, long nr)
+{
+	r->rax = (unsigned long)nr;
+	r->orig_rax = (unsigned long)-1;
+}
+
 long arch_syscall_at(const uint8_t *code, size_t len)
 {
 	/* From the nearest instruction backwards: b8 imm32 (mov $imm32,%eax) or
