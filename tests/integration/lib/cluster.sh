@@ -13,6 +13,7 @@
 #   run_on I ARGS...                            roam ARGS against host I's roamd
 #   bg_run_on I ARGS...                         the same in the background: BG_PID
 #   roamd_pid I                                 roamd's pid (in our namespace)
+#   on_host I CMD...                            CMD in host I's PID and mount namespaces
 #   wait_until SECONDS CMD...                   polls CMD until it succeeds
 #   fail MSG                                    prints and exits 1
 # Cleanup (trap EXIT) kills the daemons and removes namespaces, cgroups and files.
@@ -113,6 +114,13 @@ start_host() { # I [flags...]
 }
 
 roamd_pid() { echo "${ROAMD_PIDS[$1]}"; }
+
+# Runs CMD where host I's pids mean what roam ps says (its PID namespace,
+# and the mount namespace whose /proc shows it); without root, here.
+on_host() { # I CMD...
+	local i=$1; shift
+	if [ $AS_ROOT = 1 ]; then nsenter -t "$(roamd_pid "$i")" -p -m -- "$@"; else "$@"; fi
+}
 
 run_on() { # I roam-args...
 	local i=$1; shift
