@@ -727,6 +727,8 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 		files.p[i] = &files.v[i];
 	p.n_files = files.n;
 	p.has_check_only = p.check_only = check;
+	p.has_clock_mono = p.has_clock_boot = 1;
+	mig_clocks_of(j->pid, &p.clock_mono, &p.clock_boot);
 	g->committing = check;   /* marks a check: READY ends it */
 	rc = conn_send(g->link, MSG_MIG_PREPARE, &p.base);
 	mig_files_free(&files);

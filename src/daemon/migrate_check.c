@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cluster/ident.h"
 #include "daemon/migrate.h"
 #include "sys/fileid.h"
+#include "sys/proc.h"
 
 void mig_ident_msg(Roamnet__HostIdent *m, const struct host_ident *id, char **featv, uint32_t *cpuid)
 {
@@ -190,6 +192,30 @@ uint64_t mig_rss_of(pid_t pid)
 	return (uint64_t)kb << 10;
 }
 
+static int64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The process's clocks now, as the engine will write them in its image:
+ * ours, less our time namespace's offsets, plus its own. */
+void mig_clocks_of(pid_t pid, int64_t *mono, int64_t *boot)
+{
+	int64_t pm = 0, pb = 0, om = 0, ob = 0;
+	int fd = proc_open(pid);
+
+	if (fd >= 0) {
+		proc_timens_offsets(fd, &pm, &pb);
+		close(fd);
+	}
+	proc_timens_offsets(AT_FDCWD, &om, &ob);
+	*mono = clock_ns(CLOCK_MONOTONIC) - om + pm;
+	*boot = clock_ns(CLOCK_BOOTTIME) - ob + pb;
+}
+
 /* The link a home opened to us: where a job's output goes. */
 struct conn *mig_home_link(const char *home)
 {
@@ -225,6 +251,29 @@ static void add_why(char *why, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * A process whose clocks are ahead of ours is restored in a time namespace
+ * (its CLOCK_MONOTONIC must not go back), which an unprivileged roamd cannot
+ * make. Said before anything is frozen; the restore checks again, on the
+ * clocks of the freeze. The source's reading is older than ours by the
+ * link's delay, which errs on the side of trying.
+ */
+static void check_clocks(const Roamnet__MigPrepare *p, char *why, size_t cap)
+{
+	int64_t ahead = 0;
+
+	if (geteuid() == 0 || (!p->has_clock_mono && !p->has_clock_boot))
+		return;
+	if (p->has_clock_mono && p->clock_mono - clock_ns(CLOCK_MONOTONIC) > ahead)
+		ahead = p->clock_mono - clock_ns(CLOCK_MONOTONIC);
+	if (p->has_clock_boot && p->clock_boot - clock_ns(CLOCK_BOOTTIME) > ahead)
+		ahead = p->clock_boot - clock_ns(CLOCK_BOOTTIME);
+	if (ahead > 0)
+		add_why(why, cap, "%s: the job's clocks are %.3f s ahead of this host's; restoring it needs a "
+			"time namespace, which needs root (roamd runs unprivileged)", roamd->cfg.name,
+			(double)ahead / 1e9);
+}
+
 /* Every reason this host cannot take the process, joined. */
 void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap)
 {
@@ -245,6 +294,7 @@ void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, si
 			pw->pw_uid, p->uid);
 	else if (pw->pw_uid == 0 && !roamd->cfg.allow_root)
 		add_why(why, cap, "%s: root jobs are refused (roamd --allow-root)", roamd->cfg.name);
+	check_clocks(p, why, cap);
 	if (roamd->self_load.draining)
 		add_why(why, cap, "%s is draining", roamd->cfg.name);
 	if (roamd->cfg.max_procs && exec_running() >= roamd->cfg.max_procs)
