@@ -46,10 +46,10 @@ Roamimg__SigInfo **ckpt_pack_siginfo(struct ckpt *c, const siginfo_t *si, int n)
  * travel: the image re-issues the original call instead, with the arguments
  * still in its registers, so the sleep lasts up to its full length again,
  * never shorter. Its number is told from the call site. */
-static int find_restarted_call(struct ckpt *c, struct ckpt_thread *t, arch_regs_t *r)
+static int find_restarted_call(struct ckpt *c, struct ckpt_thread *t, arch_regs_t *r, uint64_t site)
 {
 	uint8_t code[32];
-	uint64_t site = arch_regs_ip(r) - ARCH_SYSCALL_INSN_LEN, ret = 0;
+	uint64_t ret = 0;
 	long nr = -1;
 
 	if (mem_read(c->pid, c->memfd, site - sizeof(code), code, sizeof(code)) == 0) {
@@ -69,6 +69,41 @@ static int find_restarted_call(struct ckpt *c, struct ckpt_thread *t, arch_regs_
 	return 0;
 }
 
+/*
+ * A thread about to execute restart_syscall: the restart was set up (by
+ * the kernel on its way out of a stop, or by our release of an earlier
+ * freeze, seize.c) and the thread was stopped again before it ran the
+ * syscall instruction, with the restart number in its register. Restored
+ * as it stands it would run restart_syscall with a fresh restart block and
+ * get EINTR (a pre-copy freezes twice, so this happened, rarely: the
+ * thread not yet scheduled when the last freeze came). It re-issues the
+ * original call instead, as a thread inside restart_syscall does: the
+ * kernel's own restart leaves that call's number in orig_rax, ours leaves
+ * -1 and the call site tells it. Returns 1 (and the call in *out) when
+ * it applies, 0 when not.
+ */
+static int about_to_restart(struct ckpt *c, struct ckpt_thread *t, arch_regs_t *r, long *out)
+{
+	static const uint8_t syscall_insn[] = ARCH_SYSCALL_INSN;
+	uint8_t insn[sizeof(syscall_insn)];
+	long nr = (long)r->orig_rax;
+	int rc;
+
+	if ((long)r->rax != ARCH_NR_RESTART_SYSCALL ||
+	    mem_read(c->pid, c->memfd, arch_regs_ip(r), insn, sizeof(insn)) < 0 ||
+	    memcmp(insn, syscall_insn, sizeof(insn)))
+		return 0;
+	if (!arch_restartable_syscall(nr)) {
+		if ((rc = find_restarted_call(c, t, r, arch_regs_ip(r))) < 0)
+			return rc;
+		nr = (long)r->orig_rax;
+	}
+	r->rax = (unsigned long)nr;
+	r->orig_rax = (unsigned long)-1;
+	*out = nr;
+	return 1;
+}
+
 static int collect_one(struct ckpt *c, struct ckpt_thread *t, siginfo_t *sibuf)
 {
 	Roamimg__Thread *img = ARENA_NEW(c, Roamimg__Thread, roamimg__thread__init);
@@ -85,9 +120,13 @@ static int collect_one(struct ckpt *c, struct ckpt_thread *t, siginfo_t *sibuf)
 	if (!arch_regs_native(&t->regs))
 		return roam_fail(c->err, -ROAM_E_REFUSED, "thread %d runs 32-bit code", t->tid);
 	r = t->regs;
-	if ((long)r.orig_rax == ARCH_NR_RESTART_SYSCALL && (rc = find_restarted_call(c, t, &r)) < 0)
+	if ((long)r.orig_rax == ARCH_NR_RESTART_SYSCALL &&
+	    (rc = find_restarted_call(c, t, &r, arch_regs_ip(&r) - ARCH_SYSCALL_INSN_LEN)) < 0)
 		return rc;
-	img->restarted_syscall = (int32_t)arch_apply_restart(&r, 0);
+	long nr;
+	if ((rc = about_to_restart(c, t, &r, &nr)) < 0)
+		return rc;
+	img->restarted_syscall = (int32_t)(rc ? nr : arch_apply_restart(&r, 0));
 	img->has_restarted_syscall = 1;
 	img->regs = arena_alloc(&c->arena, sizeof(*img->regs));
 	if (!img->regs)

@@ -48,16 +48,11 @@ migrate_subject() {
 	wait_until 10 grep -q ready "$out" || fail "$name: never ready: $(cat "$out")"
 	id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
 	tids0=$(job_tids 1 "$id")
-	# Known issue (docs/migration.md): the syscalls subject has twice seen
-	# nanosleep return EINTR after a pre-copy migration (two freezes), in
-	# about one run in ten; it moves cold here until that is found.
-	local how=""
-	[ "$name" = syscalls ] && how=--cold
-	run_on 1 migrate "$id" --to "$H2" --stats $how >"$WORK/mig-$name" 2>&1 || fail "$name: migrate to h2: $(cat "$WORK/mig-$name")"
+	run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/mig-$name" 2>&1 || fail "$name: migrate to h2: $(cat "$WORK/mig-$name")"
 	note "$(cat "$WORK/mig-$name")"
 	[ "$(job_host 1 "$id")" = "$H2 1" ] || fail "$name: ps says $(job_host 1 "$id") after one move"
 	sleep 0.2
-	run_on 2 migrate "$id" --to "$H3" $how >/dev/null 2>&1 || fail "$name: migrate to h3"
+	run_on 2 migrate "$id" --to "$H3" >/dev/null 2>&1 || fail "$name: migrate to h3"
 	[ "$(job_host 2 "$id")" = "$H3 2" ] || fail "$name: ps says $(job_host 2 "$id") after two moves"
 	sleep 0.2
 	[ "$(job_tids 3 "$id")" = "$tids0" ] && words="$words pid-kept"
