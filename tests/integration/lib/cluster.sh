@@ -10,6 +10,7 @@
 #   cluster_up N [roamd flags for every host]   hosts h1..hN, all up and known
 #   HOST_FLAGS[I]="..."                         extra flags for host I (set before)
 #   HOST_PRE[I]="cmd;"                          root: run in host I's namespaces first
+#   HOST_WRAP[I]="cmd args"                     without root: host I's roamd runs under it
 #   run_on I ARGS...                            roam ARGS against host I's roamd
 #   bg_run_on I ARGS...                         the same in the background: BG_PID
 #   roamd_pid I                                 roamd's pid (in our namespace)
@@ -25,7 +26,7 @@ ROAMD=$B/roamd
 WORK=$(mktemp -d /var/tmp/roam-cluster.XXXXXX)
 chmod 755 "$WORK"
 NS=roamt$$
-declare -a HOST_FLAGS HOST_PRE ROAMD_PIDS
+declare -a HOST_FLAGS HOST_PRE HOST_WRAP ROAMD_PIDS
 NHOSTS=0
 AS_ROOT=0
 [ "$(id -u)" = 0 ] && AS_ROOT=1
@@ -108,7 +109,8 @@ start_host() { # I [flags...]
 			sleep 0.05
 		done
 	else
-		$ROAMD $flags >"$WORK/h$i.log" 2>&1 &
+		# The wrapper (unshare, say) must exec roamd: its pid is roamd's.
+		${HOST_WRAP[$i]:-} $ROAMD $flags >"$WORK/h$i.log" 2>&1 &
 		ROAMD_PIDS[$i]=$!
 	fi
 }
