@@ -176,6 +176,33 @@ rc=$?
 diff <(echo "$want") "$WORK/py.out" >/dev/null || fail "python3's output differs: $(diff <(echo "$want") "$WORK/py.out" | head)"
 note "python3: identical output, status 7, after three migrations"
 
+# Signals: a job moved away from its home is still signalled through it
+# (no cgroup here: its process group), and its status comes back.
+bg_run_on 1 run --on "$H1" -- sleep 60 >/dev/null 2>&1
+runner=$BG_PID
+wait_until 10 sh -c "'$ROAM' ps --control '$WORK/h1.sock' | grep -q ' sleep 60'" || fail "sleep never started"
+id=$(last_job 1)
+run_on 1 migrate "$id" --to "$H2" >"$WORK/m" 2>&1 || fail "sleep: migrate to h2: $(cat "$WORK/m")"
+run_on 1 kill -TERM "$id" || fail "roam kill of the moved sleep"
+wait "$runner"
+rc=$?
+[ $rc = 143 ] || fail "the moved sleep, killed with SIGTERM, came back as $rc"
+note "sleep: moved to h2, killed from its home: status 143"
+
+# roam drain, asked by roamd's own user: h2's jobs leave it.
+for k in 1 2; do
+	run_on 1 run --on "$H2" --detach -- sleep 60 >/dev/null || fail "detached sleep on h2"
+done
+run_on 2 drain "$H2" >"$WORK/drain" 2>&1 || fail "drain: $(cat "$WORK/drain")"
+grep -q "moved 2 jobs" "$WORK/drain" || fail "drain said: $(cat "$WORK/drain")"
+n=$(run_on 1 ps --json | $PY -c "import json,sys; print(sum(1 for j in json.load(sys.stdin) if j['host']=='$H2' and j['state']=='running'))")
+[ "$n" = 0 ] || fail "$n jobs still run on the drained h2"
+run_on 2 undrain "$H2" >/dev/null || fail "undrain"
+for id in $(run_on 1 ps --json | $PY -c 'import json,sys; print(*[j["id"] for j in json.load(sys.stdin) if j["state"]=="running"])'); do
+	run_on 1 kill -KILL "$id" >/dev/null || fail "kill $id after the drain"
+done
+note "drain: 2 jobs moved off h2"
+
 # Clocks: a job of h3 (100000 s ahead) cannot go to h1, whose roamd cannot
 # make a time namespace: --check and migrate say so, nothing is frozen, and
 # the job goes on at h3; to h2 likewise.
