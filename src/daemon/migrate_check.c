@@ -294,6 +294,9 @@ void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, si
 			pw->pw_uid, p->uid);
 	else if (pw->pw_uid == 0 && !roamd->cfg.allow_root)
 		add_why(why, cap, "%s: root jobs are refused (roamd --allow-root)", roamd->cfg.name);
+	else if (geteuid() != 0 && pw->pw_uid != geteuid())   /* as exec.c refuses a spawn */
+		add_why(why, cap, "%s: roamd runs unprivileged and cannot run jobs as '%s'", roamd->cfg.name,
+			p->user);
 	check_clocks(p, why, cap);
 	if (roamd->self_load.draining)
 		add_why(why, cap, "%s is draining", roamd->cfg.name);
