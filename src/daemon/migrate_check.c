@@ -216,6 +216,28 @@ void mig_clocks_of(pid_t pid, int64_t *mono, int64_t *boot)
 	*boot = clock_ns(CLOCK_BOOTTIME) - ob + pb;
 }
 
+/*
+ * Yama (kernel.yama.ptrace_scope) lets a tracer without CAP_SYS_PTRACE
+ * trace only its descendants (1), or nothing (2, 3), and a worker is its
+ * job's sibling (both are roamd's children): an unprivileged roamd says so
+ * before anything is frozen, rather than fail at the freeze.
+ */
+int mig_may_trace(struct roam_error *err)
+{
+	int scope = 0;
+	FILE *f;
+
+	if (geteuid() == 0 || !(f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re")))
+		return 0;
+	if (fscanf(f, "%d", &scope) != 1)
+		scope = 0;
+	fclose(f);
+	if (scope < 1)
+		return 0;
+	return roam_fail(err, -ROAM_E_PERM, "Yama's ptrace_scope is %d here: an unprivileged roamd cannot trace "
+			 "its jobs (run roamd as root, or set kernel.yama.ptrace_scope to 0)", scope);
+}
+
 /* The link a home opened to us: where a job's output goes. */
 struct conn *mig_home_link(const char *home)
 {

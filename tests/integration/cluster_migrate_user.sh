@@ -7,7 +7,8 @@
 # and roam ps following them; h3 runs in a user and time namespace whose
 # clocks are 100000 s ahead (a host booted earlier), so a job of h3 cannot
 # go back to h1 (its clocks would go backwards), and says so before
-# anything is frozen; a source roamd killed with the process built (before
+# anything is frozen; h4 sees a Yama ptrace_scope of 1 and refuses to move
+# its jobs, saying why; a source roamd killed with the process built (before
 # COMMIT) leaves it running exactly once.
 #
 # Run by an ordinary user, it runs as that user. Run as root, it makes a
@@ -59,10 +60,22 @@ if unshare --help 2>&1 | grep -q -- --monotonic &&
 	HOST_WRAP[3]="unshare --user --map-current-user --time --monotonic 100000 --boottime 100000"
 	TIMENS=1
 fi
-HOST_FLAGS[1]="--doubt-timeout 20"
-HOST_FLAGS[2]="--doubt-timeout 20"
-HOST_FLAGS[3]="--doubt-timeout 20"
-cluster_up 3 --shared "$SHARED"
+# h4: a host whose Yama ptrace_scope is 1 (a file of that name over
+# /proc/sys/kernel, in a mount namespace: user namespace root for the mount,
+# then roamd's own uid again), where the user's namespaces allow it.
+NH=3
+if [ $TIMENS = 1 ] && unshare --user --map-root-user --mount true 2>/dev/null &&
+	unshare --help 2>&1 | grep -q -- --map-user; then
+	cat >"$WORK/yama.sh" <<'EOS'
+mount -t tmpfs tmpfs /proc/sys/kernel && mkdir /proc/sys/kernel/yama &&
+	echo 1 >/proc/sys/kernel/yama/ptrace_scope || exit 1
+exec unshare --user --map-user="$ROAM_UID" --map-group="$ROAM_GID" "$@"
+EOS
+	HOST_WRAP[4]="env ROAM_UID=$(id -u) ROAM_GID=$(id -g) unshare --user --map-root-user --mount sh $WORK/yama.sh"
+	NH=4
+fi
+for i in 1 2 3 4; do HOST_FLAGS[$i]="--doubt-timeout 20"; done
+cluster_up $NH --shared "$SHARED"
 H1=$(hname 1) H2=$(hname 2) H3=$(hname 3)
 [ $AS_ROOT = 0 ] || fail "running as root"
 grep -q "cgroups: v2 none, v1 0" "$WORK/h1.log" || note "h1 has cgroups after all: $(grep cgroups: "$WORK/h1.log")"
@@ -230,6 +243,27 @@ else
 	note "no unprivileged time namespace here: the clocks refusal is not tested"
 fi
 
+# Yama: h4's roamd cannot trace its own jobs (a worker is a job's sibling,
+# not its ancestor), and says so before anything is frozen.
+if [ $NH = 4 ]; then
+	stop=$SHARED/stop-yama
+	bg_run_on 4 run --on "$(hname 4)" -- "$SUBJ/threads" -s "$stop" >"$WORK/out-y" 2>&1
+	runner=$BG_PID
+	wait_until 10 grep -q ready "$WORK/out-y" || fail "threads on h4: never ready"
+	id=$(last_job 4)
+	run_on 4 migrate "$id" --to "$H1" >"$WORK/m" 2>&1; rc=$?
+	[ $rc = 255 ] && grep -q "ptrace_scope is 1 here" "$WORK/m" || fail "migrate from h4 (Yama 1) gave $rc: $(cat "$WORK/m")"
+	note "h4 (Yama ptrace_scope 1): $(cat "$WORK/m")"
+	run_on 4 migrate --check "$id" --to "$H1" >"$WORK/m" 2>&1 && fail "--check let h4's job go"
+	grep -q "ptrace_scope" "$WORK/m" || fail "--check on h4 said: $(cat "$WORK/m")"
+	echo stop >"$stop"
+	wait "$runner"
+	rc=$?
+	grep -q '^PASS' "$WORK/out-y" && [ $rc = 0 ] || fail "threads on h4 after the refusal: rc=$rc $(cat "$WORK/out-y")"
+else
+	note "no unprivileged user and mount namespaces here: the Yama refusal is not tested"
+fi
+
 # The source's roamd dies with the process built at the destination, before
 # COMMIT, and restarts: with no cgroup to freeze, its copy must die with its
 # worker (not resume), since the restarted roamd lets the destination commit
@@ -240,7 +274,7 @@ restart_h1() { # [flags]
 	sleep 0.3
 	HOST_FLAGS[1]="--doubt-timeout 20 $*"
 	start_host 1 --shared "$SHARED"
-	for k in 1 2 3; do wait_until 15 hosts_up_on "$k" 3 || fail "h$k does not see 3 hosts after h1 restarted"; done
+	for k in $(seq 1 $NH); do wait_until 15 hosts_up_on "$k" $NH || fail "h$k does not see $NH hosts after h1 restarted"; done
 }
 restart_h1 --test-fault exit-before-commit
 stop=$SHARED/stop-fault
@@ -264,7 +298,7 @@ grep -q '^PASS' "$WORK/out-f" && [ $rc = 0 ] || fail "fault case: rc=$rc $(cat "
 note "source killed before COMMIT, restarted: runs once, on h2, PASS"
 
 # roam ps on every host agrees that nothing runs any more.
-for i in 1 2 3; do
+for i in $(seq 1 $NH); do
 	n=$(run_on $i ps --json | $PY -c 'import json,sys; print(sum(1 for j in json.load(sys.stdin) if j["state"]=="running"))')
 	[ "$n" = 0 ] || fail "h$i: roam ps still shows $n running jobs"
 done
