@@ -9,6 +9,8 @@
  *   ckpt_check    refuses unsupported state up front; nothing is frozen
  *   (ckpt_precopy_start, ckpt_precopy_round: pre-copy, see below)
  *   ckpt_freeze   seizes and interrupts every thread (ptrace, never SIGSTOP)
+ *   (ckpt_kill_with_tracer: from then on the process dies if we do, rather
+ *                 than resume: for a caller whose image may run elsewhere)
  *   ckpt_dump     collects everything and writes the stream, COMMIT last
  *   ckpt_resume   lets the process run on exactly as it was, or
  *   ckpt_kill     ends it (only once its image is safe)
@@ -95,6 +97,7 @@ int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
 
 int ckpt_freeze(struct ckpt *c);
+int ckpt_kill_with_tracer(struct ckpt *c);
 int ckpt_dump(struct ckpt *c, struct img_writer *w);
 int ckpt_resume(struct ckpt *c);
 int ckpt_kill(struct ckpt *c);

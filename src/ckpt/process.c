@@ -5,6 +5,7 @@
 #include "ckpt/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,27 +74,21 @@ static int64_t clock_ns(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* The clocks as the process sees them: ours plus its time namespace's offsets. */
+/*
+ * The clocks as the process sees them: ours, less our own time namespace's
+ * offsets (roam may itself run in one: a roamd in a container), plus its
+ * namespace's. Both sets of offsets are from the host's clocks.
+ */
 static int collect_clocks(struct ckpt *c, Roamimg__Clocks *ck)
 {
-	int64_t mono_off = 0, boot_off = 0;
-	char *text;
+	int64_t mono_off, boot_off, own_mono, own_boot;
 
-	if (proc_read_file(c->procfd, "timens_offsets", &text, NULL) == 0) {
-		for (char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-			char name[32];
-			long long s, ns;
-			if (sscanf(line, "%31s %lld %lld", name, &s, &ns) != 3)
-				continue;
-			if (!strcmp(name, "monotonic") || !strcmp(name, "1"))
-				mono_off = s * 1000000000 + ns;
-			else if (!strcmp(name, "boottime") || !strcmp(name, "7"))
-				boot_off = s * 1000000000 + ns;
-		}
-		free(text);
-	}
-	ck->monotonic_ns = clock_ns(CLOCK_MONOTONIC) + mono_off;
-	ck->boottime_ns = clock_ns(CLOCK_BOOTTIME) + boot_off;
+	if (proc_timens_offsets(c->procfd, &mono_off, &boot_off) < 0)
+		mono_off = boot_off = 0;
+	if (proc_timens_offsets(AT_FDCWD, &own_mono, &own_boot) < 0)
+		own_mono = own_boot = 0;
+	ck->monotonic_ns = clock_ns(CLOCK_MONOTONIC) - own_mono + mono_off;
+	ck->boottime_ns = clock_ns(CLOCK_BOOTTIME) - own_boot + boot_off;
 	ck->realtime_ns = clock_ns(CLOCK_REALTIME);
 	return 0;
 }

@@ -120,6 +120,28 @@ int ckpt_seize_all(struct ckpt *c)
 	return 0;
 }
 
+/*
+ * From here the frozen process dies with its tracer instead of running on:
+ * PTRACE_O_EXITKILL on every seized thread (one would do, since SIGKILL
+ * takes the whole group; all, in case that one exits). The seize leaves it
+ * out on purpose, so that a plain checkpoint never costs the process its
+ * life; a caller whose image may already run elsewhere (a migration source
+ * once the process is frozen for the last time) asks for it.
+ */
+int ckpt_kill_with_tracer(struct ckpt *c)
+{
+	if (c->state != CK_FROZEN)
+		return -EINVAL;
+	for (size_t i = 0; i < c->nthreads; i++) {
+		struct ckpt_thread *t = &c->threads[i];
+		if (!t->seized || !t->stopped)
+			continue;
+		if (ptrace(PTRACE_SETOPTIONS, t->tid, 0, (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)) < 0)
+			return roam_fail(c->err, -errno, "setting PTRACE_O_EXITKILL on thread %d", t->tid);
+	}
+	return 0;
+}
+
 /* Puts every thread back as it was before remote syscalls. A thread that
  * ran them sits at a syscall-exit stop, where the kernel does no restart
  * processing on the way out: the restart is applied by hand, with

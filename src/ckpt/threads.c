@@ -84,7 +84,10 @@ static int image_regs(struct ckpt *c, struct ckpt_thread *t, arch_regs_t *r, lon
 		r->orig_rax = (unsigned long)nr;
 	} else if (mem_read(c->pid, c->memfd, arch_regs_ip(r), at_ip, sizeof(at_ip)) == 0 &&
 		   arch_restart_pending(r, at_ip)) {
-		if ((rc = find_restarted_call(c, t, r, arch_regs_ip(r), &nr)) < 0)
+		/* The kernel's own restart left the call's number in orig_rax;
+		 * ours left -1, and the call site tells it. */
+		nr = (long)r->orig_rax;
+		if (!arch_restartable_syscall(nr) && (rc = find_restarted_call(c, t, r, arch_regs_ip(r), &nr)) < 0)
 			return rc;
 		arch_set_pending_syscall(r, nr);
 		*reissued = nr;

@@ -585,6 +585,49 @@ double exec_load(void)
 	return (double)runnable / ncpus;
 }
 
+/* VmRSS of pid, in bytes (0 if it is gone). */
+static uint64_t pid_rss(long pid)
+{
+	char sp[64], line[128];
+	unsigned long long kb;
+	uint64_t rss = 0;
+	FILE *s;
+
+	snprintf(sp, sizeof(sp), "/proc/%ld/status", pid);
+	if (!(s = fopen(sp, "re")))
+		return 0;
+	while (fgets(line, sizeof(line), s))
+		if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
+			rss = (uint64_t)kb << 10;
+	fclose(s);
+	return rss;
+}
+
+/* User and system CPU time of pid (its threads, not its children), in ns. */
+static uint64_t pid_cpu_ns(long pid)
+{
+	char sp[64], buf[1024], *p;
+	unsigned long long ut, st;
+	ssize_t n;
+	int fd;
+
+	snprintf(sp, sizeof(sp), "/proc/%ld/stat", pid);
+	if ((fd = open(sp, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* After the command's closing parenthesis: state is field 3, utime 14. */
+	if (!(p = strrchr(buf, ')')) ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (uint64_t)(ut + st) * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
+/* A job's CPU time and resident memory for roam ps: its cgroup's, or,
+ * without one (an unprivileged roamd), its leader's. */
 void exec_sample(struct job *j, uint64_t *cpu_ns, uint64_t *rss)
 {
 	char path[300];
@@ -595,23 +638,17 @@ void exec_sample(struct job *j, uint64_t *cpu_ns, uint64_t *rss)
 	*rss = 0;
 	if (!j->exec_side)
 		return;
-	if (cgroup_procs_file(j, path, sizeof(path)) < 0)
-		snprintf(path, sizeof(path), "/dev/null");
+	if (cgroup_procs_file(j, path, sizeof(path)) < 0) {
+		if (j->pid > 0) {
+			*cpu_ns = pid_cpu_ns(j->pid);
+			*rss = pid_rss(j->pid);
+		}
+		return;
+	}
 	f = fopen(path, "re");
 	if (!f)
 		return;
-	while (fscanf(f, "%ld", &pid) == 1) {
-		char sp[64], line[128];
-		snprintf(sp, sizeof(sp), "/proc/%ld/status", pid);
-		FILE *s = fopen(sp, "re");
-		if (!s)
-			continue;
-		while (fgets(line, sizeof(line), s)) {
-			unsigned long long kb;
-			if (sscanf(line, "VmRSS: %llu kB", &kb) == 1)
-				*rss += (uint64_t)kb << 10;
-		}
-		fclose(s);
-	}
+	while (fscanf(f, "%ld", &pid) == 1)
+		*rss += pid_rss(pid);
 	fclose(f);
 }

@@ -769,6 +769,8 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	struct ckpt_opts o = {.codec = IMG_CODEC_NONE, .out_fd = -1, .dirty_hash = roamd->cfg.dirty_hash};
 	if ((rc = ckpt_open(&g->ck, j->pid, &o, &g->err)) == 0)
 		rc = ckpt_check(g->ck);
+	if (rc == 0)
+		rc = mig_may_trace(&g->err);
 	if (rc < 0) {
 		char why[sizeof(g->why)];
 		roam_error_text(&g->err, why, sizeof(why));
@@ -808,6 +810,8 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	p.has_check_only = p.check_only = check;
 	p.need = j->need;
 	p.has_pinned = p.pinned = j->pinned;
+	p.has_clock_mono = p.has_clock_boot = 1;
+	mig_clocks_of(j->pid, &p.clock_mono, &p.clock_boot);
 	g->committing = check;   /* marks a check: READY ends it */
 	rc = conn_send(g->link, MSG_MIG_PREPARE, &p.base);
 	mig_files_free(&files);

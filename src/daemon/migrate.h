@@ -122,6 +122,8 @@ void mig_files_free(struct file_list *l);
 int mig_files_of(pid_t pid, struct file_list *l);
 uint64_t mig_rss_of(pid_t pid);
 uint64_t mig_anon_of(pid_t pid);
+void mig_clocks_of(pid_t pid, int64_t *mono, int64_t *boot);
+int mig_may_trace(struct roam_error *err);
 struct conn *mig_home_link(const char *home);
 void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap);
 

@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cluster/ident.h"
 #include "daemon/migrate.h"
 #include "sys/fileid.h"
+#include "sys/proc.h"
 
 void mig_ident_msg(Roamnet__HostIdent *m, const struct host_ident *id, char **featv, uint32_t *cpuid)
 {
@@ -209,6 +211,52 @@ uint64_t mig_anon_of(pid_t pid)
 	return status_bytes(pid, keys);
 }
 
+static int64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The process's clocks now, as the engine will write them in its image:
+ * ours, less our time namespace's offsets, plus its own. */
+void mig_clocks_of(pid_t pid, int64_t *mono, int64_t *boot)
+{
+	int64_t pm = 0, pb = 0, om = 0, ob = 0;
+	int fd = proc_open(pid);
+
+	if (fd >= 0) {
+		proc_timens_offsets(fd, &pm, &pb);
+		close(fd);
+	}
+	proc_timens_offsets(AT_FDCWD, &om, &ob);
+	*mono = clock_ns(CLOCK_MONOTONIC) - om + pm;
+	*boot = clock_ns(CLOCK_BOOTTIME) - ob + pb;
+}
+
+/*
+ * Yama (kernel.yama.ptrace_scope) lets a tracer without CAP_SYS_PTRACE
+ * trace only its descendants (1), or nothing (2, 3), and a worker is its
+ * job's sibling (both are roamd's children): an unprivileged roamd says so
+ * before anything is frozen, rather than fail at the freeze.
+ */
+int mig_may_trace(struct roam_error *err)
+{
+	int scope = 0;
+	FILE *f;
+
+	if (geteuid() == 0 || !(f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re")))
+		return 0;
+	if (fscanf(f, "%d", &scope) != 1)
+		scope = 0;
+	fclose(f);
+	if (scope < 1)
+		return 0;
+	return roam_fail(err, -ROAM_E_PERM, "Yama's ptrace_scope is %d here: an unprivileged roamd cannot trace "
+			 "its jobs (run roamd as root, or set kernel.yama.ptrace_scope to 0)", scope);
+}
+
 /* The link a home opened to us: where a job's output goes. */
 struct conn *mig_home_link(const char *home)
 {
@@ -244,6 +292,29 @@ static void add_why(char *why, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * A process whose clocks are ahead of ours is restored in a time namespace
+ * (its CLOCK_MONOTONIC must not go back), which an unprivileged roamd cannot
+ * make. Said before anything is frozen; the restore checks again, on the
+ * clocks of the freeze. The source's reading is older than ours by the
+ * link's delay, which errs on the side of trying.
+ */
+static void check_clocks(const Roamnet__MigPrepare *p, char *why, size_t cap)
+{
+	int64_t ahead = 0;
+
+	if (geteuid() == 0 || (!p->has_clock_mono && !p->has_clock_boot))
+		return;
+	if (p->has_clock_mono && p->clock_mono - clock_ns(CLOCK_MONOTONIC) > ahead)
+		ahead = p->clock_mono - clock_ns(CLOCK_MONOTONIC);
+	if (p->has_clock_boot && p->clock_boot - clock_ns(CLOCK_BOOTTIME) > ahead)
+		ahead = p->clock_boot - clock_ns(CLOCK_BOOTTIME);
+	if (ahead > 0)
+		add_why(why, cap, "%s: the job's clocks are %.3f s ahead of this host's; restoring it needs a "
+			"time namespace, which needs root (roamd runs unprivileged)", roamd->cfg.name,
+			(double)ahead / 1e9);
+}
+
 /* Every reason this host cannot take the process, joined. */
 void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap)
 {
@@ -264,6 +335,10 @@ void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, si
 			pw->pw_uid, p->uid);
 	else if (pw->pw_uid == 0 && !roamd->cfg.allow_root)
 		add_why(why, cap, "%s: root jobs are refused (roamd --allow-root)", roamd->cfg.name);
+	else if (geteuid() != 0 && pw->pw_uid != geteuid())   /* as exec.c refuses a spawn */
+		add_why(why, cap, "%s: roamd runs unprivileged and cannot run jobs as '%s'", roamd->cfg.name,
+			p->user);
+	check_clocks(p, why, cap);
 	if (roamd->self_load.draining)
 		add_why(why, cap, "%s is draining", roamd->cfg.name);
 	if (roamd->cfg.max_procs && exec_running() >= roamd->cfg.max_procs)

@@ -128,6 +128,13 @@ static void source_worker(struct mig *g)
 			rc = precopy(g, &w, &rounds);
 		if (rc == 0)
 			rc = ckpt_freeze(g->ck);
+		/* Frozen for the last time: from here its image may come to run
+		 * at the destination, so if roamd (and we with it) dies, this
+		 * copy must die too. A frozen cgroup holds it where roamd has
+		 * one; an unprivileged roamd has none, and a copy resumed by our
+		 * death would run twice once the destination commits. */
+		if (rc == 0)
+			rc = ckpt_kill_with_tracer(g->ck);
 		if (rc == 0) {
 			freeze_ns = ckpt_stats(g->ck)->freeze_ns;
 			rc = ckpt_dump(g->ck, &w);
@@ -139,7 +146,10 @@ static void source_worker(struct mig *g)
 	bulk_close(&b);
 	note(g, rc ? 'E' : 'D', rc, rounds, freeze_ns, err);
 	char d = decision(g);
-	if (d == 'K' && rc == 0)
+	/* No decision (0) is roamd gone: once the whole image went, the
+	 * destination may commit it (a restarted roamd asks it to), so this
+	 * copy ends as if told 'K'; it must not run on unseen. */
+	if ((d == 'K' || d == 0) && rc == 0)
 		rc = ckpt_kill(g->ck);
 	else
 		rc = ckpt_resume(g->ck) == 0 ? 1 : -1;
@@ -239,7 +249,8 @@ int mig_start_worker(struct mig *g)
 		return -errno;
 	if (pid == 0) {
 		/* The worker dies with roamd: a held restore dies with it
-		 * (PTRACE_O_EXITKILL), a checkpoint resumes its process. */
+		 * (PTRACE_O_EXITKILL), a checkpoint resumes its process, or,
+		 * once it froze it for the last time, kills it too. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "sys/mem.h"
+#include "sys/proc.h"
 
 struct child_report {
 	int err;                /* negative errno */
@@ -333,18 +334,26 @@ static int pid_is_zombie(pid_t pid)
 	return ppid > 1;
 }
 
+/* The offsets a time namespace takes are from the host's clocks, while
+ * validate.c measured what is missing from ours: where roam itself runs in
+ * a time namespace, its own offsets come on top. */
 static int enter_timens(struct restore *r)
 {
+	int64_t mono, boot;
 	char buf[128];
 	int fd, n;
 
 	if (!r->timens_mono_ns && !r->timens_boot_ns)
 		return 0;
+	if (proc_timens_offsets(AT_FDCWD, &mono, &boot) < 0)
+		mono = boot = 0;
+	mono += r->timens_mono_ns;
+	boot += r->timens_boot_ns;
 	if (unshare(CLONE_NEWTIME) < 0)
 		return roam_fail(r->err, -errno, "making a time namespace for the restored clocks");
 	n = snprintf(buf, sizeof(buf), "monotonic %lld %lld\nboottime %lld %lld\n",
-		     (long long)(r->timens_mono_ns / 1000000000), (long long)(r->timens_mono_ns % 1000000000),
-		     (long long)(r->timens_boot_ns / 1000000000), (long long)(r->timens_boot_ns % 1000000000));
+		     (long long)(mono / 1000000000), (long long)(mono % 1000000000),
+		     (long long)(boot / 1000000000), (long long)(boot % 1000000000));
 	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, buf, (size_t)n) != n) {
 		int e = -errno;

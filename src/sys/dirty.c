@@ -15,6 +15,9 @@
 #include "sys/mem.h"
 
 /* The installed headers are older than the kernel: what 6.7 added. */
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
 #ifndef UFFD_FEATURE_WP_UNPOPULATED
 #define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
 #endif
@@ -98,6 +101,13 @@ static int open_uffd(struct dirty *d, struct remote *r)
 
 	learn_marker(&d->marker);
 	rc = remote_syscall(r, &fd, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK, 0, 0, 0, 0, 0);
+	/* Unprivileged (vm.unprivileged_userfaultfd 0, the default): only one
+	 * that handles faults of user mode alone. That is no loss here: an
+	 * asynchronous write-protection fault, from user or kernel mode, is
+	 * resolved by the kernel without ever reaching the userfaultfd. */
+	if (rc == 0 && fd == -EPERM)
+		rc = remote_syscall(r, &fd, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0,
+				    0, 0, 0);
 	if (rc < 0)
 		return rc;
 	if (fd < 0)

@@ -404,3 +404,28 @@ int proc_read_limits(int dirfd, uint64_t cur[], uint64_t max[], int n)
 	free(buf);
 	return i < 0 ? 0 : i;
 }
+
+int proc_timens_offsets(int dirfd, int64_t *mono, int64_t *boot)
+{
+	char *text;
+	int rc;
+
+	*mono = *boot = 0;
+	rc = proc_read_file(dirfd, dirfd == AT_FDCWD ? "/proc/self/timens_offsets" : "timens_offsets", &text, NULL);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	for (char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		char name[32];
+		long long s, ns;
+		if (sscanf(line, "%31s %lld %lld", name, &s, &ns) != 3)
+			continue;
+		if (!strcmp(name, "monotonic") || !strcmp(name, "1"))
+			*mono = s * 1000000000 + ns;
+		else if (!strcmp(name, "boottime") || !strcmp(name, "7"))
+			*boot = s * 1000000000 + ns;
+	}
+	free(text);
+	return 0;
+}

@@ -71,6 +71,10 @@ int proc_read_fdinfo(int dirfd, int fd, struct proc_fdinfo *fi);
  * prlimit(2) on another process, this needs no CAP_SYS_RESOURCE when the
  * process changed its ids. Returns the number of limits read. */
 int proc_read_limits(int dirfd, uint64_t cur[], uint64_t max[], int n);
+/* The CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets (ns) of the process's time
+ * namespace, from the host's clocks (timens_offsets); 0 where the kernel has
+ * no time namespaces. AT_FDCWD stands for the caller itself (/proc/self). */
+int proc_timens_offsets(int dirfd, int64_t *mono, int64_t *boot);
 /* The fd numbers open in the process, sorted. */
 int proc_list_fds(int dirfd, int **out, size_t *n);
 

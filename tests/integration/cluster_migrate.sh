@@ -1,6 +1,7 @@
 #!/bin/bash
-# roam migrate across 3 namespace hosts: self-checking subjects and real
-# programs move while they run and finish as if nothing happened, with their
+# roam migrate across 3 namespace hosts: self-checking subjects (every kind
+# of state the engine tests check, threaded variants too) and real programs
+# (python3, bc) move while they run and finish as if nothing happened, with their
 # output, stdin, signals and exit status at the home (the `roam run` that
 # started them); a process moves 20 times around the cluster; roam ps shows
 # where it is and how often it moved; roam drain empties a host.
@@ -24,16 +25,29 @@ for j in json.load(sys.stdin):
         print(j["host"], j.get("migrations", 0))' "$2"
 }
 
+# The pid and thread ids of job ID running on host I, as that host sees them.
+job_tids() { # I ID
+	local pid
+	pid=$(run_on "$1" ps --json | python3 -c '
+import json, sys
+print([j["pid"] for j in json.load(sys.stdin) if j["id"] == sys.argv[1]][0])' "$2") || return 1
+	echo "$pid: $(on_host "$1" ls "/proc/$pid/task" | sort -n | tr '\n' ' ')"
+}
+
 # migrate_subject NAME [ARGS]: runs subject NAME from h1 on h1, moves it to
 # h2 then h3, stops it there; it must print PASS and exit 0 at the home.
+# When its pid and every thread id came through unchanged (PID namespaces:
+# the engine takes the old ones where they are free), the stop file says
+# pid-kept and the subject asserts them too.
 migrate_subject() {
 	local name=$1; shift
-	local stop="$SHARED/stop-$name" out="$WORK/out-$name" id
+	local stop="$SHARED/stop-$name" out="$WORK/out-$name" id tids0 words=pid-moved
 	rm -f "$stop"
 	ROAM_STOP=$stop bg_run_on 1 run --on "$H1" -- "$SUBJ/$name" -s "$stop" "$@" >"$out" 2>&1
 	local runner=$BG_PID
 	wait_until 10 grep -q ready "$out" || fail "$name: never ready: $(cat "$out")"
 	id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+	tids0=$(job_tids 1 "$id")
 	run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/mig-$name" 2>&1 || fail "$name: migrate to h2: $(cat "$WORK/mig-$name")"
 	note "$(cat "$WORK/mig-$name")"
 	[ "$(job_host 1 "$id")" = "$H2 1" ] || fail "$name: ps says $(job_host 1 "$id") after one move"
@@ -41,19 +55,30 @@ migrate_subject() {
 	run_on 2 migrate "$id" --to "$H3" >/dev/null 2>&1 || fail "$name: migrate to h3"
 	[ "$(job_host 2 "$id")" = "$H3 2" ] || fail "$name: ps says $(job_host 2 "$id") after two moves"
 	sleep 0.2
-	echo "pid-moved" >"$stop"
+	[ "$(job_tids 3 "$id")" = "$tids0" ] && words="$words pid-kept"
+	# The session subject leads its session and process group on h3 too:
+	# a signal to the group reaches it (as ckpt_session.sh checks).
+	if [ "$name" = session ]; then
+		on_host 3 kill -USR1 -- "-$(job_tids 3 "$id" | cut -d: -f1)" || fail "$name: no process group to signal on h3"
+		sleep 0.1
+	fi
+	echo "$words" >"$stop"
 	wait "$runner"
 	local rc=$?
-	grep -q '^PASS' "$out" || fail "$name: after two migrations: rc=$rc: $(cat "$out")"
-	[ $rc = 0 ] || fail "$name: exit status $rc at the home"
-	note "$name: PASS after h1 -> h2 -> h3"
+	grep -q '^PASS' "$out" || fail "$name $*: after two migrations: rc=$rc: $(cat "$out")"
+	[ $rc = 0 ] || fail "$name $*: exit status $rc at the home"
+	note "$name${*:+ $*}: PASS after h1 -> h2 -> h3 ($words)"
 }
 
-for s in ${MIG_SUBJECTS-memory threads fpu clocks syscalls signals}; do
-	migrate_subject "$s"
+# Each subject, and the multithreaded variants the engine tests run
+# (ckpt_*_mt.sh), as NAME or NAME:THREADS.
+for s in ${MIG_SUBJECTS-memory threads fpu clocks syscalls signals memory:4 fds \
+	attrs attrs:2 pid pid:2 session session:2}; do
+	case $s in
+	*:*) migrate_subject "${s%%:*}" -t "${s#*:}" ;;
+	*) migrate_subject "$s" ;;
+	esac
 done
-[ -n "${MIG_SUBJECTS-x}" ] && migrate_subject memory -t 4
-[ -n "${MIG_SUBJECTS-x}" ] && migrate_subject fds
 
 # A real program: python3's output is byte-identical to an unmigrated run,
 # while it moves 20 times around the cluster; stdin typed at the home
@@ -106,6 +131,33 @@ diff <(echo "$want") "$WORK/py.out" >/dev/null || fail "python3's output differs
 [ "$(job_host 1 "$id" 2>/dev/null)" = "" ] || true
 [ $relayed2 -gt 0 ] && [ $relayed -gt $relayed2 ] || fail "the moves were not typed on other hosts: $relayed relayed, $relayed2 twice"
 note "python3: identical output, status 7, after 20 migrations ($relayed typed elsewhere, $relayed2 relayed twice, each with its progress lines)"
+
+# A program nobody here wrote: bc (unmodified) prints 40 numbers of 400
+# digits, reading its program on stdin from the home, and moves h1 -> h2
+# live, then h2 -> h3 cold, mid-computation; its output must be
+# byte-identical to an unmigrated run, and its status 0 at the home.
+if command -v bc >/dev/null; then
+	printf 'scale=400\nfor (i = 1; i <= 40; i++) { print i, " ", l(i) + e(i / 10) + a(i), "\\n" }\nquit\n' >"$WORK/prog.bc"
+	bc -l <"$WORK/prog.bc" >"$WORK/bc.want" 2>&1 || fail "bc's reference run failed"
+	(cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H1" -- bc -l) <"$WORK/prog.bc" >"$WORK/bc.out" 2>&1 &
+	runner=$!
+	# The numbers printed so far (each starts a line with its index).
+	bc_done() { [ "$(grep -c '^[0-9]* ' "$WORK/bc.out")" -ge "$1" ]; }
+	wait_until 20 bc_done 5 || fail "bc printed nothing: $(cat "$WORK/bc.out")"
+	id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+	run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "bc: migrate live to h2: $(cat "$WORK/m")"
+	note "bc: $(cat "$WORK/m")"
+	wait_until 20 bc_done 15 || fail "bc stalled on h2: $(tail -n 2 "$WORK/bc.out")"
+	run_on 1 migrate "$id" --to "$H3" --cold --stats >"$WORK/m" 2>&1 || fail "bc: migrate cold to h3: $(cat "$WORK/m")"
+	note "bc: $(cat "$WORK/m")"
+	wait "$runner"
+	rc=$?
+	[ $rc = 0 ] || fail "bc's exit status came back as $rc"
+	cmp "$WORK/bc.want" "$WORK/bc.out" || fail "bc's output differs after two moves"
+	note "bc: identical output ($(wc -c <"$WORK/bc.out") bytes) after a live and a cold migration"
+else
+	note "bc not installed: its migration skipped"
+fi
 
 # roam drain: every job leaves h2, and no new one goes there. (Placed near a
 # job pinned there by --on, which drain leaves: cluster_migrate_need.sh.)

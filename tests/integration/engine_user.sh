@@ -48,3 +48,32 @@ touch "$STOP"
 wait_exit "$WAITER" 20
 [ "$RC" = 0 ] || fail "subject exited $RC: $(tail -3 "$LOG")"
 grep -q '^PASS' "$LOG" || fail "no PASS"
+
+# Pre-copy without privilege: the userfaultfd made inside the process can
+# only be one for faults of user mode (vm.unprivileged_userfaultfd is 0 by
+# default), which asynchronous write protection does not need: the pages
+# are tracked by userfaultfd all the same, not by hashing.
+log "uid $U checkpoints its own process live, through a pipe"
+: >"$T/u/log2"
+chown $U "$T/u/log2"
+LOG="$T/u/log2" STOP="$T/u/stop2"
+ROAM_STOP="$STOP" "${AS_USER[@]}" "$ROAM_SUBJECTS/dirty" 16 churn >>"$LOG" 2>&1 </dev/null &
+SPID=$! ORIG_PID=$! WAITER=$!
+track "$SPID"
+wait_ready
+run_for 0.2
+rm -f "$T/u/pid2"
+( "${AS_USER[@]}" "$ROAM" checkpoint "$SPID" --live --stats -o - 2>"$T/ulive.err" |
+	"${AS_USER[@]}" "$ROAM" restore - --pid-file "$T/u/pid2" 2>"$T/ulrs.err" ) &
+old=$WAITER WAITER=$!
+track "$WAITER"
+wait_until 20 test -s "$T/u/pid2" || fail "user live restore wrote no pid: $(cat "$T/ulive.err" "$T/ulrs.err")"
+wait_exit "$old" 10
+SPID=$(cat "$T/u/pid2")
+track "$SPID"
+grep -q "pre-copy with userfaultfd" "$T/ulive.err" || fail "not tracked by userfaultfd: $(cat "$T/ulive.err")"
+run_for 0.3
+touch "$STOP"
+wait_exit "$WAITER" 20
+[ "$RC" = 0 ] || fail "subject exited $RC: $(tail -3 "$LOG")"
+grep -q '^PASS' "$LOG" || fail "no PASS"

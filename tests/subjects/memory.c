@@ -26,6 +26,9 @@
  *
  * "big=N" as an argument adds an N MiB private anonymous area filled with a
  * pattern (every page present and distinct), for the large-image paths.
+ * "any-exe" skips the /proc/self/exe check, for restorers without
+ * CAP_CHECKPOINT_RESTORE (they cannot set that link: it names roam, or the
+ * roamd that restored it).
  *
  * Also built statically (memory-static).
  */
@@ -46,6 +49,7 @@ static char *sparse;		/* 64 MiB NORESERVE, one page per 8 MiB touched */
 static char *huge;		/* 64 GiB NORESERVE, two pages touched */
 #define HUGE_LEN (64UL << 30)
 static char *big;		/* big=N: N MiB, all pages present */
+static int any_exe;		/* any-exe: /proc/self/exe may name another program */
 static size_t big_len;
 static char *sanon;		/* shared anonymous */
 #define SANON_PAGES 32
@@ -397,7 +401,8 @@ static void verify(void)
 	check_blob("/proc/self/cmdline", &cmdline0);
 	check_blob("/proc/self/environ", &environ0);
 	check_blob("/proc/self/auxv", &auxv0);
-	check_blob("/proc/self/exe", &exe0);
+	if (!any_exe)
+		check_blob("/proc/self/exe", &exe0);
 
 	/* The shared file mapping is still the file: writes go both ways. */
 	sfile_counter++;
@@ -491,6 +496,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < subj.argc; i++) {
 		if (!strncmp(subj.argv[i], "big=", 4))
 			big_len = (size_t)atoi(subj.argv[i] + 4) << 20;
+		else if (!strcmp(subj.argv[i], "any-exe"))
+			any_exe = 1;
 		else
 			subj_usage();
 	}

@@ -10,9 +10,11 @@
 #   cluster_up N [roamd flags for every host]   hosts h1..hN, all up and known
 #   HOST_FLAGS[I]="..."                         extra flags for host I (set before)
 #   HOST_PRE[I]="cmd;"                          root: run in host I's namespaces first
+#   HOST_WRAP[I]="cmd args"                     without root: host I's roamd runs under it
 #   run_on I ARGS...                            roam ARGS against host I's roamd
 #   bg_run_on I ARGS...                         the same in the background: BG_PID
 #   roamd_pid I                                 roamd's pid (in our namespace)
+#   on_host I CMD...                            CMD in host I's PID and mount namespaces
 #   wait_until SECONDS CMD...                   polls CMD until it succeeds
 #   fail MSG                                    prints and exits 1
 # Cleanup (trap EXIT) kills the daemons and removes namespaces, cgroups and files.
@@ -24,7 +26,7 @@ ROAMD=$B/roamd
 WORK=$(mktemp -d /var/tmp/roam-cluster.XXXXXX)
 chmod 755 "$WORK"
 NS=roamt$$
-declare -a HOST_FLAGS HOST_PRE ROAMD_PIDS
+declare -a HOST_FLAGS HOST_PRE HOST_WRAP ROAMD_PIDS
 NHOSTS=0
 AS_ROOT=0
 [ "$(id -u)" = 0 ] && AS_ROOT=1
@@ -109,12 +111,20 @@ start_host() { # I [flags...]
 			sleep 0.05
 		done
 	else
-		$ROAMD $flags >"$WORK/h$i.log" 2>&1 &
+		# The wrapper (unshare, say) must exec roamd: its pid is roamd's.
+		${HOST_WRAP[$i]:-} $ROAMD $flags >"$WORK/h$i.log" 2>&1 &
 		ROAMD_PIDS[$i]=$!
 	fi
 }
 
 roamd_pid() { echo "${ROAMD_PIDS[$1]}"; }
+
+# Runs CMD where host I's pids mean what roam ps says (its PID namespace,
+# and the mount namespace whose /proc shows it); without root, here.
+on_host() { # I CMD...
+	local i=$1; shift
+	if [ $AS_ROOT = 1 ]; then nsenter -t "$(roamd_pid "$i")" -p -m -- "$@"; else "$@"; fi
+}
 
 run_on() { # I roam-args...
 	local i=$1; shift
