@@ -812,6 +812,9 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	p.has_pinned = p.pinned = j->pinned;
 	p.has_clock_mono = p.has_clock_boot = 1;
 	mig_clocks_of(j->pid, &p.clock_mono, &p.clock_boot);
+	int32_t tids[256];
+	p.tids = tids;
+	p.n_tids = (size_t)mig_tids_of(j->pid, tids, 256);
 	g->committing = check;   /* marks a check: READY ends it */
 	rc = conn_send(g->link, MSG_MIG_PREPARE, &p.base);
 	mig_files_free(&files);
@@ -1049,6 +1052,7 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 		    (g->listen_fd = bulk_listen(addr, &g->bulk_port)) < 0)
 			goto fail;
 	}
+	mig_keep_pids_free(p->tids, p->n_tids);
 	if (restore_open(&g->rs, &o, &g->err) < 0 || mig_start_worker(g) < 0)
 		goto fail;
 	for (int i = 0; i < 4; i++)

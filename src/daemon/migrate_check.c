@@ -5,6 +5,7 @@
  * The source gathers (mig_files_of, mig_ident_msg); the destination judges
  * (mig_dest_checks). See docs/migration.md.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -209,6 +210,55 @@ uint64_t mig_anon_of(pid_t pid)
 	static const char *const keys[] = {"RssAnon", "RssShmem", NULL};
 
 	return status_bytes(pid, keys);
+}
+
+int mig_tids_of(pid_t pid, int32_t *out, int cap)
+{
+	char path[64];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	for (struct dirent *e; n < cap && (e = readdir(d));)
+		if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
+			out[n++] = (int32_t)atoi(e->d_name);
+	closedir(d);
+	return n;
+}
+
+/* Moves this PID namespace's last allocated pid past the highest of ids,
+ * when it is below: the worker and the restore's helpers, made next, then
+ * take pids above, and the arriving process can have its own pid and thread
+ * ids back (clone3 set_tid), which its C library has cached. Only root may
+ * (ns_last_pid); a best effort, since any other process may fork. */
+void mig_keep_pids_free(const int32_t *ids, size_t n)
+{
+	int32_t top = 0;
+	long last = 0;
+	char buf[32];
+
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] > top)
+			top = ids[i];
+	int fd = open("/proc/sys/kernel/ns_last_pid", O_RDWR | O_CLOEXEC);
+	if (top <= 0 || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	ssize_t got = read(fd, buf, sizeof(buf) - 1);
+	if (got > 0) {
+		buf[got] = 0;
+		last = atol(buf);
+	}
+	if (got > 0 && last < top) {
+		int len = snprintf(buf, sizeof(buf), "%d", (int)top);
+		if (pwrite(fd, buf, (size_t)len, 0) != len)
+			log_debug("ns_last_pid: %s", strerror(errno));
+	}
+	close(fd);
 }
 
 static int64_t clock_ns(clockid_t id)

@@ -166,13 +166,10 @@ for k in 1 2; do
 	run_on 1 run --near "$pin" --detach -- sleep 60 >/dev/null || fail "detached sleep near $pin"
 done
 run_on 1 kill "$pin" >/dev/null || fail "kill $pin"
-running_on_h2() { # N: exactly N jobs run on h2
-	[ "$(run_on 1 ps --json | python3 -c "import json,sys; print(sum(1 for j in json.load(sys.stdin) if j['host']=='$H2' and j['state']=='running'))")" = "$1" ]
-}
-wait_until 10 running_on_h2 2 || fail "not 2 jobs on h2 before the drain"
+wait_until 10 jobs_on_is 1 "$H2" 2 || fail "not 2 jobs on h2 before the drain"
 run_on 2 drain "$H2" >"$WORK/drain" 2>&1 || fail "drain: $(cat "$WORK/drain")"
 grep -q "moved 2 jobs" "$WORK/drain" || fail "drain said: $(cat "$WORK/drain")"
-running_on_h2 0 || fail "jobs still run on the drained h2"
+jobs_on_is 1 "$H2" 0 || fail "jobs still run on the drained h2"
 h2_draining() { run_on 1 hosts --json | grep -q '"draining":true'; }
 wait_until 5 h2_draining || fail "h1 never saw h2 draining"
 for k in 1 2 3 4; do

@@ -204,14 +204,17 @@ rc=$?
 [ $rc = 143 ] || fail "the moved sleep, killed with SIGTERM, came back as $rc"
 note "sleep: moved to h2, killed from its home: status 143"
 
-# roam drain, asked by roamd's own user: h2's jobs leave it.
+# roam drain, asked by roamd's own user: h2's jobs leave it. (Placed near a
+# job pinned there by --on, which drain leaves alone: cluster_migrate_need.sh.)
+pin=$(run_on 1 run --on "$H2" --detach -- sleep 60) || fail "detached sleep on h2"
 for k in 1 2; do
-	run_on 1 run --on "$H2" --detach -- sleep 60 >/dev/null || fail "detached sleep on h2"
+	run_on 1 run --near "$pin" --detach -- sleep 60 >/dev/null || fail "detached sleep near $pin"
 done
+run_on 1 kill -KILL "$pin" >/dev/null || fail "kill $pin"
+wait_until 10 jobs_on_is 1 "$H2" 2 || fail "not 2 jobs on h2 before the drain"
 run_on 2 drain "$H2" >"$WORK/drain" 2>&1 || fail "drain: $(cat "$WORK/drain")"
 grep -q "moved 2 jobs" "$WORK/drain" || fail "drain said: $(cat "$WORK/drain")"
-n=$(run_on 1 ps --json | $PY -c "import json,sys; print(sum(1 for j in json.load(sys.stdin) if j['host']=='$H2' and j['state']=='running'))")
-[ "$n" = 0 ] || fail "$n jobs still run on the drained h2"
+jobs_on_is 1 "$H2" 0 || fail "jobs still run on the drained h2"
 run_on 2 undrain "$H2" >/dev/null || fail "undrain"
 for id in $(run_on 1 ps --json | $PY -c 'import json,sys; print(*[j["id"] for j in json.load(sys.stdin) if j["state"]=="running"])'); do
 	run_on 1 kill -KILL "$id" >/dev/null || fail "kill $id after the drain"

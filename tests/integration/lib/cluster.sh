@@ -43,6 +43,12 @@ fail() {
 }
 note() { echo "# $*"; }
 
+# jobs_on_is I HOST N: host I's roam ps shows exactly N running jobs on HOST.
+jobs_on_is() {
+	[ "$(run_on "$1" ps --json | /usr/bin/python3 -c 'import json, sys
+print(sum(1 for j in json.load(sys.stdin) if j["host"] == sys.argv[1] and j["state"] == "running"))' "$2")" = "$3" ]
+}
+
 host_addr() { # I
 	if [ $AS_ROOT = 1 ]; then echo "10.77.0.$1:7070"; else echo "127.0.0.1:$((BASE_PORT + $1))"; fi
 }
