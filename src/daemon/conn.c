@@ -72,10 +72,21 @@ size_t conn_pending(const struct conn *c)
 
 static void want(struct conn *c, uint32_t events)
 {
+	if (c->rx_paused)
+		events &= ~(uint32_t)EPOLLIN;
 	if (c->dead || c->epoll_events == events)
 		return;
 	c->epoll_events = events;
 	loop_mod(&c->ev, events);
+}
+
+void conn_pause_rx(struct conn *c, bool pause)
+{
+	if (c->rx_paused == pause)
+		return;
+	c->rx_paused = pause;
+	if (c->state == CS_OPEN)
+		want(c, buf_used(&c->out) ? EPOLLIN | EPOLLOUT : EPOLLIN);
 }
 
 static void flush(struct conn *c)
@@ -335,7 +346,9 @@ static void conn_event(struct ev *ev, uint32_t events)
 		conn_write(c, hello, sizeof(hello));
 		return;
 	}
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+	/* Paused, a client is still read once it hung up: what its socket
+	 * holds is all that can come (and epoll reports a hang-up anyway). */
+	if ((events & (EPOLLHUP | EPOLLERR)) || ((events & EPOLLIN) && !c->rx_paused)) {
 		while (budget > 0) {
 			uint8_t *dst = buf_reserve(&c->in, 65536);
 			ssize_t n;

@@ -344,6 +344,35 @@ static void job_err_event(struct ev *ev, uint32_t events)
 	drain(j, ev, 2, 1u << 20);
 }
 
+/* The job's home learns what stdin it took, so that it sends more: at
+ * once for a home here, in a Flow when a quarter of the window was taken
+ * or nothing is left waiting here. */
+static void taken(struct job *j, size_t n)
+{
+	if (j->home_side) {
+		job_input_taken(j, n);
+		return;
+	}
+	j->in_taken += n;
+	if (j->in_taken >= IN_WINDOW / 4 || !buf_used(&j->stdin_buf))
+		exec_taken_flush(j);
+}
+
+void exec_taken_flush(struct job *j)
+{
+	Roamnet__Flow f = ROAMNET__FLOW__INIT;
+
+	if (!j->in_taken)
+		return;
+	if (j->origin) {
+		f.id = j->id;
+		f.has_input_taken = 1;
+		f.input_taken = j->in_taken;
+		conn_send(j->origin, MSG_FLOW, &f.base);
+	}
+	j->in_taken = 0;
+}
+
 static void push_stdin(struct job *j)
 {
 	while (j->in_ev.fd >= 0 && buf_used(&j->stdin_buf)) {
@@ -356,11 +385,14 @@ static void push_stdin(struct job *j)
 		}
 		if (n < 0) {
 			/* EPIPE: the job stopped reading; what is left is dropped, as a pipe would. */
+			size_t left = buf_used(&j->stdin_buf);
 			buf_free(&j->stdin_buf);
 			close_ev(&j->in_ev);
+			taken(j, left);
 			return;
 		}
 		buf_consume(&j->stdin_buf, (size_t)n);
+		taken(j, (size_t)n);
 	}
 	if (j->in_ev.fd >= 0) {
 		if (j->stdin_eof)
@@ -377,8 +409,11 @@ static void job_in_event(struct ev *ev, uint32_t events)
 
 void exec_input(struct job *j, const uint8_t *data, size_t n, bool eof)
 {
-	if (!j->exec_side || (j->in_ev.fd < 0 && !j->migrating))
+	if (!j->exec_side || (j->in_ev.fd < 0 && !j->migrating)) {
+		if (j->exec_side && n)
+			taken(j, n);   /* nobody reads it: dropped, as a closed pipe drops it */
 		return;
+	}
 	if (n && buf_append(&j->stdin_buf, data, n) < 0)
 		return;
 	if (eof)
@@ -413,7 +448,10 @@ static void close_ends(struct job *j)
 	close_ev(&j->err_ev);
 	close_ev(&j->in_ev);
 	close_ev(&j->pidfd_ev);
+	if (buf_used(&j->stdin_buf))
+		taken(j, buf_used(&j->stdin_buf));   /* dropped with the job */
 	buf_free(&j->stdin_buf);
+	exec_taken_flush(j);
 	j->exec_side = false;
 }
 

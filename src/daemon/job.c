@@ -149,6 +149,7 @@ void job_home_failed(struct job *j, int code, const char *reason)
 	snprintf(j->fail_reason, sizeof(j->fail_reason), "%s", reason);
 	j->reap_ms = now_ms() + (j->client ? KEEP_SEEN_MS : KEEP_UNSEEN_MS);
 	log_info("job %s failed: %s", j->id, reason);
+	job_input_pump(j);   /* what waits is dropped; the client is read again */
 	if (j->client) {
 		Roamnet__Failed f = ROAMNET__FAILED__INIT;
 		f.id = j->id;
@@ -499,6 +500,7 @@ void job_home_started(struct job *j, const char *host, int pid)
 	if (j->client->detach) {
 		/* From now on output is kept for roam attach, not sent to a
 		 * client that is about to go. */
+		conn_pause_rx(j->client, false);
 		j->client->job = NULL;
 		j->client = NULL;
 	}
@@ -580,6 +582,7 @@ void job_home_exited(struct job *j, int status)
 	j->state = JOB_EXITED;
 	j->status = status;
 	j->reap_ms = now_ms() + (j->client ? KEEP_SEEN_MS : KEEP_UNSEEN_MS);
+	job_input_pump(j);   /* what waits is dropped; the client is read again */
 	if (j->client)
 		send_exit(j->client, j);
 	for (struct conn *c = roamd->conns; c; c = c->next)
@@ -654,29 +657,65 @@ static void send_input(struct job *j, const uint8_t *data, size_t n, bool eof)
 	conn_send(j->exec_member->link, MSG_INPUT, &in.base);
 }
 
+/* Input goes out of the home's queue (early_in) while the exec side holds
+ * less than IN_WINDOW of it untaken; the client is read while the queue
+ * holds less than IN_WINDOW (what one read of its socket brings more at
+ * most). Input is never dropped here while the job may still take it. */
 void job_input(struct job *j, const uint8_t *data, size_t n, bool eof)
 {
-	if (j->exec_side) {
-		exec_input(j, data, n, eof);
-	} else if (j->state == JOB_PLACING || j->migrating) {
-		/* Not placed yet (probes in flight), or moving: keep it for the
-		 * exec host. */
-		if (n)
-			buf_append(&j->early_in, data, n);
-		j->early_eof |= eof;
-	} else if (j->exec_member && j->exec_member->link && !final(j)) {
-		send_input(j, data, n, eof);
+	if (final(j))
+		return;
+	if (n && buf_append(&j->early_in, data, n) < 0) {
+		log_warn("job %s: out of memory for its input", j->id);
+		return;
 	}
+	j->early_eof |= eof;
+	job_input_pump(j);
 }
 
-/* Hands the job what stdin came while it was being placed. */
+void job_input_pump(struct job *j)
+{
+	if (j->in_pumping || !j->home_side)
+		return;
+	j->in_pumping = true;
+	if (final(j)) {
+		buf_free(&j->early_in);
+		j->early_eof = false;
+	}
+	while ((buf_used(&j->early_in) || j->early_eof) && j->in_out < IN_WINDOW &&
+	       j->state != JOB_PLACING && !j->migrating && !final(j)) {
+		size_t n = buf_used(&j->early_in) < IN_CHUNK ? buf_used(&j->early_in) : IN_CHUNK;
+		bool eof = j->early_eof && n == buf_used(&j->early_in);
+		if (j->exec_side) {
+			j->in_out += n;
+			exec_input(j, buf_data(&j->early_in), n, eof);
+		} else if (j->exec_member && j->exec_member->link && j->exec_member->link->state == CS_OPEN) {
+			j->in_out += n;
+			send_input(j, buf_data(&j->early_in), n, eof);
+		} else {
+			break;   /* no way there now: kept until there is */
+		}
+		buf_consume(&j->early_in, n);
+		if (eof)
+			j->early_eof = false;
+	}
+	if (!buf_used(&j->early_in))
+		buf_free(&j->early_in);
+	if (j->client && j->client->job == j)
+		conn_pause_rx(j->client, buf_used(&j->early_in) >= IN_WINDOW);
+	j->in_pumping = false;
+}
+
+void job_input_taken(struct job *j, uint64_t n)
+{
+	j->in_out = n < j->in_out ? j->in_out - n : 0;
+	job_input_pump(j);
+}
+
+/* Hands the job what stdin came while it was being placed or moved. */
 static void flush_early_input(struct job *j)
 {
-	if (!buf_used(&j->early_in) && !j->early_eof)
-		return;
-	job_input(j, buf_data(&j->early_in), buf_used(&j->early_in), j->early_eof);
-	buf_free(&j->early_in);
-	j->early_eof = false;
+	job_input_pump(j);
 }
 
 /* The exec host is about to move the job: hold input and signals here. */
@@ -749,6 +788,7 @@ void job_attach(struct conn *c, struct job *j)
 	}
 	if (!final(j))
 		hold(j, false);
+	job_input_pump(j);   /* reads the new client, or not, as its input queue says */
 	if (j->state == JOB_EXITED) {
 		send_exit(c, j);
 		j->reap_ms = now_ms() + KEEP_SEEN_MS;

@@ -524,6 +524,12 @@ static void source_built(struct mig *g, const Roamnet__MigReply *r)
 	 * destination's answer decides. Park the process where roamd's death
 	 * cannot let it run: its cgroup frozen (a ptrace stop ends with us). */
 	log_debug("migration %llu: built at %s", (unsigned long long)g->mid, g->peer);
+	/* The input held here goes with COMMIT, in one frame. The home's
+	 * window keeps it far below the limit; should it not fit, nothing is
+	 * lost yet: stay (a COMMIT that cannot be sent would leave us in doubt
+	 * on a link that works). */
+	if (buf_used(&g->job->stdin_buf) > MSG_MAX_PAYLOAD - 4096)
+		return source_abort(g, "too much input held for the job to carry it");
 	mig_fault_exit("exit-before-commit");
 	cgroup_freeze(g->job, true);
 	g->state = MS_DOUBT;
@@ -548,6 +554,7 @@ static void source_outcome(struct mig *g, bool committed, int pid, const char *r
 		 * end is not the job's: the exec side goes before it is seen. */
 		kill(g->job->pid, SIGKILL);
 		cgroup_freeze(g->job, false);
+		buf_free(&g->job->stdin_buf);   /* it went with COMMIT: the destination reports it taken */
 		exec_detach(g->job);
 		g->job->held_sigs = 0;   /* they went with COMMIT */
 		mig_tell(g, 'K');

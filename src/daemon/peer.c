@@ -363,6 +363,16 @@ static bool from_exec(struct conn *c, unsigned type, ProtobufCMessage *m)
 	case MSG_LOCATE_REP:
 		job_locate_answer((Roamnet__LocateRep *)m);
 		return false;
+	case MSG_FLOW: {
+		/* The stdin the exec side took. From whichever host runs it or
+		 * is taking it over: a destination reports the input COMMIT
+		 * brought before its source says the job moved. */
+		Roamnet__Flow *f = (Roamnet__Flow *)m;
+		j = job_find(f->id);
+		if (j && j->home_side && f->has_input_taken)
+			job_input_taken(j, f->input_taken);
+		return false;
+	}
 	}
 	conn_kill(c, "message in the wrong direction");
 	return false;

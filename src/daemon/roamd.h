@@ -95,6 +95,7 @@ struct conn {
 	uint64_t query;             /* ps: the query it awaits */
 	bool detach;
 	bool held_back;             /* some job's output waits for this queue to drain */
+	bool rx_paused;             /* control: its job's input queue is full: not read */
 	bool flush_due;             /* frames queued this loop turn: conn_flush_due sends them */
 	struct conn *next;
 };
@@ -128,8 +129,11 @@ struct job {
 	struct member *exec_member; /* where it runs when not here */
 	bool paused;                /* home: asked the exec host to stop reading output */
 	bool held;                  /* exec: the home asked us to stop reading output */
-	struct buf early_in;        /* stdin that came while the job was placed */
+	struct buf early_in;        /* home: stdin from the client not yet handed out
+	                               (placing, moving, or the window is full) */
 	bool early_eof;
+	uint64_t in_out;            /* home: stdin handed to the exec side, not yet taken */
+	bool in_pumping;
 	uint32_t migrations;        /* times it moved between hosts */
 	char *need;                 /* both sides: the caller's --need as typed (NULL: none);
 	                               it moves with the job, and --auto and drain honour it */
@@ -152,6 +156,7 @@ struct job {
 	struct ev out_ev, err_ev, in_ev;
 	struct buf stdin_buf;
 	bool stdin_eof;
+	uint64_t in_taken;          /* exec: stdin taken, not yet told the home */
 	bool leader_exited;
 	char cg_v2[256];            /* job cgroup dirs ("" if none) */
 	char cg_v1[4][256];
@@ -269,6 +274,8 @@ void conn_reap(void);
 void conn_connect(struct member *m);
 /* Bytes waiting to be written on c. */
 size_t conn_pending(const struct conn *c);
+/* Stops (or resumes) reading a control client: back-pressure on its stdin. */
+void conn_pause_rx(struct conn *c, bool pause);
 /* Kills handshakes past their deadline. */
 void conn_tick(uint64_t now);
 
@@ -331,6 +338,15 @@ void job_member_lost(struct member *m);
 void job_signal(struct job *j, int sig);
 /* stdin from the job's client, wherever the job is. */
 void job_input(struct job *j, const uint8_t *data, size_t n, bool eof);
+/* Stdin flow control. The home hands the exec side at most IN_WINDOW bytes
+ * (one chunk more at most) that it has not taken yet, wherever the job runs;
+ * past that, and while the job is placed or moves, input waits at the home,
+ * which stops reading the client once IN_WINDOW waits there. So the input a
+ * migration carries (MigCtl.stdin) stays far below a frame's limit. */
+#define IN_WINDOW (256u << 10)
+#define IN_CHUNK  (64u << 10)
+void job_input_pump(struct job *j);
+void job_input_taken(struct job *j, uint64_t n);   /* home: the exec side took n bytes */
 void job_attach(struct conn *c, struct job *j);
 void job_home_hold(struct job *j);
 void job_home_moved(struct job *j, const char *host, int pid);
@@ -343,6 +359,7 @@ bool job_visible(const struct job *j, uid_t uid, const char *user);
  * program that cannot be executed, 255 otherwise) and fills reason. */
 int exec_start(struct job *j, const Roamnet__Spawn *s, char *reason, size_t cap);
 void exec_input(struct job *j, const uint8_t *data, size_t n, bool eof);
+void exec_taken_flush(struct job *j);   /* tells the home what stdin was taken */
 /* Output of the job, to wherever its home is (or kept, if it has none). */
 void exec_deliver(struct job *j, unsigned fd, const uint8_t *data, size_t n);
 void exec_signal(struct job *j, int sig);
