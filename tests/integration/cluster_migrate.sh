@@ -159,6 +159,33 @@ else
 	note "bc not installed: its migration skipped"
 fi
 
+# sha256sum (unmodified) digests 64 MiB typed on its stdin at the home, in
+# pieces, and moves h1 -> h2 live, then h2 -> h3 cold, in between: the
+# digest it prints must be the data's.
+head -c 64M /dev/urandom >"$WORK/sha.in"
+sha_want=$(sha256sum <"$WORK/sha.in")
+mkfifo "$WORK/sha.fifo"
+exec 8<>"$WORK/sha.fifo"
+(cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H1" -- sha256sum) <"$WORK/sha.fifo" >"$WORK/sha.out" 2>&1 8>&- &
+runner=$!
+feed() { dd if="$WORK/sha.in" bs=1M skip="$1" count="$2" status=none >&8 || fail "feeding sha256sum"; }
+feed 0 16
+wait_until 10 eval '[ -n "$(run_on 1 ps --json | python3 -c "import json,sys; print(*[j[\"id\"] for j in json.load(sys.stdin) if j[\"state\"]==\"running\"])")" ]' ||
+	fail "sha256sum never ran"
+id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "sha256sum: migrate live to h2: $(cat "$WORK/m")"
+note "sha256sum: $(cat "$WORK/m")"
+feed 16 24
+run_on 1 migrate "$id" --to "$H3" --cold --stats >"$WORK/m" 2>&1 || fail "sha256sum: migrate cold to h3: $(cat "$WORK/m")"
+note "sha256sum: $(cat "$WORK/m")"
+feed 40 24
+exec 8>&-
+wait "$runner"
+rc=$?
+[ $rc = 0 ] || fail "sha256sum's exit status came back as $rc: $(cat "$WORK/sha.out")"
+[ "$(cat "$WORK/sha.out")" = "$sha_want" ] || fail "sha256sum printed $(cat "$WORK/sha.out"), want $sha_want"
+note "sha256sum: the right digest of 64 MiB after a live and a cold migration"
+
 # roam drain: every job leaves h2, and no new one goes there. (Placed near a
 # job pinned there by --on, which drain leaves: cluster_migrate_need.sh.)
 pin=$(run_on 1 run --on "$H2" --detach -- sleep 60) || fail "detached sleep on h2"
