@@ -189,6 +189,11 @@ int cc_relay(struct cc *c, bool forward_stdin)
 	sigset_t mask;
 	int sfd, code = CLI_EXIT_FAILURE;
 	bool in_open = forward_stdin;
+	/* Stdin is read only when the socket to roamd has room: roamd stops
+	 * reading us when the job's input queue is full (its back-pressure),
+	 * and a send blocked on that would stop us printing the job's output
+	 * too, which the job may be waiting on. */
+	bool room = false;
 
 	sigemptyset(&mask);
 	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++) {
@@ -243,11 +248,13 @@ int cc_relay(struct cc *c, bool forward_stdin)
 		}
 		if (r < 0)
 			goto out;
-		pf[0] = (struct pollfd){.fd = c->fd, .events = POLLIN};
+		pf[0] = (struct pollfd){.fd = c->fd, .events = POLLIN | (in_open && !room ? POLLOUT : 0)};
 		pf[1] = (struct pollfd){.fd = sfd, .events = POLLIN};
-		pf[2] = (struct pollfd){.fd = in_open ? 0 : -1, .events = POLLIN};
+		pf[2] = (struct pollfd){.fd = in_open && room ? 0 : -1, .events = POLLIN};
 		if (poll(pf, 3, -1) < 0 && errno != EINTR)
 			goto out;
+		if (pf[0].revents & POLLOUT)
+			room = true;
 		if (pf[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -273,6 +280,7 @@ int cc_relay(struct cc *c, bool forward_stdin)
 			}
 			if ((in.has_data || in.has_eof) && cc_send(c, MSG_INPUT, &in.base) < 0)
 				goto out;
+			room = false;   /* asked again before the next read */
 		}
 	}
 out:

@@ -375,6 +375,14 @@ void exec_taken_flush(struct job *j)
 
 static void push_stdin(struct job *j)
 {
+	/* Migrating: the pipe's content is imaged as it is; a write now
+	 * (an EPOLLOUT armed before) would put bytes neither in the image nor
+	 * in what COMMIT carries. */
+	if (j->migrating) {
+		if (j->in_ev.fd >= 0)
+			loop_mod(&j->in_ev, 0);
+		return;
+	}
 	while (j->in_ev.fd >= 0 && buf_used(&j->stdin_buf)) {
 		ssize_t n = write(j->in_ev.fd, buf_data(&j->stdin_buf), buf_used(&j->stdin_buf));
 		if (n < 0 && errno == EINTR)

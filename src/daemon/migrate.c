@@ -528,7 +528,7 @@ static void source_built(struct mig *g, const Roamnet__MigReply *r)
 	 * window keeps it far below the limit; should it not fit, nothing is
 	 * lost yet: stay (a COMMIT that cannot be sent would leave us in doubt
 	 * on a link that works). */
-	if (buf_used(&g->job->stdin_buf) > MSG_MAX_PAYLOAD - 4096)
+	if (buf_used(&g->job->stdin_buf) + 1024 > msg_type_max(MSG_MIG_CTL))
 		return source_abort(g, "too much input held for the job to carry it");
 	mig_fault_exit("exit-before-commit");
 	cgroup_freeze(g->job, true);

@@ -345,6 +345,7 @@ void job_input(struct job *j, const uint8_t *data, size_t n, bool eof);
  * migration carries (MigCtl.stdin) stays far below a frame's limit. */
 #define IN_WINDOW (256u << 10)
 #define IN_CHUNK  (64u << 10)
+_Static_assert(IN_WINDOW + IN_CHUNK + 1024 <= MSG_MAX_PAYLOAD, "COMMIT carries up to a window and a chunk of input");
 void job_input_pump(struct job *j);
 void job_input_taken(struct job *j, uint64_t n);   /* home: the exec side took n bytes */
 void job_attach(struct conn *c, struct job *j);

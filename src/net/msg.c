@@ -40,7 +40,9 @@ static const struct msg_desc table[MSG_TYPE_MAX] = {
 	[MSG_RESULT]    = {"result", &roamnet__result__descriptor, 16u << 10, C},
 	[MSG_MIG_PREPARE] = {"mig-prepare", &roamnet__mig_prepare__descriptor, MSG_MAX_PAYLOAD, P},
 	[MSG_MIG_DATA]  = {"mig-data", &roamnet__mig_data__descriptor, MSG_MIG_CHUNK + 64, P},
-	[MSG_MIG_CTL]   = {"mig-ctl", &roamnet__mig_ctl__descriptor, 128u << 10, P},
+	/* COMMIT carries the input held at the source: at most the home's
+	 * window and a chunk (IN_WINDOW + IN_CHUNK in roamd), 320 KiB. */
+	[MSG_MIG_CTL]   = {"mig-ctl", &roamnet__mig_ctl__descriptor, MSG_MAX_PAYLOAD, P},
 	[MSG_MIG_REPLY] = {"mig-reply", &roamnet__mig_reply__descriptor, 16u << 10, P},
 	[MSG_MIG_HOME]  = {"mig-home", &roamnet__mig_home__descriptor, 1024, P},
 	[MSG_MIGRATE]   = {"migrate", &roamnet__migrate__descriptor, 1024, P | C},
@@ -431,6 +433,13 @@ void msg_free(ProtobufCMessage *m)
 {
 	if (m)
 		protobuf_c_message_free_unpacked(m, NULL);
+}
+
+size_t msg_type_max(unsigned type)
+{
+	const struct msg_desc *d = lookup(type);
+
+	return d ? d->max : 0;
 }
 
 size_t msg_frame_size(const ProtobufCMessage *m)

@@ -137,6 +137,9 @@ int msg_take(const uint8_t *buf, size_t len, unsigned ch, unsigned *type, Protob
 
 void msg_free(ProtobufCMessage *m);
 
+/* The payload limit of a type (0: no such type). */
+size_t msg_type_max(unsigned type);
+
 /* Size of the frame msg_encode would write for m. */
 size_t msg_frame_size(const ProtobufCMessage *m);
 

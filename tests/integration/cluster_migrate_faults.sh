@@ -138,14 +138,17 @@ if [ -z "${ONLY:-}" ] || [ "$ONLY" = mem-limit ]; then
 	# caller types meanwhile fill its pipe, the window at h3 and the queue
 	# at the home, which stops reading the caller; the move to h2 is held
 	# at the home (HOLD) while h3 holds what came, and aborts at h2's
-	# restore (STAYED). Then the job reads it all: the digest must be the
-	# data's, nothing lost or doubled.
+	# restore (STAYED); then it moves to h1 (its home) with as much input
+	# waiting. Then the job reads it all: the digest must be the data's,
+	# nothing lost or doubled.
 	CASE="input in flight through an aborted migration"
 	if command -v python3 >/dev/null; then
 		head -c 8M /dev/urandom >"$WORK/in8"
 		want=$(sha256sum <"$WORK/in8" | cut -d' ' -f1)
 		go=$SHARED/go.$RANDOM
-		bg_run_on 1 run --on "$H3" -- python3 -c '
+		# (Not bg_run_on: a command put in the background reads /dev/null
+		# unless its own redirection says otherwise.)
+		(cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H3" -- python3 -c '
 import hashlib, os, sys, time
 big = b"\1" * (64 << 20)
 print("ready", flush=True)
@@ -154,12 +157,15 @@ while not os.path.exists(sys.argv[1]):
 h = hashlib.sha256()
 for b in iter(lambda: sys.stdin.buffer.read(65536), b""):
     h.update(b)
-print(h.hexdigest(), len(big))' "$go" <"$WORK/in8" >"$WORK/py.out" 2>&1
-		runner=$BG_PID
+print(h.hexdigest(), len(big))' "$go") <"$WORK/in8" >"$WORK/py.out" 2>&1 &
+		runner=$!
 		wait_until 15 grep -q ready "$WORK/py.out" || fail "$CASE: never ready: $(cat "$WORK/py.out")"
 		id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
 		run_on 1 migrate "$id" --to "$H2" >"$WORK/m" 2>&1 && fail "$CASE: it moved over the limit: $(cat "$WORK/m")"
 		grep -q "it goes on here" "$WORK/m" || fail "$CASE: the source did not resume it: $(cat "$WORK/m")"
+		# Then it moves home with all that still waiting: h3 holds a
+		# window of it, which goes with COMMIT.
+		run_on 1 migrate "$id" --to "$H1" >"$WORK/m" 2>&1 || fail "$CASE: moving it home: $(cat "$WORK/m")"
 		touch "$go"
 		wait "$runner" || fail "$CASE: status $?: $(cat "$WORK/py.out")"
 		[ "$(tail -1 "$WORK/py.out")" = "$want $((64 << 20))" ] ||
