@@ -45,6 +45,8 @@ struct restore {
 	int *file_fd_rw;
 	struct shm_master *shm;
 	size_t nshm;
+	int mem_image;          /* the image is all in memory (restore_prepare_mem) */
+	struct filler *fill;    /* how pages go in (pages.c), from the layout to COMMIT */
 	pid_t *tids;            /* per image thread: the live thread, 0 before */
 	struct remote *trem;    /* per image thread */
 };
@@ -65,7 +67,6 @@ int restore_setup_late(struct restore *r);
 int restore_find_hole(const Roamimg__Mm *mm, const uint64_t (*extra)[2], size_t nextra, uint64_t size,
 		      uint64_t *out);
 int restore_layout(struct restore *r);
-int restore_pages(struct restore *r, const struct img_pages *pg);
 /* Pre-copy: from the early layout (r->mm) to the final one (r->ld.mm):
  * unmaps what went, maps the fresh mappings anew. */
 int restore_mm_update(struct restore *r);
@@ -75,6 +76,15 @@ void restore_close_files(struct restore *r);
 /* Pre-copy: a DROP record. */
 int restore_drop(struct restore *r, const struct img_record *rec);
 int restore_mm_finish(struct restore *r);
+/* pages.c */
+/* After the layout: the child's private anonymous mappings registered with a
+ * userfaultfd for the fill, and with parallel (an image in memory) helper
+ * threads to copy. */
+int restore_fill_open(struct restore *r, int parallel);
+int restore_pages(struct restore *r, const struct img_pages *pg);
+/* Every page in, every mapping unregistered: before anything runs. With
+ * abort, pages not yet written are left. */
+int restore_fill_close(struct restore *r, int abort);
 /* threads.c */
 /* Everything but the release: every thread exists, stopped and traced by
  * the calling thread, with its registers and mask in place. */

@@ -1,0 +1,348 @@
+/*
+ * The pages, written into the child (step 5 of the list in mm.c).
+ *
+ * Filling fresh anonymous memory is what a restore costs: written with
+ * process_vm_writev, every page is faulted in, allocated and zeroed by the
+ * kernel, and only then copied over. So the child's private anonymous
+ * mappings are registered, for the time of the fill only, with a
+ * userfaultfd made inside the child (missing mode, user faults only), and
+ * their pages are placed with UFFDIO_COPY: one call per block, which
+ * allocates each page and copies into it with no fault and no zeroing. The
+ * userfaultfd is closed, which unregisters every mapping, before anything of
+ * the image runs (restore_fill_close); nothing about the mappings changes.
+ *
+ * The other mappings take process_vm_writev (mem_write): shared anonymous
+ * objects, private file mappings (the kernel registers neither), those
+ * advised MADV_HUGEPAGE (a UFFDIO_COPY makes small pages, a fault may make
+ * a huge one), and all of them where the kernel gives no userfaultfd.
+ *
+ * From an image in memory (a mapped file), uncompressed blocks are queued
+ * and copied by helper threads, one per CPU beside the reader, while the
+ * reader checks the records that follow; it joins them at the end. Queued
+ * blocks may land in any order: should two blocks write the same page (a
+ * later copy wins), the second UFFDIO_COPY finds it present (EEXIST), and
+ * every queued block is written again at the end, in stream order.
+ *
+ * Pre-copy streams keep to process_vm_writev in stream order: their rounds
+ * rewrite pages and drop them.
+ */
+#include "restore/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sys/mem.h"
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+
+#define PAGE ARCH_PAGE_SIZE
+#define MAX_HELPERS 3
+
+struct fill_job {
+	uint64_t dst;
+	const uint8_t *src;
+	size_t len;
+	int uffd;               /* the destination is registered: UFFDIO_COPY */
+};
+
+struct filler {
+	pid_t pid;
+	int memfd;
+	int uffd;               /* on the child's mm, or -1 */
+	uint8_t *registered;    /* per vma of the layout the child has */
+	size_t nvmas;
+
+	/* Parallel mode: every queued job stays in jobs, for a replay. */
+	int parallel;
+	pthread_t th[MAX_HELPERS];
+	int nth;
+	pthread_mutex_t lock;
+	pthread_cond_t more, idle;
+	struct fill_job *jobs;
+	size_t njobs, cap, next, done;
+	int stop, conflict;
+	int err;                /* the first failure, and where */
+	uint64_t err_addr;
+};
+
+/* UFFDIO_COPY of len bytes; a page already present (EEXIST: written
+ * before) is written over with mem_write, which finds it present. */
+static int uffd_copy(struct filler *f, uint64_t dst, const uint8_t *src, size_t len, int *conflict)
+{
+	while (len) {
+		struct uffdio_copy c = { .dst = dst, .src = (uint64_t)(uintptr_t)src, .len = len,
+					 .mode = UFFDIO_COPY_MODE_DONTWAKE };
+		int rc = ioctl(f->uffd, UFFDIO_COPY, &c);
+		if (c.copy > 0) {
+			dst += (uint64_t)c.copy;
+			src += c.copy;
+			len -= (size_t)c.copy;
+			continue;
+		}
+		int e = c.copy < 0 ? (int)-c.copy : rc < 0 ? errno : EIO;
+		if (e == EAGAIN || e == EINTR)
+			continue;
+		if (e != EEXIST)
+			return -e;
+		*conflict = 1;
+		if ((rc = mem_write(f->pid, f->memfd, dst, src, PAGE)) < 0)
+			return rc;
+		dst += PAGE;
+		src += PAGE;
+		len -= PAGE;
+	}
+	return 0;
+}
+
+static int run_job(struct filler *f, const struct fill_job *j, int *conflict)
+{
+	if (j->uffd)
+		return uffd_copy(f, j->dst, j->src, j->len, conflict);
+	return mem_write(f->pid, f->memfd, j->dst, j->src, j->len);
+}
+
+/* Runs one queued job, with f->lock held on entry and on return; 0 when
+ * there was none. */
+static int take_job(struct filler *f)
+{
+	if (f->next == f->njobs)
+		return 0;
+	struct fill_job j = f->jobs[f->next++];
+	int failed = f->err != 0, conflict = 0, rc = 0;
+	pthread_mutex_unlock(&f->lock);
+	if (!failed)
+		rc = run_job(f, &j, &conflict);
+	pthread_mutex_lock(&f->lock);
+	if (rc < 0 && !f->err) {
+		f->err = rc;
+		f->err_addr = j.dst;
+	}
+	f->conflict |= conflict;
+	if (++f->done == f->njobs)
+		pthread_cond_broadcast(&f->idle);
+	return 1;
+}
+
+static void *helper(void *arg)
+{
+	struct filler *f = arg;
+
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		if (take_job(f))
+			continue;
+		if (f->stop)
+			break;
+		pthread_cond_wait(&f->more, &f->lock);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/* Parallel mode ends: the queue is worked off (the caller helps), the
+ * helpers stop, and after a conflict every job is written again in order.
+ * The filler goes on in the calling thread alone. */
+static int drain(struct filler *f)
+{
+	int rc;
+
+	if (!f->parallel)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	while (take_job(f))
+		;
+	while (f->done < f->njobs)
+		pthread_cond_wait(&f->idle, &f->lock);
+	f->stop = 1;
+	pthread_cond_broadcast(&f->more);
+	pthread_mutex_unlock(&f->lock);
+	for (int t = 0; t < f->nth; t++)
+		pthread_join(f->th[t], NULL);
+	f->parallel = 0;
+	rc = f->err;
+	for (size_t i = 0; !rc && f->conflict && i < f->njobs; i++)
+		if ((rc = mem_write(f->pid, f->memfd, f->jobs[i].dst, f->jobs[i].src, f->jobs[i].len)) < 0)
+			f->err_addr = f->jobs[i].dst;
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->more);
+	pthread_cond_destroy(&f->idle);
+	free(f->jobs);
+	f->jobs = NULL;
+	return rc;
+}
+
+/* A userfaultfd inside the child, brought over to us, the child's copy
+ * closed: -1 when this kernel or its settings give none. */
+static int child_uffd(struct restore *r)
+{
+	long fd, ignored;
+	int pidfd, uffd = -1;
+
+	if (remote_syscall(&r->rem, &fd, SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0) < 0 || fd < 0)
+		return -1;
+	pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+	if (pidfd >= 0) {
+		uffd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+		close(pidfd);
+	}
+	remote_syscall(&r->rem, &ignored, SYS_close, fd, 0, 0, 0, 0, 0);
+	struct uffdio_api api = { .api = UFFD_API };
+	if (uffd >= 0 && ioctl(uffd, UFFDIO_API, &api) < 0) {
+		close(uffd);
+		uffd = -1;
+	}
+	return uffd;
+}
+
+static int registrable(const Roamimg__Vma *v)
+{
+	int anon = v->kind == ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE ||
+		   (v->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE && v->carried);
+	return anon && !(v->madv & VMA_MADV_HUGEPAGE);
+}
+
+int restore_fill_open(struct restore *r, int parallel)
+{
+	const Roamimg__Mm *mm = r->mm;
+	struct filler *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	f->pid = r->pid;
+	f->memfd = r->memfd;
+	f->nvmas = mm->n_vmas;
+	f->registered = calloc(mm->n_vmas + 1, 1);
+	if (!f->registered) {
+		free(f);
+		return -ENOMEM;
+	}
+	r->fill = f;
+	f->uffd = child_uffd(r);
+	for (size_t i = 0; f->uffd >= 0 && i < mm->n_vmas; i++) {
+		const Roamimg__Vma *v = mm->vmas[i];
+		struct uffdio_register reg = { .range = { v->start, v->end - v->start },
+					       .mode = UFFDIO_REGISTER_MODE_MISSING };
+		if (registrable(v) && ioctl(f->uffd, UFFDIO_REGISTER, &reg) == 0)
+			f->registered[i] = (reg.ioctls & (1ull << _UFFDIO_COPY)) != 0;
+	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (!parallel || cpus < 2)
+		return 0;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->more, NULL);
+	pthread_cond_init(&f->idle, NULL);
+	f->parallel = 1;
+	for (long t = 0; t < cpus - 1 && t < MAX_HELPERS; t++) {
+		if (pthread_create(&f->th[t], NULL, helper, f) != 0)
+			break;
+		f->nth++;
+	}
+	if (!f->nth)
+		return drain(f);
+	return 0;
+}
+
+/* One part of a block, inside mapping vi; queued when the data stays. */
+static int fill(struct restore *r, size_t vi, uint64_t dst, const uint8_t *src, size_t len, int stays)
+{
+	struct filler *f = r->fill;
+	struct fill_job j = { dst, src, len, 0 };
+	int conflict = 0, rc;
+
+	if (!f)
+		return mem_write(r->pid, r->memfd, dst, src, len);
+	j.uffd = vi < f->nvmas && f->registered[vi];
+	if (f->parallel && !stays && (rc = drain(f)) < 0)
+		return rc;
+	if (!f->parallel)
+		return run_job(f, &j, &conflict);
+	pthread_mutex_lock(&f->lock);
+	if (f->njobs == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 256;
+		struct fill_job *n = realloc(f->jobs, cap * sizeof(*n));
+		if (!n) {
+			pthread_mutex_unlock(&f->lock);
+			return -ENOMEM;
+		}
+		f->jobs = n;
+		f->cap = cap;
+	}
+	f->jobs[f->njobs++] = j;
+	pthread_cond_signal(&f->more);
+	rc = f->err;
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+int restore_pages(struct restore *r, const struct img_pages *pg)
+{
+	const Roamimg__Mm *mm = r->mm;
+	uint64_t addr = pg->addr, end = pg->addr + (uint64_t)pg->npages * ARCH_PAGE_SIZE;
+	const uint8_t *data = pg->data;
+	/* Raw blocks of an image in memory point into it; others into a
+	 * buffer the next record reuses. */
+	int stays = r->mem_image && pg->codec == IMG_CODEC_NONE;
+
+	/* A block may cover adjacent mappings: write each part where it belongs. */
+	while (addr < end) {
+		ssize_t i = img_find_vma(mm, addr);
+		if (i < 0)
+			return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx lie outside every mapping",
+					 (unsigned long long)addr);
+		const Roamimg__Vma *v = mm->vmas[i];
+		uint64_t part_end = v->end < end ? v->end : end;
+		uint64_t dst = addr;
+		if (v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED) {
+			const struct shm_master *m = NULL;
+			for (size_t k = 0; k < r->nshm && !m; k++)
+				if (r->shm[k].shm_id == v->shm_id)
+					m = &r->shm[k];
+			if (!m)
+				return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx: no shared object", (unsigned long long)addr);
+			dst = m->addr + v->pgoff + (addr - v->start);
+		} else if (v->kind == ROAMIMG__VMA_KIND__VMA_VDSO || v->kind == ROAMIMG__VMA_KIND__VMA_VVAR ||
+			   v->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED) {
+			return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx in a mapping that carries none",
+					 (unsigned long long)addr);
+		}
+		int rc = fill(r, (size_t)i, dst, data, part_end - addr, stays);
+		if (rc < 0)
+			return roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)addr);
+		data += part_end - addr;
+		addr = part_end;
+	}
+	r->stats.pages += pg->npages;
+	return 0;
+}
+
+int restore_fill_close(struct restore *r, int abort)
+{
+	struct filler *f = r->fill;
+	int rc;
+
+	if (!f)
+		return 0;
+	if (abort && f->parallel) {
+		pthread_mutex_lock(&f->lock);
+		f->err = f->err ? f->err : -ECANCELED;  /* the jobs left are skipped */
+		pthread_mutex_unlock(&f->lock);
+	}
+	rc = drain(f);
+	if (rc < 0 && !abort && !r->err->code)
+		roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)f->err_addr);
+	/* The last reference: the kernel unregisters every mapping. */
+	if (f->uffd >= 0)
+		close(f->uffd);
+	free(f->registered);
+	free(f);
+	r->fill = NULL;
+	return rc;
+}
