@@ -78,10 +78,11 @@ int restore_drop(struct restore *r, const struct img_record *rec);
 int restore_mm_finish(struct restore *r);
 /* pages.c */
 /* After the layout: the child's private anonymous mappings registered with a
- * userfaultfd for the fill, and with parallel (an image in memory) helper
- * threads to copy. */
-int restore_fill_open(struct restore *r, int parallel);
-int restore_pages(struct restore *r, const struct img_pages *pg);
+ * userfaultfd for the fill, and helper threads to copy. */
+int restore_fill_open(struct restore *r);
+/* A page block; rd, the reader it came from, may hand its payload buffer
+ * over to the copy (NULL: it may not). */
+int restore_pages(struct restore *r, const struct img_pages *pg, struct img_reader *rd);
 /* Every page in, every mapping unregistered: before anything runs. With
  * abort, pages not yet written are left. */
 int restore_fill_close(struct restore *r, int abort);

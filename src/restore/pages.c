@@ -16,12 +16,16 @@
  * advised MADV_HUGEPAGE (a UFFDIO_COPY makes small pages, a fault may make
  * a huge one), and all of them where the kernel gives no userfaultfd.
  *
- * From an image in memory (a mapped file), uncompressed blocks are queued
- * and copied by helper threads, one per CPU beside the reader, while the
- * reader checks the records that follow; it joins them at the end. Queued
- * blocks may land in any order: should two blocks write the same page (a
- * later copy wins), the second UFFDIO_COPY finds it present (EEXIST), and
- * every queued block is written again at the end, in stream order.
+ * Uncompressed blocks are queued and copied by helper threads, one per CPU
+ * beside the reader, while the reader reads and checks the records that
+ * follow; it joins them when it waits, and at the end. A block read from a
+ * stream stays in the reader's payload buffer, which the block's jobs take
+ * along (img_reader_swap_payload): the reader gets a spare one from a small
+ * pool, so the memory in flight is bounded. A block is queued only once no
+ * pending block covers any of its pages, so that a page written twice (a
+ * later copy wins) lands in stream order; the second copy finds the page
+ * present (EEXIST) and goes through mem_write. Compressed blocks, whose
+ * data the next block overwrites, end the parallel mode.
  *
  * Pre-copy streams keep to process_vm_writev in stream order: their rounds
  * rewrite pages and drop them.
@@ -45,12 +49,23 @@
 
 #define PAGE ARCH_PAGE_SIZE
 #define MAX_HELPERS 3
+#define MAX_BUFS (2 * (MAX_HELPERS + 1) + 2)
+
+/* A payload buffer taken from the stream reader: it goes back to the pool
+ * once every job reading from it is done. */
+struct pbuf {
+	uint8_t *p;
+	size_t size;
+	int refs;
+};
 
 struct fill_job {
 	uint64_t dst;
 	const uint8_t *src;
 	size_t len;
 	int uffd;               /* the destination is registered: UFFDIO_COPY */
+	int done;
+	struct pbuf *buf;       /* where src lies, when taken from the reader */
 };
 
 struct filler {
@@ -60,22 +75,26 @@ struct filler {
 	uint8_t *registered;    /* per vma of the layout the child has */
 	size_t nvmas;
 
-	/* Parallel mode: every queued job stays in jobs, for a replay. */
+	/* Parallel mode. */
 	int parallel;
 	pthread_t th[MAX_HELPERS];
 	int nth;
 	pthread_mutex_t lock;
-	pthread_cond_t more, idle;
+	pthread_cond_t more;    /* a job was queued, or stop */
+	pthread_cond_t progress;  /* a job is done */
 	struct fill_job *jobs;
-	size_t njobs, cap, next, done;
-	int stop, conflict;
+	size_t njobs, cap, next, low;  /* low: every job before it is done */
+	int stop;
 	int err;                /* the first failure, and where */
 	uint64_t err_addr;
+	struct pbuf bufs[MAX_BUFS];
+	struct pbuf *free_bufs[MAX_BUFS];
+	int nbufs, nfree;
 };
 
 /* UFFDIO_COPY of len bytes; a page already present (EEXIST: written
  * before) is written over with mem_write, which finds it present. */
-static int uffd_copy(struct filler *f, uint64_t dst, const uint8_t *src, size_t len, int *conflict)
+static int uffd_copy(struct filler *f, uint64_t dst, const uint8_t *src, size_t len)
 {
 	while (len) {
 		struct uffdio_copy c = { .dst = dst, .src = (uint64_t)(uintptr_t)src, .len = len,
@@ -92,7 +111,6 @@ static int uffd_copy(struct filler *f, uint64_t dst, const uint8_t *src, size_t 
 			continue;
 		if (e != EEXIST)
 			return -e;
-		*conflict = 1;
 		if ((rc = mem_write(f->pid, f->memfd, dst, src, PAGE)) < 0)
 			return rc;
 		dst += PAGE;
@@ -102,32 +120,41 @@ static int uffd_copy(struct filler *f, uint64_t dst, const uint8_t *src, size_t 
 	return 0;
 }
 
-static int run_job(struct filler *f, const struct fill_job *j, int *conflict)
+static int run_job(struct filler *f, const struct fill_job *j)
 {
 	if (j->uffd)
-		return uffd_copy(f, j->dst, j->src, j->len, conflict);
+		return uffd_copy(f, j->dst, j->src, j->len);
 	return mem_write(f->pid, f->memfd, j->dst, j->src, j->len);
 }
 
-/* Runs one queued job, with f->lock held on entry and on return; 0 when
- * there was none. */
+static void put_buf(struct filler *f, struct pbuf *b)
+{
+	if (b && --b->refs == 0)
+		f->free_bufs[f->nfree++] = b;
+}
+
+/* Runs the next queued job, with f->lock held on entry and on return; 0
+ * when there was none. */
 static int take_job(struct filler *f)
 {
 	if (f->next == f->njobs)
 		return 0;
-	struct fill_job j = f->jobs[f->next++];
-	int failed = f->err != 0, conflict = 0, rc = 0;
+	size_t k = f->next++;
+	struct fill_job j = f->jobs[k];
+	int failed = f->err != 0, rc = 0;
 	pthread_mutex_unlock(&f->lock);
 	if (!failed)
-		rc = run_job(f, &j, &conflict);
+		rc = run_job(f, &j);
 	pthread_mutex_lock(&f->lock);
 	if (rc < 0 && !f->err) {
 		f->err = rc;
 		f->err_addr = j.dst;
 	}
-	f->conflict |= conflict;
-	if (++f->done == f->njobs)
-		pthread_cond_broadcast(&f->idle);
+	f->jobs[k].done = 1;
+	while (f->low < f->njobs && f->jobs[f->low].done)
+		f->low++;
+	put_buf(f, j.buf);
+	pthread_cond_broadcast(&f->progress);
 	return 1;
 }
 
@@ -147,36 +174,34 @@ static void *helper(void *arg)
 	return NULL;
 }
 
-/* Parallel mode ends: the queue is worked off (the caller helps), the
- * helpers stop, and after a conflict every job is written again in order.
- * The filler goes on in the calling thread alone. */
+/* Helps with the queue, or waits for a running job: f->lock held. */
+static void help_or_wait(struct filler *f)
+{
+	if (!take_job(f))
+		pthread_cond_wait(&f->progress, &f->lock);
+}
+
+/* Parallel mode ends: the queue is worked off (the caller helps) and the
+ * helpers stop. The filler goes on in the calling thread alone. */
 static int drain(struct filler *f)
 {
-	int rc;
-
 	if (!f->parallel)
 		return 0;
 	pthread_mutex_lock(&f->lock);
-	while (take_job(f))
-		;
-	while (f->done < f->njobs)
-		pthread_cond_wait(&f->idle, &f->lock);
+	while (f->low < f->njobs)
+		help_or_wait(f);
 	f->stop = 1;
 	pthread_cond_broadcast(&f->more);
 	pthread_mutex_unlock(&f->lock);
 	for (int t = 0; t < f->nth; t++)
 		pthread_join(f->th[t], NULL);
 	f->parallel = 0;
-	rc = f->err;
-	for (size_t i = 0; !rc && f->conflict && i < f->njobs; i++)
-		if ((rc = mem_write(f->pid, f->memfd, f->jobs[i].dst, f->jobs[i].src, f->jobs[i].len)) < 0)
-			f->err_addr = f->jobs[i].dst;
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->more);
-	pthread_cond_destroy(&f->idle);
+	pthread_cond_destroy(&f->progress);
 	free(f->jobs);
 	f->jobs = NULL;
-	return rc;
+	return f->err;
 }
 
 /* A userfaultfd inside the child, brought over to us, the child's copy
@@ -209,7 +234,7 @@ static int registrable(const Roamimg__Vma *v)
 	return anon && !(v->madv & VMA_MADV_HUGEPAGE);
 }
 
-int restore_fill_open(struct restore *r, int parallel)
+int restore_fill_open(struct restore *r)
 {
 	const Roamimg__Mm *mm = r->mm;
 	struct filler *f = calloc(1, sizeof(*f));
@@ -234,11 +259,11 @@ int restore_fill_open(struct restore *r, int parallel)
 			f->registered[i] = (reg.ioctls & (1ull << _UFFDIO_COPY)) != 0;
 	}
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	if (!parallel || cpus < 2)
+	if (cpus < 2)
 		return 0;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->more, NULL);
-	pthread_cond_init(&f->idle, NULL);
+	pthread_cond_init(&f->progress, NULL);
 	f->parallel = 1;
 	for (long t = 0; t < cpus - 1 && t < MAX_HELPERS; t++) {
 		if (pthread_create(&f->th[t], NULL, helper, f) != 0)
@@ -250,53 +275,101 @@ int restore_fill_open(struct restore *r, int parallel)
 	return 0;
 }
 
-/* One part of a block, inside mapping vi; queued when the data stays. */
-static int fill(struct restore *r, size_t vi, uint64_t dst, const uint8_t *src, size_t len, int stays)
+/* Queues a job once no queued or running job writes any of its pages: two
+ * copies of a page land in stream order. f->lock held. */
+static int queue(struct filler *f, const struct fill_job *j)
+{
+	for (size_t k = f->low; k < f->njobs; k++) {
+		const struct fill_job *o = &f->jobs[k];
+		if (!o->done && o->dst < j->dst + j->len && j->dst < o->dst + o->len) {
+			help_or_wait(f);
+			k = f->low - 1;  /* look again: the queue moved */
+		}
+	}
+	if (f->njobs == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 256;
+		struct fill_job *n = realloc(f->jobs, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		f->jobs = n;
+		f->cap = cap;
+	}
+	f->jobs[f->njobs++] = *j;
+	if (j->buf)
+		j->buf->refs++;
+	pthread_cond_signal(&f->more);
+	return f->err;
+}
+
+/* One part of a block, inside mapping vi: queued when its data stays
+ * (an image in memory) or was taken from the reader (buf). */
+static int fill(struct restore *r, size_t vi, uint64_t dst, const uint8_t *src, size_t len, int stays,
+		struct pbuf *buf)
 {
 	struct filler *f = r->fill;
-	struct fill_job j = { dst, src, len, 0 };
-	int conflict = 0, rc;
+	struct fill_job j = { .dst = dst, .src = src, .len = len, .buf = buf };
+	int rc;
 
 	if (!f)
 		return mem_write(r->pid, r->memfd, dst, src, len);
 	j.uffd = vi < f->nvmas && f->registered[vi];
-	if (f->parallel && !stays && (rc = drain(f)) < 0)
+	if (f->parallel && !stays && !buf && (rc = drain(f)) < 0)
 		return rc;
 	if (!f->parallel)
-		return run_job(f, &j, &conflict);
+		return run_job(f, &j);
 	pthread_mutex_lock(&f->lock);
-	if (f->njobs == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 256;
-		struct fill_job *n = realloc(f->jobs, cap * sizeof(*n));
-		if (!n) {
-			pthread_mutex_unlock(&f->lock);
-			return -ENOMEM;
-		}
-		f->jobs = n;
-		f->cap = cap;
-	}
-	f->jobs[f->njobs++] = j;
-	pthread_cond_signal(&f->more);
-	rc = f->err;
+	rc = queue(f, &j);
 	pthread_mutex_unlock(&f->lock);
 	return rc;
 }
 
-int restore_pages(struct restore *r, const struct img_pages *pg)
+/* The reader's payload buffer, for the jobs of the block it holds; the
+ * reader gets a spare one from the pool (waiting for one to come back when
+ * all are out). NULL when the block is to be written at once. */
+static struct pbuf *take_payload(struct filler *f, struct img_reader *rd)
+{
+	struct pbuf *b;
+
+	pthread_mutex_lock(&f->lock);
+	while (!f->nfree && f->nbufs == MAX_BUFS)
+		help_or_wait(f);
+	if (f->nfree) {
+		b = f->free_bufs[--f->nfree];
+	} else {
+		b = &f->bufs[f->nbufs++];
+		*b = (struct pbuf){ NULL, 0, 0 };
+	}
+	pthread_mutex_unlock(&f->lock);
+	size_t size = 0;
+	uint8_t *p = img_reader_swap_payload(rd, b->p, b->size, &size);
+	b->p = p;
+	b->size = size;
+	b->refs = 1;  /* the caller's, until every part is queued */
+	return b;
+}
+
+int restore_pages(struct restore *r, const struct img_pages *pg, struct img_reader *rd)
 {
 	const Roamimg__Mm *mm = r->mm;
 	uint64_t addr = pg->addr, end = pg->addr + (uint64_t)pg->npages * ARCH_PAGE_SIZE;
 	const uint8_t *data = pg->data;
-	/* Raw blocks of an image in memory point into it; others into a
-	 * buffer the next record reuses. */
+	/* Raw blocks of an image in memory point into it; those of a stream
+	 * into the reader's payload buffer, which is taken; compressed ones into
+	 * a buffer the next block reuses. */
 	int stays = r->mem_image && pg->codec == IMG_CODEC_NONE;
+	struct pbuf *buf = NULL;
+	int rc = 0;
 
+	if (!stays && rd && r->fill && r->fill->parallel && pg->codec == IMG_CODEC_NONE)
+		buf = take_payload(r->fill, rd);
 	/* A block may cover adjacent mappings: write each part where it belongs. */
 	while (addr < end) {
 		ssize_t i = img_find_vma(mm, addr);
-		if (i < 0)
-			return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx lie outside every mapping",
-					 (unsigned long long)addr);
+		if (i < 0) {
+			rc = roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx lie outside every mapping",
+				       (unsigned long long)addr);
+			break;
+		}
 		const Roamimg__Vma *v = mm->vmas[i];
 		uint64_t part_end = v->end < end ? v->end : end;
 		uint64_t dst = addr;
@@ -305,22 +378,33 @@ int restore_pages(struct restore *r, const struct img_pages *pg)
 			for (size_t k = 0; k < r->nshm && !m; k++)
 				if (r->shm[k].shm_id == v->shm_id)
 					m = &r->shm[k];
-			if (!m)
-				return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx: no shared object", (unsigned long long)addr);
+			if (!m) {
+				rc = roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx: no shared object",
+					       (unsigned long long)addr);
+				break;
+			}
 			dst = m->addr + v->pgoff + (addr - v->start);
 		} else if (v->kind == ROAMIMG__VMA_KIND__VMA_VDSO || v->kind == ROAMIMG__VMA_KIND__VMA_VVAR ||
 			   v->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED) {
-			return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx in a mapping that carries none",
-					 (unsigned long long)addr);
+			rc = roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx in a mapping that carries none",
+				       (unsigned long long)addr);
+			break;
 		}
-		int rc = fill(r, (size_t)i, dst, data, part_end - addr, stays);
-		if (rc < 0)
-			return roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)addr);
+		if ((rc = fill(r, (size_t)i, dst, data, part_end - addr, stays, buf)) < 0) {
+			rc = roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)addr);
+			break;
+		}
 		data += part_end - addr;
 		addr = part_end;
 	}
-	r->stats.pages += pg->npages;
-	return 0;
+	if (buf) {
+		pthread_mutex_lock(&r->fill->lock);
+		put_buf(r->fill, buf);
+		pthread_mutex_unlock(&r->fill->lock);
+	}
+	if (rc == 0)
+		r->stats.pages += pg->npages;
+	return rc;
 }
 
 int restore_fill_close(struct restore *r, int abort)
@@ -341,6 +425,8 @@ int restore_fill_close(struct restore *r, int abort)
 	/* The last reference: the kernel unregisters every mapping. */
 	if (f->uffd >= 0)
 		close(f->uffd);
+	for (int i = 0; i < f->nbufs; i++)
+		free(f->bufs[i].p);
 	free(f->registered);
 	free(f);
 	r->fill = NULL;

@@ -206,7 +206,7 @@ static int build(struct restore *r)
 	if ((rc = restore_layout(r)) < 0)
 		return rc;
 	/* Pre-copy rounds rewrite and drop pages: they go in as they come. */
-	if (!r->ld.precopy && (rc = restore_fill_open(r, r->mem_image)) < 0)
+	if (!r->ld.precopy && (rc = restore_fill_open(r)) < 0)
 		return roam_fail(r->err, rc, "preparing to write the pages");
 	r->stats.laid_out_ns = now_ns();
 	return 0;
@@ -249,7 +249,7 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 				goto fail;
 			updated = 1;
 		}
-		if (rec.type == IMG_REC_PAGES && (rc = restore_pages(r, &pg)) < 0)
+		if (rec.type == IMG_REC_PAGES && (rc = restore_pages(r, &pg, reader)) < 0)
 			goto fail;
 		if (rec.type == IMG_REC_DROP && (rc = restore_drop(r, &rec)) < 0)
 			goto fail;
