@@ -13,8 +13,9 @@
  *
  * The other mappings take process_vm_writev (mem_write): shared anonymous
  * objects, private file mappings (the kernel registers neither), those
- * advised MADV_HUGEPAGE (a UFFDIO_COPY makes small pages, a fault may make
- * a huge one), and all of them where the kernel gives no userfaultfd.
+ * without write permission, those advised MADV_HUGEPAGE (a UFFDIO_COPY
+ * makes small pages, a fault may make a huge one), and all of them where
+ * the kernel gives no userfaultfd.
  *
  * Uncompressed blocks are queued and copied by helper threads, one per CPU
  * beside the reader, while the reader reads and checks the records that
@@ -38,6 +39,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -231,7 +233,9 @@ static int registrable(const Roamimg__Vma *v)
 {
 	int anon = v->kind == ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE ||
 		   (v->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE && v->carried);
-	return anon && !(v->madv & VMA_MADV_HUGEPAGE);
+	/* Read-only and PROT_NONE mappings keep the forced write of
+	 * /proc/PID/mem, which is what they had. */
+	return anon && (v->prot & PROT_WRITE) && !(v->madv & VMA_MADV_HUGEPAGE);
 }
 
 int restore_fill_open(struct restore *r)
