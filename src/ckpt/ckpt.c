@@ -64,7 +64,10 @@ int ckpt_check(struct ckpt *c)
 
 int ckpt_reserve(struct ckpt *c)
 {
-	static const char *const keys[] = { "RssAnon", "RssShmem", "VmSwap" };
+	/* Not RssShmem: it counts the pages of shared file mappings on tmpfs,
+	 * which the image does not hold (shared anonymous pages, which it does,
+	 * then land in fresh file pages, as they did). */
+	static const char *const keys[] = { "RssAnon", "VmSwap" };
 	char *text = NULL, val[64];
 	size_t len;
 	uint64_t kb = 0;

@@ -96,8 +96,9 @@ int ckpt_check(struct ckpt *c);
 int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
 int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
 
-/* For opts.out_fd: the space the image will likely take (what the process
- * holds of its own, from /proc/PID/status, with room for headers) is
+/* For opts.out_fd: the space the image will likely take (the process's
+ * private memory, RssAnon and VmSwap of /proc/PID/status, with room for
+ * headers) is
  * allocated while the process runs: filling fresh file pages (a fault and
  * zeroing each on tmpfs, block allocation elsewhere) would otherwise happen
  * under the freeze. ckpt_dump cuts the file to what it wrote. Best effort:
