@@ -17,9 +17,10 @@
  * makes small pages, a fault may make a huge one), and all of them where
  * the kernel gives no userfaultfd.
  *
- * Uncompressed blocks are queued and copied by helper threads, one per CPU
- * beside the reader, while the reader reads and checks the records that
- * follow; it joins them when it waits, and at the end. A block read from a
+ * From the fifth block on (a small image does not pay for threads and
+ * buffers), uncompressed blocks are queued and copied by helper threads, one
+ * per CPU beside the reader, while the reader reads and checks the records
+ * that follow; it joins them when it waits, and at the end. A block read from a
  * stream stays in the reader's payload buffer, which the block's jobs take
  * along (img_reader_swap_payload): the reader gets a spare one from a small
  * pool, so the memory in flight is bounded. A block is queued only once no
@@ -51,7 +52,8 @@
 
 #define PAGE ARCH_PAGE_SIZE
 #define MAX_HELPERS 3
-#define MAX_BUFS (2 * (MAX_HELPERS + 1) + 2)
+#define MAX_BUFS (2 * (MAX_HELPERS + 1))
+#define HELPERS_AFTER 5         /* page blocks written before helpers start */
 
 /* A payload buffer taken from the stream reader: it goes back to the pool
  * once every job reading from it is done. */
@@ -91,7 +93,10 @@ struct filler {
 	uint64_t err_addr;
 	struct pbuf bufs[MAX_BUFS];
 	struct pbuf *free_bufs[MAX_BUFS];
-	int nbufs, nfree;
+	int nbufs, nfree, maxbufs;  /* two per copying thread: each buffer is
+				     * fresh memory, faulted in on first use */
+	int helpers;            /* threads to start, once blocks keep coming */
+	unsigned blocks;
 };
 
 /* UFFDIO_COPY of len bytes; a page already present (EEXIST: written
@@ -263,20 +268,26 @@ int restore_fill_open(struct restore *r)
 			f->registered[i] = (reg.ioctls & (1ull << _UFFDIO_COPY)) != 0;
 	}
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	if (cpus < 2)
-		return 0;
+	f->helpers = cpus < 2 ? 0 : cpus - 1 > MAX_HELPERS ? MAX_HELPERS : (int)(cpus - 1);
+	return 0;
+}
+
+/* Parallel mode begins: the helper threads start. */
+static void start_helpers(struct filler *f)
+{
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->more, NULL);
 	pthread_cond_init(&f->progress, NULL);
 	f->parallel = 1;
-	for (long t = 0; t < cpus - 1 && t < MAX_HELPERS; t++) {
+	for (int t = 0; t < f->helpers; t++) {
 		if (pthread_create(&f->th[t], NULL, helper, f) != 0)
 			break;
 		f->nth++;
 	}
+	f->helpers = 0;  /* once */
+	f->maxbufs = 2 * (f->nth + 1);
 	if (!f->nth)
-		return drain(f);
-	return 0;
+		drain(f);
 }
 
 /* Queues a job once no queued or running job writes any of its pages: two
@@ -335,7 +346,7 @@ static struct pbuf *take_payload(struct filler *f, struct img_reader *rd)
 	struct pbuf *b;
 
 	pthread_mutex_lock(&f->lock);
-	while (!f->nfree && f->nbufs == MAX_BUFS)
+	while (!f->nfree && f->nbufs == f->maxbufs)
 		help_or_wait(f);
 	if (f->nfree) {
 		b = f->free_bufs[--f->nfree];
@@ -364,6 +375,10 @@ int restore_pages(struct restore *r, const struct img_pages *pg, struct img_read
 	struct pbuf *buf = NULL;
 	int rc = 0;
 
+	/* The helpers start at the fifth block: a small image is written at
+	 * once, without the cost of threads and buffers. */
+	if (r->fill && r->fill->helpers && ++r->fill->blocks == HELPERS_AFTER)
+		start_helpers(r->fill);
 	if (!stays && rd && r->fill && r->fill->parallel && pg->codec == IMG_CODEC_NONE)
 		buf = take_payload(r->fill, rd);
 	/* A block may cover adjacent mappings: write each part where it belongs. */
