@@ -363,6 +363,18 @@ static struct pbuf *take_payload(struct filler *f, struct img_reader *rd)
 	return b;
 }
 
+/* Where a write failed: a queued block that failed earlier names its own
+ * pages, else addr. */
+static uint64_t failed_at(struct filler *f, uint64_t addr)
+{
+	if (!f || !f->parallel)
+		return f && f->err ? f->err_addr : addr;
+	pthread_mutex_lock(&f->lock);
+	uint64_t at = f->err ? f->err_addr : addr;
+	pthread_mutex_unlock(&f->lock);
+	return at;
+}
+
 int restore_pages(struct restore *r, const struct img_pages *pg, struct img_reader *rd)
 {
 	const Roamimg__Mm *mm = r->mm;
@@ -410,7 +422,7 @@ int restore_pages(struct restore *r, const struct img_pages *pg, struct img_read
 			break;
 		}
 		if ((rc = fill(r, (size_t)i, dst, data, part_end - addr, stays, buf)) < 0) {
-			rc = roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)addr);
+			rc = roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)failed_at(r->fill, addr));
 			break;
 		}
 		data += part_end - addr;
