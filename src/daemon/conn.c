@@ -381,6 +381,11 @@ static void conn_event(struct ev *ev, uint32_t events)
 		flush(c);
 }
 
+void conn_read_now(struct conn *c)
+{
+	conn_event(&c->ev, EPOLLIN);
+}
+
 void conn_tick(uint64_t now)
 {
 	for (struct conn *c = roamd->conns; c; c = c->next)

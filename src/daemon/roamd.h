@@ -267,6 +267,10 @@ void conn_write(struct conn *c, const uint8_t *p, size_t n);
 /* Marks c for closing at the end of the loop turn; notifies its users. */
 void conn_kill(struct conn *c, const char *why);
 void conn_reap(void);
+/* Reads what c already holds, as if epoll had said so (an EAGAIN costs one
+ * recv): a client that connects and writes at once is served without
+ * roamd going back to sleep in between. */
+void conn_read_now(struct conn *c);
 /* Opens (or retries) the outgoing link to m. */
 void conn_connect(struct member *m);
 /* Bytes waiting to be written on c. */
