@@ -57,6 +57,12 @@ CLI_LIBS := $(LIBS)
 else
 CLI_LIBS := -static $(filter-out -Wl%,$(LIBS))
 endif
+# Where the architecture has one, the CLI starts at arch_cli_entry, which
+# lets a plain roam run send its request (and often finish) before the C
+# library starts (src/cli/run_early.c).
+ifeq ($(ARCH),x86_64)
+CLI_ENTRY := -Wl,-u,arch_cli_entry -Wl,-e,arch_cli_entry
+endif
 
 LIB_DIRS := src/arch/$(ARCH) src/sys src/image src/ckpt src/restore src/policy src/net src/cluster
 LIB_SRC  := $(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c))
@@ -107,7 +113,7 @@ $(BUILD)/libroam.a: $(LIB_OBJ)
 
 $(BUILD)/roam: $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRC)) $(BUILD)/libroam.a
 	@echo "  LD    $@"
-	$(Q)$(CC) $(LDFLAGS) $^ $(CLI_LIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $(CLI_ENTRY) $^ $(CLI_LIBS) -o $@
 
 $(BUILD)/roamd: $(patsubst %.c,$(BUILD)/%.o,$(D_SRC)) $(BUILD)/libroam.a
 	@echo "  LD    $@"

@@ -7,6 +7,10 @@
 #   roam remote    roam run --on h2 (another network/PID namespace)
 #   ssh fresh      ssh to an sshd in h2's namespaces, a new connection each run
 #   ssh mux        the same through a ControlMaster connection
+# The p50/p99 of floor, roam local, roam remote and ssh mux come from one
+# interleaved harness run (one run of each per round), so that their ratios
+# are not at the mercy of a load burst that hits one row and not another;
+# runs/s (four callers) is measured one case at a time;
 # and the cost of a spawn with 1 GiB resident: roamd (h3, --ballast 1024)
 # spawning locally, against a plain fork+exec of a 1 GiB process and a
 # posix_spawn (vfork) of one.
@@ -79,10 +83,30 @@ row() { # key label runs cmd...
 	RPS[$key]=$(field "$r4" runs_per_s)
 }
 ROAM1=("$ROAM" run --control "$WORK/h1.sock")
-row floor "local /bin/true" "$RUNS" /bin/true
-row rlocal "roam run (local)" "$RUNS" "${ROAM1[@]}" --on "$H1" -- /bin/true
-row rremote "roam run (remote)" "$RUNS" "${ROAM1[@]}" --on "$H2" -- /bin/true
-row sshmux "ssh ControlMaster" "$RUNS" "${SSH[@]}" -S "$S/cm" root@10.77.0.2 /bin/true
+# The latencies that the targets compare (one caller) are measured
+# interleaved: each round runs the floor, roam local, roam remote and ssh
+# mux once each, so that the load of this shared machine, which changes from
+# second to second, falls on all four alike and their ratios hold.
+LAT=$(in_host_net 1 "$HARNESS" -n "$RUNS" -c 1 -w 5 -- /bin/true \
+	::: "${ROAM1[@]}" --on "$H1" -- /bin/true \
+	::: "${ROAM1[@]}" --on "$H2" -- /bin/true \
+	::: "${SSH[@]}" -S "$S/cm" root@10.77.0.2 /bin/true) || echo "interleaved: failures ($LAT)" >&2
+k=0
+for key in floor rlocal rremote sshmux; do
+	r=$(echo "$LAT" | sed -n "s/^cmd=$k //p")
+	printf '%-22s c=1 %s (interleaved)\n' "$key" "$r" | tee -a "$OUT.raw" >&2
+	P50[$key]=$(field "$r" p50_ms); P99[$key]=$(field "$r" p99_ms)
+	k=$((k + 1))
+done
+# Throughput (four concurrent callers), one case at a time.
+tput() { # key label cmd...
+	local key=$1 label=$2; shift 2
+	RPS[$key]=$(field "$(measure "$label" "$RUNS" 4 "$@")" runs_per_s)
+}
+tput floor "local /bin/true" /bin/true
+tput rlocal "roam run (local)" "${ROAM1[@]}" --on "$H1" -- /bin/true
+tput rremote "roam run (remote)" "${ROAM1[@]}" --on "$H2" -- /bin/true
+tput sshmux "ssh ControlMaster" "${SSH[@]}" -S "$S/cm" root@10.77.0.2 /bin/true
 row sshfresh "ssh fresh" 40 "${SSH[@]}" root@10.77.0.2 /bin/true
 # Spawn with 1 GiB resident.
 row rbig "roamd 1GiB: local run" "$RUNS" "$ROAM" run --control "$WORK/h3.sock" --on "$H3" -- /bin/true
@@ -92,6 +116,7 @@ P=$(in_host_net 1 "$HARNESS" -n "$RUNS" -c 1 -b 1024 -m vfork -- /bin/true); P50
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 {
 	echo "remote spawn of /bin/true, $(nproc) CPUs, $(date -u +%FT%TZ); round trip of the CLI as a user runs it"
+	echo "(p50/p99 of the first four rows: measured interleaved, one run of each per round; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	printf '%-30s %9s %9s %11s %12s\n' "case" "p50 ms" "p99 ms" "runs/s c=4" "p50 / floor"
 	for k in floor rlocal rremote sshmux sshfresh rbig; do
 		case $k in

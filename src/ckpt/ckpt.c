@@ -62,6 +62,37 @@ int ckpt_check(struct ckpt *c)
 	return ckpt_check_process(c);
 }
 
+int ckpt_reserve(struct ckpt *c)
+{
+	/* Not RssShmem: it counts the pages of shared file mappings on tmpfs,
+	 * which the image does not hold (shared anonymous pages, which it does,
+	 * then land in fresh file pages, as they did). */
+	static const char *const keys[] = { "RssAnon", "VmSwap" };
+	char *text = NULL, val[64];
+	size_t len;
+	uint64_t kb = 0;
+
+	if (c->opts.out_fd < 0 || proc_read_file(c->procfd, "status", &text, &len) < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (proc_status_value(text, keys[i], val, sizeof(val)) == 0)
+			kb += strtoull(val, NULL, 10);
+	free(text);
+	/* A page record per 256 pages at most, often fewer; metadata. */
+	uint64_t bytes = kb * 1024 + kb * 1024 / 64 + (1u << 20);
+	off_t pos = lseek(c->opts.out_fd, 0, SEEK_CUR);
+	if (pos < 0)
+		return 0;
+	if (fallocate(c->opts.out_fd, 0, pos, (off_t)bytes) < 0) {
+		/* Nothing is kept: the dump finds out for itself whether it fits. */
+		if (ftruncate(c->opts.out_fd, pos) < 0)
+			return roam_fail(c->err, -errno, "undoing the space reserved for the image");
+		return 0;
+	}
+	c->reserved = bytes;
+	return 0;
+}
+
 int ckpt_freeze(struct ckpt *c)
 {
 	int rc = ckpt_seize_all(c);
@@ -175,6 +206,11 @@ int ckpt_dump(struct ckpt *c, struct img_writer *w)
 		return roam_fail(c->err, rc, "writing the threads record");
 	if ((rc = img_write_commit(w)) < 0)
 		return roam_fail(c->err, rc, "writing the commit record");
+	if (c->reserved) {
+		off_t end = lseek(c->opts.out_fd, 0, SEEK_CUR);
+		if (end < 0 || ftruncate(c->opts.out_fd, end) < 0)
+			return roam_fail(c->err, -errno, "cutting the image to its size");
+	}
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	c->stats.dumped_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;

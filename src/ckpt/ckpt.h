@@ -7,6 +7,8 @@
  *
  *   ckpt_open     opens /proc/PID; nothing is touched
  *   ckpt_check    refuses unsupported state up front; nothing is frozen
+ *   ckpt_reserve  allocates the image file's likely size (opts.out_fd), so
+ *                 that the freeze only copies; nothing is frozen
  *   (ckpt_precopy_start, ckpt_precopy_round: pre-copy, see below)
  *   ckpt_freeze   seizes and interrupts every thread (ptrace, never SIGSTOP)
  *   (ckpt_kill_with_tracer: from then on the process dies if we do, rather
@@ -96,6 +98,14 @@ int ckpt_check(struct ckpt *c);
 int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
 int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
 
+/* For opts.out_fd: the space the image will likely take (the process's
+ * private memory, RssAnon and VmSwap of /proc/PID/status, with room for
+ * headers) is
+ * allocated while the process runs: filling fresh file pages (a fault and
+ * zeroing each on tmpfs, block allocation elsewhere) would otherwise happen
+ * under the freeze. ckpt_dump cuts the file to what it wrote. Best effort:
+ * where the file system refuses, 0 all the same, and nothing is kept. */
+int ckpt_reserve(struct ckpt *c);
 int ckpt_freeze(struct ckpt *c);
 int ckpt_kill_with_tracer(struct ckpt *c);
 int ckpt_dump(struct ckpt *c, struct img_writer *w);

@@ -50,6 +50,7 @@ struct ckpt {
 	Roamimg__Files *files;
 	struct ckpt_stats stats;
 	struct precopy *pre;    /* pre-copy state once ckpt_precopy_start ran */
+	uint64_t reserved;      /* bytes ckpt_reserve allocated in opts.out_fd */
 };
 
 /* check.c */

@@ -188,6 +188,8 @@ int cmd_checkpoint(int argc, char **argv)
 	}
 	if (live && (rc = precopy(c, &w, rounds, gap_ms, stats)) < 0)
 		goto fail;
+	if (!live && (rc = ckpt_reserve(c)) < 0)
+		goto fail;
 	if ((rc = ckpt_freeze(c)) < 0)
 		goto fail;
 	if ((rc = ckpt_dump(c, &w)) < 0)

@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,18 +79,11 @@ int cmd_restore(int argc, char **argv)
 		cli_error("restore", "out of memory");
 		return CLI_EXIT_FAILURE;
 	}
-	/* A regular file is mapped: its pages go into the process without
-	 * another copy. A pipe or a socket is read as a stream. */
-	struct stat fst;
-	void *map = MAP_FAILED;
-	if (fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_size > 0)
-		map = mmap(NULL, (size_t)fst.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-	if (map != MAP_FAILED) {
-		pid = restore_run_mem(r, map, (size_t)fst.st_size);
-		munmap(map, (size_t)fst.st_size);
-	} else {
-		pid = restore_run(r, img_fd_read, &fd);
-	}
+	/* A regular file is read like a stream: its pages are copied into the
+	 * process from the reader's buffers, which stay warm, while the next
+	 * ones are read. Mapping it instead costs the mapping and unmapping of
+	 * every page, more than the copy of a read. */
+	pid = restore_run(r, img_fd_read, &fd);
 	if (pid < 0) {
 		cli_error("restore", "%s: %s", image, roam_error_text(&err, msg, sizeof(msg)));
 		restore_close(r);

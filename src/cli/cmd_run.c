@@ -22,6 +22,8 @@
 
 #include "cli/cli.h"
 #include "cli/control_client.h"
+#include "cli/run_early.h"
+#include "net/runwire.h"
 
 extern char **environ;
 
@@ -40,95 +42,115 @@ static void usage(FILE *out)
 			"                [--explain] [--detach] [--json] [--control PATH] -- CMD [ARGS...]\n");
 }
 
+/* Connects and sends the Run frame (and the EOF of an empty stdin right
+ * behind it: the home hands it over with the Spawn, instead of it waking
+ * the home and the exec host once more while the job starts). */
+static int send_request(struct cc *c, const char *path, Roamnet__Run *run, bool null_in)
+{
+	if (cc_open(c, "run", path) < 0)
+		return -1;
+	if (cc_send(c, MSG_RUN, &run->base) < 0)
+		return -1;
+	if (null_in) {
+		Roamnet__Input in = ROAMNET__INPUT__INIT;
+		in.id = "";
+		in.has_eof = in.eof = 1;
+		if (cc_send(c, MSG_INPUT, &in.base) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Takes over the connection run_early.c opened before the C library
+ * started, and what it read and did not handle. */
+static int take_early(struct cc *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->cmd = "run";
+	c->fd = run_early.fd;
+	if (run_early.err) {
+		cli_error("run", "roamd connection: %s", strerror(run_early.err));
+		return -1;
+	}
+	if (run_early.nrest && buf_append(&c->in, run_early.rest, run_early.nrest) < 0) {
+		cli_error("run", "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	const char *path = cc_control_path(&argc, argv);
 	Roamnet__Run run = ROAMNET__RUN__INIT;
 	Roamnet__Rlimit lims[RLIM_NLIMITS], *limp[RLIM_NLIMITS];
-	bool json = false, null_in;
+	struct run_opts o;
+	bool null_in;
 	char cwd[4096];
 	size_t nenv = 0;
 	mode_t um;
 	struct cc c;
-	int i, code;
+	int code;
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--")) {
-			i++;
-			break;
-		}
-		if (a[0] != '-')
-			break;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		}
-		if (!strcmp(a, "--explain"))
-			run.has_explain = run.explain = 1;
-		else if (!strcmp(a, "--detach") || !strcmp(a, "-d"))
-			run.has_detach = run.detach = 1;
-		else if (!strcmp(a, "--json"))
-			json = true;
-		else if (i + 1 < argc && !strcmp(a, "--policy"))
-			run.policy = argv[++i];
-		else if (i + 1 < argc && !strcmp(a, "--need"))
-			run.need = argv[++i];
-		else if (i + 1 < argc && !strcmp(a, "--near"))
-			run.near = argv[++i];
-		else if (i + 1 < argc && !strcmp(a, "--on"))
-			run.on = argv[++i];
-		else {
-			cli_error("run", "unknown option %s", a);
-			usage(stderr);
-			return CLI_EXIT_USAGE;
-		}
-	}
-	if (i >= argc) {
+	run_opts_parse(argc, argv, &o);
+	switch (o.status) {
+	case RUN_OPTS_OK:
+		break;
+	case RUN_OPTS_HELP:
+		usage(stdout);
+		return 0;
+	case RUN_OPTS_UNKNOWN:
+		cli_error("run", "unknown option %s", o.bad);
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	case RUN_OPTS_NO_CMD:
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
-	run.argv = argv + i;
-	run.n_argv = (size_t)(argc - i);
-	while (environ && environ[nenv])
-		nenv++;
-	run.env = environ;
-	run.n_env = nenv;
-	if (!getcwd(cwd, sizeof(cwd))) {
-		cli_error("run", "cannot read the working directory: %s", strerror(errno));
-		return CLI_EXIT_FAILURE;
-	}
-	run.cwd = cwd;
-	um = umask(0);
-	umask(um);
-	run.umask = um;
-	for (int r = 0; r < RLIM_NLIMITS; r++) {
-		struct rlimit rl;
-		roamnet__rlimit__init(&lims[r]);
-		if (getrlimit(r, &rl) < 0)
-			continue;
-		lims[r].resource = (uint32_t)r;
-		lims[r].soft = rl.rlim_cur;
-		lims[r].hard = rl.rlim_max;
-		limp[run.n_rlimits++] = &lims[r];
-	}
-	run.rlimits = limp;
+	run.policy = (char *)o.policy;
+	run.need = (char *)o.need;
+	run.near = (char *)o.near;
+	run.on = (char *)o.on;
+	run.has_explain = run.explain = o.explain;
+	run.has_detach = run.detach = o.detach;
 
-	if (cc_open(&c, "run", path) < 0)
-		return CLI_EXIT_FAILURE;
-	if (cc_send(&c, MSG_RUN, &run.base) < 0) {
-		cc_close(&c);
-		return CLI_EXIT_FAILURE;
-	}
-	/* An empty stdin's EOF goes right behind the request: the home hands
-	 * it over with the Spawn, instead of it waking the home and the exec
-	 * host once more while the job starts. */
-	null_in = !run.detach && stdin_is_null();
-	if (null_in) {
-		Roamnet__Input in = ROAMNET__INPUT__INIT;
-		in.id = "";
-		in.has_eof = in.eof = 1;
-		if (cc_send(&c, MSG_INPUT, &in.base) < 0) {
+	if (run_early.sent) {
+		/* The request went before the C library started (run_early.c). */
+		null_in = run_early.null_in;
+		if (take_early(&c) < 0) {
+			cc_close(&c);
+			return CLI_EXIT_FAILURE;
+		}
+		if (run_early.started)
+			goto relay;
+	} else {
+		run.argv = argv + o.cmd;
+		run.n_argv = (size_t)(argc - o.cmd);
+		while (environ && environ[nenv])
+			nenv++;
+		run.env = environ;
+		run.n_env = nenv;
+		if (!getcwd(cwd, sizeof(cwd))) {
+			cli_error("run", "cannot read the working directory: %s", strerror(errno));
+			return CLI_EXIT_FAILURE;
+		}
+		run.cwd = cwd;
+		um = umask(0);
+		umask(um);
+		run.umask = um;
+		for (int r = 0; r < RLIM_NLIMITS; r++) {
+			struct rlimit rl;
+			roamnet__rlimit__init(&lims[r]);
+			if (getrlimit(r, &rl) < 0)
+				continue;
+			lims[r].resource = (uint32_t)r;
+			lims[r].soft = rl.rlim_cur;
+			lims[r].hard = rl.rlim_max;
+			limp[run.n_rlimits++] = &lims[r];
+		}
+		run.rlimits = limp;
+		null_in = !run.detach && stdin_is_null();
+		if (send_request(&c, path, &run, null_in) < 0) {
 			cc_close(&c);
 			return CLI_EXIT_FAILURE;
 		}
@@ -143,11 +165,11 @@ int cmd_run(int argc, char **argv)
 		}
 		if (type == MSG_STARTED) {
 			Roamnet__Started *s = (Roamnet__Started *)m;
-			if (run.explain && !json)
+			if (run.explain && !o.json)
 				fprintf(stderr, "roam run: %s\n", s->explain ? s->explain : s->host);
-			if (run.detach || (run.explain && json)) {
+			if (run.detach || (run.explain && o.json)) {
 				FILE *out = run.detach ? stdout : stderr;
-				if (json) {
+				if (o.json) {
 					fprintf(out, "{\"id\":");
 					cc_json_str(out, s->id);
 					fprintf(out, ",\"host\":");
@@ -183,6 +205,7 @@ int cmd_run(int argc, char **argv)
 		}
 		msg_free(m);
 	}
+relay:
 	code = cc_relay(&c, !null_in);
 	cc_close(&c);
 	return code;

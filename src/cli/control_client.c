@@ -14,30 +14,14 @@
 
 #include "cli/cli.h"
 #include "cli/control_client.h"
+#include "net/runwire.h"
 
 const char *cc_control_path(int *argc, char **argv)
 {
 	const char *path = getenv("ROAM_CONTROL");
-	int out = 0;
 
-	for (int i = 0; i < *argc; i++) {
-		if (!strcmp(argv[i], "--")) {
-			while (i < *argc)
-				argv[out++] = argv[i++];
-			break;
-		}
-		if (!strcmp(argv[i], "--control") && i + 1 < *argc) {
-			path = argv[++i];
-			continue;
-		}
-		if (!strncmp(argv[i], "--control=", 10)) {
-			path = argv[i] + 10;
-			continue;
-		}
-		argv[out++] = argv[i];
-	}
-	*argc = out;
-	argv[out] = NULL;
+	*argc = runwire_strip_control(*argc, argv, argv, &path);
+	argv[*argc] = NULL;
 	return path && *path ? path : ROAM_CONTROL_DEFAULT;
 }
 

@@ -23,6 +23,9 @@
 
 static void conn_event(struct ev *ev, uint32_t events);
 
+/* Some connection has frames waiting for conn_flush_due. */
+static bool flush_pending;
+
 static struct conn *conn_of(struct ev *ev)
 {
 	return (struct conn *)((char *)ev - offsetof(struct conn, ev));
@@ -140,19 +143,28 @@ int conn_send(struct conn *c, unsigned type, const ProtobufCMessage *m)
 			buf_commit(&c->out, link_record_size((size_t)n));
 		free(plain);
 	}
-	/* Small frames wait for the end of the loop turn (conn_flush_due), so
-	 * that the frames one event produces for one peer (a Spawn and the
-	 * stdin behind it) leave in one write and one TCP segment, and wake
-	 * the other side once. A queue past LOW_WATER goes at once. */
-	if (buf_used(&c->out) >= LOW_WATER)
+	/* Small frames wait until the loop has nothing more to do right now
+	 * (conn_flush_due), so that the frames some events produce for one
+	 * peer (a Spawn and the stdin behind it; a job's Started and, when it
+	 * was that quick, its Exited) leave in one write and one TCP segment,
+	 * and wake the other side once. A queue past LOW_WATER goes at once. */
+	if (buf_used(&c->out) >= LOW_WATER) {
 		flush(c);
-	else
+	} else {
 		c->flush_due = true;
+		flush_pending = true;
+	}
 	return 0;
+}
+
+bool conn_flush_pending(void)
+{
+	return flush_pending;
 }
 
 void conn_flush_due(void)
 {
+	flush_pending = false;
 	for (struct conn *c = roamd->conns; c; c = c->next)
 		if (c->flush_due) {
 			c->flush_due = false;
@@ -380,6 +392,11 @@ static void conn_event(struct ev *ev, uint32_t events)
 	}
 	if (!c->dead && (events & EPOLLOUT))
 		flush(c);
+}
+
+void conn_read_now(struct conn *c)
+{
+	conn_event(&c->ev, EPOLLIN);
 }
 
 void conn_tick(uint64_t now)

@@ -94,6 +94,10 @@ void control_accept(struct ev *ev, uint32_t events)
 			snprintf(c->user, sizeof(c->user), "%s", u.name);
 		else
 			snprintf(c->user, sizeof(c->user), "#%u", (unsigned)cr.uid);
+		/* roam writes its request right after connect, usually while
+		 * we were being woken for the connection: read it now rather
+		 * than sleep again and be woken once more. */
+		conn_read_now(c);
 	}
 }
 

@@ -514,8 +514,13 @@ static void flow(struct job *j, bool pause)
 		return;
 	f.id = j->id;
 	f.pause = pause;
-	if (conn_send(j->exec_member->link, MSG_FLOW, &f.base) == 0)
+	if (conn_send(j->exec_member->link, MSG_FLOW, &f.base) == 0) {
 		j->paused = pause;
+		/* Now, not once the loop is idle: a job streaming output keeps
+		 * the loop busy, and it must stop within a turn or two, before
+		 * what is in flight outgrows the limits. */
+		conn_flush_due();
+	}
 }
 
 /* Holds back or releases the job's output, wherever it runs. */

@@ -27,6 +27,7 @@
 #include "daemon/roamd.h"
 
 #define TICK_MS 250
+#define BUSY_TURNS 4   /* loop turns with events before queued frames leave anyway */
 
 static struct roamd daemon_state;
 struct roamd *roamd = &daemon_state;
@@ -129,6 +130,7 @@ static void add_seeds(void)
 
 int main(int argc, char **argv)
 {
+	unsigned busy = 0;
 	struct itimerspec it = {.it_interval = {0, TICK_MS * 1000000L}, .it_value = {0, 1000000L}};
 	sigset_t mask;
 	int fd;
@@ -219,7 +221,13 @@ int main(int argc, char **argv)
 
 	while (!roamd->stopping) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(roamd->epfd, evs, 64, -1);
+		/* Queued frames leave when nothing else is ready (a poll that
+		 * does not sleep says so), or after BUSY_TURNS turns that each
+		 * found work: a job that exits while its spawn is still being
+		 * answered sends Started and Exited in one segment, and wakes
+		 * its home and client once instead of twice. */
+		bool pending = conn_flush_pending();
+		int n = epoll_wait(roamd->epfd, evs, 64, pending ? 0 : -1);
 
 		if (n < 0 && errno != EINTR) {
 			log_warn("epoll_wait: %s", strerror(errno));
@@ -230,7 +238,12 @@ int main(int argc, char **argv)
 			ev->fn(ev, evs[i].events);
 		}
 		roamd->members.m[0].load = roamd->self_load;
-		conn_flush_due();
+		if (!conn_flush_pending()) {
+			busy = 0;
+		} else if (n <= 0 || ++busy >= BUSY_TURNS) {
+			conn_flush_due();
+			busy = 0;
+		}
 		conn_reap();
 		job_reap();
 	}

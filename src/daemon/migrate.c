@@ -243,7 +243,12 @@ static void reply(struct mig *g, unsigned step, bool ok, const char *reason)
 		r.has_port = 1;
 		r.port = g->bulk_port;
 	}
+	/* The migration's own messages leave at once, not when the loop is
+	 * next idle: its steps race with the bulk channel and the workers (a
+	 * destination's reason for failing leaves before the reset of the
+	 * bulk channel it closes right after). */
 	conn_send(g->link, MSG_MIG_REPLY, &r.base);
+	conn_flush_due();
 }
 
 static void ctl(struct mig *g, unsigned op, const char *reason)
@@ -270,6 +275,7 @@ static void ctl(struct mig *g, unsigned op, const char *reason)
 		c.source_alive = true;
 	}
 	conn_send(g->link, MSG_MIG_CTL, &c.base);
+	conn_flush_due();   /* at once, as reply's */
 }
 
 static void home_msg(struct job *j, unsigned op, const char *host, int pid)

@@ -260,16 +260,22 @@ int strfmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(pr
 /* conn.c */
 struct conn *conn_new(int fd, enum conn_kind kind, const char *desc);
 /* Queues one frame of type (plaintext on control, sealed on peers); it is
- * sent at the end of the loop turn (conn_flush_due), or at once when the
- * queue is long. */
+ * sent once the loop has no event left to handle (conn_flush_due), or at
+ * once when the queue is long. */
 int conn_send(struct conn *c, unsigned type, const ProtobufCMessage *m);
-/* Sends what conn_send queued this loop turn; main.c calls it after each. */
+/* Sends what conn_send queued; main.c calls it when epoll has nothing
+ * ready (or after a few busy turns). conn_flush_pending: anything queued. */
 void conn_flush_due(void);
+bool conn_flush_pending(void);
 /* Queues bytes already framed (a job's kept output) and flushes. */
 void conn_write(struct conn *c, const uint8_t *p, size_t n);
 /* Marks c for closing at the end of the loop turn; notifies its users. */
 void conn_kill(struct conn *c, const char *why);
 void conn_reap(void);
+/* Reads what c already holds, as if epoll had said so (an EAGAIN costs one
+ * recv): a client that connects and writes at once is served without
+ * roamd going back to sleep in between. */
+void conn_read_now(struct conn *c);
 /* Opens (or retries) the outgoing link to m. */
 void conn_connect(struct member *m);
 /* Bytes waiting to be written on c. */

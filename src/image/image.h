@@ -167,6 +167,12 @@ void img_reader_fini(struct img_reader *r);
  * returns the same error. The payload buffer grows as bytes arrive, never
  * ahead of them, so a forged length costs no memory the sender did not send. */
 int img_read_record(struct img_reader *r, struct img_record *rec);
+/* Hands the buffer that holds the last record's payload to the caller (who
+ * frees it, or gives it back through a later call) and takes spare, of
+ * spare_size bytes from malloc (or NULL), as the reader's own: the payload
+ * then outlives the next record. NULL from a reader over memory, whose
+ * payloads stay where they are anyway. */
+uint8_t *img_reader_swap_payload(struct img_reader *r, uint8_t *spare, size_t spare_size, size_t *size);
 /* Decodes a IMG_REC_PAGES payload; data points into reader-owned memory. */
 int img_decode_pages(struct img_reader *r, const struct img_record *rec, struct img_pages *out);
 

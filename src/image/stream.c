@@ -318,6 +318,18 @@ void img_reader_fini(struct img_reader *r)
 	r->zstd = NULL;
 }
 
+uint8_t *img_reader_swap_payload(struct img_reader *r, uint8_t *spare, size_t spare_size, size_t *size)
+{
+	uint8_t *b = r->buf;
+
+	if (r->mem)
+		return NULL;
+	*size = r->buf_size;
+	r->buf = spare;
+	r->buf_size = spare ? spare_size : 0;
+	return b;
+}
+
 /*
  * Reads a payload of len bytes into r->buf. The buffer grows as the bytes
  * arrive rather than as the length claims: a peer that sends a 24-byte

@@ -45,6 +45,8 @@ struct restore {
 	int *file_fd_rw;
 	struct shm_master *shm;
 	size_t nshm;
+	int mem_image;          /* the image is all in memory (restore_prepare_mem) */
+	struct filler *fill;    /* how pages go in (pages.c), from the layout to COMMIT */
 	pid_t *tids;            /* per image thread: the live thread, 0 before */
 	struct remote *trem;    /* per image thread */
 };
@@ -68,7 +70,6 @@ int restore_task_files(struct restore *r);
 int restore_find_hole(const Roamimg__Mm *mm, const uint64_t (*extra)[2], size_t nextra, uint64_t size,
 		      uint64_t *out);
 int restore_layout(struct restore *r);
-int restore_pages(struct restore *r, const struct img_pages *pg);
 /* Pre-copy: from the early layout (r->mm) to the final one (r->ld.mm):
  * unmaps what went, maps the fresh mappings anew. */
 int restore_mm_update(struct restore *r);
@@ -78,6 +79,16 @@ void restore_close_files(struct restore *r);
 /* Pre-copy: a DROP record. */
 int restore_drop(struct restore *r, const struct img_record *rec);
 int restore_mm_finish(struct restore *r);
+/* pages.c */
+/* After the layout: the child's private anonymous mappings registered with a
+ * userfaultfd for the fill, and helper threads to copy. */
+int restore_fill_open(struct restore *r);
+/* A page block; rd, the reader it came from, may hand its payload buffer
+ * over to the copy (NULL: it may not). */
+int restore_pages(struct restore *r, const struct img_pages *pg, struct img_reader *rd);
+/* Every page in, every mapping unregistered: before anything runs. With
+ * abort, pages not yet written are left. */
+int restore_fill_close(struct restore *r, int abort);
 /* threads.c */
 /* Everything but the release: every thread exists, stopped and traced by
  * the calling thread, with its registers and mask in place. */

@@ -9,8 +9,7 @@
  *   4. every mapping is made at its address with its protection: anonymous
  *      ones fresh, file ones from their (hash-checked) files, shared
  *      anonymous ones as views (mremap of size 0) of one master per object;
- *   5. pages are written as they stream in (process_vm_writev; /proc/PID/mem,
- *      which may write through read-only private mappings, where needed);
+ *   5. pages are written as they stream in (pages.c);
  *   6. after the last page: masters and file descriptors go, and
  *      PR_SET_MM_MAP sets the mm fields (brk, stack, args, env, auxv, exe).
  */
@@ -333,41 +332,6 @@ int restore_layout(struct restore *r)
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		if ((rc = map_one(r, mm->vmas[i])) < 0)
 			return rc;
-	return 0;
-}
-
-int restore_pages(struct restore *r, const struct img_pages *pg)
-{
-	const Roamimg__Mm *mm = r->mm;
-	uint64_t addr = pg->addr, end = pg->addr + (uint64_t)pg->npages * ARCH_PAGE_SIZE;
-	const uint8_t *data = pg->data;
-
-	/* A block may cover adjacent mappings: write each part where it belongs. */
-	while (addr < end) {
-		ssize_t i = img_find_vma(mm, addr);
-		if (i < 0)
-			return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx lie outside every mapping",
-					 (unsigned long long)addr);
-		const Roamimg__Vma *v = mm->vmas[i];
-		uint64_t part_end = v->end < end ? v->end : end;
-		uint64_t dst = addr;
-		if (v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED) {
-			struct shm_master *m = find_master(r, v->shm_id);
-			if (!m)
-				return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx: no shared object", (unsigned long long)addr);
-			dst = m->addr + v->pgoff + (addr - v->start);
-		} else if (v->kind == ROAMIMG__VMA_KIND__VMA_VDSO || v->kind == ROAMIMG__VMA_KIND__VMA_VVAR ||
-			   v->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED) {
-			return roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx in a mapping that carries none",
-					 (unsigned long long)addr);
-		}
-		int rc = mem_write(r->pid, r->memfd, dst, data, part_end - addr);
-		if (rc < 0)
-			return roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)addr);
-		data += part_end - addr;
-		addr = part_end;
-	}
-	r->stats.pages += pg->npages;
 	return 0;
 }
 

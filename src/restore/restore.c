@@ -78,6 +78,7 @@ pid_t restore_prepare_mem(struct restore *r, const void *data, size_t len)
 	if (r->pid)
 		return -EINVAL;
 	r->stats.started_ns = now_ns();
+	r->mem_image = 1;
 	return prepare(r, &rd, img_reader_init_mem(&rd, data, len));
 }
 
@@ -204,6 +205,9 @@ static int build(struct restore *r)
 	r->stats.spawned_ns = now_ns();
 	if ((rc = restore_layout(r)) < 0)
 		return rc;
+	/* Pre-copy rounds rewrite and drop pages: they go in as they come. */
+	if (!r->ld.precopy && (rc = restore_fill_open(r)) < 0)
+		return roam_fail(r->err, rc, "preparing to write the pages");
 	r->stats.laid_out_ns = now_ns();
 	return 0;
 }
@@ -245,7 +249,7 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 				goto fail;
 			updated = 1;
 		}
-		if (rec.type == IMG_REC_PAGES && (rc = restore_pages(r, &pg)) < 0)
+		if (rec.type == IMG_REC_PAGES && (rc = restore_pages(r, &pg, reader)) < 0)
 			goto fail;
 		if (rec.type == IMG_REC_DROP && (rc = restore_drop(r, &rec)) < 0)
 			goto fail;
@@ -258,6 +262,8 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 		rc = roam_fail(r->err, -ROAM_E_IMAGE, "the image has no threads");
 		goto fail;
 	}
+	if ((rc = restore_fill_close(r, 0)) < 0)
+		goto fail;
 	r->stats.committed_ns = now_ns();
 	if (updated)
 		r->stats.final_pages = r->stats.pages - r->stats.final_pages;
@@ -267,6 +273,7 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 	r->prepared = 1;
 	return r->pid;
 fail:
+	restore_fill_close(r, 1);
 	img_reader_fini(reader);
 	kill_child(r);
 	if (!r->err->code)
@@ -283,6 +290,7 @@ void restore_close(struct restore *r)
 {
 	if (!r)
 		return;
+	restore_fill_close(r, 1);
 	if (!r->released)
 		kill_child(r);  /* never half a process */
 	if (r->memfd >= 0)

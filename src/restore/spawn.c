@@ -437,6 +437,7 @@ int restore_spawn(struct restore *r)
 		return roam_fail(r->err, -errno, "opening %s", path);
 	r->rem.tid = pid;
 	r->rem.ip = r->tramp;
+	r->rem.trap_after = 1;  /* the trampoline's syscall is followed by int3 */
 	if ((rc = arch_get_regs(pid, &r->rem.base)) < 0)
 		return roam_fail(r->err, rc, "reading the registers of the new process");
 	if ((rc = pt_set_sigmask(pid, ~0ull)) < 0)

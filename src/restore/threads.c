@@ -113,6 +113,7 @@ static int create_thread(struct restore *r, size_t i, int *may_set_tid)
 	r->tids[i] = tid;
 	r->trem[i].tid = tid;
 	r->trem[i].ip = r->tramp;
+	r->trem[i].trap_after = 1;
 	if ((rc = arch_get_regs(tid, &r->trem[i].base)) < 0)
 		return roam_fail(r->err, rc, "reading the registers of thread %d", tid);
 	if ((rc = pt_set_sigmask(tid, ~0ull)) < 0)
@@ -286,6 +287,8 @@ int restore_finish(struct restore *r)
 	    (r->ld.process->creds->uid != 0 || r->ld.process->creds->euid != 0 || r->ld.process->creds->suid != 0) &&
 	    (rc = rsys(r, &ret, "making the process dumpable", SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0, 0)) < 0)
 		return rc;
+	/* The breakpoint goes with it: this call stops at its syscall exit. */
+	r->rem.trap_after = 0;
 	if ((rc = rsys(r, &ret, "removing the trampoline", SYS_munmap, (long)r->tramp, TRAMP_SIZE, 0, 0, 0, 0)) < 0)
 		return rc;
 

@@ -98,17 +98,19 @@ int pt_get_rseq(pid_t tid, struct pt_rseq *out)
 
 #define SYSCALL_STOP (SIGTRAP | 0x80)
 
-/* Resumes tid to its next syscall stop, reporting a clone event on the way. */
+/* Resumes tid to its next syscall stop (or with r->trap_after, to the
+ * breakpoint's SIGTRAP, which the next resumption discards), reporting a
+ * clone event on the way. */
 static int to_syscall_stop(struct remote *r)
 {
 	int st, rc;
 
 	for (;;) {
-		if (ptrace(PTRACE_SYSCALL, r->tid, 0, 0))
+		if (ptrace(r->trap_after ? PTRACE_CONT : PTRACE_SYSCALL, r->tid, 0, 0))
 			return -errno;
 		if ((rc = pt_wait_stop(r->tid, &st)) < 0)
 			return rc;
-		if (WSTOPSIG(st) == SYSCALL_STOP)
+		if (WSTOPSIG(st) == (r->trap_after ? SIGTRAP : SYSCALL_STOP) && !(st >> 16))
 			return 0;
 		int event = st >> 16;
 		if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK) {
@@ -133,9 +135,9 @@ int remote_syscall(struct remote *r, long *ret, long nr, long a0, long a1, long 
 	arch_setup_syscall(&regs, r->ip, nr, args);
 	if ((rc = arch_set_regs(r->tid, &regs)) < 0)
 		return rc;
-	if ((rc = to_syscall_stop(r)) < 0)   /* entry */
+	if ((rc = to_syscall_stop(r)) < 0)   /* entry, or the breakpoint after the call */
 		return rc;
-	if ((rc = to_syscall_stop(r)) < 0)   /* exit */
+	if (!r->trap_after && (rc = to_syscall_stop(r)) < 0)   /* exit */
 		return rc;
 	if ((rc = arch_get_regs(r->tid, &regs)) < 0)
 		return rc;

@@ -48,6 +48,9 @@ struct remote {
 	uint64_t ip;
 	arch_regs_t base;
 	pid_t new_thread;  /* set when the call created a traced thread (clone) */
+	int trap_after;    /* a breakpoint follows the syscall instruction at ip:
+			    * the thread runs to it (one stop per call) instead
+			    * of stopping at syscall entry and exit (two) */
 };
 
 int remote_syscall(struct remote *r, long *ret, long nr, long a0, long a1, long a2,

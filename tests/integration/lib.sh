@@ -216,6 +216,8 @@ checkpoint() {
 	[ $rc = 0 ] || fail "roam checkpoint $SPID${*:+ $*} exited $rc: $(tail -n 3 "$T/checkpoint.err")"
 	[ -s "$IMG" ] || fail "checkpoint wrote no image"
 	[ "$(stat -c %a "$IMG")" = 600 ] || fail "image mode is $(stat -c %a "$IMG"), not 600"
+	# The space reserved before the freeze is cut to what was written.
+	"$ROAM" inspect "$IMG" 2>&1 >/dev/null | grep 'after the commit record' && fail "the image has bytes after its end"
 	if [ $leave = 1 ]; then
 		alive "$SPID" || fail "process $SPID gone after --leave-running"
 		wait_until 5 eval '[ "$(proc_field $SPID TracerPid)" = 0 ]' ||

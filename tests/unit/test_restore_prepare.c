@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "ckpt/ckpt.h"
+#include "image/load.h"
 #include "restore/restore.h"
 
 struct membuf {
@@ -410,6 +411,93 @@ static void tracer_thread_dies(void **state)
 	world_free(&w);
 }
 
+/* The image again, with every page block preceded by a garbled copy of
+ * itself: a later copy of a page wins, however the blocks are spread over
+ * the threads that copy them. */
+static void garble_before_each_block(const struct membuf *in, struct membuf *out)
+{
+	struct img_reader rd;
+	struct img_record rec;
+	size_t at;
+
+	memset(out, 0, sizeof(*out));
+	assert_int_equal(img_reader_init_mem(&rd, in->p, in->len), 0);
+	assert_int_equal(membuf_write(out, in->p, rd.mem_off), 0);
+	for (;;) {
+		at = rd.mem_off;
+		int rc = img_read_record(&rd, &rec);
+		assert_true(rc >= 0);
+		if (rc == 0)
+			break;
+		if (rec.type == IMG_REC_PAGES) {
+			struct img_pages pg;
+			assert_int_equal(img_decode_pages(&rd, &rec, &pg), 0);
+			size_t n = (size_t)pg.npages * IMG_PAGE_SIZE;
+			uint8_t *bad = malloc(n), hdr[IMG_PAGES_OVERHEAD];
+			assert_non_null(bad);
+			for (size_t i = 0; i < n; i++)
+				bad[i] = (uint8_t)(pg.data[i] ^ 0x5a);
+			img_encode_raw_pages(hdr, pg.addr, bad, pg.npages);
+			assert_int_equal(membuf_write(out, hdr, sizeof(hdr)), 0);
+			assert_int_equal(membuf_write(out, bad, n), 0);
+			free(bad);
+		}
+		assert_int_equal(membuf_write(out, in->p + at, rd.mem_off - at), 0);
+	}
+	img_reader_fini(&rd);
+}
+
+struct memstream {
+	const uint8_t *p;
+	size_t len, off;
+};
+
+/* Reads in pieces, as from a pipe. */
+static ssize_t memstream_read(void *ctx, void *buf, size_t len)
+{
+	struct memstream *m = ctx;
+	size_t n = m->len - m->off;
+
+	if (n > len)
+		n = len;
+	if (n > 65536)
+		n = 65536;
+	memcpy(buf, m->p + m->off, n);
+	m->off += n;
+	return (ssize_t)n;
+}
+
+static void later_copy_wins(void **state)
+{
+	struct membuf twice;
+	struct world w;
+	(void)state;
+
+	subject_to_image(&w);
+	garble_before_each_block(&w.img, &twice);
+	for (int stream = 0; stream < 2; stream++) {
+		struct roam_error err = {0};
+		struct memstream ms = { twice.p, twice.len, 0 };
+		struct restore *r = open_restore(&err);
+		int st;
+		pid_t pid = stream ? restore_prepare(r, memstream_read, &ms) : restore_prepare_mem(r, twice.p, twice.len);
+		assert_true(pid > 0);
+		assert_int_equal(restore_release(r), 0);
+		restore_close(r);
+		int fd = open(w.stop, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+		assert_true(log_has(&w, "PASS"));
+		unlink(w.stop);
+		truncate(w.log, 0);
+	}
+	free(twice.p);
+	world_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +506,7 @@ int main(void)
 		cmocka_unit_test(stdin_pipe_data),
 		cmocka_unit_test(precopy_stdin_rebound),
 		cmocka_unit_test(tracer_thread_dies),
+		cmocka_unit_test(later_copy_wins),
 	};
 
 	if (geteuid() != 0) {

@@ -105,6 +105,29 @@ void arch_regs_from_image(const Roamimg__GpRegsX86 *in, arch_regs_t *r);
 struct clone_args;
 long arch_clone3_fn(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
 
+/* A system call made directly, for code that runs before the C library
+ * has started (no errno, which lives in TLS not yet set up): returns the
+ * result or -errno. */
+static inline long arch_syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* The roam CLI's entry point (src/arch/x86_64/entry.c): it calls
+ * cli_pre_libc(sp), sp pointing at argc, argv and the environment, then
+ * goes on into the C library's _start as if nothing had run. */
+#define ARCH_HAVE_CLI_ENTRY 1
+void cli_pre_libc(long *sp);
+
 /* Maps the vDSO (and its vvar pages) of this kernel at addr, in the calling
  * process: only meaningful through syscall injection. */
 #define ARCH_PRCTL_MAP_VDSO 0x2003

@@ -1,0 +1,465 @@
+/*
+ * The pages, written into the child (step 5 of the list in mm.c).
+ *
+ * Filling fresh anonymous memory is what a restore costs: written with
+ * process_vm_writev, every page is faulted in, allocated and zeroed by the
+ * kernel, and only then copied over. So the child's private anonymous
+ * mappings are registered, for the time of the fill only, with a
+ * userfaultfd made inside the child (missing mode, user faults only), and
+ * their pages are placed with UFFDIO_COPY: one call per block, which
+ * allocates each page and copies into it with no fault and no zeroing. The
+ * userfaultfd is closed, which unregisters every mapping, before anything of
+ * the image runs (restore_fill_close); nothing about the mappings changes.
+ *
+ * The other mappings take process_vm_writev (mem_write): shared anonymous
+ * objects, private file mappings (the kernel registers neither), those
+ * without write permission, those advised MADV_HUGEPAGE (a UFFDIO_COPY
+ * makes small pages, a fault may make a huge one), and all of them where
+ * the kernel gives no userfaultfd.
+ *
+ * From the fifth block on (a small image does not pay for threads and
+ * buffers), uncompressed blocks are queued and copied by helper threads, one
+ * per CPU beside the reader, while the reader reads and checks the records
+ * that follow; it joins them when it waits, and at the end. A block read from a
+ * stream stays in the reader's payload buffer, which the block's jobs take
+ * along (img_reader_swap_payload): the reader gets a spare one from a small
+ * pool, so the memory in flight is bounded. A block is queued only once no
+ * pending block covers any of its pages, so that a page written twice (a
+ * later copy wins) lands in stream order; the second copy finds the page
+ * present (EEXIST) and goes through mem_write. Compressed blocks, whose
+ * data the next block overwrites, end the parallel mode.
+ *
+ * Pre-copy streams keep to process_vm_writev in stream order: their rounds
+ * rewrite pages and drop them.
+ */
+#include "restore/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sys/mem.h"
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+
+#define PAGE ARCH_PAGE_SIZE
+#define MAX_HELPERS 3
+#define MAX_BUFS (2 * (MAX_HELPERS + 1))
+#define HELPERS_AFTER 5         /* page blocks written before helpers start */
+
+/* A payload buffer taken from the stream reader: it goes back to the pool
+ * once every job reading from it is done. */
+struct pbuf {
+	uint8_t *p;
+	size_t size;
+	int refs;
+};
+
+struct fill_job {
+	uint64_t dst;
+	const uint8_t *src;
+	size_t len;
+	int uffd;               /* the destination is registered: UFFDIO_COPY */
+	int done;
+	struct pbuf *buf;       /* where src lies, when taken from the reader */
+};
+
+struct filler {
+	pid_t pid;
+	int memfd;
+	int uffd;               /* on the child's mm, or -1 */
+	uint8_t *registered;    /* per vma of the layout the child has */
+	size_t nvmas;
+
+	/* Parallel mode. */
+	int parallel;
+	pthread_t th[MAX_HELPERS];
+	int nth;
+	pthread_mutex_t lock;
+	pthread_cond_t more;    /* a job was queued, or stop */
+	pthread_cond_t progress;  /* a job is done */
+	struct fill_job *jobs;
+	size_t njobs, cap, next, low;  /* low: every job before it is done */
+	int stop;
+	int err;                /* the first failure, and where */
+	uint64_t err_addr;
+	struct pbuf bufs[MAX_BUFS];
+	struct pbuf *free_bufs[MAX_BUFS];
+	int nbufs, nfree, maxbufs;  /* two per copying thread: each buffer is
+				     * fresh memory, faulted in on first use */
+	int helpers;            /* threads to start, once blocks keep coming */
+	unsigned blocks;
+};
+
+/* UFFDIO_COPY of len bytes; a page already present (EEXIST: written
+ * before) is written over with mem_write, which finds it present. */
+static int uffd_copy(struct filler *f, uint64_t dst, const uint8_t *src, size_t len)
+{
+	while (len) {
+		struct uffdio_copy c = { .dst = dst, .src = (uint64_t)(uintptr_t)src, .len = len,
+					 .mode = UFFDIO_COPY_MODE_DONTWAKE };
+		int rc = ioctl(f->uffd, UFFDIO_COPY, &c);
+		if (c.copy > 0) {
+			dst += (uint64_t)c.copy;
+			src += c.copy;
+			len -= (size_t)c.copy;
+			continue;
+		}
+		int e = c.copy < 0 ? (int)-c.copy : rc < 0 ? errno : EIO;
+		if (e == EAGAIN || e == EINTR)
+			continue;
+		if (e != EEXIST)
+			return -e;
+		if ((rc = mem_write(f->pid, f->memfd, dst, src, PAGE)) < 0)
+			return rc;
+		dst += PAGE;
+		src += PAGE;
+		len -= PAGE;
+	}
+	return 0;
+}
+
+static int run_job(struct filler *f, const struct fill_job *j)
+{
+	if (j->uffd)
+		return uffd_copy(f, j->dst, j->src, j->len);
+	return mem_write(f->pid, f->memfd, j->dst, j->src, j->len);
+}
+
+static void put_buf(struct filler *f, struct pbuf *b)
+{
+	if (b && --b->refs == 0)
+		f->free_bufs[f->nfree++] = b;
+}
+
+/* Runs the next queued job, with f->lock held on entry and on return; 0
+ * when there was none. */
+static int take_job(struct filler *f)
+{
+	if (f->next == f->njobs)
+		return 0;
+	size_t k = f->next++;
+	struct fill_job j = f->jobs[k];
+	int failed = f->err != 0, rc = 0;
+	pthread_mutex_unlock(&f->lock);
+	if (!failed)
+		rc = run_job(f, &j);
+	pthread_mutex_lock(&f->lock);
+	if (rc < 0 && !f->err) {
+		f->err = rc;
+		f->err_addr = j.dst;
+	}
+	f->jobs[k].done = 1;
+	while (f->low < f->njobs && f->jobs[f->low].done)
+		f->low++;
+	put_buf(f, j.buf);
+	pthread_cond_broadcast(&f->progress);
+	return 1;
+}
+
+static void *helper(void *arg)
+{
+	struct filler *f = arg;
+
+	pthread_mutex_lock(&f->lock);
+	for (;;) {
+		if (take_job(f))
+			continue;
+		if (f->stop)
+			break;
+		pthread_cond_wait(&f->more, &f->lock);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/* Helps with the queue, or waits for a running job: f->lock held. */
+static void help_or_wait(struct filler *f)
+{
+	if (!take_job(f))
+		pthread_cond_wait(&f->progress, &f->lock);
+}
+
+/* Parallel mode ends: the queue is worked off (the caller helps) and the
+ * helpers stop. The filler goes on in the calling thread alone. */
+static int drain(struct filler *f)
+{
+	if (!f->parallel)
+		return 0;
+	pthread_mutex_lock(&f->lock);
+	while (f->low < f->njobs)
+		help_or_wait(f);
+	f->stop = 1;
+	pthread_cond_broadcast(&f->more);
+	pthread_mutex_unlock(&f->lock);
+	for (int t = 0; t < f->nth; t++)
+		pthread_join(f->th[t], NULL);
+	f->parallel = 0;
+	pthread_mutex_destroy(&f->lock);
+	pthread_cond_destroy(&f->more);
+	pthread_cond_destroy(&f->progress);
+	free(f->jobs);
+	f->jobs = NULL;
+	return f->err;
+}
+
+/* A userfaultfd inside the child, brought over to us, the child's copy
+ * closed: -1 when this kernel or its settings give none. */
+static int child_uffd(struct restore *r)
+{
+	long fd, ignored;
+	int pidfd, uffd = -1;
+
+	if (remote_syscall(&r->rem, &fd, SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY, 0, 0, 0, 0, 0) < 0 || fd < 0)
+		return -1;
+	pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+	if (pidfd >= 0) {
+		uffd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+		close(pidfd);
+	}
+	remote_syscall(&r->rem, &ignored, SYS_close, fd, 0, 0, 0, 0, 0);
+	struct uffdio_api api = { .api = UFFD_API };
+	if (uffd >= 0 && ioctl(uffd, UFFDIO_API, &api) < 0) {
+		close(uffd);
+		uffd = -1;
+	}
+	return uffd;
+}
+
+static int registrable(const Roamimg__Vma *v)
+{
+	int anon = v->kind == ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE ||
+		   (v->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE && v->carried);
+	/* Read-only and PROT_NONE mappings keep the forced write of
+	 * /proc/PID/mem, which is what they had. */
+	return anon && (v->prot & PROT_WRITE) && !(v->madv & VMA_MADV_HUGEPAGE);
+}
+
+int restore_fill_open(struct restore *r)
+{
+	const Roamimg__Mm *mm = r->mm;
+	struct filler *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -ENOMEM;
+	f->pid = r->pid;
+	f->memfd = r->memfd;
+	f->nvmas = mm->n_vmas;
+	f->registered = calloc(mm->n_vmas + 1, 1);
+	if (!f->registered) {
+		free(f);
+		return -ENOMEM;
+	}
+	r->fill = f;
+	f->uffd = child_uffd(r);
+	for (size_t i = 0; f->uffd >= 0 && i < mm->n_vmas; i++) {
+		const Roamimg__Vma *v = mm->vmas[i];
+		struct uffdio_register reg = { .range = { v->start, v->end - v->start },
+					       .mode = UFFDIO_REGISTER_MODE_MISSING };
+		if (registrable(v) && ioctl(f->uffd, UFFDIO_REGISTER, &reg) == 0)
+			f->registered[i] = (reg.ioctls & (1ull << _UFFDIO_COPY)) != 0;
+	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	f->helpers = cpus < 2 ? 0 : cpus - 1 > MAX_HELPERS ? MAX_HELPERS : (int)(cpus - 1);
+	return 0;
+}
+
+/* Parallel mode begins: the helper threads start. */
+static void start_helpers(struct filler *f)
+{
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->more, NULL);
+	pthread_cond_init(&f->progress, NULL);
+	f->parallel = 1;
+	for (int t = 0; t < f->helpers; t++) {
+		if (pthread_create(&f->th[t], NULL, helper, f) != 0)
+			break;
+		f->nth++;
+	}
+	f->helpers = 0;  /* once */
+	f->maxbufs = 2 * (f->nth + 1);
+	if (!f->nth)
+		drain(f);
+}
+
+/* Queues a job once no queued or running job writes any of its pages: two
+ * copies of a page land in stream order. f->lock held. */
+static int queue(struct filler *f, const struct fill_job *j)
+{
+	for (size_t k = f->low; k < f->njobs; k++) {
+		const struct fill_job *o = &f->jobs[k];
+		if (!o->done && o->dst < j->dst + j->len && j->dst < o->dst + o->len) {
+			help_or_wait(f);
+			k = f->low - 1;  /* look again: the queue moved */
+		}
+	}
+	if (f->njobs == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 256;
+		struct fill_job *n = realloc(f->jobs, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		f->jobs = n;
+		f->cap = cap;
+	}
+	f->jobs[f->njobs++] = *j;
+	if (j->buf)
+		j->buf->refs++;
+	pthread_cond_signal(&f->more);
+	return f->err;
+}
+
+/* One part of a block, inside mapping vi: queued when its data stays
+ * (an image in memory) or was taken from the reader (buf). */
+static int fill(struct restore *r, size_t vi, uint64_t dst, const uint8_t *src, size_t len, int stays,
+		struct pbuf *buf)
+{
+	struct filler *f = r->fill;
+	struct fill_job j = { .dst = dst, .src = src, .len = len, .buf = buf };
+	int rc;
+
+	if (!f)
+		return mem_write(r->pid, r->memfd, dst, src, len);
+	j.uffd = vi < f->nvmas && f->registered[vi];
+	if (f->parallel && !stays && !buf && (rc = drain(f)) < 0)
+		return rc;
+	if (!f->parallel)
+		return run_job(f, &j);
+	pthread_mutex_lock(&f->lock);
+	rc = queue(f, &j);
+	pthread_mutex_unlock(&f->lock);
+	return rc;
+}
+
+/* The reader's payload buffer, for the jobs of the block it holds; the
+ * reader gets a spare one from the pool (waiting for one to come back when
+ * all are out). NULL when the block is to be written at once. */
+static struct pbuf *take_payload(struct filler *f, struct img_reader *rd)
+{
+	struct pbuf *b;
+
+	pthread_mutex_lock(&f->lock);
+	while (!f->nfree && f->nbufs == f->maxbufs)
+		help_or_wait(f);
+	if (f->nfree) {
+		b = f->free_bufs[--f->nfree];
+	} else {
+		b = &f->bufs[f->nbufs++];
+		*b = (struct pbuf){ NULL, 0, 0 };
+	}
+	pthread_mutex_unlock(&f->lock);
+	size_t size = 0;
+	uint8_t *p = img_reader_swap_payload(rd, b->p, b->size, &size);
+	b->p = p;
+	b->size = size;
+	b->refs = 1;  /* the caller's, until every part is queued */
+	return b;
+}
+
+/* Where a write failed: a queued block that failed earlier names its own
+ * pages, else addr. */
+static uint64_t failed_at(struct filler *f, uint64_t addr)
+{
+	if (!f || !f->parallel)
+		return f && f->err ? f->err_addr : addr;
+	pthread_mutex_lock(&f->lock);
+	uint64_t at = f->err ? f->err_addr : addr;
+	pthread_mutex_unlock(&f->lock);
+	return at;
+}
+
+int restore_pages(struct restore *r, const struct img_pages *pg, struct img_reader *rd)
+{
+	const Roamimg__Mm *mm = r->mm;
+	uint64_t addr = pg->addr, end = pg->addr + (uint64_t)pg->npages * ARCH_PAGE_SIZE;
+	const uint8_t *data = pg->data;
+	/* Raw blocks of an image in memory point into it; those of a stream
+	 * into the reader's payload buffer, which is taken; compressed ones into
+	 * a buffer the next block reuses. */
+	int stays = r->mem_image && pg->codec == IMG_CODEC_NONE;
+	struct pbuf *buf = NULL;
+	int rc = 0;
+
+	/* The helpers start at the fifth block: a small image is written at
+	 * once, without the cost of threads and buffers. */
+	if (r->fill && r->fill->helpers && ++r->fill->blocks == HELPERS_AFTER)
+		start_helpers(r->fill);
+	if (!stays && rd && r->fill && r->fill->parallel && pg->codec == IMG_CODEC_NONE)
+		buf = take_payload(r->fill, rd);
+	/* A block may cover adjacent mappings: write each part where it belongs. */
+	while (addr < end) {
+		ssize_t i = img_find_vma(mm, addr);
+		if (i < 0) {
+			rc = roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx lie outside every mapping",
+				       (unsigned long long)addr);
+			break;
+		}
+		const Roamimg__Vma *v = mm->vmas[i];
+		uint64_t part_end = v->end < end ? v->end : end;
+		uint64_t dst = addr;
+		if (v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED) {
+			const struct shm_master *m = NULL;
+			for (size_t k = 0; k < r->nshm && !m; k++)
+				if (r->shm[k].shm_id == v->shm_id)
+					m = &r->shm[k];
+			if (!m) {
+				rc = roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx: no shared object",
+					       (unsigned long long)addr);
+				break;
+			}
+			dst = m->addr + v->pgoff + (addr - v->start);
+		} else if (v->kind == ROAMIMG__VMA_KIND__VMA_VDSO || v->kind == ROAMIMG__VMA_KIND__VMA_VVAR ||
+			   v->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED) {
+			rc = roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx in a mapping that carries none",
+				       (unsigned long long)addr);
+			break;
+		}
+		if ((rc = fill(r, (size_t)i, dst, data, part_end - addr, stays, buf)) < 0) {
+			rc = roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)failed_at(r->fill, addr));
+			break;
+		}
+		data += part_end - addr;
+		addr = part_end;
+	}
+	if (buf) {
+		pthread_mutex_lock(&r->fill->lock);
+		put_buf(r->fill, buf);
+		pthread_mutex_unlock(&r->fill->lock);
+	}
+	if (rc == 0)
+		r->stats.pages += pg->npages;
+	return rc;
+}
+
+int restore_fill_close(struct restore *r, int abort)
+{
+	struct filler *f = r->fill;
+	int rc;
+
+	if (!f)
+		return 0;
+	if (abort && f->parallel) {
+		pthread_mutex_lock(&f->lock);
+		f->err = f->err ? f->err : -ECANCELED;  /* the jobs left are skipped */
+		pthread_mutex_unlock(&f->lock);
+	}
+	rc = drain(f);
+	if (rc < 0 && !abort && !r->err->code)
+		roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)f->err_addr);
+	/* The last reference: the kernel unregisters every mapping. */
+	if (f->uffd >= 0)
+		close(f->uffd);
+	for (int i = 0; i < f->nbufs; i++)
+		free(f->bufs[i].p);
+	free(f->registered);
+	free(f);
+	r->fill = NULL;
+	return rc;
+}
