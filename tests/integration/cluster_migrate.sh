@@ -132,32 +132,8 @@ diff <(echo "$want") "$WORK/py.out" >/dev/null || fail "python3's output differs
 [ $relayed2 -gt 0 ] && [ $relayed -gt $relayed2 ] || fail "the moves were not typed on other hosts: $relayed relayed, $relayed2 twice"
 note "python3: identical output, status 7, after 20 migrations ($relayed typed elsewhere, $relayed2 relayed twice, each with its progress lines)"
 
-# A program nobody here wrote: bc (unmodified) prints 40 numbers of 400
-# digits, reading its program on stdin from the home, and moves h1 -> h2
-# live, then h2 -> h3 cold, mid-computation; its output must be
-# byte-identical to an unmigrated run, and its status 0 at the home.
-if command -v bc >/dev/null; then
-	printf 'scale=400\nfor (i = 1; i <= 40; i++) { print i, " ", l(i) + e(i / 10) + a(i), "\\n" }\nquit\n' >"$WORK/prog.bc"
-	bc -l <"$WORK/prog.bc" >"$WORK/bc.want" 2>&1 || fail "bc's reference run failed"
-	(cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H1" -- bc -l) <"$WORK/prog.bc" >"$WORK/bc.out" 2>&1 &
-	runner=$!
-	# The numbers printed so far (each starts a line with its index).
-	bc_done() { [ "$(grep -c '^[0-9]* ' "$WORK/bc.out")" -ge "$1" ]; }
-	wait_until 20 bc_done 5 || fail "bc printed nothing: $(cat "$WORK/bc.out")"
-	id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
-	run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "bc: migrate live to h2: $(cat "$WORK/m")"
-	note "bc: $(cat "$WORK/m")"
-	wait_until 20 bc_done 15 || fail "bc stalled on h2: $(tail -n 2 "$WORK/bc.out")"
-	run_on 1 migrate "$id" --to "$H3" --cold --stats >"$WORK/m" 2>&1 || fail "bc: migrate cold to h3: $(cat "$WORK/m")"
-	note "bc: $(cat "$WORK/m")"
-	wait "$runner"
-	rc=$?
-	[ $rc = 0 ] || fail "bc's exit status came back as $rc"
-	cmp "$WORK/bc.want" "$WORK/bc.out" || fail "bc's output differs after two moves"
-	note "bc: identical output ($(wc -c <"$WORK/bc.out") bytes) after a live and a cold migration"
-else
-	note "bc not installed: its migration skipped"
-fi
+# bc, a program nobody here wrote, moves live and cold mid-computation.
+migrate_bc
 
 # sha256sum (unmodified) digests 64 MiB typed on its stdin at the home, in
 # pieces, and moves h1 -> h2 live, then h2 -> h3 cold, in between: the

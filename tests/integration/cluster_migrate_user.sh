@@ -81,7 +81,6 @@ H1=$(hname 1) H2=$(hname 2) H3=$(hname 3)
 grep -q "cgroups: v2 none, v1 0" "$WORK/h1.log" || note "h1 has cgroups after all: $(grep cgroups: "$WORK/h1.log")"
 
 # The last job started (and running) on host I, and where job ID runs.
-last_job() { run_on "$1" ps --json | $PY -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])'; }
 job_host() { # I ID: "HOST MIGRATIONS"
 	run_on "$1" ps --json | $PY -c '
 import json, sys
@@ -137,25 +136,7 @@ done
 
 # bc (unmodified), reading its program on stdin from the home, moves live
 # and cold mid-computation; output byte-identical to an unmigrated run.
-if command -v bc >/dev/null; then
-	printf 'scale=400\nfor (i = 1; i <= 40; i++) { print i, " ", l(i) + e(i / 10) + a(i), "\\n" }\nquit\n' >"$WORK/prog.bc"
-	bc -l <"$WORK/prog.bc" >"$WORK/bc.want" 2>&1 || fail "bc's reference run failed"
-	(cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H1" -- bc -l) <"$WORK/prog.bc" >"$WORK/bc.out" 2>&1 &
-	runner=$!
-	bc_done() { [ "$(grep -c '^[0-9]* ' "$WORK/bc.out")" -ge "$1" ]; }
-	wait_until 20 bc_done 5 || fail "bc printed nothing: $(cat "$WORK/bc.out")"
-	id=$(last_job 1)
-	run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "bc: migrate live to h2: $(cat "$WORK/m")"
-	note "bc: $(cat "$WORK/m")"
-	wait_until 20 bc_done 15 || fail "bc stalled on h2: $(tail -n 2 "$WORK/bc.out")"
-	run_on 1 migrate "$id" --to "$H3" --cold --stats >"$WORK/m" 2>&1 || fail "bc: migrate cold to h3: $(cat "$WORK/m")"
-	note "bc: $(cat "$WORK/m")"
-	wait "$runner"
-	rc=$?
-	[ $rc = 0 ] || fail "bc's exit status came back as $rc"
-	cmp "$WORK/bc.want" "$WORK/bc.out" || fail "bc's output differs after two moves"
-	note "bc: identical output ($(wc -c <"$WORK/bc.out") bytes) after a live and a cold migration"
-fi
+migrate_bc
 
 # python3 answers lines typed at the home while it moves h1 -> h2 -> h1 ->
 # h3 (live, cold, live; h3's clocks are ahead, so it goes there last); its

@@ -43,6 +43,39 @@ fail() {
 }
 note() { echo "# $*"; }
 
+# last_job I: the id of the newest running job, as host I's roam ps says.
+last_job() {
+	run_on "$1" ps --json | /usr/bin/python3 -c 'import json, sys
+print([j["id"] for j in json.load(sys.stdin) if j["state"] == "running"][-1])'
+}
+
+# migrate_bc: a program nobody here wrote. bc (unmodified) prints 40 numbers
+# of 400 digits, reading its program on stdin from the home h1, and moves
+# h1 -> h2 live, then h2 -> h3 cold, mid-computation; its output must be
+# byte-identical to an unmigrated run, and its status 0 at the home.
+migrate_bc() {
+	local runner rc id
+	command -v bc >/dev/null || fail "bc is not installed (scripts/deps.sh installs it)"
+	printf 'scale=400\nfor (i = 1; i <= 40; i++) { print i, " ", l(i) + e(i / 10) + a(i), "\\n" }\nquit\n' >"$WORK/prog.bc"
+	bc -l <"$WORK/prog.bc" >"$WORK/bc.want" 2>&1 || fail "bc's reference run failed"
+	(cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$(hname 1)" -- bc -l) <"$WORK/prog.bc" >"$WORK/bc.out" 2>&1 &
+	runner=$!
+	# The numbers printed so far (each starts a line with its index).
+	bc_done() { [ "$(grep -c '^[0-9]* ' "$WORK/bc.out")" -ge "$1" ]; }
+	wait_until 20 bc_done 5 || fail "bc printed nothing: $(cat "$WORK/bc.out")"
+	id=$(last_job 1)
+	run_on 1 migrate "$id" --to "$(hname 2)" --stats >"$WORK/m" 2>&1 || fail "bc: migrate live to h2: $(cat "$WORK/m")"
+	note "bc: $(cat "$WORK/m")"
+	wait_until 20 bc_done 15 || fail "bc stalled on h2: $(tail -n 2 "$WORK/bc.out")"
+	run_on 1 migrate "$id" --to "$(hname 3)" --cold --stats >"$WORK/m" 2>&1 || fail "bc: migrate cold to h3: $(cat "$WORK/m")"
+	note "bc: $(cat "$WORK/m")"
+	wait "$runner"
+	rc=$?
+	[ $rc = 0 ] || fail "bc's exit status came back as $rc"
+	cmp "$WORK/bc.want" "$WORK/bc.out" || fail "bc's output differs after two moves"
+	note "bc: identical output ($(wc -c <"$WORK/bc.out") bytes) after a live and a cold migration"
+}
+
 # jobs_on_is I HOST N: host I's roam ps shows exactly N running jobs on HOST.
 jobs_on_is() {
 	[ "$(run_on "$1" ps --json | /usr/bin/python3 -c 'import json, sys
