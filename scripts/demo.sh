@@ -18,7 +18,8 @@ done
 scripts/deps.sh
 echo "== building roam"
 make -s -j"$(nproc)" >/dev/null
-export ROAM_BUILD=$PWD/build
+# (The test suite runs this demo against each of its builds.)
+export ROAM_BUILD=${ROAM_BUILD:-$PWD/build}
 # The cluster: the same set-up the multi-host tests use (and remove).
 . tests/integration/lib/cluster.sh
 set +u
@@ -63,7 +64,11 @@ fi
 echo "   $result"
 
 echo "== 4. drain $H3: its jobs move away, and no new job goes there"
-for k in 1 2; do run_on 1 run --on "$H3" --detach -- /usr/bin/python3 -c 'import time; time.sleep(60)' >/dev/null; done
+# A job placed with --on is pinned there (drain leaves it): these two go
+# --near one, which then ends.
+anchor=$(run_on 1 run --on "$H3" --detach -- sleep 60)
+for k in 1 2; do run_on 1 run --near "$anchor" --detach -- /usr/bin/python3 -c 'import time; time.sleep(60)' >/dev/null; done
+run_on 1 kill "$anchor" >/dev/null
 sleep 1
 run_on 3 drain "$H3" | sed 's/^/   >> /'
 run_on 1 ps | sed 's/^/   | /'
