@@ -85,6 +85,19 @@ static int log_has(const struct world *w, const char *word)
 	return strstr(buf, word) != NULL;
 }
 
+/* Tells the restored subject pid to stop: it must exit 0 and say PASS. */
+static void stop_and_pass(const struct world *w, pid_t pid)
+{
+	int fd = open(w->stop, O_WRONLY | O_CREAT | O_CLOEXEC, 0600), st;
+
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_true(log_has(w, "PASS"));
+}
+
 /* Starts the memory subject (stdin from stdin_fd, or /dev/null when -1),
  * waits for "ready", checkpoints it into w->img (live, with pre-copy
  * rounds, when precopy is set) and kills it. */
@@ -224,7 +237,6 @@ static void prepare_then_release(void **state)
 	const void *data;
 	struct world w;
 	size_t len;
-	int st;
 	(void)state;
 
 	subject_to_image(&w);
@@ -240,13 +252,7 @@ static void prepare_then_release(void **state)
 	assert_int_equal(restore_abort(r), -EINVAL);
 	restore_close(r);
 	/* It runs, verifies its memory, and passes when told to stop. */
-	int fd = open(w.stop, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_true(log_has(&w, "PASS"));
+	stop_and_pass(&w, pid);
 	world_free(&w);
 }
 
@@ -307,7 +313,7 @@ static void precopy_stdin_rebound(void **state)
 	struct stat want, got;
 	char fd0[64];
 	size_t len;
-	int in[2], mine[2], st;
+	int in[2], mine[2];
 	(void)state;
 
 	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
@@ -333,13 +339,7 @@ static void precopy_stdin_rebound(void **state)
 	restore_close(r);
 	close(mine[0]);
 	close(mine[1]);
-	int fd = open(w.stop, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	close(fd);
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_true(log_has(&w, "PASS"));
+	stop_and_pass(&w, pid);
 	world_free(&w);
 }
 
@@ -479,18 +479,11 @@ static void later_copy_wins(void **state)
 		struct roam_error err = {0};
 		struct memstream ms = { twice.p, twice.len, 0 };
 		struct restore *r = open_restore(&err);
-		int st;
 		pid_t pid = stream ? restore_prepare(r, memstream_read, &ms) : restore_prepare_mem(r, twice.p, twice.len);
 		assert_true(pid > 0);
 		assert_int_equal(restore_release(r), 0);
 		restore_close(r);
-		int fd = open(w.stop, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		assert_true(fd >= 0);
-		close(fd);
-		assert_int_equal(waitpid(pid, &st, 0), pid);
-		assert_true(WIFEXITED(st));
-		assert_int_equal(WEXITSTATUS(st), 0);
-		assert_true(log_has(&w, "PASS"));
+		stop_and_pass(&w, pid);
 		unlink(w.stop);
 		truncate(w.log, 0);
 	}
