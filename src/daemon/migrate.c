@@ -825,12 +825,14 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	p.has_pinned = p.pinned = j->pinned;
 	p.has_clock_mono = p.has_clock_boot = 1;
 	mig_clocks_of(j->pid, &p.clock_mono, &p.clock_boot);
-	int32_t tids[256];
-	p.tids = tids;
-	p.n_tids = (size_t)mig_tids_of(j->pid, tids, 256);
+	_Static_assert(sizeof(pid_t) == sizeof(int32_t), "MigPrepare.tids holds pids");
+	pid_t *tids;
+	p.n_tids = mig_tids_of(j->pid, &tids);
+	p.tids = (int32_t *)tids;
 	g->committing = check;   /* marks a check: READY ends it */
 	rc = conn_send(g->link, MSG_MIG_PREPARE, &p.base);
 	mig_files_free(&files);
+	free(tids);
 	j->mig = g;
 	g->state = MS_PREPARE;
 	if (rc < 0) {

@@ -123,8 +123,8 @@ int mig_files_of(pid_t pid, struct file_list *l);
 uint64_t mig_rss_of(pid_t pid);
 uint64_t mig_anon_of(pid_t pid);
 void mig_clocks_of(pid_t pid, int64_t *mono, int64_t *boot);
-/* The process's pid and thread ids (at most cap); their number. */
-int mig_tids_of(pid_t pid, int32_t *out, int cap);
+/* The process's pid and thread ids (*out, to be freed); their number. */
+size_t mig_tids_of(pid_t pid, pid_t **out);
 void mig_keep_pids_free(const int32_t *ids, size_t n);
 int mig_may_trace(struct roam_error *err);
 struct conn *mig_home_link(const char *home);

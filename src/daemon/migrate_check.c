@@ -5,7 +5,6 @@
  * The source gathers (mig_files_of, mig_ident_msg); the destination judges
  * (mig_dest_checks). See docs/migration.md.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -212,19 +211,16 @@ uint64_t mig_anon_of(pid_t pid)
 	return status_bytes(pid, keys);
 }
 
-int mig_tids_of(pid_t pid, int32_t *out, int cap)
+size_t mig_tids_of(pid_t pid, pid_t **out)
 {
-	char path[64];
-	int n = 0;
+	size_t n = 0;
+	int fd = proc_open(pid);
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return 0;
-	for (struct dirent *e; n < cap && (e = readdir(d));)
-		if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
-			out[n++] = (int32_t)atoi(e->d_name);
-	closedir(d);
+	*out = NULL;
+	if (fd >= 0 && proc_list_tasks(fd, out, &n) < 0)
+		n = 0;
+	if (fd >= 0)
+		close(fd);
 	return n;
 }
 
