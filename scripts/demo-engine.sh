@@ -6,16 +6,7 @@
 # byte-identical to an uninterrupted run.
 set -eu
 cd "$(dirname "$0")/.."
-# Descriptors inherited from whatever started us (a pipe of an IDE or a CI
-# runner) would be inherited by python3, and a pipe to outside the process
-# is refused, rightly: close them.
-for fd in /proc/$$/fd/*; do
-	fd=${fd##*/}
-	[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
-done
-scripts/deps.sh
-echo "== building roam"
-make -s -j"$(nproc)" >/dev/null
+. scripts/demo-prelude.sh
 ROAM=$PWD/build/roam
 W=$(mktemp -d /tmp/roam-demo.XXXXXX)
 trap 'kill -9 $PID 2>/dev/null; rm -rf "$W"' EXIT

@@ -8,16 +8,7 @@
 # checkpoint/restore engine alone.
 set -eu
 cd "$(dirname "$0")/.."
-# Descriptors inherited from whatever started us (an IDE's pipe, a CI
-# runner's) would reach the jobs, and a pipe to outside a process is
-# something migration rightly refuses: close them.
-for fd in /proc/$$/fd/*; do
-	fd=${fd##*/}
-	[ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
-done
-scripts/deps.sh
-echo "== building roam"
-make -s -j"$(nproc)" >/dev/null
+. scripts/demo-prelude.sh
 # (The test suite runs this demo against each of its builds.)
 export ROAM_BUILD=${ROAM_BUILD:-$PWD/build}
 # The cluster: the same set-up the multi-host tests use (and remove).
