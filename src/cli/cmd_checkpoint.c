@@ -162,7 +162,7 @@ int cmd_checkpoint(int argc, char **argv)
 	struct ckpt *c = NULL;
 	struct img_writer w = {0};
 	char tmp[PATH_MAX] = "", msg[512];
-	int fd = -1, rc, to_stdout = !strcmp(output, "-");
+	int fd = -1, old_image = -1, rc, to_stdout = !strcmp(output, "-");
 	uint64_t t0 = now_ns();
 
 	if (to_stdout) {
@@ -177,6 +177,10 @@ int cmd_checkpoint(int argc, char **argv)
 		}
 		fchmod(fd, 0600);
 		opts.out_fd = fd;
+		/* The rename replaces an older image, and frees its pages as it
+		 * does (some ms per 64 MiB on tmpfs): held open here, that older
+		 * file is freed only after the process is let go. */
+		old_image = open(output, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if ((rc = ckpt_open(&c, (pid_t)pid, &opts, &err)) < 0)
 		goto fail;
@@ -230,11 +234,15 @@ int cmd_checkpoint(int argc, char **argv)
 	ckpt_close(c);
 	if (!to_stdout)
 		close(fd);
+	if (old_image >= 0)
+		close(old_image);
 	return 0;
 
 fail:
 	img_writer_fini(&w);
 	ckpt_close(c);  /* resumes a frozen process untouched */
+	if (old_image >= 0)
+		close(old_image);
 	if (tmp[0]) {
 		unlink(tmp);
 		close(fd);
