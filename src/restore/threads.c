@@ -45,6 +45,37 @@ static int tsys(struct restore *r, size_t i, long *ret, const char *what, long n
 	return 0;
 }
 
+static int has_sigtrap(Roamimg__SigInfo **v, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (v[k]->signo == SIGTRAP)
+			return 1;
+	return 0;
+}
+
+/*
+ * The trampoline's breakpoint raises SIGTRAP, which the kernel forces
+ * through: when SIGTRAP is blocked or ignored it resets the handler to
+ * SIG_DFL, and a pending SIGTRAP would be taken for the breakpoint. Once the
+ * process has its own SIGTRAP handler, or pending SIGTRAP, the remote calls
+ * stop at syscall entry and exit instead (two stops each, no breakpoint).
+ */
+static int sigtrap_in_use(const struct restore *r)
+{
+	const Roamimg__Process *p = r->ld.process;
+	const Roamimg__Threads *th = r->ld.threads;
+
+	for (size_t i = 0; i < p->n_sigactions; i++)
+		if (p->sigactions[i]->signo == SIGTRAP && p->sigactions[i]->handler != (uint64_t)(uintptr_t)SIG_DFL)
+			return 1;
+	if (has_sigtrap(p->shared_pending, p->n_shared_pending))
+		return 1;
+	for (size_t i = 0; i < th->n_threads; i++)
+		if (has_sigtrap(th->threads[i]->pending, th->threads[i]->n_pending))
+			return 1;
+	return 0;
+}
+
 static int restore_sigactions(struct restore *r)
 {
 	const Roamimg__Process *p = r->ld.process;
@@ -113,7 +144,7 @@ static int create_thread(struct restore *r, size_t i, int *may_set_tid)
 	r->tids[i] = tid;
 	r->trem[i].tid = tid;
 	r->trem[i].ip = r->tramp;
-	r->trem[i].trap_after = 1;
+	r->trem[i].trap_after = r->rem.trap_after;
 	if ((rc = arch_get_regs(tid, &r->trem[i].base)) < 0)
 		return roam_fail(r->err, rc, "reading the registers of thread %d", tid);
 	if ((rc = pt_set_sigmask(tid, ~0ull)) < 0)
@@ -260,7 +291,11 @@ int restore_finish(struct restore *r)
 	int may_set_tid = r->stats.pid_kept, rc;
 	long ret;
 
-	if ((rc = restore_mm_finish(r)) < 0 || (rc = restore_sigactions(r)) < 0)
+	if ((rc = restore_mm_finish(r)) < 0)
+		return rc;
+	if (sigtrap_in_use(r))
+		r->rem.trap_after = 0;
+	if ((rc = restore_sigactions(r)) < 0)
 		return rc;
 	r->tids = calloc(n, sizeof(*r->tids));
 	r->trem = calloc(n, sizeof(*r->trem));
