@@ -141,6 +141,11 @@ int remote_syscall(struct remote *r, long *ret, long nr, long a0, long a1, long 
 		return rc;
 	if ((rc = arch_get_regs(r->tid, &regs)) < 0)
 		return rc;
+	/* A SIGTRAP that stops the thread anywhere but after our breakpoint is
+	 * somebody else's, sent while the call ran: the call's result is not
+	 * known, and the thread cannot be driven further. */
+	if (r->trap_after && arch_regs_ip(&regs) != r->ip + ARCH_TRAMPOLINE_TRAP_IP)
+		return -EINTR;
 	*ret = arch_syscall_result(&regs);
 	return 0;
 }

@@ -20,6 +20,9 @@
 #define ARCH_SYSCALL_INSN { 0x0f, 0x05 }
 #define ARCH_SYSCALL_INSN_LEN 2
 #define ARCH_TRAMPOLINE_CODE { 0x0f, 0x05, 0xcc, 0xcc }
+/* The ip a thread reports when it stops at the trampoline's breakpoint
+ * (int3 traps with the ip after it), relative to the trampoline. */
+#define ARCH_TRAMPOLINE_TRAP_IP 3
 /* The largest XSAVE area we accept (AMX tiles make it about 11 KiB). */
 #define ARCH_XSTATE_MAX 16384
 
