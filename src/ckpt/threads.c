@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "image/load.h"
 #include "sys/mem.h"
 
 #define MAX_PENDING 4096
@@ -281,14 +282,6 @@ static int collect_itimers(struct ckpt *c, struct remote *r, uint64_t scratch)
 	return 0;
 }
 
-static int sigtrap_pending(Roamimg__SigInfo **v, size_t n)
-{
-	for (size_t k = 0; k < n; k++)
-		if (v[k]->signo == SIGTRAP)
-			return 1;
-	return 0;
-}
-
 /* Whether the trampoline's breakpoint leaves the process as it was (see the
  * top of this file). Pending signals were collected before. */
 static int trampoline_harmless(const struct ckpt *c)
@@ -297,10 +290,10 @@ static int trampoline_harmless(const struct ckpt *c)
 
 	if ((proc_status_hex(c->status, "SigCgt") | proc_status_hex(c->status, "SigIgn")) & trap)
 		return 0;
-	if (sigtrap_pending(c->process->shared_pending, c->process->n_shared_pending))
+	if (img_siginfo_has(c->process->shared_pending, c->process->n_shared_pending, SIGTRAP))
 		return 0;
 	for (size_t i = 0; i < c->nthreads; i++)
-		if (sigtrap_pending(c->threads[i].img->pending, c->threads[i].img->n_pending))
+		if (img_siginfo_has(c->threads[i].img->pending, c->threads[i].img->n_pending, SIGTRAP))
 			return 0;
 	return 1;
 }

@@ -303,6 +303,14 @@ static int check_threads(const Roamimg__Threads *t, struct img_fault *f)
 	return rc;
 }
 
+int img_siginfo_has(Roamimg__SigInfo *const *v, size_t n, uint32_t signo)
+{
+	for (size_t k = 0; k < n; k++)
+		if (v[k]->signo == signo)
+			return 1;
+	return 0;
+}
+
 ssize_t img_find_vma(const Roamimg__Mm *mm, uint64_t addr)
 {
 	size_t lo = 0, hi = mm->n_vmas;

@@ -174,6 +174,9 @@ const ProtobufCMessageDescriptor *img_rec_descriptor(uint32_t type);
 /* Index in mm->vmas of the mapping holding addr, or -1. */
 ssize_t img_find_vma(const Roamimg__Mm *mm, uint64_t addr);
 
+/* Whether a list of queued signals holds signal signo. */
+int img_siginfo_has(Roamimg__SigInfo *const *v, size_t n, uint32_t signo);
+
 /* Names for the schema's enums ("anon-private", "reg", ...; "?" if unknown). */
 const char *img_vma_kind_name(int kind);
 const char *img_fd_kind_name(int kind);

@@ -45,14 +45,6 @@ static int tsys(struct restore *r, size_t i, long *ret, const char *what, long n
 	return 0;
 }
 
-static int has_sigtrap(Roamimg__SigInfo **v, size_t n)
-{
-	for (size_t k = 0; k < n; k++)
-		if (v[k]->signo == SIGTRAP)
-			return 1;
-	return 0;
-}
-
 /*
  * The trampoline's breakpoint raises SIGTRAP, which the kernel forces
  * through: when SIGTRAP is blocked or ignored it resets the handler to
@@ -68,10 +60,10 @@ static int sigtrap_in_use(const struct restore *r)
 	for (size_t i = 0; i < p->n_sigactions; i++)
 		if (p->sigactions[i]->signo == SIGTRAP && p->sigactions[i]->handler != (uint64_t)(uintptr_t)SIG_DFL)
 			return 1;
-	if (has_sigtrap(p->shared_pending, p->n_shared_pending))
+	if (img_siginfo_has(p->shared_pending, p->n_shared_pending, SIGTRAP))
 		return 1;
 	for (size_t i = 0; i < th->n_threads; i++)
-		if (has_sigtrap(th->threads[i]->pending, th->threads[i]->n_pending))
+		if (img_siginfo_has(th->threads[i]->pending, th->threads[i]->n_pending, SIGTRAP))
 			return 1;
 	return 0;
 }
