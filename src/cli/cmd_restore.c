@@ -79,11 +79,10 @@ int cmd_restore(int argc, char **argv)
 		cli_error("restore", "out of memory");
 		return CLI_EXIT_FAILURE;
 	}
-	/* A regular file is read like a stream: its pages are copied into the
-	 * process from the reader's buffers, which stay warm, while the next
-	 * ones are read. Mapping it instead costs the mapping and unmapping of
-	 * every page, more than the copy of a read. */
-	pid = restore_run(r, img_fd_read, &fd);
+	/* A regular file is read, not mapped: mapping it costs the mapping and
+	 * unmapping of every page, more than the copy of a read. Its page
+	 * blocks are read by the threads that place them (restore_run_file). */
+	pid = restore_run_file(r, fd);
 	if (pid < 0) {
 		cli_error("restore", "%s: %s", image, roam_error_text(&err, msg, sizeof(msg)));
 		restore_close(r);

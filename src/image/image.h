@@ -128,13 +128,27 @@ struct img_record {
 	uint32_t flags;
 	uint64_t len;
 	uint8_t *payload;       /* valid until the next img_read_record; owned by the reader */
+	/* A page record whose data the reader left in the file
+	 * (img_reader_lazy_pages): payload holds its page header only, the data
+	 * lies at data_off, and its checksum is still to be checked. */
+	int lazy;
+	uint64_t data_off;
+	uint64_t check;
+	uint8_t hdr16[16];
 };
 
 struct img_pages {
 	uint64_t addr;
 	uint32_t npages;
-	const uint8_t *data;    /* npages * page size bytes, decompressed */
+	const uint8_t *data;    /* npages * page size bytes, decompressed; NULL when lazy */
 	uint32_t codec;         /* enum img_codec the block was stored with */
+	/* Lazy (see img_record): where the data lies in the file, and what
+	 * img_pages_check needs to check it once read. */
+	int lazy;
+	uint64_t data_off;
+	uint64_t check;
+	uint8_t hdr16[16];
+	uint8_t page_hdr[16];
 };
 
 struct img_reader {
@@ -152,6 +166,10 @@ struct img_reader {
 	void *zstd;             /* ZSTD_DCtx, made on the first zstd page block, owned */
 	const uint8_t *mem;     /* img_reader_init_mem: the whole stream in memory */
 	size_t mem_len, mem_off;
+	int lazy;               /* img_reader_lazy_pages */
+	int lazy_fd;
+	uint64_t lazy_base;     /* the file offset of the stream's first byte */
+	uint64_t lazy_size;     /* the file's size */
 };
 
 /* Reads and checks the preamble. */
@@ -161,6 +179,16 @@ int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx);
  * outlive the reader. */
 int img_reader_init_mem(struct img_reader *r, const void *data, size_t len);
 void img_reader_fini(struct img_reader *r);
+/* A reader over a regular file (fd, which its read function reads) may
+ * leave the data of uncompressed page records in the file: the record
+ * comes with its page header and where its data lies (img_record.lazy),
+ * the rest of the file is skipped, and whoever reads the data later checks
+ * it with img_pages_check. So several threads can read and place blocks at
+ * once. -1 (and nothing changes) when fd is not a regular file. */
+int img_reader_lazy_pages(struct img_reader *r, int fd);
+/* 0 when data (npages pages, read from pg->data_off) is what the record's
+ * checksum says, else -IMG_ERR_CHECKSUM. */
+int img_pages_check(const struct img_pages *pg, const void *data);
 /* Reads the next record. Returns 1 with *rec filled, 0 at a clean end of
  * stream (after COMMIT only; an end before it is IMG_ERR_TRUNCATED), or a
  * negative error. After an error the framing is lost: every later call

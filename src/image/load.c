@@ -361,7 +361,7 @@ static int absorb_pages(struct img_load *ld, const struct img_pages *pg, struct 
 		uint64_t stop = end < v->end ? end : v->end;
 		uint64_t n = (stop - a) / IMG_PAGE_SIZE;
 		ld->vma_stat[vi].pages += n;
-		if (ld->flags & IMG_LOAD_ZERO) {
+		if ((ld->flags & IMG_LOAD_ZERO) && pg->data) {  /* lazy: no data here */
 			const uint8_t *p = pg->data + (a - pg->addr);
 			for (uint64_t i = 0; i < n; i++, p += IMG_PAGE_SIZE)
 				if (page_is_zero(p)) {

@@ -9,6 +9,7 @@
 #include <lz4.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
@@ -335,9 +336,8 @@ uint8_t *img_reader_swap_payload(struct img_reader *r, uint8_t *spare, size_t sp
  * arrive rather than as the length claims: a peer that sends a 24-byte
  * header announcing 64 MiB gets a truncation error, not 64 MiB of our memory.
  */
-static int read_payload(struct img_reader *r, size_t len)
+static int read_payload_rest(struct img_reader *r, size_t got, size_t len)
 {
-	size_t got = 0;
 	int rc;
 
 	while (got < len) {
@@ -364,6 +364,64 @@ static int read_payload(struct img_reader *r, size_t len)
 		got += chunk;
 	}
 	return 0;
+}
+
+static int read_payload(struct img_reader *r, size_t len)
+{
+	return read_payload_rest(r, 0, len);
+}
+
+int img_reader_lazy_pages(struct img_reader *r, int fd)
+{
+	struct stat st;
+	off_t pos = lseek(fd, 0, SEEK_CUR);
+
+	if (r->mem || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || pos < 0 || (uint64_t)pos < r->bytes)
+		return -1;
+	r->lazy = 1;
+	r->lazy_fd = fd;
+	r->lazy_base = (uint64_t)pos - r->bytes;
+	r->lazy_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/*
+ * Lazy mode: reads a page record's page header and skips its data. Returns
+ * 1 when the data was left in the file, 0 when the record was read whole
+ * after all (a compressed block: its data is needed to know its pages), or
+ * a negative error. A file too short for the record is truncated now, as a
+ * read would have found.
+ */
+static int skip_page_data(struct img_reader *r, struct img_record *rec, const uint8_t *hdr)
+{
+	int rc;
+
+	if ((rc = read_payload(r, IMG_PAGE_HDR_SIZE)) < 0)
+		return rc;
+	if (get_u32(r->buf + 12) != IMG_CODEC_NONE) {
+		if ((rc = read_payload_rest(r, IMG_PAGE_HDR_SIZE, (size_t)rec->len)) < 0)
+			return rc;
+		return 0;
+	}
+	uint64_t data_len = rec->len - IMG_PAGE_HDR_SIZE, off = r->lazy_base + r->bytes;
+	if (off > r->lazy_size || data_len > r->lazy_size - off)
+		return -IMG_ERR_TRUNCATED;
+	if (lseek(r->lazy_fd, (off_t)data_len, SEEK_CUR) < 0)
+		return -errno;
+	r->bytes += data_len;
+	rec->lazy = 1;
+	rec->data_off = off;
+	rec->check = get_u64(hdr + 16);
+	memcpy(rec->hdr16, hdr, 16);
+	return 1;
+}
+
+int img_pages_check(const struct img_pages *pg, const void *data)
+{
+	size_t raw = (size_t)pg->npages * PAGE_SZ;
+
+	return record_check(pg->hdr16, pg->page_hdr, IMG_PAGE_HDR_SIZE, data, raw) == pg->check ? 0
+												 : -IMG_ERR_CHECKSUM;
 }
 
 static ssize_t mem_read(void *ctx, void *buf, size_t len)
@@ -418,12 +476,16 @@ static int read_record(struct img_reader *r, struct img_record *rec)
 		rec->payload = (uint8_t *)(uintptr_t)(r->mem + r->mem_off);
 		r->mem_off += rec->len;
 		r->bytes += rec->len;
+	} else if (r->lazy && rec->type == IMG_REC_PAGES && rec->len > IMG_PAGE_HDR_SIZE) {
+		if ((rc = skip_page_data(r, rec, hdr)) < 0)
+			return rc;
+		rec->payload = r->buf;
 	} else {
 		if ((rc = read_payload(r, (size_t)rec->len)) < 0)
 			return rc;
 		rec->payload = r->buf;
 	}
-	if (record_check(hdr, rec->payload, rec->len, NULL, 0) != get_u64(hdr + 16))
+	if (!rec->lazy && record_check(hdr, rec->payload, rec->len, NULL, 0) != get_u64(hdr + 16))
 		return -IMG_ERR_CHECKSUM;
 	r->records++;
 	if (r->records == 1 && rec->type != IMG_REC_HEADER)
@@ -464,10 +526,17 @@ int img_decode_pages(struct img_reader *r, const struct img_record *rec, struct 
 	if (out->npages == 0 || out->npages > IMG_MAX_PAGES_PER_RECORD || (out->addr & (PAGE_SZ - 1)))
 		return -IMG_ERR_TOO_BIG;
 	raw = (size_t)out->npages * PAGE_SZ;
+	out->lazy = rec->lazy;
 	if (codec == IMG_CODEC_NONE) {
 		if (rec->len - IMG_PAGE_HDR_SIZE != raw)
 			return -IMG_ERR_TOO_BIG;
-		out->data = p + IMG_PAGE_HDR_SIZE;
+		out->data = rec->lazy ? NULL : p + IMG_PAGE_HDR_SIZE;
+		if (rec->lazy) {
+			out->data_off = rec->data_off;
+			out->check = rec->check;
+			memcpy(out->hdr16, rec->hdr16, 16);
+			memcpy(out->page_hdr, p, IMG_PAGE_HDR_SIZE);
+		}
 		return 0;
 	}
 	if (codec != IMG_CODEC_LZ4 && codec != IMG_CODEC_ZSTD)

@@ -46,6 +46,9 @@ struct restore {
 	struct shm_master *shm;
 	size_t nshm;
 	int mem_image;          /* the image is all in memory (restore_prepare_mem) */
+	int image_fd;           /* restore_run_file: the image, read as a stream */
+	int lazy_fd;            /* the same when it is a regular file, which page
+				 * blocks are read from by whoever places them */
 	struct filler *fill;    /* how pages go in (pages.c), from the layout to COMMIT */
 	pid_t *tids;            /* per image thread: the live thread, 0 before */
 	struct remote *trem;    /* per image thread */

@@ -29,6 +29,14 @@
  * present (EEXIST) and goes through mem_write. Compressed blocks, whose
  * data the next block overwrites, end the parallel mode.
  *
+ * From an image file (restore_run_file) the reader leaves the data of
+ * uncompressed blocks in the file (img_reader_lazy_pages): a block's job
+ * reads it with pread into its thread's own buffer, checks its checksum,
+ * and only then writes it. Reading and checking, which the reader did
+ * alone, are shared by every thread that fills. A block that fails its
+ * check fails the restore as the reader would have, naming its record,
+ * before anything of the image runs.
+ *
  * Pre-copy streams keep to process_vm_writev in stream order: their rounds
  * rewrite pages and drop them.
  */
@@ -70,9 +78,13 @@ struct fill_job {
 	int uffd;               /* the destination is registered: UFFDIO_COPY */
 	int done;
 	struct pbuf *buf;       /* where src lies, when taken from the reader */
+	const struct img_pages *lazy;  /* a whole block still in the file (dst,
+					* len: its pages), or NULL */
+	uint64_t rec, rec_at;   /* lazy: its record's index and offset */
 };
 
 struct filler {
+	struct restore *r;
 	pid_t pid;
 	int memfd;
 	int uffd;               /* on the child's mm, or -1 */
@@ -91,6 +103,7 @@ struct filler {
 	int stop;
 	int err;                /* the first failure, and where */
 	uint64_t err_addr;
+	uint64_t err_rec, err_rec_at;  /* a lazy block's record, when it failed */
 	struct pbuf bufs[MAX_BUFS];
 	struct pbuf *free_bufs[MAX_BUFS];
 	int nbufs, nfree, maxbufs;  /* two per copying thread: each buffer is
@@ -127,8 +140,40 @@ static int uffd_copy(struct filler *f, uint64_t dst, const uint8_t *src, size_t 
 	return 0;
 }
 
+static int place(struct restore *r, uint64_t addr, const uint8_t *data, uint64_t end, int stays,
+		 struct pbuf *buf, int now);
+
+/* Each thread's buffer for the blocks it reads from the file; a helper
+ * frees its own as it ends, restore_fill_close the caller's. */
+static __thread uint8_t *lazy_buf;
+
+/* A block still in the file: read, checked, then written part by part.
+ * Errors are only returned: this may run in a helper thread. */
+static int run_lazy(struct restore *r, const struct fill_job *j)
+{
+	const struct img_pages *pg = j->lazy;
+	size_t got = 0;
+
+	if (!lazy_buf && !(lazy_buf = malloc((size_t)IMG_MAX_PAGES_PER_RECORD * PAGE)))
+		return -ENOMEM;
+	while (got < j->len) {
+		ssize_t n = pread(r->lazy_fd, lazy_buf + got, j->len - got, (off_t)(pg->data_off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -IMG_ERR_TRUNCATED;  /* the file shrank under us */
+		got += (size_t)n;
+	}
+	int rc = img_pages_check(pg, lazy_buf);
+	return rc < 0 ? rc : place(r, j->dst, lazy_buf, j->dst + j->len, 0, NULL, 1);
+}
+
 static int run_job(struct filler *f, const struct fill_job *j)
 {
+	if (j->lazy)
+		return run_lazy(f->r, j);
 	if (j->uffd)
 		return uffd_copy(f, j->dst, j->src, j->len);
 	return mem_write(f->pid, f->memfd, j->dst, j->src, j->len);
@@ -156,11 +201,14 @@ static int take_job(struct filler *f)
 	if (rc < 0 && !f->err) {
 		f->err = rc;
 		f->err_addr = j.dst;
+		f->err_rec = j.lazy ? j.rec : 0;
+		f->err_rec_at = j.rec_at;
 	}
 	f->jobs[k].done = 1;
 	while (f->low < f->njobs && f->jobs[f->low].done)
 		f->low++;
 	put_buf(f, j.buf);
+	free((void *)j.lazy);
 	pthread_cond_broadcast(&f->progress);
 	return 1;
 }
@@ -178,6 +226,8 @@ static void *helper(void *arg)
 		pthread_cond_wait(&f->more, &f->lock);
 	}
 	pthread_mutex_unlock(&f->lock);
+	free(lazy_buf);
+	lazy_buf = NULL;
 	return NULL;
 }
 
@@ -250,6 +300,7 @@ int restore_fill_open(struct restore *r)
 
 	if (!f)
 		return -ENOMEM;
+	f->r = r;
 	f->pid = r->pid;
 	f->memfd = r->memfd;
 	f->nvmas = mm->n_vmas;
@@ -363,75 +414,135 @@ static struct pbuf *take_payload(struct filler *f, struct img_reader *rd)
 	return b;
 }
 
-/* Where a write failed: a queued block that failed earlier names its own
- * pages, else addr. */
-static uint64_t failed_at(struct filler *f, uint64_t addr)
+/* Fails the restore for a write that failed with rc at addr, or for the
+ * queued block that failed earlier (which names its own pages): a block
+ * read from the file that failed its check names its record, as the
+ * reader does. */
+static int fill_error(struct restore *r, int rc, uint64_t addr, uint64_t rec, uint64_t rec_at)
 {
-	if (!f || !f->parallel)
-		return f && f->err ? f->err_addr : addr;
-	pthread_mutex_lock(&f->lock);
-	uint64_t at = f->err ? f->err_addr : addr;
-	pthread_mutex_unlock(&f->lock);
-	return at;
+	struct filler *f = r->fill;
+
+	if (f && f->parallel)
+		pthread_mutex_lock(&f->lock);
+	if (f && f->err) {
+		rc = f->err;
+		addr = f->err_addr;
+		rec = f->err_rec;
+		rec_at = f->err_rec_at;
+	}
+	if (f && f->parallel)
+		pthread_mutex_unlock(&f->lock);
+	if (rec && rc <= -IMG_ERR_BASE && rc > -IMG_ERR_BASE - 100)
+		return roam_fail(r->err, -ROAM_E_IMAGE, "record %llu (pages) at byte %llu: %s", (unsigned long long)rec,
+				 (unsigned long long)rec_at, img_strerror(rc));
+	return roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)addr);
+}
+
+/* Where the pages at addr, inside mapping v, are written: shared anonymous
+ * ones into their object's master. 0, with why, when nowhere. */
+static uint64_t target_of(const struct restore *r, const Roamimg__Vma *v, uint64_t addr, const char **why)
+{
+	if (v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED) {
+		for (size_t k = 0; k < r->nshm; k++)
+			if (r->shm[k].shm_id == v->shm_id)
+				return r->shm[k].addr + v->pgoff + (addr - v->start);
+		*why = "no shared object";
+		return 0;
+	}
+	if (v->kind == ROAMIMG__VMA_KIND__VMA_VDSO || v->kind == ROAMIMG__VMA_KIND__VMA_VVAR ||
+	    v->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED) {
+		*why = "in a mapping that carries none";
+		return 0;
+	}
+	return addr;
+}
+
+/* Writes the pages [addr, end), whose bytes start at data, each part where
+ * its mapping is (a block may cover adjacent mappings): queued (fill), or
+ * with now written at once by the calling thread, and errors only returned
+ * (it may be a helper). */
+static int place(struct restore *r, uint64_t addr, const uint8_t *data, uint64_t end, int stays,
+		 struct pbuf *buf, int now)
+{
+	struct filler *f = r->fill;
+	int rc;
+
+	while (addr < end) {
+		const char *why = "lie outside every mapping";
+		ssize_t i = img_find_vma(r->mm, addr);
+		uint64_t dst = i < 0 ? 0 : target_of(r, r->mm->vmas[i], addr, &why);
+		if (!dst)
+			return now ? -ROAM_E_IMAGE
+				   : roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx %s", (unsigned long long)addr, why);
+		uint64_t part_end = r->mm->vmas[i]->end < end ? r->mm->vmas[i]->end : end;
+		size_t len = (size_t)(part_end - addr);
+		if (now) {
+			struct fill_job j = { .dst = dst, .src = data, .len = len,
+					      .uffd = f && (size_t)i < f->nvmas && f->registered[i] };
+			rc = f ? run_job(f, &j) : mem_write(r->pid, r->memfd, dst, data, len);
+		} else {
+			rc = fill(r, (size_t)i, dst, data, len, stays, buf);
+		}
+		if (rc < 0)
+			return now ? rc : fill_error(r, rc, addr, 0, 0);
+		data += len;
+		addr = part_end;
+	}
+	return 0;
+}
+
+/* A block whose data is still in the file: queued whole (a helper reads,
+ * checks and writes it), or all that at once. */
+static int place_lazy(struct restore *r, const struct img_pages *pg, const struct img_reader *rd)
+{
+	struct filler *f = r->fill;
+	struct img_pages *copy = malloc(sizeof(*copy));
+	struct fill_job j = {
+		.dst = pg->addr, .len = (size_t)pg->npages * PAGE, .lazy = copy, .rec = rd->records,
+		.rec_at = pg->data_off - rd->lazy_base - IMG_PAGES_OVERHEAD,
+	};
+	int rc;
+
+	if (!copy)
+		return roam_fail(r->err, -ENOMEM, "reading the pages at %llx", (unsigned long long)pg->addr);
+	*copy = *pg;
+	if (f && f->parallel) {
+		pthread_mutex_lock(&f->lock);
+		if ((rc = queue(f, &j)) == -ENOMEM && !f->err)
+			free(copy);  /* not queued */
+		pthread_mutex_unlock(&f->lock);
+		return rc < 0 ? fill_error(r, rc, pg->addr, 0, 0) : 0;
+	}
+	rc = run_lazy(r, &j);
+	free(copy);
+	return rc < 0 ? fill_error(r, rc, pg->addr, j.rec, j.rec_at) : 0;
 }
 
 int restore_pages(struct restore *r, const struct img_pages *pg, struct img_reader *rd)
 {
-	const Roamimg__Mm *mm = r->mm;
-	uint64_t addr = pg->addr, end = pg->addr + (uint64_t)pg->npages * ARCH_PAGE_SIZE;
-	const uint8_t *data = pg->data;
+	uint64_t end = pg->addr + (uint64_t)pg->npages * ARCH_PAGE_SIZE;
 	/* Raw blocks of an image in memory point into it; those of a stream
 	 * into the reader's payload buffer, which is taken; compressed ones into
 	 * a buffer the next block reuses. */
 	int stays = r->mem_image && pg->codec == IMG_CODEC_NONE;
 	struct pbuf *buf = NULL;
-	int rc = 0;
+	int rc;
 
 	/* The helpers start at the fifth block: a small image is written at
 	 * once, without the cost of threads and buffers. */
 	if (r->fill && r->fill->helpers && ++r->fill->blocks == HELPERS_AFTER)
 		start_helpers(r->fill);
-	if (!stays && rd && r->fill && r->fill->parallel && pg->codec == IMG_CODEC_NONE)
-		buf = take_payload(r->fill, rd);
-	/* A block may cover adjacent mappings: write each part where it belongs. */
-	while (addr < end) {
-		ssize_t i = img_find_vma(mm, addr);
-		if (i < 0) {
-			rc = roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx lie outside every mapping",
-				       (unsigned long long)addr);
-			break;
+	if (pg->lazy) {
+		rc = place_lazy(r, pg, rd);
+	} else {
+		if (!stays && rd && r->fill && r->fill->parallel && pg->codec == IMG_CODEC_NONE)
+			buf = take_payload(r->fill, rd);
+		rc = place(r, pg->addr, pg->data, end, stays, buf, 0);
+		if (buf) {
+			pthread_mutex_lock(&r->fill->lock);
+			put_buf(r->fill, buf);
+			pthread_mutex_unlock(&r->fill->lock);
 		}
-		const Roamimg__Vma *v = mm->vmas[i];
-		uint64_t part_end = v->end < end ? v->end : end;
-		uint64_t dst = addr;
-		if (v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED) {
-			const struct shm_master *m = NULL;
-			for (size_t k = 0; k < r->nshm && !m; k++)
-				if (r->shm[k].shm_id == v->shm_id)
-					m = &r->shm[k];
-			if (!m) {
-				rc = roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx: no shared object",
-					       (unsigned long long)addr);
-				break;
-			}
-			dst = m->addr + v->pgoff + (addr - v->start);
-		} else if (v->kind == ROAMIMG__VMA_KIND__VMA_VDSO || v->kind == ROAMIMG__VMA_KIND__VMA_VVAR ||
-			   v->kind == ROAMIMG__VMA_KIND__VMA_FILE_SHARED) {
-			rc = roam_fail(r->err, -ROAM_E_IMAGE, "pages at %llx in a mapping that carries none",
-				       (unsigned long long)addr);
-			break;
-		}
-		if ((rc = fill(r, (size_t)i, dst, data, part_end - addr, stays, buf)) < 0) {
-			rc = roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)failed_at(r->fill, addr));
-			break;
-		}
-		data += part_end - addr;
-		addr = part_end;
-	}
-	if (buf) {
-		pthread_mutex_lock(&r->fill->lock);
-		put_buf(r->fill, buf);
-		pthread_mutex_unlock(&r->fill->lock);
 	}
 	if (rc == 0)
 		r->stats.pages += pg->npages;
@@ -443,6 +554,8 @@ int restore_fill_close(struct restore *r, int abort)
 	struct filler *f = r->fill;
 	int rc;
 
+	free(lazy_buf);  /* this thread's: the helpers free their own */
+	lazy_buf = NULL;
 	if (!f)
 		return 0;
 	if (abort && f->parallel) {
@@ -452,7 +565,7 @@ int restore_fill_close(struct restore *r, int abort)
 	}
 	rc = drain(f);
 	if (rc < 0 && !abort && !r->err->code)
-		roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)f->err_addr);
+		fill_error(r, rc, f->err_addr, 0, 0);
 	/* The last reference: the kernel unregisters every mapping. */
 	if (f->uffd >= 0)
 		close(f->uffd);

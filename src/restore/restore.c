@@ -33,6 +33,7 @@ int restore_open(struct restore **out, const struct restore_opts *opts, struct r
 	r->opts = *opts;
 	r->err = err;
 	r->memfd = -1;
+	r->lazy_fd = -1;
 	img_load_init(&r->ld, 0);
 	*out = r;
 	return 0;
@@ -133,6 +134,12 @@ pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx)
 	return rc < 0 ? rc : pid;
 }
 
+pid_t restore_run_file(struct restore *r, int fd)
+{
+	r->image_fd = r->lazy_fd = fd;
+	return restore_run(r, img_fd_read, &r->image_fd);
+}
+
 pid_t restore_run_mem(struct restore *r, const void *data, size_t len)
 {
 	pid_t pid = restore_prepare_mem(r, data, len);
@@ -229,6 +236,8 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 		image_error(r, rc, &f);
 		goto fail;
 	}
+	if (r->lazy_fd >= 0 && img_reader_lazy_pages(reader, r->lazy_fd) < 0)
+		r->lazy_fd = -1;
 	while ((rc = img_load_next(&r->ld, reader, &rec, &pg, &f)) > 0) {
 		/* The process is built once all metadata is in: at the first page
 		 * record, or at THREADS for an image without pages. A pre-copy

@@ -82,6 +82,11 @@ int restore_abort(struct restore *r);
 /* restore_prepare + restore_release. */
 pid_t restore_run(struct restore *r, img_read_fn fn, void *ctx);
 pid_t restore_run_mem(struct restore *r, const void *data, size_t len);
+/* restore_run over an image file (or any fd: a pipe is read as a stream).
+ * From a regular file, page blocks are not read by the stream reader but by
+ * the threads that place them, each reading and checking its own block
+ * (img_reader_lazy_pages): reading, checking and filling are shared. */
+pid_t restore_run_file(struct restore *r, int fd);
 
 /*
  * After restore_prepare: when opts.stdio[fd] (fd 0, 1 or 2) replaced the

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -300,6 +301,85 @@ static void test_later_page_record(void **state)
 	assert_memory_equal(pg.data, b, sizeof(b));
 	img_reader_fini(&r);
 	membuf_free(&m);
+}
+
+/* The same over a file with lazy page records (img_reader_lazy_pages): each
+ * raw block comes with its page header and where its data lies, and is then
+ * read and checked as a restore's filling thread does. Returns 0 after
+ * COMMIT, else the first error; *lazy counts the blocks left in the file. */
+static int read_all_lazy(const struct membuf *m, int *lazy)
+{
+	struct img_reader r;
+	struct img_record rec;
+	struct img_pages pg;
+	uint8_t *data = malloc((size_t)IMG_MAX_PAGES_PER_RECORD * 4096);
+	int fd = memfd_create("image", MFD_CLOEXEC), rc;
+
+	assert_non_null(data);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, m->p, m->len), (ssize_t)m->len);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	*lazy = 0;
+	if ((rc = img_reader_init(&r, img_fd_read, &fd)) < 0)
+		goto out;
+	assert_int_equal(img_reader_lazy_pages(&r, fd), 0);
+	while ((rc = img_read_record(&r, &rec)) > 0) {
+		if (rec.type != IMG_REC_PAGES)
+			continue;
+		if ((rc = img_decode_pages(&r, &rec, &pg)) < 0)
+			break;
+		if (!pg.lazy)
+			continue;
+		++*lazy;
+		assert_null(pg.data);
+		size_t len = (size_t)pg.npages * 4096;
+		if (pread(fd, data, len, (off_t)pg.data_off) != (ssize_t)len) {
+			rc = -IMG_ERR_TRUNCATED;
+			break;
+		}
+		if ((rc = img_pages_check(&pg, data)) < 0)
+			break;
+	}
+out:
+	img_reader_fini(&r);
+	close(fd);
+	free(data);
+	return rc;
+}
+
+static void test_lazy_pages(void **state)
+{
+	for (int codec = IMG_CODEC_NONE; codec <= IMG_CODEC_LZ4; codec++) {
+		struct membuf m = {0};
+		int lazy;
+
+		assert_int_equal(sample_to_mem(&m, codec), 0);
+		assert_int_equal(read_all_lazy(&m, &lazy), 0);
+		/* Raw blocks stay in the file; compressed ones are read whole. */
+		if (codec == IMG_CODEC_NONE)
+			assert_true(lazy > 0);
+		/* Every damage is found, by the reader or by the check. */
+		for (size_t i = 0; i < m.len; i++) {
+			m.p[i] ^= 0x10;
+			if (read_all_lazy(&m, &lazy) == 0)
+				fail_msg("codec %d: flipping byte %zu went unnoticed", codec, i);
+			m.p[i] ^= 0x10;
+		}
+		size_t len = m.len;
+		for (m.len = 0; m.len < len; m.len += 97)
+			if (read_all_lazy(&m, &lazy) == 0)
+				fail_msg("codec %d: truncated at %zu went unnoticed", codec, m.len);
+		m.len = len;
+		membuf_free(&m);
+	}
+	/* Not a regular file: the reader stays a stream reader. */
+	int p[2];
+	struct img_reader r = {0};
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(img_reader_lazy_pages(&r, p[0]), -1);
+	assert_int_equal(r.lazy, 0);
+	close(p[0]);
+	close(p[1]);
 }
 
 /* --- damaged streams --------------------------------------------------- */
@@ -666,6 +746,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_pipe),
 		cmocka_unit_test(test_lz4_pages),
 		cmocka_unit_test(test_later_page_record),
+		cmocka_unit_test(test_lazy_pages),
 		cmocka_unit_test(test_bad_magic),
 		cmocka_unit_test(test_newer_version),
 		cmocka_unit_test(test_truncated_everywhere),
