@@ -1403,5 +1403,6 @@ void migrate_init(void)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	next_mid = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	mig_records_load();
+	bulk_preload();   /* once here, not in every worker */
 }
 
