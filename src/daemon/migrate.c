@@ -412,10 +412,11 @@ static void source_abort(struct mig *g, const char *why)
 		ctl(g, MIG_OP_ABORT, why);   /* unknown to it: ignored */
 	if (g->worker) {
 		/* A worker still streaming would not hear 'R' until its stream
-		 * fails; killed, it lets go of the process, which runs on as it
-		 * was (a tracer's death detaches it). Its death is its end. */
+		 * fails: it is told to cut it (mig_cut_stream). Never killed:
+		 * once it froze the process for the last time, the process dies
+		 * with it (ckpt_kill_with_tracer), and an abort must resume it. */
 		if (g->state == MS_TRANSFER)
-			kill(g->worker, SIGKILL);
+			mig_cut_stream(g);
 		g->state = MS_FINISHING;
 		g->committing = false;
 		mig_tell(g, 'R');

@@ -31,6 +31,19 @@
 
 static uint64_t worker_bytes;   /* in a source worker: what the writer has counted */
 
+/* In a source worker: roamd's SIGUSR1 (mig_cut_stream) shuts the stream
+ * down, which fails the write under way and every later one. */
+static volatile sig_atomic_t stream_cut;
+static volatile sig_atomic_t stream_fd = -1;
+
+static void on_cut(int sig)
+{
+	(void)sig;
+	stream_cut = 1;
+	if (stream_fd >= 0)
+		shutdown(stream_fd, SHUT_RDWR);
+}
+
 static void note(struct mig *g, char kind, int rc, pid_t pid, uint64_t freeze_ns, const struct roam_error *e)
 {
 	struct worker_note n = {.kind = kind, .rc = rc, .pid = pid, .freeze_ns = freeze_ns, .bytes = worker_bytes};
@@ -120,11 +133,19 @@ static void source_worker(struct mig *g)
 	uint64_t freeze_ns = 0;
 	int rounds = 0;
 	int rc;
+	struct sigaction sa = {.sa_handler = on_cut};
 
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 	snprintf(token, sizeof(token), "%llu %s %s", (unsigned long long)g->mid, roamd->cfg.name, g->peer);
 	rc = bulk_connect(&b, g->bulk_addr, g->bulk_port, roamd->key, token, strlen(token), BULK_WAIT_MS);
 	if (rc < 0)
 		roam_fail(err, rc, "the bulk channel to %s: %s", g->peer, bulk_strerror(rc));
+	if (rc == 0) {
+		stream_fd = b.fd;
+		if (stream_cut)   /* cut while connecting */
+			rc = roam_fail(err, -ECONNABORTED, "the migration was aborted");
+	}
 	if (rc == 0)
 		rc = img_writer_init(&w, stream_write, &b, IMG_CODEC_NONE);
 	if (rc == 0) {
@@ -147,6 +168,7 @@ static void source_worker(struct mig *g)
 			roam_fail(err, rc, "sending the image: %s", bulk_strerror(rc));
 		img_writer_fini(&w);
 	}
+	stream_fd = -1;
 	bulk_close(&b);
 	note(g, rc ? 'E' : 'D', rc, rounds, freeze_ns, err);
 	char d = decision(g);
@@ -277,6 +299,14 @@ int mig_start_worker(struct mig *g)
 		g->ck = NULL;
 	}
 	return 0;
+}
+
+void mig_cut_stream(struct mig *g)
+{
+	/* Before its handler is in place SIGUSR1 kills the worker, which then
+	 * has not frozen the process yet: it runs on, as after a cut. */
+	if (g->worker > 0)
+		kill(g->worker, SIGUSR1);
 }
 
 void mig_tell(struct mig *g, char c)
