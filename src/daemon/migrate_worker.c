@@ -169,13 +169,22 @@ static void source_worker(struct mig *g)
 		img_writer_fini(&w);
 	}
 	stream_fd = -1;
-	bulk_close(&b);
 	note(g, rc ? 'E' : 'D', rc, rounds, freeze_ns, err);
 	char d = decision(g);
 	/* No decision (0) is roamd gone: once the whole image went, the
 	 * destination may commit it (a restarted roamd asks it to), so this
 	 * copy ends as if told 'K'; it must not run on unseen. */
-	if ((d == 'K' || d == 0) && rc == 0)
+	bool gone = (d == 'K' || d == 0) && rc == 0;
+	/* The stream is closed only now: a process resumed here must never be
+	 * built there, so its image goes with a reset, what the kernel still
+	 * holds of it discarded (closed earlier, it would reach a destination
+	 * whose link comes back after the abort, which would then hold a copy
+	 * until told or timed out). */
+	if (gone)
+		bulk_close(&b);
+	else
+		bulk_abort(&b);
+	if (gone)
 		rc = ckpt_kill(g->ck);
 	else
 		rc = ckpt_resume(g->ck) == 0 ? 1 : -1;

@@ -820,6 +820,15 @@ ssize_t bulk_read(void *ctx, void *buf, size_t len)
 	return (ssize_t)len;
 }
 
+void bulk_abort(struct bulk *b)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (b->fd >= 0)
+		(void)setsockopt(b->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	bulk_close(b);
+}
+
 void bulk_close(struct bulk *b)
 {
 	if (b->fd >= 0)

@@ -161,6 +161,10 @@ int bulk_finish(struct bulk *b);
 
 /* Closes the connection, frees the buffers and wipes the keys. */
 void bulk_close(struct bulk *b);
+/* bulk_close with a reset (SO_LINGER 0): what the kernel still holds of the
+ * stream is discarded, never delivered. For a stream that must not arrive
+ * whole once its sender changed its mind, even over a link that comes back. */
+void bulk_abort(struct bulk *b);
 
 /*
  * The pure record layer, over buffers (the sockets code above and the
