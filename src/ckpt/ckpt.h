@@ -86,6 +86,11 @@ int ckpt_check(struct ckpt *c);
  *                       likes; *out says how much, so the caller can stop
  *                       when the rest is small, or when the process dirties
  *                       faster than the link carries.
+ *   ckpt_precopy_pending  how many pages a round would send now, without
+ *                       sending them (the freeze then sends them): so that
+ *                       the caller can skip a round not worth its own cost.
+ *                       -EOPNOTSUPP when the tracking cannot count without
+ *                       a round (hashing).
  *
  * Then ckpt_freeze and ckpt_dump as usual: the dump writes the final
  * PROCESS, MM and FILES, the pages written since the last round, drops for
@@ -97,6 +102,7 @@ int ckpt_check(struct ckpt *c);
  */
 int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
 int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
+int ckpt_precopy_pending(struct ckpt *c, uint64_t *pages);
 
 /* For opts.out_fd: the space the image will likely take (the process's
  * private memory, RssAnon and VmSwap of /proc/PID/status, with room for

@@ -558,6 +558,22 @@ int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 	return 0;
 }
 
+int ckpt_precopy_pending(struct ckpt *c, uint64_t *pages)
+{
+	struct precopy *pre = c->pre;
+	int rc;
+
+	*pages = 0;
+	if (!pre || c->state != CK_OPEN)
+		return -EINVAL;
+	/* Untracked mappings go whole at the freeze whatever the rounds do. */
+	for (size_t k = 0; k < pre->mm->n_vmas; k++)
+		if (pre->v[k].tracked &&
+		    (rc = dirty_count(&pre->dirty, pre->mm->vmas[k]->start, pre->mm->vmas[k]->end, pages)) < 0)
+			return rc;
+	return 0;
+}
+
 /* dirty_gone's runs: of the pages that went out once, those that may be
  * gone now are read again (SEND_GONE). */
 static int recheck_gone(void *ctx, uint64_t start, uint64_t end)

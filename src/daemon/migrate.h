@@ -114,6 +114,10 @@ void mig_fault_exit(const char *name);
 /* migrate_worker.c */
 int mig_start_worker(struct mig *g);
 void mig_tell(struct mig *g, char c);
+/* Source: the worker's stream to the destination fails at once (its
+ * writes, or the connection it is making), so that it comes to the
+ * decision. */
+void mig_cut_stream(struct mig *g);
 
 /* migrate_check.c */
 void mig_ident_msg(Roamnet__HostIdent *m, const struct host_ident *id, char **featv, uint32_t *cpuid);

@@ -150,17 +150,26 @@ int mig_files_of(pid_t pid, struct file_list *l)
 		rc = files_add(l, p, false);
 	}
 	fclose(f);
-	for (int fd = 0; rc == 0 && fd < 65536; fd++) {
+	if (rc < 0)
+		return rc;
+	/* The open descriptors as listed, not probed number by number: a
+	 * readlink per possible fd (a thousand of them) cost milliseconds of
+	 * every migration. */
+	int pfd = proc_open(pid), *fds = NULL;
+	size_t nfds = 0;
+	if (pfd < 0)
+		return pfd;
+	rc = proc_list_fds(pfd, &fds, &nfds);
+	close(pfd);
+	for (size_t i = 0; rc == 0 && i < nfds; i++) {
 		char target[PATH_MAX], info[128];
+		int fd = fds[i];
 		ssize_t n;
 		unsigned flags = 0;
 		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
 		n = readlink(path, target, sizeof(target) - 1);
-		if (n < 0) {
-			if (errno == ENOENT && fd > 1024)
-				break;
-			continue;
-		}
+		if (n < 0)
+			continue;   /* closed meanwhile */
 		target[n] = 0;
 		if (target[0] != '/')
 			continue;
@@ -173,6 +182,7 @@ int mig_files_of(pid_t pid, struct file_list *l)
 		}
 		rc = files_add(l, target, (flags & O_ACCMODE) != O_RDONLY);
 	}
+	free(fds);
 	return rc;
 }
 

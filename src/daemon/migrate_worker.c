@@ -31,6 +31,19 @@
 
 static uint64_t worker_bytes;   /* in a source worker: what the writer has counted */
 
+/* In a source worker: roamd's SIGUSR1 (mig_cut_stream) shuts the stream
+ * down, which fails the write under way and every later one. */
+static volatile sig_atomic_t stream_cut;
+static volatile sig_atomic_t stream_fd = -1;
+
+static void on_cut(int sig)
+{
+	(void)sig;
+	stream_cut = 1;
+	if (stream_fd >= 0)
+		shutdown(stream_fd, SHUT_RDWR);
+}
+
 static void note(struct mig *g, char kind, int rc, pid_t pid, uint64_t freeze_ns, const struct roam_error *e)
 {
 	struct worker_note n = {.kind = kind, .rc = rc, .pid = pid, .freeze_ns = freeze_ns, .bytes = worker_bytes};
@@ -55,7 +68,10 @@ static char decision(struct mig *g)
  * written since the last, until the rest would go in a few milliseconds.
  * The stream is blocking, so a round's rate is the link's: a process that
  * writes memory about as fast as the link carries it ends the rounds early,
- * as does a rest that stops shrinking.
+ * as does a rest that stops shrinking. After the first step the rest is
+ * counted without a round where the tracking can (userfaultfd): a round
+ * costs milliseconds of its own (a walk of the page tables), more than a
+ * few pages take at the freeze.
  */
 #define PRECOPY_MAX_ROUNDS 12
 #define PRECOPY_REST_NS    5000000ull    /* what is left should go in 5 ms */
@@ -72,8 +88,9 @@ static int precopy(struct mig *g, struct img_writer *w, int *rounds)
 	for (*rounds = 1; *rounds <= PRECOPY_MAX_ROUNDS; ++*rounds) {
 		/* bytes per ns of the last step: the link's pace */
 		double rate = r.ns ? (double)r.bytes / (double)r.ns : 1.0;
+		bool known = *rounds > 1 || ckpt_precopy_pending(g->ck, &r.dirty_pages) == 0;
 		double rest_ns = (double)r.dirty_pages * 4096.0 / (rate > 0 ? rate : 1.0);
-		if (*rounds > 1 && (rest_ns <= PRECOPY_REST_NS || r.dirty_pages * 4 >= last * 3))
+		if (known && (rest_ns <= PRECOPY_REST_NS || (*rounds > 1 && r.dirty_pages * 4 >= last * 3)))
 			break;
 		last = *rounds > 1 ? r.dirty_pages : UINT64_MAX;
 		if ((rc = ckpt_precopy_round(g->ck, w, &r)) < 0)
@@ -116,11 +133,19 @@ static void source_worker(struct mig *g)
 	uint64_t freeze_ns = 0;
 	int rounds = 0;
 	int rc;
+	struct sigaction sa = {.sa_handler = on_cut};
 
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 	snprintf(token, sizeof(token), "%llu %s %s", (unsigned long long)g->mid, roamd->cfg.name, g->peer);
 	rc = bulk_connect(&b, g->bulk_addr, g->bulk_port, roamd->key, token, strlen(token), BULK_WAIT_MS);
 	if (rc < 0)
 		roam_fail(err, rc, "the bulk channel to %s: %s", g->peer, bulk_strerror(rc));
+	if (rc == 0) {
+		stream_fd = b.fd;
+		if (stream_cut)   /* cut while connecting */
+			rc = roam_fail(err, -ECONNABORTED, "the migration was aborted");
+	}
 	if (rc == 0)
 		rc = img_writer_init(&w, stream_write, &b, IMG_CODEC_NONE);
 	if (rc == 0) {
@@ -143,13 +168,23 @@ static void source_worker(struct mig *g)
 			roam_fail(err, rc, "sending the image: %s", bulk_strerror(rc));
 		img_writer_fini(&w);
 	}
-	bulk_close(&b);
+	stream_fd = -1;
 	note(g, rc ? 'E' : 'D', rc, rounds, freeze_ns, err);
 	char d = decision(g);
 	/* No decision (0) is roamd gone: once the whole image went, the
 	 * destination may commit it (a restarted roamd asks it to), so this
 	 * copy ends as if told 'K'; it must not run on unseen. */
-	if ((d == 'K' || d == 0) && rc == 0)
+	bool gone = (d == 'K' || d == 0) && rc == 0;
+	/* The stream is closed only now: a process resumed here must never be
+	 * built there, so its image goes with a reset, what the kernel still
+	 * holds of it discarded (closed earlier, it would reach a destination
+	 * whose link comes back after the abort, which would then hold a copy
+	 * until told or timed out). */
+	if (gone)
+		bulk_close(&b);
+	else
+		bulk_abort(&b);
+	if (gone)
 		rc = ckpt_kill(g->ck);
 	else
 		rc = ckpt_resume(g->ck) == 0 ? 1 : -1;
@@ -273,6 +308,14 @@ int mig_start_worker(struct mig *g)
 		g->ck = NULL;
 	}
 	return 0;
+}
+
+void mig_cut_stream(struct mig *g)
+{
+	/* Before its handler is in place SIGUSR1 kills the worker, which then
+	 * has not frozen the process yet: it runs on, as after a cut. */
+	if (g->worker > 0)
+		kill(g->worker, SIGUSR1);
 }
 
 void mig_tell(struct mig *g, char c)

@@ -78,6 +78,14 @@ static EVP_CIPHER_CTX *gcm_new(const uint8_t key[32], int seal)
 	return x;
 }
 
+void bulk_preload(void)
+{
+	static const uint8_t zero[32];
+
+	if (sodium_init() >= 0 && crypto_aead_aes256gcm_is_available())
+		EVP_CIPHER_CTX_free(gcm_new(zero, 1));
+}
+
 int bulk_init_keys(struct bulk *b, int cipher, const uint8_t tx[32], const uint8_t rx[32])
 {
 	sodium_memzero(b, sizeof(*b));
@@ -810,6 +818,15 @@ ssize_t bulk_read(void *ctx, void *buf, size_t len)
 	b->rx_len = n;
 	memcpy(buf, b->rx_buf, len);
 	return (ssize_t)len;
+}
+
+void bulk_abort(struct bulk *b)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (b->fd >= 0)
+		(void)setsockopt(b->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	bulk_close(b);
 }
 
 void bulk_close(struct bulk *b)

@@ -106,6 +106,12 @@ struct bulk {
 /* Returns a static description of a bulk_error, link_error or errno. */
 const char *bulk_strerror(int err);
 
+/* Loads what the ciphers need (OpenSSL reads its configuration and loads
+ * its providers at the first cipher a process asks for: about a
+ * millisecond). A process that forks bulk channel users calls it once, so
+ * that each child does not pay it on its way to the first record. */
+void bulk_preload(void);
+
 /*
  * Destination worker: a listening TCP socket on bind_addr (numeric IPv4 or
  * IPv6, port in *port_out, 0 for any), close-on-exec; the port bound is
@@ -155,6 +161,10 @@ int bulk_finish(struct bulk *b);
 
 /* Closes the connection, frees the buffers and wipes the keys. */
 void bulk_close(struct bulk *b);
+/* bulk_close with a reset (SO_LINGER 0): what the kernel still holds of the
+ * stream is discarded, never delivered. For a stream that must not arrive
+ * whole once its sender changed its mind, even over a link that comes back. */
+void bulk_abort(struct bulk *b);
 
 /*
  * The pure record layer, over buffers (the sockets code above and the

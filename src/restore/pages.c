@@ -37,8 +37,8 @@
  * check fails the restore as the reader would have, naming its record,
  * before anything of the image runs.
  *
- * Pre-copy streams keep to process_vm_writev in stream order: their rounds
- * rewrite pages and drop them.
+ * Pre-copy streams are filled so until their first drop or final layout
+ * (restore.c), then keep to process_vm_writev in stream order.
  */
 #include "restore/internal.h"
 

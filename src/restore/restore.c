@@ -212,8 +212,11 @@ static int build(struct restore *r)
 	r->stats.spawned_ns = now_ns();
 	if ((rc = restore_layout(r)) < 0)
 		return rc;
-	/* Pre-copy rounds rewrite and drop pages: they go in as they come. */
-	if (!r->ld.precopy && (rc = restore_fill_open(r)) < 0)
+	/* A pre-copy stream's first round, nearly all of it, fills fresh
+	 * memory as a plain image does; the fill ends (prepare) at its first
+	 * drop and before the final layout, after which pages go in as they
+	 * come. */
+	if ((rc = restore_fill_open(r)) < 0)
 		return roam_fail(r->err, rc, "preparing to write the pages");
 	r->stats.laid_out_ns = now_ns();
 	return 0;
@@ -254,13 +257,17 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 		if (built && r->ld.precopy && !updated && r->ld.final_seen == FINAL_RECS) {
 			r->stats.final_ns = now_ns();
 			r->stats.final_pages = r->stats.pages;
-			if ((rc = restore_validate_final(r)) < 0 || (rc = restore_mm_update(r)) < 0)
+			/* The fill registered the early layout, which changes now. */
+			if ((rc = restore_fill_close(r, 0)) < 0 || (rc = restore_validate_final(r)) < 0 ||
+			    (rc = restore_mm_update(r)) < 0)
 				goto fail;
 			updated = 1;
 		}
 		if (rec.type == IMG_REC_PAGES && (rc = restore_pages(r, &pg, reader)) < 0)
 			goto fail;
-		if (rec.type == IMG_REC_DROP && (rc = restore_drop(r, &rec)) < 0)
+		/* A drop must not overtake an older copy of its pages still
+		 * queued for the fill: the fill ends first. */
+		if (rec.type == IMG_REC_DROP && ((rc = restore_fill_close(r, 0)) < 0 || (rc = restore_drop(r, &rec)) < 0))
 			goto fail;
 	}
 	if (rc < 0) {

@@ -23,9 +23,11 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "sys/mem.h"
 #include "sys/proc.h"
@@ -230,7 +232,7 @@ static void bare_stop(struct restore *r, int repfd)
 	_exit(127);
 }
 
-static void child_main(struct restore *r, int repfd)
+static void child_main(struct restore *r, int repfd, int born_in)
 {
 	const Roamimg__Process *p = r->ld.process;
 
@@ -247,7 +249,7 @@ static void child_main(struct restore *r, int repfd)
 	/* Into the caller's cgroups before a page of the image is written:
 	 * the process is charged for what it is built of. */
 	for (int i = 0; i < r->opts.ncgroup && i < 4; i++)
-		if (write(r->opts.cgroup_procs[i], "0", 1) < 0)
+		if (i != born_in && write(r->opts.cgroup_procs[i], "0", 1) < 0)
 			report(repfd, -errno, "joining its cgroup");
 
 	if (r->bare)
@@ -297,18 +299,62 @@ trampoline:;
 	_exit(127);  /* not reached: the tracer takes over */
 }
 
-static pid_t clone_child(struct restore *r, int try_pid)
+/*
+ * The directory of the caller's cgroup v2 among its cgroup.procs files
+ * (*which: its index), for the child to be born in (CLONE_INTO_CGROUP):
+ * joining by a write to cgroup.procs waits for an RCU grace period (16 ms
+ * measured on a 2-CPU VM, in every migration's path), being born there
+ * does not. -1 when there is none, or it cannot be opened.
+ */
+static int born_cgroup(const struct restore *r, int *which)
+{
+	for (int i = 0; i < r->opts.ncgroup && i < 4; i++) {
+		char link[64], path[PATH_MAX];
+		struct statfs sf;
+		ssize_t n;
+		if (fstatfs(r->opts.cgroup_procs[i], &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", r->opts.cgroup_procs[i]);
+		n = readlink(link, path, sizeof(path) - 1);
+		if (n <= 0)
+			return -1;
+		path[n] = '\0';
+		char *slash = strrchr(path, '/');
+		if (!slash || strcmp(slash, "/cgroup.procs"))
+			return -1;
+		*slash = '\0';
+		*which = i;
+		return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	}
+	return -1;
+}
+
+/* *cgfd: the cgroup to be born in, or -1; set to -1 (closed) when the
+ * kernel will not start it there, and it is made without. */
+static pid_t clone_child(struct restore *r, int try_pid, int *cgfd)
 {
 	struct clone_args args;
 	pid_t want = r->ld.process->pid;
 
-	memset(&args, 0, sizeof(args));
-	args.exit_signal = SIGCHLD;
-	if (try_pid) {
-		args.set_tid = (uint64_t)(uintptr_t)&want;
-		args.set_tid_size = 1;
+	for (;;) {
+		memset(&args, 0, sizeof(args));
+		args.exit_signal = SIGCHLD;
+		if (try_pid) {
+			args.set_tid = (uint64_t)(uintptr_t)&want;
+			args.set_tid_size = 1;
+		}
+		if (*cgfd >= 0) {
+			args.flags |= CLONE_INTO_CGROUP;
+			args.cgroup = (uint64_t)*cgfd;
+		}
+		pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+		if (pid >= 0 || *cgfd < 0 || errno == EEXIST)
+			return pid;
+		/* An older kernel, or a cgroup that takes no process this way:
+		 * the child joins it by cgroup.procs, as the others. */
+		close(*cgfd);
+		*cgfd = -1;
 	}
-	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
 static int pid_is_zombie(pid_t pid)
@@ -368,19 +414,20 @@ static int enter_timens(struct restore *r)
 
 int restore_spawn(struct restore *r)
 {
-	int rep[2], rc, st;
+	int rep[2], rc, st, which = -1, cgfd;
 	pid_t pid;
 
 	if ((rc = enter_timens(r)) < 0)
 		return rc;
 	if (pipe2(rep, O_CLOEXEC) < 0)
 		return roam_fail(r->err, -errno, "making a pipe");
+	cgfd = born_cgroup(r, &which);
 	pid = -1;
 	errno = EPERM;
 	/* The process we restore may have just been killed by its checkpoint:
 	 * its zombie holds the PID until its parent reaps it. Wait a little. */
 	for (int tries = 0; geteuid() == 0 && tries < 25; tries++) {
-		pid = clone_child(r, 1);
+		pid = clone_child(r, 1, &cgfd);
 		int e = errno;
 		if (pid >= 0 || e != EEXIST || !pid_is_zombie(r->ld.process->pid)) {
 			errno = e;
@@ -390,27 +437,35 @@ int restore_spawn(struct restore *r)
 		errno = e;
 	}
 	if (pid < 0 && errno == EEXIST && r->opts.same_pid) {
+		if (cgfd >= 0)
+			close(cgfd);
 		close(rep[0]);
 		close(rep[1]);
 		return roam_fail(r->err, -ROAM_E_PIDTAKEN, "pid %d is in use (--same-pid)", r->ld.process->pid);
 	}
 	if (pid < 0 && r->opts.same_pid) {
+		int e = errno;
+		if (cgfd >= 0)
+			close(cgfd);
 		close(rep[0]);
 		close(rep[1]);
 		return roam_fail(r->err, -ROAM_E_PERM, "cannot ask for pid %d (%s)", r->ld.process->pid,
-				 strerror(errno));
+				 strerror(e));
 	}
 	if (pid < 0)
-		pid = clone_child(r, 0);
-	if (pid < 0) {
+		pid = clone_child(r, 0, &cgfd);
+	if (pid == 0) {
+		close(rep[0]);
+		child_main(r, rep[1], cgfd >= 0 ? which : -1);
+	}
+	if (pid < 0)
 		rc = roam_fail(r->err, -errno, "creating the process");
+	if (cgfd >= 0)
+		close(cgfd);   /* the child, if any, was born in it */
+	if (pid < 0) {
 		close(rep[0]);
 		close(rep[1]);
 		return rc;
-	}
-	if (pid == 0) {
-		close(rep[0]);
-		child_main(r, rep[1]);
 	}
 	close(rep[1]);
 	r->pid = pid;

@@ -307,6 +307,25 @@ static int scan_fd(int pagemapfd, uint64_t start, uint64_t end, uint64_t inv, ui
 	return rc;
 }
 
+static int count_run(void *ctx, uint64_t start, uint64_t end)
+{
+	*(uint64_t *)ctx += (end - start) / PAGE;
+	return 0;
+}
+
+int dirty_count(struct dirty *d, uint64_t start, uint64_t end, uint64_t *pages)
+{
+	if ((start | end) & (PAGE - 1) || end <= start)
+		return -EINVAL;
+	if (d->mode != DIRTY_UFFD)
+		return -EOPNOTSUPP;
+	if (!covering(d, start, end))
+		return -ENOENT;
+	/* The same category scan_uffd asks for, without PM_SCAN_WP_MATCHING:
+	 * nothing is protected again. */
+	return scan_fd(d->pagemapfd, start, end, 0, PAGE_IS_WRITTEN, 0, count_run, pages);
+}
+
 int pagemap_present(int pagemapfd, uint64_t start, uint64_t end, dirty_fn fn, void *ctx)
 {
 	if ((start | end) & (PAGE - 1) || end <= start)

@@ -60,6 +60,10 @@ int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void 
  * passing value and the next scan would see nothing. No-op with DIRTY_UFFD,
  * where any write shows. */
 void dirty_copied(struct dirty *d, uint64_t addr, const void *data, size_t npages);
+/* DIRTY_UFFD only (-EOPNOTSUPP otherwise: hashing learns it only by a
+ * scan): adds to *pages the number of pages of [start, end) that dirty_scan
+ * would report now, without reporting them or tracking them again. */
+int dirty_count(struct dirty *d, uint64_t start, uint64_t end, uint64_t *pages);
 
 /* DIRTY_UFFD only (-EOPNOTSUPP otherwise: hashing sees such pages change).
  * dirty_gone calls fn for runs of [start, end) that may hold none of the
