@@ -103,6 +103,11 @@ int ckpt_collect_process(struct ckpt *c)
 		return -ENOMEM;
 	c->process = p;
 	p->pid = c->pid;
+	p->tids = arena_alloc(&c->arena, (c->nthreads ? c->nthreads : 1) * sizeof(*p->tids));
+	if (!p->tids)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nthreads; i++)
+		p->tids[p->n_tids++] = c->threads[i].tid;
 	p->pgid = c->stat.pgrp;
 	p->sid = c->stat.session;
 	p->creds = ARENA_NEW(c, Roamimg__Creds, roamimg__creds__init);

@@ -49,6 +49,7 @@
 #include "daemon/roamd.h"
 #include "net/bulk.h"
 #include "restore/restore.h"
+#include "sys/proc.h"
 
 #define OUTCOMES    256
 
@@ -1081,7 +1082,10 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 		    (g->listen_fd = bulk_listen(addr, &g->bulk_port)) < 0)
 			goto fail;
 	}
-	mig_keep_pids_free(p->tids, p->n_tids);
+	/* The worker and the restore's helpers, made next, take pids above. */
+	int kept = proc_keep_pids_free(p->tids, p->n_tids);
+	if (kept < 0)
+		log_debug("ns_last_pid: %s", strerror(-kept));
 	if (restore_open(&g->rs, &o, &g->err) < 0 || mig_start_worker(g) < 0)
 		goto fail;
 	for (int i = 0; i < 4; i++)

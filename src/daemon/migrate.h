@@ -129,7 +129,6 @@ uint64_t mig_anon_of(pid_t pid);
 void mig_clocks_of(pid_t pid, int64_t *mono, int64_t *boot);
 /* The process's pid and thread ids (*out, to be freed); their number. */
 size_t mig_tids_of(pid_t pid, pid_t **out);
-void mig_keep_pids_free(const int32_t *ids, size_t n);
 int mig_may_trace(struct roam_error *err);
 struct conn *mig_home_link(const char *home);
 void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap);

@@ -234,39 +234,6 @@ size_t mig_tids_of(pid_t pid, pid_t **out)
 	return n;
 }
 
-/* Moves this PID namespace's last allocated pid past the highest of ids,
- * when it is below: the worker and the restore's helpers, made next, then
- * take pids above, and the arriving process can have its own pid and thread
- * ids back (clone3 set_tid), which its C library has cached. Only root may
- * (ns_last_pid); a best effort, since any other process may fork. */
-void mig_keep_pids_free(const int32_t *ids, size_t n)
-{
-	int32_t top = 0;
-	long last = 0;
-	char buf[32];
-
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] > top)
-			top = ids[i];
-	int fd = open("/proc/sys/kernel/ns_last_pid", O_RDWR | O_CLOEXEC);
-	if (top <= 0 || fd < 0) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	ssize_t got = read(fd, buf, sizeof(buf) - 1);
-	if (got > 0) {
-		buf[got] = 0;
-		last = atol(buf);
-	}
-	if (got > 0 && last < top) {
-		int len = snprintf(buf, sizeof(buf), "%d", (int)top);
-		if (pwrite(fd, buf, (size_t)len, 0) != len)
-			log_debug("ns_last_pid: %s", strerror(errno));
-	}
-	close(fd);
-}
-
 static int64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;

@@ -14,6 +14,7 @@
  * kills it should that thread (or roam) die first.
  */
 #include "restore/internal.h"
+#include "sys/proc.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -207,6 +208,11 @@ static int build(struct restore *r)
 	free(self);
 	if (rc < 0)
 		return roam_fail(r->err, rc, "no room for the trampoline");
+	/* Neither the helper threads that fill the pages nor anything else we
+	 * start may take the ids the process's threads ask for last. */
+	const Roamimg__Process *p = r->ld.process;
+	int32_t ids[1] = { p->pid };
+	(void)proc_keep_pids_free(p->n_tids ? p->tids : ids, p->n_tids ? p->n_tids : 1);
 	if ((rc = restore_spawn(r)) < 0)
 		return rc;
 	r->stats.spawned_ns = now_ns();

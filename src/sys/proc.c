@@ -429,3 +429,30 @@ int proc_timens_offsets(int dirfd, int64_t *mono, int64_t *boot)
 	free(text);
 	return 0;
 }
+
+int proc_keep_pids_free(const int32_t *ids, size_t n)
+{
+	int32_t top = 0;
+	char buf[32];
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] > top)
+			top = ids[i];
+	if (top <= 0)
+		return 0;
+	int fd = open("/proc/sys/kernel/ns_last_pid", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t got = read(fd, buf, sizeof(buf) - 1);
+	if (got > 0) {
+		buf[got] = 0;
+		if (atol(buf) < top) {
+			int len = snprintf(buf, sizeof(buf), "%d", (int)top);
+			if (pwrite(fd, buf, (size_t)len, 0) != len)
+				rc = -errno;
+		}
+	}
+	close(fd);
+	return rc;
+}

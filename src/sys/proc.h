@@ -56,6 +56,14 @@ void proc_free_vmas(struct proc_vma *v, size_t n);
 
 /* Thread ids of the process, sorted, the thread group leader first. */
 int proc_list_tasks(int dirfd, pid_t **out, size_t *n);
+
+/* Moves this PID namespace's last allocated pid past the highest of ids,
+ * when it is below: the processes and threads made next then take pids
+ * above, and a process being restored can have its own pid and thread ids
+ * back (clone3 set_tid), which its C library has cached. Only root may
+ * (ns_last_pid): -errno otherwise. A best effort, since any other process
+ * may fork meanwhile. */
+int proc_keep_pids_free(const int32_t *ids, size_t n);
 /* Number of children of all the process's threads; *first gets one. */
 int proc_count_children(int dirfd, pid_t *first);
 
