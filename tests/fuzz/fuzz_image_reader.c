@@ -12,10 +12,17 @@
  *   record  := u8 type, u8 codec-hint (ignored), u16le length, payload[length]
  *
  * tests/unit/test_image_gen.c writes seeds of both kinds.
+ *
+ * Each stream is also read from a file by a lazy reader (img_reader_lazy_pages,
+ * as `roam restore FILE` reads), which leaves raw page data in the file for
+ * img_pages_check: it must accept exactly the streams the plain reader
+ * accepts.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "image/image.h"
@@ -102,6 +109,43 @@ static int frame(const uint8_t *data, size_t size, struct cursor *c)
 	return rc;
 }
 
+/* The lazy reading of the stream: 0 when it is complete and every block
+ * left in the file passes its check, else the first error. */
+static int load_lazy(const uint8_t *p, size_t len)
+{
+	static int fd = -1;
+	static uint8_t *data;
+	struct img_reader r;
+	struct img_load ld;
+	struct img_record rec;
+	struct img_pages pg;
+	int rc;
+
+	if (fd < 0 && (fd = memfd_create("image", MFD_CLOEXEC)) < 0)
+		abort();
+	if (!data && !(data = malloc((size_t)IMG_MAX_PAGES_PER_RECORD * IMG_PAGE_SIZE)))
+		abort();
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, p, len, 0) != (ssize_t)len || lseek(fd, 0, SEEK_SET) != 0)
+		abort();
+	img_load_init(&ld, IMG_LOAD_TRACK | IMG_LOAD_ZERO);
+	if ((rc = img_reader_init(&r, img_fd_read, &fd)) == 0) {
+		if (img_reader_lazy_pages(&r, fd) < 0)
+			abort();
+		while ((rc = img_load_next(&ld, &r, &rec, &pg, NULL)) > 0) {
+			if (rec.type != IMG_REC_PAGES || !pg.lazy)
+				continue;
+			size_t raw = (size_t)pg.npages * IMG_PAGE_SIZE;
+			if (pread(fd, data, raw, (off_t)pg.data_off) != (ssize_t)raw)
+				abort();  /* the reader said it lies in the file */
+			if ((rc = img_pages_check(&pg, data)) < 0)
+				break;
+		}
+	}
+	img_reader_fini(&r);
+	img_load_fini(&ld);
+	return rc;
+}
+
 static void load(const uint8_t *p, size_t len)
 {
 	struct cursor c = {.p = p, .len = len};
@@ -122,6 +166,9 @@ static void load(const uint8_t *p, size_t len)
 	if (rc == 0 && (ld.precopy != (ld.mm_early != NULL) || (ld.process_early && !ld.precopy)))
 		abort();
 	img_load_fini(&ld);
+	int lazy = load_lazy(p, len);
+	if ((rc == 0) != (lazy == 0) || (lazy < 0 && !img_strerror(lazy)))
+		abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
