@@ -89,6 +89,25 @@ for j in json.load(sys.stdin):
         print(j["host"], j.get("migrations", 0))' "$2"
 }
 
+# start_job I HOST NAME STOP OUT: subject NAME, started from host I to run
+# on HOST (stop file STOP, output OUT), once ready; sets runner (the roam
+# run) and id (the job).
+start_job() {
+	bg_run_on "$1" run --on "$2" -- "$SUBJ/$3" -s "$4" >"$5" 2>&1
+	runner=$BG_PID
+	wait_until 10 grep -q ready "$5" || fail "$3 on $2: never ready: $(cat "$5")"
+	id=$(last_job "$1")
+}
+
+# end_job STOP OUT WHAT: stops the job start_job started; it must print PASS
+# and end with status 0 at its home.
+end_job() {
+	echo stop >"$1"
+	wait "$runner"
+	local rc=$?
+	grep -q '^PASS' "$2" && [ $rc = 0 ] || fail "$3: rc=$rc $(cat "$2")"
+}
+
 # migrate_subject NAME [ARGS]: subject NAME runs from h1 on h1, moves live
 # to h2, then cold to h3, where it is stopped: PASS and status 0 at the home.
 migrate_subject() {
@@ -207,10 +226,7 @@ note "drain: 2 jobs moved off h2"
 # the job goes on at h3; to h2 likewise.
 if [ $TIMENS = 1 ]; then
 	stop=$SHARED/stop-clocks3
-	bg_run_on 3 run --on "$H3" -- "$SUBJ/clocks" -s "$stop" >"$WORK/out-c3" 2>&1
-	runner=$BG_PID
-	wait_until 10 grep -q ready "$WORK/out-c3" || fail "clocks on h3: never ready"
-	id=$(last_job 3)
+	start_job 3 "$H3" clocks "$stop" "$WORK/out-c3"
 	run_on 3 migrate --check "$id" --to "$H1" >"$WORK/m" 2>&1 && fail "--check let h3's job go to h1: $(cat "$WORK/m")"
 	grep -q "clocks are .* ahead .*time namespace, which needs root" "$WORK/m" || fail "--check said: $(cat "$WORK/m")"
 	run_on 3 migrate "$id" --to "$H1" >"$WORK/m" 2>&1; rc=$?
@@ -219,10 +235,7 @@ if [ $TIMENS = 1 ]; then
 	note "h3 -> h1 refused: $(cat "$WORK/m")"
 	grep -q "receiving $id" "$WORK/h1.log" && fail "h1 received an image of the refused job"
 	[ "$(job_host 3 "$id")" = "$H3 0" ] || fail "the refused job: ps says $(job_host 3 "$id")"
-	echo stop >"$stop"
-	wait "$runner"
-	rc=$?
-	grep -q '^PASS' "$WORK/out-c3" && [ $rc = 0 ] || fail "clocks on h3 after the refusal: rc=$rc $(cat "$WORK/out-c3")"
+	end_job "$stop" "$WORK/out-c3" "clocks on h3 after the refusal"
 else
 	note "no unprivileged time namespace here: the clocks refusal is not tested"
 fi
@@ -231,19 +244,13 @@ fi
 # not its ancestor), and says so before anything is frozen.
 if [ $NH = 4 ]; then
 	stop=$SHARED/stop-yama
-	bg_run_on 4 run --on "$(hname 4)" -- "$SUBJ/threads" -s "$stop" >"$WORK/out-y" 2>&1
-	runner=$BG_PID
-	wait_until 10 grep -q ready "$WORK/out-y" || fail "threads on h4: never ready"
-	id=$(last_job 4)
+	start_job 4 "$(hname 4)" threads "$stop" "$WORK/out-y"
 	run_on 4 migrate "$id" --to "$H1" >"$WORK/m" 2>&1; rc=$?
 	[ $rc = 255 ] && grep -q "ptrace_scope is 1 here" "$WORK/m" || fail "migrate from h4 (Yama 1) gave $rc: $(cat "$WORK/m")"
 	note "h4 (Yama ptrace_scope 1): $(cat "$WORK/m")"
 	run_on 4 migrate --check "$id" --to "$H1" >"$WORK/m" 2>&1 && fail "--check let h4's job go"
 	grep -q "ptrace_scope" "$WORK/m" || fail "--check on h4 said: $(cat "$WORK/m")"
-	echo stop >"$stop"
-	wait "$runner"
-	rc=$?
-	grep -q '^PASS' "$WORK/out-y" && [ $rc = 0 ] || fail "threads on h4 after the refusal: rc=$rc $(cat "$WORK/out-y")"
+	end_job "$stop" "$WORK/out-y" "threads on h4 after the refusal"
 else
 	note "no unprivileged user and mount namespaces here: the Yama refusal is not tested"
 fi
@@ -262,10 +269,7 @@ restart_h1() { # [flags]
 }
 restart_h1 --test-fault exit-before-commit
 stop=$SHARED/stop-fault
-bg_run_on 3 run --on "$H1" -- "$SUBJ/threads" -s "$stop" >"$WORK/out-f" 2>&1
-runner=$BG_PID
-wait_until 10 grep -q ready "$WORK/out-f" || fail "fault case: never ready"
-id=$(last_job 3)
+start_job 3 "$H1" threads "$stop" "$WORK/out-f"
 run_on 3 migrate "$id" --to "$H2" >"$WORK/m" 2>&1
 note "source killed before COMMIT: roam migrate said: $(cat "$WORK/m")"
 restart_h1
@@ -275,10 +279,7 @@ wait_until 10 sh -c "[ \"\$('$ROAM' ps --control '$WORK/h3.sock' --json | $PY -c
 	fail "the job does not run on h2: ps says $(job_host 3 "$id")"
 sleep 0.3
 [ "$(copies "$stop")" = 1 ] || fail "$(copies "$stop") copies after settling"
-echo stop >"$stop"
-wait "$runner"
-rc=$?
-grep -q '^PASS' "$WORK/out-f" && [ $rc = 0 ] || fail "fault case: rc=$rc $(cat "$WORK/out-f")"
+end_job "$stop" "$WORK/out-f" "fault case"
 note "source killed before COMMIT, restarted: runs once, on h2, PASS"
 
 # roam ps on every host agrees that nothing runs any more.
