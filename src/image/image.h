@@ -86,7 +86,14 @@ enum img_error {
 	IMG_ERR_ORDER     = 5008,   /* a record where it may not be */
 	IMG_ERR_CODEC     = 5009,   /* a page block failed to decompress */
 	IMG_ERR_ARCH      = 5010,   /* image made for another architecture */
+	IMG_ERR_LAST      = IMG_ERR_ARCH,
 };
+
+/* Whether rc is one of the codes above (negated), not an errno. */
+static inline int img_is_error(int rc)
+{
+	return rc < -IMG_ERR_BASE && rc >= -IMG_ERR_LAST;
+}
 
 /* Callbacks. write returns 0 after writing all len bytes or -errno.
  * read returns the number of bytes read (0 at end of stream) or -errno. */

@@ -432,7 +432,7 @@ static int fill_error(struct restore *r, int rc, uint64_t addr, uint64_t rec, ui
 	}
 	if (f && f->parallel)
 		pthread_mutex_unlock(&f->lock);
-	if (rec && rc <= -IMG_ERR_BASE && rc > -IMG_ERR_BASE - 100)
+	if (rec && img_is_error(rc))
 		return roam_fail(r->err, -ROAM_E_IMAGE, "record %llu (pages) at byte %llu: %s", (unsigned long long)rec,
 				 (unsigned long long)rec_at, img_strerror(rc));
 	return roam_fail(r->err, rc, "writing the pages at %llx", (unsigned long long)addr);
