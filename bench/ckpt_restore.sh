@@ -80,7 +80,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now_us() { local t=${EPOCHREALTIME/./}; echo "${t##+(0)}"; }
+# now_us VAR: the realtime clock in microseconds, into VAR. No command
+# substitution: its fork would land inside the stall being measured.
+now_us() { local _now=${EPOCHREALTIME/./}; printf -v "$1" '%s' "${_now##+(0)}"; }
 
 # Waits (up to $2 seconds) for a line starting with $1 in the subject's
 # stdout; prints it.
@@ -172,10 +174,10 @@ one_run() {
 	pid=$(field pid "$line"); sum=$(field sum "$line")
 	sleep 0.05
 
-	t0=$(now_us)
+	now_us t0
 	tool_ckpt "$tool" "$pid" "$SHM/w/img"
 	local rc=$?
-	t1=$(now_us)
+	now_us t1
 	if [ $rc -ne 0 ]; then
 		kill -KILL "$subject_pid" 2>/dev/null; wait "$subject_pid" 2>/dev/null; subject_pid=""
 		echo "FAIL checkpoint rc=$rc: $(grep -v '^ *$' "$SHM/w/ckpt.txt" | tail -n1 | head -c 200)"
@@ -190,10 +192,10 @@ one_run() {
 	fi
 	wait "$subject_pid" 2>/dev/null; subject_pid=""
 
-	t2=$(now_us)
+	now_us t2
 	tool_restore "$tool" "$SHM/w/img"
 	rc=$?
-	t3=$(now_us)
+	now_us t3
 	fz=$(frozen_us "$tool")
 	bytes=$(img_bytes "$SHM/w/img")
 	# A failed restore still leaves valid checkpoint figures: the row keeps
@@ -255,7 +257,7 @@ leave_runs() {
 		for tool in $order; do
 			rm -rf "$SHM/w/img"; mkdir -p "$SHM/w/img"
 			sleep 0.05
-			t0=$(now_us)
+			now_us t0
 			tool_ckpt "$tool" "$lr_pid" "$SHM/w/img" --leave-running
 			rc=$?
 			if ! kill -0 "$lr_pid" 2>/dev/null; then

@@ -115,7 +115,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now_us() { local t=${EPOCHREALTIME/./}; echo "${t##+(0)}"; }
+# now_us VAR: the realtime clock in microseconds, into VAR. No command
+# substitution: its fork would land inside the stall being measured.
+now_us() { local _now=${EPOCHREALTIME/./}; printf -v "$1" '%s' "${_now##+(0)}"; }
 
 # wait_line FILE WHAT SECONDS: prints the first line of FILE starting with
 # WHAT once there is one.
@@ -222,12 +224,12 @@ one_criu() {
 	fi
 	sleep 0.2 # the dirtying thread is at work
 
-	t0=$(now_us)
+	now_us t0
 	timeout "$TOOL_TIMEOUT" nsenter --net="$(host_ns 1)" \
 		"$CRIU" dump -t "$pid" -D "$SHM/a" "${psargs[@]}" -o "$w/dump.log" >"$w/dump.out" 2>&1
 	rc=$?
 	[ -n "$pspid" ] && { gone "$pspid" || rc=99; }
-	t1=$(now_us)
+	now_us t1
 	if [ $rc -ne 0 ]; then
 		keep_log "$w/dump.log" "$tag-dump.log"
 		[ -n "$pspid" ] && { keep_log "$w/ps.log" "$tag-page-server.log"; kill -KILL "$pspid" 2>/dev/null; }
@@ -242,7 +244,7 @@ one_criu() {
 		"$FLOOR" send-dir "$(host_ip 2)" "$PORT" "$SHM/a" >"$w/send.out" 2>&1
 	rc=$?
 	wait "$recv_pid"; recv_pid=""
-	t2=$(now_us)
+	now_us t2
 	[ $rc -eq 0 ] || { bail "copy_rc=$rc:$(last_words "$w/send.out")"; return; }
 	# h1's image goes before the restore: on two machines it would not take
 	# h2's memory, and on this VM fresh pages get much slower with another
@@ -250,12 +252,12 @@ one_criu() {
 	# The process is dead meanwhile, so the time taken comes off both its
 	# downtime and the total exactly.
 	rm -rf "$SHM/a"
-	rmt=$(($(now_us) - t2))
-	t2=$(now_us)
+	now_us rmt; rmt=$((rmt - t2))
+	now_us t2
 	timeout "$TOOL_TIMEOUT" nsenter --net="$(host_ns 2)" \
 		"$CRIU" restore -D "$SHM/b" -d -o "$w/restore.log" >"$w/restore.out" 2>&1
 	rc=$?
-	t3=$(now_us)
+	now_us t3
 	[ $rc -eq 0 ] || { keep_log "$w/restore.log" "$tag-restore.log"; keep_log "$w/err" "$tag-subject.err"; }
 	[ $rc -eq 0 ] || { bail "restore_rc=$rc:$(last_words "$w/restore.log")"; return; }
 	res=$(finish "$t0")
@@ -279,11 +281,11 @@ one_roam() {
 	line=$(wait_line "$w/rep" ready 120) || { echo "FAIL subject_not_ready"; return; }
 	sleep 0.2 # the dirtying thread is at work
 
-	t0=$(now_us)
+	now_us t0
 	out=$(timeout "$TOOL_TIMEOUT" "$ROAM" migrate --control "$MWORK/h1.sock" "$roam_job" \
 		--to "$(hname 2)" --stats $cold 2>"$w/mig.err" </dev/null)
 	rc=$?
-	t1=$(now_us)
+	now_us t1
 	if [ $rc -ne 0 ]; then
 		keep_log "$w/mig.err" "roam$cold-$size-$rate-migrate.err"
 		roam_on 1 kill -KILL "$roam_job" >/dev/null 2>&1

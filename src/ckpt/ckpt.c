@@ -78,8 +78,11 @@ int ckpt_reserve(struct ckpt *c)
 		if (proc_status_value(text, keys[i], val, sizeof(val)) == 0)
 			kb += strtoull(val, NULL, 10);
 	free(text);
-	/* A page record per 256 pages at most, often fewer; metadata. */
-	uint64_t bytes = kb * 1024 + kb * 1024 / 64 + (1u << 20);
+	/* Page records cost 40 bytes each, one per run of up to 256 pages:
+	 * room for one per 2.5 pages, and for the metadata. Every byte reserved
+	 * beyond the image is freed again inside the freeze (ftruncate below);
+	 * a short reservation only lets the file grow as it is written. */
+	uint64_t bytes = kb * 1024 + kb * 1024 / 256 + (256u << 10);
 	off_t pos = lseek(c->opts.out_fd, 0, SEEK_CUR);
 	if (pos < 0)
 		return 0;

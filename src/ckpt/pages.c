@@ -38,6 +38,7 @@ enum pick { PICK_NONE, PICK_PRESENT, PICK_WRITTEN, PICK_ALL };
 struct chunk {
 	uint64_t start, end;
 	enum pick pick;
+	int exact;              /* every page is wanted: no page map to read */
 	const struct proc_vma *v;
 };
 
@@ -82,8 +83,8 @@ static int wanted(enum pick pick, uint64_t pm)
 }
 
 /* Chunks of at most one record over [start, end). */
-static int push_chunks(struct dumper *d, uint64_t start, uint64_t end, enum pick pick, const struct proc_vma *v,
-		       size_t *cap)
+static int push_chunks(struct dumper *d, uint64_t start, uint64_t end, enum pick pick, int exact,
+		       const struct proc_vma *v, size_t *cap)
 {
 	for (uint64_t a = start; a < end; a += CHUNK_PAGES * PAGE) {
 		if (d->nchunks == *cap) {
@@ -95,7 +96,7 @@ static int push_chunks(struct dumper *d, uint64_t start, uint64_t end, enum pick
 			*cap = ncap;
 		}
 		d->chunks[d->nchunks++] = (struct chunk){
-			a, a + CHUNK_PAGES * PAGE < end ? a + CHUNK_PAGES * PAGE : end, pick, v,
+			a, a + CHUNK_PAGES * PAGE < end ? a + CHUNK_PAGES * PAGE : end, pick, exact || pick == PICK_ALL, v,
 		};
 	}
 	return 0;
@@ -108,11 +109,13 @@ struct run_ctx {
 	size_t *cap;
 };
 
+/* A run of present or swapped pages, which are exactly the pages
+ * PICK_PRESENT wants; PICK_WRITTEN still tells file pages apart. */
 static int push_run(void *ctx, uint64_t start, uint64_t end)
 {
 	struct run_ctx *r = ctx;
 
-	return push_chunks(r->d, start, end, r->pick, r->v, r->cap);
+	return push_chunks(r->d, start, end, r->pick, r->pick == PICK_PRESENT, r->v, r->cap);
 }
 
 static int add_chunks(struct dumper *d, const Roamimg__Vma *m, const struct proc_vma *v, size_t *cap)
@@ -145,7 +148,7 @@ static int add_chunks(struct dumper *d, const Roamimg__Vma *m, const struct proc
 			return rc;
 		d->nchunks = before;  /* no PAGEMAP_SCAN here: the whole range */
 	}
-	return push_chunks(d, m->start, end, pick, v, cap);
+	return push_chunks(d, m->start, end, pick, 0, v, cap);
 }
 
 static void set_err(struct dumper *d, int rc)
@@ -231,16 +234,16 @@ static int dump_chunk(struct worker *wk, const struct chunk *ch)
 	size_t n = (size_t)((ch->end - ch->start) / PAGE), i = 0;
 	int rc;
 
-	if (ch->pick != PICK_ALL && (rc = pagemap_read(c->pagemapfd, ch->start, n, wk->pm)) < 0)
+	if (!ch->exact && (rc = pagemap_read(c->pagemapfd, ch->start, n, wk->pm)) < 0)
 		return roam_fail(c->err, rc, "reading the page map at %llx", (unsigned long long)ch->start);
 	/* Read each run of wanted pages to its place in buf; then records for
 	 * the runs of non-zero pages. */
 	while (i < n) {
-		if (!wanted(ch->pick, wk->pm[i])) {
+		if (!ch->exact && !wanted(ch->pick, wk->pm[i])) {
 			i++;
 			continue;
 		}
-		size_t j = i + 1;
+		size_t j = ch->exact ? n : i + 1;
 		while (j < n && wanted(ch->pick, wk->pm[j]))
 			j++;
 		uint64_t addr = ch->start + i * PAGE;
