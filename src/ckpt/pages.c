@@ -26,6 +26,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "sys/cpus.h"
 #include "sys/dirty.h"
 #include "sys/mem.h"
 
@@ -313,7 +314,7 @@ int ckpt_write_pages(struct ckpt *c, struct img_writer *w, const uint8_t *only)
 	if (rc < 0)
 		goto out;
 	if (c->opts.out_fd >= 0 && w->codec == IMG_CODEC_NONE && d.nchunks > 16) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		long cpus = cpu_allowed();
 		const char *force = getenv("ROAM_CKPT_THREADS");  /* for benchmarks */
 		if (force && atoi(force) > 0)
 			cpus = atoi(force);
@@ -333,14 +334,23 @@ int ckpt_write_pages(struct ckpt *c, struct img_writer *w, const uint8_t *only)
 		wk[t]->d = &d;
 	}
 	int started = 0;
-	for (int t = 1; t < nworkers; t++) {
-		if (pthread_create(&th[t], NULL, work, wk[t]) != 0)
+	struct cpu_spread spread;
+	int nthreads = nworkers > 1 ? cpu_spread_begin(&spread, nworkers) : 1;
+	for (int t = 1; t < nthreads; t++) {
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		cpu_spread_attr(&spread, &at);
+		int prc = pthread_create(&th[t], &at, work, wk[t]);
+		pthread_attr_destroy(&at);
+		if (prc != 0)
 			break;
 		started = t;
 	}
 	work(wk[0]);
 	for (int t = 1; t <= started; t++)
 		pthread_join(th[t], NULL);
+	if (nworkers > 1)
+		cpu_spread_end(&spread);
 	rc = d.err;
 	if (!rc && d.fd >= 0) {
 		img_writer_account(w, atomic_load(&d.bytes), atomic_load(&d.records));

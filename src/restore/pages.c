@@ -29,6 +29,12 @@
  * present (EEXIST) and goes through mem_write. Compressed blocks, whose
  * data the next block overwrites, end the parallel mode.
  *
+ * The threads never fill under the same page-table page at once (a 2 MiB
+ * region on x86_64): a job whose region another thread is filling waits
+ * for a later one to be taken first. Two threads taking neighbouring
+ * blocks took turns on that page table's lock: 64 MiB filled in 11 to
+ * 17 ms, against 11 ms steady when each keeps to its own regions.
+ *
  * From an image file (restore_run_file) the reader leaves the data of
  * uncompressed blocks in the file (img_reader_lazy_pages): a block's job
  * reads it with pread into its thread's own buffer, checks its checksum,
@@ -52,6 +58,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sys/cpus.h"
 #include "sys/mem.h"
 
 #ifndef UFFD_USER_MODE_ONLY
@@ -76,7 +83,7 @@ struct fill_job {
 	const uint8_t *src;
 	size_t len;
 	int uffd;               /* the destination is registered: UFFDIO_COPY */
-	int done;
+	int taken, done;
 	struct pbuf *buf;       /* where src lies, when taken from the reader */
 	const struct img_pages *lazy;  /* a whole block still in the file (dst,
 					* len: its pages), or NULL */
@@ -95,11 +102,15 @@ struct filler {
 	int parallel;
 	pthread_t th[MAX_HELPERS];
 	int nth;
+	struct cpu_spread spread;  /* the threads' CPUs while parallel */
 	pthread_mutex_t lock;
 	pthread_cond_t more;    /* a job was queued, or stop */
 	pthread_cond_t progress;  /* a job is done */
 	struct fill_job *jobs;
-	size_t njobs, cap, next, low;  /* low: every job before it is done */
+	size_t njobs, cap, next, low;  /* next: every job before it is taken;
+					* low: every job before it is done */
+	struct { uint64_t lo, hi; int used; } busy[MAX_HELPERS + 1];  /* the
+					* page-table regions of the running jobs */
 	int stop;
 	int err;                /* the first failure, and where */
 	uint64_t err_addr;
@@ -185,13 +196,41 @@ static void put_buf(struct filler *f, struct pbuf *b)
 		f->free_bufs[f->nfree++] = b;
 }
 
-/* Runs the next queued job, with f->lock held on entry and on return; 0
- * when there was none. */
+static uint64_t region(uint64_t addr)
+{
+	return addr >> ARCH_PTE_TABLE_SHIFT;
+}
+
+/* Is a page-table region of job j being filled by another thread? */
+static int region_busy(const struct filler *f, const struct fill_job *j)
+{
+	uint64_t lo = region(j->dst), hi = region(j->dst + j->len - 1);
+
+	for (size_t s = 0; s < sizeof(f->busy) / sizeof(f->busy[0]); s++)
+		if (f->busy[s].used && f->busy[s].lo <= hi && lo <= f->busy[s].hi)
+			return 1;
+	return 0;
+}
+
+/* Runs the first queued job whose regions no other thread is filling, with
+ * f->lock held on entry and on return; 0 when there was none. */
 static int take_job(struct filler *f)
 {
-	if (f->next == f->njobs)
+	size_t k, s = 0;
+
+	while (f->next < f->njobs && f->jobs[f->next].taken)
+		f->next++;
+	for (k = f->next; k < f->njobs; k++)
+		if (!f->jobs[k].taken && !region_busy(f, &f->jobs[k]))
+			break;
+	if (k == f->njobs)
 		return 0;
-	size_t k = f->next++;
+	while (f->busy[s].used)
+		s++;  /* one slot per thread, and each runs one job */
+	f->busy[s].used = 1;
+	f->busy[s].lo = region(f->jobs[k].dst);
+	f->busy[s].hi = region(f->jobs[k].dst + f->jobs[k].len - 1);
+	f->jobs[k].taken = 1;
 	struct fill_job j = f->jobs[k];
 	int failed = f->err != 0, rc = 0;
 	pthread_mutex_unlock(&f->lock);
@@ -205,11 +244,13 @@ static int take_job(struct filler *f)
 		f->err_rec_at = j.rec_at;
 	}
 	f->jobs[k].done = 1;
+	f->busy[s].used = 0;
 	while (f->low < f->njobs && f->jobs[f->low].done)
 		f->low++;
 	put_buf(f, j.buf);
 	free((void *)j.lazy);
 	pthread_cond_broadcast(&f->progress);
+	pthread_cond_broadcast(&f->more);  /* a job its region held back may go */
 	return 1;
 }
 
@@ -252,6 +293,7 @@ static int drain(struct filler *f)
 	pthread_mutex_unlock(&f->lock);
 	for (int t = 0; t < f->nth; t++)
 		pthread_join(f->th[t], NULL);
+	cpu_spread_end(&f->spread);
 	f->parallel = 0;
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->more);
@@ -318,8 +360,8 @@ int restore_fill_open(struct restore *r)
 		if (registrable(v) && ioctl(f->uffd, UFFDIO_REGISTER, &reg) == 0)
 			f->registered[i] = (reg.ioctls & (1ull << _UFFDIO_COPY)) != 0;
 	}
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	f->helpers = cpus < 2 ? 0 : cpus - 1 > MAX_HELPERS ? MAX_HELPERS : (int)(cpus - 1);
+	int cpus = cpu_allowed();
+	f->helpers = cpus - 1 > MAX_HELPERS ? MAX_HELPERS : cpus - 1;
 	return 0;
 }
 
@@ -330,8 +372,14 @@ static void start_helpers(struct filler *f)
 	pthread_cond_init(&f->more, NULL);
 	pthread_cond_init(&f->progress, NULL);
 	f->parallel = 1;
-	for (int t = 0; t < f->helpers; t++) {
-		if (pthread_create(&f->th[t], NULL, helper, f) != 0)
+	int helpers = cpu_spread_begin(&f->spread, f->helpers + 1) - 1;
+	for (int t = 0; t < helpers; t++) {
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		cpu_spread_attr(&f->spread, &at);
+		int rc = pthread_create(&f->th[t], &at, helper, f);
+		pthread_attr_destroy(&at);
+		if (rc != 0)
 			break;
 		f->nth++;
 	}

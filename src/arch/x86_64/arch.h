@@ -14,6 +14,9 @@
 
 #define ARCH_NAME "x86_64"
 #define ARCH_PAGE_SIZE 4096ul
+/* The reach of one page-table page (512 entries of 4 KiB): two threads
+ * writing pages under the same one take turns on its lock. */
+#define ARCH_PTE_TABLE_SHIFT 21
 /* Highest user address + 1 with 4-level paging; mappings above need a hint. */
 #define ARCH_TASK_SIZE 0x7ffffffff000ul
 /* The bytes of the syscall instruction, and a trap right after it. */
