@@ -577,8 +577,11 @@ int restore_pages(struct restore *r, const struct img_pages *pg, struct img_read
 	int rc;
 
 	/* The helpers start at the fifth block: a small image is written at
-	 * once, without the cost of threads and buffers. */
-	if (r->fill && r->fill->helpers && ++r->fill->blocks == HELPERS_AFTER)
+	 * once, without the cost of threads and buffers. From a file, whose
+	 * size tells what is left, they start at once when that is large. */
+	if (r->fill && r->fill->helpers &&
+	    (++r->fill->blocks == HELPERS_AFTER ||
+	     (pg->lazy && rd && rd->lazy_size - (rd->lazy_base + rd->bytes) >= HELPERS_AFTER * IMG_MAX_PAGES_PER_RECORD * ARCH_PAGE_SIZE)))
 		start_helpers(r->fill);
 	if (pg->lazy) {
 		rc = place_lazy(r, pg, rd);
