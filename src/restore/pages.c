@@ -29,11 +29,16 @@
  * present (EEXIST) and goes through mem_write. Compressed blocks, whose
  * data the next block overwrites, end the parallel mode.
  *
- * The threads never fill under the same page-table page at once (a 2 MiB
- * region on x86_64): a job whose region another thread is filling waits
- * for a later one to be taken first. Two threads taking neighbouring
- * blocks took turns on that page table's lock: 64 MiB filled in 11 to
- * 17 ms, against 11 ms steady when each keeps to its own regions.
+ * A thread takes the first job under a page-table page (a 2 MiB region on
+ * x86_64) that no other thread is filling, when there is one: two threads
+ * filling neighbouring blocks take turns on that page table's lock (64 MiB
+ * filled in 11 to 17 ms, against 11 ms steady when each keeps to its own
+ * regions). From a file every block is queued at once, and there is one;
+ * from a stream there often is none, and waiting would cost more.
+ *
+ * Restoring from a file, the threads are also held on CPUs of their own
+ * (sys/cpus.h) while they fill. Not from a stream: whatever writes it
+ * (roam checkpoint in a pipe, a migration's source) needs CPUs too.
  *
  * From an image file (restore_run_file) the reader leaves the data of
  * uncompressed blocks in the file (img_reader_lazy_pages): a block's job
@@ -224,6 +229,8 @@ static int take_job(struct filler *f)
 		if (!f->jobs[k].taken && !region_busy(f, &f->jobs[k]))
 			break;
 	if (k == f->njobs)
+		k = f->next;  /* every job waiting is in a busy region: better than idle */
+	if (k == f->njobs)
 		return 0;
 	while (f->busy[s].used)
 		s++;  /* one slot per thread, and each runs one job */
@@ -372,11 +379,14 @@ static void start_helpers(struct filler *f)
 	pthread_cond_init(&f->more, NULL);
 	pthread_cond_init(&f->progress, NULL);
 	f->parallel = 1;
-	int helpers = cpu_spread_begin(&f->spread, f->helpers + 1) - 1;
+	int helpers = f->helpers;
+	if (f->r->lazy_fd >= 0)
+		helpers = cpu_spread_begin(&f->spread, helpers + 1) - 1;
 	for (int t = 0; t < helpers; t++) {
 		pthread_attr_t at;
 		pthread_attr_init(&at);
-		cpu_spread_attr(&f->spread, &at);
+		if (f->r->lazy_fd >= 0)
+			cpu_spread_attr(&f->spread, &at);
 		int rc = pthread_create(&f->th[t], &at, helper, f);
 		pthread_attr_destroy(&at);
 		if (rc != 0)
