@@ -279,6 +279,7 @@ void ckpt_close(struct ckpt *c)
 		return;
 	if (c->state == CK_FROZEN)
 		ckpt_resume(c);
+	cpu_spread_end(&c->hold);
 	if (c->procfd >= 0)
 		close(c->procfd);
 	if (c->memfd >= 0)

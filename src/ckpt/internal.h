@@ -11,6 +11,7 @@
 #include "arch.h"
 #include "ckpt/ckpt.h"
 #include "sys/arena.h"
+#include "sys/cpus.h"
 #include "sys/proc.h"
 #include "sys/ptrace.h"
 
@@ -33,6 +34,8 @@ struct ckpt {
 	struct ckpt_opts opts;
 	struct roam_error *err;
 	struct arena arena;     /* every image message lives here */
+	struct cpu_spread hold; /* while we drive threads by remote syscalls:
+				 * on the CPU of the one driven (remote_for) */
 	enum { CK_OPEN, CK_FROZEN, CK_RESUMED, CK_KILLED } state;
 
 	struct ckpt_thread *threads;

@@ -150,6 +150,7 @@ int ckpt_restore_threads(struct ckpt *c)
 {
 	int first = 0;
 
+	cpu_spread_end(&c->hold);  /* the remote syscalls are over */
 	for (size_t i = 0; i < c->nthreads; i++) {
 		struct ckpt_thread *t = &c->threads[i];
 		int rc = 0;

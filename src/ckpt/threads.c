@@ -20,6 +20,7 @@
 #include "ckpt/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,10 +203,28 @@ struct kernel_sigaction {
 	uint64_t handler, flags, restorer, mask;
 };
 
+/* The CPU thread tid last ran on, or -1. */
+static int thread_cpu(struct ckpt *c, pid_t tid)
+{
+	char name[32];
+	struct proc_stat st;
+	int fd, rc;
+
+	snprintf(name, sizeof(name), "task/%d", tid);
+	if ((fd = openat(c->procfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -1;
+	rc = proc_parse_stat(fd, &st);
+	close(fd);
+	return rc < 0 ? -1 : st.processor;
+}
+
 static int remote_for(struct ckpt *c, struct ckpt_thread *t, struct remote *r)
 {
 	int rc;
 
+	/* Driven from its own CPU, the thread wakes there and wakes us there:
+	 * no wake-up crosses CPUs (sys/cpus.h). Until ckpt_restore_threads. */
+	cpu_spread_follow(&c->hold, thread_cpu(c, t->tid));
 	memset(r, 0, sizeof(*r));
 	r->tid = t->tid;
 	r->ip = c->syscall_ip;

@@ -10,6 +10,7 @@
 #include "arch.h"
 #include "image/load.h"
 #include "restore/restore.h"
+#include "sys/cpus.h"
 #include "sys/ptrace.h"
 
 /* The trampoline: one code page (a syscall instruction) and data pages for
@@ -52,6 +53,8 @@ struct restore {
 	struct filler *fill;    /* how pages go in (pages.c), from the layout to COMMIT */
 	pid_t *tids;            /* per image thread: the live thread, 0 before */
 	struct remote *trem;    /* per image thread */
+	struct cpu_spread hold; /* from the spawn to the release, the caller
+				 * and the child on one CPU (see build) */
 };
 
 /* validate.c */

@@ -36,9 +36,10 @@
  * regions). From a file every block is queued at once, and there is one;
  * from a stream there often is none, and waiting would cost more.
  *
- * Restoring from a file, the threads are also held on CPUs of their own
- * (sys/cpus.h) while they fill. Not from a stream: whatever writes it
- * (roam checkpoint in a pipe, a migration's source) needs CPUs too.
+ * Restoring from a file, each helper is also held on a CPU of its own
+ * (sys/cpus.h; the caller is held on its own from the spawn, restore.c).
+ * Not from a stream: whatever writes it (roam checkpoint in a pipe, a
+ * migration's source) needs CPUs too.
  *
  * From an image file (restore_run_file) the reader leaves the data of
  * uncompressed blocks in the file (img_reader_lazy_pages): a block's job
@@ -107,7 +108,6 @@ struct filler {
 	int parallel;
 	pthread_t th[MAX_HELPERS];
 	int nth;
-	struct cpu_spread spread;  /* the threads' CPUs while parallel */
 	pthread_mutex_t lock;
 	pthread_cond_t more;    /* a job was queued, or stop */
 	pthread_cond_t progress;  /* a job is done */
@@ -300,7 +300,6 @@ static int drain(struct filler *f)
 	pthread_mutex_unlock(&f->lock);
 	for (int t = 0; t < f->nth; t++)
 		pthread_join(f->th[t], NULL);
-	cpu_spread_end(&f->spread);
 	f->parallel = 0;
 	pthread_mutex_destroy(&f->lock);
 	pthread_cond_destroy(&f->more);
@@ -367,7 +366,7 @@ int restore_fill_open(struct restore *r)
 		if (registrable(v) && ioctl(f->uffd, UFFDIO_REGISTER, &reg) == 0)
 			f->registered[i] = (reg.ioctls & (1ull << _UFFDIO_COPY)) != 0;
 	}
-	int cpus = cpu_allowed();
+	int cpus = r->hold.held ? cpu_spread_width(&r->hold) : cpu_allowed();
 	f->helpers = cpus - 1 > MAX_HELPERS ? MAX_HELPERS : cpus - 1;
 	return 0;
 }
@@ -379,14 +378,15 @@ static void start_helpers(struct filler *f)
 	pthread_cond_init(&f->more, NULL);
 	pthread_cond_init(&f->progress, NULL);
 	f->parallel = 1;
-	int helpers = f->helpers;
-	if (f->r->lazy_fd >= 0)
-		helpers = cpu_spread_begin(&f->spread, helpers + 1) - 1;
-	for (int t = 0; t < helpers; t++) {
+	for (int t = 0; t < f->helpers; t++) {
 		pthread_attr_t at;
 		pthread_attr_init(&at);
+		/* The caller is held on one CPU (restore.c): from a file each
+		 * helper gets one of its own, from a stream any. */
 		if (f->r->lazy_fd >= 0)
-			cpu_spread_attr(&f->spread, &at);
+			cpu_spread_attr(&f->r->hold, &at);
+		else
+			cpu_spread_attr_any(&f->r->hold, &at);
 		int rc = pthread_create(&f->th[t], &at, helper, f);
 		pthread_attr_destroy(&at);
 		if (rc != 0)

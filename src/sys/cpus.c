@@ -51,6 +51,36 @@ void cpu_spread_attr(struct cpu_spread *s, pthread_attr_t *at)
 	s->next++;
 }
 
+void cpu_spread_follow(struct cpu_spread *s, int cpu)
+{
+	cpu_set_t one;
+
+	if (!s->held) {
+		memset(s, 0, sizeof(*s));
+		if (sched_getaffinity(0, sizeof(s->allowed), &s->allowed) < 0)
+			return;
+	}
+	if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &s->allowed) || (s->held && cpu == s->mine))
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) == 0) {
+		s->held = 1;
+		s->mine = cpu;
+	}
+}
+
+int cpu_spread_width(const struct cpu_spread *s)
+{
+	return s->held ? CPU_COUNT(&s->allowed) : 1;
+}
+
+void cpu_spread_attr_any(const struct cpu_spread *s, pthread_attr_t *at)
+{
+	if (s->held)
+		pthread_attr_setaffinity_np(at, sizeof(s->allowed), &s->allowed);
+}
+
 void cpu_spread_end(struct cpu_spread *s)
 {
 	if (s->held)

@@ -130,6 +130,7 @@ int proc_parse_stat(int dirfd, struct proc_stat *st)
 	st->end_code = f[27];
 	st->start_stack = f[28];
 	st->exit_signal = (int)f[38];
+	st->processor = (int)f[39];
 	st->start_data = f[45];
 	st->end_data = f[46];
 	st->start_brk = f[47];

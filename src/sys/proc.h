@@ -25,6 +25,7 @@ struct proc_stat {
 	uint64_t start_data, end_data, start_brk;
 	uint64_t arg_start, arg_end, env_start, env_end;
 	int exit_signal;
+	int processor;          /* the CPU it last ran on */
 };
 int proc_parse_stat(int dirfd, struct proc_stat *st);
 

@@ -261,6 +261,15 @@ restore() {
 	[ "$ppid" = "$WAITER" ] || fail "restored process's parent is $ppid, not roam restore ($WAITER)"
 	wait_until 5 eval '[ "$(proc_field $SPID TracerPid)" = 0 ]' ||
 		fail "restored process $SPID still traced by $(proc_field "$SPID" TracerPid)"
+	# roam restore holds itself and the process it builds on one CPU; each
+	# thread must get back the CPUs roam restore had (ours, inherited).
+	local t mine allowed
+	mine=$(proc_field "$$" Cpus_allowed_list)
+	for t in /proc/"$SPID"/task/*; do
+		allowed=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "$t/status" 2>/dev/null) || continue
+		[ -z "$allowed" ] || [ "$allowed" = "$mine" ] ||
+			fail "restored thread ${t##*/} may run on CPUs $allowed, not $mine"
+	done
 	# One that lived in another's session joins the restorer's.
 	if [ -n "$ORIG_SID" ] && [ "$ORIG_SID" != "$ORIG_PID" ] &&
 		[ "$(sid_of "$SPID")" != "$(sid_of "$WAITER")" ]; then
