@@ -215,9 +215,12 @@ static int build(struct restore *r)
 	(void)proc_keep_pids_free(p->n_tids ? p->tids : ids, p->n_tids ? p->n_tids : 1);
 	/* Every remote syscall wakes the child and then us: across two CPUs
 	 * of this VM that is about 100 us a call, on one about 12. So we stay
-	 * on the CPU we run on until the release, and the child, born with our
-	 * mask, with us; its threads get our old mask back before they run
-	 * (restore_let_go). Helper threads are given CPUs of their own. */
+	 * on the CPU we run on while we drive the child, and the child, born
+	 * with our mask, stays there; its threads get our old mask back before
+	 * they run (restore_let_go). Filling from a file we stay there too, and
+	 * helper threads get CPUs of their own; from a stream we let go of it
+	 * while the pages come (the writer at the other end needs CPUs), and
+	 * come back to the child's CPU for the end (prepare). */
 	cpu_spread_begin(&r->hold, 2);
 	if ((rc = restore_spawn(r)) < 0)
 		return rc;
@@ -230,6 +233,8 @@ static int build(struct restore *r)
 	 * come. */
 	if ((rc = restore_fill_open(r)) < 0)
 		return roam_fail(r->err, rc, "preparing to write the pages");
+	if (r->lazy_fd < 0)
+		cpu_spread_end(&r->hold);  /* keeps hold.mine: the child's CPU */
 	r->stats.laid_out_ns = now_ns();
 	return 0;
 }
@@ -295,6 +300,7 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 	r->stats.committed_ns = now_ns();
 	if (updated)
 		r->stats.final_pages = r->stats.pages - r->stats.final_pages;
+	cpu_spread_follow(&r->hold, r->hold.mine);  /* back with the child */
 	if ((r->bare && (rc = restore_setup_late(r)) < 0) || (rc = restore_finish(r)) < 0)
 		goto fail;
 	img_reader_fini(reader);
