@@ -41,7 +41,8 @@ struct host_load {
 	bool draining;          /* roam drain: no new process goes there */
 };
 
-enum member_state { MEMBER_NEW = 0, MEMBER_UP, MEMBER_DOWN };
+/* MEMBER_INCOMPAT: heard, but it speaks no peer protocol this host does. */
+enum member_state { MEMBER_NEW = 0, MEMBER_UP, MEMBER_DOWN, MEMBER_INCOMPAT };
 
 struct member {
 	char name[CL_NAME_MAX];
@@ -52,6 +53,7 @@ struct member {
 	uint64_t last_ms;       /* monotonic ms of the last heartbeat */
 	struct host_load load;
 	struct conn *link;      /* the daemon's outgoing connection (opaque here), or NULL */
+	uint32_t proto_min, proto;  /* the peer protocols it said it speaks */
 };
 
 struct members {

@@ -92,7 +92,7 @@ void members_expire(struct members *t, uint64_t now_ms,
 {
 	for (unsigned i = 0; i < t->n; i++) {
 		struct member *m = &t->m[i];
-		if (m->self || m->state != MEMBER_UP)
+		if (m->self || (m->state != MEMBER_UP && m->state != MEMBER_INCOMPAT))
 			continue;
 		if (now_ms - m->last_ms >= CL_DOWN_MS) {
 			m->state = MEMBER_DOWN;

@@ -27,6 +27,8 @@
  *   test-hide-cpu a,b    tests only: advertise these CPU flags as missing
  *   test-vdso-id STR     tests only: advertise this vDSO identity instead
  *   test-fault NAME      tests only: a migration fault (see migrate.c)
+ *   test-proto N         tests only: speak peer protocol N alone (this
+ *                        roamd's is ROAMD_PROTO)
  *   state-dir PATH       what outlives a roamd (the job-id sequence); created
  *                        0700 (default /var/lib/roam/NAME)
  *   ballast MiB          benchmarks only: keep MiB of touched memory resident,
@@ -59,6 +61,8 @@ void config_defaults(struct config *c)
 	set(c->policy, sizeof(c->policy), "threshold:t=1,lp=2");
 	set(c->cgroup_mode, sizeof(c->cgroup_mode), "auto");
 	c->doubt_timeout_s = 30;
+	c->proto_min = ROAMD_PROTO_MIN;
+	c->proto = ROAMD_PROTO;
 	/* Variables that describe the caller's own session, not the job's. */
 	const char *deny[] = {"ROAM_CONTROL", "SSH_AUTH_SOCK", "SSH_CONNECTION", "SSH_CLIENT",
 			      "SSH_TTY", "DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS",
@@ -152,6 +156,12 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 			goto bad;
 	} else if (!strcmp(k, "test-fault")) {
 		set(c->test_fault, sizeof(c->test_fault), v);
+	} else if (!strcmp(k, "test-proto")) {
+		char *end;
+		unsigned long n = strtoul(v, &end, 10);
+		if (*end || n == 0 || n > 65535)
+			goto bad;
+		c->proto_min = c->proto = (uint32_t)n;
 	} else if (!strcmp(k, "test-vdso-id")) {
 		set(c->test_vdso_id, sizeof(c->test_vdso_id), v);
 	} else if (!strcmp(k, "env-deny")) {

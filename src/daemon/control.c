@@ -256,7 +256,8 @@ static void hosts(struct conn *c)
 		roamnet__host_info__init(&info[n]);
 		info[n].name = m->name;
 		info[n].addr = m->addr;
-		info[n].state = m->self ? "self" : m->state == MEMBER_UP ? "up" : "down";
+		info[n].state = m->self ? "self" : m->state == MEMBER_UP ? "up" :
+				m->state == MEMBER_INCOMPAT ? "incompatible" : "down";
 		peer_fill_load(&loads[n], m->self ? &roamd->self_load : &m->load, tagv[n], featv[n]);
 		info[n].load = &loads[n];
 		info[n].has_age_ms = 1;

@@ -214,7 +214,7 @@ static void dispatch(struct job *j, struct member *m)
 		flush_early_input(j);
 	} else {
 		if (!m->link || m->link->state != CS_OPEN || m->state != MEMBER_UP) {
-			snprintf(reason, sizeof(reason), "host %s is not reachable", m->name);
+			member_unusable(m, reason, sizeof(reason));
 			return job_home_failed(j, 255, reason);
 		}
 		j->exec_member = m;
@@ -467,6 +467,11 @@ void job_place(struct conn *c, Roamnet__Run *run)
 		if (!m) {
 			char r[200];
 			snprintf(r, sizeof(r), "--on %s: unknown host", run->on);
+			return job_home_failed(j, 255, r);
+		}
+		if (m->state == MEMBER_INCOMPAT) {
+			char r[300];
+			member_unusable(m, r, sizeof(r));
 			return job_home_failed(j, 255, r);
 		}
 		j->req.on = (int32_t)member_index(m);

@@ -763,7 +763,7 @@ void migrate_request(struct conn *c, const Roamnet__Migrate *m)
 		return mig_answer(c, qid, 255, why);
 	}
 	if (dst->state != MEMBER_UP || !dst->link || dst->link->state != CS_OPEN) {
-		snprintf(why, sizeof(why), "host %s is not reachable", dst->name);
+		member_unusable(dst, why, sizeof(why));
 		return mig_answer(c, qid, 255, why);
 	}
 	if (start_migration(j, dst, m->check, m->cold, c, qid, false) < 0)

@@ -51,6 +51,15 @@ void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **ta
 	out->n_cpu_flags = nf;
 }
 
+void member_unusable(const struct member *m, char *buf, size_t size)
+{
+	if (m->state == MEMBER_INCOMPAT)
+		snprintf(buf, size, "host %s speaks roam peer protocol %u..%u, this roamd %u..%u (upgrade one of them)",
+			 m->name, m->proto_min, m->proto, roamd->cfg.proto_min, roamd->cfg.proto);
+	else
+		snprintf(buf, size, "host %s is not reachable", m->name);
+}
+
 void peer_host_load_from(struct host_load *l, const Roamnet__HostLoad *in)
 {
 	memset(l, 0, sizeof(*l));
@@ -122,6 +131,9 @@ static void send_heartbeat(struct conn *c)
 	}
 	h.members = mp;
 	h.n_members = n;
+	h.has_proto = h.has_proto_min = 1;
+	h.proto = roamd->cfg.proto;
+	h.proto_min = roamd->cfg.proto_min;
 	conn_send(c, MSG_HEARTBEAT, &h.base);
 }
 
@@ -141,10 +153,32 @@ static void heartbeat(struct conn *c, const Roamnet__Heartbeat *h)
 		log_warn("peer %s claims this host's name %s", c->peer_desc, h->name);
 		return conn_kill(c, "duplicate host name");
 	}
+	uint32_t hi = h->has_proto ? h->proto : 1, lo = h->has_proto_min ? h->proto_min : hi;
+	if (hi < roamd->cfg.proto_min || lo > roamd->cfg.proto) {
+		/* Known, shown, but used for nothing: what else it sends is
+		 * dropped (peer_frame), and it is not asked for anything. */
+		c->incompat = true;
+		m = members_add(&roamd->members, h->name, h->addr);
+		if (!m || m->self)
+			return;
+		if (m->state != MEMBER_INCOMPAT || m->proto != hi || m->proto_min != lo)
+			log_warn("host %s (%s) speaks roam peer protocol %u..%u, this roamd %u..%u: "
+				 "left out of the cluster until one of them is upgraded",
+				 h->name, h->addr, lo, hi, roamd->cfg.proto_min, roamd->cfg.proto);
+		m->state = MEMBER_INCOMPAT;
+		m->proto = hi;
+		m->proto_min = lo;
+		m->last_ms = now_ms();
+		m->heard = true;
+		return;
+	}
+	c->incompat = false;
 	peer_host_load_from(&l, h->load);
 	m = members_heard(&roamd->members, h->name, h->addr, &l, now_ms(), &up);
 	if (!m)
 		return;
+	m->proto = hi;
+	m->proto_min = lo;
 	snprintf(c->peer_name, sizeof(c->peer_name), "%s", h->name);
 	exec_rebind(c);
 	if (up)
@@ -381,6 +415,8 @@ static bool from_exec(struct conn *c, unsigned type, ProtobufCMessage *m)
 bool peer_frame(struct conn *c, unsigned type, ProtobufCMessage *m)
 {
 	log_debug("peer %s: %s", c->peer_desc, msg_type_name(type));
+	if (c->incompat && type != MSG_HEARTBEAT)
+		return false;  /* another protocol: its meaning is not ours (heartbeat) */
 	return c->kind == CONN_PEER_IN ? from_home(c, type, m) : from_exec(c, type, m);
 }
 

@@ -56,11 +56,22 @@ struct config {
 	unsigned nhide_cpu;
 	char test_vdso_id[64];       /* tests: advertised vDSO identity */
 	char test_fault[32];         /* tests: a migration fault to inject (migrate.c) */
+	uint32_t proto_min, proto;   /* peer protocols spoken (ROAMD_PROTO..; tests change it) */
 	char state_dir[256];         /* what outlives a roamd (state.c) */
 	unsigned ballast_mb;         /* benchmarks: stay resident with this much touched memory */
 	int check_only;              /* -n */
 	int verbose;
 };
+
+/*
+ * The peer protocol: the messages of src/net/schema/wire.proto and what they
+ * mean. A change that an older roamd would misread takes a new number; a
+ * roamd speaks ROAMD_PROTO_MIN to ROAMD_PROTO, says so in its heartbeats,
+ * and leaves out a host that shares none of them (roam hosts shows it
+ * "incompatible"), rather than misread it.
+ */
+#define ROAMD_PROTO_MIN 1
+#define ROAMD_PROTO     1
 
 enum conn_kind { CONN_CONTROL = 1, CONN_PEER_IN, CONN_PEER_OUT };
 enum conn_state {
@@ -84,6 +95,7 @@ struct conn {
 	struct link link;           /* peers */
 	struct member *member;      /* peer out: the member it reaches */
 	char peer_name[CL_NAME_MAX];/* peer in: the name its heartbeats gave */
+	bool incompat;              /* peer in: it speaks no protocol we do */
 	uint64_t deadline_ms;       /* handshake deadline */
 	/* control clients */
 	uid_t uid;
@@ -295,6 +307,9 @@ void peer_tick(uint64_t now);
  * string pointers and must live as long as out. */
 void peer_fill_load(Roamnet__HostLoad *out, const struct host_load *l, char **tagv, char **featv);
 void peer_host_load_from(struct host_load *l, const Roamnet__HostLoad *in);
+/* Why member m cannot take a job now, into buf: it speaks another peer
+ * protocol, or it is not reachable. */
+void member_unusable(const struct member *m, char *buf, size_t size);
 
 /* control.c */
 int control_listen(const char *path);
