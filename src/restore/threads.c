@@ -340,8 +340,9 @@ int restore_let_go(struct restore *r)
 	size_t n = r->ld.threads->n_threads;
 	int rc;
 
-	/* The threads were born on our one CPU (see build in restore.c). */
-	for (size_t i = 0; r->hold.held && i < n; i++)
+	/* The threads were born on our one CPU (see build in restore.c): our
+	 * mask from before, whether or not we still hold that CPU now. */
+	for (size_t i = 0; CPU_COUNT(&r->hold.allowed) > 0 && i < n; i++)
 		if (sched_setaffinity(r->tids[i], sizeof(r->hold.allowed), &r->hold.allowed) < 0 && errno != ESRCH)
 			return roam_fail(r->err, -errno, "giving thread %d its CPUs back", r->tids[i]);
 	cpu_spread_end(&r->hold);

@@ -1,6 +1,8 @@
 /*
- * Helper threads on CPUs of their own, for the short parallel phases of a
- * checkpoint or restore (copying pages).
+ * Where the engine's threads run: helper threads on CPUs of their own for
+ * the short parallel phases of a checkpoint or restore (copying pages), and
+ * the tracer on the CPU of the thread it drives by remote syscalls
+ * (cpu_spread_follow).
  *
  * A scheduler may leave a new thread on its creator's CPU for a while, so
  * that the two take turns instead of running side by side. This VM's does
