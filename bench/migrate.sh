@@ -43,6 +43,7 @@
 #   TOOL_TIMEOUT [120] seconds one command may take
 #   ROAM_COLD [1]      also measure roam migrate --cold
 #   CRIU_PS [1]        also measure CRIU with its page server (criu-ps)
+#   ROAMD_EXTRA []     more flags for both roamd (bench/migrate_net.sh)
 #   CRIU [bench/criu/build.sh's]  ROAM, ROAMD [build/]  OUT [bench/out]
 #   BENCH_NICE [-10]   nice level of the whole run; empty to leave it
 set -u

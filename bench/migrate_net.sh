@@ -71,7 +71,7 @@ roamd_up() {
 	"$ROAM" keygen "$MWORK/key" >/dev/null || return 1
 	for i in 1 2; do
 		flags="--name $(hname "$i") --listen $(host_ip "$i"):7070 --key $MWORK/key"
-		flags="$flags --control $MWORK/h$i.sock --allow-root"
+		flags="$flags --control $MWORK/h$i.sock --allow-root ${ROAMD_EXTRA:-}"
 		[ "$i" = 2 ] && flags="$flags --peers $(host_ip 1):7070"
 		# nsenter, not "ip netns exec": the latter remounts /sys, hiding the
 		# cgroup trees roamd puts its jobs in.
