@@ -85,8 +85,22 @@ static int split_list(const char *v, char out[][CL_NAME_MAX], unsigned max, unsi
 }
 
 /* Applies one key. Returns 0, or -1 for an unknown key or bad value. */
+/* A decimal number from lo to hi: 0, or -1. */
+static int parse_uint(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+	char *end;
+	unsigned long n = strtoul(v, &end, 10);
+
+	if (*end || n < lo || n > hi)
+		return -1;
+	*out = n;
+	return 0;
+}
+
 static int apply(struct config *c, const char *k, const char *v, const char *where)
 {
+	unsigned long num;
+
 	if (!strcmp(k, "name"))
 		set(c->name, sizeof(c->name), v);
 	else if (!strcmp(k, "listen"))
@@ -106,21 +120,17 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 		if (split_list(v, c->tags, CL_MAX_TAGS, &c->ntags))
 			goto bad;
 	} else if (!strcmp(k, "max-procs")) {
-		char *end;
-		unsigned long n = strtoul(v, &end, 10);
-		if (*end || n > 1000000)
+		if (parse_uint(v, 0, 1000000, &num))
 			goto bad;
-		c->max_procs = (unsigned)n;
+		c->max_procs = (unsigned)num;
 	} else if (!strcmp(k, "cgroup")) {
 		if (strcmp(v, "auto") && strcmp(v, "v2") && strcmp(v, "v1") && strcmp(v, "none"))
 			goto bad;
 		set(c->cgroup_mode, sizeof(c->cgroup_mode), v);
 	} else if (!strcmp(k, "ballast")) {
-		char *end;
-		unsigned long n = strtoul(v, &end, 10);
-		if (*end || n > 1u << 20)
+		if (parse_uint(v, 0, 1u << 20, &num))
 			goto bad;
-		c->ballast_mb = (unsigned)n;
+		c->ballast_mb = (unsigned)num;
 	} else if (!strcmp(k, "allow-root")) {
 		if (!strcmp(v, "yes") || !strcmp(v, "1") || !strcmp(v, "true"))
 			c->allow_root = true;
@@ -141,11 +151,9 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 			goto bad;
 		c->job_mem_max = n;
 	} else if (!strcmp(k, "doubt-timeout")) {
-		char *end;
-		unsigned long n = strtoul(v, &end, 10);
-		if (*end || n == 0 || n > 86400)
+		if (parse_uint(v, 1, 86400, &num))
 			goto bad;
-		c->doubt_timeout_s = (unsigned)n;
+		c->doubt_timeout_s = (unsigned)num;
 	} else if (!strcmp(k, "dirty-tracking")) {
 		if (strcmp(v, "auto") && strcmp(v, "hash"))
 			goto bad;
@@ -157,11 +165,9 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 	} else if (!strcmp(k, "test-fault")) {
 		set(c->test_fault, sizeof(c->test_fault), v);
 	} else if (!strcmp(k, "test-proto")) {
-		char *end;
-		unsigned long n = strtoul(v, &end, 10);
-		if (*end || n == 0 || n > 65535)
+		if (parse_uint(v, 1, 65535, &num))
 			goto bad;
-		c->proto_min = c->proto = (uint32_t)n;
+		c->proto_min = c->proto = (uint32_t)num;
 	} else if (!strcmp(k, "test-vdso-id")) {
 		set(c->test_vdso_id, sizeof(c->test_vdso_id), v);
 	} else if (!strcmp(k, "env-deny")) {
