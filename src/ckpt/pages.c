@@ -335,7 +335,7 @@ int ckpt_write_pages(struct ckpt *c, struct img_writer *w, const uint8_t *only)
 	}
 	int started = 0;
 	struct cpu_spread spread;
-	int nthreads = nworkers > 1 ? cpu_spread_begin(&spread, nworkers) : 1;
+	int nthreads = cpu_spread_begin(&spread, nworkers);
 	for (int t = 1; t < nthreads; t++) {
 		pthread_attr_t at;
 		pthread_attr_init(&at);
@@ -349,8 +349,7 @@ int ckpt_write_pages(struct ckpt *c, struct img_writer *w, const uint8_t *only)
 	work(wk[0]);
 	for (int t = 1; t <= started; t++)
 		pthread_join(th[t], NULL);
-	if (nworkers > 1)
-		cpu_spread_end(&spread);
+	cpu_spread_end(&spread);
 	rc = d.err;
 	if (!rc && d.fd >= 0) {
 		img_writer_account(w, atomic_load(&d.bytes), atomic_load(&d.records));

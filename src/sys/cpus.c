@@ -15,9 +15,23 @@ int cpu_allowed(void)
 	return n > 0 ? n : 1;
 }
 
-int cpu_spread_begin(struct cpu_spread *s, int max)
+/* Holds the caller on cpu, one of s->allowed. */
+static void hold_on(struct cpu_spread *s, int cpu)
 {
 	cpu_set_t one;
+
+	if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &s->allowed))
+		return;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) == 0) {
+		s->held = 1;
+		s->mine = cpu;
+	}
+}
+
+int cpu_spread_begin(struct cpu_spread *s, int max)
+{
 	int n;
 
 	memset(s, 0, sizeof(*s));
@@ -27,12 +41,9 @@ int cpu_spread_begin(struct cpu_spread *s, int max)
 	if (n > max)
 		n = max;
 	s->mine = sched_getcpu();
-	if (n < 2 || s->mine < 0 || !CPU_ISSET(s->mine, &s->allowed))
-		return n < 1 ? 1 : n;
-	CPU_ZERO(&one);
-	CPU_SET(s->mine, &one);
-	s->held = sched_setaffinity(0, sizeof(one), &one) == 0;
-	return n;
+	if (n >= 2)
+		hold_on(s, s->mine);
+	return n < 1 ? 1 : n;
 }
 
 void cpu_spread_attr(struct cpu_spread *s, pthread_attr_t *at)
@@ -53,21 +64,14 @@ void cpu_spread_attr(struct cpu_spread *s, pthread_attr_t *at)
 
 void cpu_spread_follow(struct cpu_spread *s, int cpu)
 {
-	cpu_set_t one;
-
 	if (!s->held) {
 		memset(s, 0, sizeof(*s));
 		if (sched_getaffinity(0, sizeof(s->allowed), &s->allowed) < 0)
 			return;
-	}
-	if (cpu < 0 || cpu >= CPU_SETSIZE || !CPU_ISSET(cpu, &s->allowed) || (s->held && cpu == s->mine))
+	} else if (cpu == s->mine) {
 		return;
-	CPU_ZERO(&one);
-	CPU_SET(cpu, &one);
-	if (sched_setaffinity(0, sizeof(one), &one) == 0) {
-		s->held = 1;
-		s->mine = cpu;
 	}
+	hold_on(s, cpu);
 }
 
 int cpu_spread_width(const struct cpu_spread *s)
