@@ -75,6 +75,7 @@ static char decision(struct mig *g)
  */
 #define PRECOPY_MAX_ROUNDS 12
 #define PRECOPY_REST_NS    5000000ull    /* what is left should go in 5 ms */
+#define PRECOPY_SYNC_MS    10000         /* the destination catching up, at most */
 
 static int precopy(struct mig *g, struct img_writer *w, int *rounds)
 {
@@ -151,6 +152,11 @@ static void source_worker(struct mig *g)
 	if (rc == 0) {
 		if (!g->cold)
 			rc = precopy(g, &w, &rounds);
+		/* The destination may still be reading what the rounds sent (the
+		 * socket buffers hold megabytes): the freeze waits for it, or the
+		 * pause would. */
+		if (rc == 0 && !g->cold && (rc = bulk_sync(&b, PRECOPY_SYNC_MS)) < 0)
+			roam_fail(err, rc, "waiting for the destination: %s", bulk_strerror(rc));
 		if (rc == 0)
 			rc = ckpt_freeze(g->ck);
 		/* Frozen for the last time: from here its image may come to run

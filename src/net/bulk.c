@@ -166,6 +166,8 @@ int bulk_hdr_parse(const uint8_t hdr[BULK_HDR_SIZE], unsigned *type, size_t *len
 		break;
 	case BULK_REC_END:
 	case BULK_REC_READY:
+	case BULK_REC_SYNC:
+	case BULK_REC_SYNCED:
 		if (n != 0)
 			return -BULK_ERR_FORMAT;
 		break;
@@ -763,6 +765,49 @@ int bulk_finish(struct bulk *b)
 	return 0;
 }
 
+int bulk_sync(struct bulk *b, int timeout_ms)
+{
+	uint8_t hdr[BULK_HDR_SIZE], tag[BULK_TAG_SIZE];
+	struct iovec iov[1] = { { .iov_base = hdr, .iov_len = sizeof(hdr) } };
+	struct pollfd p = { .fd = -1, .events = POLLIN };
+	int64_t end = now_ms() + timeout_ms;
+	unsigned type;
+	size_t n;
+	int rc, on = 1;
+
+	if ((rc = usable(b)))
+		return rc;
+	if (b->tx_done)
+		return -BULK_ERR_STATE;
+	if (b->tx_len && (rc = flush(b)))
+		return fail(b, rc);
+	/* The SYNC goes now, not after the peer's next acknowledgement; the
+	 * rest of the stream is the final part, which is wanted at once too. */
+	(void)setsockopt(b->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if ((rc = send_record(b, BULK_REC_SYNC, NULL, NULL, 0)))
+		return fail(b, rc);
+	p.fd = b->fd;
+	for (;;) {
+		int64_t left = end - now_ms();
+		if (left <= 0)
+			return fail(b, -ETIMEDOUT);
+		rc = poll(&p, 1, (int)left);
+		if (rc > 0)
+			break;
+		if (rc < 0 && errno != EINTR)
+			return fail(b, -errno);
+	}
+	iov[0] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
+	if ((rc = recv_all(b->fd, iov, 1)) || (rc = bulk_hdr_parse(hdr, &type, &n)))
+		return fail(b, rc);
+	if (type != BULK_REC_SYNCED)
+		return fail(b, -BULK_ERR_FORMAT);
+	iov[0] = (struct iovec){ .iov_base = tag, .iov_len = sizeof(tag) };
+	if ((rc = recv_all(b->fd, iov, 1)) || (rc = bulk_open(b, hdr, NULL, 0, tag)))
+		return fail(b, rc);
+	return 0;
+}
+
 ssize_t bulk_read(void *ctx, void *buf, size_t len)
 {
 	struct bulk *b = ctx;
@@ -785,12 +830,13 @@ ssize_t bulk_read(void *ctx, void *buf, size_t len)
 		return rc;
 	if (b->rx_eof || len == 0)
 		return 0;
+next:
 	iov[0] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
 	if ((rc = recv_all(b->fd, iov, 1)))
 		return fail(b, rc);
 	if ((rc = bulk_hdr_parse(hdr, &type, &n)))
 		return fail(b, rc);
-	if (type == BULK_REC_READY)
+	if (type == BULK_REC_READY || type == BULK_REC_SYNCED)
 		return fail(b, -BULK_ERR_FORMAT);
 	/* A read of at least a whole record gets it straight in its buffer. */
 	if (n == 0 || len >= n) {
@@ -811,6 +857,12 @@ ssize_t bulk_read(void *ctx, void *buf, size_t len)
 	if (type == BULK_REC_END) {
 		b->rx_eof = 1;
 		return 0;
+	}
+	if (type == BULK_REC_SYNC) {
+		/* Every byte before it was handed out: say so, read on. */
+		if ((rc = send_record(b, BULK_REC_SYNCED, NULL, NULL, 0)))
+			return fail(b, rc);
+		goto next;
 	}
 	if (dst == buf)
 		return (ssize_t)n;

@@ -32,8 +32,10 @@
  * data; the nonce is a per-direction record counter both sides track and
  * never send, so a replayed, reordered, dropped or altered record fails to
  * open. The sender ends with an END record: a stream cut before it reads as
- * -BULK_ERR_TRUNC, never as a clean end. Any error is sticky: the channel
- * is then dead and only bulk_close remains.
+ * -BULK_ERR_TRUNC, never as a clean end. A SYNC record from the sender asks
+ * the receiver to answer SYNCED once its reader has taken every byte before
+ * it (bulk_sync): the only record the receiver sends after READY. Any error
+ * is sticky: the channel is then dead and only bulk_close remains.
  */
 #ifndef ROAM_NET_BULK_H
 #define ROAM_NET_BULK_H
@@ -65,6 +67,8 @@ enum bulk_rec_type {
 	BULK_REC_DATA  = 1,     /* 1..BULK_MAX_RECORD bytes of stream */
 	BULK_REC_END   = 2,     /* empty: the sender's clean end */
 	BULK_REC_READY = 3,     /* empty: the server accepted the handshake */
+	BULK_REC_SYNC  = 4,     /* empty, sender -> receiver: say when you got here */
+	BULK_REC_SYNCED = 5,    /* empty, receiver -> sender: read up to the SYNC */
 };
 
 enum bulk_error {
@@ -158,6 +162,15 @@ ssize_t bulk_read(void *b, void *buf, size_t len);
 
 /* Sends what is gathered and the END record. Returns 0 or a negative error. */
 int bulk_finish(struct bulk *b);
+
+/*
+ * A barrier: sends what is gathered and a SYNC record, and waits until the
+ * receiver says (SYNCED) that its reader has taken every byte before it,
+ * within timeout_ms. bulk_read answers a SYNC by itself. Returns 0, or a
+ * negative error, after which the channel is dead (-ETIMEDOUT included: a
+ * SYNCED left unread would turn the close into a reset).
+ */
+int bulk_sync(struct bulk *b, int timeout_ms);
 
 /* Closes the connection, frees the buffers and wipes the keys. */
 void bulk_close(struct bulk *b);

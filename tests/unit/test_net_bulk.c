@@ -176,6 +176,73 @@ static void test_round_trip_1m(void **state)
 	srv_free(&s);
 }
 
+/* bulk_sync returns once the reader has taken every byte written before
+ * it (the reader answers by itself, inside bulk_read), and the stream goes
+ * on whole after it. */
+static void test_sync(void **state)
+{
+	size_t part = 3u << 20, n = 2 * part;
+	uint8_t *p = malloc(n);
+	struct srv s;
+	struct bulk b;
+	uint16_t port;
+
+	(void)state;
+	assert_non_null(p);
+	fill(p, n, 9);
+	port = srv_start(&s, K, TOK, n, 100000, 5000);
+	assert_int_equal(bulk_connect(&b, "127.0.0.1", port, K, TOK, strlen(TOK), 5000), 0);
+	assert_int_equal(bulk_write(&b, p, part), 0);
+	assert_int_equal(bulk_write(&b, p + part, 10), 0);  /* gathered, not yet sent */
+	assert_int_equal(bulk_sync(&b, 5000), 0);
+	assert_true(__atomic_load_n(&s.got, __ATOMIC_SEQ_CST) >= part + 10);
+	assert_int_equal(bulk_write(&b, p + part + 10, n - part - 10), 0);
+	assert_int_equal(bulk_sync(&b, 5000), 0);  /* twice is fine */
+	assert_int_equal(bulk_finish(&b), 0);
+	assert_int_equal(bulk_sync(&b, 5000), -BULK_ERR_STATE);
+	bulk_close(&b);
+	srv_join(&s);
+	check_stream(&s, n, 9);
+	srv_free(&s);
+	free(p);
+}
+
+/* A reader that does not read: bulk_sync gives up at its time limit, and
+ * the channel is dead after it. */
+static void *lazy_srv(void *arg)
+{
+	struct srv *s = arg;
+	struct bulk b;
+
+	s->accept_rc = bulk_accept(&b, s->lfd, s->key, s->tok, strlen(s->tok), s->timeout_ms);
+	usleep(600 * 1000);
+	bulk_close(&b);
+	return NULL;
+}
+
+static void test_sync_times_out(void **state)
+{
+	struct srv s;
+	struct bulk b;
+	uint16_t port = 0;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	s.lfd = bulk_listen("127.0.0.1", &port);
+	assert_true(s.lfd >= 0);
+	s.key = K;
+	s.tok = TOK;
+	s.timeout_ms = 5000;
+	assert_int_equal(pthread_create(&s.th, NULL, lazy_srv, &s), 0);
+	assert_int_equal(bulk_connect(&b, "127.0.0.1", port, K, TOK, strlen(TOK), 5000), 0);
+	assert_int_equal(bulk_write(&b, "abc", 3), 0);
+	assert_int_equal(bulk_sync(&b, 150), -ETIMEDOUT);
+	assert_int_equal(bulk_write(&b, "d", 1), -ETIMEDOUT);
+	bulk_close(&b);
+	srv_join(&s);
+	assert_int_equal(s.accept_rc, 0);
+}
+
 static void test_round_trip_64m(void **state)
 {
 	struct srv s;
@@ -598,6 +665,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_1m),
 		cmocka_unit_test(test_round_trip_64m),
+		cmocka_unit_test(test_sync),
+		cmocka_unit_test(test_sync_times_out),
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_wrong_token),
