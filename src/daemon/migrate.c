@@ -971,10 +971,32 @@ static void dest_cleanup_job(struct mig *g)
 	}
 }
 
+/* Why the build failed, as the source will tell its caller: the job's
+ * memory limit when the restore ran into it (the kernel's kill of the
+ * half-built process is what the worker saw), else the worker's error. */
+static void dest_failure_why(struct mig *g, char *why, size_t size)
+{
+	if (g->job && cgroup_mem_exceeded(g->job))
+		snprintf(why, size, "%s: out of memory: the process did not fit in the job memory "
+			 "limit there (roamd --job-mem-max %llu MiB; restore: %s)", roamd->cfg.name,
+			 (unsigned long long)(roamd->mem_max >> 20), errtext(g));
+	else
+		snprintf(why, size, "%s: restore: %s", roamd->cfg.name, errtext(g));
+}
+
 static void dest_abort(struct mig *g, const char *why)
 {
 	log_info("migration %llu from %s: aborted: %s", (unsigned long long)g->mid, g->peer, why);
 	remember(g->peer, g->mid, false);
+	if (g->state == MD_RECEIVING && g->job && cgroup_mem_exceeded(g->job)) {
+		/* The stream broke because the restore here ran out of memory
+		 * (the source's ABORT may come before our worker's note): the
+		 * source waits for this side's reason, which is the real one. */
+		char own[800];
+		dest_failure_why(g, own, sizeof(own));
+		log_info("migration %llu: %s", (unsigned long long)g->mid, own);
+		reply(g, MIG_STEP_BUILT, false, own);
+	}
 	if (g->state == MD_BUILT) {
 		g->state = MD_RELEASING;
 		mig_tell(g, 'A');
@@ -1191,11 +1213,7 @@ static void dest_note(struct mig *g, char c)
 		return dest_built(g);
 	if (c == 'E') {
 		char why[800];
-		snprintf(why, sizeof(why), "%s: restore: %s", roamd->cfg.name, errtext(g));
-		if (g->job && cgroup_mem_exceeded(g->job))
-			snprintf(why, sizeof(why), "%s: out of memory: the process did not fit in the job memory "
-				 "limit there (roamd --job-mem-max %llu MiB; restore: %s)", roamd->cfg.name,
-				 (unsigned long long)(roamd->mem_max >> 20), errtext(g));
+		dest_failure_why(g, why, sizeof(why));
 		if (g->state == MD_RECEIVING)
 			reply(g, MIG_STEP_BUILT, false, why);
 		remember(g->peer, g->mid, false);
