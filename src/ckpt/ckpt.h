@@ -24,6 +24,7 @@
 #ifndef ROAM_CKPT_H
 #define ROAM_CKPT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -103,6 +104,20 @@ int ckpt_check(struct ckpt *c);
 int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
 int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
 int ckpt_precopy_pending(struct ckpt *c, uint64_t *pages);
+
+/*
+ * When a migration's rounds should end (pure: no process involved).
+ * ckpt_precopy_enough, before a round: rest pages are left (counted, or the
+ * last round's size where the tracking cannot count), last is what was left
+ * before the last round (UINT64_MAX: no round yet), rate the last step's
+ * bytes per ns; enough when the rest would go in rest_ns at that rate, or
+ * when it shrank by less than a quarter over the last round (the process
+ * writes as fast as the rounds copy). ckpt_precopy_outpaced, after a
+ * round r that followed a step at rate: the process wrote during r at 80%
+ * or more of the link's pace, so another round would barely gain.
+ */
+bool ckpt_precopy_enough(uint64_t rest, uint64_t last, double rate, uint64_t rest_ns);
+bool ckpt_precopy_outpaced(const struct ckpt_round *r, double rate);
 
 /* For opts.out_fd: the space the image will likely take (the process's
  * private memory, RssAnon and VmSwap of /proc/PID/status, with room for

@@ -574,6 +574,18 @@ int ckpt_precopy_pending(struct ckpt *c, uint64_t *pages)
 	return 0;
 }
 
+bool ckpt_precopy_enough(uint64_t rest, uint64_t last, double rate, uint64_t rest_ns)
+{
+	double ns = (double)rest * PAGE / (rate > 0 ? rate : 1.0);
+
+	return ns <= (double)rest_ns || (last != UINT64_MAX && rest * 4 >= last * 3);
+}
+
+bool ckpt_precopy_outpaced(const struct ckpt_round *r, double rate)
+{
+	return (double)r->dirty_pages * PAGE / (r->ns ? (double)r->ns : 1.0) >= 0.8 * rate;
+}
+
 /* dirty_gone's runs: of the pages that went out once, those that may be
  * gone now are read again (SEND_GONE). */
 static int recheck_gone(void *ctx, uint64_t start, uint64_t end)

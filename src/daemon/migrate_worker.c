@@ -68,10 +68,13 @@ static char decision(struct mig *g)
  * written since the last, until the rest would go in a few milliseconds.
  * The stream is blocking, so a round's rate is the link's: a process that
  * writes memory about as fast as the link carries it ends the rounds early,
- * as does a rest that stops shrinking. After the first step the rest is
- * counted without a round where the tracking can (userfaultfd): a round
- * costs milliseconds of its own (a walk of the page tables), more than a
- * few pages take at the freeze.
+ * as does a rest that stops shrinking. Before each round the rest is
+ * counted where the tracking can (userfaultfd: a scan of the page tables
+ * that changes nothing) rather than guessed from the last round's size: a
+ * round costs milliseconds of its own (the walk that protects the pages
+ * again, the layout read after it), more than a few pages take at the
+ * freeze. Hashing cannot count without a round: there the last round's
+ * size stands in.
  */
 #define PRECOPY_MAX_ROUNDS 12
 #define PRECOPY_REST_NS    5000000ull    /* what is left should go in 5 ms */
@@ -89,16 +92,20 @@ static int precopy(struct mig *g, struct img_writer *w, int *rounds)
 	for (*rounds = 1; *rounds <= PRECOPY_MAX_ROUNDS; ++*rounds) {
 		/* bytes per ns of the last step: the link's pace */
 		double rate = r.ns ? (double)r.bytes / (double)r.ns : 1.0;
-		bool known = *rounds > 1 || ckpt_precopy_pending(g->ck, &r.dirty_pages) == 0;
-		double rest_ns = (double)r.dirty_pages * 4096.0 / (rate > 0 ? rate : 1.0);
-		if (known && (rest_ns <= PRECOPY_REST_NS || (*rounds > 1 && r.dirty_pages * 4 >= last * 3)))
+		uint64_t rest = 0;
+		bool known = ckpt_precopy_pending(g->ck, &rest) == 0;
+		if (!known && *rounds > 1) {
+			rest = r.dirty_pages;
+			known = true;
+		}
+		if (known && ckpt_precopy_enough(rest, last, rate, PRECOPY_REST_NS))
 			break;
-		last = *rounds > 1 ? r.dirty_pages : UINT64_MAX;
+		last = known ? rest : UINT64_MAX;
 		if ((rc = ckpt_precopy_round(g->ck, w, &r)) < 0)
 			return rc;
 		note(g, 'P', 0, *rounds, 0, NULL);
-		if (r.dirty_pages * 4096.0 / (r.ns ? (double)r.ns : 1.0) >= 0.8 * rate)
-			break;   /* it writes about as fast as we send */
+		if (ckpt_precopy_outpaced(&r, rate))
+			break;
 	}
 	return 0;
 }

@@ -1,0 +1,77 @@
+/*
+ * The pre-copy stop rule of a migration (ckpt_precopy_enough and
+ * ckpt_precopy_outpaced, src/ckpt/precopy.c): pure arithmetic on what the
+ * rounds saw, checked with the figures of this machine's benchmark (a link
+ * of about 1.1 GB/s, 5 ms for the rest).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "ckpt/ckpt.h"
+
+#define REST_NS 5000000ull
+#define RATE    1.1   /* bytes per ns */
+
+/* A 64 MiB process writing 100 MB/s: after the first step (60 ms) about
+ * 1500 pages are new, 5.6 ms at the link's pace: one more round. After it
+ * (about 250 pages) the rest goes at the freeze. */
+static void test_small_rest_ends(void **state)
+{
+	(void)state;
+	assert_false(ckpt_precopy_enough(1500, UINT64_MAX, RATE, REST_NS));
+	assert_true(ckpt_precopy_enough(250, 1500, RATE, REST_NS));
+	assert_true(ckpt_precopy_enough(0, UINT64_MAX, RATE, REST_NS));
+}
+
+/* A rest that shrank by less than a quarter over the last round: the
+ * process writes as fast as the rounds copy; a bigger shrink goes on. */
+static void test_rest_that_stops_shrinking_ends(void **state)
+{
+	(void)state;
+	assert_true(ckpt_precopy_enough(80000, 100000, RATE, REST_NS));
+	assert_true(ckpt_precopy_enough(120000, 100000, RATE, REST_NS));
+	assert_false(ckpt_precopy_enough(70000, 100000, RATE, REST_NS));
+	/* No round yet: the size alone decides, whatever it is. */
+	assert_false(ckpt_precopy_enough(UINT64_MAX / 8, UINT64_MAX, RATE, REST_NS));
+}
+
+/* A slower link makes the same rest too big to go in the pause; a rate of
+ * zero (a step that sent nothing) counts as 1 byte per ns, never as a
+ * division by zero. */
+static void test_rate_scales_the_rest(void **state)
+{
+	(void)state;
+	assert_true(ckpt_precopy_enough(1000, UINT64_MAX, RATE, REST_NS));
+	assert_false(ckpt_precopy_enough(1000, UINT64_MAX, 0.1, REST_NS));
+	assert_true(ckpt_precopy_enough(1000, UINT64_MAX, 0.0, REST_NS));
+	assert_false(ckpt_precopy_enough(2000, UINT64_MAX, 0.0, REST_NS));
+}
+
+/* After a round: the process wrote during it at 80% of the link's pace or
+ * more (4096 pages in 16 ms is about 1 byte per ns). */
+static void test_outpaced(void **state)
+{
+	(void)state;
+	struct ckpt_round r = { .dirty_pages = 4096, .ns = 16000000 };
+
+	assert_true(ckpt_precopy_outpaced(&r, 1.0));
+	assert_false(ckpt_precopy_outpaced(&r, 1.5));
+	r.dirty_pages = 10;
+	assert_false(ckpt_precopy_outpaced(&r, 1.0));
+	r.ns = 0;   /* a round of no time: its pages count as written in 1 ns */
+	assert_true(ckpt_precopy_outpaced(&r, 1.0));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_small_rest_ends),
+		cmocka_unit_test(test_rest_that_stops_shrinking_ends),
+		cmocka_unit_test(test_rate_scales_the_rest),
+		cmocka_unit_test(test_outpaced),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
