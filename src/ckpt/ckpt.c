@@ -98,7 +98,11 @@ int ckpt_reserve(struct ckpt *c)
 
 int ckpt_freeze(struct ckpt *c)
 {
-	int rc = ckpt_seize_all(c);
+	int rc;
+
+	if (c->pre && c->state == CK_OPEN)
+		ckpt_precopy_snapshot(c);
+	rc = ckpt_seize_all(c);
 
 	if (rc < 0)
 		ckpt_release_all(c);

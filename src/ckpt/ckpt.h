@@ -117,6 +117,10 @@ int ckpt_precopy_pending(struct ckpt *c, uint64_t *pages);
  * or more of the link's pace, so another round would barely gain.
  */
 bool ckpt_precopy_enough(uint64_t rest, uint64_t last, double rate, uint64_t rest_ns);
+/* The rate for those two after step r: its bytes per ns, but half the
+ * first step's, which sent whole runs of pages: pages written since go one
+ * by one (a read and a record each, about twice the cost per byte here). */
+double ckpt_precopy_pace(const struct ckpt_round *r);
 bool ckpt_precopy_outpaced(const struct ckpt_round *r, double rate);
 
 /* For opts.out_fd: the space the image will likely take (the process's

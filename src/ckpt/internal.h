@@ -89,10 +89,13 @@ int ckpt_collect_all(struct ckpt *c);
  * FILES, then only what changed since the last round. */
 int ckpt_precopy_final(struct ckpt *c, struct img_writer *w);
 void ckpt_precopy_free(struct ckpt *c);
-/* At the freeze: the layout from maps, with the flags of the smaps read at
- * the end of the last round, when maps shows it unchanged since. 1 with
+/* At the freeze: the layout from maps, with the flags of the smaps read just
+ * before it (ckpt_precopy_snapshot), when maps shows it unchanged since. 1 with
  * *out set, 0 when smaps must be read, or a negative error. */
 int ckpt_precopy_layout(struct ckpt *c, struct proc_vma **out, size_t *n);
+/* Before a freeze that pre-copy preceded, while the process runs: the
+ * layout ckpt_precopy_layout compares with. */
+void ckpt_precopy_snapshot(struct ckpt *c);
 /* files.c */
 int ckpt_check_fds(struct ckpt *c);
 int ckpt_collect_files(struct ckpt *c);

@@ -19,11 +19,12 @@
  * With hashing, the hash a page is compared with next is that of the very
  * bytes sent (dirty_copied), not of an earlier read.
  *
- * Each step ends (and the first begins) with a read of smaps, while the
- * process runs (flags and page counts of every mapping, which costs a walk
- * of every page table): at a freeze, maps (no walk) is enough when it shows
- * the same mappings. The flags may then
- * miss an madvise made since on a whole mapping; page counts are not used.
+ * Each freeze (the first step's and the last) begins with a read of smaps
+ * while the process still runs (flags and page counts of every mapping,
+ * which costs a walk of every page table), the rounds between none: frozen,
+ * maps (no walk) is enough when it shows the same mappings. The flags may
+ * then miss an madvise made in that moment on a whole mapping; page counts
+ * are not used.
  *
  * Userfaultfd tracking does not see a page dropped (MADV_DONTNEED) or
  * replaced by the zero page, since neither is a write: dirty_gone finds them
@@ -397,8 +398,10 @@ void ckpt_precopy_free(struct ckpt *c)
 }
 
 /* The layout with its flags and page counts, while the process runs, so
- * that the freeze can do without (smaps walks every page table). */
-static void snapshot(struct ckpt *c)
+ * that the freeze can do without (smaps walks every page table): read by
+ * ckpt_freeze just before it stops the process, once, not after every
+ * round (10 ms a GiB each). */
+void ckpt_precopy_snapshot(struct ckpt *c)
 {
 	struct precopy *pre = c->pre;
 
@@ -464,10 +467,9 @@ int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 	/* Frozen only to read the early picture and to make the userfaultfd
 	 * inside the process (a remote syscall); tracking starts after the
 	 * thaw where it can (track_all), before any page is read, so that every
-	 * later write shows. The layout is read with its page counts now, while the
-	 * process runs, so that the freeze reads maps, not smaps (which walks
-	 * every page table): ckpt_precopy_layout. */
-	snapshot(c);
+	 * later write shows. ckpt_freeze reads the layout with its page counts
+	 * before it stops the process, so that the freeze itself reads maps,
+	 * not smaps (which walks every page table): ckpt_precopy_layout. */
 	if ((rc = ckpt_freeze(c)) < 0)
 		goto fail;
 	if ((rc = ckpt_collect_all(c)) < 0 || (rc = ckpt_remote_leader(c, &r)) < 0)
@@ -503,7 +505,6 @@ int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 	for (size_t k = 0; k < pre->mm->n_vmas; k++)
 		if (pre->v[k].tracked && (rc = send_vma(c, w, k)) < 0)
 			goto fail;
-	snapshot(c);
 	pre->cur.bytes = w->bytes - bytes0;
 	pre->cur.ns = now_ns() - t0;
 	if (out)
@@ -548,7 +549,6 @@ int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 	}
 	if ((rc = flush_drops(c, w)) < 0)
 		return rc;
-	snapshot(c);
 	pre->cur.bytes = w->bytes - bytes0;
 	pre->cur.ns = now_ns() - t0;
 	for (size_t k = 0; k < pre->mm->n_vmas; k++)
@@ -579,6 +579,13 @@ bool ckpt_precopy_enough(uint64_t rest, uint64_t last, double rate, uint64_t res
 	double ns = (double)rest * PAGE / (rate > 0 ? rate : 1.0);
 
 	return ns <= (double)rest_ns || (last != UINT64_MAX && rest * 4 >= last * 3);
+}
+
+double ckpt_precopy_pace(const struct ckpt_round *r)
+{
+	double rate = r->ns ? (double)r->bytes / (double)r->ns : 1.0;
+
+	return r->round == 0 ? rate / 2 : rate;
 }
 
 bool ckpt_precopy_outpaced(const struct ckpt_round *r, double rate)

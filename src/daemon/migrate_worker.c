@@ -90,8 +90,7 @@ static int precopy(struct mig *g, struct img_writer *w, int *rounds)
 		return rc;
 	note(g, 'P', 0, 0, 0, NULL);
 	for (*rounds = 1; *rounds <= PRECOPY_MAX_ROUNDS; ++*rounds) {
-		/* bytes per ns of the last step: the link's pace */
-		double rate = r.ns ? (double)r.bytes / (double)r.ns : 1.0;
+		double rate = ckpt_precopy_pace(&r);
 		uint64_t rest = 0;
 		bool known = ckpt_precopy_pending(g->ck, &rest) == 0;
 		if (!known && *rounds > 1) {

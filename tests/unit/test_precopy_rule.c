@@ -1,6 +1,6 @@
 /*
- * The pre-copy stop rule of a migration (ckpt_precopy_enough and
- * ckpt_precopy_outpaced, src/ckpt/precopy.c): pure arithmetic on what the
+ * The pre-copy stop rule of a migration (ckpt_precopy_enough, _outpaced and
+ * _pace, src/ckpt/precopy.c): pure arithmetic on what the
  * rounds saw, checked with the figures of this machine's benchmark (a link
  * of about 1.1 GB/s, 5 ms for the rest).
  */
@@ -65,6 +65,22 @@ static void test_outpaced(void **state)
 	assert_true(ckpt_precopy_outpaced(&r, 1.0));
 }
 
+/* The first step sent whole runs: the pages written since, which go one
+ * by one, are taken at half its pace; a round's own pace stands. */
+static void test_pace(void **state)
+{
+	(void)state;
+	struct ckpt_round first = { .round = 0, .bytes = 64u << 20, .ns = 60000000 };
+	struct ckpt_round round = { .round = 1, .bytes = 6u << 20, .ns = 8000000 };
+
+	assert_true(ckpt_precopy_pace(&first) > 0.55 && ckpt_precopy_pace(&first) < 0.56);
+	assert_true(ckpt_precopy_pace(&round) > 0.78 && ckpt_precopy_pace(&round) < 0.79);
+	/* 1500 pages left after that first step: a round, not a 10 ms pause. */
+	assert_false(ckpt_precopy_enough(1500, UINT64_MAX, ckpt_precopy_pace(&first), REST_NS));
+	round.ns = 0;
+	assert_true(ckpt_precopy_pace(&round) == 1.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -72,6 +88,7 @@ int main(void)
 		cmocka_unit_test(test_rest_that_stops_shrinking_ends),
 		cmocka_unit_test(test_rate_scales_the_rest),
 		cmocka_unit_test(test_outpaced),
+		cmocka_unit_test(test_pace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
