@@ -106,22 +106,21 @@ int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 int ckpt_precopy_pending(struct ckpt *c, uint64_t *pages);
 
 /*
- * When a migration's rounds should end (pure: no process involved).
- * ckpt_precopy_enough, before a round: rest pages are left (counted, or the
- * last round's size where the tracking cannot count), last is what was left
- * before the last round (UINT64_MAX: no round yet), rate the last step's
- * bytes per ns; enough when the rest would go in rest_ns at that rate, or
- * when it shrank by less than a quarter over the last round (the process
- * writes as fast as the rounds copy). ckpt_precopy_outpaced, after a
- * round r that followed a step at rate: the process wrote during r at 80%
- * or more of the link's pace, so another round would barely gain.
+ * When a migration's rounds should end (pure: no process involved), before
+ * a round: rest pages are left (counted, or the last round's size where the
+ * tracking cannot count), last is what was left before the last round
+ * (UINT64_MAX: no round yet), rate the last step's bytes per ns; enough when
+ * the rest would go in rest_ns at that rate, or when it shrank by less than
+ * a quarter over the last round. A round of R pages at the link's pace S
+ * lasts R/S, in which a process writing W leaves W/S x R: a rest that does
+ * not shrink by a quarter is a process writing at 3/4 of the link's pace or
+ * more, which more rounds would not catch.
  */
 bool ckpt_precopy_enough(uint64_t rest, uint64_t last, double rate, uint64_t rest_ns);
-/* The rate for those two after step r: its bytes per ns, but half the
+/* The rate for it after step r: its bytes per ns, but half the
  * first step's, which sent whole runs of pages: pages written since go one
  * by one (a read and a record each, about twice the cost per byte here). */
 double ckpt_precopy_pace(const struct ckpt_round *r);
-bool ckpt_precopy_outpaced(const struct ckpt_round *r, double rate);
 
 /* For opts.out_fd: the space the image will likely take (the process's
  * private memory, RssAnon and VmSwap of /proc/PID/status, with room for

@@ -588,11 +588,6 @@ double ckpt_precopy_pace(const struct ckpt_round *r)
 	return r->round == 0 ? rate / 2 : rate;
 }
 
-bool ckpt_precopy_outpaced(const struct ckpt_round *r, double rate)
-{
-	return (double)r->dirty_pages * PAGE / (r->ns ? (double)r->ns : 1.0) >= 0.8 * rate;
-}
-
 /* dirty_gone's runs: of the pages that went out once, those that may be
  * gone now are read again (SEND_GONE). */
 static int recheck_gone(void *ctx, uint64_t start, uint64_t end)

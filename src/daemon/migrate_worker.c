@@ -68,7 +68,7 @@ static char decision(struct mig *g)
  * written since the last, until the rest would go in a few milliseconds.
  * The stream is blocking, so a round's rate is the link's: a process that
  * writes memory about as fast as the link carries it ends the rounds early,
- * as does a rest that stops shrinking. Before each round the rest is
+ * its rest no longer shrinking (ckpt_precopy_enough). Before each round the rest is
  * counted where the tracking can (userfaultfd: a scan of the page tables
  * that changes nothing) rather than guessed from the last round's size: a
  * round costs milliseconds of its own (the walk that protects the pages
@@ -103,8 +103,6 @@ static int precopy(struct mig *g, struct img_writer *w, int *rounds)
 		if ((rc = ckpt_precopy_round(g->ck, w, &r)) < 0)
 			return rc;
 		note(g, 'P', 0, *rounds, 0, NULL);
-		if (ckpt_precopy_outpaced(&r, rate))
-			break;
 	}
 	return 0;
 }

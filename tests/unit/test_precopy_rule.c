@@ -1,6 +1,6 @@
 /*
- * The pre-copy stop rule of a migration (ckpt_precopy_enough, _outpaced and
- * _pace, src/ckpt/precopy.c): pure arithmetic on what the
+ * The pre-copy stop rule of a migration (ckpt_precopy_enough and
+ * ckpt_precopy_pace, src/ckpt/precopy.c): pure arithmetic on what the
  * rounds saw, checked with the figures of this machine's benchmark (a link
  * of about 1.1 GB/s, 5 ms for the rest).
  */
@@ -50,21 +50,6 @@ static void test_rate_scales_the_rest(void **state)
 	assert_false(ckpt_precopy_enough(2000, UINT64_MAX, 0.0, REST_NS));
 }
 
-/* After a round: the process wrote during it at 80% of the link's pace or
- * more (4096 pages in 16 ms is about 1 byte per ns). */
-static void test_outpaced(void **state)
-{
-	(void)state;
-	struct ckpt_round r = { .dirty_pages = 4096, .ns = 16000000 };
-
-	assert_true(ckpt_precopy_outpaced(&r, 1.0));
-	assert_false(ckpt_precopy_outpaced(&r, 1.5));
-	r.dirty_pages = 10;
-	assert_false(ckpt_precopy_outpaced(&r, 1.0));
-	r.ns = 0;   /* a round of no time: its pages count as written in 1 ns */
-	assert_true(ckpt_precopy_outpaced(&r, 1.0));
-}
-
 /* The first step sent whole runs: the pages written since, which go one
  * by one, are taken at half its pace; a round's own pace stands. */
 static void test_pace(void **state)
@@ -87,7 +72,6 @@ int main(void)
 		cmocka_unit_test(test_small_rest_ends),
 		cmocka_unit_test(test_rest_that_stops_shrinking_ends),
 		cmocka_unit_test(test_rate_scales_the_rest),
-		cmocka_unit_test(test_outpaced),
 		cmocka_unit_test(test_pace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
