@@ -89,11 +89,12 @@ static int precopy(struct mig *g, struct img_writer *w, int *rounds)
 	if ((rc = ckpt_precopy_start(g->ck, w, &r)) < 0)
 		return rc;
 	note(g, 'P', 0, 0, 0, NULL);
-	for (*rounds = 1; *rounds <= PRECOPY_MAX_ROUNDS; ++*rounds) {
+	/* *rounds: the rounds done, the first step not counted */
+	for (*rounds = 0; *rounds < PRECOPY_MAX_ROUNDS; ++*rounds) {
 		double rate = ckpt_precopy_pace(&r);
 		uint64_t rest = 0;
 		bool known = ckpt_precopy_pending(g->ck, &rest) == 0;
-		if (!known && *rounds > 1) {
+		if (!known && *rounds > 0) {
 			rest = r.dirty_pages;
 			known = true;
 		}
@@ -102,7 +103,7 @@ static int precopy(struct mig *g, struct img_writer *w, int *rounds)
 		last = known ? rest : UINT64_MAX;
 		if ((rc = ckpt_precopy_round(g->ck, w, &r)) < 0)
 			return rc;
-		note(g, 'P', 0, *rounds, 0, NULL);
+		note(g, 'P', 0, *rounds + 1, 0, NULL);
 	}
 	return 0;
 }
