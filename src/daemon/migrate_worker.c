@@ -68,13 +68,12 @@ static char decision(struct mig *g)
  * written since the last, until the rest would go in a few milliseconds.
  * The stream is blocking, so a round's rate is the link's: a process that
  * writes memory about as fast as the link carries it ends the rounds early,
- * its rest no longer shrinking (ckpt_precopy_enough). Before each round the rest is
- * counted where the tracking can (userfaultfd: a scan of the page tables
- * that changes nothing) rather than guessed from the last round's size: a
- * round costs milliseconds of its own (the walk that protects the pages
- * again, the layout read after it), more than a few pages take at the
- * freeze. Hashing cannot count without a round: there the last round's
- * size stands in.
+ * its rest no longer shrinking (ckpt_precopy_enough). Before each round the
+ * rest is counted where the tracking can (userfaultfd: a scan of the page
+ * tables that changes nothing) rather than guessed from the last round's
+ * size: a round costs milliseconds of its own (the walk that protects the
+ * pages again), more than a few pages take at the freeze. Hashing cannot
+ * count without a round: there the last round's size stands in.
  */
 #define PRECOPY_MAX_ROUNDS 12
 #define PRECOPY_REST_NS    5000000ull    /* what is left should go in 5 ms */

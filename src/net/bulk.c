@@ -746,9 +746,11 @@ int bulk_write(void *ctx, const void *buf, size_t len)
 	return 0;
 }
 
-int bulk_finish(struct bulk *b)
+/* Before a record of its own (END, SYNC): the channel still takes records,
+ * and what was gathered goes first. */
+static int flush_before_own(struct bulk *b)
 {
-	int rc, on = 1;
+	int rc;
 
 	if ((rc = usable(b)))
 		return rc;
@@ -756,6 +758,15 @@ int bulk_finish(struct bulk *b)
 		return -BULK_ERR_STATE;
 	if (b->tx_len && (rc = flush(b)))
 		return fail(b, rc);
+	return 0;
+}
+
+int bulk_finish(struct bulk *b)
+{
+	int rc, on = 1;
+
+	if ((rc = flush_before_own(b)))
+		return rc;
 	if ((rc = send_record(b, BULK_REC_END, NULL, NULL, 0)))
 		return fail(b, rc);
 	b->tx_done = 1;
@@ -775,12 +786,8 @@ int bulk_sync(struct bulk *b, int timeout_ms)
 	size_t n;
 	int rc, on = 1;
 
-	if ((rc = usable(b)))
+	if ((rc = flush_before_own(b)))
 		return rc;
-	if (b->tx_done)
-		return -BULK_ERR_STATE;
-	if (b->tx_len && (rc = flush(b)))
-		return fail(b, rc);
 	/* The SYNC goes now, not after the peer's next acknowledgement; the
 	 * rest of the stream is the final part, which is wanted at once too. */
 	(void)setsockopt(b->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
