@@ -49,8 +49,9 @@
  * check fails the restore as the reader would have, naming its record,
  * before anything of the image runs.
  *
- * Pre-copy streams are filled so until their first drop or final layout
- * (restore.c), then keep to process_vm_writev in stream order.
+ * Pre-copy streams are filled so until their first round (a page record
+ * below the first pass's last), drop or final layout (restore.c), then keep
+ * to process_vm_writev in stream order.
  */
 #include "restore/internal.h"
 

@@ -227,10 +227,10 @@ static int build(struct restore *r)
 	r->stats.spawned_ns = now_ns();
 	if ((rc = restore_layout(r)) < 0)
 		return rc;
-	/* A pre-copy stream's first round, nearly all of it, fills fresh
-	 * memory as a plain image does; the fill ends (prepare) at its first
-	 * drop and before the final layout, after which pages go in as they
-	 * come. */
+	/* A pre-copy stream's first pass, nearly all of it, fills fresh
+	 * memory as a plain image does; the fill ends (prepare) at the first
+	 * round's pages, at its first drop or before the final layout, after
+	 * which pages go in as they come. */
 	if ((rc = restore_fill_open(r)) < 0)
 		return roam_fail(r->err, rc, "preparing to write the pages");
 	if (r->lazy_fd < 0)
@@ -250,6 +250,7 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 	struct img_pages pg;
 	struct img_fault f;
 	int built = 0, updated = 0;
+	uint64_t pass_end = 0;   /* pre-copy: where the first pass has got to */
 
 	memset(&f, 0, sizeof(f));
 	if (rc < 0) {
@@ -279,6 +280,15 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 			    (rc = restore_mm_update(r)) < 0)
 				goto fail;
 			updated = 1;
+		}
+		/* A pre-copy stream's first pass goes up the address space: a page
+		 * record below where it got to is a round's, whose pages are mostly
+		 * present already (a UFFDIO_COPY would fail on each, EEXIST, before
+		 * it is written over): the fill ends there, as at a drop. */
+		if (rec.type == IMG_REC_PAGES && r->ld.precopy && r->fill) {
+			if (pg.addr < pass_end && (rc = restore_fill_close(r, 0)) < 0)
+				goto fail;
+			pass_end = pg.addr + (uint64_t)pg.npages * ARCH_PAGE_SIZE;
 		}
 		if (rec.type == IMG_REC_PAGES && (rc = restore_pages(r, &pg, reader)) < 0)
 			goto fail;
