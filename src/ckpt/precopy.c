@@ -212,6 +212,10 @@ static int send_pages(struct ckpt *c, struct img_writer *w, size_t k, uint64_t s
 		size_t n = (size_t)((end - a) / PAGE);
 		if (n > RUN_PAGES)
 			n = RUN_PAGES;
+		/* The first pass: what the process wrote here before this read is
+		 * in it; only a write after it need go again. */
+		if (mode == SEND_FIRST)
+			dirty_rearm(&pre->dirty, a, a + n * PAGE);
 		if (mem_read(c->pid, c->memfd, a, pre->buf, n * PAGE) < 0) {
 			*lost = 1;
 			return 0;

@@ -270,6 +270,20 @@ int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void 
 	return d->mode == DIRTY_UFFD ? scan_uffd(d, start, end, fn, ctx) : scan_hash(d, rg, start, end, fn, ctx);
 }
 
+static int ignore_run(void *ctx, uint64_t start, uint64_t end)
+{
+	(void)ctx;
+	(void)start;
+	(void)end;
+	return 0;
+}
+
+void dirty_rearm(struct dirty *d, uint64_t start, uint64_t end)
+{
+	if (d->mode == DIRTY_UFFD && !((start | end) & (PAGE - 1)) && end > start && covering(d, start, end))
+		(void)scan_uffd(d, start, end, ignore_run, NULL);
+}
+
 void dirty_copied(struct dirty *d, uint64_t addr, const void *data, size_t npages)
 {
 	struct dirty_range *rg;

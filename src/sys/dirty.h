@@ -54,6 +54,13 @@ int dirty_track(struct dirty *d, uint64_t start, uint64_t end);
  * range is not tracked: the caller must then copy the range whole. */
 typedef int (*dirty_fn)(void *ctx, uint64_t start, uint64_t end);
 int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx);
+/* Before pages of [start, end) are read to be sent for the first time:
+ * with userfaultfd they count as clean from now on, so that a write that
+ * came before the read (it is in the copy) is not sent again by the next
+ * scan; only a write after it is. Hashing does the same after the read
+ * (dirty_copied). Best effort: pages it cannot re-arm stay written, and
+ * go again. */
+void dirty_rearm(struct dirty *d, uint64_t start, uint64_t end);
 /* Hashing: records data, npages pages just copied from addr, as the pages'
  * clean state. dirty_scan read them a moment before: had they changed and
  * changed back since (a counter up and down), the copy would hold the
