@@ -280,8 +280,8 @@ static int ignore_run(void *ctx, uint64_t start, uint64_t end)
 
 void dirty_rearm(struct dirty *d, uint64_t start, uint64_t end)
 {
-	if (d->mode == DIRTY_UFFD && !((start | end) & (PAGE - 1)) && end > start && covering(d, start, end))
-		(void)scan_uffd(d, start, end, ignore_run, NULL);
+	if (d->mode == DIRTY_UFFD)
+		(void)dirty_scan(d, start, end, ignore_run, NULL);
 }
 
 void dirty_copied(struct dirty *d, uint64_t addr, const void *data, size_t npages)
