@@ -84,7 +84,6 @@ static int split_list(const char *v, char out[][CL_NAME_MAX], unsigned max, unsi
 	return 0;
 }
 
-/* Applies one key. Returns 0, or -1 for an unknown key or bad value. */
 /* A decimal number from lo to hi: 0, or -1. */
 static int parse_uint(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
 {
@@ -97,6 +96,7 @@ static int parse_uint(const char *v, unsigned long lo, unsigned long hi, unsigne
 	return 0;
 }
 
+/* Applies one key. Returns 0, or -1 for an unknown key or bad value. */
 static int apply(struct config *c, const char *k, const char *v, const char *where)
 {
 	unsigned long num;

@@ -804,7 +804,6 @@ int bulk_sync(struct bulk *b, int timeout_ms)
 		if (rc < 0 && errno != EINTR)
 			return fail(b, -errno);
 	}
-	iov[0] = (struct iovec){ .iov_base = hdr, .iov_len = sizeof(hdr) };
 	if ((rc = recv_all(b->fd, iov, 1)) || (rc = bulk_hdr_parse(hdr, &type, &n)))
 		return fail(b, rc);
 	if (type != BULK_REC_SYNCED)
