@@ -66,7 +66,7 @@ static int check_rlimits(struct ckpt *c)
 	return 0;
 }
 
-int ckpt_check_process(struct ckpt *c)
+int ckpt_check_process(struct ckpt *c, int every_flag)
 {
 	char v[128], *text;
 	int rc;
@@ -119,13 +119,13 @@ int ckpt_check_process(struct ckpt *c)
 		return rc;
 
 	/* Once frozen, the mappings are checked as they are collected: reading
-	 * smaps walks every page table, which is worth doing once. */
+	 * smaps walks every page table, which is worth doing once (ckpt.h). */
 	if (c->state == CK_OPEN) {
 		proc_free_vmas(c->vmas, c->nvmas);
 		c->vmas = NULL;
 		c->nvmas = 0;
-		if ((rc = proc_read_vmas(c->procfd, &c->vmas, &c->nvmas)) < 0)
-			return roam_fail(c->err, rc, "reading /proc/%d/smaps", c->pid);
+		if ((rc = (every_flag ? proc_read_vmas : proc_read_maps)(c->procfd, &c->vmas, &c->nvmas)) < 0)
+			return roam_fail(c->err, rc, "reading /proc/%d/%s", c->pid, every_flag ? "smaps" : "maps");
 		for (size_t i = 0; i < c->nvmas; i++)
 			if ((rc = ckpt_check_vma(c, &c->vmas[i])) < 0)
 				return rc;
@@ -151,7 +151,8 @@ int ckpt_check_vma(struct ckpt *c, const struct proc_vma *v)
 		return is_special(p) ? 0 : refuse(c, "%s (unknown special mapping)", what);
 	if (v->vmflags & (PV_IO | PV_PFNMAP))
 		return refuse(c, "%s (device memory)", what);
-	if (v->vmflags & PV_HUGETLB)
+	/* maps shows anonymous MAP_HUGETLB memory by this name, smaps the flag */
+	if ((v->vmflags & PV_HUGETLB) || !strncmp(p, "/anon_hugepage", 14))
 		return refuse(c, "%s (hugetlbfs)", what);
 	/* Pre-copy's own write-protection shows as a registration. */
 	if ((v->vmflags & PV_UFFD) && !c->pre)

@@ -57,9 +57,9 @@ int ckpt_open(struct ckpt **out, pid_t pid, const struct ckpt_opts *opts, struct
 	return 0;
 }
 
-int ckpt_check(struct ckpt *c)
+int ckpt_check(struct ckpt *c, int every_flag)
 {
-	return ckpt_check_process(c);
+	return ckpt_check_process(c, every_flag);
 }
 
 int ckpt_reserve(struct ckpt *c)
@@ -176,7 +176,7 @@ int ckpt_collect_all(struct ckpt *c)
 {
 	int rc;
 
-	if ((rc = ckpt_check_process(c)) < 0 ||
+	if ((rc = ckpt_check_process(c, 0)) < 0 ||
 	    (rc = ckpt_collect_threads(c)) < 0 ||
 	    (rc = ckpt_collect_process(c)) < 0 ||
 	    (rc = ckpt_collect_remote(c)) < 0 ||

@@ -57,7 +57,7 @@ struct ckpt {
 };
 
 /* check.c */
-int ckpt_check_process(struct ckpt *c);
+int ckpt_check_process(struct ckpt *c, int every_flag);
 int ckpt_check_vma(struct ckpt *c, const struct proc_vma *v);
 /* seize.c */
 int ckpt_seize_all(struct ckpt *c);

@@ -796,7 +796,7 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	/* The engine's own refusals come first, before anything is frozen. */
 	struct ckpt_opts o = {.codec = IMG_CODEC_NONE, .out_fd = -1, .dirty_hash = roamd->cfg.dirty_hash};
 	if ((rc = ckpt_open(&g->ck, j->pid, &o, &g->err)) == 0)
-		rc = ckpt_check(g->ck);
+		rc = ckpt_check(g->ck, check);
 	if (rc == 0)
 		rc = mig_may_trace(&g->err);
 	if (rc < 0) {

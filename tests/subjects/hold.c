@@ -7,7 +7,7 @@
  *   hold [-s STOP] MODE
  *
  * MODE is one of: socket eventfd epoll io_uring flock posixlock ofdlock
- * seccomp utsns mntns sysvshm memfd posixtimer child pipe3 plain.  "pipe3" expects
+ * seccomp utsns mntns sysvshm memfd hugetlb posixtimer child pipe3 plain.  "pipe3" expects
  * the harness to hand it a pipe on fd 3 whose other end lives elsewhere;
  * "plain" holds nothing (the harness stops or traces it instead).
  * Before "ready" the subject prints what roam should name:
@@ -43,6 +43,8 @@ static char *shm;
 #define SHM_LEN (64 * 1024)
 static char *mfd_map;	/* memfd: shared mapping of fd */
 static uint32_t mfd_counter;
+static char *huge;	/* hugetlb: one huge page, anonymous */
+#define HUGE_LEN (2u << 20)
 static timer_t timer;
 static ino_t ns_ino;
 static volatile uint32_t *sq_entries_p;
@@ -145,6 +147,10 @@ static void setup(void)
 		SUBJ_SYS(ftruncate(fd, SHM_LEN));
 		mfd_map = mmap(NULL, SHM_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		SUBJ_CHECK(mfd_map != MAP_FAILED, "mmap memfd: %s", strerror(errno));
+	} else if (is("hugetlb")) {
+		huge = mmap(NULL, HUGE_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		SUBJ_CHECK(huge != MAP_FAILED, "mmap MAP_HUGETLB (no huge page reserved?): %s", strerror(errno));
+		subj_fill(huge, HUGE_LEN, 43);
 	} else if (is("posixtimer")) {
 		struct sigevent sev;
 		struct itimerspec its = { .it_value = { 1000, 0 } };
@@ -248,6 +254,10 @@ static void verify(void)
 		memcpy(mfd_map + 100, &mfd_counter, 4);
 		SUBJ_CHECK(pread(fd, &v, 4, 100) == 4 && v == mfd_counter,
 			   "memfd mapping no longer shared with its fd");
+	} else if (is("hugetlb")) {
+		long bad = subj_check_fill(huge, HUGE_LEN, 43);
+
+		SUBJ_CHECK(bad < 0, "huge page word %ld differs", bad);
 	} else if (is("posixtimer")) {
 		struct itimerspec its;
 
@@ -310,6 +320,8 @@ int main(int argc, char **argv)
 		subj_log("hold: pid %d\n", (int)child);
 	if (shm)
 		subj_log("hold: addr %lx-%lx\n", (unsigned long)shm, (unsigned long)shm + SHM_LEN);
+	if (huge)
+		subj_log("hold: addr %lx-%lx\n", (unsigned long)huge, (unsigned long)huge + HUGE_LEN);
 	verify();
 	subj_ready();
 	subj_loop(verify, sabotage);

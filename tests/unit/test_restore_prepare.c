@@ -136,7 +136,7 @@ static void subject_to_image_in(struct world *w, int stdin_fd, int precopy)
 	int st;
 	memset(&w->img, 0, sizeof(w->img));
 	assert_int_equal(ckpt_open(&c, pid, &o, &err), 0);
-	assert_int_equal(ckpt_check(c), 0);
+	assert_int_equal(ckpt_check(c, 0), 0);
 	assert_int_equal(img_writer_init(&iw, membuf_write, &w->img, IMG_CODEC_NONE), 0);
 	if (precopy) {
 		struct ckpt_round rd;
