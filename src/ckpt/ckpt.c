@@ -100,8 +100,8 @@ int ckpt_freeze(struct ckpt *c)
 {
 	int rc;
 
-	if (c->pre && c->state == CK_OPEN)
-		ckpt_precopy_snapshot(c);
+	if (c->state == CK_OPEN && !c->snap)
+		ckpt_snapshot(c);
 	rc = ckpt_seize_all(c);
 
 	if (rc < 0)
@@ -291,6 +291,7 @@ void ckpt_close(struct ckpt *c)
 	if (c->pagemapfd >= 0)
 		close(c->pagemapfd);
 	ckpt_precopy_free(c);
+	ckpt_snapshot_drop(c);
 	proc_free_vmas(c->vmas, c->nvmas);
 	free(c->threads);
 	free(c->status);

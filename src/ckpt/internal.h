@@ -53,6 +53,9 @@ struct ckpt {
 	Roamimg__Files *files;
 	struct ckpt_stats stats;
 	struct precopy *pre;    /* pre-copy state once ckpt_precopy_start ran */
+	struct proc_vma *snap;  /* smaps while it ran (ckpt_snapshot), or NULL */
+	size_t nsnap;
+	int counts_stale;       /* vmas' page counts came from snap */
 	uint64_t reserved;      /* bytes ckpt_reserve allocated in opts.out_fd */
 };
 
@@ -75,6 +78,7 @@ int ckpt_remote_leader(struct ckpt *c, struct remote *r);
 int ckpt_collect_process(struct ckpt *c);
 /* mm.c */
 int ckpt_collect_mm(struct ckpt *c);
+void ckpt_snapshot_drop(struct ckpt *c);
 /* The pages of every mapping of c->mm, or of those whose index only[] marks
  * (only NULL: all). */
 int ckpt_write_pages(struct ckpt *c, struct img_writer *w, const uint8_t *only);
@@ -89,13 +93,6 @@ int ckpt_collect_all(struct ckpt *c);
  * FILES, then only what changed since the last round. */
 int ckpt_precopy_final(struct ckpt *c, struct img_writer *w);
 void ckpt_precopy_free(struct ckpt *c);
-/* At the freeze: the layout from maps, with the flags of the smaps read just
- * before it (ckpt_precopy_snapshot), when maps shows it unchanged since. 1 with
- * *out set, 0 when smaps must be read, or a negative error. */
-int ckpt_precopy_layout(struct ckpt *c, struct proc_vma **out, size_t *n);
-/* Before a freeze that pre-copy preceded, while the process runs: the
- * layout ckpt_precopy_layout compares with. */
-void ckpt_precopy_snapshot(struct ckpt *c);
 /* files.c */
 int ckpt_check_fds(struct ckpt *c);
 int ckpt_collect_files(struct ckpt *c);

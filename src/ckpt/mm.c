@@ -117,6 +117,56 @@ static uint32_t madv_bits(uint32_t f)
 	       ((f & PV_NOHUGEPAGE) ? VMA_MADV_NOHUGEPAGE : 0) | ((f & PV_MERGEABLE) ? VMA_MADV_MERGEABLE : 0);
 }
 
+void ckpt_snapshot(struct ckpt *c)
+{
+	ckpt_snapshot_drop(c);
+	if (c->state == CK_OPEN && proc_read_vmas(c->procfd, &c->snap, &c->nsnap) < 0) {
+		c->snap = NULL;   /* the freeze reads smaps itself */
+		c->nsnap = 0;
+	}
+}
+
+void ckpt_snapshot_drop(struct ckpt *c)
+{
+	proc_free_vmas(c->snap, c->nsnap);
+	c->snap = NULL;
+	c->nsnap = 0;
+}
+
+/* Frozen: the layout from maps with the flags and counts of the snapshot,
+ * when maps shows the same mappings. 1 with *out set, 0 when smaps must be
+ * read, or a negative error. */
+static int layout_from_snapshot(struct ckpt *c, struct proc_vma **out, size_t *n)
+{
+	struct proc_vma *v;
+	size_t nv;
+	int rc;
+
+	if (!c->snap || c->state != CK_FROZEN)
+		return 0;
+	if ((rc = proc_read_maps(c->procfd, &v, &nv)) < 0)
+		return rc;
+	int same = nv == c->nsnap;
+	for (size_t i = 0; same && i < nv; i++) {
+		const struct proc_vma *a = &v[i], *b = &c->snap[i];
+		same = a->start == b->start && a->end == b->end && a->prot == b->prot && a->shared == b->shared &&
+		       a->pgoff == b->pgoff && a->dev_major == b->dev_major && a->dev_minor == b->dev_minor &&
+		       a->ino == b->ino && !strcmp(a->path, b->path);
+	}
+	if (!same) {
+		proc_free_vmas(v, nv);
+		return 0;
+	}
+	for (size_t i = 0; i < nv; i++) {
+		v[i].vmflags = c->snap[i].vmflags;
+		v[i].rss_kb = c->snap[i].rss_kb;
+		v[i].swap_kb = c->snap[i].swap_kb;
+	}
+	*out = v;
+	*n = nv;
+	return 1;
+}
+
 int ckpt_collect_mm(struct ckpt *c)
 {
 	Roamimg__Mm *mm = ARENA_NEW(c, Roamimg__Mm, roamimg__mm__init);
@@ -132,9 +182,10 @@ int ckpt_collect_mm(struct ckpt *c)
 	proc_free_vmas(c->vmas, c->nvmas);
 	c->vmas = NULL;
 	c->nvmas = 0;
-	if ((rc = ckpt_precopy_layout(c, &c->vmas, &c->nvmas)) < 0 ||
+	if ((rc = layout_from_snapshot(c, &c->vmas, &c->nvmas)) < 0 ||
 	    (rc == 0 && (rc = proc_read_vmas(c->procfd, &c->vmas, &c->nvmas)) < 0))
 		return roam_fail(c->err, rc, "reading /proc/%d/smaps", c->pid);
+	c->counts_stale = rc == 1;
 	mm->start_code = c->stat.start_code;
 	mm->end_code = c->stat.end_code;
 	mm->start_data = c->stat.start_data;

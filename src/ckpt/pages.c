@@ -124,9 +124,9 @@ static int add_chunks(struct dumper *d, const Roamimg__Vma *m, const struct proc
 	enum pick pick = pick_for(m, v);
 	uint64_t end = m->end;
 
-	/* Pre-copy: the freeze may go by a layout read before it, whose page
-	 * counts are not to be trusted: look at the page tables instead. */
-	if (pick == PICK_NONE && d->c->pre && (m->kind == ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE ||
+	/* The layout read before the freeze (ckpt_snapshot): its page counts
+	 * are not to be trusted, the page tables are looked at instead. */
+	if (pick == PICK_NONE && d->c->counts_stale && (m->kind == ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE ||
 					       m->kind == ROAMIMG__VMA_KIND__VMA_FILE_PRIVATE))
 		pick = m->kind == ROAMIMG__VMA_KIND__VMA_ANON_PRIVATE ? PICK_PRESENT : PICK_WRITTEN;
 	if (pick == PICK_NONE)

@@ -19,12 +19,9 @@
  * With hashing, the hash a page is compared with next is that of the very
  * bytes sent (dirty_copied), not of an earlier read.
  *
- * Each freeze (the first step's and the last) begins with a read of smaps
- * while the process still runs (flags and page counts of every mapping,
- * which costs a walk of every page table), the rounds between none: frozen,
- * maps (no walk) is enough when it shows the same mappings. The flags may
- * then miss an madvise made in that moment on a whole mapping; page counts
- * are not used.
+ * Each freeze (the first step's and the last) goes by a read of smaps while
+ * the process still ran (ckpt_snapshot), the rounds between none; the thaw
+ * after the first step drops it, so that the last freeze reads it again.
  *
  * Userfaultfd tracking does not see a page dropped (MADV_DONTNEED) or
  * replaced by the zero page, since neither is a write: dirty_gone finds them
@@ -68,8 +65,6 @@ struct precopy {
 	struct run *runs;       /* what dirty_scan reported */
 	size_t nruns, capruns, run_floor;
 	struct ckpt_round cur;  /* the step being written */
-	struct proc_vma *snap;  /* smaps as the last step ended (ckpt_precopy_layout) */
-	size_t nsnap;
 	size_t gone_vma;        /* dirty_gone's mapping... */
 	struct img_writer *gone_w;  /* ... and the stream its drops go to */
 };
@@ -376,6 +371,7 @@ static void track_all(struct ckpt *c, int list_first)
 static void thaw(struct ckpt *c)
 {
 	ckpt_release_all(c);
+	ckpt_snapshot_drop(c);  /* the final freeze takes its own */
 	free(c->threads);
 	c->threads = NULL;
 	c->nthreads = 0;
@@ -396,60 +392,8 @@ void ckpt_precopy_free(struct ckpt *c)
 	free(pre->drop_addr);
 	free(pre->drop_n);
 	free(pre->runs);
-	proc_free_vmas(pre->snap, pre->nsnap);
 	free(pre);
 	c->pre = NULL;
-}
-
-/* The layout with its flags and page counts, while the process runs, so
- * that the freeze can do without (smaps walks every page table): read by
- * ckpt_freeze just before it stops the process, once, not after every
- * round (10 ms a GiB each). */
-void ckpt_precopy_snapshot(struct ckpt *c)
-{
-	struct precopy *pre = c->pre;
-
-	proc_free_vmas(pre->snap, pre->nsnap);
-	pre->snap = NULL;
-	pre->nsnap = 0;
-	if (proc_read_vmas(c->procfd, &pre->snap, &pre->nsnap) < 0) {
-		pre->snap = NULL;
-		pre->nsnap = 0;
-	}
-}
-
-int ckpt_precopy_layout(struct ckpt *c, struct proc_vma **out, size_t *n)
-{
-	struct precopy *pre = c->pre;
-	struct proc_vma *v;
-	size_t nv;
-	int rc;
-
-	if (!pre || !pre->snap || c->state != CK_FROZEN)
-		return 0;
-	if ((rc = proc_read_maps(c->procfd, &v, &nv)) < 0)
-		return rc;
-	int same = nv == pre->nsnap;
-	for (size_t i = 0; same && i < nv; i++) {
-		const struct proc_vma *a = &v[i], *b = &pre->snap[i];
-		same = a->start == b->start && a->end == b->end && a->prot == b->prot && a->shared == b->shared &&
-		       a->pgoff == b->pgoff && a->dev_major == b->dev_major && a->dev_minor == b->dev_minor &&
-		       a->ino == b->ino && !strcmp(a->path, b->path);
-	}
-	if (!same) {
-		proc_free_vmas(v, nv);
-		return 0;
-	}
-	/* Page counts are those of the snapshot: pages.c does not trust them
-	 * in pre-copy, and looks at the page tables. */
-	for (size_t i = 0; i < nv; i++) {
-		v[i].vmflags = pre->snap[i].vmflags;
-		v[i].rss_kb = pre->snap[i].rss_kb;
-		v[i].swap_kb = pre->snap[i].swap_kb;
-	}
-	*out = v;
-	*n = nv;
-	return 1;
 }
 
 int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *out)
@@ -471,9 +415,7 @@ int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 	/* Frozen only to read the early picture and to make the userfaultfd
 	 * inside the process (a remote syscall); tracking starts after the
 	 * thaw where it can (track_all), before any page is read, so that every
-	 * later write shows. ckpt_freeze reads the layout with its page counts
-	 * before it stops the process, so that the freeze itself reads maps,
-	 * not smaps (which walks every page table): ckpt_precopy_layout. */
+	 * later write shows. */
 	if ((rc = ckpt_freeze(c)) < 0)
 		goto fail;
 	if ((rc = ckpt_collect_all(c)) < 0 || (rc = ckpt_remote_leader(c, &r)) < 0)

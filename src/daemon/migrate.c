@@ -867,6 +867,9 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 		g->hold_sent = true;
 	}
 	progress(g, "prepare");
+	/* While the destination prepares: the layout's walk of every page
+	 * table, which the freeze would otherwise begin with. */
+	ckpt_snapshot(g->ck);
 	return 0;
 }
 
