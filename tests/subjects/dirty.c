@@ -3,7 +3,7 @@
  * checkpoint): whatever page a round copied may be stale by the freeze, and
  * a restore that kept one stale copy shows here.
  *
- *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [shared] [rate=PAGES] [low=ADDR]
+ *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [shared] [late] [rate=PAGES] [low=ADDR]
  *
  * An area of MIB MiB (default 16) whose page i holds the pattern of
  * (i, ver[i]); every millisecond RATE pages (default 8) get a new version,
@@ -18,6 +18,9 @@
  * With low=ADDR (hex), once a file "map-low" appears beside the stop file,
  * it maps 128 KiB there (where a restore may have put its own work). With
  * "shared", 4 pages of shared anonymous memory, rewritten every step.
+ * With "late", a mapping of 16 pages of its own is made at the start and
+ * left untouched until a file "fill-late" appears beside the stop file;
+ * then it is written once ("late filled" in the log) and checked after.
  * The whole area is checked every 100 steps and at the
  * end; -x corrupts a byte of the side mapping.
  */
@@ -43,6 +46,9 @@ static uint8_t *low;        /* low=: LOW_LEN mapped at low_addr, once asked */
 static uint64_t *shm;       /* shared: 4 pages, word i = step * i */
 static uint64_t shm_step;
 static uint64_t *counters;  /* aba: 512 counters, 0 at rest */
+static uint8_t *late;       /* late: LATE_LEN, empty until filled */
+static int late_filled;
+#define LATE_LEN (16 * PG)
 
 static uint64_t seed_of(size_t i)
 {
@@ -70,6 +76,8 @@ static void check_all(void)
 	SUBJ_CHECK(subj_check_fill(side, side_len, side_seed) < 0, "side mapping (%zu bytes, seed %llu) differs",
 		   side_len, (unsigned long long)side_seed);
 	SUBJ_CHECK(!low || subj_check_fill(low, LOW_LEN, 4242) < 0, "the area at %p differs", (void *)low);
+	SUBJ_CHECK(!late_filled || subj_check_fill(late, LATE_LEN, 5151) < 0, "the late area at %p differs",
+		   (void *)late);
 	for (size_t k = 0; shm && k < 4 * PG / 8; k++)
 		SUBJ_CHECK(shm[k] == shm_step * k, "shared word %zu is %llu, not %llu", k, (unsigned long long)shm[k],
 			   (unsigned long long)(shm_step * k));
@@ -143,6 +151,15 @@ int main(int argc, char **argv)
 			churn = 1;
 		else if (!strcmp(subj.argv[i], "aba"))
 			aba = 1;
+		else if (!strcmp(subj.argv[i], "late")) {
+			/* Between two inaccessible pages: a mapping of its own, whatever
+			 * is mapped next to it. */
+			late = mmap(NULL, LATE_LEN + 2 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (late == MAP_FAILED)
+				subj_fail("mmap late: %s", strerror(errno));
+			late += PG;
+			SUBJ_SYS(mprotect(late, LATE_LEN, PROT_READ | PROT_WRITE));
+		}
 		else if (!strcmp(subj.argv[i], "shared")) {
 			shm = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 			if (shm == MAP_FAILED)
@@ -184,6 +201,15 @@ int main(int argc, char **argv)
 				if (low == MAP_FAILED || (uint64_t)(uintptr_t)low != low_addr)
 					subj_fail("mapping a page at %#llx: %s", (unsigned long long)low_addr, strerror(errno));
 				subj_fill(low, LOW_LEN, 4242);
+			}
+		}
+		if (late && !late_filled) {
+			char path[PATH_MAX];
+			subj_path(path, sizeof(path), "fill-late");
+			if (access(path, F_OK) == 0) {
+				subj_fill(late, LATE_LEN, 5151);
+				late_filled = 1;
+				subj_log("late filled\n");
 			}
 		}
 		if (subj.sabotage && step == 20)

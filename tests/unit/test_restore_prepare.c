@@ -3,10 +3,13 @@
  * prepared process is complete but does not run until released; an aborted
  * one leaves nothing behind; one whose tracer thread dies before the release
  * dies too (PTRACE_O_EXITKILL); stdin rebound by the caller gets the bytes
- * the process had not read, from a plain image and a pre-copy stream.
+ * the process had not read, from a plain image and a pre-copy stream; a
+ * mapping written after the layout was read (ckpt_snapshot) and before the
+ * freeze is in the image.
  *
- * The subject is tests/subjects/memory (ROAM_SUBJECTS), checkpointed into
- * memory through the ckpt API and killed, then restored from that buffer.
+ * The subject is tests/subjects/memory (ROAM_SUBJECTS), or dirty where
+ * said, checkpointed into memory through the ckpt API and killed, then
+ * restored from that buffer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -98,17 +101,22 @@ static void stop_and_pass(const struct world *w, pid_t pid)
 	assert_true(log_has(w, "PASS"));
 }
 
-/* Starts the memory subject (stdin from stdin_fd, or /dev/null when -1),
- * waits for "ready", checkpoints it into w->img (live, with pre-copy
- * rounds, when precopy is set) and kills it. */
-static void subject_to_image_in(struct world *w, int stdin_fd, int precopy)
+/* Starts the subject args (NULL: memory; stdin from stdin_fd, or
+ * /dev/null when -1), waits for "ready", checkpoints it into w->img (live,
+ * with pre-copy rounds, when precopy is set; before_freeze, if any, runs
+ * just before the freeze) and kills it. */
+static void image_of(struct world *w, int stdin_fd, int precopy, const char *const *args,
+		     void (*before_freeze)(struct ckpt *, struct world *))
 {
+	static const char *const memory[] = { "memory", NULL };
 	const char *subjects = getenv("ROAM_SUBJECTS");
 	char exe[512];
 	pid_t pid;
 
+	if (!args)
+		args = memory;
 	assert_non_null(subjects);
-	snprintf(exe, sizeof(exe), "%s/memory", subjects);
+	snprintf(exe, sizeof(exe), "%s/%s", subjects, args[0]);
 	strcpy(w->dir, "/tmp/roam-test-prepare.XXXXXX");
 	assert_non_null(mkdtemp(w->dir));
 	snprintf(w->log, sizeof(w->log), "%s/log", w->dir);
@@ -122,7 +130,7 @@ static void subject_to_image_in(struct world *w, int stdin_fd, int precopy)
 			_exit(126);
 		syscall(SYS_close_range, 3, ~0u, 0);
 		setenv("ROAM_STOP", w->stop, 1);
-		execl(exe, exe, (char *)NULL);
+		execv(exe, (char *const *)args);
 		_exit(127);
 	}
 	for (int i = 0; i < 500 && !log_has(w, "ready"); i++)
@@ -147,6 +155,8 @@ static void subject_to_image_in(struct world *w, int stdin_fd, int precopy)
 		assert_int_equal(ckpt_precopy_round(c, &iw, &rd), 0);
 		assert_int_equal(rd.round, 1);
 	}
+	if (before_freeze)
+		before_freeze(c, w);
 	assert_int_equal(ckpt_freeze(c), 0);
 	assert_int_equal(ckpt_dump(c, &iw), 0);
 	img_writer_fini(&iw);
@@ -158,6 +168,11 @@ static void subject_to_image_in(struct world *w, int stdin_fd, int precopy)
 	assert_int_equal(kill(pid, 0), -1);
 }
 
+static void subject_to_image_in(struct world *w, int stdin_fd, int precopy)
+{
+	image_of(w, stdin_fd, precopy, NULL, NULL);
+}
+
 static void subject_to_image(struct world *w)
 {
 	subject_to_image_in(w, -1, 0);
@@ -165,6 +180,10 @@ static void subject_to_image(struct world *w)
 
 static void world_free(struct world *w)
 {
+	char late[128];
+
+	snprintf(late, sizeof(late), "%s/fill-late", w->dir);
+	unlink(late);
 	unlink(w->log);
 	unlink(w->stop);
 	rmdir(w->dir);
@@ -343,6 +362,43 @@ static void precopy_stdin_rebound(void **state)
 	world_free(&w);
 }
 
+/* The layout is read (as a migration does while the destination prepares),
+ * then the subject fills a mapping that was empty: the page counts read
+ * said it held nothing. */
+static void fill_after_snapshot(struct ckpt *c, struct world *w)
+{
+	char path[128];
+	int fd;
+
+	ckpt_snapshot(c);
+	snprintf(path, sizeof(path), "%s/fill-late", w->dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	for (int i = 0; i < 500 && !log_has(w, "late filled"); i++)
+		sleep_ms(10);
+	assert_true(log_has(w, "late filled"));
+}
+
+/* Its pages are in the image all the same: the restored subject finds
+ * them (it fails, "the late area differs", where they are missing). */
+static void written_after_snapshot(void **state)
+{
+	static const char *const dirty[] = { "dirty", "4", "late", NULL };
+	struct roam_error err = {0};
+	struct world w;
+	(void)state;
+
+	image_of(&w, -1, 0, dirty, fill_after_snapshot);
+	struct restore *r = open_restore(&err);
+	pid_t pid = restore_prepare_mem(r, w.img.p, w.img.len);
+	assert_true(pid > 0);
+	assert_int_equal(restore_release(r), 0);
+	restore_close(r);
+	stop_and_pass(&w, pid);
+	world_free(&w);
+}
+
 struct held {
 	struct world *w;
 	int pidpipe;
@@ -499,6 +555,7 @@ int main(void)
 		cmocka_unit_test(stdin_pipe_data),
 		cmocka_unit_test(precopy_stdin_rebound),
 		cmocka_unit_test(tracer_thread_dies),
+		cmocka_unit_test(written_after_snapshot),
 		cmocka_unit_test(later_copy_wins),
 	};
 
