@@ -275,10 +275,13 @@ int ckpt_collect_files(struct ckpt *c)
 		d->kind = f->kind;
 		d->file_id = (uint32_t)ids[i];
 		d->path = arena_strdup(&c->arena, f->link);
-		/* The process's own /proc files are its own again after restore,
-		 * whatever its PID then. */
+		/* The process's own /proc files and directories (an
+		 * opendir("/proc/self/fd") to list its descriptors) are its own
+		 * again after restore, whatever its PID then. */
 		char own[32];
-		int ol = snprintf(own, sizeof(own), "/proc/%d/", c->pid);
+		size_t ol = (size_t)snprintf(own, sizeof(own), "/proc/%d", c->pid);
+		int is_own = (f->kind == ROAMIMG__FD_KIND__FD_REG || f->kind == ROAMIMG__FD_KIND__FD_DIR) &&
+			     !strncmp(f->link, own, ol) && (f->link[ol] == '/' || f->link[ol] == 0);
 		size_t thread;
 		int task = task_file_of(c, f, &thread);
 		if (task >= 0) {
@@ -289,9 +292,9 @@ int ckpt_collect_files(struct ckpt *c)
 			d->path = arena_strdup(&c->arena, self);
 			d->has_task_tid = 1;
 			d->task_tid = c->threads[thread].tid;
-		} else if (f->kind == ROAMIMG__FD_KIND__FD_REG && !strncmp(f->link, own, (size_t)ol)) {
+		} else if (is_own) {
 			char self[PATH_MAX];
-			snprintf(self, sizeof(self), "/proc/self/%s", f->link + ol);
+			snprintf(self, sizeof(self), "/proc/self%s", f->link + ol);
 			d->path = arena_strdup(&c->arena, self);
 		}
 		d->has_flags = d->has_pos = d->has_cloexec = 1;

@@ -7,6 +7,8 @@
  *   an O_APPEND file: each round seeks to 0 and writes a record, which must
  *     land at the end (size and offset checked)
  *   a directory fd (same inode, openat through it works)
+ *   its own /proc/self/fd, open as a directory: still its own (whatever
+ *     its PID now) and still listing its fds
  *   /dev/null (O_RDWR, also dup2'd to fd 250) and /dev/urandom
  *   a pipe with both ends here and 5000 unread bytes in it; each round
  *     writes one byte and reads one, so the content is a sliding window of a
@@ -31,7 +33,7 @@
 #define PIPE_FILL 5000
 
 static int fd_rw, fd_ro, fd_wo, fd_app, fd_dir, fd_null, fd_null2, fd_rand;
-static int fd_sh, fd_dup, fd_dupcx, pfd[2], fd_opath;
+static int fd_sh, fd_dup, fd_dupcx, pfd[2], fd_opath, fd_procdir;
 static int fl_fd[32], fl_val[32], nfl;	/* F_GETFL of each fd at start */
 static ino_t dir_ino;
 static unsigned nrec, round_;
@@ -103,6 +105,21 @@ static void expect_same(int a, int b, int same, const char *what)
 		   same ? "no longer share" : "now share");
 }
 
+/* fd_procdir is the fd directory of this process, whatever its PID now. */
+static void check_procdir(void)
+{
+	char link[64], want[64], got[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd_procdir);
+	snprintf(want, sizeof(want), "/proc/%d/fd", (int)getpid());
+	n = readlink(link, got, sizeof(got) - 1);
+	SUBJ_CHECK(n > 0, "readlink %s: %s", link, strerror(errno));
+	got[n] = '\0';
+	SUBJ_CHECK(!strcmp(got, want), "fd %d is %s, not %s", fd_procdir, got, want);
+	SUBJ_CHECK(faccessat(fd_procdir, "0", F_OK, 0) == 0, "fd 0 not listed through fd %d", fd_procdir);
+}
+
 static void save_flags(void)
 {
 	int all[] = { 0, 1, 2, fd_rw, fd_ro, fd_wo, fd_app, fd_dir, fd_null, fd_null2, fd_rand,
@@ -144,6 +161,7 @@ static void check_static(void)
 	SUBJ_SYS(fstatat(fd_dir, "fds-rw.dat", &st, 0));
 	SUBJ_CHECK(st.st_size == 1000, "fds-rw.dat through the directory fd: size %lld",
 		   (long long)st.st_size);
+	check_procdir();
 	expect_chr(fd_null, 1, 3, "/dev/null");
 	expect_chr(fd_null2, 1, 3, "/dev/null at fd 250");
 	expect_chr(fd_rand, 1, 9, "/dev/urandom");
@@ -319,6 +337,8 @@ int main(int argc, char **argv)
 	SUBJ_SYS(fcntl(pfd[1], F_SETFL, O_NONBLOCK));
 	fd_opath = open(subj.dir, O_PATH | O_CLOEXEC);
 	SUBJ_SYS(fd_opath);
+	fd_procdir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	SUBJ_SYS(fd_procdir);
 	save_flags();
 	std_shared = kcmp_file(1, 2) == 0;
 	std1_flags = fcntl(1, F_GETFL);
