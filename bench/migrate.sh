@@ -40,6 +40,8 @@
 #   RUNS_BIG [3]       measured runs per tool at 1 GiB and above
 #   WARMUP [1]         unmeasured rounds before each configuration
 #   TICK_US [100]      the subject's sleep between two clock readings
+#   SETTLE_S [4]       seconds every tool (and the floor) waits, its subject
+#                      ready, before it is timed: see "settle" below
 #   TOOL_TIMEOUT [120] seconds one command may take
 #   ROAM_COLD [1]      also measure roam migrate --cold
 #   CRIU_PS [1]        also measure CRIU with its page server (criu-ps)
@@ -62,6 +64,7 @@ RUNS=${RUNS:-7}
 RUNS_BIG=${RUNS_BIG:-3}
 WARMUP=${WARMUP:-1}
 TICK_US=${TICK_US:-100}
+SETTLE_S=${SETTLE_S:-4}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-120}
 ROAM_COLD=${ROAM_COLD:-1}
 CRIU_PS=${CRIU_PS:-1}
@@ -196,6 +199,16 @@ bail() {
 
 # TSV columns after tool/size/rate/run:
 #   wall_us own_total_us own_down_us stall_us bytes rounds dump_us copy_us restore_us note
+# settle: every timed run starts from memory in the same state. This VM's
+# balloon device reports freed pages to the host (free page reporting, about
+# 2 s after they are freed), which must fault them in again when they are
+# next touched: 1 GiB copied into fresh pages took 0.45 to 2.6 s right after
+# another GiB was freed, 2.75 to 2.95 s once 4 s had passed. Without the
+# wait a tool got fast or slow pages by what freed memory just before it;
+# with it each pays for fresh pages as the floor does. (The dirtying thread
+# is at work meanwhile.)
+settle() { sleep "$SETTLE_S"; }
+
 # one_criu SIZE RATE [ps]: prints them, or "FAIL reason". With "ps" the
 # dump sends the memory to a `criu page-server` on h2 as it goes, and only
 # the rest of the image is copied afterwards.
@@ -223,7 +236,7 @@ one_criu() {
 		track "$pspid"
 		psargs=(--page-server --address "$(host_ip 2)" --port $((PORT + 1)))
 	fi
-	sleep 0.2 # the dirtying thread is at work
+	settle
 
 	now_us t0
 	timeout "$TOOL_TIMEOUT" nsenter --net="$(host_ns 1)" \
@@ -280,7 +293,7 @@ one_roam() {
 	roam_job=$(roam_on 1 run --on "$(hname 1)" --detach -- "$SUBJECT" $(subject_args "$size" "$rate") \
 		</dev/null 2>"$w/run.err") || { echo "FAIL roam_run:$(last_words "$w/run.err")"; roam_job=""; return; }
 	line=$(wait_line "$w/rep" ready 120) || { echo "FAIL subject_not_ready"; return; }
-	sleep 0.2 # the dirtying thread is at work
+	settle
 
 	now_us t0
 	out=$(timeout "$TOOL_TIMEOUT" "$ROAM" migrate --control "$MWORK/h1.sock" "$roam_job" \
@@ -315,6 +328,7 @@ one_floor() {
 	recv_pid=$!
 	track "$recv_pid"
 	wait_line "$w/recv.out" listening 10 >/dev/null || { bail "receiver:$(last_words "$w/recv.err")"; return; }
+	settle
 	out=$(timeout "$TOOL_TIMEOUT" nsenter --net="$(host_ns 1)" "$FLOOR" send "$(host_ip 2)" "$PORT" "$size" 2>&1)
 	rc=$?
 	wait "$recv_pid"; recv_pid=""
@@ -414,7 +428,7 @@ done
 
 /usr/bin/python3 "$here/migrate_report.py" "$TSV" \
 	--criu "$("$CRIU" --version | awk '/Version/ {print $2}')" \
-	--machine "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg); run at nice $nice_now; subject ticks every ${TICK_US} us." \
+	--machine "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg); run at nice $nice_now; subject ticks every ${TICK_US} us; each run timed after a ${SETTLE_S} s settle (see bench/migrate.sh)." \
 	${why:+--roam-missing "$why"} >"$MD" || die "report failed"
 cat "$MD"
 log "table saved: $MD"
