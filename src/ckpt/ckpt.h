@@ -111,6 +111,11 @@ int ckpt_check(struct ckpt *c, int every_flag);
 int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
 int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *out);
 int ckpt_precopy_pending(struct ckpt *c, uint64_t *pages);
+/* What is left for the freeze, for deciding whether to go on (last: the last
+ * step's figures): counted where the tracking can (ckpt_precopy_pending);
+ * where it cannot (hashing), the last round's size stands in. 0, or
+ * -EOPNOTSUPP before any round where it cannot count. */
+int ckpt_precopy_rest(struct ckpt *c, const struct ckpt_round *last, uint64_t *pages);
 
 /*
  * When a migration's rounds should end (pure: no process involved), before

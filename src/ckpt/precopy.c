@@ -520,6 +520,17 @@ int ckpt_precopy_pending(struct ckpt *c, uint64_t *pages)
 	return 0;
 }
 
+int ckpt_precopy_rest(struct ckpt *c, const struct ckpt_round *last, uint64_t *pages)
+{
+	int rc = ckpt_precopy_pending(c, pages);
+
+	if (rc < 0 && last->round > 0) {
+		*pages = last->dirty_pages;
+		rc = 0;
+	}
+	return rc;
+}
+
 bool ckpt_precopy_enough(uint64_t rest, uint64_t last, double rate, uint64_t rest_ns)
 {
 	double ns = (double)rest * PAGE / (rate > 0 ? rate : 1.0);

@@ -70,9 +70,7 @@ static void print_round(const struct ckpt_round *r)
 
 /* The pre-copy rounds while the process runs: stop once what is left to
  * send is small, or once it stops shrinking (the process writes as fast as
- * the rounds copy). What is left is counted after each round where the
- * tracking can (what the freeze would send now); hashing cannot count
- * without a round, and the round's own size stands in. */
+ * the rounds copy): what the freeze would send now (ckpt_precopy_rest). */
 static int precopy(struct ckpt *c, struct img_writer *w, int rounds, int gap_ms, int stats)
 {
 	struct ckpt_round r;
@@ -93,9 +91,8 @@ static int precopy(struct ckpt *c, struct img_writer *w, int rounds, int gap_ms,
 			return rc;
 		if (stats)
 			print_round(&r);
-		uint64_t rest;
-		if (ckpt_precopy_pending(c, &rest) < 0)
-			rest = r.dirty_pages;
+		uint64_t rest = r.dirty_pages;
+		(void)ckpt_precopy_rest(c, &r, &rest);   /* after a round: never fails */
 		if (rest * 4096 <= (1u << 20) || rest >= last)
 			break;
 		last = rest;

@@ -69,11 +69,10 @@ static char decision(struct mig *g)
  * The stream is blocking, so a round's rate is the link's: a process that
  * writes memory about as fast as the link carries it ends the rounds early,
  * its rest no longer shrinking (ckpt_precopy_enough). Before each round the
- * rest is counted where the tracking can (userfaultfd: a scan of the page
- * tables that changes nothing) rather than guessed from the last round's
- * size: a round costs milliseconds of its own (the walk that protects the
- * pages again), more than a few pages take at the freeze. Hashing cannot
- * count without a round: there the last round's size stands in.
+ * rest is counted where the tracking can (ckpt_precopy_rest; userfaultfd:
+ * a scan of the page tables that changes nothing) rather than guessed from
+ * the last round's size: a round costs milliseconds of its own (the walk
+ * that protects the pages again), more than a few pages take at the freeze.
  */
 #define PRECOPY_MAX_ROUNDS 12
 #define PRECOPY_REST_NS    5000000ull    /* what is left should go in 5 ms */
@@ -92,11 +91,7 @@ static int precopy(struct mig *g, struct img_writer *w, int *rounds)
 	for (*rounds = 0; *rounds < PRECOPY_MAX_ROUNDS; ++*rounds) {
 		double rate = ckpt_precopy_pace(&r);
 		uint64_t rest = 0;
-		bool known = ckpt_precopy_pending(g->ck, &rest) == 0;
-		if (!known && *rounds > 0) {
-			rest = r.dirty_pages;
-			known = true;
-		}
+		bool known = ckpt_precopy_rest(g->ck, &r, &rest) == 0;
 		if (known && ckpt_precopy_enough(rest, last, rate, PRECOPY_REST_NS))
 			break;
 		last = known ? rest : UINT64_MAX;
