@@ -73,7 +73,7 @@ int ckpt_open(struct ckpt **out, pid_t pid, const struct ckpt_opts *opts, struct
 /* The refusals before the freeze. The mappings are read from maps, which
  * costs nothing; with every_flag, from smaps, whose flags show what maps
  * cannot (device memory, hugetlbfs, a userfaultfd registration) at the cost
- * of a walk of every page table (2 ms for 64 MiB of small pages, 25 ms a
+ * of a walk of every page table (1.5 ms for 64 MiB of small pages, 25 ms a
  * GiB). Without it, those are refused once frozen, where smaps is read
  * anyway, and the process runs on: every_flag is for a check that freezes
  * nothing after it (roam migrate --check). */
