@@ -397,10 +397,7 @@ static void start_transfer(struct mig *g)
 	g->state = MS_TRANSFER;
 	mig_record_write(g);
 	progress(g, "transfer");
-	if (mig_start_worker(g) < 0) {
-		g->state = MS_PREPARE;
-		return source_abort(g, "cannot start a worker");
-	}
+	mig_go(g);   /* a worker gone meanwhile: its note pipe's end aborts */
 }
 
 /* Tells the worker to resume the process; the rest happens at its note. */
@@ -411,7 +408,7 @@ static void source_abort(struct mig *g, const char *why)
 	snprintf(g->why, sizeof(g->why), "%s", why);
 	if (g->link)
 		ctl(g, MIG_OP_ABORT, why);   /* unknown to it: ignored */
-	if (g->worker) {
+	if (g->worker && g->state != MS_PREPARE) {
 		/* A worker still streaming would not hear 'R' until its stream
 		 * fails: it is told to cut it (mig_cut_stream). Never killed:
 		 * once it froze the process for the last time, the process dies
@@ -423,7 +420,8 @@ static void source_abort(struct mig *g, const char *why)
 		mig_tell(g, 'R');
 		return;
 	}
-	/* Nothing was frozen. */
+	/* Nothing was frozen: a worker waiting for the word to go has not
+	 * touched the process, and dies in mig_free. */
 	struct job *j = g->job;
 	if (j) {
 		exec_unhold(j);
@@ -867,9 +865,12 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 		g->hold_sent = true;
 	}
 	progress(g, "prepare");
-	/* While the destination prepares: the layout's walk of every page
-	 * table, which the freeze would otherwise begin with. */
-	ckpt_snapshot(g->ck);
+	/* The worker starts now, while the destination prepares: it reads the
+	 * layout (a walk of every page table, 25 ms a GiB, which the freeze
+	 * would otherwise begin with) out of this loop, and is ready when
+	 * READY comes (start_transfer). */
+	if (mig_start_worker(g) < 0)
+		source_abort(g, "cannot start a worker");
 	return 0;
 }
 

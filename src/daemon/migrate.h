@@ -112,7 +112,10 @@ bool mig_fault(const char *name);
 void mig_fault_exit(const char *name);
 
 /* migrate_worker.c */
+/* Forks g's worker. A source's is forked at PREPARE and waits for
+ * mig_go, once the destination is READY, before it touches the process. */
 int mig_start_worker(struct mig *g);
+void mig_go(struct mig *g);
 void mig_tell(struct mig *g, char c);
 /* Source: the worker's stream to the destination fails at once (its
  * writes, or the connection it is making), so that it comes to the

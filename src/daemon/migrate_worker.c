@@ -5,6 +5,7 @@
  * for the decision (kill or resume; release or abort). See migrate.c.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +53,38 @@ static void note(struct mig *g, char kind, int rc, pid_t pid, uint64_t freeze_ns
 		roam_error_text(e, n.err, sizeof(n.err));
 	while (write(g->worker_note_fd, &n, sizeof(n)) < 0 && errno == EINTR)
 		;
+}
+
+/* The word to go to a source worker (mig_go): where the destination's
+ * bulk channel listens. One write, atomic on a pipe. */
+struct worker_go {
+	char kind;              /* 'T' */
+	uint16_t port;
+	char addr[sizeof(((struct mig *)0)->bulk_addr)];
+};
+
+/* In a source worker: waits for the word to go. 0 when roamd is gone (it
+ * kills a worker it no longer needs before this returns, as a rule). */
+static bool wait_go(struct mig *g)
+{
+	struct worker_go go;
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < sizeof(go)) {
+		n = read(g->worker_ctl_fd, (char *)&go + got, sizeof(go) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+	}
+	if (go.kind != 'T')
+		return false;
+	g->bulk_port = go.port;
+	memcpy(g->bulk_addr, go.addr, sizeof(go.addr));
+	g->bulk_addr[sizeof(g->bulk_addr) - 1] = 0;
+	return true;
 }
 
 static char decision(struct mig *g)
@@ -137,6 +170,13 @@ static void source_worker(struct mig *g)
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
+	/* Forked at PREPARE: while the destination prepares, the layout's walk
+	 * of every page table, which the freeze would otherwise begin with. */
+	ckpt_snapshot(g->ck);
+	if (!wait_go(g)) {
+		ckpt_close(g->ck);   /* nothing touched: the process runs on */
+		return;
+	}
 	snprintf(token, sizeof(token), "%llu %s %s", (unsigned long long)g->mid, roamd->cfg.name, g->peer);
 	rc = bulk_connect(&b, g->bulk_addr, g->bulk_port, roamd->key, token, strlen(token), BULK_WAIT_MS);
 	if (rc < 0)
@@ -321,6 +361,16 @@ void mig_cut_stream(struct mig *g)
 	 * has not frozen the process yet: it runs on, as after a cut. */
 	if (g->worker > 0)
 		kill(g->worker, SIGUSR1);
+}
+
+void mig_go(struct mig *g)
+{
+	struct worker_go go = {.kind = 'T', .port = g->bulk_port};
+	ssize_t n;
+
+	memcpy(go.addr, g->bulk_addr, sizeof(go.addr));
+	while ((n = write(g->ctl_fd, &go, sizeof(go))) < 0 && errno == EINTR)
+		;
 }
 
 void mig_tell(struct mig *g, char c)
