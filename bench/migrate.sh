@@ -46,6 +46,9 @@
 #   ROAM_COLD [1]      also measure roam migrate --cold
 #   CRIU_PS [1]        also measure CRIU with its page server (criu-ps)
 #   ROAMD_EXTRA []     more flags for both roamd (bench/migrate_net.sh)
+#   ROAM_CLEAR [0]     1: both roamd send images in clear, still authenticated
+#                      (--image-encryption no, as CRIU's own transfer here is
+#                      plain TCP); the table's header says which
 #   CRIU [bench/criu/build.sh's]  ROAM, ROAMD [build/]  OUT [bench/out]
 #   BENCH_NICE [-10]   nice level of the whole run; empty to leave it
 set -u
@@ -67,6 +70,13 @@ TICK_US=${TICK_US:-100}
 SETTLE_S=${SETTLE_S:-4}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-120}
 ROAM_COLD=${ROAM_COLD:-1}
+ROAM_CLEAR=${ROAM_CLEAR:-0}
+if [ "$ROAM_CLEAR" = 1 ]; then
+	ROAMD_EXTRA="${ROAMD_EXTRA:-} --image-encryption no"
+	images="roam's images in clear, each record authenticated (AES-256-GMAC; roamd --image-encryption no)"
+else
+	images="roam's images encrypted (AES-256-GCM, the default)"
+fi
 CRIU_PS=${CRIU_PS:-1}
 ROAM=${ROAM:-$root/build/roam}
 ROAMD=${ROAMD:-$root/build/roamd}
@@ -428,7 +438,7 @@ done
 
 /usr/bin/python3 "$here/migrate_report.py" "$TSV" \
 	--criu "$("$CRIU" --version | awk '/Version/ {print $2}')" \
-	--machine "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg); run at nice $nice_now; subject ticks every ${TICK_US} us; each run timed after a ${SETTLE_S} s settle (see bench/migrate.sh)." \
+	--machine "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg); run at nice $nice_now; $images; subject ticks every ${TICK_US} us; each run timed after a ${SETTLE_S} s settle (see bench/migrate.sh)." \
 	${why:+--roam-missing "$why"} >"$MD" || die "report failed"
 cat "$MD"
 log "table saved: $MD"

@@ -1444,5 +1444,8 @@ void migrate_init(void)
 	next_mid = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	mig_records_load();
 	bulk_preload();   /* once here, not in every worker */
+	bulk_allow_clear(roamd->cfg.image_clear);
+	if (roamd->cfg.image_clear)
+		log_info("migration images go in clear (authenticated) with hosts that allow it too");
 }
 

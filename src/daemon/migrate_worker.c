@@ -270,6 +270,8 @@ static void dest_worker(struct mig *g)
 		roam_fail(&g->err, rc, "the bulk channel from %s: %s", g->peer, bulk_strerror(rc));
 		pid = rc;
 	} else {
+		log_info("migration %llu from %s: image %s", (unsigned long long)g->mid, g->peer,
+			 bulk_cipher_name(b.cipher));
 		reading = g;
 		pid = restore_prepare(g->rs, stream_read, &b);
 	}

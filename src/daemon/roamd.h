@@ -52,6 +52,7 @@ struct config {
 	unsigned doubt_timeout_s;    /* destination: prepared, source silent */
 	uint64_t job_mem_max;        /* bytes each job may use here (its cgroup's limit), 0: none */
 	bool dirty_hash;             /* pre-copy tracks dirty pages by hashing */
+	bool image_clear;            /* image-encryption no: images may go in clear */
 	char hide_cpu[CL_MAX_TAGS][CL_NAME_MAX];  /* tests: flags advertised as missing */
 	unsigned nhide_cpu;
 	char test_vdso_id[64];       /* tests: advertised vDSO identity */

@@ -29,7 +29,25 @@
 #define BULK_DIRECT_MIN (64u << 10)
 
 /* caps bits in the client's hello */
-#define CAP_AES 0x01
+#define CAP_AES   0x01
+#define CAP_CLEAR 0x02          /* would take AES-256-GMAC: records in clear */
+
+static int clear_ok;            /* bulk_allow_clear */
+
+void bulk_allow_clear(int on)
+{
+	clear_ok = on != 0;
+}
+
+const char *bulk_cipher_name(int cipher)
+{
+	switch (cipher) {
+	case BULK_XCHACHA20POLY1305: return "encrypted (XChaCha20-Poly1305)";
+	case BULK_AES256GCM: return "encrypted (AES-256-GCM)";
+	case BULK_AES256GMAC: return "in clear, authenticated (AES-256-GMAC)";
+	default: return "none";
+	}
+}
 
 const char *bulk_strerror(int err)
 {
@@ -93,7 +111,7 @@ int bulk_init_keys(struct bulk *b, int cipher, const uint8_t tx[32], const uint8
 	b->cipher = cipher;
 	memcpy(b->tx_key, tx, 32);
 	memcpy(b->rx_key, rx, 32);
-	if (cipher == BULK_AES256GCM) {
+	if (cipher == BULK_AES256GCM || cipher == BULK_AES256GMAC) {
 		b->tx_gcm = gcm_new(tx, 1);
 		b->rx_gcm = gcm_new(rx, 0);
 		if (!b->tx_gcm || !b->rx_gcm)
@@ -102,16 +120,18 @@ int bulk_init_keys(struct bulk *b, int cipher, const uint8_t tx[32], const uint8
 	return 0;
 }
 
-/* One GCM record with OpenSSL: in place or not, hdr as associated data.
+/* One GCM record with OpenSSL: in place or not, hdr as associated data;
+ * in clear (GMAC) the data is associated data too, and dst is not written.
  * Sealing writes the tag; opening checks it (0, or -1 when it fails). */
-static int gcm_record(EVP_CIPHER_CTX *x, int seal, const uint8_t nonce[12], const uint8_t *hdr,
-		      const uint8_t *src, uint8_t *dst, size_t n, uint8_t tag[BULK_TAG_SIZE])
+static int gcm_record(EVP_CIPHER_CTX *x, int seal, int clear, const uint8_t nonce[12],
+		      const uint8_t *hdr, const uint8_t *src, uint8_t *dst, size_t n,
+		      uint8_t tag[BULK_TAG_SIZE])
 {
 	int len;
 
 	if (EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, seal) != 1 ||
 	    EVP_CipherUpdate(x, NULL, &len, hdr, BULK_HDR_SIZE) != 1 ||
-	    (n && EVP_CipherUpdate(x, dst, &len, src, (int)n) != 1))
+	    (n && EVP_CipherUpdate(x, clear ? NULL : dst, &len, src, (int)n) != 1))
 		return -1;
 	if (!seal && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, BULK_TAG_SIZE, tag) != 1)
 		return -1;
@@ -122,7 +142,8 @@ static int gcm_record(EVP_CIPHER_CTX *x, int seal, const uint8_t nonce[12], cons
 	return 0;
 }
 
-/* Seals src[0..n) into dst (which may be src) as the next record. */
+/* Seals src[0..n) into dst (which may be src) as the next record; in
+ * clear, dst is left alone (the caller sends src). */
 static void seal_to(struct bulk *b, unsigned type, const uint8_t *src, uint8_t *dst, size_t n,
 		    uint8_t hdr[BULK_HDR_SIZE], uint8_t tag[BULK_TAG_SIZE])
 {
@@ -136,9 +157,9 @@ static void seal_to(struct bulk *b, unsigned type, const uint8_t *src, uint8_t *
 	hdr[4] = (uint8_t)type;
 	hdr[5] = hdr[6] = hdr[7] = 0;
 	seq_nonce(b->tx_seq++, nonce);
-	if (b->cipher == BULK_AES256GCM) {
+	if (b->cipher == BULK_AES256GCM || b->cipher == BULK_AES256GMAC) {
 		/* Cannot fail with a context that bulk_init_keys made. */
-		if (gcm_record(b->tx_gcm, 1, nonce, hdr, src, dst, n, tag) < 0)
+		if (gcm_record(b->tx_gcm, 1, b->cipher == BULK_AES256GMAC, nonce, hdr, src, dst, n, tag) < 0)
 			abort();
 	} else
 		crypto_aead_xchacha20poly1305_ietf_encrypt_detached(dst, tag, &tlen, src, n, hdr,
@@ -189,8 +210,9 @@ int bulk_open(struct bulk *b, const uint8_t hdr[BULK_HDR_SIZE], uint8_t *c, size
 	if (n == 0)
 		c = none;
 	seq_nonce(b->rx_seq, nonce);
-	if (b->cipher == BULK_AES256GCM)
-		rc = gcm_record(b->rx_gcm, 0, nonce, hdr, c, c, n, (uint8_t *)tag);
+	if (b->cipher == BULK_AES256GCM || b->cipher == BULK_AES256GMAC)
+		rc = gcm_record(b->rx_gcm, 0, b->cipher == BULK_AES256GMAC, nonce, hdr, c, c, n,
+				(uint8_t *)tag);
 	else
 		rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(c, NULL, c, n, tag, hdr,
 									 BULK_HDR_SIZE, nonce,
@@ -411,7 +433,19 @@ static void bulk_key(const uint8_t key[LINK_KEY_SIZE], uint8_t caps, const void 
 
 static uint8_t local_caps(void)
 {
-	return crypto_aead_aes256gcm_is_available() ? CAP_AES : 0;
+	if (!crypto_aead_aes256gcm_is_available())
+		return 0;
+	return CAP_AES | (clear_ok ? CAP_CLEAR : 0);
+}
+
+/* The server's choice for a client's caps. */
+static int pick_cipher(uint8_t theirs)
+{
+	uint8_t both = theirs & local_caps();
+
+	if (!(both & CAP_AES))
+		return BULK_XCHACHA20POLY1305;
+	return both & CAP_CLEAR ? BULK_AES256GMAC : BULK_AES256GCM;
 }
 
 /* Server side of one handshake on fd; fills b's keys on success. */
@@ -427,8 +461,7 @@ static int server_handshake(struct bulk *b, int fd, const uint8_t key[LINK_KEY_S
 		return rc;
 	if (memcmp(ch, BULK_MAGIC, 8) || ch[8] != BULK_VERSION)
 		return -BULK_ERR_MAGIC;
-	cipher = (ch[9] & CAP_AES) && (local_caps() & CAP_AES) ? BULK_AES256GCM
-							      : BULK_XCHACHA20POLY1305;
+	cipher = pick_cipher(ch[9]);
 	bulk_key(key, ch[9], token, toklen, kb);
 	link_init(&l, LINK_SERVER, kb);
 	memcpy(sr, BULK_MAGIC, 8);
@@ -478,7 +511,8 @@ static int client_handshake(struct bulk *b, int fd, const uint8_t key[LINK_KEY_S
 	rc = -BULK_ERR_MAGIC;
 	if (memcmp(sr, BULK_MAGIC, 8) || sr[8] != BULK_VERSION)
 		goto out;
-	if (cipher != BULK_XCHACHA20POLY1305 && !(cipher == BULK_AES256GCM && (caps & CAP_AES)))
+	if (cipher != BULK_XCHACHA20POLY1305 && !(cipher == BULK_AES256GCM && (caps & CAP_AES)) &&
+	    !(cipher == BULK_AES256GMAC && (caps & CAP_CLEAR)))
 		goto out;
 	if ((rc = link_client_finish(&l, sr + 10, fin)))
 		goto out;
@@ -677,6 +711,8 @@ static int send_record(struct bulk *b, unsigned type, const uint8_t *src, uint8_
 		{ .iov_base = tag, .iov_len = sizeof(tag) },
 	};
 
+	if (b->cipher == BULK_AES256GMAC)
+		iov[1].iov_base = (void *)src;   /* in clear: sent as it is, no copy */
 	seal_to(b, type, src, dst, n, hdr, tag);
 	if (n == 0) {
 		iov[1] = iov[2];

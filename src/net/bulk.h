@@ -13,8 +13,10 @@
  *   client -> server  link FINISH
  *   server -> client  READY record (sealed, empty)
  *
- * caps says whether the client can run AES-256-GCM in hardware; the server
- * picks AES-256-GCM when both can, XChaCha20-Poly1305 otherwise. The link
+ * caps says whether the client can run AES-256-GCM in hardware, and whether
+ * it would take records in clear (bulk_allow_clear); the server picks
+ * AES-256-GMAC when both can and would, else AES-256-GCM when both can,
+ * XChaCha20-Poly1305 otherwise. The link
  * handshake (link.h, reused as it is) then runs under
  * Kb = H_K("roam-bulk" | version | caps | u32le |T| | T) instead of K: its
  * proofs show each side holds K *and* T *and* saw the same caps (another key,
@@ -31,7 +33,11 @@
  * ciphertext, then the 16-byte tag. The 8-byte header is the associated
  * data; the nonce is a per-direction record counter both sides track and
  * never send, so a replayed, reordered, dropped or altered record fails to
- * open. The sender ends with an END record: a stream cut before it reads as
+ * open. Under AES-256-GMAC the data goes in clear, header and data both
+ * associated data of an empty AES-256-GCM message: authenticated just the
+ * same, only not secret (for a trusted network, as CRIU's page server and
+ * MOSIX send memory: the tag is the cipher's only pass over the bytes, at
+ * about twice the speed). The sender ends with an END record: a stream cut before it reads as
  * -BULK_ERR_TRUNC, never as a clean end. A SYNC record from the sender asks
  * the receiver to answer SYNCED once its reader has taken every byte before
  * it (bulk_sync): the only record the receiver sends after READY. Any error
@@ -61,6 +67,7 @@
 enum bulk_cipher {
 	BULK_XCHACHA20POLY1305 = 1,
 	BULK_AES256GCM         = 2,
+	BULK_AES256GMAC        = 3,     /* in clear, authenticated */
 };
 
 enum bulk_rec_type {
@@ -107,6 +114,9 @@ struct bulk {
 	size_t rx_off, rx_len;  /* the part of rx_buf not yet handed out */
 };
 
+/* How a channel's records go, in words: "encrypted (AES-256-GCM)", ... */
+const char *bulk_cipher_name(int cipher);
+
 /* Returns a static description of a bulk_error, link_error or errno. */
 const char *bulk_strerror(int err);
 
@@ -115,6 +125,11 @@ const char *bulk_strerror(int err);
  * millisecond). A process that forks bulk channel users calls it once, so
  * that each child does not pay it on its way to the first record. */
 void bulk_preload(void);
+
+/* Whether this process offers (client) or accepts (server) records in
+ * clear, authenticated but not encrypted; a channel is in clear only when
+ * both ends would. Off unless set; for the whole process. */
+void bulk_allow_clear(int on);
 
 /*
  * Destination worker: a listening TCP socket on bind_addr (numeric IPv4 or

@@ -5,7 +5,9 @@
  * before its end marker is an error, not an end; bulk_accept drops bad
  * clients and still takes the good one; an image stream (img_writer ->
  * bulk_write, bulk_read -> img_reader) arrives page for page. The record
- * layer is also driven over buffers, for both ciphers.
+ * layer is also driven over buffers, for every cipher. Records in clear
+ * (AES-256-GMAC) are taken only when both ends allow them, stay readable on
+ * the wire, and are authenticated all the same.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,6 +21,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -558,6 +561,8 @@ static void records(int cipher)
 		memset(buf[i] + BULK_HDR_SIZE, 'a' + i, 64);
 		bulk_seal(&tx, BULK_REC_DATA, buf[i] + BULK_HDR_SIZE, 64, buf[i],
 			  buf[i] + BULK_HDR_SIZE + 64);
+		/* In clear the data is left as it was; sealed, it is not. */
+		assert_int_equal(buf[i][BULK_HDR_SIZE + 5] == 'a' + i, cipher == BULK_AES256GMAC);
 	}
 	/* Incomplete input asks for more, and changes nothing. */
 	assert_int_equal(bulk_take(&rx, buf[0], BULK_HDR_SIZE - 1, &r), 1);
@@ -589,7 +594,11 @@ static void records(int cipher)
 	buf[1][7] = 0;
 	assert_int_equal(bulk_take(&rx, buf[1], rl, &r), 0);
 	assert_int_equal(r.data[63], 'b');
-	/* A flipped tag bit. */
+	/* A flipped data bit (in clear too), then a flipped tag bit. */
+	memcpy(&rx2, &rx, sizeof(rx));
+	memcpy(tmp, buf[2], rl);
+	tmp[BULK_HDR_SIZE + 10] ^= 0x01;
+	assert_int_equal(bulk_take(&rx2, tmp, rl, &r), -BULK_ERR_RECORD);
 	buf[2][rl - 1] ^= 0x80;
 	assert_int_equal(bulk_take(&rx, buf[2], rl, &r), -BULK_ERR_RECORD);
 	bulk_close(&tx);
@@ -602,6 +611,14 @@ static void test_records_aes(void **state)
 	if (!crypto_aead_aes256gcm_is_available())
 		skip();
 	records(BULK_AES256GCM);
+}
+
+static void test_records_gmac(void **state)
+{
+	(void)state;
+	if (!crypto_aead_aes256gcm_is_available())
+		skip();
+	records(BULK_AES256GMAC);
 }
 
 static void test_records_xchacha(void **state)
@@ -633,6 +650,89 @@ static void test_aes_is_standard_gcm(void **state)
 			 0);
 	assert_memory_equal(c, p, sizeof(p));
 	bulk_close(&b);
+}
+
+/* Records in clear carry a standard GMAC: AES-256-GCM of no plaintext, the
+ * header and the data its associated data (libsodium's GCM checks it). */
+static void test_gmac_is_standard(void **state)
+{
+	uint8_t k1[32], k2[32], hdr[BULK_HDR_SIZE], tag[BULK_TAG_SIZE], p[1000], c[1000];
+	uint8_t ad[BULK_HDR_SIZE + sizeof(p)];
+	uint8_t nonce[crypto_aead_aes256gcm_NPUBBYTES] = { 0 };
+	struct bulk b;
+
+	(void)state;
+	if (!crypto_aead_aes256gcm_is_available())
+		skip();
+	randombytes_buf(k1, sizeof(k1));
+	randombytes_buf(k2, sizeof(k2));
+	randombytes_buf(p, sizeof(p));
+	memcpy(c, p, sizeof(p));
+	assert_int_equal(bulk_init_keys(&b, BULK_AES256GMAC, k1, k2), 0);
+	bulk_seal(&b, BULK_REC_DATA, c, sizeof(c), hdr, tag);
+	assert_memory_equal(c, p, sizeof(p));
+	memcpy(ad, hdr, sizeof(hdr));
+	memcpy(ad + sizeof(hdr), p, sizeof(p));
+	assert_int_equal(crypto_aead_aes256gcm_decrypt_detached(c, NULL, c, 0, tag, ad, sizeof(ad), nonce, k1), 0);
+	ad[sizeof(ad) - 1] ^= 1;
+	assert_int_equal(crypto_aead_aes256gcm_decrypt_detached(c, NULL, c, 0, tag, ad, sizeof(ad), nonce, k1), -1);
+	bulk_close(&b);
+}
+
+/* A channel goes in clear only when both ends allow it: the server, in a
+ * child of its own (bulk_allow_clear is per process), reads 1 MiB and exits
+ * with the cipher it chose, the client checks its own and sends. */
+static void clear_when(int client_ok, int server_ok, int want)
+{
+	size_t n = 1 << 20;
+	uint8_t *p = malloc(n), *got = malloc(n);
+	uint16_t port = 0;
+	int lfd = bulk_listen("127.0.0.1", &port), status;
+	struct bulk b;
+	pid_t pid;
+
+	assert_non_null(p);
+	assert_non_null(got);
+	assert_true(lfd >= 0);
+	fill(p, n, 41);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		size_t have = 0;
+		ssize_t r = 1;
+		bulk_allow_clear(server_ok);
+		if (bulk_accept(&b, lfd, K, TOK, strlen(TOK), 5000))
+			_exit(100);
+		while (have < n && (r = bulk_read(&b, got + have, n - have)) > 0)
+			have += (size_t)r;
+		if (have != n || memcmp(got, p, n) || bulk_read(&b, got, 1) != 0)
+			_exit(101);
+		_exit(b.cipher);
+	}
+	close(lfd);
+	bulk_allow_clear(client_ok);
+	assert_int_equal(bulk_connect(&b, "127.0.0.1", port, K, TOK, strlen(TOK), 5000), 0);
+	bulk_allow_clear(0);
+	assert_int_equal(b.cipher, want);
+	assert_int_equal(bulk_write(&b, p, n), 0);
+	assert_int_equal(bulk_finish(&b), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	bulk_close(&b);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), want);
+	free(p);
+	free(got);
+}
+
+static void test_clear_only_when_both_allow(void **state)
+{
+	(void)state;
+	if (!crypto_aead_aes256gcm_is_available())
+		skip();
+	clear_when(1, 1, BULK_AES256GMAC);
+	clear_when(1, 0, BULK_AES256GCM);
+	clear_when(0, 1, BULK_AES256GCM);
+	clear_when(0, 0, BULK_AES256GCM);
 }
 
 static void test_header_limits(void **state)
@@ -677,8 +777,11 @@ int main(void)
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_image_stream),
 		cmocka_unit_test(test_records_aes),
+		cmocka_unit_test(test_records_gmac),
 		cmocka_unit_test(test_records_xchacha),
 		cmocka_unit_test(test_aes_is_standard_gcm),
+		cmocka_unit_test(test_gmac_is_standard),
+		cmocka_unit_test(test_clear_only_when_both_allow),
 		cmocka_unit_test(test_header_limits),
 	};
 
