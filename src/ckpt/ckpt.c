@@ -292,7 +292,6 @@ void ckpt_close(struct ckpt *c)
 		close(c->pagemapfd);
 	ckpt_precopy_free(c);
 	ckpt_snapshot_drop(c);
-	free(c->warm_buf);
 	proc_free_vmas(c->vmas, c->nvmas);
 	free(c->threads);
 	free(c->status);

@@ -153,11 +153,6 @@ int ckpt_reserve(struct ckpt *c);
  * after pre-copy's first step drops it. An madvise of a whole mapping in
  * between is missed, as it would be a moment before the freeze. */
 void ckpt_snapshot(struct ckpt *c);
-/* Allocates and touches now the 1 MiB buffer the page dump (or pre-copy's
- * first step) reads the process's memory into, for a caller that waits
- * anyway (a migration's worker, for the word to go): its first touches,
- * fresh pages, are then not made under the freeze. */
-void ckpt_warm(struct ckpt *c);
 int ckpt_freeze(struct ckpt *c);
 int ckpt_kill_with_tracer(struct ckpt *c);
 int ckpt_dump(struct ckpt *c, struct img_writer *w);

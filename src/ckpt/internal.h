@@ -57,7 +57,6 @@ struct ckpt {
 	size_t nsnap;
 	int counts_stale;       /* vmas' page counts came from snap */
 	uint64_t reserved;      /* bytes ckpt_reserve allocated in opts.out_fd */
-	uint8_t *warm_buf;      /* ckpt_warm's read buffer, until taken */
 };
 
 /* check.c */
@@ -83,10 +82,6 @@ void ckpt_snapshot_drop(struct ckpt *c);
 /* The pages of every mapping of c->mm, or of those whose index only[] marks
  * (only NULL: all). */
 int ckpt_write_pages(struct ckpt *c, struct img_writer *w, const uint8_t *only);
-/* A read buffer of CKPT_READ_BUF bytes, the caller's to free: ckpt_warm's
- * the first time, else malloc's; NULL when out of memory. */
-#define CKPT_READ_BUF ((size_t)IMG_MAX_PAGES_PER_RECORD * ARCH_PAGE_SIZE)
-uint8_t *ckpt_read_buf(struct ckpt *c);
 /* ckpt.c */
 int ckpt_write_header(struct ckpt *c, struct img_writer *w, int precopy);
 int ckpt_write_platform(struct ckpt *c, struct img_writer *w);

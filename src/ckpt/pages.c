@@ -34,22 +34,6 @@
 #define CHUNK_PAGES IMG_MAX_PAGES_PER_RECORD
 #define MAX_WORKERS 4
 
-_Static_assert(CHUNK_PAGES * PAGE == CKPT_READ_BUF, "a chunk fills a read buffer");
-
-void ckpt_warm(struct ckpt *c)
-{
-	if (!c->warm_buf)
-		c->warm_buf = mem_alloc_touched(CKPT_READ_BUF);
-}
-
-uint8_t *ckpt_read_buf(struct ckpt *c)
-{
-	uint8_t *b = c->warm_buf;
-
-	c->warm_buf = NULL;
-	return b ? b : malloc(CKPT_READ_BUF);
-}
-
 enum pick { PICK_NONE, PICK_PRESENT, PICK_WRITTEN, PICK_ALL };
 
 struct chunk {
@@ -343,7 +327,7 @@ int ckpt_write_pages(struct ckpt *c, struct img_writer *w, const uint8_t *only)
 	}
 	for (int t = 0; t < nworkers; t++) {
 		wk[t] = calloc(1, sizeof(*wk[t]));
-		if (!wk[t] || !(wk[t]->buf = ckpt_read_buf(c))) {
+		if (!wk[t] || !(wk[t]->buf = malloc(CHUNK_PAGES * PAGE))) {
 			rc = -ENOMEM;
 			goto out;
 		}

@@ -405,7 +405,7 @@ int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 
 	if (c->state != CK_OPEN || c->pre)
 		return -EINVAL;
-	if (!(pre = calloc(1, sizeof(*pre))) || !(pre->buf = ckpt_read_buf(c))) {
+	if (!(pre = calloc(1, sizeof(*pre))) || !(pre->buf = malloc(RUN_PAGES * PAGE))) {
 		free(pre);
 		return roam_fail(c->err, -ENOMEM, "pre-copy of pid %d", c->pid);
 	}

@@ -1083,7 +1083,6 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 	g->link = c;
 	g->state = MD_RECEIVING;
 	g->rss = p->rss;
-	g->anon = p->has_anon ? p->anon : p->rss;
 	j->migrations = p->migrations + 1;
 	/* The process is built inside the job's cgroups, under their limits:
 	 * one bigger than this host's job memory limit fails to build (OOM

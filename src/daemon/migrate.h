@@ -74,7 +74,6 @@ struct mig {
 	uint64_t deadline_ms;       /* destination: doubt timeout */
 	uint64_t t0_ns, freeze_ns, done_ns;
 	uint64_t rss;
-	uint64_t anon;              /* destination: the anonymous memory PREPARE announced */
 
 	struct mig *next;
 };

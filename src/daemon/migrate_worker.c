@@ -171,10 +171,8 @@ static void source_worker(struct mig *g)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	/* Forked at PREPARE: while the destination prepares, the layout's walk
-	 * of every page table, which the freeze would otherwise begin with,
-	 * and the first touches of the buffer the pages are read into. */
+	 * of every page table, which the freeze would otherwise begin with. */
 	ckpt_snapshot(g->ck);
-	ckpt_warm(g->ck);
 	if (!wait_go(g)) {
 		ckpt_close(g->ck);   /* nothing touched: the process runs on */
 		return;
@@ -266,7 +264,6 @@ static void dest_worker(struct mig *g)
 	int rc;
 
 	snprintf(token, sizeof(token), "%llu %s %s", (unsigned long long)g->mid, g->peer, roamd->cfg.name);
-	restore_warm(g->rs, g->anon);   /* while the source gets going */
 	rc = bulk_accept(&b, g->listen_fd, roamd->key, token, strlen(token), BULK_WAIT_MS);
 	close(g->listen_fd);
 	if (rc < 0) {

@@ -23,8 +23,6 @@ struct shm_master {
 	uint64_t addr, size;
 };
 
-#define RESTORE_WARM_MAX 9      /* the reader's buffer and the fill's pool */
-
 struct restore {
 	struct restore_opts opts;
 	struct roam_error *err;
@@ -53,17 +51,11 @@ struct restore {
 	int lazy_fd;            /* the same when it is a regular file, which page
 				 * blocks are read from by whoever places them */
 	struct filler *fill;    /* how pages go in (pages.c), from the layout to COMMIT */
-	uint8_t *warm[RESTORE_WARM_MAX];  /* restore_warm's buffers not yet taken */
-	size_t warm_size;
-	int nwarm;
 	pid_t *tids;            /* per image thread: the live thread, 0 before */
 	struct remote *trem;    /* per image thread */
 	struct cpu_spread hold; /* from the spawn to the release, the caller
 				 * and the child on one CPU (see build) */
 };
-
-/* pages.c: hands the reader one of restore_warm's buffers. */
-void restore_warm_reader(struct restore *r, struct img_reader *rd);
 
 /* validate.c */
 int restore_validate(struct restore *r);

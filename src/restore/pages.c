@@ -342,43 +342,6 @@ static int registrable(const Roamimg__Vma *v)
 	return anon && (v->prot & PROT_WRITE) && !(v->madv & VMA_MADV_HUGEPAGE);
 }
 
-_Static_assert(MAX_BUFS + 1 <= RESTORE_WARM_MAX, "restore_warm holds the pool and the reader's");
-
-/* A page record's payload, and the byte the reader keeps past it. */
-#define WARM_SIZE (IMG_PAGE_HDR_SIZE + (size_t)IMG_MAX_PAGES_PER_RECORD * PAGE + 1)
-
-void restore_warm(struct restore *r, uint64_t page_bytes)
-{
-	uint64_t blocks = page_bytes / ((uint64_t)IMG_MAX_PAGES_PER_RECORD * PAGE);
-	int cpus = cpu_allowed();
-	int helpers = cpus - 1 > MAX_HELPERS ? MAX_HELPERS : cpus - 1;
-	/* The reader's own; the pool's only where helpers will start. */
-	int want = blocks == 0 ? 0 : 1 + (helpers > 0 && blocks >= HELPERS_AFTER ? 2 * (helpers + 1) : 0);
-
-	r->warm_size = WARM_SIZE;
-	while (r->nwarm < want) {
-		uint8_t *p = mem_alloc_touched(WARM_SIZE);
-		if (!p)
-			break;
-		/* Not the child's, which is forked from this process before the
-		 * buffers fill: shared with it, each page of theirs would take
-		 * a copy-on-write fault at its next write here. */
-		uintptr_t lo = ((uintptr_t)p + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
-		uintptr_t hi = ((uintptr_t)p + WARM_SIZE) & ~(uintptr_t)(PAGE - 1);
-		if (hi > lo)
-			(void)madvise((void *)lo, hi - lo, MADV_DONTFORK);
-		r->warm[r->nwarm++] = p;
-	}
-}
-
-void restore_warm_reader(struct restore *r, struct img_reader *rd)
-{
-	size_t old_size;
-
-	if (r->nwarm)
-		free(img_reader_swap_payload(rd, r->warm[--r->nwarm], r->warm_size, &old_size));
-}
-
 int restore_fill_open(struct restore *r)
 {
 	const Roamimg__Mm *mm = r->mm;
@@ -406,12 +369,6 @@ int restore_fill_open(struct restore *r)
 	}
 	int cpus = r->hold.held ? cpu_spread_width(&r->hold) : cpu_allowed();
 	f->helpers = cpus - 1 > MAX_HELPERS ? MAX_HELPERS : cpus - 1;
-	/* restore_warm's buffers are the pool's first (take_payload). */
-	while (r->nwarm && f->nbufs < 2 * (f->helpers + 1)) {
-		struct pbuf *b = &f->bufs[f->nbufs++];
-		*b = (struct pbuf){ r->warm[--r->nwarm], r->warm_size, 0 };
-		f->free_bufs[f->nfree++] = b;
-	}
 	return 0;
 }
 
@@ -499,7 +456,7 @@ static struct pbuf *take_payload(struct filler *f, struct img_reader *rd)
 	struct pbuf *b;
 
 	pthread_mutex_lock(&f->lock);
-	while (!f->nfree && f->nbufs >= f->maxbufs)   /* more when restore_warm guessed more threads */
+	while (!f->nfree && f->nbufs == f->maxbufs)
 		help_or_wait(f);
 	if (f->nfree) {
 		b = f->free_bufs[--f->nfree];

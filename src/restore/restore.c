@@ -67,14 +67,10 @@ pid_t restore_prepare(struct restore *r, img_read_fn fn, void *ctx)
 {
 	struct img_reader rd;
 
-	int rc;
-
 	if (r->pid)
 		return -EINVAL;
 	r->stats.started_ns = now_ns();
-	if ((rc = img_reader_init(&rd, fn, ctx)) == 0)
-		restore_warm_reader(r, &rd);
-	return prepare(r, &rd, rc);
+	return prepare(r, &rd, img_reader_init(&rd, fn, ctx));
 }
 
 pid_t restore_prepare_mem(struct restore *r, const void *data, size_t len)
@@ -350,7 +346,5 @@ void restore_close(struct restore *r)
 	free(r->shm);
 	free(r->tids);
 	free(r->trem);
-	while (r->nwarm)
-		free(r->warm[--r->nwarm]);
 	free(r);
 }

@@ -73,15 +73,6 @@ int restore_open(struct restore **out, const struct restore_opts *opts, struct r
  * restore_close of a prepared, unreleased process aborts it.
  */
 pid_t restore_prepare(struct restore *r, img_read_fn fn, void *ctx);
-/* Before restore_prepare from a stream that is yet to come: allocates and
- * touches now, while the caller waits for it, the payload buffers a stream
- * with page_bytes of pages will use (the reader's, and the fill's pool when
- * helpers will copy: five 1 MiB buffers on two CPUs). The reader would
- * otherwise make their first touches in the middle of the stream, each a
- * fresh page (on a VM whose host takes free memory back, about 2.8 us a
- * page: 3.6 ms for five). Best effort; restore_close frees what was not
- * used. */
-void restore_warm(struct restore *r, uint64_t page_bytes);
 /* The same from an image that is all in memory (a mapped file): pages are
  * copied into the process straight from it; data may go once this returns. */
 pid_t restore_prepare_mem(struct restore *r, const void *data, size_t len);

@@ -1,7 +1,6 @@
 #include "sys/mem.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -57,19 +56,6 @@ int pagemap_read(int pagemapfd, uint64_t addr, size_t npages, uint64_t *out)
 		got += (size_t)n;
 	}
 	return 0;
-}
-
-void *mem_alloc_touched(size_t size)
-{
-	volatile uint8_t *p = malloc(size);
-
-	/* A write to each page: a memset of 0 would become calloc's, which
-	 * touches nothing of fresh memory. */
-	for (size_t off = 0; p && off < size; off += 4096)
-		p[off] = 0;
-	if (p && size)
-		p[size - 1] = 0;
-	return (void *)p;
 }
 
 int page_is_zero(const void *page)

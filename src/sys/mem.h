@@ -20,12 +20,6 @@ int mem_write(pid_t pid, int memfd, uint64_t addr, const void *buf, size_t len);
 /* Reads the page map entries of npages pages from addr. */
 int pagemap_read(int pagemapfd, uint64_t addr, size_t npages, uint64_t *out);
 
-/* malloc(size) with every page of it written once: its first touches
- * (fresh pages, which a VM's host may have to fault in again) made now, by
- * a caller that waits anyway, not later in the middle of a transfer. NULL
- * when out of memory. */
-void *mem_alloc_touched(size_t size);
-
 /* 1 if the page (4 KiB) holds only zero bytes. */
 int page_is_zero(const void *page);
 

@@ -5,8 +5,7 @@
  * dies too (PTRACE_O_EXITKILL); stdin rebound by the caller gets the bytes
  * the process had not read, from a plain image and a pre-copy stream; a
  * mapping written after the layout was read (ckpt_snapshot) and before the
- * freeze is in the image; a page sent twice ends with its later copy, from
- * memory, a stream, and a stream into restore_warm's buffers.
+ * freeze is in the image.
  *
  * The subject is tests/subjects/memory (ROAM_SUBJECTS), or dirty where
  * said, checkpointed into memory through the ckpt API and killed, then
@@ -530,19 +529,13 @@ static void later_copy_wins(void **state)
 	struct world w;
 	(void)state;
 
-	/* 12 MiB: enough blocks for the fill's helpers and its pool. */
-	static const char *const big[] = { "memory", "big=12", NULL };
-	image_of(&w, -1, 0, big, NULL);
+	subject_to_image(&w);
 	garble_before_each_block(&w.img, &twice);
-	/* From memory, from a stream, and from a stream with restore_warm's
-	 * buffers (the reader's and the fill's pool, made beforehand). */
-	for (int mode = 0; mode < 3; mode++) {
+	for (int stream = 0; stream < 2; stream++) {
 		struct roam_error err = {0};
 		struct memstream ms = { twice.p, twice.len, 0 };
 		struct restore *r = open_restore(&err);
-		if (mode == 2)
-			restore_warm(r, twice.len);
-		pid_t pid = mode ? restore_prepare(r, memstream_read, &ms) : restore_prepare_mem(r, twice.p, twice.len);
+		pid_t pid = stream ? restore_prepare(r, memstream_read, &ms) : restore_prepare_mem(r, twice.p, twice.len);
 		assert_true(pid > 0);
 		assert_int_equal(restore_release(r), 0);
 		restore_close(r);
