@@ -5,9 +5,9 @@
  * for the decision (kill or resume; release or abort). See migrate.c.
  */
 #include <errno.h>
-#include <stdbool.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,8 +63,8 @@ struct worker_go {
 	char addr[sizeof(((struct mig *)0)->bulk_addr)];
 };
 
-/* In a source worker: waits for the word to go. 0 when roamd is gone (it
- * kills a worker it no longer needs before this returns, as a rule). */
+/* In a source worker: waits for the word to go; false when its pipe ends
+ * (roamd gone). A worker roamd no longer needs is killed (mig_free). */
 static bool wait_go(struct mig *g)
 {
 	struct worker_go go;
@@ -368,10 +368,9 @@ void mig_cut_stream(struct mig *g)
 void mig_go(struct mig *g)
 {
 	struct worker_go go = {.kind = 'T', .port = g->bulk_port};
-	ssize_t n;
 
 	memcpy(go.addr, g->bulk_addr, sizeof(go.addr));
-	while ((n = write(g->ctl_fd, &go, sizeof(go))) < 0 && errno == EINTR)
+	while (write(g->ctl_fd, &go, sizeof(go)) < 0 && errno == EINTR)
 		;
 }
 
