@@ -529,10 +529,7 @@ static void later_copy_wins(void **state)
 	struct world w;
 	(void)state;
 
-	/* 12 MiB: enough blocks for the fill's helper threads and their pool of
-	 * stream buffers. */
-	static const char *const big[] = { "memory", "big=12", NULL };
-	image_of(&w, -1, 0, big, NULL);
+	subject_to_image(&w);
 	garble_before_each_block(&w.img, &twice);
 	for (int stream = 0; stream < 2; stream++) {
 		struct roam_error err = {0};
