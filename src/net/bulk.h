@@ -35,13 +35,14 @@
  * never send, so a replayed, reordered, dropped or altered record fails to
  * open. Under AES-256-GMAC the data goes in clear, header and data both
  * associated data of an empty AES-256-GCM message: authenticated just the
- * same, only not secret (for a trusted network, as CRIU's page server and
- * MOSIX send memory: the tag is the cipher's only pass over the bytes, at
- * about twice the speed). The sender ends with an END record: a stream cut before it reads as
- * -BULK_ERR_TRUNC, never as a clean end. A SYNC record from the sender asks
- * the receiver to answer SYNCED once its reader has taken every byte before
- * it (bulk_sync): the only record the receiver sends after READY. Any error
- * is sticky: the channel is then dead and only bulk_close remains.
+ * same, only not secret (for a network the admin trusts not to be read;
+ * the tag is then the only pass over the bytes, at about twice the speed
+ * of the cipher). The sender ends with an END record: a stream cut before
+ * it reads as -BULK_ERR_TRUNC, never as a clean end. A SYNC record from the
+ * sender asks the receiver to answer SYNCED once its reader has taken every
+ * byte before it (bulk_sync): the only record the receiver sends after
+ * READY. Any error is sticky: the channel is then dead and only bulk_close
+ * remains.
  */
 #ifndef ROAM_NET_BULK_H
 #define ROAM_NET_BULK_H
