@@ -39,6 +39,12 @@ void bulk_allow_clear(int on)
 	clear_ok = on != 0;
 }
 
+/* AES-256-GCM and its clear form (GMAC) both go through OpenSSL's GCM. */
+static int is_gcm(int cipher)
+{
+	return cipher == BULK_AES256GCM || cipher == BULK_AES256GMAC;
+}
+
 const char *bulk_cipher_name(int cipher)
 {
 	switch (cipher) {
@@ -111,7 +117,7 @@ int bulk_init_keys(struct bulk *b, int cipher, const uint8_t tx[32], const uint8
 	b->cipher = cipher;
 	memcpy(b->tx_key, tx, 32);
 	memcpy(b->rx_key, rx, 32);
-	if (cipher == BULK_AES256GCM || cipher == BULK_AES256GMAC) {
+	if (is_gcm(cipher)) {
 		b->tx_gcm = gcm_new(tx, 1);
 		b->rx_gcm = gcm_new(rx, 0);
 		if (!b->tx_gcm || !b->rx_gcm)
@@ -157,7 +163,7 @@ static void seal_to(struct bulk *b, unsigned type, const uint8_t *src, uint8_t *
 	hdr[4] = (uint8_t)type;
 	hdr[5] = hdr[6] = hdr[7] = 0;
 	seq_nonce(b->tx_seq++, nonce);
-	if (b->cipher == BULK_AES256GCM || b->cipher == BULK_AES256GMAC) {
+	if (is_gcm(b->cipher)) {
 		/* Cannot fail with a context that bulk_init_keys made. */
 		if (gcm_record(b->tx_gcm, 1, b->cipher == BULK_AES256GMAC, nonce, hdr, src, dst, n, tag) < 0)
 			abort();
@@ -210,7 +216,7 @@ int bulk_open(struct bulk *b, const uint8_t hdr[BULK_HDR_SIZE], uint8_t *c, size
 	if (n == 0)
 		c = none;
 	seq_nonce(b->rx_seq, nonce);
-	if (b->cipher == BULK_AES256GCM || b->cipher == BULK_AES256GMAC)
+	if (is_gcm(b->cipher))
 		rc = gcm_record(b->rx_gcm, 0, b->cipher == BULK_AES256GMAC, nonce, hdr, c, c, n,
 				(uint8_t *)tag);
 	else
