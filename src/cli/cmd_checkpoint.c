@@ -91,7 +91,7 @@ static int precopy(struct ckpt *c, struct img_writer *w, int rounds, int gap_ms,
 			return rc;
 		if (stats)
 			print_round(&r);
-		uint64_t rest = r.dirty_pages;
+		uint64_t rest = 0;
 		(void)ckpt_precopy_rest(c, &r, &rest);   /* after a round: never fails */
 		if (rest * 4096 <= (1u << 20) || rest >= last)
 			break;
