@@ -8,7 +8,13 @@
  *             payload[length]
  *
  * "check" is XXH3-64 over the first 16 header bytes and the payload, so a
- * corrupt length is caught as surely as a corrupt payload. Integers are
+ * corrupt length is caught as surely as a corrupt payload. One flag:
+ * IMG_RECF_UNCHECKED, a page record whose check is left out (0) because a
+ * channel that authenticates every byte carries the stream (a migration's
+ * bulk channel): the check would be one more pass over every page on each
+ * side, for what the channel's tag already covers. A reader takes such a
+ * record only when told the stream came so (img_reader_authenticated);
+ * anywhere else (an image file) it is an error. Integers are
  * little-endian, encoded byte by byte: no struct is ever written raw.
  *
  * Metadata payloads are protobuf messages (schema/image.proto). Page payloads
@@ -54,6 +60,9 @@ enum img_rec_type {
 	IMG_REC_MAX
 };
 
+/* Record flags. */
+#define IMG_RECF_UNCHECKED 0x1u   /* a page record without its check: see above */
+
 enum img_codec {
 	IMG_CODEC_NONE = 0,
 	IMG_CODEC_LZ4  = 1,
@@ -86,7 +95,8 @@ enum img_error {
 	IMG_ERR_ORDER     = 5008,   /* a record where it may not be */
 	IMG_ERR_CODEC     = 5009,   /* a page block failed to decompress */
 	IMG_ERR_ARCH      = 5010,   /* image made for another architecture */
-	IMG_ERR_LAST      = IMG_ERR_ARCH,
+	IMG_ERR_UNCHECKED = 5011,   /* a record without its check, where that is not allowed */
+	IMG_ERR_LAST      = IMG_ERR_UNCHECKED,
 };
 
 /* Whether rc is one of the codes above (negated), not an errno. */
@@ -109,11 +119,16 @@ struct img_writer {
 	void *scratch;          /* compression buffer, owned */
 	size_t scratch_size;
 	void *zstd;             /* ZSTD_CCtx for IMG_CODEC_ZSTD, owned */
+	int unchecked;          /* img_writer_unchecked */
 };
 
 /* Starts a stream: writes the preamble. codec applies to page records. */
 int img_writer_init(struct img_writer *w, img_write_fn fn, void *ctx, int codec);
 void img_writer_fini(struct img_writer *w);
+/* Page records from now on go without their check (IMG_RECF_UNCHECKED):
+ * only for a stream whose every byte an authenticating channel carries to
+ * a reader that knows it (img_reader_authenticated). */
+void img_writer_unchecked(struct img_writer *w);
 /* Writes one record with an opaque payload. */
 int img_write_record(struct img_writer *w, uint32_t type, const void *payload, size_t len);
 /* Packs a protobuf message and writes it as one record of the given type. */
@@ -177,6 +192,7 @@ struct img_reader {
 	int lazy_fd;
 	uint64_t lazy_base;     /* the file offset of the stream's first byte */
 	uint64_t lazy_size;     /* the file's size */
+	int authenticated;      /* img_reader_authenticated */
 };
 
 /* Reads and checks the preamble. */
@@ -186,6 +202,10 @@ int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx);
  * outlive the reader. */
 int img_reader_init_mem(struct img_reader *r, const void *data, size_t len);
 void img_reader_fini(struct img_reader *r);
+/* The stream comes over a channel that authenticated every byte of it
+ * from its writer: page records without their check are taken (and their
+ * pages not hashed). Without this call they are -IMG_ERR_UNCHECKED. */
+void img_reader_authenticated(struct img_reader *r);
 /* A reader over a regular file (fd, which its read function reads) may
  * leave the data of uncompressed page records in the file: the record
  * comes with its page header and where its data lies (img_record.lazy),

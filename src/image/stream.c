@@ -120,6 +120,11 @@ int img_writer_init(struct img_writer *w, img_write_fn fn, void *ctx, int codec)
 	return emit(w, pre, sizeof(pre));
 }
 
+void img_writer_unchecked(struct img_writer *w)
+{
+	w->unchecked = 1;
+}
+
 void img_writer_fini(struct img_writer *w)
 {
 	free(w->scratch);
@@ -153,7 +158,7 @@ static int write_record2(struct img_writer *w, uint32_t type, uint32_t flags,
 	put_u32(hdr, type);
 	put_u32(hdr + 4, flags);
 	put_u64(hdr + 8, (uint64_t)l1 + l2);
-	put_u64(hdr + 16, record_check(hdr, p1, l1, p2, l2));
+	put_u64(hdr + 16, (flags & IMG_RECF_UNCHECKED) ? 0 : record_check(hdr, p1, l1, p2, l2));
 	if ((rc = emit(w, hdr, sizeof(hdr))) < 0)
 		return rc;
 	if (l1 && (rc = emit(w, p1, l1)) < 0)
@@ -225,6 +230,7 @@ int img_write_pages(struct img_writer *w, uint64_t addr, const void *data, uint3
 {
 	uint8_t ph[IMG_PAGE_HDR_SIZE];
 	size_t raw = (size_t)npages * PAGE_SZ, clen;
+	uint32_t flags = w->unchecked ? IMG_RECF_UNCHECKED : 0;
 
 	if (npages == 0 || npages > IMG_MAX_PAGES_PER_RECORD || (addr & (PAGE_SZ - 1)))
 		return -EINVAL;
@@ -234,10 +240,10 @@ int img_write_pages(struct img_writer *w, uint64_t addr, const void *data, uint3
 	/* Incompressible blocks go raw: the reader never pays for nothing. */
 	if (clen > 0 && clen < raw) {
 		put_u32(ph + 12, (uint32_t)w->codec);
-		return write_record2(w, IMG_REC_PAGES, 0, ph, sizeof(ph), w->scratch, clen);
+		return write_record2(w, IMG_REC_PAGES, flags, ph, sizeof(ph), w->scratch, clen);
 	}
 	put_u32(ph + 12, IMG_CODEC_NONE);
-	return write_record2(w, IMG_REC_PAGES, 0, ph, sizeof(ph), data, raw);
+	return write_record2(w, IMG_REC_PAGES, flags, ph, sizeof(ph), data, raw);
 }
 
 void img_encode_raw_pages(uint8_t hdr[IMG_PAGES_OVERHEAD], uint64_t addr, const void *data, uint32_t npages)
@@ -308,6 +314,11 @@ int img_reader_init(struct img_reader *r, img_read_fn fn, void *ctx)
 	r->read = fn;
 	r->ctx = ctx;
 	return read_preamble(r);
+}
+
+void img_reader_authenticated(struct img_reader *r)
+{
+	r->authenticated = 1;
 }
 
 void img_reader_fini(struct img_reader *r)
@@ -463,6 +474,11 @@ static int read_record(struct img_reader *r, struct img_record *rec)
 		return -IMG_ERR_TYPE;
 	if (rec->len > max_payload(rec->type))
 		return -IMG_ERR_TOO_BIG;
+	/* Only a page record may come without its check, only on a stream an
+	 * authenticating channel carried, and then its check field is 0. */
+	int unchecked = (rec->flags & IMG_RECF_UNCHECKED) != 0;
+	if (unchecked && (!r->authenticated || rec->type != IMG_REC_PAGES || get_u64(hdr + 16) != 0))
+		return -IMG_ERR_UNCHECKED;
 	if (!r->buf) {
 		/* Even an empty payload gets a valid pointer. */
 		if (!(r->buf = malloc(1)))
@@ -485,7 +501,7 @@ static int read_record(struct img_reader *r, struct img_record *rec)
 			return rc;
 		rec->payload = r->buf;
 	}
-	if (!rec->lazy && record_check(hdr, rec->payload, rec->len, NULL, 0) != get_u64(hdr + 16))
+	if (!rec->lazy && !unchecked && record_check(hdr, rec->payload, rec->len, NULL, 0) != get_u64(hdr + 16))
 		return -IMG_ERR_CHECKSUM;
 	r->records++;
 	if (r->records == 1 && rec->type != IMG_REC_HEADER)
@@ -593,6 +609,7 @@ const char *img_strerror(int err)
 	case IMG_ERR_ORDER: return "record out of order (corrupt image)";
 	case IMG_ERR_CODEC: return "page block does not decompress (corrupt image)";
 	case IMG_ERR_ARCH: return "image made for another architecture";
+	case IMG_ERR_UNCHECKED: return "a record without its checksum outside an authenticated stream";
 	default: return strerror(-err);
 	}
 }

@@ -18,8 +18,9 @@
 #include "image_sample.h"
 
 /* Reads every record of a stream and decodes its page blocks, as a restore
- * would. Returns 0 after COMMIT, else the first error. */
-static int read_all(struct membuf *m, uint64_t *records)
+ * would; authenticated: as one from a migration's bulk channel. Returns 0
+ * after COMMIT, else the first error. */
+static int read_all_as(struct membuf *m, uint64_t *records, int authenticated)
 {
 	struct img_reader r;
 	struct img_record rec;
@@ -29,6 +30,8 @@ static int read_all(struct membuf *m, uint64_t *records)
 	m->pos = 0;
 	if ((rc = img_reader_init(&r, mem_read, m)) < 0)
 		goto out;
+	if (authenticated)
+		img_reader_authenticated(&r);
 	while ((rc = img_read_record(&r, &rec)) > 0)
 		if (rec.type == IMG_REC_PAGES && (rc = img_decode_pages(&r, &rec, &pg)) < 0)
 			break;
@@ -37,6 +40,11 @@ static int read_all(struct membuf *m, uint64_t *records)
 out:
 	img_reader_fini(&r);
 	return rc;
+}
+
+static int read_all(struct membuf *m, uint64_t *records)
+{
+	return read_all_as(m, records, 0);
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -300,6 +308,70 @@ static void test_later_page_record(void **state)
 	assert_int_equal(pg.addr, 0x5000);
 	assert_memory_equal(pg.data, b, sizeof(b));
 	img_reader_fini(&r);
+	membuf_free(&m);
+}
+
+/* Page records without their checks (img_writer_unchecked, a migration's
+ * stream): only a reader told the stream came over an authenticating
+ * channel takes them, and only as page records whose check field is 0;
+ * every other record keeps its check, and it is still checked. */
+static void test_unchecked_pages(void **state)
+{
+	struct membuf m = {0};
+	struct img_writer w;
+	struct img_reader r;
+	struct img_record rec;
+	struct img_pages pg;
+	uint8_t a[2 * 4096];
+	size_t hdr_at = IMG_PREAMBLE_SIZE, pages_at;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(a); i++)
+		a[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(img_writer_init(&w, mem_write, &m, IMG_CODEC_NONE), 0);
+	img_writer_unchecked(&w);
+	assert_int_equal(img_write_record(&w, IMG_REC_HEADER, "h", 1), 0);
+	pages_at = m.len;
+	assert_int_equal(img_write_pages(&w, 0x5000, a, 2), 0);
+	assert_int_equal(img_write_commit(&w), 0);
+	img_writer_fini(&w);
+
+	/* The page record is flagged, its check 0; the header record is not. */
+	assert_int_equal(m.p[pages_at + 4], IMG_RECF_UNCHECKED);
+	for (int i = 16; i < 24; i++)
+		assert_int_equal(m.p[pages_at + i], 0);
+	assert_int_equal(m.p[hdr_at + 4], 0);
+
+	/* A reader not told (an image file, say) refuses it, by name. */
+	assert_int_equal(read_all(&m, NULL), -IMG_ERR_UNCHECKED);
+	assert_non_null(strstr(img_strerror(-IMG_ERR_UNCHECKED), "authenticated"));
+
+	/* Told: the pages come as written. */
+	m.pos = 0;
+	assert_int_equal(img_reader_init(&r, mem_read, &m), 0);
+	img_reader_authenticated(&r);
+	assert_int_equal(img_read_record(&r, &rec), 1);
+	assert_int_equal(img_read_record(&r, &rec), 1);
+	assert_int_equal(img_decode_pages(&r, &rec, &pg), 0);
+	assert_int_equal(pg.addr, 0x5000);
+	assert_memory_equal(pg.data, a, sizeof(a));
+	assert_int_equal(img_read_record(&r, &rec), 1);
+	assert_int_equal(rec.type, IMG_REC_COMMIT);
+	assert_int_equal(img_read_record(&r, &rec), 0);
+	img_reader_fini(&r);
+
+	/* Told, yet refused: a check left in the flagged record, the flag on a
+	 * record other than pages; and the header record's check still holds. */
+	m.p[pages_at + 20] ^= 1;
+	assert_int_equal(read_all_as(&m, NULL, 1), -IMG_ERR_UNCHECKED);
+	m.p[pages_at + 20] ^= 1;
+	m.p[hdr_at + 4] |= IMG_RECF_UNCHECKED;
+	assert_int_equal(read_all_as(&m, NULL, 1), -IMG_ERR_UNCHECKED);
+	m.p[hdr_at + 4] &= (uint8_t)~IMG_RECF_UNCHECKED;
+	m.p[hdr_at + IMG_RECORD_HDR_SIZE] ^= 0x20;   /* the header's payload */
+	assert_int_equal(read_all_as(&m, NULL, 1), -IMG_ERR_CHECKSUM);
+	m.p[hdr_at + IMG_RECORD_HDR_SIZE] ^= 0x20;
+	assert_int_equal(read_all_as(&m, NULL, 1), 0);
 	membuf_free(&m);
 }
 
@@ -731,7 +803,7 @@ static void test_writer_errors(void **state)
 
 static void test_names(void **state)
 {
-	for (int e = IMG_ERR_MAGIC; e <= IMG_ERR_ARCH; e++)
+	for (int e = IMG_ERR_MAGIC; e <= IMG_ERR_LAST; e++)
 		assert_true(strlen(img_strerror(-e)) > 10);
 	assert_string_equal(img_rec_name(IMG_REC_PAGES), "pages");
 	assert_string_equal(img_rec_name(IMG_REC_COMMIT), "commit");
@@ -746,6 +818,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_pipe),
 		cmocka_unit_test(test_lz4_pages),
 		cmocka_unit_test(test_later_page_record),
+		cmocka_unit_test(test_unchecked_pages),
 		cmocka_unit_test(test_lazy_pages),
 		cmocka_unit_test(test_bad_magic),
 		cmocka_unit_test(test_newer_version),
