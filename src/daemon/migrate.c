@@ -63,7 +63,8 @@ struct mig *migs;
  *     process is built, when COMMIT arrives;
  *   exit-transfer exit-before-commit exit-doubt   source roamd dies once
  *     the job is frozen / when BUILT arrives / right after sending COMMIT;
- *   corrupt-stream truncate-stream   the source damages the image in flight;
+ *   corrupt-stream truncate-stream   the source damages the image in flight
+ *     (a byte slipped into the connection) or cuts it short;
  *   lose-committed   the destination commits, then drops the link before
  *     its answer (the source is left in doubt);
  *   lose-commit   the destination drops the link when COMMIT arrives,
@@ -1097,6 +1098,7 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 	o.stdio[0] = g->pipes[0][0];
 	o.stdio[1] = g->pipes[1][1];
 	o.stdio[2] = g->pipes[2][1];
+	o.authenticated = 1;   /* the bulk channel's tags cover every byte */
 	/* The image comes on a bulk channel of its own, at the address the
 	 * source reaches us at (the near end of its link). */
 	{

@@ -70,7 +70,10 @@ pid_t restore_prepare(struct restore *r, img_read_fn fn, void *ctx)
 	if (r->pid)
 		return -EINVAL;
 	r->stats.started_ns = now_ns();
-	return prepare(r, &rd, img_reader_init(&rd, fn, ctx));
+	int rc = img_reader_init(&rd, fn, ctx);
+	if (r->opts.authenticated)
+		img_reader_authenticated(&rd);
+	return prepare(r, &rd, rc);
 }
 
 pid_t restore_prepare_mem(struct restore *r, const void *data, size_t len)

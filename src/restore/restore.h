@@ -33,6 +33,9 @@ struct restore_opts {
 				 * built under their limits: over a memory limit, the
 				 * restore fails (the kernel's OOM kill or ENOMEM) */
 	int cgroup_procs[4];
+	int authenticated;      /* the stream comes over a channel that authenticates
+				 * every byte (img_reader_authenticated): its page
+				 * records may come without their checks */
 };
 
 struct restore_stats {
