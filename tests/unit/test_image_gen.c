@@ -39,7 +39,7 @@ static int to_records(struct membuf *in, struct membuf *out)
 			break;
 		}
 		h[0] = (uint8_t)rec.type;
-		h[1] = 0;
+		h[1] = (uint8_t)rec.flags;
 		h[2] = (uint8_t)rec.len;
 		h[3] = (uint8_t)(rec.len >> 8);
 		if ((rc = mem_write(out, h, 4)) == 0)
