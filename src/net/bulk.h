@@ -56,13 +56,17 @@
 #include "net/link.h"
 
 #define BULK_MAGIC       "ROAMBLK1"
-#define BULK_VERSION     1
+#define BULK_VERSION     2              /* 2: records of up to 1 MiB (1: 256 KiB) */
 #define BULK_CHELLO_SIZE (8 + 2 + LINK_HELLO_SIZE)
 #define BULK_SREPLY_SIZE (8 + 2 + LINK_REPLY_SIZE)
 #define BULK_HDR_SIZE    8
 #define BULK_TAG_SIZE    16
-#define BULK_MAX_RECORD  (1u << 18)     /* plaintext bytes per record: the limit, and what
-					 * the sender fills; the 24 bytes around it are 0.01% */
+/* Plaintext bytes per record: the limit, and what the sender fills. As
+ * big as an image's page record, whose data then goes as one record: a
+ * cold 64 MiB migration took 53.3 ms against 56.9 with 256 KiB records in
+ * clear, 61.2 against 63.8 encrypted (medians of 40, alternating): fewer
+ * sends, seals and opens. */
+#define BULK_MAX_RECORD  (1u << 20)
 #define BULK_HS_MS       5000           /* one accepted client's handshake budget */
 
 enum bulk_cipher {
