@@ -354,6 +354,36 @@ static void test_accept_skips_bad_clients(void **state)
 	srv_free(&s);
 }
 
+/* A client of another protocol version (the one before: 256 KiB records),
+ * its hello otherwise well made, gets no reply: the server hangs up on it
+ * and goes on to serve the next client. */
+static void test_other_version(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	uint8_t hello[BULK_CHELLO_SIZE], byte;
+	struct link l;
+	struct srv s;
+	int fd;
+
+	(void)state;
+	sa.sin_port = htons(srv_start(&s, K, TOK, 4096, 4096, 10000));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	memcpy(hello, BULK_MAGIC, 8);
+	hello[8] = BULK_VERSION - 1;
+	hello[9] = 0;   /* caps: XChaCha20-Poly1305 only */
+	link_init(&l, LINK_CLIENT, K);
+	link_client_hello(&l, hello + 10);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(write(fd, hello, sizeof(hello)), (ssize_t)sizeof(hello));
+	assert_int_equal(read(fd, &byte, 1), 0);
+	close(fd);
+	send_stream(ntohs(sa.sin_port), 4096, 100, 5);
+	srv_join(&s);
+	check_stream(&s, 4096, 5);
+	srv_free(&s);
+}
+
 /* Connects, then hands the raw socket to the test (records made by hand). */
 static void connect_raw(struct bulk *b, uint16_t port)
 {
@@ -770,6 +800,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_wrong_token),
 		cmocka_unit_test(test_accept_skips_bad_clients),
+		cmocka_unit_test(test_other_version),
 		cmocka_unit_test(test_flipped_byte),
 		cmocka_unit_test(test_replayed_record),
 		cmocka_unit_test(test_cut_stream_is_error),
