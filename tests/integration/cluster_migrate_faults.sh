@@ -70,11 +70,12 @@ print(*[j['host'] for j in json.load(sys.stdin) if j['id']=='$ID' and j['state']
 	note "$CASE: runs once, on h$where, PASS"
 }
 
-# case NAME FAULT_HOST FAULT [EXPECTED_HOST]: job homed on and running on
-# h1, moved to h2 with the fault set on FAULT_HOST.
+# case NAME FAULT_HOST FAULT [EXPECTED_HOST [SAYS]]: job homed on and
+# running on h1, moved to h2 with the fault set on FAULT_HOST; roam
+# migrate's answer holds SAYS, when given.
 run_case() {
 	CASE=$1
-	local fh=$2 f=$3 want=${4:-1}
+	local fh=$2 f=$3 want=${4:-1} says=${5:-}
 	[ -n "${ONLY:-}" ] && [ "$f" != "$ONLY" ] && return
 	restart_host "$fh" --test-fault "$f"
 	HOME_HOST=1
@@ -88,6 +89,7 @@ run_case() {
 	wait_until 30 sh -c "! kill -0 $mig" || fail "$CASE: roam migrate never answered"
 	wait $mig
 	note "$CASE: roam migrate said: $(head -c 300 "$WORK/m")"
+	[ -z "$says" ] || grep -qF "$says" "$WORK/m" || fail "$CASE: roam migrate did not say '$says'"
 	expect_once "$want"
 	restart_host "$fh"
 }
@@ -98,7 +100,7 @@ run_case "destination dies with the process built" 2 exit-built 1
 run_case "destination dies when COMMIT arrives" 2 exit-commit 1
 run_case "link drops as COMMIT arrives (source in doubt)" 2 lose-commit 12
 run_case "link drops before COMMITTED (source in doubt)" 2 lose-committed 2
-run_case "image corrupted in flight" 1 corrupt-stream 1
+run_case "image corrupted in flight" 1 corrupt-stream 1 "the image stream from $H1"
 run_case "image cut short" 1 truncate-stream 1
 
 # The destination out of memory: h2 limits each job to 32 MiB (roamd
