@@ -278,13 +278,24 @@ static void test_lz4_pages(void **state)
 	free(data);
 }
 
+/* The next record is a page block of len bytes at addr, holding data. */
+static void expect_pages(struct img_reader *r, uint64_t addr, const void *data, size_t len)
+{
+	struct img_record rec;
+	struct img_pages pg;
+
+	assert_int_equal(img_read_record(r, &rec), 1);
+	assert_int_equal(img_decode_pages(r, &rec, &pg), 0);
+	assert_int_equal(pg.addr, addr);
+	assert_memory_equal(pg.data, data, len);
+}
+
 static void test_later_page_record(void **state)
 {
 	struct membuf m = {0};
 	struct img_writer w;
 	struct img_reader r;
 	struct img_record rec;
-	struct img_pages pg;
 	uint8_t a[4096], b[4096];
 
 	memset(a, 1, sizeof(a));
@@ -299,14 +310,8 @@ static void test_later_page_record(void **state)
 	/* Both copies arrive, in the order written, so the later one can win. */
 	assert_int_equal(img_reader_init(&r, mem_read, &m), 0);
 	assert_int_equal(img_read_record(&r, &rec), 1);
-	assert_int_equal(img_read_record(&r, &rec), 1);
-	assert_int_equal(img_decode_pages(&r, &rec, &pg), 0);
-	assert_int_equal(pg.addr, 0x5000);
-	assert_memory_equal(pg.data, a, sizeof(a));
-	assert_int_equal(img_read_record(&r, &rec), 1);
-	assert_int_equal(img_decode_pages(&r, &rec, &pg), 0);
-	assert_int_equal(pg.addr, 0x5000);
-	assert_memory_equal(pg.data, b, sizeof(b));
+	expect_pages(&r, 0x5000, a, sizeof(a));
+	expect_pages(&r, 0x5000, b, sizeof(b));
 	img_reader_fini(&r);
 	membuf_free(&m);
 }
@@ -321,7 +326,6 @@ static void test_unchecked_pages(void **state)
 	struct img_writer w;
 	struct img_reader r;
 	struct img_record rec;
-	struct img_pages pg;
 	uint8_t a[2 * 4096];
 	size_t hdr_at = IMG_PREAMBLE_SIZE, pages_at;
 
@@ -351,10 +355,7 @@ static void test_unchecked_pages(void **state)
 	assert_int_equal(img_reader_init(&r, mem_read, &m), 0);
 	img_reader_authenticated(&r);
 	assert_int_equal(img_read_record(&r, &rec), 1);
-	assert_int_equal(img_read_record(&r, &rec), 1);
-	assert_int_equal(img_decode_pages(&r, &rec, &pg), 0);
-	assert_int_equal(pg.addr, 0x5000);
-	assert_memory_equal(pg.data, a, sizeof(a));
+	expect_pages(&r, 0x5000, a, sizeof(a));
 	assert_int_equal(img_read_record(&r, &rec), 1);
 	assert_int_equal(rec.type, IMG_REC_COMMIT);
 	assert_int_equal(img_read_record(&r, &rec), 0);
