@@ -38,6 +38,7 @@
 
 #include "image/image.h"
 #include "net/bulk.h"
+#include "cluster/cluster.h"
 
 #define BUF_SIZE ((size_t)64 << 20)
 
@@ -50,27 +51,6 @@ static double mono_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'G': case 'g': v <<= 30; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'K': case 'k': v <<= 10; end++; break;
-	default: break;
-	}
-	if (*end || v == 0)
-		return -1;
-	*out = (size_t)v;
-	return 0;
 }
 
 static uint8_t *buffer(int fill)
@@ -371,13 +351,14 @@ static double seal_speed(int cipher, uint8_t *buf, size_t size)
 int main(int argc, char **argv)
 {
 	static const char *const how[2] = { "scheduler's choice", "each on its own CPU" };
-	size_t size = (size_t)1 << 30, io = BUF_SIZE;
+	uint64_t size = 1ull << 30, io = BUF_SIZE;
 	double plain[2], bulk[2], pcpu, bcpu;
 	uint8_t *buf;
 	pid_t pid;
 	int st;
 
-	if ((argc > 1 && parse_size(argv[1], &size)) || (argc > 2 && parse_size(argv[2], &io))) {
+	if ((argc > 1 && (need_parse_size(argv[1], &size) || !size)) ||
+	    (argc > 2 && (need_parse_size(argv[2], &io) || !io))) {
 		fprintf(stderr, "usage: bulk_speed [SIZE [IOSIZE]]\n");
 		return 2;
 	}
@@ -385,7 +366,7 @@ int main(int argc, char **argv)
 		return 1;
 	randombytes_buf(K, sizeof(K));
 	printf("bulk_speed: %zu MiB over loopback, %zu KiB per call, %u KiB records, cipher %s\n",
-	       size >> 20, io >> 10, BULK_MAX_RECORD >> 10,
+	       (size_t)(size >> 20), (size_t)(io >> 10), BULK_MAX_RECORD >> 10,
 	       crypto_aead_aes256gcm_is_available() ? "AES-256-GCM" : "XChaCha20-Poly1305");
 	if (crypto_aead_aes256gcm_is_available())
 		printf("seal AES-256-GCM        %8.0f MB/s (one core, in memory)\n",

@@ -20,6 +20,8 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "cluster/cluster.h"
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -28,37 +30,14 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'G': case 'g': v <<= 30; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'K': case 'k': v <<= 10; end++; break;
-	default: break;
-	}
-	if (*end == 'i' && end[1] == 'B')
-		end += 2;
-	if (*end || v == 0)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
-	size_t size;
+	uint64_t size;
 	long reps;
 	uint64_t *src, x = 0x243f6a8885a308d3ull;
 	volatile unsigned char sink = 0;
 
-	if (argc != 3 || parse_size(argv[1], &size) || (reps = strtol(argv[2], NULL, 10)) < 1) {
+	if (argc != 3 || need_parse_size(argv[1], &size) || !size || (reps = strtol(argv[2], NULL, 10)) < 1) {
 		fprintf(stderr, "usage: floor_memcpy SIZE REPS\n");
 		return 2;
 	}

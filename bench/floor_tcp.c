@@ -41,6 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster/cluster.h"
+
 #define CHUNK (1u << 20)
 
 static uint64_t mono_us(void)
@@ -49,29 +51,6 @@ static uint64_t mono_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000;
-}
-
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'G': case 'g': v <<= 30; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'K': case 'k': v <<= 10; end++; break;
-	default: break;
-	}
-	if (*end == 'i' && end[1] == 'B')
-		end += 2;
-	if (*end || v == 0)
-		return -1;
-	*out = (size_t)v;
-	return 0;
 }
 
 static int make_addr(const char *host, const char *port, struct sockaddr_in *sa)
@@ -367,14 +346,14 @@ fail:
 int main(int argc, char **argv)
 {
 	struct sockaddr_in sa;
-	size_t size;
+	uint64_t size;
 
 	if (argc < 4 || make_addr(argv[2], argv[3], &sa))
 		goto usage;
 	alarm(300);
 	if (!strcmp(argv[1], "recv") && argc == 4)
 		return recv_mem(&sa);
-	if (!strcmp(argv[1], "send") && argc == 5 && !parse_size(argv[4], &size))
+	if (!strcmp(argv[1], "send") && argc == 5 && !need_parse_size(argv[4], &size) && size)
 		return send_mem(&sa, size);
 	if (!strcmp(argv[1], "recv-dir") && argc == 5)
 		return recv_dir(&sa, argv[4]);

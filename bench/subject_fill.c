@@ -85,6 +85,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "cluster/cluster.h"
+
 #define MAX_THREADS 64
 #define PAGE 4096u
 
@@ -212,29 +214,6 @@ static int fmt_gap(char *buf, size_t len, const char *what)
 	    atomic_load(&max_gap_ns) / 1000, atomic_load(&max_gap_end));
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'G': case 'g': v <<= 30; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'K': case 'k': v <<= 10; end++; break;
-	default: break;
-	}
-	if (*end == 'i' && end[1] == 'B')
-		end += 2;
-	if (*end || v == 0)
-		return -1;
-	*out = (size_t)v;
-	return 0;
-}
-
 static uint64_t random_seed(void)
 {
 	uint64_t x;
@@ -318,7 +297,7 @@ int main(int argc, char **argv)
 	pthread_t tids[MAX_THREADS], dtid;
 	struct dirtier d = { 0 };
 	double dirty_mbps = -1;		/* < 0: no --dirty */
-	size_t size;
+	uint64_t size;
 	long nthreads;
 	uint64_t *mem;
 	uint64_t sum, sum2, touch_us, last_check = 0;
@@ -346,7 +325,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
-	if (argc - a != 3 || parse_size(argv[a], &size) ||
+	if (argc - a != 3 || need_parse_size(argv[a], &size) || !size ||
 	    (nthreads = strtol(argv[a + 1], NULL, 10)) < 1 || nthreads > MAX_THREADS) {
 		usage();
 		return 2;
@@ -396,7 +375,7 @@ int main(int argc, char **argv)
 		tick();
 	atomic_store(&max_gap_ns, 0);
 	atomic_store(&max_gap_end, 0);
-	snprintf(line, sizeof(line), "ready pid=%d size=%zu threads=%ld sum=%016" PRIx64
+	snprintf(line, sizeof(line), "ready pid=%d size=%" PRIu64 " threads=%ld sum=%016" PRIx64
 	    " touch_us=%" PRIu64 "\n", (int)getpid(), size, nthreads, sum, touch_us);
 	emit(line);
 
