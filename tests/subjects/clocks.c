@@ -82,20 +82,12 @@ static void sabotage(void)
 int main(int argc, char **argv)
 {
 	pthread_t *th;
-	int i;
 
 	subj_init(argc, argv, "clocks");
-	th = calloc((size_t)subj.threads + 1, sizeof(*th));
-	SUBJ_CHECK(th != NULL, "out of memory");
-	for (i = 0; i < subj.threads; i++) {
-		errno = pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i);
-		SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));
-	}
+	th = subj_start_threads(worker);
 	verify();
 	subj_ready();
 	subj_loop(verify, sabotage);
-	stop_threads = 1;
-	for (i = 0; i < subj.threads; i++)
-		pthread_join(th[i], NULL);
+	subj_join_threads(th, &stop_threads);
 	subj_pass();
 }

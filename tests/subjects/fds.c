@@ -344,19 +344,12 @@ int main(int argc, char **argv)
 	std1_flags = fcntl(1, F_GETFL);
 	subj_log("stdout and stderr %s\n", std_shared ? "shared" : "separate");
 
-	th = calloc((size_t)subj.threads + 1, sizeof(*th));
-	SUBJ_CHECK(th != NULL, "out of memory");
 	list_fds(fdset0, sizeof(fdset0));
-	for (i = 0; i < subj.threads; i++) {
-		errno = pthread_create(&th[i], NULL, worker, NULL);
-		SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));
-	}
+	th = subj_start_threads(worker);
 	verify();
 	subj_ready();
 	subj_loop(verify, sabotage);
-	stop_threads = 1;
-	for (i = 0; i < subj.threads; i++)
-		pthread_join(th[i], NULL);
+	subj_join_threads(th, &stop_threads);
 	drain_pipe();
 	subj_pass();
 }

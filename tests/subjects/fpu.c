@@ -175,7 +175,6 @@ static void verify(void)
 int main(int argc, char **argv)
 {
 	pthread_t *th;
-	int i;
 
 	subj_init(argc, argv, "fpu");
 	__builtin_cpu_init();
@@ -184,19 +183,12 @@ int main(int argc, char **argv)
 	subj_log("x87%s%s\n", have_avx ? " avx" : "", have_avx512 ? " avx512" : "");
 	if (!have_avx && subj.sabotage)
 		subj_fail("sabotage needs AVX");
-	th = calloc((size_t)subj.threads + 1, sizeof(*th));
-	SUBJ_CHECK(th != NULL, "out of memory");
-	for (i = 0; i < subj.threads; i++) {
-		errno = pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i);
-		SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));
-	}
+	th = subj_start_threads(worker);
 	verify();
 	subj_ready();
 	/* A round takes tens of milliseconds: sabotage the very first one. */
 	sabotage_now = subj.sabotage;
 	subj_loop(verify, NULL);
-	stop_threads = 1;
-	for (i = 0; i < subj.threads; i++)
-		pthread_join(th[i], NULL);
+	subj_join_threads(th, &stop_threads);
 	subj_pass();
 }

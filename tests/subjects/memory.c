@@ -68,7 +68,6 @@ static const int split_prot[8] = {
 };
 static volatile char *main_stack;	/* a big frame in main's stack */
 #define MAIN_STACK_LEN (128 * 1024)
-static pthread_t *tids;
 
 struct blob {
 	char data[16384];
@@ -441,26 +440,22 @@ static void sabotage(void)
 	panon[3 * PG + 17] ^= 1;	/* an untouched page is no longer zero */
 }
 
-struct tstate {
-	int idx;
-};
-
 static void *worker(void *arg)
 {
-	struct tstate *ts = arg;
+	int idx = (int)(intptr_t)arg;
 	volatile char stack[32 * 1024];
-	uint64_t seed = 10000 + (uint64_t)ts->idx;
+	uint64_t seed = 10000 + (uint64_t)idx;
 	long bad;
 
 	subj_fill((void *)stack, sizeof(stack), seed);
 	while (!stop_threads) {
 		bad = subj_check_fill((const void *)stack, sizeof(stack), seed);
-		SUBJ_CHECK(bad < 0, "thread %d stack word %ld differs", ts->idx, bad);
+		SUBJ_CHECK(bad < 0, "thread %d stack word %ld differs", idx, bad);
 		verify_content();
 		subj_sleep_ms(10);
 	}
 	bad = subj_check_fill((const void *)stack, sizeof(stack), seed);
-	SUBJ_CHECK(bad < 0, "thread %d stack word %ld differs", ts->idx, bad);
+	SUBJ_CHECK(bad < 0, "thread %d stack word %ld differs", idx, bad);
 	return NULL;
 }
 
@@ -468,25 +463,15 @@ static void *worker(void *arg)
 static __attribute__((noinline)) void run(void)
 {
 	volatile char frame[MAIN_STACK_LEN];
-	struct tstate *ts;
-	int i;
+	pthread_t *th;
 
 	subj_fill((void *)frame, sizeof(frame), 2);
 	main_stack = frame;
-	ts = calloc((size_t)subj.threads + 1, sizeof(*ts));
-	tids = calloc((size_t)subj.threads + 1, sizeof(*tids));
-	SUBJ_CHECK(ts && tids, "out of memory");
-	for (i = 0; i < subj.threads; i++) {
-		ts[i].idx = i;
-		errno = pthread_create(&tids[i], NULL, worker, &ts[i]);
-		SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));
-	}
+	th = subj_start_threads(worker);
 	verify();
 	subj_ready();
 	subj_loop(verify, sabotage);
-	stop_threads = 1;
-	for (i = 0; i < subj.threads; i++)
-		pthread_join(tids[i], NULL);
+	subj_join_threads(th, &stop_threads);
 	verify();
 }
 

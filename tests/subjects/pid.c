@@ -64,23 +64,15 @@ static void sabotage(void)
 int main(int argc, char **argv)
 {
 	pthread_t *th;
-	int i;
 
 	subj_init(argc, argv, "pid");
 	saved_pid = getpid();
-	th = calloc((size_t)subj.threads + 1, sizeof(*th));
-	SUBJ_CHECK(th != NULL, "out of memory");
-	for (i = 0; i < subj.threads; i++) {
-		errno = pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i);
-		SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));
-	}
+	th = subj_start_threads(worker);
 	subj_log("pid %d\n", (int)saved_pid);
 	subj_ready();
 	subj_loop(verify, sabotage);
 	final_kept = subj_pid_kept();
-	stop_threads = 1;
-	for (i = 0; i < subj.threads; i++)
-		pthread_join(th[i], NULL);
+	subj_join_threads(th, &stop_threads);
 	if (final_kept)
 		SUBJ_CHECK(getpid() == saved_pid, "getpid() %d, saved %d, though the pid was kept",
 			   (int)getpid(), (int)saved_pid);

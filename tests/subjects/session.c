@@ -54,7 +54,6 @@ int main(int argc, char **argv)
 {
 	struct sigaction sa;
 	pthread_t *th;
-	int i;
 
 	subj_init(argc, argv, "session");
 	memset(&sa, 0, sizeof(sa));
@@ -68,18 +67,11 @@ int main(int argc, char **argv)
 		if (setsid() < 0)
 			subj_fail("setsid: %s (start me as a non-leader)", strerror(errno));
 	}
-	th = calloc((size_t)subj.threads + 1, sizeof(*th));
-	SUBJ_CHECK(th != NULL, "out of memory");
-	for (i = 0; i < subj.threads; i++) {
-		errno = pthread_create(&th[i], NULL, worker, NULL);
-		SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));
-	}
+	th = subj_start_threads(worker);
 	verify();
 	subj_ready();
 	subj_loop(verify, sabotage);
-	stop_threads = 1;
-	for (i = 0; i < subj.threads; i++)
-		pthread_join(th[i], NULL);
+	subj_join_threads(th, &stop_threads);
 	SUBJ_CHECK(usr1 >= 1, "no SIGUSR1 came through the process group");
 	subj_pass();
 }

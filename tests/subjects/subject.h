@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -252,6 +253,31 @@ static inline void subj_loop(void (*verify)(void), void (*sabotage)(void))
 	if (subj.sabotage && sabotage && round < 5)
 		sabotage();
 	verify();
+}
+
+/*
+ * A subject's worker threads: subj.threads of them, thread i running
+ * worker((void *)(intptr_t)i). subj_join_threads sets the subject's own
+ * stop flag, which its workers poll, and joins and frees them.
+ */
+static inline pthread_t *subj_start_threads(void *(*worker)(void *))
+{
+	pthread_t *th = calloc((size_t)subj.threads + 1, sizeof(*th));
+
+	SUBJ_CHECK(th != NULL, "out of memory");
+	for (int i = 0; i < subj.threads; i++) {
+		errno = pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i);
+		SUBJ_CHECK(errno == 0, "pthread_create: %s", strerror(errno));
+	}
+	return th;
+}
+
+static inline void subj_join_threads(pthread_t *th, volatile int *stop)
+{
+	*stop = 1;
+	for (int i = 0; i < subj.threads; i++)
+		pthread_join(th[i], NULL);
+	free(th);
 }
 
 static inline pid_t subj_gettid(void)
