@@ -164,7 +164,6 @@ static void lower_soft(int res, rlim_t soft)
 
 int main(int argc, char **argv)
 {
-	pthread_t *th;
 	struct rlimit rl;
 	char dir[PATH_MAX];
 	int i;
@@ -216,10 +215,6 @@ int main(int argc, char **argv)
 	SUBJ_SYS(ngroups);
 	get_caps(caps);
 
-	th = subj_start_threads(worker);
-	verify();
-	subj_ready();
-	subj_loop(verify, sabotage);
-	subj_join_threads(th, &stop_threads);
+	subj_run_threaded(worker, verify, sabotage, &stop_threads);
 	subj_pass();
 }

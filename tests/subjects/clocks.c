@@ -81,13 +81,7 @@ static void sabotage(void)
 
 int main(int argc, char **argv)
 {
-	pthread_t *th;
-
 	subj_init(argc, argv, "clocks");
-	th = subj_start_threads(worker);
-	verify();
-	subj_ready();
-	subj_loop(verify, sabotage);
-	subj_join_threads(th, &stop_threads);
+	subj_run_threaded(worker, verify, sabotage, &stop_threads);
 	subj_pass();
 }

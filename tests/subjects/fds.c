@@ -295,7 +295,6 @@ static void drain_pipe(void)
 int main(int argc, char **argv)
 {
 	char buf[1000];
-	pthread_t *th;
 	struct stat st;
 	int i;
 
@@ -345,11 +344,7 @@ int main(int argc, char **argv)
 	subj_log("stdout and stderr %s\n", std_shared ? "shared" : "separate");
 
 	list_fds(fdset0, sizeof(fdset0));
-	th = subj_start_threads(worker);
-	verify();
-	subj_ready();
-	subj_loop(verify, sabotage);
-	subj_join_threads(th, &stop_threads);
+	subj_run_threaded(worker, verify, sabotage, &stop_threads);
 	drain_pipe();
 	subj_pass();
 }

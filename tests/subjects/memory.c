@@ -463,15 +463,10 @@ static void *worker(void *arg)
 static __attribute__((noinline)) void run(void)
 {
 	volatile char frame[MAIN_STACK_LEN];
-	pthread_t *th;
 
 	subj_fill((void *)frame, sizeof(frame), 2);
 	main_stack = frame;
-	th = subj_start_threads(worker);
-	verify();
-	subj_ready();
-	subj_loop(verify, sabotage);
-	subj_join_threads(th, &stop_threads);
+	subj_run_threaded(worker, verify, sabotage, &stop_threads);
 	verify();
 }
 

@@ -53,7 +53,6 @@ static void sabotage(void)
 int main(int argc, char **argv)
 {
 	struct sigaction sa;
-	pthread_t *th;
 
 	subj_init(argc, argv, "session");
 	memset(&sa, 0, sizeof(sa));
@@ -67,11 +66,7 @@ int main(int argc, char **argv)
 		if (setsid() < 0)
 			subj_fail("setsid: %s (start me as a non-leader)", strerror(errno));
 	}
-	th = subj_start_threads(worker);
-	verify();
-	subj_ready();
-	subj_loop(verify, sabotage);
-	subj_join_threads(th, &stop_threads);
+	subj_run_threaded(worker, verify, sabotage, &stop_threads);
 	SUBJ_CHECK(usr1 >= 1, "no SIGUSR1 came through the process group");
 	subj_pass();
 }

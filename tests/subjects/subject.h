@@ -280,6 +280,19 @@ static inline void subj_join_threads(pthread_t *th, volatile int *stop)
 	free(th);
 }
 
+/* The life of a subject with workers: they start, a first check, ready,
+ * the main loop (subj_loop), and they are stopped and joined. */
+static inline void subj_run_threaded(void *(*worker)(void *), void (*verify)(void),
+				     void (*sabotage)(void), volatile int *stop)
+{
+	pthread_t *th = subj_start_threads(worker);
+
+	verify();
+	subj_ready();
+	subj_loop(verify, sabotage);
+	subj_join_threads(th, stop);
+}
+
 static inline pid_t subj_gettid(void)
 {
 	return (pid_t)syscall(SYS_gettid);
