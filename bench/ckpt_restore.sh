@@ -41,6 +41,8 @@ fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+BENCH=ckpt_restore
+. "$here/lib.sh"
 SIZES=${SIZES:-"1M 64M 1G"}
 THREADS=${THREADS:-"1 4"}
 RUNS=${RUNS:-21}
@@ -53,8 +55,6 @@ SUBJECT=$root/build/bench/subject_fill
 FLOOR=$root/build/bench/floor_memcpy
 PY=/usr/bin/python3
 
-die() { echo "ckpt_restore: $*" >&2; exit 1; }
-log() { echo "ckpt_restore: $*" >&2; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (CRIU dumps with ptrace and restores PIDs)"
 [ -x "$SUBJECT" ] && [ -x "$FLOOR" ] || die "build first: make (in $root)"
@@ -80,44 +80,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# now_us VAR: the realtime clock in microseconds, into VAR. No command
-# substitution: its fork would land inside the stall being measured.
-now_us() { local _now=${EPOCHREALTIME/./}; printf -v "$1" '%s' "${_now##+(0)}"; }
 
-# Waits (up to $2 seconds) for a line starting with $1 in the subject's
-# stdout; prints it.
-wait_line() {
-	local what=$1 limit=$2 line i
-	for ((i = 0; i < limit * 200; i++)); do
-		line=$(grep -m1 "^$what " "$SHM/w/out" 2>/dev/null) && { echo "$line"; return 0; }
-		sleep 0.005
-	done
-	return 1
-}
 
-# gone PID: true once PID is dead (a zombie, or reaped), within 10 s. Reads
-# /proc with builtins, so the common case costs no fork.
-gone() {
-	local st i
-	for ((i = 0; i < 2000; i++)); do
-		read -r st 2>/dev/null <"/proc/$1/stat" || return 0
-		st=${st##*) }
-		[[ $st == Z* || $st == X* ]] && return 0
-		sleep 0.005
-	done
-	return 1
-}
 
-field() { # field NAME LINE
-	local v=${2##*" $1="}
-	[ "$v" = "$2" ] && return 1
-	echo "${v%% *}"
-}
 
-img_bytes() {
-	find "$1" -type f ! -name '*.log' ! -name 'stats-*' -printf '%s\n' |
-		awk '{s += $1} END {print s + 0}'
-}
 
 # tool_ckpt TOOL PID IMGDIR [--leave-running]: checkpoint, killing the
 # process unless told otherwise. Leaves the tool's output in
@@ -170,7 +136,7 @@ one_run() {
 	mkdir -p "$SHM/w/img"
 	"$SUBJECT" "$size" "$thr" "$SHM/w/stop" >"$SHM/w/out" 2>"$SHM/w/err" </dev/null &
 	subject_pid=$!
-	line=$(wait_line ready 120) || { echo "FAIL subject not ready: $(head -c 200 "$SHM/w/err")"; return; }
+	line=$(wait_line "$SHM/w/out" "ready " 120) || { echo "FAIL subject not ready: $(head -c 200 "$SHM/w/err")"; return; }
 	pid=$(field pid "$line"); sum=$(field sum "$line")
 	sleep 0.05
 
@@ -185,7 +151,7 @@ one_run() {
 	fi
 	# The tool killed it; reap it so that its PID is free for the restore.
 	# Nothing else between the two commands: the subject's stall counts it.
-	if ! gone "$subject_pid"; then
+	if ! gone "$subject_pid" 10; then
 		kill -KILL "$subject_pid"; wait "$subject_pid" 2>/dev/null; subject_pid=""
 		echo "FAIL checkpoint left the process running"
 		return
@@ -209,13 +175,13 @@ one_run() {
 	fi
 	sleep 0.1
 	touch "$SHM/w/stop"
-	done=$(wait_line done 120) || { echo "$ck	-	-	$bytes	FAIL_restore:subject_never_finished"; return; }
+	done=$(wait_line "$SHM/w/out" "done " 120) || { echo "$ck	-	-	$bytes	FAIL_restore:subject_never_finished"; return; }
 	# Let the restored process finish exiting (unmapping its memory takes a
 	# while at 1 GiB) before anything else runs: the next run or the floor
 	# must not pay for this one's teardown.
 	local rpid=$pid
 	[ "$tool" = criu ] || read -r rpid 2>/dev/null <"$SHM/w/pid" || rpid=$pid
-	gone "$rpid" || log "$tool: restored process $rpid still there 10 s after it finished"
+	gone "$rpid" 10 || log "$tool: restored process $rpid still there 10 s after it finished"
 	gap=$(field gap_us "$done"); end=$(field gap_end_ns "$done")
 	[ "$(field sum "$done")" = "$sum" ] ||
 		{ echo "$ck	-	-	$bytes	FAIL_restore:memory_checksum_differs"; return; }
@@ -238,7 +204,7 @@ lr_start() {
 	mkdir -p "$SHM/w"
 	"$SUBJECT" "$1" "$2" "$SHM/w/stop" >"$SHM/w/out" 2>"$SHM/w/err" </dev/null &
 	subject_pid=$!
-	line=$(wait_line ready 120) || { kill -KILL "$subject_pid"; wait "$subject_pid"; return 1; }
+	line=$(wait_line "$SHM/w/out" "ready " 120) || { kill -KILL "$subject_pid"; wait "$subject_pid"; return 1; }
 	lr_pid=$(field pid "$line")
 	lr_seen=0
 }
@@ -307,9 +273,6 @@ roam_ready() {
 	return 0
 }
 
-runs_for() { # size -> measured runs
-	case $1 in *[Gg]*) echo "$RUNS_BIG" ;; *) echo "$RUNS" ;; esac
-}
 
 # roam checkpoint prints its frozen time with --stats, when it has the flag.
 ROAM_STATS_FLAG=""

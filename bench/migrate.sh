@@ -61,6 +61,8 @@ fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+BENCH=migrate
+. "$here/lib.sh"
 SIZES=${SIZES:-"64M 1G"}
 RATES=${RATES:-"0 10 100"}
 RUNS=${RUNS:-7}
@@ -85,8 +87,6 @@ SUBJECT=$root/build/bench/subject_fill
 FLOOR=$root/build/bench/floor_tcp
 PORT=7171
 
-die() { echo "migrate: $*" >&2; exit 1; }
-log() { echo "migrate: $*" >&2; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, CRIU)"
 [ -x "$SUBJECT" ] && [ -x "$FLOOR" ] || die "build first: make (in $root)"
@@ -129,46 +129,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# now_us VAR: the realtime clock in microseconds, into VAR. No command
-# substitution: its fork would land inside the stall being measured.
-now_us() { local _now=${EPOCHREALTIME/./}; printf -v "$1" '%s' "${_now##+(0)}"; }
 
-# wait_line FILE WHAT SECONDS: prints the first line of FILE starting with
-# WHAT once there is one.
-wait_line() {
-	local file=$1 what=$2 limit=$3 line i
-	for ((i = 0; i < limit * 200; i++)); do
-		line=$(grep -m1 "^$what" "$file" 2>/dev/null) && { echo "$line"; return 0; }
-		sleep 0.005
-	done
-	return 1
-}
 
-# gone PID: true once PID is dead (a zombie, or reaped), within 20 s.
-gone() {
-	local st i
-	for ((i = 0; i < 4000; i++)); do
-		read -r st 2>/dev/null <"/proc/$1/stat" || return 0
-		st=${st##*) }
-		[[ $st == Z* || $st == X* ]] && return 0
-		sleep 0.005
-	done
-	return 1
-}
 
-field() { # field NAME LINE
-	local v=${2##*[ :]"$1="}
-	[ "$v" = "$2" ] && return 1
-	echo "${v%% *}"
-}
 
 ms_to_us() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) printf "%d\n", v * 1000; else print "-" }'; }
 
 last_words() { grep -v '^ *$' "$1" 2>/dev/null | tail -n1 | head -c 200 | tr ' \t' '__'; }
 
-img_bytes() {
-	find "$1" -type f ! -name '*.log' -printf '%s\n' 2>/dev/null | awk '{s += $1} END {print s + 0}'
-}
 
 subject_args() { # SIZE RATE
 	echo "--dirty $2 --tick-us $TICK_US --report $MWORK/w/rep $1 1 $MWORK/w/stop"
@@ -368,7 +336,6 @@ run() {
 	r=$(<"$MWORK/r")
 }
 
-runs_for() { case $1 in *[Gg]*) echo "$RUNS_BIG" ;; *) echo "$RUNS" ;; esac; }
 
 mig_net_up || die "could not set up the network namespaces"
 
