@@ -94,9 +94,10 @@ int cmd_restore(int argc, char **argv)
 		const struct restore_stats *s = restore_stats(r);
 #define MS(a, b) ((double)((a) - (b)) / 1e6)
 		fprintf(stderr,
-			"restore: pid %d%s threads %u pages %llu timens %d restore-ms %.3f "
+			"restore: pid %d%s threads %u pages %llu fill-helpers %u timens %d restore-ms %.3f "
 			"(validate %.3f spawn %.3f layout %.3f pages %.3f finish %.3f)\n",
-			pid, s->pid_kept ? " (kept)" : " (new)", s->threads, (unsigned long long)s->pages, s->timens,
+			pid, s->pid_kept ? " (kept)" : " (new)", s->threads, (unsigned long long)s->pages,
+			s->fill_helpers, s->timens,
 			MS(s->released_ns, s->started_ns), MS(s->validated_ns, s->started_ns),
 			MS(s->spawned_ns, s->validated_ns), MS(s->laid_out_ns, s->spawned_ns),
 			MS(s->committed_ns, s->laid_out_ns), MS(s->released_ns, s->committed_ns));

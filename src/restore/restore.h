@@ -48,6 +48,7 @@ struct restore_stats {
 	uint64_t final_ns;
 	uint64_t final_pages;
 	uint32_t threads;
+	uint32_t fill_helpers;  /* threads that helped fill the pages (pages.c) */
 	int pid_kept;           /* it runs under its original PID */
 	int timens;             /* in a time namespace made for it */
 };

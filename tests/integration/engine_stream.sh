@@ -1,9 +1,11 @@
 #!/bin/bash
 # The image as a stream: `roam checkpoint PID -o - | roam restore -`, the road
 # migration will take (no file, no seeking), with a multithreaded subject and
-# compressed pages; then a restore of a stream that is cut short must leave
-# nothing running.
-# timeout: 60
+# compressed pages; a 64 MiB one, whose pages are filled by the reader alone
+# while the stream sets the pace, and by helper threads when told to
+# (ROAM_FILL_HELPERS, the path a slow fill takes); then a restore of a
+# stream that is cut short must leave nothing running.
+# timeout: 90
 . "$(dirname "$0")/lib.sh"
 
 start_subject threads -t 3
@@ -23,6 +25,39 @@ track "$SPID"
 alive "$SPID" || fail "the streamed process is not running"
 run_for 0.3
 stop_and_check PASS
+
+# big_stream [ENV...]: the memory subject with 64 MiB more through a pipe,
+# restored with --stats into $T/big.err, then checked.
+big_stream() {
+	start_subject memory big=64
+	run_for 0.2
+	pf="$T/big.pid"
+	rm -f "$pf"
+	("$ROAM" checkpoint "$SPID" -o - 2>"$T/bigck.err" |
+		env "$@" "$ROAM" restore - --pid-file "$pf" --stats 2>"$T/big.err") &
+	PIPELINE=$!
+	track "$PIPELINE"
+	wait_until 20 test -s "$pf" || fail "no pid file from the streamed restore: $(cat "$T/bigck.err" "$T/big.err")"
+	wait "$WAITER" 2>/dev/null
+	SPID=$(cat "$pf")
+	WAITER=$PIPELINE
+	track "$SPID"
+	alive "$SPID" || fail "the streamed process is not running"
+	grep "^restore: pid" "$T/big.err"
+	run_for 0.2
+	stop_and_check PASS
+}
+
+log "64 MiB through a pipe, the fill paced by the stream"
+big_stream
+log "64 MiB through a pipe, helper threads filling from the fifth block"
+big_stream ROAM_FILL_HELPERS=1
+helpers=$(grep -o "fill-helpers [0-9]*" "$T/big.err" | cut -d' ' -f2)
+if [ "$(nproc)" -ge 2 ]; then
+	[ "${helpers:-0}" -ge 1 ] || fail "no helper thread filled the pages (fill-helpers ${helpers:-none})"
+else
+	log "one CPU: no helper threads to check"
+fi
 
 log "a stream cut short"
 start_subject memory

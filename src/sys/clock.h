@@ -1,0 +1,19 @@
+/*
+ * A clock's reading in nanoseconds: CLOCK_MONOTONIC for durations,
+ * CLOCK_THREAD_CPUTIME_ID for a thread's own CPU time, and so on.
+ */
+#ifndef ROAM_SYS_CLOCK_H
+#define ROAM_SYS_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline int64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+#endif
