@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "sys/clock.h"
 #include "sys/mem.h"
 
 int ckpt_open(struct ckpt **out, pid_t pid, const struct ckpt_opts *opts, struct roam_error *err)
@@ -218,9 +219,7 @@ int ckpt_dump(struct ckpt *c, struct img_writer *w)
 		if (end < 0 || ftruncate(c->opts.out_fd, end) < 0)
 			return roam_fail(c->err, -errno, "cutting the image to its size");
 	}
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	c->stats.dumped_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	c->stats.dumped_ns = mono_ns();
 	c->stats.threads = (uint32_t)c->nthreads;
 	c->stats.bytes = w->bytes;
 	return 0;

@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "image/load.h"
+#include "sys/clock.h"
 #include "sys/dirty.h"
 #include "sys/mem.h"
 
@@ -68,14 +69,6 @@ struct precopy {
 	size_t gone_vma;        /* dirty_gone's mapping... */
 	struct img_writer *gone_w;  /* ... and the stream its drops go to */
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Restore maps anonymous memory for these: a dropped page reads as zero. */
 static int anon_like(const Roamimg__Vma *v)
@@ -400,7 +393,7 @@ int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 {
 	struct precopy *pre;
 	struct remote r;
-	uint64_t t0 = now_ns(), bytes0 = w->bytes;
+	uint64_t t0 = mono_ns(), bytes0 = w->bytes;
 	int rc;
 
 	if (c->state != CK_OPEN || c->pre)
@@ -436,7 +429,7 @@ int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 		track_all(c, 1);
 	thaw(c);
 	memset(&pre->cur, 0, sizeof(pre->cur));
-	pre->cur.frozen_ns = now_ns() - c->stats.freeze_ns;
+	pre->cur.frozen_ns = mono_ns() - c->stats.freeze_ns;
 	if (!stopped)
 		track_all(c, 0);
 	c->stats.dirty_mode = pre->dirty.mode;
@@ -452,7 +445,7 @@ int ckpt_precopy_start(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 		if (pre->v[k].tracked && (rc = send_vma(c, w, k)) < 0)
 			goto fail;
 	pre->cur.bytes = w->bytes - bytes0;
-	pre->cur.ns = now_ns() - t0;
+	pre->cur.ns = mono_ns() - t0;
 	if (out)
 		*out = pre->cur;
 	return 0;
@@ -466,7 +459,7 @@ fail:
 int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *out)
 {
 	struct precopy *pre = c->pre;
-	uint64_t t0 = now_ns(), bytes0 = w->bytes;
+	uint64_t t0 = mono_ns(), bytes0 = w->bytes;
 	int rc;
 
 	if (!pre || c->state != CK_OPEN)
@@ -496,7 +489,7 @@ int ckpt_precopy_round(struct ckpt *c, struct img_writer *w, struct ckpt_round *
 	if ((rc = flush_drops(c, w)) < 0)
 		return rc;
 	pre->cur.bytes = w->bytes - bytes0;
-	pre->cur.ns = now_ns() - t0;
+	pre->cur.ns = mono_ns() - t0;
 	for (size_t k = 0; k < pre->mm->n_vmas; k++)
 		pre->cur.untracked += trackable(pre->mm->vmas[k]) && !pre->v[k].tracked;
 	if (out)

@@ -3,6 +3,7 @@
  * umask, rlimits, personality, session, shared pending signals, clocks.
  */
 #include "ckpt/internal.h"
+#include "sys/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -64,14 +65,6 @@ static int collect_creds(struct ckpt *c, Roamimg__Creds *cr)
 		cr->no_new_privs = atoi(v) != 0;
 	}
 	return 0;
-}
-
-static int64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /*

@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "sys/clock.h"
+
 static struct ckpt_thread *find_thread(struct ckpt *c, pid_t tid)
 {
 	for (size_t i = 0; i < c->nthreads; i++)
@@ -113,9 +115,7 @@ int ckpt_seize_all(struct ckpt *c)
 	c->nthreads = kept;
 	if (!kept || c->threads[0].tid != c->pid)
 		return roam_fail(c->err, -ESRCH, "process %d exited while being frozen", c->pid);
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	c->stats.freeze_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	c->stats.freeze_ns = mono_ns();
 	c->state = CK_FROZEN;
 	return 0;
 }

@@ -28,6 +28,7 @@
 
 #include "ckpt/ckpt.h"
 #include "cli/cli.h"
+#include "sys/clock.h"
 
 static void usage(void)
 {
@@ -48,14 +49,6 @@ static int fsync_dir_of(const char *path)
 		rc = -errno;
 	close(fd);
 	return rc;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static void print_round(const struct ckpt_round *r)
@@ -165,7 +158,7 @@ int cmd_checkpoint(int argc, char **argv)
 	struct img_writer w = {0};
 	char tmp[PATH_MAX] = "", msg[512];
 	int fd = -1, old_image = -1, rc, to_stdout = !strcmp(output, "-");
-	uint64_t t0 = now_ns();
+	uint64_t t0 = mono_ns();
 
 	if (to_stdout) {
 		fd = STDOUT_FILENO;
@@ -218,7 +211,7 @@ int cmd_checkpoint(int argc, char **argv)
 		goto fail;
 	if (stats) {
 		const struct ckpt_stats *s = ckpt_stats(c);
-		uint64_t t_end = now_ns();
+		uint64_t t_end = mono_ns();
 		fprintf(stderr,
 			"checkpoint: pid %ld threads %u vmas %u fds %u pages %llu zero-pages %llu bytes %llu "
 			"frozen-ms %.3f dump-ms %.3f total-ms %.3f\n",

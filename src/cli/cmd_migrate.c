@@ -13,14 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/control_client.h"
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "sys/clock.h"
 
 /* Prints progress frames (when wanted) until the Result; returns the exit
  * code. The rate is the bytes sent over the time since the first frame (the
@@ -38,7 +31,7 @@ static int await_result(struct cc *c, const char *cmd, bool progress, bool print
 			return CLI_EXIT_FAILURE;
 		if (type == MSG_MIG_PROGRESS) {
 			Roamnet__MigProgress *p = (Roamnet__MigProgress *)m;
-			double t = now_s();
+			double t = (double)mono_ns() / 1e9;
 			if (t0 < 0)
 				t0 = t;
 			if (progress && p->bytes && t > t0)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/roamd.h"
+#include "sys/clock.h"
 
 #define HANDSHAKE_MS   5000
 #define READ_BUDGET    (1u << 20)     /* bytes read per event, for fairness */
@@ -50,12 +51,12 @@ struct conn *conn_new(int fd, enum conn_kind kind, const char *desc)
 		c->state = CS_HELLO;
 		c->epoll_events = EPOLLIN;
 		link_init(&c->link, LINK_SERVER, roamd->key);
-		c->deadline_ms = now_ms() + HANDSHAKE_MS;
+		c->deadline_ms = mono_ms() + HANDSHAKE_MS;
 		break;
 	case CONN_PEER_OUT:
 		c->state = CS_CONNECTING;
 		c->epoll_events = EPOLLOUT;
-		c->deadline_ms = now_ms() + HANDSHAKE_MS;
+		c->deadline_ms = mono_ms() + HANDSHAKE_MS;
 		break;
 	}
 	if (loop_add(&c->ev, c->epoll_events) < 0) {

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "daemon/roamd.h"
+#include "sys/clock.h"
 
 #define PS_MS 1500   /* a host that has not answered ps (or kill) by then is left out */
 
@@ -203,7 +204,7 @@ static void kill_job(struct conn *c, const Roamnet__Kill *k)
 	q->qid = ++roamd->next_qid;
 	q->client = c;
 	q->waiting = 1;
-	q->deadline_ms = now_ms() + PS_MS;
+	q->deadline_ms = mono_ms() + PS_MS;
 	snprintf(q->kill_id, sizeof(q->kill_id), "%s", k->id);
 	snprintf(q->kill_home, sizeof(q->kill_home), "%s", host);
 	q->next = roamd->queries;
@@ -246,7 +247,7 @@ static void hosts(struct conn *c)
 	static char *tagv[CL_MAX_MEMBERS][CL_MAX_TAGS];
 	static char *featv[CL_MAX_MEMBERS][64];
 	Roamnet__HostList r = ROAMNET__HOST_LIST__INIT;
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	size_t n = 0;
 
 	for (unsigned i = 0; i < t->n; i++) {
@@ -336,7 +337,7 @@ static void ps(struct conn *c)
 		return control_result(c, 255, "out of memory");
 	q->qid = ++roamd->next_qid;
 	q->client = c;
-	q->deadline_ms = now_ms() + PS_MS;
+	q->deadline_ms = mono_ms() + PS_MS;
 	q->next = roamd->queries;
 	roamd->queries = q;
 	c->query = q->qid;

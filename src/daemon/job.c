@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "daemon/roamd.h"
+#include "sys/clock.h"
 
 #define PROBE_MS        1000       /* a probe unanswered this long is lost */
 #define BACKLOG_MAX     (1u << 20) /* output kept for a detached job before it is held */
@@ -147,7 +148,7 @@ void job_home_failed(struct job *j, int code, const char *reason)
 	j->state = code == 255 && j->exec_member && j->state == JOB_RUNNING ? JOB_LOST : JOB_FAILED;
 	j->fail_code = code;
 	snprintf(j->fail_reason, sizeof(j->fail_reason), "%s", reason);
-	j->reap_ms = now_ms() + (j->client ? KEEP_SEEN_MS : KEEP_UNSEEN_MS);
+	j->reap_ms = mono_ms() + (j->client ? KEEP_SEEN_MS : KEEP_UNSEEN_MS);
 	log_info("job %s failed: %s", j->id, reason);
 	job_input_pump(j);   /* what waits is dropped; the client is read again */
 	if (j->client) {
@@ -295,7 +296,7 @@ static void place_step(struct job *j)
 			}
 		}
 		if (j->probes_out) {
-			j->probe_deadline_ms = now_ms() + PROBE_MS;
+			j->probe_deadline_ms = mono_ms() + PROBE_MS;
 			return;
 		}
 	}
@@ -362,7 +363,7 @@ static void place_near(struct job *j, struct conn *c, const char *id)
 		snprintf(r, sizeof(r), "--near %s: its home %s is not reachable", id, host);
 		return job_home_failed(j, 255, r);
 	}
-	j->near_deadline_ms = now_ms() + PROBE_MS;
+	j->near_deadline_ms = mono_ms() + PROBE_MS;
 }
 
 void job_locate(struct conn *c, const Roamnet__LocateReq *q)
@@ -591,7 +592,7 @@ void job_home_exited(struct job *j, int status)
 		return;
 	j->state = JOB_EXITED;
 	j->status = status;
-	j->reap_ms = now_ms() + (j->client ? KEEP_SEEN_MS : KEEP_UNSEEN_MS);
+	j->reap_ms = mono_ms() + (j->client ? KEEP_SEEN_MS : KEEP_UNSEEN_MS);
 	job_input_pump(j);   /* what waits is dropped; the client is read again */
 	if (j->client)
 		send_exit(j->client, j);
@@ -625,7 +626,7 @@ void job_member_lost(struct member *m)
 		if (j->migrating && j->exec_member == m && j->state == JOB_RUNNING && !j->lost_ms) {
 			/* Lost mid-migration: its destination may have it (and say so,
 			 * ARRIVED) once it decides, within its doubt timeout. */
-			j->lost_ms = now_ms() + (uint64_t)(roamd->cfg.doubt_timeout_s + 2) * 1000;
+			j->lost_ms = mono_ms() + (uint64_t)(roamd->cfg.doubt_timeout_s + 2) * 1000;
 			log_warn("job %s: host %s lost while it moved; waiting for its destination", j->id, m->name);
 			continue;
 		}
@@ -801,7 +802,7 @@ void job_attach(struct conn *c, struct job *j)
 	job_input_pump(j);   /* reads the new client, or not, as its input queue says */
 	if (j->state == JOB_EXITED) {
 		send_exit(c, j);
-		j->reap_ms = now_ms() + KEEP_SEEN_MS;
+		j->reap_ms = mono_ms() + KEEP_SEEN_MS;
 	} else if (final(j)) {
 		Roamnet__Failed f = ROAMNET__FAILED__INIT;
 		f.id = j->id;

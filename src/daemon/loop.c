@@ -9,14 +9,7 @@
 #include <time.h>
 
 #include "daemon/roamd.h"
-
-uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#include "sys/clock.h"
 
 int loop_add(struct ev *ev, uint32_t events)
 {

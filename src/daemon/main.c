@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "daemon/roamd.h"
+#include "sys/clock.h"
 
 #define TICK_MS 250
 #define BUSY_TURNS 4   /* loop turns with events before queued frames leave anyway */
@@ -85,7 +86,7 @@ static void on_signal(struct ev *ev, uint32_t events)
 
 static void on_timer(struct ev *ev, uint32_t events)
 {
-	uint64_t n, now = now_ms();
+	uint64_t n, now = mono_ms();
 
 	if (read(ev->fd, &n, sizeof(n)) < 0)
 		return;

@@ -49,6 +49,7 @@
 #include "daemon/roamd.h"
 #include "net/bulk.h"
 #include "restore/restore.h"
+#include "sys/clock.h"
 #include "sys/proc.h"
 
 #define OUTCOMES    256
@@ -123,14 +124,6 @@ static const struct outcome *recall(const char *src, uint64_t mid)
 		if (outcomes[i].mid == mid && !strcmp(outcomes[i].src, src))
 			return &outcomes[i];
 	return NULL;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 #define MIG_OF(ev, member) ((struct mig *)((char *)(ev) - offsetof(struct mig, member)))
@@ -491,7 +484,7 @@ static void source_finished(struct mig *g)
 				home_msg(j, MIG_HOME_STAYED, NULL, 0);
 		}
 		if (g->stream_broke && g->link) {
-			g->answer_by_ms = now_ms() + STREAM_REASON_WAIT_MS;   /* migrate_tick, or source_built */
+			g->answer_by_ms = mono_ms() + STREAM_REASON_WAIT_MS;   /* migrate_tick, or source_built */
 			return;
 		}
 		return source_answer_failed(g);
@@ -1153,7 +1146,7 @@ static void dest_built(struct mig *g)
 	reply(g, MIG_STEP_BUILT, true, NULL);
 	conn_flush_due();
 	if (!g->link)
-		g->deadline_ms = now_ms() + (uint64_t)roamd->cfg.doubt_timeout_s * 1000;
+		g->deadline_ms = mono_ms() + (uint64_t)roamd->cfg.doubt_timeout_s * 1000;
 }
 
 static void dest_released(struct mig *g)
@@ -1390,7 +1383,7 @@ void migrate_link_closed(struct conn *c)
 			else if (g->state != MS_FINISHING)
 				source_abort(g, "the link to the destination was lost");
 		} else if (g->state == MD_BUILT) {
-			g->deadline_ms = now_ms() + (uint64_t)roamd->cfg.doubt_timeout_s * 1000;
+			g->deadline_ms = mono_ms() + (uint64_t)roamd->cfg.doubt_timeout_s * 1000;
 			log_warn("migration %llu from %s: link lost before the decision; waiting %u s",
 				 (unsigned long long)g->mid, g->peer, roamd->cfg.doubt_timeout_s);
 		} else if (g->state == MD_RECEIVING) {
@@ -1439,11 +1432,8 @@ void migrate_tick(uint64_t now)
 
 void migrate_init(void)
 {
-	struct timespec ts;
-
 	/* Migration numbers never repeat across restarts of this daemon. */
-	clock_gettime(CLOCK_REALTIME, &ts);
-	next_mid = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	next_mid = (uint64_t)clock_ns(CLOCK_REALTIME);
 	mig_records_load();
 	bulk_preload();   /* once here, not in every worker */
 	bulk_allow_clear(roamd->cfg.image_clear);

@@ -19,6 +19,7 @@
 
 #include "cluster/ident.h"
 #include "daemon/migrate.h"
+#include "sys/clock.h"
 #include "sys/fileid.h"
 #include "sys/proc.h"
 
@@ -232,14 +233,6 @@ size_t mig_tids_of(pid_t pid, pid_t **out)
 	if (fd >= 0)
 		close(fd);
 	return n;
-}
-
-static int64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* The process's clocks now, as the engine will write them in its image:

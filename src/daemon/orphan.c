@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "daemon/roamd.h"
+#include "sys/clock.h"
 
 #define KEEP_MEM      (1u << 20)
 #define KEEP_FILE_MAX (256u << 20)
@@ -67,7 +68,7 @@ void orphan_exited(struct job *j, int status)
 {
 	j->state = JOB_EXITED;
 	j->status = status;
-	j->reap_ms = now_ms() + KEEP_MS;
+	j->reap_ms = mono_ms() + KEEP_MS;
 	log_info("job %s ended with status 0x%x while homeless; kept for roam attach", j->id, status);
 }
 
@@ -196,7 +197,7 @@ static void rehome_here(struct conn *c, struct job *j)
 	j->uid = c->uid;
 	snprintf(j->home, sizeof(j->home), "%s", roamd->cfg.name);
 	if (j->state == JOB_EXITED)
-		j->reap_ms = now_ms() + KEEP_MS;
+		j->reap_ms = mono_ms() + KEEP_MS;
 	log_info("job %s: re-homed here, where it runs", j->id);
 	take_kept(j, job_home_output);   /* kept as the home keeps output, for job_attach */
 	job_attach(c, j);
@@ -215,7 +216,7 @@ void orphan_find(struct conn *c, const char *id)
 	q->qid = ++roamd->next_qid;
 	q->client = c;
 	snprintf(q->id, sizeof(q->id), "%s", id);
-	q->deadline_ms = now_ms() + REHOME_MS;
+	q->deadline_ms = mono_ms() + REHOME_MS;
 	q->next = rehomes;
 	rehomes = q;
 	for (unsigned i = 1; i < roamd->members.n; i++) {

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "daemon/roamd.h"
+#include "sys/clock.h"
 
 #define HEARTBEAT_MS 1000
 
@@ -168,13 +169,13 @@ static void heartbeat(struct conn *c, const Roamnet__Heartbeat *h)
 		m->state = MEMBER_INCOMPAT;
 		m->proto = hi;
 		m->proto_min = lo;
-		m->last_ms = now_ms();
+		m->last_ms = mono_ms();
 		m->heard = true;
 		return;
 	}
 	c->incompat = false;
 	peer_host_load_from(&l, h->load);
-	m = members_heard(&roamd->members, h->name, h->addr, &l, now_ms(), &up);
+	m = members_heard(&roamd->members, h->name, h->addr, &l, mono_ms(), &up);
 	if (!m)
 		return;
 	m->proto = hi;

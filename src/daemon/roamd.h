@@ -263,7 +263,6 @@ int users_by_uid(uid_t uid, struct user_info *out);
 int users_by_name(const char *name, struct user_info *out);
 
 /* loop.c */
-uint64_t now_ms(void);
 int loop_add(struct ev *ev, uint32_t events);
 int loop_mod(struct ev *ev, uint32_t events);
 void loop_del(struct ev *ev);

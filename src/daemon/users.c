@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "daemon/roamd.h"
+#include "sys/clock.h"
 
 #define USERS_CACHED 16
 #define USERS_TTL_MS 5000
@@ -70,7 +71,7 @@ static struct cached_user *store(const struct passwd *pw, uint64_t now)
 
 int users_by_uid(uid_t uid, struct user_info *out)
 {
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	struct passwd *pw;
 
 	expire(now);
@@ -88,7 +89,7 @@ int users_by_uid(uid_t uid, struct user_info *out)
 
 int users_by_name(const char *name, struct user_info *out)
 {
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	struct cached_user *e = NULL;
 	struct passwd *pw;
 

@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 
 #include "net/bulk.h"
+#include "sys/clock.h"
 
 /* Socket buffers asked for: a 1 MiB record should never wait for room. */
 #define BULK_SOCKBUF (8 << 20)
@@ -252,17 +253,9 @@ int bulk_take(struct bulk *b, uint8_t *buf, size_t len, struct bulk_rec *rec)
 
 /* ---- sockets ---- */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t deadline_of(int timeout_ms)
 {
-	return timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+	return timeout_ms < 0 ? INT64_MAX : (int64_t)mono_ms() + timeout_ms;
 }
 
 /* Waits until fd is ready for ev or the deadline passes. Readiness
@@ -271,7 +264,7 @@ static int wait_fd(int fd, short ev, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = ev };
-		int64_t left = deadline == INT64_MAX ? -1 : deadline - now_ms();
+		int64_t left = deadline == INT64_MAX ? -1 : deadline - (int64_t)mono_ms();
 		int n;
 
 		if (deadline != INT64_MAX && left <= 0)
@@ -579,7 +572,7 @@ int bulk_accept(struct bulk *b, int listen_fd, const uint8_t key[LINK_KEY_SIZE],
 		}
 		tune(fd);
 		/* A silent client holds the queue up for BULK_HS_MS at most. */
-		hs_deadline = now_ms() + BULK_HS_MS;
+		hs_deadline = (int64_t)mono_ms() + BULK_HS_MS;
 		if (hs_deadline > deadline)
 			hs_deadline = deadline;
 		rc = server_handshake(b, fd, key, token, toklen, hs_deadline);
@@ -823,7 +816,7 @@ int bulk_sync(struct bulk *b, int timeout_ms)
 	uint8_t hdr[BULK_HDR_SIZE], tag[BULK_TAG_SIZE];
 	struct iovec iov[1] = { { .iov_base = hdr, .iov_len = sizeof(hdr) } };
 	struct pollfd p = { .fd = -1, .events = POLLIN };
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = (int64_t)mono_ms() + timeout_ms;
 	unsigned type;
 	size_t n;
 	int rc, on = 1;
@@ -837,7 +830,7 @@ int bulk_sync(struct bulk *b, int timeout_ms)
 		return fail(b, rc);
 	p.fd = b->fd;
 	for (;;) {
-		int64_t left = end - now_ms();
+		int64_t left = end - (int64_t)mono_ms();
 		if (left <= 0)
 			return fail(b, -ETIMEDOUT);
 		rc = poll(&p, 1, (int)left);

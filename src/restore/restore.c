@@ -14,6 +14,7 @@
  * kills it should that thread (or roam) die first.
  */
 #include "restore/internal.h"
+#include "sys/clock.h"
 #include "sys/proc.h"
 
 #include <errno.h>
@@ -53,14 +54,6 @@ static int image_error(struct restore *r, int rc, const struct img_fault *f)
 			 f->what ? f->what : "");
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static pid_t prepare(struct restore *r, struct img_reader *reader, int rc);
 
 pid_t restore_prepare(struct restore *r, img_read_fn fn, void *ctx)
@@ -69,7 +62,7 @@ pid_t restore_prepare(struct restore *r, img_read_fn fn, void *ctx)
 
 	if (r->pid)
 		return -EINVAL;
-	r->stats.started_ns = now_ns();
+	r->stats.started_ns = mono_ns();
 	int rc = img_reader_init(&rd, fn, ctx);
 	if (r->opts.authenticated)
 		img_reader_authenticated(&rd);
@@ -82,7 +75,7 @@ pid_t restore_prepare_mem(struct restore *r, const void *data, size_t len)
 
 	if (r->pid)
 		return -EINVAL;
-	r->stats.started_ns = now_ns();
+	r->stats.started_ns = mono_ns();
 	r->mem_image = 1;
 	return prepare(r, &rd, img_reader_init_mem(&rd, data, len));
 }
@@ -189,7 +182,7 @@ static int build(struct restore *r)
 	r->mm = r->ld.mm_early ? r->ld.mm_early : r->ld.mm;
 	if ((rc = restore_validate(r)) < 0)
 		return rc;
-	r->stats.validated_ns = now_ns();
+	r->stats.validated_ns = mono_ns();
 	/* The trampoline must be free both in the image's layout and in
 	 * ours, which the child starts as a copy of. */
 	FILE *m = fopen("/proc/self/maps", "re");
@@ -227,7 +220,7 @@ static int build(struct restore *r)
 	cpu_spread_begin(&r->hold, 2);
 	if ((rc = restore_spawn(r)) < 0)
 		return rc;
-	r->stats.spawned_ns = now_ns();
+	r->stats.spawned_ns = mono_ns();
 	if ((rc = restore_layout(r)) < 0)
 		return rc;
 	/* A pre-copy stream's first pass, nearly all of it, fills fresh
@@ -238,7 +231,7 @@ static int build(struct restore *r)
 		return roam_fail(r->err, rc, "preparing to write the pages");
 	if (r->lazy_fd < 0)
 		cpu_spread_end(&r->hold);  /* keeps hold.mine: the child's CPU */
-	r->stats.laid_out_ns = now_ns();
+	r->stats.laid_out_ns = mono_ns();
 	return 0;
 }
 
@@ -276,7 +269,7 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 			built = 1;
 		}
 		if (built && r->ld.precopy && !updated && r->ld.final_seen == FINAL_RECS) {
-			r->stats.final_ns = now_ns();
+			r->stats.final_ns = mono_ns();
 			r->stats.final_pages = r->stats.pages;
 			/* The fill registered the early layout, which changes now. */
 			if ((rc = restore_fill_close(r, 0)) < 0 || (rc = restore_validate_final(r)) < 0 ||
@@ -310,7 +303,7 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 	}
 	if ((rc = restore_fill_close(r, 0)) < 0)
 		goto fail;
-	r->stats.committed_ns = now_ns();
+	r->stats.committed_ns = mono_ns();
 	if (updated)
 		r->stats.final_pages = r->stats.pages - r->stats.final_pages;
 	cpu_spread_follow(&r->hold, r->hold.mine);  /* back with the child */

@@ -14,6 +14,7 @@
  *   - the trampoline goes last, since every thread's remote syscalls use it.
  */
 #include "restore/internal.h"
+#include "sys/clock.h"
 #include "sys/mem.h"
 
 #include <errno.h>
@@ -268,14 +269,6 @@ static int thread_creds(struct restore *r, size_t i)
 	return 0;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int restore_finish(struct restore *r)
 {
 	const Roamimg__Threads *th = r->ld.threads;
@@ -357,6 +350,6 @@ int restore_let_go(struct restore *r)
 			return roam_fail(r->err, rc, "releasing thread %d", r->tids[i]);
 	}
 	r->released = 1;
-	r->stats.released_ns = now_ns();
+	r->stats.released_ns = mono_ns();
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "sys/clock.h"
 #include "sys/fileid.h"
 #include "sys/proc.h"
 
@@ -184,14 +185,6 @@ static int check_files_open(struct restore *r)
 					 d->path ? d->path : "(no path)");
 	}
 	return 0;
-}
-
-static int64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* A restored process must never see its monotonic clocks go backwards:

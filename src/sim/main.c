@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "sim/sim.h"
+#include "sys/clock.h"
 
 #define MAX_POLICIES 32
 #define MAX_LOADS    64
@@ -93,14 +94,6 @@ static int list(const char *s, double *out, size_t max, size_t *n)
 	return rc || *n == 0 ? -1 : 0;
 }
 
-static double clock_seconds(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Independent streams per replication and purpose, from one seed. */
 static uint64_t derive(uint64_t seed, uint64_t rep, uint64_t purpose)
 {
@@ -115,7 +108,8 @@ static int run_config(const struct sim_config *c, unsigned reps, uint64_t seed,
                       struct sim_row *row, struct hist *hist)
 {
 	double means[256], sum = 0, var = 0;
-	double t0 = clock_seconds(CLOCK_MONOTONIC), c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+	double t0 = (double)clock_ns(CLOCK_MONOTONIC) / 1e9;
+	double c0 = (double)clock_ns(CLOCK_PROCESS_CPUTIME_ID) / 1e9;
 	struct sim_result tot = { 0 };
 
 	memset(hist, 0, sizeof(*hist));
@@ -154,8 +148,8 @@ static int run_config(const struct sim_config *c, unsigned reps, uint64_t seed,
 	row->messages = (double)tot.messages / (double)tot.arrivals;
 	row->utilisation = tot.busy / tot.capacity_time;
 	row->events = tot.events;
-	row->seconds = clock_seconds(CLOCK_MONOTONIC) - t0;
-	row->cpu_seconds = clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	row->seconds = (double)clock_ns(CLOCK_MONOTONIC) / 1e9 - t0;
+	row->cpu_seconds = (double)clock_ns(CLOCK_PROCESS_CPUTIME_ID) / 1e9 - c0;
 	return 0;
 }
 

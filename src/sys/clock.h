@@ -16,4 +16,15 @@ static inline int64_t clock_ns(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* CLOCK_MONOTONIC, for durations and deadlines: ns, and ms (timeouts). */
+static inline uint64_t mono_ns(void)
+{
+	return (uint64_t)clock_ns(CLOCK_MONOTONIC);
+}
+
+static inline uint64_t mono_ms(void)
+{
+	return mono_ns() / 1000000;
+}
+
 #endif
