@@ -8,42 +8,42 @@
 # timeout: 90
 . "$(dirname "$0")/lib.sh"
 
-start_subject threads -t 3
-run_for 0.3
-log "checkpoint -o - | restore -"
-pf="$T/stream.pid"
-("$ROAM" checkpoint "$SPID" -o - --compress 2>"$T/ck.err" | "$ROAM" restore - --pid-file "$pf" 2>"$T/rs.err") &
-PIPELINE=$!
-track "$PIPELINE"
-wait_until 10 test -s "$pf" || fail "no pid file from the streamed restore: $(cat "$T/ck.err" "$T/rs.err")"
-# The original, killed once its image was written. Not by polling its pid:
-# the restored process may already be running under that very pid.
-wait "$WAITER" 2>/dev/null
-SPID=$(cat "$pf")
-WAITER=$PIPELINE
-track "$SPID"
-alive "$SPID" || fail "the streamed process is not running"
-run_for 0.3
-stop_and_check PASS
-
-# big_stream [ENV...]: the memory subject with 64 MiB more through a pipe,
-# restored with --stats into $T/big.err, then checked.
-big_stream() {
-	start_subject memory big=64
-	run_for 0.2
-	pf="$T/big.pid"
-	rm -f "$pf"
-	("$ROAM" checkpoint "$SPID" -o - 2>"$T/bigck.err" |
-		env "$@" "$ROAM" restore - --pid-file "$pf" --stats 2>"$T/big.err") &
+# pipe_restore NAME [CKPT_ARGS...] [-- ENV...]: $SPID checkpointed into a
+# pipe read by `roam restore - --stats` (run under ENV, its stderr in
+# $T/NAME.err); the restored process becomes $SPID.
+pipe_restore() {
+	local name=$1 ck=() pf="$T/$1.pid"
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do ck+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	("$ROAM" checkpoint "$SPID" -o - ${ck[@]+"${ck[@]}"} 2>"$T/$name-ck.err" |
+		env "$@" "$ROAM" restore - --pid-file "$pf" --stats 2>"$T/$name.err") &
 	PIPELINE=$!
 	track "$PIPELINE"
-	wait_until 20 test -s "$pf" || fail "no pid file from the streamed restore: $(cat "$T/bigck.err" "$T/big.err")"
+	wait_until 20 test -s "$pf" ||
+		fail "no pid file from the streamed restore: $(cat "$T/$name-ck.err" "$T/$name.err")"
+	# The original, killed once its image was written. Not by polling its
+	# pid: the restored process may already be running under that very pid.
 	wait "$WAITER" 2>/dev/null
 	SPID=$(cat "$pf")
 	WAITER=$PIPELINE
 	track "$SPID"
 	alive "$SPID" || fail "the streamed process is not running"
-	grep "^restore: pid" "$T/big.err"
+	grep "^restore: pid" "$T/$name.err"
+}
+
+start_subject threads -t 3
+run_for 0.3
+log "checkpoint -o - | restore -"
+pipe_restore threads --compress
+run_for 0.3
+stop_and_check PASS
+
+# big_stream [ENV...]: the memory subject with 64 MiB more through a pipe.
+big_stream() {
+	start_subject memory big=64
+	run_for 0.2
+	pipe_restore big -- "$@"
 	run_for 0.2
 	stop_and_check PASS
 }
