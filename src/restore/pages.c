@@ -599,10 +599,11 @@ static int place_lazy(struct restore *r, const struct img_pages *pg, const struc
  * stream sets it, a helper fills nothing sooner and takes a CPU from
  * whatever else runs: on one machine, the migration's source. Cold 64 MiB
  * migrations on the test VM, medians of 40, encrypted: 63.4 ms against
- * 74.8 with helpers from the fifth block (58.8 against 69.3 with none at
- * all); in clear, 54.7 against 55.1. A GiB, where fresh pages (microseconds
- * each on that VM) slow the fill down midway and the helpers start then:
- * 1018 against 1004 ms, medians of 21.
+ * 74.8 with helpers from the fifth block; in clear, 54.7 against 55.1. A
+ * GiB, where fresh pages (microseconds each on that VM) slow the fill down
+ * midway and the helpers start then: 1018 against 1004 ms, medians of 21.
+ * No helpers at all gave 58.8 against 69.3 ms at 64 MiB, but 2.2 to 3.2 s
+ * against 1.4 to 2.0 for a GiB of fresh pages.
  */
 static int helpers_pay(struct restore *r, const struct img_pages *pg, const struct img_reader *rd)
 {
