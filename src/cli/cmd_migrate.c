@@ -31,7 +31,7 @@ static int await_result(struct cc *c, const char *cmd, bool progress, bool print
 			return CLI_EXIT_FAILURE;
 		if (type == MSG_MIG_PROGRESS) {
 			Roamnet__MigProgress *p = (Roamnet__MigProgress *)m;
-			double t = (double)mono_ns() / 1e9;
+			double t = clock_s(CLOCK_MONOTONIC);
 			if (t0 < 0)
 				t0 = t;
 			if (progress && p->bytes && t > t0)

@@ -108,8 +108,7 @@ static int run_config(const struct sim_config *c, unsigned reps, uint64_t seed,
                       struct sim_row *row, struct hist *hist)
 {
 	double means[256], sum = 0, var = 0;
-	double t0 = (double)clock_ns(CLOCK_MONOTONIC) / 1e9;
-	double c0 = (double)clock_ns(CLOCK_PROCESS_CPUTIME_ID) / 1e9;
+	double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
 	struct sim_result tot = { 0 };
 
 	memset(hist, 0, sizeof(*hist));
@@ -148,8 +147,8 @@ static int run_config(const struct sim_config *c, unsigned reps, uint64_t seed,
 	row->messages = (double)tot.messages / (double)tot.arrivals;
 	row->utilisation = tot.busy / tot.capacity_time;
 	row->events = tot.events;
-	row->seconds = (double)clock_ns(CLOCK_MONOTONIC) / 1e9 - t0;
-	row->cpu_seconds = (double)clock_ns(CLOCK_PROCESS_CPUTIME_ID) / 1e9 - c0;
+	row->seconds = clock_s(CLOCK_MONOTONIC) - t0;
+	row->cpu_seconds = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
 	return 0;
 }
 
