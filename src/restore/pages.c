@@ -78,7 +78,8 @@
 #define MAX_HELPERS 3
 #define MAX_BUFS (2 * (MAX_HELPERS + 1))
 #define HELPERS_AFTER 5         /* page blocks written before helpers start */
-#define PACE_WINDOW   4         /* from a stream: blocks between two looks at what sets the pace */
+#define PACE_WINDOW   (4u << 20)  /* from a stream: bytes of pages between two looks at
+				   * what sets the pace */
 
 /* A payload buffer taken from the stream reader: it goes back to the pool
  * once every job reading from it is done. */
@@ -132,8 +133,9 @@ struct filler {
 	int helpers_at_once;    /* from a stream too, at the fifth block (tests) */
 	unsigned blocks;
 	/* From a stream, until the helpers start: the reader's time reading
-	 * and filling over the blocks since the last look. */
+	 * and filling, and the pages filled, since the last look. */
 	int64_t read_ns, fill_ns, block_in, block_out;
+	uint64_t window_pages;
 };
 
 /* UFFDIO_COPY of len bytes; a page already present (EEXIST: written
@@ -594,8 +596,11 @@ static int place_lazy(struct restore *r, const struct img_pages *pg, const struc
  * large; from an image in memory, at the fifth block.
  *
  * From a stream, only once filling takes the reader twice as long as
- * reading (receiving, opening) over the last PACE_WINDOW blocks: then the
- * fill, not the stream, sets the pace, and helpers share it out. While the
+ * reading (receiving, opening) over the last PACE_WINDOW bytes of pages:
+ * then the fill, not the stream, sets the pace, and helpers share it out.
+ * Bytes, not blocks: a small block costs its fill a call of its own but its
+ * read next to nothing, so a run of them looked fill-bound (a stream held to
+ * 32 MB/s started helpers at its fifth block). While the
  * stream sets it, a helper fills nothing sooner and takes a CPU from
  * whatever else runs: on one machine, the migration's source. Cold 64 MiB
  * migrations on the test VM, medians of 40, encrypted: 63.4 ms against
@@ -618,10 +623,11 @@ static int helpers_pay(struct restore *r, const struct img_pages *pg, const stru
 	f->block_in = clock_ns(CLOCK_MONOTONIC);
 	if (f->block_out)
 		f->read_ns += f->block_in - f->block_out;
-	if (n < HELPERS_AFTER || (n - HELPERS_AFTER) % PACE_WINDOW)
+	if (f->window_pages * ARCH_PAGE_SIZE < PACE_WINDOW)
 		return 0;
 	pays = f->fill_ns >= 2 * f->read_ns;
 	f->fill_ns = f->read_ns = 0;
+	f->window_pages = 0;
 	return pays;
 }
 
@@ -652,6 +658,7 @@ int restore_pages(struct restore *r, const struct img_pages *pg, struct img_read
 	if (r->fill && r->fill->helpers && r->fill->block_in) {
 		r->fill->block_out = clock_ns(CLOCK_MONOTONIC);
 		r->fill->fill_ns += r->fill->block_out - r->fill->block_in;
+		r->fill->window_pages += pg->npages;
 	}
 	if (rc == 0)
 		r->stats.pages += pg->npages;
