@@ -2,9 +2,10 @@
 # The image as a stream: `roam checkpoint PID -o - | roam restore -`, the road
 # migration will take (no file, no seeking), with a multithreaded subject and
 # compressed pages; a 64 MiB one, whose pages are filled by the reader alone
-# while the stream sets the pace, and by helper threads when told to
-# (ROAM_FILL_HELPERS, the path a slow fill takes); then a restore of a
-# stream that is cut short must leave nothing running.
+# while the stream sets the pace (a stream held to about 32 MB/s must start
+# no helper thread), and by helper threads when told to (ROAM_FILL_HELPERS,
+# the path a slow fill takes); then a restore of a stream that is cut short
+# must leave nothing running.
 # timeout: 90
 . "$(dirname "$0")/lib.sh"
 
@@ -16,7 +17,7 @@ pipe_restore() {
 	shift
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do ck+=("$1"); shift; done
 	[ $# -gt 0 ] && shift
-	("$ROAM" checkpoint "$SPID" -o - ${ck[@]+"${ck[@]}"} 2>"$T/$name-ck.err" |
+	("$ROAM" checkpoint "$SPID" -o - ${ck[@]+"${ck[@]}"} 2>"$T/$name-ck.err" | ${PIPE_VIA:-cat} |
 		env "$@" "$ROAM" restore - --pid-file "$pf" --stats 2>"$T/$name.err") &
 	PIPELINE=$!
 	track "$PIPELINE"
@@ -39,6 +40,23 @@ pipe_restore threads --compress
 run_for 0.3
 stop_and_check PASS
 
+# throttle: stdin to stdout at about 32 MB/s (64 KiB every 2 ms).
+throttle() {
+	python3 -c '
+import os, sys, time
+while True:
+    b = sys.stdin.buffer.read1(65536)
+    if not b:
+        break
+    sys.stdout.buffer.write(b)
+    sys.stdout.buffer.flush()
+    time.sleep(0.002)
+'
+}
+
+# fill_helpers NAME: the fill-helpers figure of that restore's --stats.
+fill_helpers() { grep -o "fill-helpers [0-9]*" "$T/$1.err" | cut -d' ' -f2; }
+
 # big_stream [ENV...]: the memory subject with 64 MiB more through a pipe.
 big_stream() {
 	start_subject memory big=64
@@ -50,9 +68,13 @@ big_stream() {
 
 log "64 MiB through a pipe, the fill paced by the stream"
 big_stream
+log "64 MiB through a pipe held to 32 MB/s: the stream sets the pace, no helper"
+PIPE_VIA=throttle big_stream
+helpers=$(fill_helpers big)
+[ "$helpers" = 0 ] || fail "a helper thread started while the stream set the pace (fill-helpers ${helpers:-none})"
 log "64 MiB through a pipe, helper threads filling from the fifth block"
 big_stream ROAM_FILL_HELPERS=1
-helpers=$(grep -o "fill-helpers [0-9]*" "$T/big.err" | cut -d' ' -f2)
+helpers=$(fill_helpers big)
 if [ "$(nproc)" -ge 2 ]; then
 	[ "${helpers:-0}" -ge 1 ] || fail "no helper thread filled the pages (fill-helpers ${helpers:-none})"
 else
