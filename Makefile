@@ -44,9 +44,10 @@ CFLAGS  := $(CSTD) $(OPT) $(WARN) $(SANFLAGS) -pthread $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS) -pthread $(EXTRA_LDFLAGS)
 # The libraries are linked statically: every roam command is a short-lived
 # process, and each shared library costs it time at start-up.
-# libcrypto (OpenSSL) is the bulk channel's AES-GCM; only roamd and the
-# tools that move images use it, never the static CLI.
-LIBS    := -Wl,-Bstatic -lprotobuf-c -llz4 -lzstd -lxxhash -lsodium -Wl,-Bdynamic -lcrypto -lm
+# libgcrypt is the bulk channel's AES-256-OCB and libcrypto (OpenSSL) its
+# GMAC (records in clear); only roamd and the tools that move images use them.
+LIBS    := -Wl,-Bstatic -lprotobuf-c -llz4 -lzstd -lxxhash -lsodium -lgcrypt -lgpg-error \
+	   -Wl,-Bdynamic -lcrypto -lm
 # The CLI goes further: one static executable, libc included. roam run is
 # a short-lived process that a shell starts for every job, and the dynamic
 # loader (mapping libc, relocating, binding symbols) cost it 0.13 ms per start

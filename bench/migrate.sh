@@ -77,7 +77,7 @@ if [ "$ROAM_CLEAR" = 1 ]; then
 	ROAMD_EXTRA="${ROAMD_EXTRA:-} --image-encryption no"
 	images="roam's images in clear, each record authenticated (AES-256-GMAC; roamd --image-encryption no)"
 else
-	images="roam's images encrypted (AES-256-GCM, the default)"
+	images="roam's images encrypted (AES-256-OCB, the default)"
 fi
 CRIU_PS=${CRIU_PS:-1}
 ROAM=${ROAM:-$root/build/roam}

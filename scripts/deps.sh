@@ -3,7 +3,7 @@
 # when they are missing. Idempotent; needs root only when something is missing.
 set -eu
 PKGS="make gcc clang libclang-rt-14-dev protobuf-c-compiler libprotobuf-c-dev \
-libsodium-dev libssl-dev liblz4-dev libzstd-dev libxxhash-dev libcmocka-dev libcap-dev \
+libsodium-dev libgcrypt20-dev libssl-dev liblz4-dev libzstd-dev libxxhash-dev libcmocka-dev libcap-dev \
 iproute2 nftables python3 bc sqlite3 coreutils util-linux procps passwd gnuplot-nox"
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS hyperfine openssh-server openssh-client dpkg-dev \
 build-essential pkg-config python3-protobuf python3-yaml libprotobuf-dev protobuf-compiler \

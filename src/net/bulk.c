@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gcrypt.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 
 #include "net/bulk.h"
 #include "sys/clock.h"
@@ -40,17 +42,11 @@ void bulk_allow_clear(int on)
 	clear_ok = on != 0;
 }
 
-/* AES-256-GCM and its clear form (GMAC) both go through OpenSSL's GCM. */
-static int is_gcm(int cipher)
-{
-	return cipher == BULK_AES256GCM || cipher == BULK_AES256GMAC;
-}
-
 const char *bulk_cipher_name(int cipher)
 {
 	switch (cipher) {
 	case BULK_XCHACHA20POLY1305: return "encrypted (XChaCha20-Poly1305)";
-	case BULK_AES256GCM: return "encrypted (AES-256-GCM)";
+	case BULK_AES256OCB: return "encrypted (AES-256-OCB)";
 	case BULK_AES256GMAC: return "in clear, authenticated (AES-256-GMAC)";
 	default: return "none";
 	}
@@ -81,8 +77,8 @@ static void put_u32(uint8_t *p, uint32_t v)
 	p[0] = v & 0xff; p[1] = v >> 8 & 0xff; p[2] = v >> 16 & 0xff; p[3] = v >> 24 & 0xff;
 }
 
-/* The nonce is the record counter, little-endian, zero-padded; AES-256-GCM
- * uses its first 12 bytes, XChaCha20-Poly1305 all 24. */
+/* The nonce is the record counter, little-endian, zero-padded; the AES
+ * ciphers use its first 12 bytes, XChaCha20-Poly1305 all 24. */
 static void seq_nonce(uint64_t seq, uint8_t n[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES])
 {
 	memset(n, 0, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
@@ -90,9 +86,53 @@ static void seq_nonce(uint64_t seq, uint8_t n[crypto_aead_xchacha20poly1305_ietf
 		n[i] = seq >> (8 * i) & 0xff;
 }
 
-/* An OpenSSL AES-256-GCM context with key set, for sealing or opening;
- * NULL when out of memory. */
-static EVP_CIPHER_CTX *gcm_new(const uint8_t key[32], int seal)
+static int gcrypt_ok;
+
+/* libgcrypt's initialisation, once per process: it is then thread-safe. */
+static void gcrypt_start(void)
+{
+	gcry_cipher_hd_t h;
+
+	if (!gcry_check_version(GCRYPT_VERSION))
+		return;
+	gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
+	gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+	/* OCB may be refused (a FIPS mode): the channel then takes XChaCha20. */
+	if (!gcry_cipher_open(&h, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_OCB, 0)) {
+		gcry_cipher_close(h);
+		gcrypt_ok = 1;
+	}
+}
+
+/* Whether this process runs the AES ciphers: in hardware (AES-NI), with
+ * libgcrypt ready. */
+static int aes_ok(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	if (sodium_init() < 0 || !crypto_aead_aes256gcm_is_available())
+		return 0;
+	pthread_once(&once, gcrypt_start);
+	return gcrypt_ok;
+}
+
+/* A libgcrypt AES-256-OCB handle with its key set; NULL when it fails. */
+static gcry_cipher_hd_t ocb_new(const uint8_t key[32])
+{
+	gcry_cipher_hd_t h;
+
+	if (gcry_cipher_open(&h, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_OCB, 0))
+		return NULL;
+	if (gcry_cipher_setkey(h, key, 32)) {
+		gcry_cipher_close(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* An OpenSSL AES-256-GCM context with key set, for the tags of records in
+ * clear (GMAC); NULL when out of memory. */
+static EVP_CIPHER_CTX *gmac_new(const uint8_t key[32], int seal)
 {
 	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
 
@@ -107,8 +147,10 @@ void bulk_preload(void)
 {
 	static const uint8_t zero[32];
 
-	if (sodium_init() >= 0 && crypto_aead_aes256gcm_is_available())
-		EVP_CIPHER_CTX_free(gcm_new(zero, 1));
+	if (aes_ok()) {
+		gcry_cipher_close(ocb_new(zero));
+		EVP_CIPHER_CTX_free(gmac_new(zero, 1));
+	}
 }
 
 int bulk_init_keys(struct bulk *b, int cipher, const uint8_t tx[32], const uint8_t rx[32])
@@ -118,31 +160,56 @@ int bulk_init_keys(struct bulk *b, int cipher, const uint8_t tx[32], const uint8
 	b->cipher = cipher;
 	memcpy(b->tx_key, tx, 32);
 	memcpy(b->rx_key, rx, 32);
-	if (is_gcm(cipher)) {
-		b->tx_gcm = gcm_new(tx, 1);
-		b->rx_gcm = gcm_new(rx, 0);
-		if (!b->tx_gcm || !b->rx_gcm)
+	if (cipher == BULK_AES256OCB) {
+		if (!aes_ok())
+			return -ENOSYS;
+		b->tx_ocb = ocb_new(tx);
+		b->rx_ocb = ocb_new(rx);
+		if (!b->tx_ocb || !b->rx_ocb)
+			return -ENOMEM;
+	} else if (cipher == BULK_AES256GMAC) {
+		b->tx_gmac = gmac_new(tx, 1);
+		b->rx_gmac = gmac_new(rx, 0);
+		if (!b->tx_gmac || !b->rx_gmac)
 			return -ENOMEM;
 	}
 	return 0;
 }
 
-/* One GCM record with OpenSSL: in place or not, hdr as associated data;
- * in clear (GMAC) the data is associated data too, and dst is not written.
- * Sealing writes the tag; opening checks it (0, or -1 when it fails). */
-static int gcm_record(EVP_CIPHER_CTX *x, int seal, int clear, const uint8_t nonce[12],
-		      const uint8_t *hdr, const uint8_t *src, uint8_t *dst, size_t n,
-		      uint8_t tag[BULK_TAG_SIZE])
+/* One AES-256-OCB record with libgcrypt, in place or not, hdr as associated
+ * data. Sealing writes the tag; opening checks it (0, or -1 when it fails). */
+static int ocb_record(gcry_cipher_hd_t h, int seal, const uint8_t nonce[12], const uint8_t *hdr,
+		      const uint8_t *src, uint8_t *dst, size_t n, uint8_t tag[BULK_TAG_SIZE])
 {
+	/* In place, libgcrypt wants no input buffer. */
+	const uint8_t *in = src == dst ? NULL : src;
+	size_t inlen = in ? n : 0;
+
+	if (gcry_cipher_setiv(h, nonce, 12) || gcry_cipher_authenticate(h, hdr, BULK_HDR_SIZE) ||
+	    gcry_cipher_final(h))
+		return -1;
+	if (seal ? gcry_cipher_encrypt(h, dst, n, in, inlen) || gcry_cipher_gettag(h, tag, BULK_TAG_SIZE)
+		 : gcry_cipher_decrypt(h, dst, n, in, inlen) || gcry_cipher_checktag(h, tag, BULK_TAG_SIZE))
+		return -1;
+	return 0;
+}
+
+/* One record in clear with OpenSSL: the tag of an empty AES-256-GCM message
+ * with hdr and the data as associated data (GMAC). Sealing writes the tag;
+ * opening checks it (0, or -1 when it fails). */
+static int gmac_record(EVP_CIPHER_CTX *x, int seal, const uint8_t nonce[12], const uint8_t *hdr,
+		       const uint8_t *data, size_t n, uint8_t tag[BULK_TAG_SIZE])
+{
+	uint8_t none[1];
 	int len;
 
 	if (EVP_CipherInit_ex(x, NULL, NULL, NULL, nonce, seal) != 1 ||
 	    EVP_CipherUpdate(x, NULL, &len, hdr, BULK_HDR_SIZE) != 1 ||
-	    (n && EVP_CipherUpdate(x, clear ? NULL : dst, &len, src, (int)n) != 1))
+	    (n && EVP_CipherUpdate(x, NULL, &len, data, (int)n) != 1))
 		return -1;
 	if (!seal && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, BULK_TAG_SIZE, tag) != 1)
 		return -1;
-	if (EVP_CipherFinal_ex(x, dst + n, &len) != 1)
+	if (EVP_CipherFinal_ex(x, none, &len) != 1)
 		return -1;
 	if (seal && EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, BULK_TAG_SIZE, tag) != 1)
 		return -1;
@@ -164,9 +231,12 @@ static void seal_to(struct bulk *b, unsigned type, const uint8_t *src, uint8_t *
 	hdr[4] = (uint8_t)type;
 	hdr[5] = hdr[6] = hdr[7] = 0;
 	seq_nonce(b->tx_seq++, nonce);
-	if (is_gcm(b->cipher)) {
-		/* Cannot fail with a context that bulk_init_keys made. */
-		if (gcm_record(b->tx_gcm, 1, b->cipher == BULK_AES256GMAC, nonce, hdr, src, dst, n, tag) < 0)
+	/* The AES calls cannot fail with a context that bulk_init_keys made. */
+	if (b->cipher == BULK_AES256OCB) {
+		if (ocb_record(b->tx_ocb, 1, nonce, hdr, src, dst, n, tag) < 0)
+			abort();
+	} else if (b->cipher == BULK_AES256GMAC) {
+		if (gmac_record(b->tx_gmac, 1, nonce, hdr, src, n, tag) < 0)
 			abort();
 	} else
 		crypto_aead_xchacha20poly1305_ietf_encrypt_detached(dst, tag, &tlen, src, n, hdr,
@@ -217,9 +287,10 @@ int bulk_open(struct bulk *b, const uint8_t hdr[BULK_HDR_SIZE], uint8_t *c, size
 	if (n == 0)
 		c = none;
 	seq_nonce(b->rx_seq, nonce);
-	if (is_gcm(b->cipher))
-		rc = gcm_record(b->rx_gcm, 0, b->cipher == BULK_AES256GMAC, nonce, hdr, c, c, n,
-				(uint8_t *)tag);
+	if (b->cipher == BULK_AES256OCB)
+		rc = ocb_record(b->rx_ocb, 0, nonce, hdr, c, c, n, (uint8_t *)tag);
+	else if (b->cipher == BULK_AES256GMAC)
+		rc = gmac_record(b->rx_gmac, 0, nonce, hdr, c, n, (uint8_t *)tag);
 	else
 		rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(c, NULL, c, n, tag, hdr,
 									 BULK_HDR_SIZE, nonce,
@@ -432,7 +503,7 @@ static void bulk_key(const uint8_t key[LINK_KEY_SIZE], uint8_t caps, const void 
 
 static uint8_t local_caps(void)
 {
-	if (!crypto_aead_aes256gcm_is_available())
+	if (!aes_ok())
 		return 0;
 	return CAP_AES | (clear_ok ? CAP_CLEAR : 0);
 }
@@ -444,7 +515,7 @@ static int pick_cipher(uint8_t theirs)
 
 	if (!(both & CAP_AES))
 		return BULK_XCHACHA20POLY1305;
-	return both & CAP_CLEAR ? BULK_AES256GMAC : BULK_AES256GCM;
+	return both & CAP_CLEAR ? BULK_AES256GMAC : BULK_AES256OCB;
 }
 
 /* Server side of one handshake on fd; fills b's keys on success. */
@@ -510,7 +581,7 @@ static int client_handshake(struct bulk *b, int fd, const uint8_t key[LINK_KEY_S
 	rc = -BULK_ERR_MAGIC;
 	if (memcmp(sr, BULK_MAGIC, 8) || sr[8] != BULK_VERSION)
 		goto out;
-	if (cipher != BULK_XCHACHA20POLY1305 && !(cipher == BULK_AES256GCM && (caps & CAP_AES)) &&
+	if (cipher != BULK_XCHACHA20POLY1305 && !(cipher == BULK_AES256OCB && (caps & CAP_AES)) &&
 	    !(cipher == BULK_AES256GMAC && (caps & CAP_CLEAR)))
 		goto out;
 	if ((rc = link_client_finish(&l, sr + 10, fin)))
@@ -543,9 +614,12 @@ static void bulk_reset(struct bulk *b)
 /* A handshake that failed after its keys were set, or the end. */
 static void drop_keys(struct bulk *b)
 {
-	EVP_CIPHER_CTX_free(b->tx_gcm);
-	EVP_CIPHER_CTX_free(b->rx_gcm);
-	b->tx_gcm = b->rx_gcm = NULL;
+	gcry_cipher_close(b->tx_ocb);
+	gcry_cipher_close(b->rx_ocb);
+	EVP_CIPHER_CTX_free(b->tx_gmac);
+	EVP_CIPHER_CTX_free(b->rx_gmac);
+	b->tx_ocb = b->rx_ocb = NULL;
+	b->tx_gmac = b->rx_gmac = NULL;
 }
 
 int bulk_accept(struct bulk *b, int listen_fd, const uint8_t key[LINK_KEY_SIZE],

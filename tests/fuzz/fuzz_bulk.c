@@ -1,6 +1,6 @@
 /*
  * libFuzzer: the bulk channel's record layer. The first input byte picks
- * the cipher by its remainder modulo 3 (1: AES-256-GCM, 2: AES-256-GMAC,
+ * the cipher by its remainder modulo 3 (1: AES-256-OCB, 2: AES-256-GMAC,
  * records in clear, both when the CPU has AES; 0 or no AES: XChaCha20-
  * Poly1305); the rest is a byte stream as it arrives on a bulk connection,
  * opened with a fixed key. Records are taken off it with bulk_take, as the
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	cipher = !crypto_aead_aes256gcm_is_available() || data[0] % 3 == 0 ? BULK_XCHACHA20POLY1305
-					     : data[0] % 3 == 1	      ? BULK_AES256GCM
+					     : data[0] % 3 == 1	      ? BULK_AES256OCB
 									      : BULK_AES256GMAC;
 	if (bulk_init_keys(&b, cipher, zero, zero) < 0)
 		abort();
