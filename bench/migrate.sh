@@ -190,9 +190,10 @@ settle() { sleep "$SETTLE_S"; }
 # fresh_gap: the subject forgets the longest gap it saw so far (SIGUSR1, to
 # which it answers with a "gap" line) just before the run is timed, so that
 # the downtime seen is the migration's. A stall before it is not: this VM
-# stops every process for 25 to 35 ms at a time while another one faults in
-# or frees a GiB (seen with a 1 GiB subject idle beside a program doing so),
-# and the settle above is where the previous run's memory goes back. The
+# stops every process for 25 to 35 ms about 2.1 s after another one frees a
+# GiB (when the balloon reports the pages to the host), and often as one
+# starts to fault a GiB in (seen with a 1 GiB subject idle beside a program
+# doing both), so the previous run's memory stalls the settle above. The
 # subject's PID is looked up by its report path, the one name it has in
 # every PID namespace.
 fresh_gap() {
