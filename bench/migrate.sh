@@ -42,6 +42,9 @@
 #   TICK_US [100]      the subject's sleep between two clock readings
 #   SETTLE_S [4]       seconds every tool (and the floor) waits, its subject
 #                      ready, before it is timed: see "settle" below
+#   WARM_GIB [0]       GiB faulted in and freed by a throw-away process just
+#                      before each timed run (after the settle): see "warm"
+#                      below. Not the issue's measurement, which is with 0
 #   TOOL_TIMEOUT [120] seconds one command may take
 #   ROAM_COLD [1]      also measure roam migrate --cold
 #   CRIU_PS [1]        also measure CRIU with its page server (criu-ps)
@@ -70,6 +73,7 @@ RUNS_BIG=${RUNS_BIG:-3}
 WARMUP=${WARMUP:-1}
 TICK_US=${TICK_US:-100}
 SETTLE_S=${SETTLE_S:-4}
+WARM_GIB=${WARM_GIB:-0}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-120}
 ROAM_COLD=${ROAM_COLD:-1}
 ROAM_CLEAR=${ROAM_CLEAR:-0}
@@ -185,7 +189,20 @@ bail() {
 # wait a tool got fast or slow pages by what freed memory just before it;
 # with it each pays for fresh pages as the floor does. (The dirtying thread
 # is at work meanwhile.)
-settle() { sleep "$SETTLE_S"; }
+settle() { sleep "$SETTLE_S"; warm; }
+
+# warm: with WARM_GIB, a process faults in that much memory and exits just
+# before the run is timed, so that what the tool (or the floor) allocates
+# next comes from memory the host still backs, as on a machine without a
+# balloon: the freed pages go back to the host only about 2 s later. A
+# supplementary measurement of each tool's own work, with a caveat: the
+# report of the rest, 2 s on, stalls every process once for 25 to 35 ms
+# (see fresh_gap), which falls inside CRIU's longer runs.
+warm() {
+	[ "$WARM_GIB" = 0 ] && return
+	python3 -c "import sys; b = b'\x01' * ($WARM_GIB << 30)" ||
+		log "warm: could not fault in $WARM_GIB GiB"
+}
 
 # fresh_gap: the subject forgets the longest gap it saw so far (SIGUSR1, to
 # which it answers with a "gap" line) just before the run is timed, so that
@@ -427,7 +444,7 @@ done
 
 /usr/bin/python3 "$here/migrate_report.py" "$TSV" \
 	--criu "$("$CRIU" --version | awk '/Version/ {print $2}')" \
-	--machine "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg); run at nice $nice_now; $images; subject ticks every ${TICK_US} us; each run timed after a ${SETTLE_S} s settle (see bench/migrate.sh)." \
+	--machine "Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r); load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg); run at nice $nice_now; $images; subject ticks every ${TICK_US} us; each run timed after a ${SETTLE_S} s settle (see bench/migrate.sh)$([ "$WARM_GIB" = 0 ] || echo " and $WARM_GIB GiB faulted in and freed just before (WARM_GIB: not the issue's measurement)")." \
 	${why:+--roam-missing "$why"} >"$MD" || die "report failed"
 cat "$MD"
 log "table saved: $MD"
