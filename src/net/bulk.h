@@ -72,8 +72,8 @@
 enum bulk_cipher {
 	BULK_XCHACHA20POLY1305 = 1,
 	/* 2 was AES-256-GCM, until version 3 */
-	BULK_AES256OCB         = 4,
 	BULK_AES256GMAC        = 3,     /* in clear, authenticated */
+	BULK_AES256OCB         = 4,
 };
 
 enum bulk_rec_type {
@@ -132,8 +132,9 @@ const char *bulk_strerror(int err);
 
 /* Loads what the ciphers need (OpenSSL reads its configuration and loads
  * its providers at the first cipher a process asks for: about a
- * millisecond; libgcrypt must be initialised once). A process that forks bulk channel users calls it once, so
- * that each child does not pay it on its way to the first record. */
+ * millisecond; libgcrypt is initialised once). A process that forks bulk
+ * channel users calls it once, so that each child does not pay it on its
+ * way to the first record. */
 void bulk_preload(void);
 
 /* Whether this process offers (client) or accepts (server) records in
