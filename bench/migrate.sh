@@ -200,7 +200,7 @@ settle() { sleep "$SETTLE_S"; warm; }
 # (see fresh_gap), which falls inside CRIU's longer runs.
 warm() {
 	[ "$WARM_GIB" = 0 ] && return
-	python3 -c "import sys; b = b'\x01' * ($WARM_GIB << 30)" ||
+	python3 -c "b = b'\x01' * ($WARM_GIB << 30)" ||
 		log "warm: could not fault in $WARM_GIB GiB"
 }
 
@@ -295,6 +295,14 @@ one_criu() {
 		"$bytes" "$((t1 - t0))" "$((t2 - t1 - rmt))" "$((t3 - t2))" "${res#* }"
 }
 
+# drop_job REASON: a failed roam run; its job is killed (and waited for).
+drop_job() {
+	roam_on 1 kill -KILL "$roam_job" >/dev/null 2>&1
+	timeout 20 "$ROAM" wait --control "$MWORK/h1.sock" "$roam_job" >/dev/null 2>&1
+	roam_job=""
+	echo "FAIL $*"
+}
+
 # one_roam SIZE RATE [--cold]: the same columns for roam migrate.
 one_roam() {
 	local size=$1 rate=$2 cold=${3:-} w=$MWORK/w line t0 t1 rc out res
@@ -306,12 +314,7 @@ one_roam() {
 	line=$(wait_line "$w/rep" ready 120) || { echo "FAIL subject_not_ready"; return; }
 	settle
 
-	if ! fresh_gap; then
-		roam_on 1 kill -KILL "$roam_job" >/dev/null 2>&1
-		roam_job=""
-		echo "FAIL subject_did_not_answer_SIGUSR1"
-		return
-	fi
+	fresh_gap || { drop_job subject_did_not_answer_SIGUSR1; return; }
 	now_us t0
 	out=$(timeout "$TOOL_TIMEOUT" "$ROAM" migrate --control "$MWORK/h1.sock" "$roam_job" \
 		--to "$(hname 2)" --stats $cold 2>"$w/mig.err" </dev/null)
@@ -319,10 +322,7 @@ one_roam() {
 	now_us t1
 	if [ $rc -ne 0 ]; then
 		keep_log "$w/mig.err" "roam$cold-$size-$rate-migrate.err"
-		roam_on 1 kill -KILL "$roam_job" >/dev/null 2>&1
-		timeout 20 "$ROAM" wait --control "$MWORK/h1.sock" "$roam_job" >/dev/null 2>&1
-		roam_job=""
-		echo "FAIL migrate_rc=$rc:$(last_words "$w/mig.err")"
+		drop_job "migrate_rc=$rc:$(last_words "$w/mig.err")"
 		return
 	fi
 	line=$(echo "$out" | grep -m1 '^migrated ')
