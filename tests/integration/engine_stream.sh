@@ -17,6 +17,9 @@ pipe_restore() {
 	shift
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do ck+=("$1"); shift; done
 	[ $# -gt 0 ] && shift
+	# Not the file an earlier restore of that name left: it would pass for
+	# this one's before this one wrote it.
+	rm -f "$pf"
 	("$ROAM" checkpoint "$SPID" -o - ${ck[@]+"${ck[@]}"} 2>"$T/$name-ck.err" | ${PIPE_VIA:-cat} |
 		env "$@" "$ROAM" restore - --pid-file "$pf" --stats 2>"$T/$name.err") &
 	PIPELINE=$!
