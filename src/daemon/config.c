@@ -33,6 +33,10 @@
  *   test-fault NAME      tests only: a migration fault (see migrate.c)
  *   test-proto N         tests only: speak peer protocol N alone (this
  *                        roamd's is ROAMD_PROTO)
+ *   test-bulk-version N  tests only: say that this roamd's image channel
+ *                        speaks version N (net/bulk.h's BULK_VERSION), so
+ *                        that a migration between mismatched versions is
+ *                        refused before the freeze, for real
  *   state-dir PATH       what outlives a roamd (the job-id sequence); created
  *                        0700 (default /var/lib/roam/NAME)
  *   ballast MiB          benchmarks only: keep MiB of touched memory resident,
@@ -47,6 +51,7 @@
 #include <unistd.h>
 
 #include "daemon/roamd.h"
+#include "net/bulk.h"
 #include "net/key.h"
 
 static void set(char *dst, size_t cap, const char *v)
@@ -67,6 +72,7 @@ void config_defaults(struct config *c)
 	c->doubt_timeout_s = 30;
 	c->proto_min = ROAMD_PROTO_MIN;
 	c->proto = ROAMD_PROTO;
+	c->bulk_version = BULK_VERSION;
 	/* Variables that describe the caller's own session, not the job's. */
 	const char *deny[] = {"ROAM_CONTROL", "SSH_AUTH_SOCK", "SSH_CONNECTION", "SSH_CLIENT",
 			      "SSH_TTY", "DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS",
@@ -176,6 +182,10 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 		if (parse_uint(v, 1, 65535, &num))
 			goto bad;
 		c->proto_min = c->proto = (uint32_t)num;
+	} else if (!strcmp(k, "test-bulk-version")) {
+		if (parse_uint(v, 1, 65535, &num))
+			goto bad;
+		c->bulk_version = (uint32_t)num;
 	} else if (!strcmp(k, "test-vdso-id")) {
 		set(c->test_vdso_id, sizeof(c->test_vdso_id), v);
 	} else if (!strcmp(k, "env-deny")) {

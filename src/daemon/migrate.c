@@ -237,6 +237,7 @@ static void reply(struct mig *g, unsigned step, bool ok, const char *reason)
 	if (step == MIG_STEP_READY && ok) {
 		r.has_port = 1;
 		r.port = g->bulk_port;
+		r.has_bulk_version = mig_bulk_says(&r.bulk_version);
 	}
 	/* The migration's own messages leave at once, not when the loop is
 	 * next idle: its steps race with the bulk channel and the workers (a
@@ -587,17 +588,24 @@ void migrate_reply(struct conn *c, const Roamnet__MigReply *r)
 	if (!g || g->link != c)
 		return;
 	switch (r->step) {
-	case MIG_STEP_READY:
+	case MIG_STEP_READY: {
+		bool ok = r->ok;
+		const char *reason = r->reason ? r->reason : "refused";
+		char vwhy[300];
 		if (g->state != MS_PREPARE)
 			return;
-		if (g->committing && (g->why[0] || !r->ok)) {   /* --check: every blocker */
+		/* A destination older than the check refuses nothing of it. */
+		if (ok && mig_bulk_mismatch(g->peer, r->has_bulk_version, r->bulk_version, vwhy, sizeof(vwhy))) {
+			ok = false;
+			reason = vwhy;
+		}
+		if (g->committing && (g->why[0] || !ok)) {   /* --check: every blocker */
 			char why[1200];
-			snprintf(why, sizeof(why), "%s%s%s", g->why, g->why[0] && !r->ok ? "; " : "",
-				 r->ok ? "" : r->reason ? r->reason : "refused");
+			snprintf(why, sizeof(why), "%s%s%s", g->why, g->why[0] && !ok ? "; " : "", ok ? "" : reason);
 			return source_abort(g, why);
 		}
-		if (!r->ok)
-			return source_abort(g, r->reason ? r->reason : "refused");
+		if (!ok)
+			return source_abort(g, reason);
 		if (g->committing) {   /* --check: nothing more to do */
 			answer_client(g, 0, "%s can move to %s", g->job->id, g->peer);
 			return mig_free(g);
@@ -607,6 +615,7 @@ void migrate_reply(struct conn *c, const Roamnet__MigReply *r)
 		g->bulk_port = (uint16_t)r->port;
 		g->ready = true;
 		return start_transfer(g);
+	}
 	case MIG_STEP_BUILT:
 		return source_built(g, r);
 	case MIG_STEP_COMMITTED:
@@ -828,6 +837,7 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 		files.p[i] = &files.v[i];
 	p.n_files = files.n;
 	p.has_check_only = p.check_only = check;
+	p.has_bulk_version = mig_bulk_says(&p.bulk_version);
 	p.need = j->need;
 	p.has_pinned = p.pinned = j->pinned;
 	p.has_clock_mono = p.has_clock_boot = 1;
@@ -1048,6 +1058,7 @@ void migrate_prepare(struct conn *c, const Roamnet__MigPrepare *p)
 		r.has_ok = 1;
 		r.ok = !why[0];
 		r.reason = why[0] ? why : NULL;
+		r.has_bulk_version = mig_bulk_says(&r.bulk_version);
 		conn_send(c, MSG_MIG_REPLY, &r.base);
 		if (why[0])
 			log_info("migration of %s from %s refused: %s", p->id, c->peer_name, why);

@@ -135,6 +135,13 @@ size_t mig_tids_of(pid_t pid, pid_t **out);
 int mig_may_trace(struct roam_error *err);
 struct conn *mig_home_link(const char *home);
 void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap);
+/* Whether this roamd says its image channel's version (in MigPrepare and
+ * MigReply), which it puts in *version. */
+bool mig_bulk_says(uint32_t *version);
+/* The image channel's version the peer said (has: whether it said one; a
+ * roamd of version 2, the last that did not, says none) is not this roamd's:
+ * writes why the image cannot go between them and returns true. */
+bool mig_bulk_mismatch(const char *peer, bool has, uint32_t version, char *why, size_t cap);
 
 /* migrate_record.c */
 void mig_record_write(struct mig *g);

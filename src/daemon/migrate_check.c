@@ -332,6 +332,27 @@ static void check_clocks(const Roamnet__MigPrepare *p, char *why, size_t cap)
 }
 
 /* Every reason this host cannot take the process, joined. */
+/* Version 2 of the image channel was the last whose roamd did not say it.
+ * A roamd told to speak it (tests) acts as one did: says and checks nothing. */
+#define BULK_VERSION_UNSAID 2
+
+bool mig_bulk_says(uint32_t *version)
+{
+	*version = roamd->cfg.bulk_version;
+	return *version > BULK_VERSION_UNSAID;
+}
+
+bool mig_bulk_mismatch(const char *peer, bool has, uint32_t version, char *why, size_t cap)
+{
+	uint32_t theirs = has ? version : BULK_VERSION_UNSAID;
+
+	if (roamd->cfg.bulk_version <= BULK_VERSION_UNSAID || theirs == roamd->cfg.bulk_version)
+		return false;
+	snprintf(why, cap, "the image channel of roamd on %s is version %u, on %s %u: upgrade the older roamd",
+		 peer, theirs, roamd->cfg.name, roamd->cfg.bulk_version);
+	return true;
+}
+
 void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap)
 {
 	struct host_ident src, self;
@@ -355,6 +376,8 @@ void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, si
 		add_why(why, cap, "%s: roamd runs unprivileged and cannot run jobs as '%s'", roamd->cfg.name,
 			p->user);
 	check_clocks(p, why, cap);
+	if (mig_bulk_mismatch(c->peer_name, p->has_bulk_version, p->bulk_version, w, sizeof(w)))
+		add_why(why, cap, "%s", w);
 	if (roamd->self_load.draining)
 		add_why(why, cap, "%s is draining", roamd->cfg.name);
 	if (roamd->cfg.max_procs && exec_running() >= roamd->cfg.max_procs)

@@ -58,6 +58,8 @@ struct config {
 	char test_vdso_id[64];       /* tests: advertised vDSO identity */
 	char test_fault[32];         /* tests: a migration fault to inject (migrate.c) */
 	uint32_t proto_min, proto;   /* peer protocols spoken (ROAMD_PROTO..; tests change it) */
+	uint32_t bulk_version;       /* the image channel's version it says it speaks
+	                                (BULK_VERSION; tests change it) */
 	char state_dir[256];         /* what outlives a roamd (state.c) */
 	unsigned ballast_mb;         /* benchmarks: stay resident with this much touched memory */
 	int check_only;              /* -n */

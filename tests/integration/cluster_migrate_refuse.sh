@@ -4,28 +4,35 @@
 # (both advertised through roamd's test-only overrides, since the test hosts
 # share one CPU and kernel), a file open for writing that is not shared
 # storage, a resource the engine refuses (a socket), an unknown host, a job
-# that runs elsewhere. --check lists every blocker and freezes nothing. After
-# each refusal the job runs on where it was, untouched.
+# that runs elsewhere, a roamd whose image channel is of another version
+# (h4 acts as a roamd of version 2, which neither says nor checks it).
+# --check lists every blocker and freezes nothing. After each refusal the
+# job runs on where it was, untouched.
 # timeout: 120
 . "$(dirname "$0")/lib/cluster.sh"
 
 HOST_FLAGS[2]="--test-hide-cpu avx2,sse4_2"
 HOST_FLAGS[3]="--test-vdso-id another-kernel"
-cluster_up 3 --allow-root
-H1=$(hname 1) H2=$(hname 2) H3=$(hname 3)
+HOST_FLAGS[4]="--test-bulk-version 2"
+cluster_up 4 --allow-root
+H1=$(hname 1) H2=$(hname 2) H3=$(hname 3) H4=$(hname 4)
 SCRATCH=$WORK/scratch
 mkdir -p "$SCRATCH"
 
-# A python3 job on h1 that counts; prints its count on each line of input.
-start_job() { # CODE -> sets ID, RUNNER, OUT
+# A python3 job on h1 (or host I) that waits for a line of input.
+start_job() { # CODE [I] -> sets ID, RUNNER, OUT
+	local i=${2:-1}
 	OUT=$WORK/out.$RANDOM
 	mkfifo "$OUT.in"
 	exec 7<>"$OUT.in"
-	(cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H1" -- python3 -c "$1") \
+	(cd / && exec "$ROAM" run --control "$WORK/h$i.sock" --on "$(hname "$i")" -- python3 -c "$1") \
 		<"$OUT.in" >"$OUT" 2>&1 7>&- &
 	RUNNER=$!
 	wait_until 10 grep -q ready "$OUT" || fail "job never ready: $(cat "$OUT")"
-	ID=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+	ID=$(run_on "$i" ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+}
+job_host() { # ID I: where host I says job ID runs
+	run_on "$2" ps --json | python3 -c 'import json,sys; print([j["host"] for j in json.load(sys.stdin) if j["id"]==sys.argv[1]][0])' "$1"
 }
 end_job() { # it must still answer, then end with status 0
 	echo go >&7
@@ -33,9 +40,9 @@ end_job() { # it must still answer, then end with status 0
 	wait "$RUNNER" || fail "the job failed after a refusal: $(cat "$OUT")"
 	grep -q "^done" "$OUT" || fail "the job did not finish: $(cat "$OUT")"
 }
-refused() { # EXPECT ARGS...: roam migrate ARGS fails, naming EXPECT
+refused() { # EXPECT ARGS...: roam migrate ARGS (typed on h1, or on host FROM) fails, naming EXPECT
 	local expect=$1; shift
-	if run_on 1 migrate "$@" >"$WORK/r" 2>&1; then
+	if run_on "${FROM:-1}" migrate "$@" >"$WORK/r" 2>&1; then
 		fail "migrate $* was accepted; expected a refusal naming '$expect'"
 	fi
 	grep -q -- "$expect" "$WORK/r" || fail "migrate $*: refusal does not name '$expect': $(cat "$WORK/r")"
@@ -81,5 +88,21 @@ print('ready', flush=True)
 sys.stdin.readline()
 print('done', flush=True)"
 refused "socket" "$ID" --to "$H3" --check
+end_job
+
+# Another version of the image channel, refused before anything is frozen:
+# by the source, whose destination (h4) does not say its version...
+start_job "$PLAIN"
+refused "the image channel of roamd on $H4 is version 2, on $H1 3" "$ID" --to "$H4" --check
+refused "the image channel of roamd on $H4 is version 2, on $H1 3" "$ID" --to "$H4"
+[ "$(job_host "$ID" 1)" = "$H1" ] || fail "the job left h1"
+end_job
+# ...and by the destination, whose source (h4) does not say it; --check
+# lists it beside the destination's other blockers.
+start_job "$PLAIN" 4
+FROM=4 refused "the image channel of roamd on $H4 is version 2, on $H1 3" "$ID" --to "$H1"
+FROM=4 refused "the image channel of roamd on $H4 is version 2, on $H2 3" "$ID" --to "$H2" --check
+grep -q "sse4_2 avx2" "$WORK/r" || fail "--check from h4 to h2 leaves out h2's CPU: $(cat "$WORK/r")"
+[ "$(job_host "$ID" 4)" = "$H4" ] || fail "the job left h4"
 end_job
 echo "PASS"
