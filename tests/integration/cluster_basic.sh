@@ -19,10 +19,11 @@ if [ $AS_ROOT = 1 ]; then
 	echo "$cg" | grep -q ":pids:/roam\.$H3/$(hname 1)\.[0-9]*$" || fail "h3 job cgroup (v1 pids): $cg"
 	echo "$cg" | grep -q ":freezer:/roam\.$H3/" || fail "h3 job cgroup (v1 freezer): $cg"
 	# Nothing escapes: a double-forked daemon of a job dies with it.
-	run_on 1 run --on "$H3" -- sh -c '(setsid sleep 77 &) ; exit 0' || fail "escape run"
-	run_on 1 run --on "$H2" -- sh -c '(setsid sleep 78 &) ; exit 0' || fail "escape run 2"
+	# (Lengths of this test's own, so that no other test's sleep counts.)
+	run_on 1 run --on "$H3" -- sh -c "(setsid sleep 77.$$ &) ; exit 0" || fail "escape run"
+	run_on 1 run --on "$H2" -- sh -c "(setsid sleep 78.$$ &) ; exit 0" || fail "escape run 2"
 	sleep 0.3
-	pgrep -f "^sleep 7[78]$" && fail "a double-forked process escaped its job"
+	pgrep -f "^sleep 7[78]\.$$\$" && fail "a double-forked process escaped its job"
 fi
 
 # Where it runs: h2, and (as root) h2's UTS and PID namespaces.

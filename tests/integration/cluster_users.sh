@@ -5,6 +5,7 @@
 # user sees and signals only their own jobs, and a roam kill typed on any
 # host answers with the home's verdict (refused, no such job, not running).
 # timeout: 90
+# alone: it may make the machine's user of uid 1000, and remove it
 . "$(dirname "$0")/lib/cluster.sh"
 
 [ "$(id -u)" = 0 ] || { echo "needs root (runs jobs as other users, bind-mounts /etc/passwd per host)"; exit 77; }

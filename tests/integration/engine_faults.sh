@@ -42,6 +42,6 @@ rc=$?
 cat "$T/same.err"
 [ $rc = 255 ] || fail "restore --same-pid exited $rc"
 grep -q "in use" "$T/same.err" || fail "the message does not say the pid is in use"
-[ "$(pgrep -fc "$ROAM_SUBJECTS/memory")" = 1 ] || fail "a second memory subject runs"
+[ "$(count_subjects memory)" = 1 ] || fail "a second memory subject runs"
 untouched "same pid"
 stop_and_check PASS

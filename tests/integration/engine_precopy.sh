@@ -63,8 +63,8 @@ for cut in 100 5000 $((size / 3)) $((size * 9 / 10)) $((size - 30)); do
 	head -c "$cut" "$IMG" >"$T/cut.img"
 	"$ROAM" restore "$T/cut.img" 2>"$T/cut.err" && fail "a stream cut at $cut of $size bytes was restored"
 	grep -q "^roam restore: " "$T/cut.err" || fail "no 'roam restore: ' message for a cut at $cut"
-	n=$(ps -eo args | grep -c "^$ROAM_SUBJECTS/dirty 4 rate=13")
-	[ "$n" = 1 ] || fail "after a stream cut at $cut, $n processes run the subject's command line, not 1"
+	n=$(count_subjects dirty)
+	[ "$n" = 1 ] || fail "after a stream cut at $cut, $n processes run the subject, not 1"
 done
 rm -f "$T/cut.img"
 stop_and_check PASS

@@ -92,6 +92,6 @@ rc=${PIPESTATUS[2]}
 cat "$T/cut.err"
 [ "$rc" = 255 ] || fail "restore of a cut stream exited $rc"
 grep -q "truncated" "$T/cut.err" || fail "the message does not say the stream was truncated"
-[ "$(pgrep -fc "$ROAM_SUBJECTS/memory")" = 1 ] || fail "more than one memory subject runs"
+[ "$(count_subjects memory)" = 1 ] || fail "more than one memory subject runs"
 run_for 0.2
 stop_and_check PASS

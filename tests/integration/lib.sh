@@ -164,6 +164,17 @@ start_subject() {
 	ORIG_SID=$(sid_of "$SPID")
 }
 
+# count_subjects NAME: how many processes of this test run subject NAME
+# (their ROAM_STOP, set by start_subject, lies under $T, and a restored
+# process keeps its environment), whatever other tests run beside it.
+count_subjects() {
+	local n=0 p
+	for p in $(pgrep -f "^$ROAM_SUBJECTS/$1( |\$)"); do
+		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q "^ROAM_STOP=$T/" && n=$((n + 1))
+	done
+	echo "$n"
+}
+
 # start_program CMD...: a program we did not write; stdout appended to $LOG,
 # stderr to $RUN/stderr, stdin from $PROG_STDIN (default /dev/null).
 start_program() {

@@ -4,6 +4,7 @@
 # /anon_hugepage, smaps flags it "ht": the refusal comes before the freeze.
 # The test reserves one more huge page for the time of the test.
 # timeout: 60
+# alone: it changes the machine's huge page pool, and puts it back
 . "$(dirname "$0")/lib.sh"
 need_root
 pool=/proc/sys/vm/nr_hugepages
