@@ -331,7 +331,6 @@ static void check_clocks(const Roamnet__MigPrepare *p, char *why, size_t cap)
 			(double)ahead / 1e9);
 }
 
-/* Every reason this host cannot take the process, joined. */
 /* Version 2 of the image channel was the last whose roamd did not say it.
  * A roamd told to speak it (tests) acts as one did: says and checks nothing. */
 #define BULK_VERSION_UNSAID 2
@@ -353,6 +352,7 @@ bool mig_bulk_mismatch(const char *peer, bool has, uint32_t version, char *why, 
 	return true;
 }
 
+/* Every reason this host cannot take the process, joined. */
 void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap)
 {
 	struct host_ident src, self;
