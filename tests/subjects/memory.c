@@ -196,11 +196,12 @@ static void expect_vmflag(const void *addr, const char *flag, const char *what)
 static void expect_perms(const void *addr, const char *want, const char *what)
 {
 	char p[5];
+	int found = -1;
 
 	for (int i = 0; i < LAYOUT_TRIES; i++)
-		if (maps_perms(addr, p, NULL, 0) == 0 && !strcmp(p, want))
+		if ((found = maps_perms(addr, p, NULL, 0)) == 0 && !strcmp(p, want))
 			return;
-	if (maps_perms(addr, p, NULL, 0) < 0)
+	if (found < 0)
 		subj_fail("%s at %p: not mapped", what, addr);
 	subj_fail("%s at %p: perms %s, want %s", what, addr, p, want);
 }
