@@ -52,9 +52,7 @@ expect_once() {
 	local where=$1 n host
 	wait_until 20 sh -c "[ \"\$(pgrep -fc '^$SUBJ/memory -s $STOP ')\" = 1 ]" ||
 		fail "$CASE: $(copies "$STOP") copies of the job run"
-	host=$(wait_until 10 true; run_on "$HOME_HOST" ps --json | python3 -c "
-import json,sys
-print(*[j['host'] for j in json.load(sys.stdin) if j['id']=='$ID' and j['state']=='running'])")
+	host=$(job_host "$HOME_HOST" "$ID")
 	local ok=0 w
 	for w in $(echo "$where" | grep -o .); do [ "$host" = "$(hname "$w")" ] && ok=1; done
 	[ $ok = 1 ] || fail "$CASE: ps says the job runs on '$host', expected h$where"

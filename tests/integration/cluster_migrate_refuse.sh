@@ -29,10 +29,7 @@ start_job() { # CODE [I] -> sets ID, RUNNER, OUT
 		<"$OUT.in" >"$OUT" 2>&1 7>&- &
 	RUNNER=$!
 	wait_until 10 grep -q ready "$OUT" || fail "job never ready: $(cat "$OUT")"
-	ID=$(run_on "$i" ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
-}
-job_host() { # ID I: where host I says job ID runs
-	run_on "$2" ps --json | python3 -c 'import json,sys; print([j["host"] for j in json.load(sys.stdin) if j["id"]==sys.argv[1]][0])' "$1"
+	ID=$(last_job "$i")
 }
 end_job() { # it must still answer, then end with status 0
 	echo go >&7
@@ -95,7 +92,7 @@ end_job
 start_job "$PLAIN"
 refused "the image channel of roamd on $H4 is version 2, on $H1 3" "$ID" --to "$H4" --check
 refused "the image channel of roamd on $H4 is version 2, on $H1 3" "$ID" --to "$H4"
-[ "$(job_host "$ID" 1)" = "$H1" ] || fail "the job left h1"
+[ "$(job_host 1 "$ID")" = "$H1" ] || fail "the job left h1"
 end_job
 # ...and by the destination, whose source (h4) does not say it; --check
 # lists it beside the destination's other blockers.
@@ -103,6 +100,6 @@ start_job "$PLAIN" 4
 FROM=4 refused "the image channel of roamd on $H4 is version 2, on $H1 3" "$ID" --to "$H1"
 FROM=4 refused "the image channel of roamd on $H4 is version 2, on $H2 3" "$ID" --to "$H2" --check
 grep -q "sse4_2 avx2" "$WORK/r" || fail "--check from h4 to h2 leaves out h2's CPU: $(cat "$WORK/r")"
-[ "$(job_host "$ID" 4)" = "$H4" ] || fail "the job left h4"
+[ "$(job_host 4 "$ID")" = "$H4" ] || fail "the job left h4"
 end_job
 echo "PASS"

@@ -76,6 +76,13 @@ migrate_bc() {
 	note "bc: identical output ($(wc -c <"$WORK/bc.out") bytes) after a live and a cold migration"
 }
 
+# job_host I ID: the host job ID runs on, as host I's roam ps says (empty
+# when it runs nowhere).
+job_host() {
+	run_on "$1" ps --json | /usr/bin/python3 -c 'import json, sys
+print(*[j["host"] for j in json.load(sys.stdin) if j["id"] == sys.argv[1] and j["state"] == "running"])' "$2"
+}
+
 # jobs_on_is I HOST N: host I's roam ps shows exactly N running jobs on HOST.
 jobs_on_is() {
 	[ "$(run_on "$1" ps --json | /usr/bin/python3 -c 'import json, sys
