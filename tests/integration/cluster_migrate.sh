@@ -49,7 +49,7 @@ migrate_subject() {
 	ROAM_STOP=$stop bg_run_on 1 run --on "$H1" -- "$SUBJ/$name" -s "$stop" "$@" >"$out" 2>&1
 	local runner=$BG_PID
 	wait_until 10 grep -q ready "$out" || fail "$name: never ready: $(cat "$out")"
-	id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+	id=$(last_job 1)
 	tids0=$(job_tids 1 "$id")
 	run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/mig-$name" 2>&1 || fail "$name: migrate to h2: $(cat "$WORK/mig-$name")"
 	note "$(cat "$WORK/mig-$name")"
@@ -106,7 +106,7 @@ exec 7<>"$WORK/in"   # read-write: opening does not wait for a reader
 runner=$!
 echo 1 >&7
 wait_until 10 grep -q '^1 1 ' "$WORK/py.out" || fail "python3 never answered: $(cat "$WORK/py.out")"
-id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+id=$(last_job 1)
 cur=1 relayed=0 relayed2=0
 for k in $(seq 1 20); do
 	next=$((cur % 3 + 1))
@@ -157,7 +157,7 @@ feed() { dd if="$WORK/sha.in" bs=1M skip="$1" count="$2" status=none >&8 || fail
 feed 0 16
 wait_until 10 eval '[ -n "$(run_on 1 ps --json | python3 -c "import json,sys; print(*[j[\"id\"] for j in json.load(sys.stdin) if j[\"state\"]==\"running\"])")" ]' ||
 	fail "sha256sum never ran"
-id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+id=$(last_job 1)
 run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "sha256sum: migrate live to h2: $(cat "$WORK/m")"
 note "sha256sum: $(cat "$WORK/m")"
 feed 16 24
@@ -191,7 +191,7 @@ rm -f "$SHARED/stop-fast"
 bg_run_on 1 run --on "$H1" -- python3 -c "$FAST" "$SHARED/stop-fast" >"$WORK/fast.out" 2>&1
 runner=$BG_PID
 wait_until 10 grep -q ready "$WORK/fast.out" || fail "the fast writer never started: $(cat "$WORK/fast.out")"
-id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+id=$(last_job 1)
 sleep 0.3
 run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "fast writer: migrate to h2: $(cat "$WORK/m")"
 note "fast writer: $(cat "$WORK/m")"

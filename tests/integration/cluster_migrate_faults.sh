@@ -41,7 +41,7 @@ start_subject() {
 	ROAM_STOP=$STOP bg_run_on "$1" run --on "$(hname "$2")" -- "$SUBJ/memory" -s "$STOP" big=64 >"$OUT" 2>&1
 	RUNNER=$BG_PID
 	wait_until 15 grep -q ready "$OUT" || fail "subject never ready: $(cat "$OUT")"
-	ID=$(run_on "$1" ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+	ID=$(last_job "$1")
 }
 
 # expect_once WHERE: exactly one copy runs, on host WHERE (as ps says; "12"
@@ -160,7 +160,7 @@ for b in iter(lambda: sys.stdin.buffer.read(65536), b""):
 print(h.hexdigest(), len(big))' "$go") <"$WORK/in8" >"$WORK/py.out" 2>&1 &
 		runner=$!
 		wait_until 15 grep -q ready "$WORK/py.out" || fail "$CASE: never ready: $(cat "$WORK/py.out")"
-		id=$(run_on 1 ps --json | python3 -c 'import json,sys; print([j["id"] for j in json.load(sys.stdin) if j["state"]=="running"][-1])')
+		id=$(last_job 1)
 		run_on 1 migrate "$id" --to "$H2" >"$WORK/m" 2>&1 && fail "$CASE: it moved over the limit: $(cat "$WORK/m")"
 		grep -q "it goes on here" "$WORK/m" || fail "$CASE: the source did not resume it: $(cat "$WORK/m")"
 		# Then it moves home with all that still waiting: h3 holds a
