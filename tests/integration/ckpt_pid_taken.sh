@@ -4,6 +4,8 @@
 # leaving a process behind; a plain `roam restore` must run it under a new
 # pid, where it still passes (it asserts its old pid only when kept).
 # timeout: 60
+# alone: it needs pids it gave up to stay free (or to become its own), and
+# another test's processes, with pids wrapping at pid_max, would take them
 . "$(dirname "$0")/lib.sh"
 need_root
 [ -w /proc/sys/kernel/ns_last_pid ] || skip "needs a writable /proc/sys/kernel/ns_last_pid"

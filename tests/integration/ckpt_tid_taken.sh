@@ -7,6 +7,8 @@
 #   syscalls -t 3: its last stop wakes threads with pthread_kill, which
 #     uses the TID the C library cached (restore writes the new one there).
 # timeout: 90
+# alone: it needs pids it gave up to stay free (or to become its own), and
+# another test's processes, with pids wrapping at pid_max, would take them
 . "$(dirname "$0")/lib.sh"
 need_root
 [ -w /proc/sys/kernel/ns_last_pid ] || skip "needs a writable /proc/sys/kernel/ns_last_pid"
