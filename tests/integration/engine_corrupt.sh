@@ -43,7 +43,7 @@ try_bad() { # NAME FILE REGEX
 	echo "$1: $(cat "$T/bad.err")"
 	[ $rc = 255 ] || fail "$1: roam restore exited $rc, not 255"
 	grep -Eq "$3" "$T/bad.err" || fail "$1: message does not match /$3/"
-	alive "$ORIG_PID" && fail "$1: a process runs under the image's pid $ORIG_PID"
+	image_pid_runs && fail "$1: a process runs under the image's pid $ORIG_PID"
 	[ "$(count_subjects memory)" = 0 ] || fail "$1: a memory subject is running"
 	return 0
 }

@@ -31,7 +31,7 @@ cat "$T/refused.err"
 [ $rc = 255 ] || fail "restore of a changed binary exited $rc, not 255"
 grep -q "$T/bin/changed" "$T/refused.err" || fail "the message does not name the file"
 grep -q -- "--carry-files" "$T/refused.err" || fail "the message does not suggest --carry-files"
-alive "$ORIG_PID" && fail "something runs under the old pid"
+image_pid_runs "$T/bin/changed" && fail "something runs under the old pid"
 
 log "--carry-files: the same change restores fine"
 run_copy carried 1.5

@@ -21,7 +21,7 @@ rc=$?
 cat "$T/user.err"
 [ $rc = 255 ] || fail "restore by uid $U exited $rc"
 grep -q "uid 0" "$T/user.err" || fail "the message does not name the image's uid"
-alive "$ORIG_PID" && fail "something runs under the image's pid"
+image_pid_runs && fail "something runs under the image's pid"
 
 # The threads subject, not memory: memory checks /proc/self/exe, which only
 # a restorer with CAP_CHECKPOINT_RESTORE may set (README, Trust).

@@ -164,6 +164,17 @@ start_subject() {
 	ORIG_SID=$(sid_of "$SPID")
 }
 
+# image_pid_runs [PROGRAM]: a process of this test's runs under the image's
+# pid ($ORIG_PID): roam (a restore's child not yet the program) or PROGRAM
+# (the subject's, by default); not another test's process that came to reuse
+# the pid (pids wrap at pid_max, 32768 here, within minutes).
+image_pid_runs() {
+	local exe
+	alive "$ORIG_PID" || return 1
+	exe=$(readlink "/proc/$ORIG_PID/exe" 2>/dev/null) || return 1
+	[ "$exe" = "$(readlink -f "$ROAM")" ] || [ "$exe" = "$(readlink -f "${1:-$ROAM_SUBJECTS/$SUBJECT}")" ]
+}
+
 # count_subjects NAME: how many processes of this test run subject NAME
 # (their ROAM_STOP, set by start_subject, lies under $T, and a restored
 # process keeps its environment), whatever other tests run beside it.
