@@ -78,6 +78,10 @@ int ckpt_remote_leader(struct ckpt *c, struct remote *r);
 int ckpt_collect_process(struct ckpt *c);
 /* mm.c */
 int ckpt_collect_mm(struct ckpt *c);
+/* The open file behind the mapping [start, end): through map_files when we
+ * may (it is the very file, even renamed or deleted), else by path (NULL:
+ * none). A descriptor or -errno. */
+int ckpt_open_mapped(struct ckpt *c, uint64_t start, uint64_t end, const char *path);
 void ckpt_snapshot_drop(struct ckpt *c);
 /* The pages of every mapping of c->mm, or of those whose index only[] marks
  * (only NULL: all). */

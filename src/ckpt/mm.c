@@ -18,18 +18,15 @@
 
 #define PAGE ARCH_PAGE_SIZE
 
-/* The open file behind a mapping: through map_files when we may (it is the
- * very file, even renamed or deleted), else by path. */
-static int open_mapped(struct ckpt *c, const struct proc_vma *v)
+int ckpt_open_mapped(struct ckpt *c, uint64_t start, uint64_t end, const char *path)
 {
 	char link[64];
 	int fd;
 
-	snprintf(link, sizeof(link), "map_files/%llx-%llx", (unsigned long long)v->start,
-		 (unsigned long long)v->end);
+	snprintf(link, sizeof(link), "map_files/%llx-%llx", (unsigned long long)start, (unsigned long long)end);
 	fd = openat(c->procfd, link, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && !strstr(v->path, " (deleted)"))
-		fd = open(v->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && path && !strstr(path, " (deleted)"))
+		fd = open(path, O_RDONLY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -86,7 +83,9 @@ static int file_index(struct ckpt *c, const char *shown, int (*open_file)(struct
 
 static int open_vma_file(struct ckpt *c, const void *arg)
 {
-	return open_mapped(c, arg);
+	const struct proc_vma *v = arg;
+
+	return ckpt_open_mapped(c, v->start, v->end, v->path);
 }
 
 static int open_exe(struct ckpt *c, const void *arg)

@@ -16,8 +16,10 @@
  * whole, as a plain checkpoint would. Nothing is ever skipped silently: a
  * mapping whose tracking failed at any point is fresh.
  *
- * With hashing, the hash a page is compared with next is that of the very
- * bytes sent (dirty_copied), not of an earlier read.
+ * With hashing, the hash a page is compared with next is that of what
+ * restore holds there: the very bytes sent (dirty_copied), or for a page not
+ * sent zero or the file's bytes (baseline_unsent), never that of an earlier
+ * read.
  *
  * Each freeze (the first step's and the last) goes by a read of smaps while
  * the process still ran (ckpt_snapshot), the rounds between none; the thaw
@@ -33,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "image/load.h"
 #include "sys/clock.h"
@@ -313,6 +316,50 @@ static int mark_present(struct ckpt *c, size_t k)
 	return 0;
 }
 
+/* Hashing: what restore holds, after round 0, at a page of early mapping k
+ * that round 0 does not send (not marked by mark_present): zero, or the
+ * file's bytes. Its hash is what the next scan compares with, not that of
+ * dirty_track's read: a page dropped between that read and the listing, then
+ * written again with the bytes it had, would never show, and restore would
+ * keep zero there. (A page round 0 sends gets the hash of the bytes sent.) */
+static int baseline_unsent(struct ckpt *c, size_t k)
+{
+	struct precopy *pre = c->pre;
+	const Roamimg__Vma *v = pre->mm->vmas[k];
+	size_t n = (size_t)((v->end - v->start) / PAGE);
+	int fd = -1, rc = 0;
+
+	if (!anon_like(v)) {
+		const Roamimg__MappedFile *f = pre->mm->files[v->file_id];
+		if ((fd = ckpt_open_mapped(c, v->start, v->end, f->deleted ? NULL : f->path)) < 0)
+			return fd;
+	}
+	for (size_t i = 0; i < n && rc == 0;) {
+		if (sent_get(&pre->v[k], i)) {
+			i++;
+			continue;
+		}
+		size_t j = i + 1;
+		while (j < n && j - i < RUN_PAGES && !sent_get(&pre->v[k], j))
+			j++;
+		size_t len = (j - i) * PAGE;
+		memset(pre->buf, 0, len);
+		if (fd >= 0) {
+			/* Past the end of the file the last page reads zero; a
+			 * whole page past it cannot be mapped (nor tracked). */
+			ssize_t got = pread(fd, pre->buf, len, (off_t)(v->pgoff + i * PAGE));
+			if (got < 0 || (size_t)got + PAGE <= len)
+				rc = got < 0 ? -errno : -ESTALE;
+		}
+		if (rc == 0)
+			dirty_copied(&pre->dirty, v->start + i * PAGE, pre->buf, j - i);
+		i = j;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 /* Starts tracking every early mapping worth it, while the process runs. A
  * sparse reservation is not: write-protecting its unpopulated pages builds
  * page tables for all of it (userfaultfd), hashing reads all of it; the few
@@ -350,8 +397,9 @@ static void track_all(struct ckpt *c, int list_first)
 		pre->v[k].sent = calloc(words ? words : 1, sizeof(uint64_t));
 		if (!pre->v[k].sent)
 			continue;
-		if (list_first ? mark_present(c, k) < 0 || dirty_track(&pre->dirty, v->start, v->end) < 0
-			       : dirty_track(&pre->dirty, v->start, v->end) < 0 || mark_present(c, k) < 0) {
+		if ((list_first ? mark_present(c, k) < 0 || dirty_track(&pre->dirty, v->start, v->end) < 0
+				: dirty_track(&pre->dirty, v->start, v->end) < 0 || mark_present(c, k) < 0) ||
+		    (pre->dirty.mode == DIRTY_HASH && baseline_unsent(c, k) < 0)) {
 			free(pre->v[k].sent);
 			pre->v[k].sent = NULL;
 			continue;

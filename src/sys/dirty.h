@@ -61,8 +61,8 @@ int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void 
  * (dirty_copied). Best effort: pages it cannot re-arm stay written, and
  * go again. */
 void dirty_rearm(struct dirty *d, uint64_t start, uint64_t end);
-/* Hashing: records data, npages pages just copied from addr, as the pages'
- * clean state. dirty_scan read them a moment before: had they changed and
+/* Hashing: records data, npages pages just copied from addr (or what the
+ * copy's reader holds there without a copy), as the pages' clean state. dirty_scan read them a moment before: had they changed and
  * changed back since (a counter up and down), the copy would hold the
  * passing value and the next scan would see nothing. No-op with DIRTY_UFFD,
  * where any write shows. */

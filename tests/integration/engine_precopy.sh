@@ -54,6 +54,15 @@ for i in 1 2 3 4; do
 done
 stop_and_check PASS
 
+log "dirty with a page dropped and written back as it was during each sleep (dropback), hashing forced, four times"
+start_subject dirty 16 dropback
+run_for 0.2
+for i in 1 2 3 4; do
+	live_pipe ROAM_DIRTY_HASH=1
+	run_for 0.1
+done
+stop_and_check PASS
+
 log "a pre-copy stream cut short anywhere is refused, and leaves nothing running"
 start_subject dirty 4 rate=13
 run_for 0.2

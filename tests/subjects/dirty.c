@@ -3,7 +3,7 @@
  * checkpoint): whatever page a round copied may be stale by the freeze, and
  * a restore that kept one stale copy shows here.
  *
- *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [shared] [late] [rate=PAGES] [low=ADDR]
+ *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [dropback] [shared] [late] [rate=PAGES] [low=ADDR]
  *
  * An area of MIB MiB (default 16) whose page i holds the pattern of
  * (i, ver[i]); every millisecond RATE pages (default 8) get a new version,
@@ -15,6 +15,9 @@
  * (a split mapping). With "aba" a page of counters is raised by one during
  * each sleep and lowered after it: a copy taken while raised and not taken
  * again once lowered (content compared, not writes) leaves them off by one.
+ * With "dropback" a page is dropped during each sleep and written back after
+ * it as it was: a copier that took the page's bytes before the drop as what
+ * the copy holds (not the zero it read, or did not read, after) misses it.
  * With low=ADDR (hex), once a file "map-low" appears beside the stop file,
  * it maps 128 KiB there (where a restore may have put its own work). With
  * "shared", 4 pages of shared anonymous memory, rewritten every step.
@@ -40,6 +43,7 @@ static uint8_t *side;
 static size_t side_len;
 static uint64_t side_seed, step;
 static int aba;
+static int dropback;
 static uint64_t low_addr;
 static uint8_t *low;        /* low=: LOW_LEN mapped at low_addr, once asked */
 #define LOW_LEN (32 * PG)
@@ -151,6 +155,8 @@ int main(int argc, char **argv)
 			churn = 1;
 		else if (!strcmp(subj.argv[i], "aba"))
 			aba = 1;
+		else if (!strcmp(subj.argv[i], "dropback"))
+			dropback = 1;
 		else if (!strcmp(subj.argv[i], "late")) {
 			/* Between two inaccessible pages: a mapping of its own, whatever
 			 * is mapped next to it. */
@@ -216,7 +222,12 @@ int main(int argc, char **argv)
 			side[100] ^= 1;  /* no write repairs it before the check */
 		for (size_t k = 0; aba && k < PG / 8; k++)
 			counters[k]++;
+		size_t back = dropback ? pick() : 0;
+		if (dropback && ver[back] != V_ZERO)
+			SUBJ_SYS(madvise(area + back * PG, PG, MADV_DONTNEED));
 		subj_sleep_ms(1);
+		if (dropback && ver[back] != V_ZERO)
+			subj_fill(area + back * PG, PG, seed_of(back));
 		for (size_t k = 0; aba && k < PG / 8; k++)
 			counters[k]--;
 		if (aba)
