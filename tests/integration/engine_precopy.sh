@@ -45,20 +45,11 @@ grep -q "pre-copy with hashing" "$T/live.err" || fail "hashing was not used"
 run_for 0.3
 stop_and_check PASS
 
-log "dirty with counters up and down (aba), hashing forced, four times"
-start_subject dirty 16 aba rate=2
+log "dirty with counters up and down (aba) and a page dropped and written back as it was (dropback): hashing forced four times, then userfaultfd twice"
+start_subject dirty 16 aba dropback rate=2
 run_for 0.2
-for i in 1 2 3 4; do
-	live_pipe ROAM_DIRTY_HASH=1
-	run_for 0.1
-done
-stop_and_check PASS
-
-log "dirty with a page dropped and written back as it was during each sleep (dropback), hashing forced, four times"
-start_subject dirty 16 dropback
-run_for 0.2
-for i in 1 2 3 4; do
-	live_pipe ROAM_DIRTY_HASH=1
+for hash in 1 1 1 1 0 0; do
+	live_pipe ROAM_DIRTY_HASH=$hash
 	run_for 0.1
 done
 stop_and_check PASS
