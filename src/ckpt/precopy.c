@@ -28,6 +28,9 @@
  * Userfaultfd tracking does not see a page dropped (MADV_DONTNEED) or
  * replaced by the zero page, since neither is a write: dirty_gone finds them
  * at the freeze. Hashing sees them as changed, and reads them as zero.
+ * Shared anonymous memory is hashed in either mode: a write by another
+ * process, or a hole punched in it (MADV_REMOVE) and read back as zero, is
+ * no write in this process's page tables.
  */
 #include "ckpt/internal.h"
 
@@ -329,11 +332,6 @@ static int baseline_unsent(struct ckpt *c, size_t k)
 	size_t n = (size_t)((v->end - v->start) / PAGE);
 	int fd = -1, rc = 0;
 
-	if (!anon_like(v)) {
-		const Roamimg__MappedFile *f = pre->mm->files[v->file_id];
-		if ((fd = ckpt_open_mapped(c, v->start, v->end, f->deleted ? NULL : f->path)) < 0)
-			return fd;
-	}
 	for (size_t i = 0; i < n && rc == 0;) {
 		if (sent_get(&pre->v[k], i)) {
 			i++;
@@ -344,6 +342,11 @@ static int baseline_unsent(struct ckpt *c, size_t k)
 			j++;
 		size_t len = (j - i) * PAGE;
 		memset(pre->buf, 0, len);
+		if (!anon_like(v) && fd < 0) {
+			const Roamimg__MappedFile *f = pre->mm->files[v->file_id];
+			if ((fd = ckpt_open_mapped(c, v->start, v->end, f->deleted ? NULL : f->path)) < 0)
+				return fd;
+		}
 		if (fd >= 0) {
 			/* Past the end of the file the last page reads zero; a
 			 * whole page past it cannot be mapped (nor tracked). */
@@ -389,17 +392,20 @@ static void track_all(struct ckpt *c, int list_first)
 			held = size;  /* every page is sent anyway */
 		if (size > TRACK_SPARSE_BYTES && held < size / 4)
 			continue;
-		/* Hashing reads every page: never-touched ones would become the
-		 * zero page, present, where the process expects none. */
-		if (pre->dirty.mode == DIRTY_HASH && (held < size / 4 || size > HASH_MAX_BYTES))
+		/* Shared memory is hashed whatever the mode (dirty.h). Hashing
+		 * reads every page: never-touched ones would become the zero
+		 * page, present, where the process expects none. */
+		unsigned how = v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED ? DIRTY_BY_HASH : 0;
+		int hashed = pre->dirty.mode == DIRTY_HASH || how == DIRTY_BY_HASH;
+		if (hashed && (held < size / 4 || size > HASH_MAX_BYTES))
 			continue;
 		size_t words = (size_t)((size / PAGE + 63) / 64);
 		pre->v[k].sent = calloc(words ? words : 1, sizeof(uint64_t));
 		if (!pre->v[k].sent)
 			continue;
-		if ((list_first ? mark_present(c, k) < 0 || dirty_track(&pre->dirty, v->start, v->end) < 0
-				: dirty_track(&pre->dirty, v->start, v->end) < 0 || mark_present(c, k) < 0) ||
-		    (pre->dirty.mode == DIRTY_HASH && baseline_unsent(c, k) < 0)) {
+		if ((list_first ? mark_present(c, k) < 0 || dirty_track(&pre->dirty, v->start, v->end, how) < 0
+				: dirty_track(&pre->dirty, v->start, v->end, how) < 0 || mark_present(c, k) < 0) ||
+		    (hashed && baseline_unsent(c, k) < 0)) {
 			free(pre->v[k].sent);
 			pre->v[k].sent = NULL;
 			continue;

@@ -168,14 +168,14 @@ static int hash_pages(struct dirty *d, uint64_t start, size_t n, uint64_t *out)
 	return rc;
 }
 
-int dirty_track(struct dirty *d, uint64_t start, uint64_t end)
+int dirty_track(struct dirty *d, uint64_t start, uint64_t end, unsigned how)
 {
 	struct dirty_range rg = { start, end, NULL };
 	int rc = 0;
 
 	if ((start | end) & (PAGE - 1) || end <= start)
 		return -EINVAL;
-	if (d->mode == DIRTY_UFFD) {
+	if (d->mode == DIRTY_UFFD && !(how & DIRTY_BY_HASH)) {
 		struct uffdio_register reg = { .range = { start, end - start }, .mode = UFFDIO_REGISTER_MODE_WP };
 		struct uffdio_writeprotect wp = { .range = { start, end - start }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
 		if (ioctl(d->uffd, UFFDIO_REGISTER, &reg) < 0 || ioctl(d->uffd, UFFDIO_WRITEPROTECT, &wp) < 0)
@@ -267,7 +267,7 @@ int dirty_scan(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void 
 		return -EINVAL;
 	if (!rg)
 		return -ENOENT;
-	return d->mode == DIRTY_UFFD ? scan_uffd(d, start, end, fn, ctx) : scan_hash(d, rg, start, end, fn, ctx);
+	return rg->hash ? scan_hash(d, rg, start, end, fn, ctx) : scan_uffd(d, start, end, fn, ctx);
 }
 
 static int ignore_run(void *ctx, uint64_t start, uint64_t end)
@@ -280,15 +280,17 @@ static int ignore_run(void *ctx, uint64_t start, uint64_t end)
 
 void dirty_rearm(struct dirty *d, uint64_t start, uint64_t end)
 {
-	if (d->mode == DIRTY_UFFD)
-		(void)dirty_scan(d, start, end, ignore_run, NULL);
+	struct dirty_range *rg = covering(d, start, end);
+
+	if (rg && !rg->hash)
+		(void)scan_uffd(d, start, end, ignore_run, NULL);
 }
 
 void dirty_copied(struct dirty *d, uint64_t addr, const void *data, size_t npages)
 {
 	struct dirty_range *rg;
 
-	if (d->mode != DIRTY_HASH || !npages || !(rg = covering(d, addr, addr + npages * PAGE)))
+	if (!npages || !(rg = covering(d, addr, addr + npages * PAGE)) || !rg->hash)
 		return;
 	for (size_t i = 0; i < npages; i++)
 		rg->hash[(addr - rg->start) / PAGE + i] = XXH3_64bits((const uint8_t *)data + i * PAGE, PAGE);
@@ -329,12 +331,16 @@ static int count_run(void *ctx, uint64_t start, uint64_t end)
 
 int dirty_count(struct dirty *d, uint64_t start, uint64_t end, uint64_t *pages)
 {
+	struct dirty_range *rg;
+
 	if ((start | end) & (PAGE - 1) || end <= start)
 		return -EINVAL;
 	if (d->mode != DIRTY_UFFD)
 		return -EOPNOTSUPP;
-	if (!covering(d, start, end))
+	if (!(rg = covering(d, start, end)))
 		return -ENOENT;
+	if (rg->hash)
+		return 0;
 	/* The same category scan_uffd asks for, without PM_SCAN_WP_MATCHING:
 	 * nothing is protected again. */
 	return scan_fd(d->pagemapfd, start, end, 0, PAGE_IS_WRITTEN, 0, count_run, pages);

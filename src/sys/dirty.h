@@ -47,8 +47,13 @@ struct dirty {
  * userfaultfd inside it (its registers are the caller's to put back). */
 int dirty_open(struct dirty *d, pid_t pid, struct remote *r, unsigned flags);
 /* Starts tracking [start, end): every page counts as clean from now on.
- * -EINVAL when the kernel refuses to track that mapping. */
-int dirty_track(struct dirty *d, uint64_t start, uint64_t end);
+ * -EINVAL when the kernel refuses to track that mapping. With DIRTY_BY_HASH
+ * the range is tracked by hashing whatever the mode: shared memory, whose
+ * pages can change with no write in the process's own page tables (another
+ * process's write; a hole punched by MADV_REMOVE, then read back as zero
+ * under the old write protection), which only a comparison sees. */
+#define DIRTY_BY_HASH 0x1
+int dirty_track(struct dirty *d, uint64_t start, uint64_t end, unsigned how);
 /* Calls fn for each run of pages of [start, end) written since they were
  * tracked or last reported, and tracks them again. -ENOENT when part of the
  * range is not tracked: the caller must then copy the range whole. */
@@ -69,7 +74,8 @@ void dirty_rearm(struct dirty *d, uint64_t start, uint64_t end);
 void dirty_copied(struct dirty *d, uint64_t addr, const void *data, size_t npages);
 /* DIRTY_UFFD only (-EOPNOTSUPP otherwise: hashing learns it only by a
  * scan): adds to *pages the number of pages of [start, end) that dirty_scan
- * would report now, without reporting them or tracking them again. */
+ * would report now, without reporting them or tracking them again. A range
+ * tracked DIRTY_BY_HASH adds nothing: a round finds its pages. */
 int dirty_count(struct dirty *d, uint64_t start, uint64_t end, uint64_t *pages);
 
 /* DIRTY_UFFD only (-EOPNOTSUPP otherwise: hashing sees such pages change).

@@ -54,6 +54,15 @@ for hash in 1 1 1 1 0 0; do
 done
 stop_and_check PASS
 
+log "dirty in shared anonymous memory with churn and dropback (holes punched, no write seen): userfaultfd three times, hashing once"
+start_subject dirty 16 shared-area churn dropback
+run_for 0.2
+for hash in 0 0 0 1; do
+	live_pipe ROAM_DIRTY_HASH=$hash
+	run_for 0.1
+done
+stop_and_check PASS
+
 log "a pre-copy stream cut short anywhere is refused, and leaves nothing running"
 start_subject dirty 4 rate=13
 run_for 0.2

@@ -3,7 +3,7 @@
  * checkpoint): whatever page a round copied may be stale by the freeze, and
  * a restore that kept one stale copy shows here.
  *
- *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [dropback] [shared] [late] [rate=PAGES] [low=ADDR]
+ *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [dropback] [shared] [shared-area] [late] [rate=PAGES] [low=ADDR]
  *
  * An area of MIB MiB (default 16) whose page i holds the pattern of
  * (i, ver[i]); every millisecond RATE pages (default 8) get a new version,
@@ -21,6 +21,9 @@
  * With low=ADDR (hex), once a file "map-low" appears beside the stop file,
  * it maps 128 KiB there (where a restore may have put its own work). With
  * "shared", 4 pages of shared anonymous memory, rewritten every step.
+ * With "shared-area" the area itself is shared anonymous memory, whose pages
+ * a drop punches out of the object (MADV_REMOVE: no write, and no page
+ * table entry tells it).
  * With "late", a mapping of 16 pages of its own is made at the start and
  * left untouched until a file "fill-late" appears beside the stop file;
  * then it is written once ("late filled" in the log) and checked after.
@@ -44,6 +47,7 @@ static size_t side_len;
 static uint64_t side_seed, step;
 static int aba;
 static int dropback;
+static int drop_advice = MADV_DONTNEED;  /* shared-area: MADV_REMOVE */
 static uint64_t low_addr;
 static uint8_t *low;        /* low=: LOW_LEN mapped at low_addr, once asked */
 #define LOW_LEN (32 * PG)
@@ -130,7 +134,7 @@ static void one_step(void)
 	if (!churn)
 		return;
 	size_t d = pick();
-	SUBJ_SYS(madvise(area + d * PG, PG, MADV_DONTNEED));
+	SUBJ_SYS(madvise(area + d * PG, PG, drop_advice));
 	ver[d] = V_ZERO;
 	size_t z = pick();
 	memset(area + z * PG, 0, PG);
@@ -157,6 +161,8 @@ int main(int argc, char **argv)
 			aba = 1;
 		else if (!strcmp(subj.argv[i], "dropback"))
 			dropback = 1;
+		else if (!strcmp(subj.argv[i], "shared-area"))
+			drop_advice = MADV_REMOVE;
 		else if (!strcmp(subj.argv[i], "late")) {
 			/* Between two inaccessible pages: a mapping of its own, whatever
 			 * is mapped next to it. */
@@ -180,7 +186,8 @@ int main(int argc, char **argv)
 			subj_usage();
 	}
 	npages = mib * 256;
-	area = mmap(NULL, npages * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	area = mmap(NULL, npages * PG, PROT_READ | PROT_WRITE,
+		    (drop_advice == MADV_REMOVE ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
 	ver = calloc(npages, sizeof(*ver));
 	if (area == MAP_FAILED || !ver)
 		subj_fail("allocating %zu MiB: %s", mib, strerror(errno));
@@ -224,7 +231,7 @@ int main(int argc, char **argv)
 			counters[k]++;
 		size_t back = dropback ? pick() : 0;
 		if (dropback && ver[back] != V_ZERO)
-			SUBJ_SYS(madvise(area + back * PG, PG, MADV_DONTNEED));
+			SUBJ_SYS(madvise(area + back * PG, PG, drop_advice));
 		subj_sleep_ms(1);
 		if (dropback && ver[back] != V_ZERO)
 			subj_fill(area + back * PG, PG, seed_of(back));

@@ -2,7 +2,8 @@
  * Dirty tracking of another process (src/sys/dirty.c), both ways: a child
  * writes the pages it is told to, and a scan must report exactly those,
  * once. A range never tracked must be reported as untracked, not as clean.
- * A page re-armed before it is read (dirty_rearm) counts as clean.
+ * A page re-armed before it is read (dirty_rearm) counts as clean. A range
+ * tracked DIRTY_BY_HASH under userfaultfd behaves as hashing does.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -139,13 +140,13 @@ static void expect_dirty(struct dirty *d, struct child *c, const int *want, int 
 /* What the page map shows after tracking began: with userfaultfd, a
  * marker on each page never touched (the odd ones, but those written,
  * which hold data), never on a page that holds data; with hashing, no marker. */
-static void expect_markers(struct dirty *d, struct child *c, int w1, int w2)
+static void expect_markers(struct dirty *d, struct child *c, int hashed, int w1, int w2)
 {
 	uint64_t pm[NPAGES];
 
 	assert_int_equal(pagemap_read(d->pagemapfd, c->base, NPAGES, pm), 0);
 	for (int i = 0; i < NPAGES; i++) {
-		int written = i == w1 || i == w2, empty = d->mode == DIRTY_UFFD && i % 2 && !written;
+		int written = i == w1 || i == w2, empty = !hashed && i % 2 && !written;
 		if (dirty_is_marker(d, pm[i]) != empty)
 			fail_msg("page %d: entry %llx marker %d, expected %d", i, (unsigned long long)pm[i],
 				 dirty_is_marker(d, pm[i]), empty);
@@ -154,8 +155,9 @@ static void expect_markers(struct dirty *d, struct child *c, int w1, int w2)
 	}
 }
 
-static void run(unsigned flags, enum dirty_mode want_mode)
+static void run(unsigned flags, enum dirty_mode want_mode, unsigned how)
 {
+	int hashed = want_mode == DIRTY_HASH || how == DIRTY_BY_HASH;
 	struct child c;
 	struct dirty d;
 	struct remote r = { 0 };
@@ -182,16 +184,27 @@ static void run(unsigned flags, enum dirty_mode want_mode)
 	close(memfd);
 	assert_int_equal(d.mode, want_mode);
 
-	assert_int_equal(dirty_track(&d, c.base, c.base + NPAGES * PAGE), 0);
+	assert_int_equal(dirty_track(&d, c.base, c.base + NPAGES * PAGE, how), 0);
 	expect_dirty(&d, &c, NULL, 0);
-	expect_markers(&d, &c, -1, -1);
+	expect_markers(&d, &c, hashed, -1, -1);
 
 	write_page(&c, 3);   /* present */
 	write_page(&c, 17);  /* never touched before */
 	write_page(&c, 40);
 	expect_dirty(&d, &c, (int[]){ 3, 17, 40 }, 3);
 	expect_dirty(&d, &c, NULL, 0);  /* reported once */
-	expect_markers(&d, &c, 3, 17);
+	expect_markers(&d, &c, hashed, 3, 17);
+	/* Counted without a scan by userfaultfd only. */
+	uint64_t counted = 0;
+	write_page(&c, 9);
+	int crc = dirty_count(&d, c.base, c.base + NPAGES * PAGE, &counted);
+	if (want_mode == DIRTY_HASH)
+		assert_int_equal(crc, -EOPNOTSUPP);
+	else {
+		assert_int_equal(crc, 0);
+		assert_int_equal(counted, hashed ? 0 : 1);
+	}
+	expect_dirty(&d, &c, (int[]){ 9 }, 1);
 
 	write_page(&c, 17);
 	write_page(&c, 63);
@@ -203,7 +216,7 @@ static void run(unsigned flags, enum dirty_mode want_mode)
 	write_page(&c, 5);
 	write_page(&c, 20);
 	dirty_rearm(&d, c.base + 5 * PAGE, c.base + 6 * PAGE);
-	if (d.mode == DIRTY_UFFD)
+	if (!hashed)
 		expect_dirty(&d, &c, (int[]){ 20 }, 1);
 	else
 		expect_dirty(&d, &c, (int[]){ 5, 20 }, 2);
@@ -228,19 +241,28 @@ static void test_uffd(void **state)
 	(void)state;
 	if (geteuid() != 0)
 		skip();  /* creating a userfaultfd that handles kernel faults needs privilege */
-	run(0, DIRTY_UFFD);
+	run(0, DIRTY_UFFD, 0);
+}
+
+static void test_uffd_by_hash(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	run(0, DIRTY_UFFD, DIRTY_BY_HASH);
 }
 
 static void test_hash(void **state)
 {
 	(void)state;
-	run(DIRTY_FORCE_HASH, DIRTY_HASH);
+	run(DIRTY_FORCE_HASH, DIRTY_HASH, 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uffd),
+		cmocka_unit_test(test_uffd_by_hash),
 		cmocka_unit_test(test_hash),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
