@@ -5,6 +5,7 @@
  */
 #include "ckpt/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -64,6 +65,56 @@ static int check_rlimits(struct ckpt *c)
 		}
 	}
 	return 0;
+}
+
+static int shared_anon(const struct proc_vma *v)
+{
+	return v->shared && !strncmp(v->path, "/dev/zero", 9);
+}
+
+/* Shared anonymous memory goes with the process as its own. Another process
+ * mapping the same object (one the process was forked from, say) would no
+ * longer share it after a restore, and its writes during a pre-copy are no
+ * writes in this process's page tables: refused. Every process's maps are
+ * read, and only for a process that has such memory; a process whose maps
+ * we may not read is passed over. Checked before the freeze only: a new
+ * sharer would have to be a child, refused then. */
+static int check_shared_anon(struct ckpt *c)
+{
+	const struct proc_vma *mine = NULL;
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	for (size_t i = 0; i < c->nvmas && !mine; i++)
+		if (shared_anon(&c->vmas[i]))
+			mine = &c->vmas[i];
+	if (!mine || !(d = opendir("/proc")))
+		return 0;
+	while (rc == 0 && (de = readdir(d))) {
+		pid_t pid = (pid_t)atoi(de->d_name);
+		struct proc_vma *theirs;
+		size_t n;
+		if (pid <= 0 || pid == c->pid)
+			continue;
+		int dirfd = proc_open(pid);
+		if (dirfd < 0)
+			continue;
+		if (proc_read_maps(dirfd, &theirs, &n) == 0) {
+			for (size_t i = 0; i < n && rc == 0; i++)
+				for (size_t k = 0; k < c->nvmas && rc == 0; k++)
+					if (shared_anon(&theirs[i]) && shared_anon(&c->vmas[k]) &&
+					    theirs[i].ino == c->vmas[k].ino && theirs[i].dev_major == c->vmas[k].dev_major &&
+					    theirs[i].dev_minor == c->vmas[k].dev_minor)
+						rc = refuse(c, "shared anonymous memory at %llx-%llx, mapped by pid %d too",
+							    (unsigned long long)c->vmas[k].start,
+							    (unsigned long long)c->vmas[k].end, pid);
+			proc_free_vmas(theirs, n);
+		}
+		close(dirfd);
+	}
+	closedir(d);
+	return rc;
 }
 
 int ckpt_check_process(struct ckpt *c, int every_flag)
@@ -129,6 +180,8 @@ int ckpt_check_process(struct ckpt *c, int every_flag)
 		for (size_t i = 0; i < c->nvmas; i++)
 			if ((rc = ckpt_check_vma(c, &c->vmas[i])) < 0)
 				return rc;
+		if ((rc = check_shared_anon(c)) < 0)
+			return rc;
 	}
 	return ckpt_check_fds(c);
 }

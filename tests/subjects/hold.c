@@ -7,7 +7,9 @@
  *   hold [-s STOP] MODE
  *
  * MODE is one of: socket eventfd epoll io_uring flock posixlock ofdlock
- * seccomp utsns mntns sysvshm memfd hugetlb posixtimer child pipe3 plain.  "pipe3" expects
+ * seccomp utsns mntns sysvshm sharedanon memfd hugetlb posixtimer child pipe3 plain.
+ * "sharedanon" maps shared anonymous memory that a process of its making,
+ * not its child, maps too (it exits once the subject is gone).  "pipe3" expects
  * the harness to hand it a pipe on fd 3 whose other end lives elsewhere;
  * "plain" holds nothing (the harness stops or traces it instead).
  * Before "ready" the subject prints what roam should name:
@@ -39,6 +41,7 @@
 static const char *mode;
 static int fd = -1, pfd[2];
 static pid_t child;
+static pid_t sharer;	/* sharedanon: not a child of ours */
 static char *shm;
 #define SHM_LEN (64 * 1024)
 static char *mfd_map;	/* memfd: shared mapping of fd */
@@ -141,6 +144,27 @@ static void setup(void)
 		/* Removed now, freed when we detach or die. */
 		SUBJ_SYS(shmctl(id, IPC_RMID, NULL));
 		subj_fill(shm, SHM_LEN, 42);
+	} else if (is("sharedanon")) {
+		pid_t me = getpid(), mid;
+
+		shm = mmap(NULL, SHM_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		SUBJ_CHECK(shm != MAP_FAILED, "mmap shared anonymous: %s", strerror(errno));
+		subj_fill(shm, SHM_LEN, 44);
+		SUBJ_SYS(pipe2(pfd, O_CLOEXEC));
+		SUBJ_SYS(mid = fork());
+		if (mid == 0) {
+			/* The middle one leaves: the sharer is nobody's child here. */
+			pid_t b = fork();
+			if (b != 0)
+				_exit(write(pfd[1], &b, sizeof(b)) == sizeof(b) ? 0 : 1);
+			while (kill(me, 0) == 0)
+				usleep(50000);
+			_exit(0);
+		}
+		SUBJ_CHECK(read(pfd[0], &sharer, sizeof(sharer)) == sizeof(sharer) && sharer > 0, "no sharer");
+		SUBJ_SYS(waitpid(mid, NULL, 0));
+		close(pfd[0]);
+		close(pfd[1]);
 	} else if (is("memfd")) {
 		fd = memfd_create("roam-hold", MFD_CLOEXEC);
 		SUBJ_SYS(fd);
@@ -247,6 +271,11 @@ static void verify(void)
 		long bad = subj_check_fill(shm, SHM_LEN, 42);
 
 		SUBJ_CHECK(bad < 0, "shm word %ld differs", bad);
+	} else if (is("sharedanon")) {
+		long bad = subj_check_fill(shm, SHM_LEN, 44);
+
+		SUBJ_CHECK(bad < 0, "shared word %ld differs", bad);
+		SUBJ_CHECK(kill(sharer, 0) == 0, "sharer %d gone", (int)sharer);
 	} else if (is("memfd")) {
 		uint32_t v = 0;
 
@@ -316,8 +345,8 @@ int main(int argc, char **argv)
 	setup();
 	if (fd >= 0)
 		subj_log("hold: fd %d\n", fd);
-	if (child > 0)
-		subj_log("hold: pid %d\n", (int)child);
+	if (child > 0 || sharer > 0)
+		subj_log("hold: pid %d\n", (int)(child > 0 ? child : sharer));
 	if (shm)
 		subj_log("hold: addr %lx-%lx\n", (unsigned long)shm, (unsigned long)shm + SHM_LEN);
 	if (huge)
