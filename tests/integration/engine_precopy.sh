@@ -63,6 +63,19 @@ for hash in 0 0 0 1; do
 done
 stop_and_check PASS
 
+log "dirty in transparent huge pages: userfaultfd twice, hashing once"
+start_subject dirty 16 huge
+run_for 0.2
+thp=$(sed -n 's/^AnonHugePages: *\([0-9]*\) kB/\1/p' "/proc/$SPID/smaps_rollup")
+echo "huge pages: $thp kB"
+grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || [ "${thp:-0}" -gt 0 ] ||
+	fail "transparent huge pages are on, but the subject has none"
+for hash in 0 0 1; do
+	live_pipe ROAM_DIRTY_HASH=$hash
+	run_for 0.1
+done
+stop_and_check PASS
+
 log "a pre-copy stream cut short anywhere is refused, and leaves nothing running"
 start_subject dirty 4 rate=13
 run_for 0.2

@@ -3,7 +3,7 @@
  * checkpoint): whatever page a round copied may be stale by the freeze, and
  * a restore that kept one stale copy shows here.
  *
- *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [dropback] [shared] [shared-area] [late] [rate=PAGES] [low=ADDR]
+ *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [dropback] [shared] [shared-area] [huge] [late] [rate=PAGES] [low=ADDR]
  *
  * An area of MIB MiB (default 16) whose page i holds the pattern of
  * (i, ver[i]); every millisecond RATE pages (default 8) get a new version,
@@ -21,6 +21,7 @@
  * With low=ADDR (hex), once a file "map-low" appears beside the stop file,
  * it maps 128 KiB there (where a restore may have put its own work). With
  * "shared", 4 pages of shared anonymous memory, rewritten every step.
+ * With "huge" the area asks for transparent huge pages (MADV_HUGEPAGE).
  * With "shared-area" the area itself is shared anonymous memory, whose pages
  * a drop punches out of the object (MADV_REMOVE: no write, and no page
  * table entry tells it).
@@ -48,6 +49,7 @@ static uint64_t side_seed, step;
 static int aba;
 static int dropback;
 static int drop_advice = MADV_DONTNEED;  /* shared-area: MADV_REMOVE */
+static int huge;  /* the area asks for transparent huge pages */
 static uint64_t low_addr;
 static uint8_t *low;        /* low=: LOW_LEN mapped at low_addr, once asked */
 #define LOW_LEN (32 * PG)
@@ -163,6 +165,8 @@ int main(int argc, char **argv)
 			dropback = 1;
 		else if (!strcmp(subj.argv[i], "shared-area"))
 			drop_advice = MADV_REMOVE;
+		else if (!strcmp(subj.argv[i], "huge"))
+			huge = 1;
 		else if (!strcmp(subj.argv[i], "late")) {
 			/* Between two inaccessible pages: a mapping of its own, whatever
 			 * is mapped next to it. */
@@ -188,6 +192,8 @@ int main(int argc, char **argv)
 	npages = mib * 256;
 	area = mmap(NULL, npages * PG, PROT_READ | PROT_WRITE,
 		    (drop_advice == MADV_REMOVE ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
+	if (huge && area != MAP_FAILED)
+		SUBJ_SYS(madvise(area, npages * PG, MADV_HUGEPAGE));
 	ver = calloc(npages, sizeof(*ver));
 	if (area == MAP_FAILED || !ver)
 		subj_fail("allocating %zu MiB: %s", mib, strerror(errno));
