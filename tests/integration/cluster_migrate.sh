@@ -155,7 +155,7 @@ exec 8<>"$WORK/sha.fifo"
 runner=$!
 feed() { dd if="$WORK/sha.in" bs=1M skip="$1" count="$2" status=none >&8 || fail "feeding sha256sum"; }
 feed 0 16
-wait_until 10 eval '[ -n "$(run_on 1 ps --json | python3 -c "import json,sys; print(*[j[\"id\"] for j in json.load(sys.stdin) if j[\"state\"]==\"running\"])")" ]' ||
+wait_until 10 eval '[ -n "$(running_jobs 1)" ]' ||
 	fail "sha256sum never ran"
 id=$(last_job 1)
 run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "sha256sum: migrate live to h2: $(cat "$WORK/m")"

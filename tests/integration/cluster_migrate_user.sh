@@ -216,7 +216,7 @@ run_on 2 drain "$H2" >"$WORK/drain" 2>&1 || fail "drain: $(cat "$WORK/drain")"
 grep -q "moved 2 jobs" "$WORK/drain" || fail "drain said: $(cat "$WORK/drain")"
 jobs_on_is 1 "$H2" 0 || fail "jobs still run on the drained h2"
 run_on 2 undrain "$H2" >/dev/null || fail "undrain"
-for id in $(run_on 1 ps --json | $PY -c 'import json,sys; print(*[j["id"] for j in json.load(sys.stdin) if j["state"]=="running"])'); do
+for id in $(running_jobs 1); do
 	run_on 1 kill -KILL "$id" >/dev/null || fail "kill $id after the drain"
 done
 note "drain: 2 jobs moved off h2"

@@ -43,11 +43,15 @@ fail() {
 }
 note() { echo "# $*"; }
 
-# last_job I: the id of the newest running job, as host I's roam ps says.
-last_job() {
+# running_jobs I: the ids of the running jobs, oldest first, one a line, as
+# host I's roam ps says.
+running_jobs() {
 	run_on "$1" ps --json | /usr/bin/python3 -c 'import json, sys
-print([j["id"] for j in json.load(sys.stdin) if j["state"] == "running"][-1])'
+print(*[j["id"] for j in json.load(sys.stdin) if j["state"] == "running"], sep="\n")'
 }
+
+# last_job I: the id of the newest running job (empty when none runs).
+last_job() { running_jobs "$1" | tail -n 1; }
 
 # migrate_bc: a program nobody here wrote. bc (unmodified) prints 40 numbers
 # of 400 digits, reading its program on stdin from the home h1, and moves
