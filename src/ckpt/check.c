@@ -81,15 +81,13 @@ static int shared_anon(const struct proc_vma *v)
  * sharer would have to be a child, refused then. */
 static int check_shared_anon(struct ckpt *c)
 {
-	const struct proc_vma *mine = NULL;
 	DIR *d;
 	struct dirent *de;
-	int rc = 0;
+	int any = 0, rc = 0;
 
-	for (size_t i = 0; i < c->nvmas && !mine; i++)
-		if (shared_anon(&c->vmas[i]))
-			mine = &c->vmas[i];
-	if (!mine || !(d = opendir("/proc")))
+	for (size_t i = 0; i < c->nvmas && !any; i++)
+		any = shared_anon(&c->vmas[i]);
+	if (!any || !(d = opendir("/proc")))
 		return 0;
 	while (rc == 0 && (de = readdir(d))) {
 		pid_t pid = (pid_t)atoi(de->d_name);
