@@ -3,8 +3,9 @@
 # process runs, then only the last delta at the freeze), restored through a
 # pipe as the stream arrives or from a file. Subjects that keep writing
 # their memory, and one that also drops pages, zeroes pages, remaps and
-# splits mappings between rounds, must find every page as they left it;
-# once with page hashing forced instead of userfaultfd.
+# splits mappings between rounds, and one that moves mappings with mremap
+# (which takes them out of userfaultfd's tracking), must find every page as
+# they left it; each also with page hashing forced instead of userfaultfd.
 # timeout: 150
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -58,6 +59,15 @@ log "dirty in shared anonymous memory with churn and dropback (holes punched, no
 start_subject dirty 16 shared-area churn dropback
 run_for 0.2
 for hash in 0 0 0 1; do
+	live_pipe ROAM_DIRTY_HASH=$hash
+	run_for 0.1
+done
+stop_and_check PASS
+
+log "dirty with mappings moved by mremap (swapped: the same layout, other contents; moved away and left empty): userfaultfd three times, hashing twice"
+start_subject dirty 16 remap churn rate=4
+run_for 0.2
+for hash in 0 0 0 1 1; do
 	live_pipe ROAM_DIRTY_HASH=$hash
 	run_for 0.1
 done

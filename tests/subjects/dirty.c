@@ -3,7 +3,7 @@
  * checkpoint): whatever page a round copied may be stale by the freeze, and
  * a restore that kept one stale copy shows here.
  *
- *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [dropback] [shared] [shared-area] [huge] [late] [rate=PAGES] [low=ADDR]
+ *   dirty [-x] [-s STOP] [MIB] [churn] [aba] [dropback] [shared] [shared-area] [huge] [late] [remap] [rate=PAGES] [low=ADDR]
  *
  * An area of MIB MiB (default 16) whose page i holds the pattern of
  * (i, ver[i]); every millisecond RATE pages (default 8) get a new version,
@@ -25,6 +25,11 @@
  * With "shared-area" the area itself is shared anonymous memory, whose pages
  * a drop punches out of the object (MADV_REMOVE: no write, and no page
  * table entry tells it).
+ * With "remap", two mappings A and B of 32 pages, each between inaccessible
+ * pages, are moved by mremap during each sleep, in turn: A and B swap places
+ * (the same layout, other contents, no write); A's pages move onto B's
+ * place and leave A mapped and empty (MREMAP_DONTUNMAP: zero, no write);
+ * A is written again.
  * With "late", a mapping of 16 pages of its own is made at the start and
  * left untouched until a file "fill-late" appears beside the stop file;
  * then it is written once ("late filled" in the log) and checked after.
@@ -59,6 +64,11 @@ static uint64_t *counters;  /* aba: 512 counters, 0 at rest */
 static uint8_t *late;       /* late: LATE_LEN, empty until filled */
 static int late_filled;
 #define LATE_LEN (16 * PG)
+/* remap: slot[0] (A), slot[1] (B) and a spare, each REMAP_LEN between
+ * inaccessible pages; seed 0: the slot reads zero */
+#define REMAP_LEN (32 * PG)
+static uint8_t *slot[3];
+static uint64_t slot_seed[2];
 
 static uint64_t seed_of(size_t i)
 {
@@ -79,6 +89,14 @@ static void check_page(size_t i)
 	SUBJ_CHECK(bad < 0, "page %zu (%p) version %u: word %ld differs", i, (void *)w, ver[i], bad);
 }
 
+static int slot_is_zero(const uint8_t *p)
+{
+	for (size_t k = 0; k < REMAP_LEN; k++)
+		if (p[k])
+			return 0;
+	return 1;
+}
+
 static void check_all(void)
 {
 	for (size_t i = 0; i < npages; i++)
@@ -88,6 +106,10 @@ static void check_all(void)
 	SUBJ_CHECK(!low || subj_check_fill(low, LOW_LEN, 4242) < 0, "the area at %p differs", (void *)low);
 	SUBJ_CHECK(!late_filled || subj_check_fill(late, LATE_LEN, 5151) < 0, "the late area at %p differs",
 		   (void *)late);
+	for (int k = 0; slot[0] && k < 2; k++)
+		SUBJ_CHECK(slot_seed[k] ? subj_check_fill(slot[k], REMAP_LEN, slot_seed[k]) < 0 : slot_is_zero(slot[k]),
+			   "remapped %c (%p, seed %llu) differs", 'A' + k, (void *)slot[k],
+			   (unsigned long long)slot_seed[k]);
 	for (size_t k = 0; shm && k < 4 * PG / 8; k++)
 		SUBJ_CHECK(shm[k] == shm_step * k, "shared word %zu is %llu, not %llu", k, (unsigned long long)shm[k],
 			   (unsigned long long)(shm_step * k));
@@ -105,6 +127,60 @@ static void new_side(void)
 	if (side == MAP_FAILED)
 		subj_fail("mmap side: %s", strerror(errno));
 	subj_fill(side, side_len, side_seed);
+}
+
+/* Reserves the three slots, inaccessible, and maps A and B. */
+static void remap_init(void)
+{
+	uint8_t *r = mmap(NULL, 3 * (REMAP_LEN + PG) + PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED)
+		subj_fail("mmap remap slots: %s", strerror(errno));
+	for (int k = 0; k < 3; k++)
+		slot[k] = r + PG + (size_t)k * (REMAP_LEN + PG);
+	for (int k = 0; k < 2; k++) {
+		SUBJ_SYS(mprotect(slot[k], REMAP_LEN, PROT_READ | PROT_WRITE));
+		slot_seed[k] = 8000 + (uint64_t)k;
+		subj_fill(slot[k], REMAP_LEN, slot_seed[k]);
+	}
+}
+
+static void move(int from, int to, int flags)
+{
+	if (mremap(slot[from], REMAP_LEN, REMAP_LEN, MREMAP_MAYMOVE | MREMAP_FIXED | flags, slot[to]) == MAP_FAILED)
+		subj_fail("mremap %p to %p: %s", (void *)slot[from], (void *)slot[to], strerror(errno));
+}
+
+/* The spare slot is inaccessible again after each move. */
+static void spare_again(void)
+{
+	if (mmap(slot[2], REMAP_LEN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		subj_fail("mmap spare slot: %s", strerror(errno));
+}
+
+static void remap_step(void)
+{
+	switch (step % 3) {
+	case 0: {  /* swap: A to the spare, B to A, the spare to B */
+		move(0, 2, 0);
+		move(1, 0, 0);
+		move(2, 1, 0);
+		spare_again();
+		uint64_t t = slot_seed[0];
+		slot_seed[0] = slot_seed[1];
+		slot_seed[1] = t;
+		break;
+	}
+	case 1:  /* A's pages to B's place, A left empty */
+		move(0, 2, MREMAP_DONTUNMAP);
+		move(2, 1, 0);
+		spare_again();
+		slot_seed[1] = slot_seed[0];
+		slot_seed[0] = 0;
+		break;
+	default:
+		slot_seed[0] = 9000 + step;
+		subj_fill(slot[0], REMAP_LEN, slot_seed[0]);
+	}
 }
 
 static uint64_t rng = 88172645463325252ULL;
@@ -167,6 +243,8 @@ int main(int argc, char **argv)
 			drop_advice = MADV_REMOVE;
 		else if (!strcmp(subj.argv[i], "huge"))
 			huge = 1;
+		else if (!strcmp(subj.argv[i], "remap"))
+			remap_init();
 		else if (!strcmp(subj.argv[i], "late")) {
 			/* Between two inaccessible pages: a mapping of its own, whatever
 			 * is mapped next to it. */
@@ -238,6 +316,8 @@ int main(int argc, char **argv)
 		size_t back = dropback ? pick() : 0;
 		if (dropback && ver[back] != V_ZERO)
 			SUBJ_SYS(madvise(area + back * PG, PG, drop_advice));
+		if (slot[0])
+			remap_step();
 		subj_sleep_ms(1);
 		if (dropback && ver[back] != V_ZERO)
 			subj_fill(area + back * PG, PG, seed_of(back));
