@@ -16,15 +16,6 @@ chmod 777 "$SHARED"
 cluster_up 3 --allow-root --shared "$SHARED"
 H1=$(hname 1) H2=$(hname 2) H3=$(hname 3)
 
-# The host a job runs on, from roam ps --json on host I.
-job_host() { # I ID
-	run_on "$1" ps --json | python3 -c '
-import json, sys
-for j in json.load(sys.stdin):
-    if j["id"] == sys.argv[1]:
-        print(j["host"], j.get("migrations", 0))' "$2"
-}
-
 # The pid and thread ids of job ID running on host I, as that host sees them.
 job_tids() { # I ID
 	local pid
@@ -53,10 +44,10 @@ migrate_subject() {
 	tids0=$(job_tids 1 "$id")
 	run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/mig-$name" 2>&1 || fail "$name: migrate to h2: $(cat "$WORK/mig-$name")"
 	note "$(cat "$WORK/mig-$name")"
-	[ "$(job_host 1 "$id")" = "$H2 1" ] || fail "$name: ps says $(job_host 1 "$id") after one move"
+	[ "$(job_moves 1 "$id")" = "$H2 1" ] || fail "$name: ps says $(job_moves 1 "$id") after one move"
 	sleep 0.2
 	run_on 2 migrate "$id" --to "$H3" >/dev/null 2>&1 || fail "$name: migrate to h3"
-	[ "$(job_host 2 "$id")" = "$H3 2" ] || fail "$name: ps says $(job_host 2 "$id") after two moves"
+	[ "$(job_moves 2 "$id")" = "$H3 2" ] || fail "$name: ps says $(job_moves 2 "$id") after two moves"
 	sleep 0.2
 	local tids3
 	tids3=$(job_tids 3 "$id")
@@ -137,7 +128,7 @@ wait "$runner"
 rc=$?
 [ $rc = 7 ] || fail "python3's exit status came back as $rc, not 7"
 diff <(echo "$want") "$WORK/py.out" >/dev/null || fail "python3's output differs after 20 moves: $(diff <(echo "$want") "$WORK/py.out" | head)"
-[ "$(job_host 1 "$id" 2>/dev/null)" = "" ] || true
+[ -z "$(job_moves 1 "$id")" ] || fail "python3's job ended, yet ps lists it running on $(job_moves 1 "$id")"
 [ $relayed2 -gt 0 ] && [ $relayed -gt $relayed2 ] || fail "the moves were not typed on other hosts: $relayed relayed, $relayed2 twice"
 note "python3: identical output, status 7, after 20 migrations ($relayed typed elsewhere, $relayed2 relayed twice, each with its progress lines)"
 
@@ -197,7 +188,7 @@ run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "fast writer: 
 note "fast writer: $(cat "$WORK/m")"
 rounds=$(sed -n 's/.* rounds=\([0-9]*\).*/\1/p' "$WORK/m")
 [ -n "$rounds" ] && [ "$rounds" -le 3 ] || fail "a process writing faster than the link took ${rounds:-?} rounds: $(cat "$WORK/m")"
-[ "$(job_host 1 "$id")" = "$H2 1" ] || fail "fast writer: ps says $(job_host 1 "$id")"
+[ "$(job_moves 1 "$id")" = "$H2 1" ] || fail "fast writer: ps says $(job_moves 1 "$id")"
 sleep 0.3
 touch "$SHARED/stop-fast"
 wait "$runner" || fail "fast writer: exit status $?: $(cat "$WORK/fast.out")"

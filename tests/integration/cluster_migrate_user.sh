@@ -80,15 +80,6 @@ H1=$(hname 1) H2=$(hname 2) H3=$(hname 3)
 [ $AS_ROOT = 0 ] || fail "running as root"
 grep -q "cgroups: v2 none, v1 0" "$WORK/h1.log" || note "h1 has cgroups after all: $(grep cgroups: "$WORK/h1.log")"
 
-# The last job started (and running) on host I, and where job ID runs.
-job_host() { # I ID: "HOST MIGRATIONS"
-	run_on "$1" ps --json | $PY -c '
-import json, sys
-for j in json.load(sys.stdin):
-    if j["id"] == sys.argv[1]:
-        print(j["host"], j.get("migrations", 0))' "$2"
-}
-
 # start_job I HOST NAME STOP OUT: subject NAME, started from host I to run
 # on HOST (stop file STOP, output OUT), once ready; sets runner (the roam
 # run) and id (the job).
@@ -120,10 +111,10 @@ migrate_subject() {
 	id=$(last_job 1)
 	run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "$name: migrate live to h2: $(cat "$WORK/m")"
 	note "$(cat "$WORK/m")"
-	[ "$(job_host 1 "$id")" = "$H2 1" ] || fail "$name: ps says $(job_host 1 "$id") after one move"
+	[ "$(job_moves 1 "$id")" = "$H2 1" ] || fail "$name: ps says $(job_moves 1 "$id") after one move"
 	sleep 0.2
 	run_on 2 migrate "$id" --to "$H3" --cold >"$WORK/m" 2>&1 || fail "$name: migrate cold to h3: $(cat "$WORK/m")"
-	[ "$(job_host 3 "$id")" = "$H3 2" ] || fail "$name: ps says $(job_host 3 "$id") after two moves"
+	[ "$(job_moves 3 "$id")" = "$H3 2" ] || fail "$name: ps says $(job_moves 3 "$id") after two moves"
 	sleep 0.2
 	# The session subject still leads its process group on h3: a signal
 	# to the group reaches it.
@@ -181,7 +172,7 @@ for step in "$H2 --stats" "$H1 --cold" "$H3 --stats"; do
 	echo $k >&7
 	wait_until 10 grep -q "^$k $k " "$WORK/py.out" || fail "python3 did not answer line $k on ${step%% *}"
 done
-[ "$(job_host 1 "$id")" = "$H3 3" ] || fail "python3: ps says $(job_host 1 "$id") after three moves"
+[ "$(job_moves 1 "$id")" = "$H3 3" ] || fail "python3: ps says $(job_moves 1 "$id") after three moves"
 for k in $(seq 5 12); do echo "$k" >&7; done
 exec 7>&-
 wait_until 30 sh -c "! kill -0 $runner" || fail "python3 did not end after its stdin did"
@@ -234,7 +225,7 @@ if [ $TIMENS = 1 ]; then
 	grep -q "time namespace, which needs root" "$WORK/m" || fail "the refusal said: $(cat "$WORK/m")"
 	note "h3 -> h1 refused: $(cat "$WORK/m")"
 	grep -q "receiving $id" "$WORK/h1.log" && fail "h1 received an image of the refused job"
-	[ "$(job_host 3 "$id")" = "$H3 0" ] || fail "the refused job: ps says $(job_host 3 "$id")"
+	[ "$(job_moves 3 "$id")" = "$H3 0" ] || fail "the refused job: ps says $(job_moves 3 "$id")"
 	end_job "$stop" "$WORK/out-c3" "clocks on h3 after the refusal"
 else
 	note "no unprivileged time namespace here: the clocks refusal is not tested"
@@ -276,7 +267,7 @@ restart_h1
 wait_until 30 sh -c "[ \"\$(pgrep -u $(id -u) -fc '^$SUBJ/threads -s $stop\$')\" = 1 ]" ||
 	fail "after the source died before COMMIT: $(copies "$stop") copies run"
 wait_until 10 sh -c "[ \"\$('$ROAM' ps --control '$WORK/h3.sock' --json | $PY -c 'import json,sys; print(*[j[\"host\"] for j in json.load(sys.stdin) if j[\"id\"]==\"$id\" and j[\"state\"]==\"running\"])')\" = '$H2' ]" ||
-	fail "the job does not run on h2: ps says $(job_host 3 "$id")"
+	fail "the job does not run on h2: ps says $(job_moves 3 "$id")"
 sleep 0.3
 [ "$(copies "$stop")" = 1 ] || fail "$(copies "$stop") copies after settling"
 end_job "$stop" "$WORK/out-f" "fault case"

@@ -87,6 +87,14 @@ job_host() {
 print(*[j["host"] for j in json.load(sys.stdin) if j["id"] == sys.argv[1] and j["state"] == "running"])' "$2"
 }
 
+# job_moves I ID: "HOST MIGRATIONS" of the running job ID, as host I's
+# roam ps says (empty when it runs nowhere).
+job_moves() {
+	run_on "$1" ps --json | /usr/bin/python3 -c 'import json, sys
+print(*[j["host"] + " " + str(j.get("migrations", 0)) for j in json.load(sys.stdin)
+        if j["id"] == sys.argv[1] and j["state"] == "running"])' "$2"
+}
+
 # jobs_on_is I HOST N: host I's roam ps shows exactly N running jobs on HOST.
 jobs_on_is() {
 	[ "$(run_on "$1" ps --json | /usr/bin/python3 -c 'import json, sys
