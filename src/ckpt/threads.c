@@ -89,15 +89,15 @@ static int image_regs(struct ckpt *c, struct ckpt_thread *t, arch_regs_t *r, lon
 	long nr;
 	int rc;
 
-	if ((long)r->orig_rax == ARCH_NR_RESTART_SYSCALL) {
+	if (arch_regs_syscall_nr(r) == ARCH_NR_RESTART_SYSCALL) {
 		if ((rc = find_restarted_call(c, t, r, arch_regs_ip(r) - ARCH_SYSCALL_INSN_LEN, &nr)) < 0)
 			return rc;
-		r->orig_rax = (unsigned long)nr;
+		arch_regs_set_syscall_nr(r, nr);
 	} else if (mem_read(c->pid, c->memfd, arch_regs_ip(r), at_ip, sizeof(at_ip)) == 0 &&
 		   arch_restart_pending(r, at_ip)) {
-		/* The kernel's own restart left the call's number in orig_rax;
-		 * ours left -1, and the call site tells it. */
-		nr = (long)r->orig_rax;
+		/* The kernel's own restart left the call's number for it to
+		 * keep; ours left -1, and the call site tells it. */
+		nr = arch_regs_syscall_nr(r);
 		if (!arch_restartable_syscall(nr) && (rc = find_restarted_call(c, t, r, arch_regs_ip(r), &nr)) < 0)
 			return rc;
 		arch_set_pending_syscall(r, nr);

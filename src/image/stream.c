@@ -3,7 +3,6 @@
  */
 #include "image/image.h"
 
-#include <cpuid.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <lz4.h>
@@ -14,6 +13,8 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 #include <zstd.h>
+
+#include "arch.h"
 
 #define PAGE_SZ 4096u
 #define ZSTD_LEVEL 1
@@ -48,8 +49,6 @@ static uint64_t get_u64(const uint8_t *p)
 	return v;
 }
 
-uint64_t img_check_avx2(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2);
-
 /* The check covers the header's first 16 bytes, then the payload. */
 static uint64_t record_check_portable(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2)
 {
@@ -63,37 +62,16 @@ static uint64_t record_check_portable(const uint8_t *hdr16, const void *p1, size
 	return XXH3_64bits_digest(&st);
 }
 
-typedef uint64_t (*record_check_fn)(const uint8_t *, const void *, size_t, const void *, size_t);
-
-/*
- * AVX2 is usable when the CPU has it (CPUID 7.0 EBX) and the kernel saves
- * the YMM registers (XCR0 bits 1 and 2). Asked on the first record, not by
- * a constructor (nor __builtin_cpu_supports, whose libgcc constructor runs
- * in every program linking it): CPUID traps to the hypervisor on a VM,
- * about 5 us each here, and every roam run would pay for a check that only
- * images need.
- */
-static bool have_avx2(void)
-{
-	unsigned a, b, c, d, lo, hi;
-
-	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_AVX))
-		return false;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	if ((lo & 6) != 6)
-		return false;
-	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2);
-}
-
-/* Chosen once: the same value either way (see check_avx2.c), so threads
- * racing to choose store the same pointer. */
+/* Chosen on the first record, once: the same value either way, so
+ * threads racing to choose store the same pointer. */
 static uint64_t record_check(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2)
 {
-	static record_check_fn impl;
-	record_check_fn f = __atomic_load_n(&impl, __ATOMIC_RELAXED);
+	static arch_xxh3_fn impl;
+	arch_xxh3_fn f = __atomic_load_n(&impl, __ATOMIC_RELAXED);
 
 	if (!f) {
-		f = have_avx2() ? img_check_avx2 : record_check_portable;
+		if (!(f = arch_xxh3_wide()))
+			f = record_check_portable;
 		__atomic_store_n(&impl, f, __ATOMIC_RELAXED);
 	}
 	return f(hdr16, p1, l1, p2, l2);

@@ -183,7 +183,7 @@ static int map_vdso(struct restore *r)
 {
 	const Roamimg__Mm *mm = r->mm;
 	uint64_t lo = 0;
-	long ret;
+	long ret, nr, a[6];
 	int rc;
 
 	for (size_t i = 0; i < mm->n_vmas; i++) {
@@ -193,8 +193,9 @@ static int map_vdso(struct restore *r)
 	}
 	if (!lo)
 		return 0;
-	if ((rc = rsys(r, &ret, "mapping the vDSO at its old address", SYS_arch_prctl, ARCH_PRCTL_MAP_VDSO, (long)lo,
-		       0, 0, 0, 0)) < 0)
+	if ((rc = arch_map_vdso_syscall(lo, &nr, a)) < 0)
+		return roam_fail(r->err, rc, "mapping the vDSO at its old address (no call for it on %s)", ARCH_NAME);
+	if ((rc = rsys(r, &ret, "mapping the vDSO at its old address", nr, a[0], a[1], a[2], a[3], a[4], a[5])) < 0)
 		return rc;
 	/* The kernel lays out [vvar] and [vdso] itself: check it matches. */
 	int pfd = proc_open(r->pid);

@@ -318,7 +318,7 @@ int restore_finish(struct restore *r)
 		const Roamimg__Thread *t = th->threads[i];
 		arch_regs_t regs;
 		arch_regs_from_image(t->regs, &regs);
-		regs.orig_rax = (unsigned long)-1;
+		arch_regs_set_syscall_nr(&regs, -1);
 		if ((rc = arch_set_regs(r->tids[i], &regs)) < 0)
 			return roam_fail(r->err, rc, "setting the registers of thread %d", r->tids[i]);
 		if ((rc = pt_set_sigmask(r->tids[i], t->sigmask)) < 0)

@@ -65,6 +65,12 @@ long arch_syscall_result(const arch_regs_t *r);
  * -1 so that the kernel does not apply the restart a second time. */
 long arch_apply_restart(arch_regs_t *r, int use_restart_syscall);
 
+/* The syscall a stopped thread is in, as the kernel keeps it for a restart
+ * (orig_rax here): -1 when none. Setting it to -1 keeps the kernel from
+ * applying a restart when the thread goes on. */
+long arch_regs_syscall_nr(const arch_regs_t *r);
+void arch_regs_set_syscall_nr(arch_regs_t *r, long nr);
+
 /* The kernel's number for restart_syscall, which a thread shows while it
  * resumes a sleep after job control or a ptrace stop. */
 #define ARCH_NR_RESTART_SYSCALL 219
@@ -134,8 +140,17 @@ static inline long arch_syscall6(long nr, long a, long b, long c, long d, long e
 #define ARCH_HAVE_CLI_ENTRY 1
 void cli_pre_libc(long *sp);
 
-/* Maps the vDSO (and its vvar pages) of this kernel at addr, in the calling
- * process: only meaningful through syscall injection. */
-#define ARCH_PRCTL_MAP_VDSO 0x2003
+/* The syscall that maps this kernel's vDSO (and its vvar pages) at addr in
+ * the calling process, for syscall injection (restore/mm.c): its number in
+ * *nr, its arguments in a[]. 0, or -ENOSYS where the architecture has none. */
+int arch_map_vdso_syscall(uint64_t addr, long *nr, long a[6]);
+
+/* XXH3-64 of a 16-byte header and two pieces (the image's record check,
+ * image/stream.c), built for wider vectors than the portable build where
+ * using them takes a check at run time: AVX2 here, about 3x the portable
+ * build's SSE2. NULL where this CPU has none (nor has an architecture that
+ * compiles its best in). XXH3's value is the same whatever the width. */
+typedef uint64_t (*arch_xxh3_fn)(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2);
+arch_xxh3_fn arch_xxh3_wide(void);
 
 #endif

@@ -110,6 +110,25 @@ long arch_syscall_result(const arch_regs_t *r)
 	return (long)r->rax;
 }
 
+long arch_regs_syscall_nr(const arch_regs_t *r)
+{
+	return (long)r->orig_rax;
+}
+
+void arch_regs_set_syscall_nr(arch_regs_t *r, long nr)
+{
+	r->orig_rax = (unsigned long)nr;
+}
+
+int arch_map_vdso_syscall(uint64_t addr, long *nr, long a[6])
+{
+	*nr = SYS_arch_prctl;
+	a[0] = 0x2003;  /* ARCH_MAP_VDSO_64 */
+	a[1] = (long)addr;
+	a[2] = a[3] = a[4] = a[5] = 0;
+	return 0;
+}
+
 long arch_apply_restart(arch_regs_t *r, int use_restart_syscall)
 {
 	long nr = (long)r->orig_rax;
