@@ -15,6 +15,7 @@
 #include <zstd.h>
 
 #include "arch.h"
+#include "sys/xxh3_parts.h"
 
 #define PAGE_SZ 4096u
 #define ZSTD_LEVEL 1
@@ -52,14 +53,7 @@ static uint64_t get_u64(const uint8_t *p)
 /* The check covers the header's first 16 bytes, then the payload. */
 static uint64_t record_check_portable(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2)
 {
-	XXH3_state_t st;
-	XXH3_64bits_reset(&st);
-	XXH3_64bits_update(&st, hdr16, 16);
-	if (l1)
-		XXH3_64bits_update(&st, p1, l1);
-	if (l2)
-		XXH3_64bits_update(&st, p2, l2);
-	return XXH3_64bits_digest(&st);
+	return xxh3_parts(hdr16, p1, l1, p2, l2);
 }
 
 /* Chosen on the first record, once: the same value either way, so

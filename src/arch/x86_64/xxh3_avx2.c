@@ -11,17 +11,11 @@
 #define XXH_VECTOR 2 /* XXH_AVX2 */
 #include <xxhash.h>
 
+#include "sys/xxh3_parts.h"
+
 uint64_t arch_xxh3_avx2(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2);
 
 uint64_t arch_xxh3_avx2(const uint8_t *hdr16, const void *p1, size_t l1, const void *p2, size_t l2)
 {
-	XXH3_state_t st;
-
-	XXH3_64bits_reset(&st);
-	XXH3_64bits_update(&st, hdr16, 16);
-	if (l1)
-		XXH3_64bits_update(&st, p1, l1);
-	if (l2)
-		XXH3_64bits_update(&st, p2, l2);
-	return XXH3_64bits_digest(&st);
+	return xxh3_parts(hdr16, p1, l1, p2, l2);
 }
