@@ -380,13 +380,10 @@ static void track_all(struct ckpt *c, int list_first)
 
 	for (size_t k = 0; k < pre->mm->n_vmas; k++) {
 		const Roamimg__Vma *v = pre->mm->vmas[k];
-		const struct proc_vma *pv = NULL;
 		uint64_t size = v->end - v->start;
 		if (!trackable(v))
 			continue;
-		for (size_t i = 0; i < c->nvmas && !pv; i++)
-			if (c->vmas[i].start == v->start)
-				pv = &c->vmas[i];
+		const struct proc_vma *pv = proc_vma_at(c->vmas, c->nvmas, v->start);
 		uint64_t held = pv ? (pv->rss_kb + pv->swap_kb) * 1024 : 0;
 		if (v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED || v->carried)
 			held = size;  /* every page is sent anyway */

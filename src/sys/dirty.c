@@ -168,13 +168,41 @@ static int hash_pages(struct dirty *d, uint64_t start, size_t n, uint64_t *out)
 	return rc;
 }
 
+/* The index of the first range that starts above addr: the ranges are kept
+ * sorted by start, and never overlap, so that finding one is a binary
+ * search (a process may have tens of thousands of mappings). */
+static size_t ranges_above(const struct dirty *d, uint64_t addr)
+{
+	size_t lo = 0, hi = d->nranges;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->ranges[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 int dirty_track(struct dirty *d, uint64_t start, uint64_t end, unsigned how)
 {
 	struct dirty_range rg = { start, end, NULL };
+	size_t at = ranges_above(d, start);
 	int rc = 0;
 
 	if ((start | end) & (PAGE - 1) || end <= start)
 		return -EINVAL;
+	if ((at > 0 && d->ranges[at - 1].end > start) || (at < d->nranges && d->ranges[at].start < end))
+		return -EEXIST;
+	if (d->nranges == d->capranges) {
+		size_t cap = d->capranges ? 2 * d->capranges : 16;
+		struct dirty_range *nr = realloc(d->ranges, cap * sizeof(*nr));
+		if (!nr)
+			return -ENOMEM;
+		d->ranges = nr;
+		d->capranges = cap;
+	}
 	if (d->mode == DIRTY_UFFD && !(how & DIRTY_BY_HASH)) {
 		struct uffdio_register reg = { .range = { start, end - start }, .mode = UFFDIO_REGISTER_MODE_WP };
 		struct uffdio_writeprotect wp = { .range = { start, end - start }, .mode = UFFDIO_WRITEPROTECT_MODE_WP };
@@ -190,22 +218,17 @@ int dirty_track(struct dirty *d, uint64_t start, uint64_t end, unsigned how)
 			return rc;
 		}
 	}
-	struct dirty_range *nr = realloc(d->ranges, (d->nranges + 1) * sizeof(*nr));
-	if (!nr) {
-		free(rg.hash);
-		return -ENOMEM;
-	}
-	d->ranges = nr;
-	d->ranges[d->nranges++] = rg;
+	memmove(&d->ranges[at + 1], &d->ranges[at], (d->nranges - at) * sizeof(*d->ranges));
+	d->ranges[at] = rg;
+	d->nranges++;
 	return 0;
 }
 
 static struct dirty_range *covering(struct dirty *d, uint64_t start, uint64_t end)
 {
-	for (size_t i = 0; i < d->nranges; i++)
-		if (d->ranges[i].start <= start && end <= d->ranges[i].end)
-			return &d->ranges[i];
-	return NULL;
+	size_t i = ranges_above(d, start);
+
+	return i > 0 && end <= d->ranges[i - 1].end ? &d->ranges[i - 1] : NULL;
 }
 
 static int scan_uffd(struct dirty *d, uint64_t start, uint64_t end, dirty_fn fn, void *ctx)
@@ -389,7 +412,7 @@ void dirty_close(struct dirty *d)
 		free(d->ranges[i].hash);
 	free(d->ranges);
 	d->ranges = NULL;
-	d->nranges = 0;
+	d->nranges = d->capranges = 0;
 	if (d->uffd >= 0)
 		close(d->uffd);  /* unregisters every range: the process is as before */
 	if (d->pagemapfd >= 0)

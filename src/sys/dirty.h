@@ -39,15 +39,16 @@ struct dirty {
 	int uffd;               /* DIRTY_UFFD: on the target's mm */
 	int pagemapfd, memfd;
 	uint64_t marker;        /* DIRTY_UFFD: a write-protection marker's page map entry, or 0 */
-	struct dirty_range *ranges;
-	size_t nranges;
+	struct dirty_range *ranges;  /* sorted by start, never overlapping */
+	size_t nranges, capranges;
 };
 
 /* Prepares tracking of pid. r is a stopped thread of pid, used to create the
  * userfaultfd inside it (its registers are the caller's to put back). */
 int dirty_open(struct dirty *d, pid_t pid, struct remote *r, unsigned flags);
 /* Starts tracking [start, end): every page counts as clean from now on.
- * -EINVAL when the kernel refuses to track that mapping. With DIRTY_BY_HASH
+ * -EINVAL when the kernel refuses to track that mapping, -EEXIST when it
+ * meets a range tracked already. With DIRTY_BY_HASH
  * the range is tracked by hashing whatever the mode: shared memory, whose
  * pages can change with no write in the process's own page tables (another
  * process's write; a hole punched by MADV_REMOVE, then read back as zero

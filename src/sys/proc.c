@@ -172,6 +172,22 @@ void proc_free_vmas(struct proc_vma *v, size_t n)
 	free(v);
 }
 
+const struct proc_vma *proc_vma_at(const struct proc_vma *v, size_t n, uint64_t start)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].start == start)
+			return &v[mid];
+		if (v[mid].start < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 /* smaps, or maps: the same header lines, without the fields. */
 static int read_vmas(int dirfd, const char *name, struct proc_vma **out, size_t *n)
 {

@@ -54,6 +54,9 @@ int proc_read_vmas(int dirfd, struct proc_vma **out, size_t *n);
  * every page table either, which smaps costs (~10 ms per GiB present). */
 int proc_read_maps(int dirfd, struct proc_vma **out, size_t *n);
 void proc_free_vmas(struct proc_vma *v, size_t n);
+/* The mapping of v[0..n) that starts at start, or NULL: a binary search,
+ * the kernel listing mappings in address order. */
+const struct proc_vma *proc_vma_at(const struct proc_vma *v, size_t n, uint64_t start);
 
 /* Thread ids of the process, sorted, the thread group leader first. */
 int proc_list_tasks(int dirfd, pid_t **out, size_t *n);
