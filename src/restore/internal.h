@@ -44,7 +44,7 @@ struct restore {
 	int64_t timens_mono_ns, timens_boot_ns;  /* offsets, when a time namespace is needed */
 	int *file_fd;           /* per Mm.files index: fd open in the child, or -1 */
 	int *file_fd_rw;
-	struct shm_master *shm;
+	struct shm_master *shm;  /* sorted by shm_id */
 	size_t nshm;
 	int mem_image;          /* the image is all in memory (restore_prepare_mem) */
 	int image_fd;           /* restore_run_file: the image, read as a stream */
@@ -73,6 +73,8 @@ int restore_setup_late(struct restore *r);
  * once the threads exist). */
 int restore_task_files(struct restore *r);
 /* mm.c */
+/* The master of shared memory object id (mm.c), or NULL. */
+struct shm_master *restore_find_master(const struct restore *r, uint64_t id);
 int restore_find_hole(const Roamimg__Mm *mm, const uint64_t (*extra)[2], size_t nextra, uint64_t size,
 		      uint64_t *out);
 int restore_layout(struct restore *r);

@@ -133,50 +133,90 @@ static int file_fd(struct restore *r, uint32_t id, int rw, long *fd)
 	return 0;
 }
 
-static struct shm_master *find_master(struct restore *r, uint64_t id)
+static int cmp_master(const void *a, const void *b)
 {
-	for (size_t i = 0; i < r->nshm; i++)
-		if (r->shm[i].shm_id == id)
-			return &r->shm[i];
-	return NULL;
+	const struct shm_master *x = a, *y = b;
+	return x->shm_id < y->shm_id ? -1 : x->shm_id > y->shm_id;
 }
 
-/* One master mapping per shared anonymous object, big enough for every view. */
-static int make_master(struct restore *r, uint64_t id, struct shm_master **out)
+struct shm_master *restore_find_master(const struct restore *r, uint64_t id)
 {
-	const Roamimg__Mm *mm = r->mm;
-	uint64_t size = 0, addr;
-	long ret;
-	int rc;
+	struct shm_master key = { .shm_id = id };
 
+	return r->nshm ? bsearch(&key, r->shm, r->nshm, sizeof(*r->shm), cmp_master) : NULL;
+}
+
+/*
+ * A master mapping for each shared anonymous object of mm that has none
+ * yet, big enough for every view of it. The new ones go side by side into
+ * one hole of the layout: a process may hold thousands of such objects
+ * (python's mmap module makes one per call), and a hole each would search
+ * the whole layout as many times. (Two shared objects side by side stay
+ * two mappings; a master that has to move leaves a hole among the others.)
+ */
+static int make_masters(struct restore *r, const Roamimg__Mm *mm)
+{
+	struct shm_master *add = malloc((mm->n_vmas ? mm->n_vmas : 1) * sizeof(*add));
+	uint64_t (*extra)[2] = malloc((r->nshm + 1) * sizeof(*extra));
+	size_t nadd = 0, n = 0;
+	uint64_t total = 0, addr;
+	long ret;
+	int rc = 0;
+
+	if (!add || !extra) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const Roamimg__Vma *v = mm->vmas[i];
-		if (v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED && v->shm_id == id && v->pgoff + (v->end - v->start) > size)
-			size = v->pgoff + (v->end - v->start);
+		if (v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED && !restore_find_master(r, v->shm_id))
+			add[nadd++] = (struct shm_master){ v->shm_id, 0, v->pgoff + (v->end - v->start) };
 	}
-	uint64_t (*extra)[2] = malloc((r->nshm + 1) * sizeof(*extra));
-	if (!extra)
-		return -ENOMEM;
+	if (!nadd)
+		goto out;
+	/* One entry per object, as large as its largest view needs. */
+	qsort(add, nadd, sizeof(*add), cmp_master);
+	for (size_t i = 0; i < nadd; i++) {
+		if (n && add[n - 1].shm_id == add[i].shm_id) {
+			if (add[i].size > add[n - 1].size)
+				add[n - 1].size = add[i].size;
+			continue;
+		}
+		add[n++] = add[i];
+	}
+	for (size_t i = 0; i < n; i++)
+		total += add[i].size;
 	extra[0][0] = r->tramp;
 	extra[0][1] = r->tramp + TRAMP_SIZE;
 	for (size_t i = 0; i < r->nshm; i++) {
 		extra[i + 1][0] = r->shm[i].addr;
 		extra[i + 1][1] = r->shm[i].addr + r->shm[i].size;
 	}
-	rc = restore_find_hole(mm, (const uint64_t (*)[2])extra, r->nshm + 1, size, &addr);
+	if ((rc = restore_find_hole(mm, (const uint64_t (*)[2])extra, r->nshm + 1, total, &addr)) < 0) {
+		rc = roam_fail(r->err, rc, "no room for %zu shared memory objects of %llu bytes in all", n,
+			       (unsigned long long)total);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		add[i].addr = addr;
+		if ((rc = rsys(r, &ret, "mapping shared memory", SYS_mmap, (long)addr, (long)add[i].size,
+			       PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)) < 0)
+			goto out;
+		addr += add[i].size;
+	}
+	struct shm_master *all = realloc(r->shm, (r->nshm + n) * sizeof(*all));
+	if (!all) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	memcpy(all + r->nshm, add, n * sizeof(*add));
+	r->shm = all;
+	r->nshm += n;
+	qsort(r->shm, r->nshm, sizeof(*r->shm), cmp_master);
+out:
+	free(add);
 	free(extra);
-	if (rc < 0)
-		return roam_fail(r->err, rc, "no room for a shared memory object of %llu bytes", (unsigned long long)size);
-	if ((rc = rsys(r, &ret, "mapping shared memory", SYS_mmap, (long)addr, (long)size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)) < 0)
-		return rc;
-	struct shm_master *n = realloc(r->shm, (r->nshm + 1) * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	r->shm = n;
-	n[r->nshm] = (struct shm_master){ id, addr, size };
-	*out = &n[r->nshm++];
-	return 0;
+	return rc;
 }
 
 static int map_vdso(struct restore *r)
@@ -272,9 +312,9 @@ static int map_one(struct restore *r, const Roamimg__Vma *v)
 	case ROAMIMG__VMA_KIND__VMA_VVAR:
 		return 0;
 	case ROAMIMG__VMA_KIND__VMA_ANON_SHARED: {
-		struct shm_master *m = find_master(r, v->shm_id);
-		if (!m && (rc = make_master(r, v->shm_id, &m)) < 0)
-			return rc;
+		const struct shm_master *m = restore_find_master(r, v->shm_id);
+		if (!m)  /* make_masters made one for every object of r->mm */
+			return roam_fail(r->err, -ROAM_E_IMAGE, "%s: no master for its shared memory object", what);
 		if ((rc = rsys(r, &ret, what, SYS_mremap, (long)(m->addr + v->pgoff), 0, len, MREMAP_MAYMOVE | MREMAP_FIXED,
 			       (long)v->start, 0)) < 0)
 			return rc;
@@ -328,7 +368,7 @@ int restore_layout(struct restore *r)
 	if ((rc = rsys(r, &ret, "clearing the address space", SYS_munmap, (long)top, (long)(ARCH_TASK_SIZE - top), 0, 0,
 		       0, 0)) < 0)
 		return rc;
-	if ((rc = map_vdso(r)) < 0)
+	if ((rc = map_vdso(r)) < 0 || (rc = make_masters(r, mm)) < 0)
 		return rc;
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		if ((rc = map_one(r, mm->vmas[i])) < 0)
@@ -428,25 +468,49 @@ int restore_mm_update(struct restore *r)
 
 	/* The trampoline and the shared memory masters were placed in holes of
 	 * the early layout: the process may have mapped something there since.
-	 * They move out of the way. */
+	 * They move out of the way. Both lists are swept in address order (a
+	 * process may have thousands of each). */
+	uint64_t (*byaddr)[2] = malloc((r->nshm ? r->nshm : 1) * sizeof(*byaddr));  /* address, index */
+	size_t p = 0;
+	if (!byaddr)
+		return -ENOMEM;
+	for (size_t k = 0; k < r->nshm; k++) {
+		byaddr[k][0] = r->shm[k].addr;
+		byaddr[k][1] = k;
+	}
+	qsort(byaddr, r->nshm, sizeof(*byaddr), cmp_range);
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const Roamimg__Vma *v = mm->vmas[i];
+		rc = 0;
 		if (v->fresh && (v->kind == ROAMIMG__VMA_KIND__VMA_VDSO || v->kind == ROAMIMG__VMA_KIND__VMA_VVAR))
-			return roam_fail(r->err, -ROAM_E_INCOMPAT, "the vDSO moved during the pre-copy");
-		if (meets(v->start, v->end, r->tramp, r->tramp + TRAMP_SIZE) && (rc = move_tramp(r, early)) < 0)
+			rc = roam_fail(r->err, -ROAM_E_INCOMPAT, "the vDSO moved during the pre-copy");
+		else if (meets(v->start, v->end, r->tramp, r->tramp + TRAMP_SIZE))
+			rc = move_tramp(r, early);
+		/* A master that moves goes to a hole of both layouts: no later
+		 * mapping meets it there, and its old place is passed by. */
+		while (rc == 0 && p < r->nshm && byaddr[p][0] + r->shm[byaddr[p][1]].size <= v->start)
+			p++;
+		for (size_t q = p; rc == 0 && q < r->nshm && byaddr[q][0] < v->end; q++)
+			if (meets(v->start, v->end, byaddr[q][0], byaddr[q][0] + r->shm[byaddr[q][1]].size))
+				rc = move_master(r, early, byaddr[q][1]);
+		if (rc < 0) {
+			free(byaddr);
 			return rc;
-		for (size_t k = 0; k < r->nshm; k++)
-			if (meets(v->start, v->end, r->shm[k].addr, r->shm[k].addr + r->shm[k].size) &&
-			    (rc = move_master(r, early, k)) < 0)
-				return rc;
+		}
 	}
+	free(byaddr);
 	/* What the early layout had and the final one does not: unmapped. What
 	 * both have, kept or remapped below. */
+	size_t first = 0;  /* the first final mapping that may meet early ones from here on */
 	for (size_t i = 0; i < early->n_vmas; i++) {
 		uint64_t a = early->vmas[i]->start, end = early->vmas[i]->end;
-		for (size_t k = 0; k < mm->n_vmas && a < end; k++) {
+		while (first < mm->n_vmas && mm->vmas[first]->end <= a)
+			first++;
+		for (size_t k = first; k < mm->n_vmas && a < end; k++) {
 			const Roamimg__Vma *v = mm->vmas[k];
-			if (v->end <= a || v->start >= end)
+			if (v->start >= end)
+				break;
+			if (v->end <= a)
 				continue;
 			if (v->start > a && (rc = rsys(r, &ret, "unmapping a mapping gone since the pre-copy", SYS_munmap,
 							(long)a, (long)(v->start - a), 0, 0, 0, 0)) < 0)
@@ -470,6 +534,8 @@ int restore_mm_update(struct restore *r)
 	for (size_t i = 0; i < mm->n_files; i++)
 		r->file_fd[i] = r->file_fd_rw[i] = -1;
 	r->mm = mm;
+	if ((rc = make_masters(r, mm)) < 0)
+		return rc;
 	for (size_t i = 0; i < mm->n_vmas; i++)
 		if (mm->vmas[i]->fresh && (rc = map_one(r, mm->vmas[i])) < 0)
 			return rc;
@@ -492,16 +558,40 @@ int restore_drop(struct restore *r, const struct img_record *rec)
 	return rc;
 }
 
+/* The masters go, a run of adjacent ones (make_masters lays them side by
+ * side) by one remote munmap: thousands of them, one by one, would stretch
+ * the freeze of a migration. */
+static int unmap_masters(struct restore *r)
+{
+	uint64_t (*byaddr)[2] = malloc((r->nshm ? r->nshm : 1) * sizeof(*byaddr));  /* address, end */
+	long ret;
+	int rc = 0;
+
+	if (!byaddr)
+		return -ENOMEM;
+	for (size_t k = 0; k < r->nshm; k++) {
+		byaddr[k][0] = r->shm[k].addr;
+		byaddr[k][1] = r->shm[k].addr + r->shm[k].size;
+	}
+	qsort(byaddr, r->nshm, sizeof(*byaddr), cmp_range);
+	for (size_t k = 0, j; k < r->nshm && rc == 0; k = j) {
+		for (j = k + 1; j < r->nshm && byaddr[j][0] == byaddr[j - 1][1]; j++)
+			;
+		rc = rsys(r, &ret, "unmapping shared memory masters", SYS_munmap, (long)byaddr[k][0],
+			  (long)(byaddr[j - 1][1] - byaddr[k][0]), 0, 0, 0, 0);
+	}
+	free(byaddr);
+	return rc;
+}
+
 int restore_mm_finish(struct restore *r)
 {
 	const Roamimg__Mm *mm = r->mm;
-	long ret, exe = -1;
+	long exe = -1;
 	int rc;
 
-	for (size_t i = 0; i < r->nshm; i++)
-		if ((rc = rsys(r, &ret, "unmapping a shared memory master", SYS_munmap, (long)r->shm[i].addr,
-			       (long)r->shm[i].size, 0, 0, 0, 0)) < 0)
-			return rc;
+	if ((rc = unmap_masters(r)) < 0)
+		return rc;
 	/* The exe link: the file at the exe's path (when its pages were carried,
 	 * because it changed, the link still names it). A deleted exe is made
 	 * again for a moment, empty, so that the link reads "PATH (deleted)" as

@@ -119,6 +119,8 @@ struct filler {
 	struct fill_job *jobs;
 	size_t njobs, cap, next, low;  /* next: every job before it is taken;
 					* low: every job before it is done */
+	uint64_t span_lo, span_hi;  /* the pages of every job queued since the
+					* queue was last empty, and maybe more */
 	struct { uint64_t lo, hi; int used; } busy[MAX_HELPERS + 1];  /* the
 					* page-table regions of the running jobs */
 	int stop;
@@ -416,7 +418,15 @@ static void start_helpers(struct filler *f)
  * copies of a page land in stream order. f->lock held. */
 static int queue(struct filler *f, const struct fill_job *j)
 {
-	for (size_t k = f->low; k < f->njobs; k++) {
+	if (f->low == f->njobs) {
+		f->span_lo = UINT64_MAX;
+		f->span_hi = 0;
+	}
+	/* Jobs mostly come in address order, up or down (shared memory's go to
+	 * its masters): one outside the span of those queued meets none of
+	 * them, without a look at each (there may be thousands). */
+	int outside = j->dst >= f->span_hi || j->dst + j->len <= f->span_lo;
+	for (size_t k = f->low; !outside && k < f->njobs; k++) {
 		const struct fill_job *o = &f->jobs[k];
 		if (!o->done && o->dst < j->dst + j->len && j->dst < o->dst + o->len) {
 			help_or_wait(f);
@@ -432,6 +442,10 @@ static int queue(struct filler *f, const struct fill_job *j)
 		f->cap = cap;
 	}
 	f->jobs[f->njobs++] = *j;
+	if (j->dst < f->span_lo)
+		f->span_lo = j->dst;
+	if (j->dst + j->len > f->span_hi)
+		f->span_hi = j->dst + j->len;
 	if (j->buf)
 		j->buf->refs++;
 	pthread_cond_signal(&f->more);
@@ -514,9 +528,9 @@ static int fill_error(struct restore *r, int rc, uint64_t addr, uint64_t rec, ui
 static uint64_t target_of(const struct restore *r, const Roamimg__Vma *v, uint64_t addr, const char **why)
 {
 	if (v->kind == ROAMIMG__VMA_KIND__VMA_ANON_SHARED) {
-		for (size_t k = 0; k < r->nshm; k++)
-			if (r->shm[k].shm_id == v->shm_id)
-				return r->shm[k].addr + v->pgoff + (addr - v->start);
+		const struct shm_master *m = restore_find_master(r, v->shm_id);
+		if (m)
+			return m->addr + v->pgoff + (addr - v->start);
 		*why = "no shared object";
 		return 0;
 	}
