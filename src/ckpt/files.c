@@ -239,6 +239,52 @@ static int task_file_of(const struct ckpt *c, const struct fd_view *f, size_t *t
 	return -1;
 }
 
+/* Orders descriptors by inode, then by their open file descriptions in
+ * the kernel's order (kcmp KCMP_FILE gives one): descriptors that share a
+ * description end up side by side. kcmp refused: by descriptor number,
+ * every description apart. */
+static int cmp_description(const void *a, const void *b, void *pid)
+{
+	const struct fd_view *x = *(const struct fd_view *const *)a, *y = *(const struct fd_view *const *)b;
+	pid_t p = *(const pid_t *)pid;
+
+	if (x->st.st_dev != y->st.st_dev)
+		return x->st.st_dev < y->st.st_dev ? -1 : 1;
+	if (x->st.st_ino != y->st.st_ino)
+		return x->st.st_ino < y->st.st_ino ? -1 : 1;
+	if (x->fd == y->fd)
+		return 0;
+	long k = syscall(SYS_kcmp, p, p, KCMP_FILE, x->fd, y->fd);
+	if (k == 0 || k == 1 || k == 2)
+		return k == 0 ? 0 : k == 1 ? -1 : 1;
+	return x->fd < y->fd ? -1 : 1;
+}
+
+/* leader[i]: the first of v[0..n) that shares v[i]'s open file description
+ * (dup, 2>&1), i itself when none before it does. One sort, not a kcmp of
+ * every pair of descriptors of one file: a process may hold thousands. */
+static int description_leaders(const struct ckpt *c, const struct fd_view *v, size_t n, size_t *leader)
+{
+	const struct fd_view **by = malloc((n ? n : 1) * sizeof(*by));
+	pid_t pid = c->pid;
+
+	if (!by)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		by[i] = &v[i];
+	qsort_r(by, n, sizeof(*by), cmp_description, &pid);
+	for (size_t i = 0, j; i < n; i = j) {
+		size_t first = (size_t)(by[i] - v);
+		for (j = i + 1; j < n && cmp_description(&by[j - 1], &by[j], &pid) == 0; j++)
+			if ((size_t)(by[j] - v) < first)
+				first = (size_t)(by[j] - v);
+		for (size_t k = i; k < j; k++)
+			leader[by[k] - v] = first;
+	}
+	free(by);
+	return 0;
+}
+
 int ckpt_collect_files(struct ckpt *c)
 {
 	struct fd_view *v;
@@ -250,7 +296,8 @@ int ckpt_collect_files(struct ckpt *c)
 	Roamimg__Files *files = ARENA_NEW(c, Roamimg__Files, roamimg__files__init);
 	Roamimg__Fd **fds = arena_alloc(&c->arena, (n ? n : 1) * sizeof(*fds));
 	int *ids = calloc(n ? n : 1, sizeof(int));
-	if (!files || !fds || !ids) {
+	size_t *leader = malloc((n ? n : 1) * sizeof(size_t));
+	if (!files || !fds || !ids || !leader || description_leaders(c, v, n, leader) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -265,12 +312,7 @@ int ckpt_collect_files(struct ckpt *c)
 			goto out;
 		}
 		/* Same open file description as an earlier fd? */
-		for (size_t j = 0; j < i && !ids[i]; j++)
-			if (v[j].st.st_ino == f->st.st_ino && v[j].st.st_dev == f->st.st_dev &&
-			    syscall(SYS_kcmp, c->pid, c->pid, KCMP_FILE, v[j].fd, f->fd) == 0)
-				ids[i] = ids[j];
-		if (!ids[i])
-			ids[i] = (int)next_id++;
+		ids[i] = leader[i] < i ? ids[leader[i]] : (int)next_id++;
 		d->fd = (uint32_t)f->fd;
 		d->kind = f->kind;
 		d->file_id = (uint32_t)ids[i];
@@ -336,6 +378,7 @@ int ckpt_collect_files(struct ckpt *c)
 	c->stats.fds = (uint32_t)files->n_fds;
 out:
 	free(ids);
+	free(leader);
 	free(v);
 	return rc;
 }
