@@ -155,11 +155,13 @@ int dirty_open(struct dirty *d, pid_t pid, struct remote *r, unsigned flags)
 
 static int hash_pages(struct dirty *d, uint64_t start, size_t n, uint64_t *out)
 {
-	uint8_t *buf = malloc(256 * PAGE);
+	/* No bigger than the range: a process may have thousands of one page. */
+	size_t chunk = n < 256 ? n : 256;
+	uint8_t *buf = malloc((chunk ? chunk : 1) * PAGE);
 	int rc = buf ? 0 : -ENOMEM;
 
-	for (size_t i = 0; !rc && i < n; i += 256) {
-		size_t k = n - i < 256 ? n - i : 256;
+	for (size_t i = 0; !rc && i < n; i += chunk) {
+		size_t k = n - i < chunk ? n - i : chunk;
 		rc = mem_read(d->pid, d->memfd, start + i * PAGE, buf, k * PAGE);
 		for (size_t j = 0; !rc && j < k; j++)
 			out[i + j] = XXH3_64bits(buf + j * PAGE, PAGE);
