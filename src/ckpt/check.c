@@ -72,23 +72,42 @@ static int shared_anon(const struct proc_vma *v)
 	return v->shared && !strncmp(v->path, "/dev/zero", 9);
 }
 
+/* Ours, the process's shared anonymous mappings, sorted by object. */
+static int cmp_object(const void *a, const void *b)
+{
+	const struct proc_vma *x = *(const struct proc_vma *const *)a, *y = *(const struct proc_vma *const *)b;
+
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	if (x->dev_major != y->dev_major)
+		return x->dev_major < y->dev_major ? -1 : 1;
+	return x->dev_minor < y->dev_minor ? -1 : x->dev_minor > y->dev_minor;
+}
+
 /* Shared anonymous memory goes with the process as its own. Another process
  * mapping the same object (one the process was forked from, say) would no
  * longer share it after a restore, and its writes during a pre-copy are no
  * writes in this process's page tables: refused. Every process's maps are
- * read, and only for a process that has such memory; a process whose maps
- * we may not read is passed over. Checked before the freeze only: a new
- * sharer would have to be a child, refused then. */
+ * read, and only for a process that has such memory (each of their shared
+ * mappings looked up among the process's, which may be thousands); a
+ * process whose maps we may not read is passed over. Checked before the
+ * freeze only: a new sharer would have to be a child, refused then. */
 static int check_shared_anon(struct ckpt *c)
 {
-	DIR *d;
+	const struct proc_vma **ours = malloc((c->nvmas ? c->nvmas : 1) * sizeof(*ours));
+	size_t nours = 0;
+	DIR *d = NULL;
 	struct dirent *de;
-	int any = 0, rc = 0;
+	int rc = 0;
 
-	for (size_t i = 0; i < c->nvmas && !any; i++)
-		any = shared_anon(&c->vmas[i]);
-	if (!any || !(d = opendir("/proc")))
-		return 0;
+	if (!ours)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->nvmas; i++)
+		if (shared_anon(&c->vmas[i]))
+			ours[nours++] = &c->vmas[i];
+	if (!nours || !(d = opendir("/proc")))
+		goto out;
+	qsort(ours, nours, sizeof(*ours), cmp_object);
 	while (rc == 0 && (de = readdir(d))) {
 		pid_t pid = (pid_t)atoi(de->d_name);
 		struct proc_vma *theirs;
@@ -99,19 +118,20 @@ static int check_shared_anon(struct ckpt *c)
 		if (dirfd < 0)
 			continue;
 		if (proc_read_maps(dirfd, &theirs, &n) == 0) {
-			for (size_t i = 0; i < n && rc == 0; i++)
-				for (size_t k = 0; k < c->nvmas && rc == 0; k++)
-					if (shared_anon(&theirs[i]) && shared_anon(&c->vmas[k]) &&
-					    theirs[i].ino == c->vmas[k].ino && theirs[i].dev_major == c->vmas[k].dev_major &&
-					    theirs[i].dev_minor == c->vmas[k].dev_minor)
-						rc = refuse(c, "shared anonymous memory at %llx-%llx, mapped by pid %d too",
-							    (unsigned long long)c->vmas[k].start,
-							    (unsigned long long)c->vmas[k].end, pid);
+			for (size_t i = 0; i < n && rc == 0; i++) {
+				const struct proc_vma *t = &theirs[i], *const *o;
+				if (shared_anon(t) && (o = bsearch(&t, ours, nours, sizeof(*ours), cmp_object)))
+					rc = refuse(c, "shared anonymous memory at %llx-%llx, mapped by pid %d too",
+						    (unsigned long long)(*o)->start, (unsigned long long)(*o)->end, pid);
+			}
 			proc_free_vmas(theirs, n);
 		}
 		close(dirfd);
 	}
-	closedir(d);
+out:
+	if (d)
+		closedir(d);
+	free(ours);
 	return rc;
 }
 
