@@ -486,13 +486,15 @@ int restore_mm_update(struct restore *r)
 			rc = roam_fail(r->err, -ROAM_E_INCOMPAT, "the vDSO moved during the pre-copy");
 		else if (meets(v->start, v->end, r->tramp, r->tramp + TRAMP_SIZE))
 			rc = move_tramp(r, early);
-		/* A master that moves goes to a hole of both layouts: no later
-		 * mapping meets it there, and its old place is passed by. */
+		/* The sweep goes by where the masters were. One that moved went
+		 * to a hole of both layouts, where no mapping meets it. */
 		while (rc == 0 && p < r->nshm && byaddr[p][0] + r->shm[byaddr[p][1]].size <= v->start)
 			p++;
-		for (size_t q = p; rc == 0 && q < r->nshm && byaddr[q][0] < v->end; q++)
-			if (meets(v->start, v->end, byaddr[q][0], byaddr[q][0] + r->shm[byaddr[q][1]].size))
+		for (size_t q = p; rc == 0 && q < r->nshm && byaddr[q][0] < v->end; q++) {
+			const struct shm_master *m = &r->shm[byaddr[q][1]];
+			if (m->addr == byaddr[q][0] && meets(v->start, v->end, m->addr, m->addr + m->size))
 				rc = move_master(r, early, byaddr[q][1]);
+		}
 		if (rc < 0) {
 			free(byaddr);
 			return rc;
