@@ -3,7 +3,8 @@
  * writes the pages it is told to, and a scan must report exactly those,
  * once. A range never tracked must be reported as untracked, not as clean.
  * A page re-armed before it is read (dirty_rearm) counts as clean. A range
- * tracked DIRTY_BY_HASH under userfaultfd behaves as hashing does.
+ * tracked DIRTY_BY_HASH under userfaultfd behaves as hashing does. Ranges
+ * are found whatever order they were tracked in, and may not overlap.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,8 +52,12 @@ static void child_main(int cmd, int ack)
 		_exit(1);
 	while (read(cmd, &page, 1) == 1) {
 		if (page == 0xff) {
-			/* A new mapping, created after tracking started. */
-			void *q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			/* A new mapping, created after tracking started, below the
+			 * region (tracked after it, it must be found all the same). */
+			void *q = mmap((void *)(uintptr_t)(base - 16 * PAGE), PAGE, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			if (q == MAP_FAILED)  /* taken: anywhere */
+				q = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			if (q == MAP_FAILED)
 				_exit(1);
 			((char *)q)[0] = 1;
@@ -231,6 +236,16 @@ static void run(unsigned flags, enum dirty_mode want_mode, unsigned how)
 	assert_int_equal(read(c.ack, &extra, sizeof(extra)), sizeof(extra));
 	struct seen s = { .base = c.base };
 	assert_int_equal(dirty_scan(&d, extra, extra + PAGE, collect, &s), -ENOENT);
+	/* Tracked now, it is found beside the first range, on whichever side
+	 * of it it lies (ranges are kept in address order); a range that meets
+	 * one tracked already is refused. */
+	assert_int_equal(dirty_track(&d, c.base + PAGE, c.base + 2 * PAGE, how), -EEXIST);
+	assert_int_equal(dirty_track(&d, c.base - PAGE, c.base + PAGE, how), -EEXIST);
+	assert_int_equal(dirty_track(&d, extra, extra + PAGE, how), 0);
+	assert_int_equal(dirty_scan(&d, extra, extra + PAGE, collect, &s), 0);
+	expect_dirty(&d, &c, NULL, 0);
+	write_page(&c, 7);
+	expect_dirty(&d, &c, (int[]){ 7 }, 1);
 
 	dirty_close(&d);
 	stop_child(&c);
