@@ -146,6 +146,22 @@ struct shm_master *restore_find_master(const struct restore *r, uint64_t id)
 	return r->nshm ? bsearch(&key, r->shm, r->nshm, sizeof(*r->shm), cmp_master) : NULL;
 }
 
+/* The masters in address order: each one's address and index in r->shm
+ * (which is in shm_id order). NULL when out of memory; the caller frees. */
+static uint64_t (*masters_by_address(const struct restore *r))[2]
+{
+	uint64_t (*byaddr)[2] = malloc((r->nshm ? r->nshm : 1) * sizeof(*byaddr));
+
+	if (!byaddr)
+		return NULL;
+	for (size_t k = 0; k < r->nshm; k++) {
+		byaddr[k][0] = r->shm[k].addr;
+		byaddr[k][1] = k;
+	}
+	qsort(byaddr, r->nshm, sizeof(*byaddr), cmp_range);
+	return byaddr;
+}
+
 /*
  * A master mapping for each shared anonymous object of mm that has none
  * yet, big enough for every view of it. The new ones go side by side into
@@ -470,15 +486,10 @@ int restore_mm_update(struct restore *r)
 	 * the early layout: the process may have mapped something there since.
 	 * They move out of the way. Both lists are swept in address order (a
 	 * process may have thousands of each). */
-	uint64_t (*byaddr)[2] = malloc((r->nshm ? r->nshm : 1) * sizeof(*byaddr));  /* address, index */
+	uint64_t (*byaddr)[2] = masters_by_address(r);
 	size_t p = 0;
 	if (!byaddr)
 		return -ENOMEM;
-	for (size_t k = 0; k < r->nshm; k++) {
-		byaddr[k][0] = r->shm[k].addr;
-		byaddr[k][1] = k;
-	}
-	qsort(byaddr, r->nshm, sizeof(*byaddr), cmp_range);
 	for (size_t i = 0; i < mm->n_vmas; i++) {
 		const Roamimg__Vma *v = mm->vmas[i];
 		rc = 0;
@@ -565,22 +576,18 @@ int restore_drop(struct restore *r, const struct img_record *rec)
  * the freeze of a migration. */
 static int unmap_masters(struct restore *r)
 {
-	uint64_t (*byaddr)[2] = malloc((r->nshm ? r->nshm : 1) * sizeof(*byaddr));  /* address, end */
+	uint64_t (*byaddr)[2] = masters_by_address(r);
 	long ret;
 	int rc = 0;
 
 	if (!byaddr)
 		return -ENOMEM;
-	for (size_t k = 0; k < r->nshm; k++) {
-		byaddr[k][0] = r->shm[k].addr;
-		byaddr[k][1] = r->shm[k].addr + r->shm[k].size;
-	}
-	qsort(byaddr, r->nshm, sizeof(*byaddr), cmp_range);
 	for (size_t k = 0, j; k < r->nshm && rc == 0; k = j) {
-		for (j = k + 1; j < r->nshm && byaddr[j][0] == byaddr[j - 1][1]; j++)
-			;
+		uint64_t end = byaddr[k][0] + r->shm[byaddr[k][1]].size;
+		for (j = k + 1; j < r->nshm && byaddr[j][0] == end; j++)
+			end += r->shm[byaddr[j][1]].size;
 		rc = rsys(r, &ret, "unmapping shared memory masters", SYS_munmap, (long)byaddr[k][0],
-			  (long)(byaddr[j - 1][1] - byaddr[k][0]), 0, 0, 0, 0);
+			  (long)(end - byaddr[k][0]), 0, 0, 0, 0);
 	}
 	free(byaddr);
 	return rc;
