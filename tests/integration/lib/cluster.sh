@@ -80,13 +80,6 @@ migrate_bc() {
 	note "bc: identical output ($(wc -c <"$WORK/bc.out") bytes) after a live and a cold migration"
 }
 
-# job_host I ID: the host job ID runs on, as host I's roam ps says (empty
-# when it runs nowhere).
-job_host() {
-	run_on "$1" ps --json | /usr/bin/python3 -c 'import json, sys
-print(*[j["host"] for j in json.load(sys.stdin) if j["id"] == sys.argv[1] and j["state"] == "running"])' "$2"
-}
-
 # job_moves I ID: "HOST MIGRATIONS" of the running job ID, as host I's
 # roam ps says (empty when it runs nowhere).
 job_moves() {
@@ -94,6 +87,10 @@ job_moves() {
 print(*[j["host"] + " " + str(j.get("migrations", 0)) for j in json.load(sys.stdin)
         if j["id"] == sys.argv[1] and j["state"] == "running"])' "$2"
 }
+
+# job_host I ID: the host job ID runs on, as host I's roam ps says (empty
+# when it runs nowhere).
+job_host() { local m; m=$(job_moves "$1" "$2"); echo "${m%% *}"; }
 
 # jobs_on_is I HOST N: host I's roam ps shows exactly N running jobs on HOST.
 jobs_on_is() {
