@@ -1,7 +1,8 @@
 /*
  * File descriptors. Supported: regular files, directories, memory character
  * devices (/dev/null, /dev/urandom...), pipes whose both ends are in the
- * process (with the bytes queued in them), and anything on fds 0-2, which
+ * process (with the bytes queued in them), the objects of fdobj.c (eventfd,
+ * signalfd, timerfd, epoll, socket pairs), and anything on fds 0-2, which
  * restore rebinds to its own stdio when it cannot reopen it. Descriptors that
  * share one open file description (dup, 2>&1) are found with kcmp and keep
  * sharing it after restore.
@@ -19,14 +20,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-struct fd_view {
-	int fd;
-	char link[PATH_MAX];
-	struct stat st;
-	struct proc_fdinfo info;
-	Roamimg__FdKind kind;
-};
-
 static int is_tty_major(unsigned major)
 {
 	return major == 4 || major == 5 || (major >= 136 && major <= 143);
@@ -39,23 +32,10 @@ static int classify_fd(struct ckpt *c, struct fd_view *f)
 
 	if (f->info.locks)
 		return roam_fail(c->err, -ROAM_E_REFUSED, "file lock on fd %d (%s)", f->fd, l);
-	if (!strncmp(l, "anon_inode:", 11)) {
-		char name[64];
-		snprintf(name, sizeof(name), "%s", l + 11);
-		char *p = name;
-		if (*p == '[') {
-			p++;
-			p[strcspn(p, "]")] = '\0';
-		}
-		if (!strcmp(p, "eventpoll"))
-			p = "epoll";
-		return roam_fail(c->err, -ROAM_E_REFUSED, "%s on fd %d", p, f->fd);
-	}
-	if (S_ISSOCK(f->st.st_mode) || !strncmp(l, "socket:", 7)) {
-		if (f->fd <= 2)
-			return f->kind = ROAMIMG__FD_KIND__FD_EXTERNAL, 0;
-		return roam_fail(c->err, -ROAM_E_REFUSED, "socket on fd %d", f->fd);
-	}
+	if (!strncmp(l, "anon_inode:", 11))
+		return ckpt_classify_anon(c, f, l + 11);
+	if (S_ISSOCK(f->st.st_mode) || !strncmp(l, "socket:", 7))
+		return ckpt_classify_socket(c, f);
 	if (S_ISFIFO(f->st.st_mode)) {
 		if (!strncmp(l, "pipe:", 5))
 			return f->kind = ROAMIMG__FD_KIND__FD_PIPE, 0;  /* both ends checked later */
@@ -161,6 +141,8 @@ static int classify_all(struct ckpt *c, struct fd_view **out, size_t *n)
 		rc = classify_fd(c, &(*out)[i]);
 	if (rc == 0)
 		rc = check_pipes(c, *out, *n);
+	if (rc == 0)
+		rc = ckpt_check_objects(c, *out, *n);
 	if (rc < 0) {
 		free(*out);
 		*out = NULL;
@@ -343,6 +325,8 @@ int ckpt_collect_files(struct ckpt *c)
 		d->flags = f->info.flags & ~(uint32_t)O_CLOEXEC;
 		d->cloexec = (f->info.flags & O_CLOEXEC) != 0;
 		d->pos = f->info.pos;
+		if (f->kind >= ROAMIMG__FD_KIND__FD_EVENTFD && (rc = ckpt_collect_object(c, f, d)) < 0)
+			goto out;
 		if (f->kind == ROAMIMG__FD_KIND__FD_CHR) {
 			d->has_rdev = 1;
 			d->rdev = f->st.st_rdev;

@@ -6,7 +6,9 @@
 #ifndef ROAM_CKPT_INTERNAL_H
 #define ROAM_CKPT_INTERNAL_H
 
+#include <limits.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "arch.h"
 #include "ckpt/ckpt.h"
@@ -14,6 +16,7 @@
 #include "sys/cpus.h"
 #include "sys/proc.h"
 #include "sys/ptrace.h"
+#include "sys/unixdiag.h"
 
 struct ckpt_thread {
 	pid_t tid;
@@ -100,6 +103,30 @@ void ckpt_precopy_free(struct ckpt *c);
 /* files.c */
 int ckpt_check_fds(struct ckpt *c);
 int ckpt_collect_files(struct ckpt *c);
+
+/* One descriptor as /proc shows it, while files.c classifies it. */
+struct fd_view {
+	int fd;
+	char link[PATH_MAX];
+	struct stat st;
+	struct proc_fdinfo info;
+	Roamimg__FdKind kind;
+	struct unix_sock_info sock;  /* FD_SOCKPAIR */
+};
+
+/* fdobj.c: the kernel objects a descriptor makes rather than opens
+ * (eventfd, signalfd, timerfd, epoll, a socket pair). */
+/* f's kind from its anon_inode name, or a refusal naming it. */
+int ckpt_classify_anon(struct ckpt *c, struct fd_view *f, const char *name);
+/* A socket: one end of a pair (its peer checked by ckpt_check_objects),
+ * stdio (fds 0-2: rebound at restore), or a refusal that says why not. */
+int ckpt_classify_socket(struct ckpt *c, struct fd_view *f);
+/* What only the whole set tells: a pair's other end is in the process, an
+ * epoll's every watched file is still open at the number it was added
+ * with, and is no epoll itself. */
+int ckpt_check_objects(struct ckpt *c, struct fd_view *v, size_t n);
+/* The object's state into d (after the freeze). */
+int ckpt_collect_object(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d);
 
 #define ARENA_NEW(c, type, init) ({ type *_p = arena_alloc(&(c)->arena, sizeof(type)); if (_p) init(_p); _p; })
 

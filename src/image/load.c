@@ -91,6 +91,11 @@ const char *img_fd_kind_name(int kind)
 	case ROAMIMG__FD_KIND__FD_CHR: return "chr";
 	case ROAMIMG__FD_KIND__FD_PIPE: return "pipe";
 	case ROAMIMG__FD_KIND__FD_EXTERNAL: return "external";
+	case ROAMIMG__FD_KIND__FD_EVENTFD: return "eventfd";
+	case ROAMIMG__FD_KIND__FD_SIGNALFD: return "signalfd";
+	case ROAMIMG__FD_KIND__FD_TIMERFD: return "timerfd";
+	case ROAMIMG__FD_KIND__FD_EPOLL: return "epoll";
+	case ROAMIMG__FD_KIND__FD_SOCKPAIR: return "sockpair";
 	default: return "?";
 	}
 }
@@ -269,8 +274,16 @@ static int check_files(const Roamimg__Files *fl, struct img_fault *f)
 
 		if (d->fd >= MAX_FD_NUMBER)
 			rc = fault(f, -IMG_ERR_DECODE, "file descriptor number out of range");
-		else if (d->kind < ROAMIMG__FD_KIND__FD_REG || d->kind > ROAMIMG__FD_KIND__FD_EXTERNAL)
+		else if (d->kind < ROAMIMG__FD_KIND__FD_REG || d->kind > ROAMIMG__FD_KIND__FD_SOCKPAIR)
 			rc = fault(f, -IMG_ERR_DECODE, "file descriptor of unknown kind");
+		else if (d->kind == ROAMIMG__FD_KIND__FD_TIMERFD && !d->timer)
+			rc = fault(f, -IMG_ERR_DECODE, "timerfd without its timer");
+		else if (d->kind == ROAMIMG__FD_KIND__FD_SOCKPAIR &&
+			 (!d->has_sock_type || !d->has_pair_id || !d->has_pair_end || d->pair_end > 1))
+			rc = fault(f, -IMG_ERR_DECODE, "socket pair end without its type, pair or end");
+		for (size_t w = 0; rc == 0 && w < d->n_watches; w++)
+			if (d->watches[w]->fd >= MAX_FD_NUMBER)
+				rc = fault(f, -IMG_ERR_DECODE, "epoll watch of a descriptor number out of range");
 		nums[i] = d->fd;
 	}
 	if (rc == 0 && has_duplicate(nums, fl->n_fds))

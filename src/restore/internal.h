@@ -7,6 +7,8 @@
 #ifndef ROAM_RESTORE_INTERNAL_H
 #define ROAM_RESTORE_INTERNAL_H
 
+#include <limits.h>
+
 #include "arch.h"
 #include "image/load.h"
 #include "restore/restore.h"
@@ -72,6 +74,34 @@ int restore_setup_late(struct restore *r);
 /* Opens the threads' own /proc files in their threads (restore_finish,
  * once the threads exist). */
 int restore_task_files(struct restore *r);
+/* fds.c */
+/* Runs the system calls that make descriptors in the new process: the
+ * child's own (fd_maker_local) or remote ones in thread in. */
+struct fd_maker {
+	/* The call's result, or -errno. */
+	long (*sys)(struct fd_maker *m, long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+	/* Makes len bytes at p readable (and writable) by the next call: their
+	 * address there, 0 if that failed. */
+	uint64_t (*put)(struct fd_maker *m, const void *p, size_t len);
+	/* What the call left at addr, back into p. */
+	int (*get)(struct fd_maker *m, uint64_t addr, void *p, size_t len);
+	struct restore *r;
+	struct remote *in;
+	int undriven;           /* a remote call could not be made */
+	char what[PATH_MAX + 64];  /* the step that failed */
+};
+void fd_maker_local(struct fd_maker *m, struct restore *r);
+void fd_maker_remote(struct fd_maker *m, struct restore *r, struct remote *in);
+/* rc as an error of r, worded with the step that failed. */
+int fd_maker_fail(struct fd_maker *m, int rc);
+/* One above the image's highest descriptor: temporaries live there. */
+int fds_high(const Roamimg__Files *fs);
+/* Every descriptor of fs at its number, but stdio kept from the caller
+ * (kept[fd]) and the threads' own files; temporaries at >= fds_high.
+ * 0, or -errno with m->what saying what failed. */
+int fds_make_all(struct fd_maker *m, const Roamimg__Files *fs, const int kept[3]);
+/* d's file opened at its offset, at >= high. */
+int fds_open_one(struct fd_maker *m, const Roamimg__Fd *d, int high, long *out);
 /* mm.c */
 /* The master of shared memory object id (mm.c), or NULL. */
 struct shm_master *restore_find_master(const struct restore *r, uint64_t id);

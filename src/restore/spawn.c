@@ -51,81 +51,6 @@ static void report(int fd, int err, const char *fmt, ...)
 	_exit(127);
 }
 
-/* Opens the object behind one image descriptor, at a number >= high. */
-static int open_object(const Roamimg__Fd *d, int high)
-{
-	int flags = (int)(d->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY;
-	int fd = open(d->path, flags);
-
-	if (fd < 0)
-		return -errno;
-	if (d->kind == ROAMIMG__FD_KIND__FD_REG || d->kind == ROAMIMG__FD_KIND__FD_DIR)
-		if (lseek(fd, (off_t)d->pos, SEEK_SET) < 0 && d->pos) {
-			int e = -errno;
-			close(fd);
-			return e;
-		}
-	int moved = fcntl(fd, F_DUPFD_CLOEXEC, high);
-	int e = -errno;
-	close(fd);
-	return moved < 0 ? e : moved;
-}
-
-/* The descriptors of pipe id that decide its settings: a write end, and the
- * read end carrying the queued data (if any does). */
-static void pipe_ends(const Roamimg__Files *fs, uint64_t id, const Roamimg__Fd **rd, const Roamimg__Fd **wr)
-{
-	*rd = *wr = NULL;
-	for (size_t i = 0; i < fs->n_fds; i++) {
-		const Roamimg__Fd *d = fs->fds[i];
-		if (d->kind != ROAMIMG__FD_KIND__FD_PIPE || d->pipe_id != id)
-			continue;
-		if (d->pipe_write_end && !*wr)
-			*wr = d;
-		if (!d->pipe_write_end && (!*rd || d->has_pipe_data))
-			*rd = d;
-	}
-}
-
-/* Makes a pipe for one pipe id; both ends >= high, with the queued data. */
-static int open_pipe(const Roamimg__Files *fs, uint64_t id, int high, int ends[2])
-{
-	const Roamimg__Fd *rd, *wr;
-	int p[2];
-
-	pipe_ends(fs, id, &rd, &wr);
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
-	if (rd && rd->has_pipe_size)
-		fcntl(p[1], F_SETPIPE_SZ, (int)rd->pipe_size);
-	if (rd && rd->has_pipe_data && rd->pipe_data.len) {
-		if (write(p[1], rd->pipe_data.data, rd->pipe_data.len) != (ssize_t)rd->pipe_data.len)
-			return -EIO;
-	}
-	for (int k = 0; k < 2; k++) {
-		ends[k] = fcntl(p[k], F_DUPFD_CLOEXEC, high);
-		close(p[k]);
-		if (ends[k] < 0)
-			return -errno;
-	}
-	if (rd)
-		fcntl(ends[0], F_SETFL, (int)rd->flags & (O_NONBLOCK | O_DIRECT));
-	if (wr)
-		fcntl(ends[1], F_SETFL, (int)wr->flags & (O_NONBLOCK | O_DIRECT));
-	return 0;
-}
-
-/* One above the image's highest descriptor: temporaries live there. */
-static int fds_high(const Roamimg__Files *fs)
-{
-	int high = 3;
-
-	for (size_t i = 0; i < fs->n_fds; i++)
-		if ((int)fs->fds[i]->fd + 1 > high)
-			high = (int)fs->fds[i]->fd + 1;
-	return high;
-}
-
 /* Puts every image descriptor at its number. All temporaries live at
  * numbers >= high (above every image fd), so that placing one descriptor
  * never clobbers another's source. */
@@ -133,60 +58,24 @@ static void setup_fds(struct restore *r, int repfd)
 {
 	const Roamimg__Files *fs = r->ld.files;
 	int high = fds_high(fs);
-	int stdio_copy[3];
-	for (int k = 0; k < 3; k++)
+	int stdio_copy[3], kept[3];
+	struct fd_maker m;
+	for (int k = 0; k < 3; k++) {
 		stdio_copy[k] = r->opts.stdio[k] >= 0 ? fcntl(r->opts.stdio[k], F_DUPFD_CLOEXEC, high) : -1;
-	repfd = fcntl(repfd, F_DUPFD_CLOEXEC, high);
-
-	/* One object per file_id (one open file description), dup'ed to each fd. */
-	int *done = calloc(fs->n_fds + 1, sizeof(int));
-	if (!done)
-		report(repfd, -ENOMEM, "preparing descriptors");
-	for (size_t i = 0; i < fs->n_fds; i++) {
-		const Roamimg__Fd *d = fs->fds[i];
-		int src;
-		if (done[i] || d->has_task_tid)
-			continue;  /* a thread's own files wait for their thread (restore_task_files) */
-		if (d->fd <= 2 && stdio_copy[d->fd] >= 0)
-			continue;
-		if (d->kind == ROAMIMG__FD_KIND__FD_PIPE) {
-			int ends[2], rc = open_pipe(fs, d->pipe_id, high, ends);
-			if (rc < 0)
-				report(repfd, rc, "making the pipe for fd %u", d->fd);
-			/* Every fd of this pipe: same description per file_id. */
-			for (size_t j = i; j < fs->n_fds; j++) {
-				const Roamimg__Fd *e = fs->fds[j];
-				if (e->kind != ROAMIMG__FD_KIND__FD_PIPE || e->pipe_id != d->pipe_id || done[j])
-					continue;
-				if (e->fd <= 2 && stdio_copy[e->fd] >= 0)
-					continue;
-				src = ends[e->pipe_write_end ? 1 : 0];
-				if (dup3(src, (int)e->fd, e->cloexec ? O_CLOEXEC : 0) < 0)
-					report(repfd, -errno, "placing fd %u", e->fd);
-				done[j] = 1;
-			}
-			close(ends[0]);
-			close(ends[1]);
-			continue;
-		}
-		src = open_object(d, high);
-		if (src < 0)
-			report(repfd, src, "opening %s for fd %u", d->path ? d->path : "?", d->fd);
-		for (size_t j = i; j < fs->n_fds; j++) {
-			const Roamimg__Fd *e = fs->fds[j];
-			if (e->file_id != d->file_id || done[j] || (e->fd <= 2 && stdio_copy[e->fd] >= 0))
-				continue;
-			if (dup3(src, (int)e->fd, e->cloexec ? O_CLOEXEC : 0) < 0)
-				report(repfd, -errno, "placing fd %u", e->fd);
-			done[j] = 1;
-		}
-		close(src);
+		kept[k] = r->opts.stdio[k] >= 0;
 	}
+	repfd = fcntl(repfd, F_DUPFD_CLOEXEC, high);
+	/* stdio first: an epoll may watch it. */
 	for (int k = 0; k < 3; k++)
 		if (stdio_copy[k] >= 0) {
 			dup3(stdio_copy[k], k, 0);
 			close(stdio_copy[k]);
 		}
+
+	fd_maker_local(&m, r);
+	int rc = fds_make_all(&m, fs, kept);
+	if (rc < 0)
+		report(repfd, rc, "%s", m.what);
 	/* Close everything not placed above (below high), except stdio we
 	 * were told to install. */
 	for (int fd = 0; fd < high; fd++) {
@@ -196,7 +85,6 @@ static void setup_fds(struct restore *r, int repfd)
 		if (!keep)
 			close(fd);
 	}
-	free(done);
 	/* Everything at or above high is ours, but the report pipe. */
 	if (repfd > high)
 		syscall(SYS_close_range, high, repfd - 1, 0);
@@ -502,120 +390,20 @@ int restore_spawn(struct restore *r)
 
 /* --- pre-copy: what the child would have done, by remote syscalls ------ */
 
-/* A remote fcntl(fd, F_DUPFD_CLOEXEC, high) that closes fd: the descriptor
- * moves to the lowest free number >= high. */
-static int move_high(struct restore *r, struct remote *in, long fd, int high, long *out)
-{
-	long ret;
-	int rc = rsys_in(r, in, out, "moving a descriptor", SYS_fcntl, fd, F_DUPFD_CLOEXEC, high, 0, 0, 0);
-
-	if (rc == 0)
-		remote_syscall(in, &ret, SYS_close, fd, 0, 0, 0, 0, 0);
-	return rc;
-}
-
-static int late_pipe(struct restore *r, const Roamimg__Fd *d, int high, long ends[2])
-{
-	const Roamimg__Files *fs = r->ld.files;
-	const Roamimg__Fd *rd, *wr;
-	int32_t p[2] = { -1, -1 };
-	uint64_t a;
-	long ret;
-	int rc;
-
-	pipe_ends(fs, d->pipe_id, &rd, &wr);
-	if ((rc = tramp_put(r, 0, p, sizeof(p), &a)) < 0 ||
-	    (rc = rsys(r, &ret, "making a pipe", SYS_pipe2, (long)a, O_CLOEXEC, 0, 0, 0, 0)) < 0)
-		return rc;
-	if ((rc = mem_read(r->pid, r->memfd, a, p, sizeof(p))) < 0)
-		return roam_fail(r->err, rc, "reading the new pipe's descriptors");
-	if ((rc = move_high(r, &r->rem, p[0], high, &ends[0])) < 0 ||
-	    (rc = move_high(r, &r->rem, p[1], high, &ends[1])) < 0)
-		return rc;
-	if (rd && rd->has_pipe_size)
-		remote_syscall(&r->rem, &ret, SYS_fcntl, ends[1], F_SETPIPE_SZ, (long)rd->pipe_size, 0, 0, 0);
-	for (size_t off = 0; rd && rd->has_pipe_data && off < rd->pipe_data.len;) {
-		size_t n = rd->pipe_data.len - off;
-		if (n > 32768)
-			n = 32768;
-		if ((rc = tramp_put(r, 0, rd->pipe_data.data + off, n, &a)) < 0 ||
-		    (rc = rsys(r, &ret, "filling a pipe", SYS_write, ends[1], (long)a, (long)n, 0, 0, 0)) < 0)
-			return rc;
-		if (ret <= 0)
-			return roam_fail(r->err, -EIO, "filling the pipe of fd %u", d->fd);
-		off += (size_t)ret;
-	}
-	if (rd)
-		remote_syscall(&r->rem, &ret, SYS_fcntl, ends[0], F_SETFL, (long)(rd->flags & (O_NONBLOCK | O_DIRECT)), 0, 0, 0);
-	if (wr)
-		remote_syscall(&r->rem, &ret, SYS_fcntl, ends[1], F_SETFL, (long)(wr->flags & (O_NONBLOCK | O_DIRECT)), 0, 0, 0);
-	return 0;
-}
-
-/* Opens d's file by a remote syscall in the thread in (its
- * /proc/thread-self is that thread's), at d's offset, moved to >= high. */
-static int late_open(struct restore *r, struct remote *in, const Roamimg__Fd *d, int high, long *out)
-{
-	long flags = (long)((d->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY), fd, ret;
-	char what[PATH_MAX + 32];
-	uint64_t a;
-	int rc;
-
-	if (!d->path)
-		return roam_fail(r->err, -ROAM_E_IMAGE, "fd %u has no path", d->fd);
-	snprintf(what, sizeof(what), "opening %s for fd %u", d->path, d->fd);
-	if ((rc = tramp_put(r, 0, d->path, strlen(d->path) + 1, &a)) < 0 ||
-	    (rc = rsys_in(r, in, &fd, what, SYS_openat, AT_FDCWD, (long)a, flags, 0, 0, 0)) < 0)
-		return rc;
-	if ((d->kind == ROAMIMG__FD_KIND__FD_REG || d->kind == ROAMIMG__FD_KIND__FD_DIR) && d->pos &&
-	    (rc = rsys_in(r, in, &ret, what, SYS_lseek, fd, (long)d->pos, SEEK_SET, 0, 0, 0)) < 0)
-		return rc;
-	return move_high(r, in, fd, high, out);
-}
-
-/* setup_fds, from outside: every temporary lives at >= high, above every
- * image descriptor, so that placing one never clobbers another's source. */
+/* setup_fds, from outside. */
 static int late_fds(struct restore *r)
 {
-	const Roamimg__Files *fs = r->ld.files;
-	long tmp[3] = { -1, -1, -1 }, ret;
-	int high = fds_high(fs), rc = 0;
+	int kept[3];
+	struct fd_maker m;
+	int rc;
 
+	/* The caller's stdio is at 0-2 already (bare_stop). */
 	for (int k = 0; k < 3; k++)
-		if (r->opts.stdio[k] >= 0 && (rc = move_high(r, &r->rem, k, high, &tmp[k])) < 0)
-			return rc;
-	char *done = calloc(fs->n_fds + 1, 1);
-	if (!done)
-		return -ENOMEM;
-	for (size_t i = 0; i < fs->n_fds && rc == 0; i++) {
-		const Roamimg__Fd *d = fs->fds[i];
-		int pipe = d->kind == ROAMIMG__FD_KIND__FD_PIPE;
-		long src[2] = { -1, -1 };
-		if (done[i] || (d->fd <= 2 && r->opts.stdio[d->fd] >= 0) || d->kind == ROAMIMG__FD_KIND__FD_EXTERNAL ||
-		    d->has_task_tid)
-			continue;
-		rc = pipe ? late_pipe(r, d, high, src) : late_open(r, &r->rem, d, high, &src[0]);
-		for (size_t j = i; j < fs->n_fds && rc == 0; j++) {
-			const Roamimg__Fd *e = fs->fds[j];
-			if (done[j] || (e->fd <= 2 && r->opts.stdio[e->fd] >= 0))
-				continue;
-			if (pipe ? (e->kind != ROAMIMG__FD_KIND__FD_PIPE || e->pipe_id != d->pipe_id) : e->file_id != d->file_id)
-				continue;
-			rc = rsys(r, &ret, "placing a descriptor", SYS_dup3, src[pipe && e->pipe_write_end ? 1 : 0], e->fd,
-				  e->cloexec ? O_CLOEXEC : 0, 0, 0, 0);
-			done[j] = 1;
-		}
-		for (int k = 0; k < 2; k++)
-			if (src[k] >= 0)
-				remote_syscall(&r->rem, &ret, SYS_close, src[k], 0, 0, 0, 0, 0);
-	}
-	free(done);
-	for (int k = 0; k < 3 && rc == 0; k++)
-		if (tmp[k] >= 0) {
-			rc = rsys(r, &ret, "placing a standard descriptor", SYS_dup3, tmp[k], k, 0, 0, 0, 0);
-			remote_syscall(&r->rem, &ret, SYS_close, tmp[k], 0, 0, 0, 0, 0);
-		}
-	return rc;
+		kept[k] = r->opts.stdio[k] >= 0;
+	fd_maker_remote(&m, r, &r->rem);
+	if ((rc = fds_make_all(&m, r->ld.files, kept)) < 0)
+		return fd_maker_fail(&m, rc);
+	return 0;
 }
 
 /* The files a thread had open under its own /proc/PID/task/TID: each is
@@ -644,8 +432,10 @@ int restore_task_files(struct restore *r)
 			first++;
 		if (first < i)
 			continue;
-		if ((rc = late_open(r, &r->trem[t], d, high, &src)) < 0)
-			return rc;
+		struct fd_maker m;
+		fd_maker_remote(&m, r, &r->trem[t]);
+		if ((rc = fds_open_one(&m, d, high, &src)) < 0)
+			return fd_maker_fail(&m, rc);
 		for (size_t j = i; j < fs->n_fds && rc == 0; j++) {
 			const Roamimg__Fd *e = fs->fds[j];
 			if (e->file_id == d->file_id && !(e->fd <= 2 && r->opts.stdio[e->fd] >= 0))

@@ -6,10 +6,14 @@
  *
  *   hold [-s STOP] MODE
  *
- * MODE is one of: socket eventfd epoll io_uring flock posixlock ofdlock
- * seccomp utsns mntns sysvshm sharedanon memfd hugetlb posixtimer child pipe3 plain.
+ * MODE is one of: socket sockpeer inotify epoll-lost io_uring flock posixlock
+ * ofdlock seccomp utsns mntns sysvshm sharedanon memfd hugetlb posixtimer
+ * child pipe3 plain.
  * "sharedanon" maps shared anonymous memory that a process of its making,
- * not its child, maps too (it exits once the subject is gone).  "pipe3" expects
+ * not its child, maps too (it exits once the subject is gone); "sockpeer"
+ * holds one end of a socket pair whose other end such a process holds.
+ * "epoll-lost" watches a pipe through an epoll, added as a descriptor that
+ * was closed since (the pipe lives on through a dup).  "pipe3" expects
  * the harness to hand it a pipe on fd 3 whose other end lives elsewhere;
  * "plain" holds nothing (the harness stops or traces it instead).
  * Before "ready" the subject prints what roam should name:
@@ -28,6 +32,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
@@ -41,7 +46,8 @@
 static const char *mode;
 static int fd = -1, pfd[2];
 static pid_t child;
-static pid_t sharer;	/* sharedanon: not a child of ours */
+static pid_t sharer;	/* sharedanon, sockpeer: not a child of ours */
+static int lost_dup;	/* epoll-lost: the watched pipe's one descriptor */
 static char *shm;
 #define SHM_LEN (64 * 1024)
 static char *mfd_map;	/* memfd: shared mapping of fd */
@@ -80,15 +86,46 @@ static ino_t ns_inode(const char *ns)
 	return st.st_ino;
 }
 
+/* A process that shares what we hold (it inherits it) and lives as long as
+ * we do, but is not our child: the middle one of a double fork leaves. */
+static pid_t spawn_sharer(void)
+{
+	pid_t me = getpid(), mid, b = 0;
+	int p[2];
+
+	SUBJ_SYS(pipe2(p, O_CLOEXEC));
+	SUBJ_SYS(mid = fork());
+	if (mid == 0) {
+		b = fork();
+		if (b != 0)
+			_exit(write(p[1], &b, sizeof(b)) == sizeof(b) ? 0 : 1);
+		while (kill(me, 0) == 0)
+			usleep(50000);
+		_exit(0);
+	}
+	SUBJ_CHECK(read(p[0], &b, sizeof(b)) == sizeof(b) && b > 0, "no sharer");
+	SUBJ_SYS(waitpid(mid, NULL, 0));
+	close(p[0]);
+	close(p[1]);
+	return b;
+}
+
 static void setup(void)
 {
 	if (is("socket")) {
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		SUBJ_SYS(fd);
-	} else if (is("eventfd")) {
-		fd = eventfd(5, EFD_CLOEXEC);
+	} else if (is("sockpeer")) {
+		int sv[2];
+
+		SUBJ_SYS(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+		sharer = spawn_sharer();
+		close(sv[1]);  /* the sharer keeps its copy */
+		fd = sv[0];
+	} else if (is("inotify")) {
+		fd = inotify_init1(IN_CLOEXEC);
 		SUBJ_SYS(fd);
-	} else if (is("epoll")) {
+	} else if (is("epoll-lost")) {
 		struct epoll_event ev = { .events = EPOLLIN };
 
 		SUBJ_SYS(pipe2(pfd, O_CLOEXEC));
@@ -96,6 +133,8 @@ static void setup(void)
 		fd = epoll_create1(EPOLL_CLOEXEC);
 		SUBJ_SYS(fd);
 		SUBJ_SYS(epoll_ctl(fd, EPOLL_CTL_ADD, pfd[0], &ev));
+		SUBJ_SYS(lost_dup = fcntl(pfd[0], F_DUPFD_CLOEXEC, 20));
+		close(pfd[0]);
 	} else if (is("io_uring")) {
 		struct io_uring_params p;
 		char *ring;
@@ -145,26 +184,10 @@ static void setup(void)
 		SUBJ_SYS(shmctl(id, IPC_RMID, NULL));
 		subj_fill(shm, SHM_LEN, 42);
 	} else if (is("sharedanon")) {
-		pid_t me = getpid(), mid;
-
 		shm = mmap(NULL, SHM_LEN, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		SUBJ_CHECK(shm != MAP_FAILED, "mmap shared anonymous: %s", strerror(errno));
 		subj_fill(shm, SHM_LEN, 44);
-		SUBJ_SYS(pipe2(pfd, O_CLOEXEC));
-		SUBJ_SYS(mid = fork());
-		if (mid == 0) {
-			/* The middle one leaves: the sharer is nobody's child here. */
-			pid_t b = fork();
-			if (b != 0)
-				_exit(write(pfd[1], &b, sizeof(b)) == sizeof(b) ? 0 : 1);
-			while (kill(me, 0) == 0)
-				usleep(50000);
-			_exit(0);
-		}
-		SUBJ_CHECK(read(pfd[0], &sharer, sizeof(sharer)) == sizeof(sharer) && sharer > 0, "no sharer");
-		SUBJ_SYS(waitpid(mid, NULL, 0));
-		close(pfd[0]);
-		close(pfd[1]);
+		sharer = spawn_sharer();
 	} else if (is("memfd")) {
 		fd = memfd_create("roam-hold", MFD_CLOEXEC);
 		SUBJ_SYS(fd);
@@ -201,7 +224,6 @@ static void setup(void)
 static void verify(void)
 {
 	struct stat st;
-	uint64_t v;
 
 	if (is("socket")) {
 		int type = 0;
@@ -209,12 +231,12 @@ static void verify(void)
 
 		SUBJ_SYS(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len));
 		SUBJ_CHECK(type == SOCK_STREAM, "socket type %d", type);
-	} else if (is("eventfd")) {
-		v = 7;
-		SUBJ_CHECK(write(fd, &v, 8) == 8, "eventfd write: %s", strerror(errno));
-		SUBJ_CHECK(read(fd, &v, 8) == 8, "eventfd read: %s", strerror(errno));
-		SUBJ_CHECK(v == 7 || v == 12, "eventfd counter %llu", (unsigned long long)v);
-	} else if (is("epoll")) {
+	} else if (is("sockpeer")) {
+		SUBJ_CHECK(send(fd, "x", 1, MSG_DONTWAIT) == 1, "send to the sharer: %s", strerror(errno));
+		SUBJ_CHECK(kill(sharer, 0) == 0, "sharer %d gone", (int)sharer);
+	} else if (is("inotify")) {
+		SUBJ_CHECK(fcntl(fd, F_GETFD) >= 0, "inotify fd closed");
+	} else if (is("epoll-lost")) {
 		struct epoll_event ev;
 
 		SUBJ_CHECK(epoll_wait(fd, &ev, 1, 0) == 1, "epoll_wait found no ready pipe");

@@ -1,0 +1,359 @@
+/*
+ * Descriptors of kernel objects that restore makes rather than opens:
+ * eventfd (its count and mode), signalfd (its mask), timerfd (clock, time
+ * left, interval, expirations not read), epoll (its interest list), and the
+ * ends of AF_UNIX socket pairs whose both ends are in the process (type,
+ * buffer sizes, the bytes queued in a stream). All of it is read from
+ * /proc/PID/fdinfo, sock_diag and a copy of the descriptor (pidfd_getfd);
+ * nothing in the process is touched. Whatever cannot be carried exactly is
+ * refused with its reason, before the freeze.
+ */
+#include "ckpt/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SIOCINQ
+#define SIOCINQ FIONREAD
+#endif
+
+static int is_anon(const struct fd_view *f, const char *name)
+{
+	size_t l = strlen(name);
+
+	return !strncmp(f->link, "anon_inode:[", 12) && !strncmp(f->link + 12, name, l) && f->link[12 + l] == ']';
+}
+
+int ckpt_classify_anon(struct ckpt *c, struct fd_view *f, const char *name)
+{
+	static const struct {
+		const char *name;
+		Roamimg__FdKind kind;
+	} made[] = {
+		{ "eventfd", ROAMIMG__FD_KIND__FD_EVENTFD },
+		{ "signalfd", ROAMIMG__FD_KIND__FD_SIGNALFD },
+		{ "timerfd", ROAMIMG__FD_KIND__FD_TIMERFD },
+		{ "eventpoll", ROAMIMG__FD_KIND__FD_EPOLL },
+	};
+	char what[64];
+
+	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++)
+		if (is_anon(f, made[i].name))
+			return f->kind = made[i].kind, 0;
+	/* io_uring, inotify, userfaultfd, pidfd...: named as the kernel does. */
+	snprintf(what, sizeof(what), "%s", name[0] == '[' ? name + 1 : name);
+	what[strcspn(what, "]")] = '\0';
+	return roam_fail(c->err, -ROAM_E_REFUSED, "%s on fd %d", what, f->fd);
+}
+
+int ckpt_classify_socket(struct ckpt *c, struct fd_view *f)
+{
+	struct unix_sock_info *s = &f->sock;
+	const char *why = NULL;
+	int rc = unix_sock_query(f->st.st_ino, s);
+
+	if (rc == -ENOENT)
+		why = "not a Unix socket of this network namespace";
+	else if (rc < 0)
+		return roam_fail(c->err, rc, "asking sock_diag about the socket on fd %d", f->fd);
+	else if (s->state == TCP_LISTEN)
+		why = "listening";
+	else if (s->named)
+		why = "bound to a name";
+	else if (s->state != TCP_ESTABLISHED || !s->peer)
+		why = "not connected";
+	else if (s->shutdown)
+		why = "shut down";
+	else if (s->type != SOCK_STREAM && s->rqueue)
+		why = "messages queued in it";
+	else if (s->type != SOCK_STREAM && s->type != SOCK_DGRAM && s->type != SOCK_SEQPACKET)
+		why = "of an unknown type";
+	if (!why)
+		return f->kind = ROAMIMG__FD_KIND__FD_SOCKPAIR, 0;
+	if (f->fd <= 2)
+		return f->kind = ROAMIMG__FD_KIND__FD_EXTERNAL, 0;
+	return roam_fail(c->err, -ROAM_E_REFUSED, "socket on fd %d (%s)", f->fd, why);
+}
+
+static const struct fd_view *view_of(const struct fd_view *v, size_t n, int fd)
+{
+	size_t lo = 0, hi = n;  /* v is in fd order (proc_list_fds sorts) */
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v[mid].fd == fd)
+			return &v[mid];
+		if (v[mid].fd < fd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Each "tfd:" line of an epoll's fdinfo, in turn: 1 while one was read. */
+static int next_watch(const char **p, int *fd, unsigned *events, unsigned long long *data, unsigned long *ino)
+{
+	const char *t;
+
+	while (*p && (t = strstr(*p, "tfd:"))) {
+		long long pos;
+		unsigned sdev;
+		*p = t + 4;
+		if (sscanf(t, "tfd: %d events: %x data: %llx pos:%lli ino:%lx sdev:%x", fd, events, data, &pos, ino,
+			   &sdev) == 6)
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether the file at fd target is the one epfd watches as tfd: kcmp
+ * where the kernel has it, the inode otherwise. */
+static int watches_file(const struct ckpt *c, const struct fd_view *target, int epfd, int tfd, unsigned long ino)
+{
+	struct kcmp_epoll_slot slot = { .efd = (uint32_t)epfd, .tfd = (uint32_t)tfd, .toff = 0 };
+	long k = syscall(SYS_kcmp, c->pid, c->pid, KCMP_EPOLL_TFD, target->fd, &slot);
+
+	if (k >= 0)
+		return k == 0;
+	return target->st.st_ino == ino;
+}
+
+static int check_epoll(struct ckpt *c, const struct fd_view *v, size_t n, const struct fd_view *ep)
+{
+	char name[64], *text;
+	int rc;
+
+	snprintf(name, sizeof(name), "fdinfo/%d", ep->fd);
+	if ((rc = proc_read_file(c->procfd, name, &text, NULL)) < 0)
+		return roam_fail(c->err, rc, "reading the epoll on fd %d", ep->fd);
+	const char *p = text;
+	int tfd;
+	unsigned events;
+	unsigned long long data;
+	unsigned long ino;
+	while (rc == 0 && next_watch(&p, &tfd, &events, &data, &ino)) {
+		const struct fd_view *t = view_of(v, n, tfd);
+		if (!t || !watches_file(c, t, ep->fd, tfd, ino))
+			rc = roam_fail(c->err, -ROAM_E_REFUSED,
+				       "epoll on fd %d watches a file added as fd %d, which is no longer open there",
+				       ep->fd, tfd);
+		else if (t->kind == ROAMIMG__FD_KIND__FD_EPOLL)
+			rc = roam_fail(c->err, -ROAM_E_REFUSED, "epoll on fd %d watches another epoll (fd %d)", ep->fd,
+				       tfd);
+	}
+	free(text);
+	return rc;
+}
+
+int ckpt_check_objects(struct ckpt *c, struct fd_view *v, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct fd_view *f = &v[i];
+		if (f->kind == ROAMIMG__FD_KIND__FD_EPOLL)
+			rc = check_epoll(c, v, n, f);
+		if (f->kind != ROAMIMG__FD_KIND__FD_SOCKPAIR)
+			continue;
+		int inside = 0;
+		for (size_t j = 0; j < n && !inside; j++)
+			inside = S_ISSOCK(v[j].st.st_mode) && v[j].st.st_ino == f->sock.peer;
+		if (inside)
+			continue;
+		if (f->fd <= 2) {
+			f->kind = ROAMIMG__FD_KIND__FD_EXTERNAL;
+			continue;
+		}
+		rc = roam_fail(c->err, -ROAM_E_REFUSED, "socket on fd %d (connected outside the process)", f->fd);
+	}
+	return rc;
+}
+
+static int collect_eventfd(struct ckpt *c, const struct fd_view *f, const char *text, Roamimg__Fd *d)
+{
+	char v[64];
+
+	if (proc_status_value(text, "eventfd-count", v, sizeof(v)))
+		return roam_fail(c->err, -EPROTO, "eventfd on fd %d: no count in its fdinfo", f->fd);
+	d->has_eventfd_count = 1;
+	d->eventfd_count = strtoull(v, NULL, 16);
+	/* Older kernels do not tell a semaphore from a counter. */
+	if (proc_status_value(text, "eventfd-semaphore", v, sizeof(v)))
+		return roam_fail(c->err, -ROAM_E_REFUSED, "eventfd on fd %d (this kernel does not tell its mode)",
+				 f->fd);
+	d->has_eventfd_semaphore = 1;
+	d->eventfd_semaphore = atoi(v) != 0;
+	return 0;
+}
+
+static int collect_timerfd(struct ckpt *c, const struct fd_view *f, const char *text, Roamimg__Fd *d)
+{
+	Roamimg__TimerFd *t = ARENA_NEW(c, Roamimg__TimerFd, roamimg__timer_fd__init);
+	char v[64];
+	unsigned long long vs, vns, is, ins;
+	int ok = t != NULL;
+
+	if (!t)
+		return -ENOMEM;
+	ok = ok && !proc_status_value(text, "clockid", v, sizeof(v));
+	t->clockid = ok ? atoi(v) : 0;
+	ok = ok && !proc_status_value(text, "ticks", v, sizeof(v));
+	t->ticks = ok ? strtoull(v, NULL, 10) : 0;
+	ok = ok && !proc_status_value(text, "settime flags", v, sizeof(v));
+	t->settime_flags = ok ? (uint32_t)strtoul(v, NULL, 8) : 0;
+	ok = ok && !proc_status_value(text, "it_value", v, sizeof(v)) && sscanf(v, "(%llu, %llu)", &vs, &vns) == 2;
+	ok = ok && !proc_status_value(text, "it_interval", v, sizeof(v)) &&
+	     sscanf(v, "(%llu, %llu)", &is, &ins) == 2;
+	if (!ok)
+		return roam_fail(c->err, -EPROTO, "timerfd on fd %d: its fdinfo lacks the timer", f->fd);
+	t->value_ns = vs * 1000000000ull + vns;
+	t->interval_ns = is * 1000000000ull + ins;
+	d->timer = t;
+	return 0;
+}
+
+static int collect_epoll(struct ckpt *c, const char *text, Roamimg__Fd *d)
+{
+	const char *p = text;
+	size_t count = 0;
+	int tfd;
+	unsigned events;
+	unsigned long long data;
+	unsigned long ino;
+
+	while (next_watch(&p, &tfd, &events, &data, &ino))
+		count++;
+	d->watches = arena_alloc(&c->arena, (count ? count : 1) * sizeof(*d->watches));
+	if (!d->watches)
+		return -ENOMEM;
+	for (p = text; d->n_watches < count && next_watch(&p, &tfd, &events, &data, &ino);) {
+		Roamimg__EpollWatch *w = ARENA_NEW(c, Roamimg__EpollWatch, roamimg__epoll_watch__init);
+		if (!w)
+			return -ENOMEM;
+		w->fd = (uint32_t)tfd;
+		w->events = events;
+		w->data = data;
+		d->watches[d->n_watches++] = w;
+	}
+	return 0;
+}
+
+/* The bytes queued for this end to read, peeked through our own copy of
+ * the descriptor: nothing is consumed. Descriptors in flight (SCM_RIGHTS)
+ * cannot travel, and a peek offset would skip part of the queue. */
+static int collect_sockpair(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0), s = -1, rc = 0, v;
+	socklen_t vl = sizeof(v);
+
+	if (pidfd < 0 || (s = (int)syscall(SYS_pidfd_getfd, pidfd, f->fd, 0)) < 0) {
+		rc = roam_fail(c->err, -errno, "copying the socket on fd %d", f->fd);
+		goto out;
+	}
+	d->has_sock_type = d->has_pair_id = d->has_pair_end = 1;
+	d->sock_type = (uint32_t)f->sock.type;
+	d->pair_id = f->st.st_ino < f->sock.peer ? f->st.st_ino : f->sock.peer;
+	d->pair_end = f->st.st_ino != d->pair_id;
+	if (getsockopt(s, SOL_SOCKET, SO_SNDBUF, &v, &vl) == 0)
+		d->has_sndbuf = 1, d->sndbuf = (uint32_t)v;
+	vl = sizeof(v);
+	if (getsockopt(s, SOL_SOCKET, SO_RCVBUF, &v, &vl) == 0)
+		d->has_rcvbuf = 1, d->rcvbuf = (uint32_t)v;
+	vl = sizeof(v);
+	if (getsockopt(s, SOL_SOCKET, SO_PASSCRED, &v, &vl) == 0)
+		d->has_passcred = 1, d->passcred = v != 0;
+	vl = sizeof(v);
+	if (getsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &v, &vl) == 0 && v >= 0) {
+		rc = roam_fail(c->err, -ROAM_E_REFUSED, "socket on fd %d (a peek offset is set)", f->fd);
+		goto out;
+	}
+	int queued = 0;
+	if (ioctl(s, SIOCINQ, &queued) < 0)
+		queued = (int)f->sock.rqueue;
+	if (f->sock.type != SOCK_STREAM && queued) {
+		rc = roam_fail(c->err, -ROAM_E_REFUSED, "socket on fd %d (messages queued in it)", f->fd);
+		goto out;
+	}
+	if (queued <= 0)
+		goto out;
+	uint8_t *data = arena_alloc(&c->arena, (size_t)queued);
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 64)];
+	} ctl;
+	struct iovec iov = { data, (size_t)queued };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
+	if (!data) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	ssize_t got = recvmsg(s, &m, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	int in_flight = (m.msg_flags & MSG_CTRUNC) != 0;
+	for (struct cmsghdr *h = got >= 0 ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+			in_flight = 1;
+			for (int *p = (int *)CMSG_DATA(h); (char *)(p + 1) <= (char *)h + h->cmsg_len; p++)
+				close(*p);
+		}
+	if (in_flight)
+		rc = roam_fail(c->err, -ROAM_E_REFUSED, "socket on fd %d (descriptors in flight in it)", f->fd);
+	else if (got != queued)
+		rc = roam_fail(c->err, got < 0 ? -errno : -EIO, "reading the %d bytes queued on the socket on fd %d",
+			       queued, f->fd);
+	else {
+		d->has_sock_queued = 1;
+		d->sock_queued.data = data;
+		d->sock_queued.len = (size_t)got;
+	}
+out:
+	if (s >= 0)
+		close(s);
+	if (pidfd >= 0)
+		close(pidfd);
+	return rc;
+}
+
+int ckpt_collect_object(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d)
+{
+	char name[64], *text = NULL, v[64];
+	int rc;
+
+	if (f->kind == ROAMIMG__FD_KIND__FD_SOCKPAIR)
+		return collect_sockpair(c, f, d);
+	snprintf(name, sizeof(name), "fdinfo/%d", f->fd);
+	if ((rc = proc_read_file(c->procfd, name, &text, NULL)) < 0)
+		return roam_fail(c->err, rc, "reading fd %d of pid %d", f->fd, c->pid);
+	switch (f->kind) {
+	case ROAMIMG__FD_KIND__FD_EVENTFD:
+		rc = collect_eventfd(c, f, text, d);
+		break;
+	case ROAMIMG__FD_KIND__FD_SIGNALFD:
+		if (proc_status_value(text, "sigmask", v, sizeof(v))) {
+			rc = roam_fail(c->err, -EPROTO, "signalfd on fd %d: no mask in its fdinfo", f->fd);
+			break;
+		}
+		d->has_sigmask = 1;
+		d->sigmask = strtoull(v, NULL, 16);
+		break;
+	case ROAMIMG__FD_KIND__FD_TIMERFD:
+		rc = collect_timerfd(c, f, text, d);
+		break;
+	case ROAMIMG__FD_KIND__FD_EPOLL:
+		rc = collect_epoll(c, text, d);
+		break;
+	default:
+		break;
+	}
+	free(text);
+	return rc;
+}

@@ -1,0 +1,484 @@
+/*
+ * Every image descriptor at its number, each open file description made
+ * once and dup'ed to every descriptor that shares it. Two callers run the
+ * same steps in different ways: the child before it stops (spawn.c), with
+ * direct system calls, and the tracer of a pre-copy's bare child, by remote
+ * system calls (restore_setup_late). A struct fd_maker is the one
+ * difference between them.
+ *
+ * What a descriptor stands for is opened again (files, directories,
+ * devices) or made again: a pipe with the bytes queued in it, an eventfd
+ * with its count, a signalfd with its mask, a timerfd with the time left,
+ * its interval and the expirations not read, a socket pair with the bytes
+ * queued at each end, an epoll with its interest list (last, once every
+ * file it watches is in place).
+ */
+#include "restore/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sys/mem.h"
+
+#ifndef TFD_IOC_SET_TICKS
+#define TFD_IOC_SET_TICKS _IOW('T', 0, uint64_t)
+#endif
+
+/* Writes of queued bytes go in pieces that fit the trampoline's data. */
+#define PUT_CHUNK 32768
+
+int fds_high(const Roamimg__Files *fs)
+{
+	int high = 3;
+
+	for (size_t i = 0; i < fs->n_fds; i++)
+		if ((int)fs->fds[i]->fd + 1 > high)
+			high = (int)fs->fds[i]->fd + 1;
+	return high;
+}
+
+/* --- the two makers ------------------------------------------------------- */
+
+static long local_sys(struct fd_maker *m, long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+	(void)m;
+	long v = syscall(nr, a0, a1, a2, a3, a4, a5);
+	return v < 0 ? -errno : v;
+}
+
+static uint64_t local_put(struct fd_maker *m, const void *p, size_t len)
+{
+	(void)m;
+	(void)len;
+	return (uint64_t)(uintptr_t)p;
+}
+
+static int local_get(struct fd_maker *m, uint64_t addr, void *p, size_t len)
+{
+	(void)m;
+	if ((uintptr_t)addr != (uintptr_t)p)
+		memcpy(p, (const void *)(uintptr_t)addr, len);
+	return 0;
+}
+
+void fd_maker_local(struct fd_maker *m, struct restore *r)
+{
+	memset(m, 0, sizeof(*m));
+	m->sys = local_sys;
+	m->put = local_put;
+	m->get = local_get;
+	m->r = r;
+}
+
+static long remote_sys(struct fd_maker *m, long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+	long v;
+	int rc = remote_syscall(m->in, &v, nr, a0, a1, a2, a3, a4, a5);
+
+	if (rc < 0) {
+		m->undriven = 1;
+		return rc;
+	}
+	return v;
+}
+
+static uint64_t remote_put(struct fd_maker *m, const void *p, size_t len)
+{
+	uint64_t a;
+
+	return tramp_put(m->r, 0, p, len, &a) < 0 ? 0 : a;
+}
+
+static int remote_get(struct fd_maker *m, uint64_t addr, void *p, size_t len)
+{
+	return mem_read(m->r->pid, m->r->memfd, addr, p, len);
+}
+
+void fd_maker_remote(struct fd_maker *m, struct restore *r, struct remote *in)
+{
+	memset(m, 0, sizeof(*m));
+	m->sys = remote_sys;
+	m->put = remote_put;
+	m->get = remote_get;
+	m->r = r;
+	m->in = in;
+}
+
+int fd_maker_fail(struct fd_maker *m, int rc)
+{
+	if (m->undriven)
+		return roam_fail(m->r->err, rc, "%s: the new process could not be driven", m->what);
+	return roam_fail(m->r->err, rc, "%s", m->what);
+}
+
+/* A call whose failure is worded as what, for descriptor fd. */
+static long call(struct fd_maker *m, const char *what, uint32_t fd, long nr, long a0, long a1, long a2, long a3)
+{
+	long v = m->sys(m, nr, a0, a1, a2, a3, 0, 0);
+
+	if (v < 0 && v > -4096)
+		snprintf(m->what, sizeof(m->what), "%s for fd %u", what, fd);
+	return v;
+}
+
+static long put(struct fd_maker *m, const void *p, size_t len, uint32_t fd)
+{
+	uint64_t a = m->put(m, p, len);
+
+	if (!a) {
+		snprintf(m->what, sizeof(m->what), "passing %zu bytes for fd %u", len, fd);
+		return -E2BIG;
+	}
+	return (long)a;
+}
+
+/* fd moves to the lowest free number >= high (and is closed). */
+static long move_high(struct fd_maker *m, long fd, int high, uint32_t for_fd)
+{
+	long moved = call(m, "moving a descriptor", for_fd, SYS_fcntl, fd, F_DUPFD_CLOEXEC, high, 0);
+
+	m->sys(m, SYS_close, fd, 0, 0, 0, 0, 0);
+	return moved;
+}
+
+/* Writes len bytes to fd, in pieces. */
+static int fill(struct fd_maker *m, long fd, const uint8_t *data, size_t len, int sock, uint32_t for_fd)
+{
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off < PUT_CHUNK ? len - off : PUT_CHUNK;
+		long a = put(m, data + off, n, for_fd), w;
+		if (a < 0)
+			return (int)a;
+		w = sock ? call(m, "queueing the socket's bytes", for_fd, SYS_sendto, fd, a, (long)n,
+				MSG_DONTWAIT | MSG_NOSIGNAL)
+			 : call(m, "filling the pipe", for_fd, SYS_write, fd, a, (long)n, 0);
+		if (w < 0)
+			return (int)w;
+		if (w == 0) {
+			snprintf(m->what, sizeof(m->what), "queueing bytes for fd %u", for_fd);
+			return -EIO;
+		}
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+/* --- one object each -------------------------------------------------------- */
+
+static long open_file(struct fd_maker *m, const Roamimg__Fd *d, int high)
+{
+	long flags = (long)((d->flags & ~(uint32_t)(O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC)) | O_NOCTTY), fd;
+	long a;
+
+	if (!d->path) {
+		snprintf(m->what, sizeof(m->what), "fd %u has no path", d->fd);
+		return -ROAM_E_IMAGE;
+	}
+	if ((a = put(m, d->path, strlen(d->path) + 1, d->fd)) < 0)
+		return a;
+	fd = m->sys(m, SYS_openat, AT_FDCWD, a, flags, 0, 0, 0);
+	if (fd < 0) {
+		snprintf(m->what, sizeof(m->what), "opening %s for fd %u", d->path, d->fd);
+		return fd;
+	}
+	if ((d->kind == ROAMIMG__FD_KIND__FD_REG || d->kind == ROAMIMG__FD_KIND__FD_DIR) && d->pos) {
+		long rc = m->sys(m, SYS_lseek, fd, (long)d->pos, SEEK_SET, 0, 0, 0);
+		if (rc < 0) {
+			snprintf(m->what, sizeof(m->what), "seeking %s to %llu for fd %u", d->path,
+				 (unsigned long long)d->pos, d->fd);
+			m->sys(m, SYS_close, fd, 0, 0, 0, 0, 0);
+			return rc;
+		}
+	}
+	return move_high(m, fd, high, d->fd);
+}
+
+/* The descriptors of pipe (or pair) id that decide an end's settings: the
+ * first of each end, or the one of it carrying the queued bytes. */
+static void ends_of(const Roamimg__Files *fs, const Roamimg__Fd *d, const Roamimg__Fd *end[2])
+{
+	int pipe = d->kind == ROAMIMG__FD_KIND__FD_PIPE;
+
+	end[0] = end[1] = NULL;
+	for (size_t i = 0; i < fs->n_fds; i++) {
+		const Roamimg__Fd *e = fs->fds[i];
+		int k;
+		if (e->kind != d->kind || (pipe ? e->pipe_id != d->pipe_id : e->pair_id != d->pair_id))
+			continue;
+		k = pipe ? (e->pipe_write_end ? 1 : 0) : (int)e->pair_end;
+		if (!end[k] || (pipe ? e->has_pipe_data : e->has_sock_queued))
+			end[k] = e;
+	}
+}
+
+/* Both ends, at >= high, of a new pipe (type 0) or socket pair. */
+static int make_two(struct fd_maker *m, const Roamimg__Fd *d, int type, int high, long out[2])
+{
+	int32_t p[2] = { -1, -1 };
+	long a = put(m, p, sizeof(p), d->fd), rc;
+
+	if (a < 0)
+		return (int)a;
+	rc = type ? call(m, "making the socket pair", d->fd, SYS_socketpair, AF_UNIX, type | SOCK_CLOEXEC, 0, a)
+		  : call(m, "making the pipe", d->fd, SYS_pipe2, a, O_CLOEXEC, 0, 0);
+	if (rc < 0)
+		return (int)rc;
+	if ((rc = m->get(m, (uint64_t)a, p, sizeof(p))) < 0) {
+		snprintf(m->what, sizeof(m->what), "reading the new descriptors for fd %u", d->fd);
+		return (int)rc;
+	}
+	for (int k = 0; k < 2; k++)
+		if ((out[k] = move_high(m, p[k], high, d->fd)) < 0)
+			return (int)out[k];
+	return 0;
+}
+
+static int make_pipe(struct fd_maker *m, const Roamimg__Files *fs, const Roamimg__Fd *d, int high, long out[2])
+{
+	const Roamimg__Fd *end[2];
+	int rc = make_two(m, d, 0, high, out);
+
+	ends_of(fs, d, end);
+	if (rc < 0)
+		return rc;
+	if (end[0] && end[0]->has_pipe_size)
+		m->sys(m, SYS_fcntl, out[1], F_SETPIPE_SZ, (long)end[0]->pipe_size, 0, 0, 0);
+	if (end[0] && end[0]->has_pipe_data &&
+	    (rc = fill(m, out[1], end[0]->pipe_data.data, end[0]->pipe_data.len, 0, d->fd)) < 0)
+		return rc;
+	for (int k = 0; k < 2; k++)
+		if (end[k])
+			m->sys(m, SYS_fcntl, out[k], F_SETFL, (long)(end[k]->flags & (O_NONBLOCK | O_DIRECT)), 0, 0, 0);
+	return 0;
+}
+
+static int set_int_opt(struct fd_maker *m, long fd, int opt, int v, uint32_t for_fd)
+{
+	long a = put(m, &v, sizeof(v), for_fd), rc;
+
+	if (a < 0)
+		return (int)a;
+	/* setsockopt's fifth argument is not among call's four */
+	rc = m->sys(m, SYS_setsockopt, fd, SOL_SOCKET, opt, a, sizeof(v), 0);
+	if (rc < 0)
+		snprintf(m->what, sizeof(m->what), "setting socket option %d for fd %u", opt, for_fd);
+	return rc < 0 ? (int)rc : 0;
+}
+
+static int make_pair(struct fd_maker *m, const Roamimg__Files *fs, const Roamimg__Fd *d, int high, long out[2])
+{
+	const Roamimg__Fd *end[2];
+	int rc;
+
+	ends_of(fs, d, end);
+	if (!end[0] || !end[1]) {
+		snprintf(m->what, sizeof(m->what), "the socket pair of fd %u lacks its other end", d->fd);
+		return -ROAM_E_IMAGE;
+	}
+	if ((rc = make_two(m, d, (int)d->sock_type, high, out)) < 0)
+		return rc;
+	for (int k = 0; k < 2; k++) {
+		const Roamimg__Fd *e = end[k];
+		/* What end k has yet to read, it reads from its peer. */
+		if (e->has_sock_queued && (rc = fill(m, out[1 - k], e->sock_queued.data, e->sock_queued.len, 1, e->fd)) < 0)
+			return rc;
+	}
+	for (int k = 0; k < 2; k++) {
+		const Roamimg__Fd *e = end[k];
+		/* getsockopt gave the doubled values setsockopt makes of its own. */
+		if ((e->has_sndbuf && (rc = set_int_opt(m, out[k], SO_SNDBUF, (int)(e->sndbuf / 2), e->fd)) < 0) ||
+		    (e->has_rcvbuf && (rc = set_int_opt(m, out[k], SO_RCVBUF, (int)(e->rcvbuf / 2), e->fd)) < 0) ||
+		    (e->has_passcred && e->passcred && (rc = set_int_opt(m, out[k], SO_PASSCRED, 1, e->fd)) < 0))
+			return rc;
+		m->sys(m, SYS_fcntl, out[k], F_SETFL, (long)(e->flags & O_NONBLOCK), 0, 0, 0);
+	}
+	return 0;
+}
+
+static long make_timerfd(struct fd_maker *m, const Roamimg__Fd *d, long fd)
+{
+	const Roamimg__TimerFd *t = d->timer;
+	uint64_t value = t->value_ns, ticks = t->ticks;
+	long flags = 0, a, rc = 0;
+
+	/* Expired and not read yet, periodic: the next expiry an interval on. */
+	if (!value && t->interval_ns)
+		value = t->interval_ns;
+	if (value) {
+		if (t->settime_flags & TFD_TIMER_CANCEL_ON_SET) {
+			/* Only with an absolute time: the one that is value from now. */
+			struct timespec now;
+			clock_gettime(t->clockid, &now);
+			value += (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+			flags = TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET;
+		}
+		struct itimerspec its = {
+			.it_interval = { (time_t)(t->interval_ns / 1000000000ull), (long)(t->interval_ns % 1000000000ull) },
+			.it_value = { (time_t)(value / 1000000000ull), (long)(value % 1000000000ull) },
+		};
+		if ((a = put(m, &its, sizeof(its), d->fd)) < 0 ||
+		    (rc = call(m, "arming the timer", d->fd, SYS_timerfd_settime, fd, flags, a, 0)) < 0)
+			return a < 0 ? a : rc;
+	}
+	if (ticks && ((a = put(m, &ticks, sizeof(ticks), d->fd)) < 0 ||
+		      (rc = call(m, "setting the timer's expirations", d->fd, SYS_ioctl, fd, (long)TFD_IOC_SET_TICKS, a,
+				 0)) < 0))
+		return a < 0 ? a : rc;
+	return 0;
+}
+
+/* An eventfd, signalfd, timerfd or (empty) epoll, at >= high. */
+static long make_anon(struct fd_maker *m, const Roamimg__Fd *d, int high)
+{
+	long fd, a, rc = 0;
+
+	switch (d->kind) {
+	case ROAMIMG__FD_KIND__FD_EVENTFD:
+		fd = call(m, "making the eventfd", d->fd, SYS_eventfd2, 0,
+			  EFD_CLOEXEC | (d->eventfd_semaphore ? EFD_SEMAPHORE : 0), 0, 0);
+		if (fd >= 0 && d->eventfd_count) {
+			if ((a = put(m, &d->eventfd_count, sizeof(d->eventfd_count), d->fd)) < 0)
+				rc = a;
+			else
+				rc = call(m, "setting the eventfd's count", d->fd, SYS_write, fd, a, 8, 0);
+		}
+		break;
+	case ROAMIMG__FD_KIND__FD_SIGNALFD: {
+		uint64_t mask = d->sigmask;
+		if ((a = put(m, &mask, sizeof(mask), d->fd)) < 0)
+			return a;
+		fd = call(m, "making the signalfd", d->fd, SYS_signalfd4, -1, a, 8, SFD_CLOEXEC);
+		break;
+	}
+	case ROAMIMG__FD_KIND__FD_TIMERFD:
+		fd = call(m, "making the timerfd", d->fd, SYS_timerfd_create, d->timer->clockid, TFD_CLOEXEC, 0, 0);
+		if (fd >= 0)
+			rc = make_timerfd(m, d, fd);
+		break;
+	case ROAMIMG__FD_KIND__FD_EPOLL:
+		fd = call(m, "making the epoll", d->fd, SYS_epoll_create1, EPOLL_CLOEXEC, 0, 0, 0);
+		break;
+	default:
+		snprintf(m->what, sizeof(m->what), "fd %u is of a kind this roam cannot make", d->fd);
+		return -ROAM_E_IMAGE;
+	}
+	if (fd < 0)
+		return fd;
+	if (rc >= 0)
+		m->sys(m, SYS_fcntl, fd, F_SETFL, (long)(d->flags & O_NONBLOCK), 0, 0, 0);
+	if (rc < 0) {
+		m->sys(m, SYS_close, fd, 0, 0, 0, 0, 0);
+		return rc;
+	}
+	return move_high(m, fd, high, d->fd);
+}
+
+/* Which of d's object's ends e gets (0 or 1), or -1 when e is not of it. */
+static int end_for(const Roamimg__Fd *d, const Roamimg__Fd *e)
+{
+	if (d->kind == ROAMIMG__FD_KIND__FD_PIPE)
+		return e->kind == d->kind && e->pipe_id == d->pipe_id ? (e->pipe_write_end ? 1 : 0) : -1;
+	if (d->kind == ROAMIMG__FD_KIND__FD_SOCKPAIR)
+		return e->kind == d->kind && e->pair_id == d->pair_id ? (int)e->pair_end : -1;
+	return e->file_id == d->file_id ? 0 : -1;
+}
+
+static int watch_all(struct fd_maker *m, const Roamimg__Fd *d)
+{
+	for (size_t w = 0; w < d->n_watches; w++) {
+		const Roamimg__EpollWatch *x = d->watches[w];
+		struct epoll_event ev = { .events = x->events, .data.u64 = x->data };
+		long a = put(m, &ev, sizeof(ev), d->fd), rc;
+		if (a < 0)
+			return (int)a;
+		rc = m->sys(m, SYS_epoll_ctl, d->fd, EPOLL_CTL_ADD, x->fd, a, 0, 0);
+		if (rc < 0) {
+			snprintf(m->what, sizeof(m->what), "adding fd %u to the epoll of fd %u", x->fd, d->fd);
+			return (int)rc;
+		}
+	}
+	return 0;
+}
+
+int fds_make_all(struct fd_maker *m, const Roamimg__Files *fs, const int kept[3])
+{
+	int high = fds_high(fs), rc = 0;
+	char *done = calloc(fs->n_fds + 1, 1);
+
+	if (!done) {
+		snprintf(m->what, sizeof(m->what), "preparing descriptors");
+		return -ENOMEM;
+	}
+	/* stdio the caller passed stays; a thread's own files wait for their
+	 * thread (restore_task_files). */
+#define SKIPPED(e) (((e)->fd <= 2 && kept[(e)->fd]) || (e)->has_task_tid)
+	for (size_t i = 0; i < fs->n_fds && rc >= 0; i++) {
+		const Roamimg__Fd *d = fs->fds[i];
+		long src[2] = { -1, -1 };
+		if (done[i] || SKIPPED(d))
+			continue;
+		switch (d->kind) {
+		case ROAMIMG__FD_KIND__FD_PIPE:
+			rc = make_pipe(m, fs, d, high, src);
+			break;
+		case ROAMIMG__FD_KIND__FD_SOCKPAIR:
+			rc = make_pair(m, fs, d, high, src);
+			break;
+		case ROAMIMG__FD_KIND__FD_REG:
+		case ROAMIMG__FD_KIND__FD_DIR:
+		case ROAMIMG__FD_KIND__FD_CHR:
+		case ROAMIMG__FD_KIND__FD_EXTERNAL:
+			rc = (int)(src[0] = open_file(m, d, high));
+			break;
+		default:
+			rc = (int)(src[0] = make_anon(m, d, high));
+			break;
+		}
+		for (size_t j = i; j < fs->n_fds && rc >= 0; j++) {
+			const Roamimg__Fd *e = fs->fds[j];
+			int k = end_for(d, e);
+			if (k < 0 || done[j] || SKIPPED(e))
+				continue;
+			rc = (int)call(m, "placing the descriptor", e->fd, SYS_dup3, src[k], e->fd,
+				       e->cloexec ? O_CLOEXEC : 0, 0);
+			done[j] = 1;
+		}
+		for (int k = 0; k < 2; k++)
+			if (src[k] >= 0)
+				m->sys(m, SYS_close, src[k], 0, 0, 0, 0, 0);
+	}
+	/* Each epoll's interest list once, now that what it watches is in place. */
+	for (size_t i = 0; i < fs->n_fds && rc >= 0; i++) {
+		const Roamimg__Fd *d = fs->fds[i];
+		size_t first = 0;
+		if (d->kind != ROAMIMG__FD_KIND__FD_EPOLL || SKIPPED(d))
+			continue;
+		while (fs->fds[first]->file_id != d->file_id || SKIPPED(fs->fds[first]))
+			first++;
+		if (first == i)
+			rc = watch_all(m, d);
+	}
+#undef SKIPPED
+	free(done);
+	return rc < 0 ? rc : 0;
+}
+
+int fds_open_one(struct fd_maker *m, const Roamimg__Fd *d, int high, long *out)
+{
+	long fd = open_file(m, d, high);
+
+	*out = fd;
+	return fd < 0 ? (int)fd : 0;
+}
