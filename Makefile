@@ -144,12 +144,12 @@ $(BUILD)/subjects/memory-static: tests/subjects/memory.c tests/subjects/subject.
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libroam.a $(BUILD)/libroamsim.a
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libroamsim.a $(BUILD)/libroam.a $(LDFLAGS) -lcmocka $(LIBS) -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $@.d $< $(BUILD)/libroamsim.a $(BUILD)/libroam.a $(LDFLAGS) -lcmocka $(LIBS) -o $@
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libroam.a
 	@mkdir -p $(dir $@)
 	@echo "  LD    $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $< $(BUILD)/libroam.a $(LDFLAGS) $(LIBS) -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -MF $@.d $< $(BUILD)/libroam.a $(LDFLAGS) $(LIBS) -o $@
 
 # libFuzzer: the pure layers rebuilt with coverage, each target linked alone.
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)

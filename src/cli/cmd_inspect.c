@@ -13,6 +13,8 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
@@ -314,6 +316,46 @@ static void describe_mm(FILE *out, const struct img_load *ld)
 	}
 }
 
+/* The state of an object restore makes rather than opens. */
+static void describe_object(FILE *out, const Roamimg__Fd *d)
+{
+	static const char *const sock_types[] = { [SOCK_STREAM] = "stream", [SOCK_DGRAM] = "dgram",
+						  [SOCK_SEQPACKET] = "seqpacket" };
+	const Roamimg__TimerFd *t = d->timer;
+
+	switch (d->kind) {
+	case ROAMIMG__FD_KIND__FD_EVENTFD:
+		fprintf(out, "eventfd count %" PRIu64 "%s", d->eventfd_count,
+			d->eventfd_semaphore ? " (semaphore)" : "");
+		break;
+	case ROAMIMG__FD_KIND__FD_SIGNALFD:
+		fprintf(out, "signalfd mask %#" PRIx64, d->sigmask);
+		break;
+	case ROAMIMG__FD_KIND__FD_TIMERFD:
+		if (t)
+			fprintf(out, "timerfd clock %d next %.3f s every %.3f s, %" PRIu64 " unread%s", t->clockid,
+				(double)t->value_ns / 1e9, (double)t->interval_ns / 1e9, t->ticks,
+				t->settime_flags & TFD_TIMER_ABSTIME ? " (absolute)" : "");
+		break;
+	case ROAMIMG__FD_KIND__FD_EPOLL:
+		fputs("epoll watching", out);
+		for (size_t w = 0; w < d->n_watches; w++)
+			fprintf(out, "%s fd %u (%#x)", w ? "," : "", d->watches[w]->fd, d->watches[w]->events);
+		if (!d->n_watches)
+			fputs(" nothing", out);
+		break;
+	case ROAMIMG__FD_KIND__FD_SOCKPAIR:
+		fprintf(out, "socket pair#%" PRIu64 " end %u (%s)", d->pair_id, d->pair_end,
+			d->sock_type < sizeof(sock_types) / sizeof(sock_types[0]) && sock_types[d->sock_type]
+				? sock_types[d->sock_type] : "?");
+		if (d->has_sock_queued)
+			fprintf(out, " (%zu bytes queued)", d->sock_queued.len);
+		break;
+	default:
+		fputs("?", out);
+	}
+}
+
 static void describe_files(FILE *out, const Roamimg__Files *fl)
 {
 	fprintf(out, "\nfiles (%zu)\n  %-5s %-8s %-5s %-22s %10s  %s\n", fl->n_fds, "FD", "KIND", "FILE", "FLAGS",
@@ -332,6 +374,8 @@ static void describe_files(FILE *out, const Roamimg__Files *fl)
 				d->has_pipe_write_end && d->pipe_write_end ? "write" : "read");
 		else if (d->kind == ROAMIMG__FD_KIND__FD_EXTERNAL)
 			fprintf(out, "external %s", d->external ? d->external : "?");
+		else if (d->kind >= ROAMIMG__FD_KIND__FD_EVENTFD)
+			describe_object(out, d);
 		else
 			fputs(d->path ? d->path : "?", out);
 		if (d->has_pipe_data && d->pipe_data.len)

@@ -55,10 +55,15 @@ for img in lz4 raw zstd; do
 		"^  00007ffd00000000-00007ffd00021000 +132K rw-p anon-private +1 +1 +0 +growsdown .*\[stack\]" \
 		"^  0000000000400000-0000000000401000 +4K r-xp file-private +0 +0 +0 +file#0" \
 		"vdso .*\[vdso\]" \
-		"^files \(7\)" \
+		"^files \(12\)" \
 		"^  3 +reg +2 +wronly,append,cloexec +1234 +/tmp/work/data.log" \
 		"pipe#77 read end \(5 bytes queued\)" \
 		"pipe#77 write end" \
+		"^  7 +eventfd +6 .*eventfd count 42 \(semaphore\)" \
+		"^  8 +timerfd .*timerfd clock 1 next 1.500 s every 0.020 s, 3 unread" \
+		"^  9 +epoll .*epoll watching fd 7 \(0x19\), fd 10 \(0x80000019\)" \
+		"^  10 +sockpair .*socket pair#88 end 0 \(stream\) \(6 bytes queued\)" \
+		"^  11 +sockpair .*socket pair#88 end 1 \(stream\)$" \
 		"^threads \(2\)" \
 		"^  4242 +0000000000400042 00007ffd00020e00 .* 601000\+8K .* syscall 0 +sample +SIGUSR2 / -" \
 		"^  4243 .* worker +- / SIGUSR1" \
@@ -90,8 +95,10 @@ assert d["process"]["creds"]["groups"] == [1000, 27]
 assert len(d["mm"]["vmas"]) == len(d["vma_pages"]) == 5
 assert d["mm"]["vmas"][1]["kind"] == "VMA_ANON_PRIVATE"
 assert d["vma_pages"][1] == {"pages": 5, "unique": 4, "zero": 0}
-assert [f["fd"] for f in d["files"]["fds"]] == list(range(7))
+assert [f["fd"] for f in d["files"]["fds"]] == list(range(12))
 assert d["files"]["fds"][5]["pipe_data"] == "68656c6c6f"
+assert d["files"]["fds"][9]["watches"][1] == {"fd": 10, "events": 0x80000019, "data": 0x2222}
+assert d["files"]["fds"][8]["timer"]["ticks"] == 3
 assert [t["tid"] for t in d["threads"]["threads"]] == [4242, 4243]
 assert d["totals"]["pages"] == 7 and d["totals"]["pages_unique"] == 6 and d["totals"]["pages_zero"] == 1
 EOF

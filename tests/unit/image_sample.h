@@ -155,7 +155,9 @@ struct sample {
 	uint8_t auxv[32];
 
 	Roamimg__Files files;
-	Roamimg__Fd fd[7], *fdp[7];
+	Roamimg__Fd fd[12], *fdp[12];
+	Roamimg__TimerFd timer;
+	Roamimg__EpollWatch watch[2], *watchp[2];
 
 	Roamimg__Threads threads;
 	Roamimg__Thread th[2], *thp[2];
@@ -391,9 +393,44 @@ static void sample_init(struct sample *s, int codec)
 	s->fd[6].pipe_id = 77;
 	s->fd[6].has_pipe_write_end = 1;
 	s->fd[6].pipe_write_end = 1;
-	for (int i = 0; i < 7; i++)
+	/* Objects restore makes: an eventfd, a timerfd, an epoll watching the
+	 * eventfd and a socket pair's end, and the pair with bytes queued. */
+	sample_fd(&s->fd[7], 7, ROAMIMG__FD_KIND__FD_EVENTFD, 6, NULL);
+	s->fd[7].has_eventfd_count = s->fd[7].has_eventfd_semaphore = 1;
+	s->fd[7].eventfd_count = 42;
+	s->fd[7].eventfd_semaphore = 1;
+	sample_fd(&s->fd[8], 8, ROAMIMG__FD_KIND__FD_TIMERFD, 7, NULL);
+	s->timer = (Roamimg__TimerFd)ROAMIMG__TIMER_FD__INIT;
+	s->timer.clockid = 1;
+	s->timer.value_ns = 1500000000;
+	s->timer.interval_ns = 20000000;
+	s->timer.ticks = 3;
+	s->fd[8].timer = &s->timer;
+	sample_fd(&s->fd[9], 9, ROAMIMG__FD_KIND__FD_EPOLL, 8, NULL);
+	for (int i = 0; i < 2; i++) {
+		s->watch[i] = (Roamimg__EpollWatch)ROAMIMG__EPOLL_WATCH__INIT;
+		s->watchp[i] = &s->watch[i];
+	}
+	s->watch[0].fd = 7;
+	s->watch[0].events = 0x19;
+	s->watch[0].data = 0x1111;
+	s->watch[1].fd = 10;
+	s->watch[1].events = 0x80000019;
+	s->watch[1].data = 0x2222;
+	s->fd[9].n_watches = 2;
+	s->fd[9].watches = s->watchp;
+	for (int i = 10; i < 12; i++) {
+		sample_fd(&s->fd[i], (uint32_t)i, ROAMIMG__FD_KIND__FD_SOCKPAIR, (uint32_t)i - 1, NULL);
+		s->fd[i].has_sock_type = s->fd[i].has_pair_id = s->fd[i].has_pair_end = 1;
+		s->fd[i].sock_type = 1;  /* SOCK_STREAM */
+		s->fd[i].pair_id = 88;
+		s->fd[i].pair_end = (uint32_t)i - 10;
+	}
+	s->fd[10].has_sock_queued = 1;
+	s->fd[10].sock_queued = (ProtobufCBinaryData){6, (uint8_t *)"queued"};
+	for (int i = 0; i < 12; i++)
 		s->fdp[i] = &s->fd[i];
-	s->files.n_fds = 7;
+	s->files.n_fds = 12;
 	s->files.fds = s->fdp;
 
 	s->threads = (Roamimg__Threads)ROAMIMG__THREADS__INIT;
