@@ -77,16 +77,13 @@ ROAM_STOP=$STOP bg_run_on 1 run --on "$H1" -- "$SUBJ/memory" -s "$STOP" >"$WORK/
 runner=$BG_PID
 wait_until 15 grep -q ready "$WORK/out" || fail "subject never ready: $(cat "$WORK/out")"
 id=$(last_job 1)
-run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "migrate to h2: $(cat "$WORK/m")"
-note "to h2: $(cat "$WORK/m")"
-[ "$(job_host 1 "$id")" = "$H2" ] || fail "ps says the job runs on '$(job_host 1 "$id")', not h2"
+migrate_to "$id" "$H2" 1
 pid=$(run_on 1 ps --json | python3 -c 'import json, sys
 print([j["pid"] for j in json.load(sys.stdin) if j["id"] == sys.argv[1]][0])' "$id")
 on_host 2 grep -qx "0::/$SVC/roam\.$H2/$id" "/proc/$pid/cgroup" ||
 	fail "the migrated process is not in its job's folder on h2: $(on_host 2 cat "/proc/$pid/cgroup")"
 on_host 2 grep -qx "$pid" "$HOSTDIR/$id/cgroup.procs" || fail "$HOSTDIR/$id/cgroup.procs does not list $pid"
-run_on 1 migrate "$id" --to "$H1" --cold >"$WORK/m" 2>&1 || fail "migrate back to h1: $(cat "$WORK/m")"
-[ "$(job_host 1 "$id")" = "$H1" ] || fail "ps says the job runs on '$(job_host 1 "$id")', not h1"
+migrate_to "$id" "$H1" 2 --cold
 wait_until 5 no_job_dirs || fail "the job left its folder on h2: $(job_dirs)"
 echo stop >"$STOP"
 wait "$runner"

@@ -22,20 +22,12 @@ bg_run_on 1 run --on "$H1" -- /usr/bin/python3 -I -S "$SHARED/chat.py" $STEPS >"
 runner=$BG_PID
 wait_until 60 grep -q '^50 ' "$WORK/out" || fail "python3 never got going: $(tail -n 3 "$WORK/out")"
 id=$(last_job 1)
-run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "live to h2: $(cat "$WORK/m")"
-note "live: $(tail -n 1 "$WORK/m")"
-[ "$(job_moves 1 "$id")" = "$H2 1" ] || fail "ps says $(job_moves 1 "$id") after one move"
+migrate_to "$id" "$H2" 1
 lines=$(wc -l <"$WORK/out")
 wait_until 30 sh -c "[ \$(wc -l <'$WORK/out') -gt $((lines + 20)) ]" ||
 	fail "no progress on h2: $(tail -n 3 "$WORK/out")"
-run_on 1 migrate "$id" --to "$H1" --cold --stats >"$WORK/m" 2>&1 || fail "cold back to h1: $(cat "$WORK/m")"
-note "cold: $(tail -n 1 "$WORK/m")"
-[ "$(job_moves 1 "$id")" = "$H1 2" ] || fail "ps says $(job_moves 1 "$id") after two moves"
+migrate_to "$id" "$H1" 2 --cold
 grep -q '^done ' "$WORK/out" && fail "python3 finished before its second move: make STEPS larger"
-wait_until 120 sh -c "! kill -0 $runner" || fail "python3 did not end: $(tail -n 3 "$WORK/out")"
-wait "$runner"
-rc=$?
-[ $rc = 0 ] || fail "python3's exit status came back as $rc: $(tail -n 3 "$WORK/out")"
-cmp "$WORK/want" "$WORK/out" || fail "the output differs after two moves: $(diff "$WORK/want" "$WORK/out" | head -n 6)"
+runner_matches "$runner" "$WORK/want" "$WORK/out"
 note "python3 asyncio: $(tail -n 1 "$WORK/out" | cut -c1-30)... identical after a live and a cold move"
 echo PASS

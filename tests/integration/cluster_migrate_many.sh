@@ -52,17 +52,9 @@ bg_run_on 1 run --on "$H1" -- /usr/bin/python3 "$SHARED/many.py" "$SHARED/go" >"
 runner=$BG_PID
 wait_until 60 grep -q started "$WORK/out" || fail "python3 never started: $(cat "$WORK/out")"
 id=$(last_job 1)
-run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/m" 2>&1 || fail "live to h2: $(cat "$WORK/m")"
-note "live: $(cat "$WORK/m")"
-[ "$(job_moves 1 "$id")" = "$H2 1" ] || fail "ps says $(job_moves 1 "$id") after one move"
-run_on 1 migrate "$id" --to "$H1" --cold --stats >"$WORK/m" 2>&1 || fail "cold back to h1: $(cat "$WORK/m")"
-note "cold: $(cat "$WORK/m")"
-[ "$(job_moves 1 "$id")" = "$H1 2" ] || fail "ps says $(job_moves 1 "$id") after two moves"
+migrate_to "$id" "$H2" 1
+migrate_to "$id" "$H1" 2 --cold
 touch "$SHARED/go"
-wait_until 60 sh -c "! kill -0 $runner" || fail "python3 did not end: $(tail -n 3 "$WORK/out")"
-wait "$runner"
-rc=$?
-[ $rc = 0 ] || fail "python3's exit status came back as $rc: $(tail -n 3 "$WORK/out")"
-cmp "$WORK/want" "$WORK/out" || fail "the output differs after two moves: $(diff "$WORK/want" "$WORK/out" | head -n 6)"
+runner_matches "$runner" "$WORK/want" "$WORK/out"
 note "python3: $(tail -n 2 "$WORK/out" | tr '\n' ';') identical after a live and a cold move"
 echo PASS

@@ -88,6 +88,29 @@ print(*[j["host"] + " " + str(j.get("migrations", 0)) for j in json.load(sys.std
         if j["id"] == sys.argv[1] and j["state"] == "running"])' "$2"
 }
 
+# migrate_to ID HOST N [OPTIONS...]: h1's roam migrates job ID to HOST
+# with --stats (notes its last line); ps must then show it on HOST, moved N
+# times in all.
+migrate_to() {
+	local id=$1 host=$2 n=$3
+	shift 3
+	run_on 1 migrate "$id" --to "$host" --stats "$@" >"$WORK/m" 2>&1 ||
+		fail "migrate $id to $host${*:+ $*}: $(cat "$WORK/m")"
+	note "to $host${*:+ ($*)}: $(tail -n 1 "$WORK/m")"
+	[ "$(job_moves 1 "$id")" = "$host $n" ] || fail "ps says '$(job_moves 1 "$id")' after $n moves"
+}
+
+# runner_matches PID WANT OUT: the roam run PID ends with status 0, and the
+# output OUT it got is byte-identical to WANT (an unmigrated run's).
+runner_matches() {
+	local rc
+	wait_until 120 sh -c "! kill -0 $1" || fail "the job did not end: $(tail -n 3 "$3")"
+	wait "$1"
+	rc=$?
+	[ $rc = 0 ] || fail "the job's exit status came back as $rc: $(tail -n 3 "$3")"
+	cmp "$2" "$3" || fail "the output differs after the moves: $(diff "$2" "$3" | head -n 6)"
+}
+
 # job_host I ID: the host job ID runs on, as host I's roam ps says (empty
 # when it runs nowhere).
 job_host() { local m; m=$(job_moves "$1" "$2"); echo "${m%% *}"; }
