@@ -4,7 +4,7 @@
 set -eu
 PKGS="make gcc clang libclang-rt-14-dev protobuf-c-compiler libprotobuf-c-dev \
 libsodium-dev libgcrypt20-dev libssl-dev liblz4-dev libzstd-dev libxxhash-dev libcmocka-dev libcap-dev \
-iproute2 nftables python3 bc sqlite3 coreutils util-linux procps passwd gnuplot-nox"
+iproute2 nftables python3 bc sqlite3 nodejs coreutils util-linux procps passwd gnuplot-nox"
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS hyperfine openssh-server openssh-client dpkg-dev \
 build-essential pkg-config python3-protobuf python3-yaml libprotobuf-dev protobuf-compiler \
 libnl-3-dev libnl-route-3-dev libnet1-dev libaio-dev libbsd-dev libgnutls28-dev \
