@@ -7,6 +7,8 @@
 #                          (bench/ckpt_restore.sh; its environment knobs apply)
 #   bench/run.sh migrate   migration: roam migrate vs CRIU cold migration vs
 #                          the TCP floor (bench/migrate.sh; its knobs apply)
+#   bench/run.sh loops     checkpoint/restore of python3 asyncio and node: roam
+#                          vs CRIU (bench/ckpt_loops.sh; its knobs apply)
 #   bench/run.sh spawn [RUNS]   remote spawn: roam run vs ssh vs local
 #                          (bench/run_spawn.sh)
 #   bench/run.sh sim       roam-sim's speed (bench/sim_speed.sh)
@@ -16,11 +18,11 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
-	echo "usage: bench/run.sh ckpt|migrate|spawn [RUNS]|sim" >&2
+	echo "usage: bench/run.sh ckpt|migrate|loops|spawn [RUNS]|sim" >&2
 	exit 2
 }
 [ $# -ge 1 ] || usage
-case $1 in ckpt | migrate | spawn | sim) ;; *) usage ;; esac
+case $1 in ckpt | migrate | loops | spawn | sim) ;; *) usage ;; esac
 
 "$root/scripts/deps.sh" --bench
 make -C "$root" -s -j"$(nproc)" >/dev/null
@@ -33,6 +35,10 @@ ckpt)
 migrate)
 	"$root/bench/criu/build.sh" >/dev/null
 	exec "$root/bench/migrate.sh"
+	;;
+loops)
+	"$root/bench/criu/build.sh" >/dev/null
+	exec "$root/bench/ckpt_loops.sh"
 	;;
 spawn)
 	shift

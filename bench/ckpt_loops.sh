@@ -1,0 +1,141 @@
+#!/bin/bash
+# Checkpoint/restore of programs built on event loops, roam against CRIU
+# 4.1.1 side by side in one run: python3 running asyncio
+# (tests/integration/lib/asyncio_chat.py: epoll, socket pairs with bytes in
+# flight, a signal handler, timers, a thread pool) and node
+# (tests/integration/lib/node_steps.js: libuv's epoll and eventfds, V8's
+# threads). Images on tmpfs.
+#
+#   bench/ckpt_loops.sh            (normally through: bench/run.sh loops)
+#
+# Environment (defaults in brackets):
+#   PROGRAMS ["asyncio node"]   RUNS [11]   WARMUP [1]
+#   TOOL_TIMEOUT [60]   CRIU [built by bench/criu/build.sh]   ROAM [build/roam]
+#   OUT [bench/out]     BENCH_NICE [-10]
+#
+# One run: start the program (its own session, output to a file), wait for
+# its 40th line, checkpoint it (the tool kills it), restore it detached, and
+# let it finish: its output must be byte-identical to an uninterrupted run's,
+# else the run is a failure, reported, never a figure. Tools alternate
+# (criu, roam, roam, criu, ...). Measured: the checkpoint command, the
+# restore command, the freeze each tool reports, and "stopped", from the
+# checkpoint's start to the restore's return: how long the program did not
+# run.
+set -u
+shopt -s extglob
+
+BENCH_NICE=${BENCH_NICE--10}
+if [ -n "$BENCH_NICE" ] && [ -z "${ROAM_BENCH_NICED:-}" ]; then
+	ROAM_BENCH_NICED=1 exec nice -n "$BENCH_NICE" "$0" "$@"
+fi
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+BENCH=ckpt_loops
+. "$here/lib.sh"
+PROGRAMS=${PROGRAMS:-"asyncio node"}
+RUNS=${RUNS:-11}
+WARMUP=${WARMUP:-1}
+TOOL_TIMEOUT=${TOOL_TIMEOUT:-60}
+ROAM=${ROAM:-$root/build/roam}
+OUT=${OUT:-$root/bench/out}
+LIB=$root/tests/integration/lib
+PY=/usr/bin/python3
+NODE=$(command -v node || command -v nodejs) || die "no node (scripts/deps.sh installs Debian's nodejs)"
+
+[ "$(id -u)" -eq 0 ] || die "needs root (CRIU dumps with ptrace and restores PIDs)"
+CRIU=${CRIU:-$("$here/criu/build.sh")} || die "no CRIU"
+[ -x "$CRIU" ] || die "CRIU '$CRIU' is not executable"
+SHM=$(mktemp -d /dev/shm/roam-loops.XXXXXX) || die "mktemp on /dev/shm"
+mkdir -p "$OUT"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+TSV=$OUT/loops-$stamp.tsv
+MD=$OUT/loops-$stamp.md
+prog_pid=""
+cleanup() {
+	[ -n "$prog_pid" ] && kill -KILL "$prog_pid" 2>/dev/null
+	pkill -KILL -f "$SHM/" 2>/dev/null
+	rm -rf "$SHM"
+}
+trap cleanup EXIT
+cp "$LIB/asyncio_chat.py" "$LIB/node_steps.js" "$SHM/"
+
+# The command of each program: long enough to be caught mid-run.
+program() {
+	case $1 in
+	asyncio) echo "$PY -I -S $SHM/asyncio_chat.py 400" ;;
+	node) echo "$NODE $SHM/node_steps.js 400" ;;
+	*) die "unknown program $1" ;;
+	esac
+}
+
+frozen_us() {
+	case $1 in
+	criu) sed -n 's/^Frozen time: \([0-9]*\) us.*/\1/p' "$SHM/w/ckpt.txt" | head -n1 ;;
+	roam) awk '{ for (i = 1; i < NF; i++) if ($i == "frozen-ms") { printf "%d\n", $(i + 1) * 1000; exit } }' \
+		"$SHM/w/ckpt.txt" ;;
+	esac
+}
+
+# one_run TOOL PROGRAM: one TSV row's figures, or "FAIL reason".
+one_run() {
+	local tool=$1 prog=$2 pid t0 t1 t2 t3 rc rpid
+	rm -rf "$SHM/w"
+	mkdir -p "$SHM/w/img"
+	# shellcheck disable=SC2046
+	setsid $(program "$prog") >"$SHM/w/out" 2>&1 </dev/null &
+	prog_pid=$!
+	wait_line "$SHM/w/out" "40 " 60 >/dev/null || { echo "FAIL $prog never reached line 40"; return; }
+	pid=$prog_pid
+	now_us t0
+	case $tool in
+	criu) timeout "$TOOL_TIMEOUT" "$CRIU" dump -t "$pid" -D "$SHM/w/img" --display-stats -o dump.log \
+		>"$SHM/w/ckpt.txt" 2>&1 ;;
+	roam) timeout "$TOOL_TIMEOUT" "$ROAM" checkpoint --stats -o "$SHM/w/img/roam.img" "$pid" \
+		>"$SHM/w/ckpt.txt" 2>&1 ;;
+	esac
+	rc=$?
+	now_us t1
+	if [ $rc -ne 0 ]; then
+		kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; prog_pid=""
+		echo "FAIL checkpoint rc=$rc: $(tail -n1 "$SHM/w/ckpt.txt" | head -c 200)"
+		return
+	fi
+	gone "$pid" 10 || { kill -KILL "$pid"; echo "FAIL the checkpoint left the process running"; return; }
+	wait "$pid" 2>/dev/null; prog_pid=""
+	now_us t2
+	case $tool in
+	criu) timeout "$TOOL_TIMEOUT" "$CRIU" restore -D "$SHM/w/img" -d -o restore.log >"$SHM/w/restore.txt" 2>&1 ;;
+	roam) timeout "$TOOL_TIMEOUT" "$ROAM" restore --detach --pid-file "$SHM/w/pid" "$SHM/w/img/roam.img" \
+		>"$SHM/w/restore.txt" 2>&1 ;;
+	esac
+	rc=$?
+	now_us t3
+	[ $rc -eq 0 ] || { echo "FAIL restore rc=$rc: $(tail -n1 "$SHM/w/restore.txt" | head -c 200)"; return; }
+	rpid=$pid
+	[ "$tool" = roam ] && read -r rpid <"$SHM/w/pid"
+	gone "$rpid" 60 || { kill -KILL "$rpid"; echo "FAIL the restored program did not finish"; return; }
+	cmp -s "$SHM/want-$prog" "$SHM/w/out" || { echo "FAIL the output differs from an uninterrupted run"; return; }
+	echo "$(frozen_us "$tool")	$((t1 - t0))	$((t3 - t2))	$((t3 - t0))	$(img_bytes "$SHM/w/img")"
+}
+
+printf 'program\ttool\trun\tfrozen_us\tckpt_us\trestore_us\tstopped_us\timage_bytes\tnote\n' >"$TSV"
+for prog in $PROGRAMS; do
+	# shellcheck disable=SC2046
+	$(program "$prog") >"$SHM/want-$prog" 2>&1 </dev/null || die "$prog: the uninterrupted run failed"
+	log "$prog: $WARMUP warm-up and $RUNS measured runs per tool"
+	for ((i = -WARMUP; i < RUNS; i++)); do
+		if ((i % 2)); then order="roam criu"; else order="criu roam"; fi
+		for tool in $order; do
+			row=$(one_run "$tool" "$prog")
+			((i < 0)) && continue
+			case $row in
+			FAIL*) log "$prog $tool run $i: $row"
+			       printf '%s\t%s\t%d\t-\t-\t-\t-\t-\t%s\n' "$prog" "$tool" "$i" "${row// /_}" >>"$TSV" ;;
+			*) printf '%s\t%s\t%d\t%s\tok\n' "$prog" "$tool" "$i" "$row" >>"$TSV" ;;
+			esac
+		done
+	done
+done
+"$PY" "$here/loops_report.py" "$TSV" --criu "$("$CRIU" --version | awk '/Version/ {print $2}')" | tee "$MD"
+log "raw: $TSV  table: $MD"
