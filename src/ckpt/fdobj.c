@@ -3,7 +3,8 @@
  * eventfd (its count and mode), signalfd (its mask), timerfd (clock, time
  * left, interval, expirations not read), epoll (its interest list), and the
  * ends of AF_UNIX socket pairs whose both ends are in the process (type,
- * buffer sizes, the bytes queued in a stream). All of it is read from
+ * buffer sizes, the bytes queued in a stream, the messages queued in a
+ * datagram or seqpacket pair). All of it is read from
  * /proc/PID/fdinfo, sock_diag and a copy of the descriptor (pidfd_getfd);
  * nothing in the process is touched. Whatever cannot be carried exactly is
  * refused with its reason, before the freeze.
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +24,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef SIOCINQ
-#define SIOCINQ FIONREAD
-#endif
 
 static int is_anon(const struct fd_view *f, const char *name)
 {
@@ -73,8 +72,6 @@ int ckpt_classify_socket(struct ckpt *c, struct fd_view *f)
 		why = "not connected";
 	else if (s->shutdown)
 		why = "shut down";
-	else if (s->type != SOCK_STREAM && s->rqueue)
-		why = "messages queued in it";
 	else if (s->type != SOCK_STREAM && s->type != SOCK_DGRAM && s->type != SOCK_SEQPACKET)
 		why = "of an unknown type";
 	if (!why)
@@ -167,7 +164,8 @@ int ckpt_check_objects(struct ckpt *c, struct fd_view *v, size_t n)
 			continue;
 		int inside = 0;
 		for (size_t j = 0; j < n && !inside; j++)
-			inside = S_ISSOCK(v[j].st.st_mode) && v[j].st.st_ino == f->sock.peer;
+			if ((inside = S_ISSOCK(v[j].st.st_mode) && v[j].st.st_ino == f->sock.peer))
+				f->peer_fd = v[j].fd;
 		if (inside)
 			continue;
 		if (f->fd <= 2) {
@@ -248,9 +246,142 @@ static int collect_epoll(struct ckpt *c, const char *text, Roamimg__Fd *d)
 	return 0;
 }
 
-/* The bytes queued for this end to read, peeked through our own copy of
- * the descriptor: nothing is consumed. Descriptors in flight (SCM_RIGHTS)
- * cannot travel, and a peek offset would skip part of the queue. */
+/* One peek at s into buf; len, or a refusal. Descriptors in flight
+ * (SCM_RIGHTS) cannot travel: a peek hands us copies, closed here. */
+static ssize_t peek_once(struct ckpt *c, const struct fd_view *f, int s, void *buf, size_t len)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 64)];
+	} ctl;
+	struct iovec iov = { buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
+	ssize_t got = recvmsg(s, &m, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
+	int in_flight = got >= 0 && (m.msg_flags & MSG_CTRUNC) != 0;
+
+	if (got < 0)
+		return errno == EAGAIN ? -EAGAIN : roam_fail(c->err, -errno, "peeking at the socket on fd %d", f->fd);
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+			in_flight = 1;
+			for (int *p = (int *)CMSG_DATA(h); (char *)(p + 1) <= (char *)h + h->cmsg_len; p++)
+				close(*p);
+		}
+	if (in_flight)
+		return roam_fail(c->err, -ROAM_E_REFUSED, "socket on fd %d (descriptors in flight in it)", f->fd);
+	if ((size_t)got > len)
+		return roam_fail(c->err, -EMSGSIZE, "a message of %zd bytes on the socket on fd %d", got, f->fd);
+	return got;
+}
+
+/* A stream's queued bytes, in one peek. */
+static int peek_stream(struct ckpt *c, const struct fd_view *f, int s, Roamimg__Fd *d)
+{
+	int queued = 0;
+
+	if (ioctl(s, SIOCINQ, &queued) < 0)
+		queued = (int)f->sock.rqueue;
+	if (queued <= 0)
+		return 0;
+	uint8_t *data = arena_alloc(&c->arena, (size_t)queued);
+	if (!data)
+		return -ENOMEM;
+	ssize_t got = peek_once(c, f, s, data, (size_t)queued);
+	if (got < 0 && got != -EAGAIN)
+		return (int)got;
+	if (got != queued)
+		return roam_fail(c->err, -EIO, "reading the %d bytes queued on the socket on fd %d", queued, f->fd);
+	d->has_sock_queued = 1;
+	d->sock_queued.data = data;
+	d->sock_queued.len = (size_t)got;
+	return 0;
+}
+
+/* Whether msgs are all the queue holds: the kernel charges every queued
+ * message to its sender's send buffer (SIOCOUTQ), so the peer's charge
+ * must equal what the same messages cost a new pair. A peek offset skips
+ * an empty message that was peeked at before (its "peeked" mark), so a
+ * walk can miss one; this is how it shows. */
+static int messages_complete(struct ckpt *c, const struct fd_view *f, const ProtobufCBinaryData *msgs, size_t n)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0), peer = -1, pair[2] = { -1, -1 }, big = 1 << 30;
+	int charged = -1, replica = -2;
+
+	if (pidfd >= 0 && (peer = (int)syscall(SYS_pidfd_getfd, pidfd, f->peer_fd, 0)) >= 0 &&
+	    ioctl(peer, SIOCOUTQ, &charged) == 0 && socketpair(AF_UNIX, f->sock.type | SOCK_CLOEXEC, 0, pair) == 0) {
+		setsockopt(pair[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
+		size_t i = 0;
+		while (i < n && send(pair[1], msgs[i].data, msgs[i].len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)msgs[i].len)
+			i++;
+		if (i == n && ioctl(pair[1], SIOCOUTQ, &replica) < 0)
+			replica = -2;
+	}
+	for (int k = 0; k < 2; k++)
+		if (pair[k] >= 0)
+			close(pair[k]);
+	if (peer >= 0)
+		close(peer);
+	if (pidfd >= 0)
+		close(pidfd);
+	return charged == replica;
+}
+
+/* Each queued message in turn: the peek offset (SO_PEEK_OFF) walks the
+ * queue, whole messages at a time, and is put back (-1: none) at once. */
+static int peek_messages(struct ckpt *c, const struct fd_view *f, int s, Roamimg__Fd *d)
+{
+	enum { MAX_MSG = 1 << 20 };
+	int zero = 0, none = -1, rc = 0;
+	size_t n = 0, cap = 0;
+	ProtobufCBinaryData *msgs = NULL;
+	uint8_t *buf = malloc(MAX_MSG);
+
+	if (!buf)
+		return -ENOMEM;
+	if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0) {
+		free(buf);
+		return roam_fail(c->err, -errno, "walking the messages queued on the socket on fd %d", f->fd);
+	}
+	for (;;) {
+		ssize_t got = peek_once(c, f, s, buf, MAX_MSG);
+		if (got == -EAGAIN)
+			break;
+		uint8_t *copy = got >= 0 ? arena_alloc(&c->arena, got ? (size_t)got : 1) : NULL;
+		if (got >= 0 && n == cap) {
+			ProtobufCBinaryData *more = realloc(msgs, (cap = cap ? 2 * cap : 16) * sizeof(*msgs));
+			if (more)
+				msgs = more;
+			else
+				copy = NULL;
+		}
+		if (got < 0 || !copy) {
+			rc = got < 0 ? (int)got : -ENOMEM;
+			break;
+		}
+		memcpy(copy, buf, (size_t)got);
+		msgs[n++] = (ProtobufCBinaryData){ (size_t)got, copy };
+	}
+	setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &none, sizeof(none));
+	free(buf);
+	if (rc == 0 && !messages_complete(c, f, msgs, n))
+		rc = roam_fail(c->err, -ROAM_E_REFUSED,
+			       "socket on fd %d (it holds messages a peek does not list: empty ones peeked before)", f->fd);
+	if (rc == 0 && n) {
+		d->sock_messages = arena_alloc(&c->arena, n * sizeof(*msgs));
+		if (!d->sock_messages)
+			rc = -ENOMEM;
+		else {
+			memcpy(d->sock_messages, msgs, n * sizeof(*msgs));
+			d->n_sock_messages = n;
+		}
+	}
+	free(msgs);
+	return rc;
+}
+
+/* The bytes or messages queued for this end to read, peeked through our
+ * own copy of the descriptor: nothing is consumed. A peek offset the
+ * program set would skip part of the queue. */
 static int collect_sockpair(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0), s = -1, rc = 0, v;
@@ -277,44 +408,10 @@ static int collect_sockpair(struct ckpt *c, const struct fd_view *f, Roamimg__Fd
 		rc = roam_fail(c->err, -ROAM_E_REFUSED, "socket on fd %d (a peek offset is set)", f->fd);
 		goto out;
 	}
-	int queued = 0;
-	if (ioctl(s, SIOCINQ, &queued) < 0)
-		queued = (int)f->sock.rqueue;
-	if (f->sock.type != SOCK_STREAM && queued) {
-		rc = roam_fail(c->err, -ROAM_E_REFUSED, "socket on fd %d (messages queued in it)", f->fd);
-		goto out;
-	}
-	if (queued <= 0)
-		goto out;
-	uint8_t *data = arena_alloc(&c->arena, (size_t)queued);
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int) * 64)];
-	} ctl;
-	struct iovec iov = { data, (size_t)queued };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl) };
-	if (!data) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	ssize_t got = recvmsg(s, &m, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	int in_flight = (m.msg_flags & MSG_CTRUNC) != 0;
-	for (struct cmsghdr *h = got >= 0 ? CMSG_FIRSTHDR(&m) : NULL; h; h = CMSG_NXTHDR(&m, h))
-		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
-			in_flight = 1;
-			for (int *p = (int *)CMSG_DATA(h); (char *)(p + 1) <= (char *)h + h->cmsg_len; p++)
-				close(*p);
-		}
-	if (in_flight)
-		rc = roam_fail(c->err, -ROAM_E_REFUSED, "socket on fd %d (descriptors in flight in it)", f->fd);
-	else if (got != queued)
-		rc = roam_fail(c->err, got < 0 ? -errno : -EIO, "reading the %d bytes queued on the socket on fd %d",
-			       queued, f->fd);
-	else {
-		d->has_sock_queued = 1;
-		d->sock_queued.data = data;
-		d->sock_queued.len = (size_t)got;
-	}
+	if (f->sock.type == SOCK_STREAM)
+		rc = peek_stream(c, f, s, d);
+	else
+		rc = peek_messages(c, f, s, d);
 out:
 	if (s >= 0)
 		close(s);

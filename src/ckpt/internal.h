@@ -112,6 +112,7 @@ struct fd_view {
 	struct proc_fdinfo info;
 	Roamimg__FdKind kind;
 	struct unix_sock_info sock;  /* FD_SOCKPAIR */
+	int peer_fd;            /* FD_SOCKPAIR: a descriptor of the other end */
 };
 
 /* fdobj.c: the kernel objects a descriptor makes rather than opens

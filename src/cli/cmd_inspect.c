@@ -350,6 +350,8 @@ static void describe_object(FILE *out, const Roamimg__Fd *d)
 				? sock_types[d->sock_type] : "?");
 		if (d->has_sock_queued)
 			fprintf(out, " (%zu bytes queued)", d->sock_queued.len);
+		if (d->n_sock_messages)
+			fprintf(out, " (%zu messages queued)", d->n_sock_messages);
 		break;
 	default:
 		fputs("?", out);

@@ -175,6 +175,21 @@ static int fill(struct fd_maker *m, long fd, const uint8_t *data, size_t len, in
 	return 0;
 }
 
+/* One datagram or seqpacket message, whole (a zero-length one too). */
+static int send_message(struct fd_maker *m, long fd, const ProtobufCBinaryData *msg, uint32_t for_fd)
+{
+	long a = put(m, msg->len ? msg->data : (const uint8_t *)"", msg->len ? msg->len : 1, for_fd), w;
+
+	if (a < 0)
+		return (int)a;
+	w = call(m, "queueing a message", for_fd, SYS_sendto, fd, a, (long)msg->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (w >= 0 && (size_t)w != msg->len) {
+		snprintf(m->what, sizeof(m->what), "queueing a message of %zu bytes for fd %u", msg->len, for_fd);
+		return -EIO;
+	}
+	return w < 0 ? (int)w : 0;
+}
+
 /* --- one object each -------------------------------------------------------- */
 
 static long open_file(struct fd_maker *m, const Roamimg__Fd *d, int high)
@@ -218,7 +233,7 @@ static void ends_of(const Roamimg__Files *fs, const Roamimg__Fd *d, const Roamim
 		if (e->kind != d->kind || (pipe ? e->pipe_id != d->pipe_id : e->pair_id != d->pair_id))
 			continue;
 		k = pipe ? (e->pipe_write_end ? 1 : 0) : (int)e->pair_end;
-		if (!end[k] || (pipe ? e->has_pipe_data : e->has_sock_queued))
+		if (!end[k] || (pipe ? e->has_pipe_data : e->has_sock_queued || e->n_sock_messages))
 			end[k] = e;
 	}
 }
@@ -294,6 +309,9 @@ static int make_pair(struct fd_maker *m, const Roamimg__Files *fs, const Roamimg
 		/* What end k has yet to read, it reads from its peer. */
 		if (e->has_sock_queued && (rc = fill(m, out[1 - k], e->sock_queued.data, e->sock_queued.len, 1, e->fd)) < 0)
 			return rc;
+		for (size_t q = 0; q < e->n_sock_messages; q++)
+			if ((rc = send_message(m, out[1 - k], &e->sock_messages[q], e->fd)) < 0)
+				return rc;
 	}
 	for (int k = 0; k < 2; k++) {
 		const Roamimg__Fd *e = end[k];

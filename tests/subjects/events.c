@@ -23,7 +23,8 @@
  *     sender of one byte at a time would soon fill the send buffer with
  *     packets) and 100 the other way (read at the end), a send buffer size,
  *     O_NONBLOCK on one end
- *   a datagram socket pair: message boundaries hold
+ *   a datagram socket pair: message boundaries hold; a seqpacket pair and
+ *     another datagram pair hold messages from start to end
  *   every descriptor's status flags and close-on-exec unchanged
  * Worker threads (-t N) check flags and the epoll concurrently.
  */
@@ -41,7 +42,7 @@
 #define BACK_FILL 100
 #define SNDBUF 50000
 
-static int efd, efd_dup, semfd, sigfd, tper, tlong, texp, treal, ep, lt[2], sp[2], dp[2];
+static int efd, efd_dup, semfd, sigfd, tper, tlong, texp, treal, ep, lt[2], sp[2], dp[2], qp[2], kp[2];
 static uint64_t counter = 5, per_ticks;
 static int64_t tlong_left = INT64_MAX;
 static unsigned round_;
@@ -57,7 +58,8 @@ static unsigned char stream(uint64_t i)
 
 static void save_flags(void)
 {
-	int all[] = { efd, efd_dup, semfd, sigfd, tper, tlong, texp, treal, ep, sp[0], sp[1], dp[0], dp[1] };
+	int all[] = { efd, efd_dup, semfd, sigfd, tper, tlong, texp, treal, ep, sp[0], sp[1], dp[0], dp[1], qp[0], qp[1],
+		      kp[0], kp[1] };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		fl_fd[nfl] = all[i];
@@ -236,6 +238,21 @@ static void verify(void)
 	round_++;
 }
 
+/* The messages queued at start, whole and in order, and no more. */
+static const char *const kept_msgs[] = { "first message", "second", "third" };
+
+static void expect_messages(int fd, const char *what)
+{
+	char b[64];
+
+	for (size_t i = 0; i < sizeof(kept_msgs) / sizeof(kept_msgs[0]); i++) {
+		ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+		SUBJ_CHECK(n == (ssize_t)strlen(kept_msgs[i]) && !memcmp(b, kept_msgs[i], (size_t)n),
+			   "%s message %zu: got %zd bytes, want '%s' (%s)", what, i, n, kept_msgs[i], strerror(errno));
+	}
+	SUBJ_CHECK(recv(fd, b, sizeof(b), MSG_DONTWAIT) < 0 && errno == EAGAIN, "%s: more messages than sent", what);
+}
+
 static void final_check(void)
 {
 	uint64_t v;
@@ -253,6 +270,8 @@ static void final_check(void)
 	SUBJ_CHECK(read(sp[0], &c, 1) < 0 && errno == EAGAIN, "socket holds more than was written");
 	for (int i = 0; i < BACK_FILL; i++)
 		SUBJ_CHECK(read(sp[1], &c, 1) == 1 && c == (unsigned char)(i * 7), "backward socket byte %d differs", i);
+	expect_messages(qp[0], "seqpacket");
+	expect_messages(kp[1], "datagram");
 }
 
 static void sabotage(void)
@@ -326,6 +345,12 @@ int main(int argc, char **argv)
 	SUBJ_CHECK(write(sp[0], back, sizeof(back)) == sizeof(back), "fill socket back: %s", strerror(errno));
 	SUBJ_SYS(fcntl(sp[0], F_SETFL, O_NONBLOCK));
 	SUBJ_SYS(socketpair(AF_UNIX, SOCK_DGRAM, 0, dp));
+	SUBJ_SYS(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, qp));
+	SUBJ_SYS(socketpair(AF_UNIX, SOCK_DGRAM, 0, kp));
+	for (size_t i = 0; i < sizeof(kept_msgs) / sizeof(kept_msgs[0]); i++)
+		SUBJ_CHECK(send(qp[1], kept_msgs[i], strlen(kept_msgs[i]), 0) == (ssize_t)strlen(kept_msgs[i]) &&
+			   send(kp[0], kept_msgs[i], strlen(kept_msgs[i]), 0) == (ssize_t)strlen(kept_msgs[i]),
+			   "queueing messages: %s", strerror(errno));
 
 	SUBJ_SYS(pipe2(lt, O_CLOEXEC));
 	SUBJ_CHECK(write(lt[1], "x", 1) == 1, "write pipe");

@@ -6,14 +6,16 @@
  *
  *   hold [-s STOP] MODE
  *
- * MODE is one of: socket sockpeer inotify epoll-lost io_uring flock posixlock
+ * MODE is one of: socket sockpeer emptypeeked inotify epoll-lost io_uring flock posixlock
  * ofdlock seccomp utsns mntns sysvshm sharedanon memfd hugetlb posixtimer
  * child pipe3 plain.
  * "sharedanon" maps shared anonymous memory that a process of its making,
  * not its child, maps too (it exits once the subject is gone); "sockpeer"
  * holds one end of a socket pair whose other end such a process holds.
  * "epoll-lost" watches a pipe through an epoll, added as a descriptor that
- * was closed since (the pipe lives on through a dup).  "pipe3" expects
+ * was closed since (the pipe lives on through a dup). "emptypeeked" holds a
+ * datagram socket pair with an empty message queued, which it peeked at,
+ * then another: a peek offset passes over such a message.  "pipe3" expects
  * the harness to hand it a pipe on fd 3 whose other end lives elsewhere;
  * "plain" holds nothing (the harness stops or traces it instead).
  * Before "ready" the subject prints what roam should name:
@@ -122,6 +124,14 @@ static void setup(void)
 		sharer = spawn_sharer();
 		close(sv[1]);  /* the sharer keeps its copy */
 		fd = sv[0];
+	} else if (is("emptypeeked")) {
+		char b[4];
+
+		SUBJ_SYS(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pfd));
+		SUBJ_CHECK(send(pfd[1], "", 0, 0) == 0, "send: %s", strerror(errno));
+		SUBJ_CHECK(recv(pfd[0], b, sizeof(b), MSG_PEEK) == 0, "peek: %s", strerror(errno));
+		SUBJ_CHECK(send(pfd[1], "b", 1, 0) == 1, "send: %s", strerror(errno));
+		fd = pfd[0];
 	} else if (is("inotify")) {
 		fd = inotify_init1(IN_CLOEXEC);
 		SUBJ_SYS(fd);
@@ -234,6 +244,10 @@ static void verify(void)
 	} else if (is("sockpeer")) {
 		SUBJ_CHECK(send(fd, "x", 1, MSG_DONTWAIT) == 1, "send to the sharer: %s", strerror(errno));
 		SUBJ_CHECK(kill(sharer, 0) == 0, "sharer %d gone", (int)sharer);
+	} else if (is("emptypeeked")) {
+		char b[4];
+
+		SUBJ_CHECK(recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT) == 0, "the empty message is not first");
 	} else if (is("inotify")) {
 		SUBJ_CHECK(fcntl(fd, F_GETFD) >= 0, "inotify fd closed");
 	} else if (is("epoll-lost")) {
