@@ -137,7 +137,7 @@ out:
 
 int ckpt_check_process(struct ckpt *c, int every_flag)
 {
-	char v[128], *text;
+	char v[128];
 	int rc;
 
 	free(c->status);
@@ -175,12 +175,6 @@ int ckpt_check_process(struct ckpt *c, int every_flag)
 	if (strcmp(root, "/"))
 		return refuse(c, "chroot to %s", root);
 
-	if (proc_read_file(c->procfd, "timers", &text, NULL) == 0) {
-		int has = strstr(text, "ID:") != NULL;
-		free(text);
-		if (has)
-			return refuse(c, "%s", "POSIX timer (timer_create)");
-	}
 	/* A session leader's controlling terminal cannot be given back to it. */
 	if (c->stat.session == c->pid && c->stat.tty_nr != 0)
 		return refuse(c, "%s", "controlling terminal of the session it leads");

@@ -301,6 +301,87 @@ static int collect_itimers(struct ckpt *c, struct remote *r, uint64_t scratch)
 	return 0;
 }
 
+/* The next timer of /proc/PID/timers at *p, whose blocks read
+ *   ID: 3 / signal: 10/00000000000000a0 / notify: signal/tid.1234 / ClockID: 1
+ * 1 when one was read. */
+static const char *timer_block(const char *text, const char *from)
+{
+	const char *at = from;
+
+	while ((at = strstr(at, "ID: ")) && at != text && at[-1] != '\n')
+		at += 4;  /* "ClockID: " */
+	return at;
+}
+
+static int next_posix_timer(const char *text, const char **p, Roamimg__PosixTimer *t)
+{
+	const char *at = timer_block(text, *p);
+	char how[16] = "", whom[8] = "";
+	int id, signo, target, clock;
+	unsigned long long value;
+
+	if (!at)
+		return 0;
+	if (sscanf(at, "ID: %d signal: %d/%llx notify: %15[a-z]/%7[a-z].%d ClockID: %d", &id, &signo, &value, how,
+		   whom, &target, &clock) != 7)
+		return -EPROTO;
+	*p = at + 4;
+	t->id = id;
+	t->signo = signo;
+	t->sigev_value = value;
+	t->clockid = clock;
+	t->notify = !strcmp(how, "none") ? SIGEV_NONE : SIGEV_SIGNAL;
+	if (!strcmp(whom, "tid")) {
+		t->notify |= SIGEV_THREAD_ID;
+		t->has_tid = 1;
+		t->tid = target;
+	}
+	return 1;
+}
+
+/* POSIX timers: their settings from /proc, the time left by timer_gettime
+ * in the process. */
+static int collect_posix_timers(struct ckpt *c, struct remote *r, uint64_t scratch)
+{
+	Roamimg__Process *p = c->process;
+	char *text;
+	const char *at;
+	size_t n = 0;
+	long ret;
+	int rc;
+
+	if (proc_read_file(c->procfd, "timers", &text, NULL) < 0)
+		return 0;  /* a kernel without POSIX timers has none */
+	for (at = text; (at = timer_block(text, at)); at += 4)
+		n++;
+	p->posix_timers = arena_alloc(&c->arena, (n ? n : 1) * sizeof(*p->posix_timers));
+	rc = p->posix_timers ? 0 : -ENOMEM;
+	for (at = text; rc == 0 && p->n_posix_timers < n;) {
+		Roamimg__PosixTimer *t = ARENA_NEW(c, Roamimg__PosixTimer, roamimg__posix_timer__init);
+		uint64_t its[4];  /* struct itimerspec: interval {sec, nsec}, value {sec, nsec} */
+		if (!t) {
+			rc = -ENOMEM;
+			break;
+		}
+		if ((rc = next_posix_timer(text, &at, t)) <= 0) {
+			rc = rc ? roam_fail(c->err, rc, "reading the POSIX timers of pid %d", c->pid) : 0;
+			break;
+		}
+		rc = remote_syscall(r, &ret, SYS_timer_gettime, t->id, (long)scratch, 0, 0, 0, 0);
+		if (rc == 0 && ret < 0)
+			rc = (int)ret;
+		if (rc < 0 || mem_read(c->pid, c->memfd, scratch, its, sizeof(its)) < 0) {
+			rc = roam_fail(c->err, rc < 0 ? rc : -EIO, "reading POSIX timer %d of pid %d", t->id, c->pid);
+			break;
+		}
+		t->interval_ns = its[0] * 1000000000ull + its[1];
+		t->value_ns = its[2] * 1000000000ull + its[3];
+		p->posix_timers[p->n_posix_timers++] = t;
+	}
+	free(text);
+	return rc;
+}
+
 /* Whether the trampoline's breakpoint leaves the process as it was (see the
  * top of this file). Pending signals were collected before. */
 static int trampoline_harmless(const struct ckpt *c)
@@ -381,7 +462,8 @@ int ckpt_collect_remote(struct ckpt *c)
 	use_trampoline(&r, tramp);
 	if ((rc = collect_sigactions(c, &r, (uint64_t)scratch)) < 0)
 		goto unmap;
-	if ((rc = collect_itimers(c, &r, (uint64_t)scratch)) < 0)
+	if ((rc = collect_itimers(c, &r, (uint64_t)scratch)) < 0 ||
+	    (rc = collect_posix_timers(c, &r, (uint64_t)scratch)) < 0)
 		goto unmap;
 	if ((rc = remote_syscall(&r, &ret, SYS_brk, 0, 0, 0, 0, 0, 0)) < 0) {
 		roam_fail(c->err, rc, "reading the brk of pid %d", c->pid);

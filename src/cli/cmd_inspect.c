@@ -239,6 +239,17 @@ static void describe_process(FILE *out, const Roamimg__Process *p)
 		fprintf(out, "%s%s value %" PRIu64 "us interval %" PRIu64 "us", i ? "; " : "",
 			t->which < 3 ? which[t->which] : "?", t->value_us, t->interval_us);
 	}
+	for (size_t i = 0; i < p->n_posix_timers; i++) {
+		const Roamimg__PosixTimer *t = p->posix_timers[i];
+		fprintf(out, "\n  timer %d  clock %d value %" PRIu64 "ns interval %" PRIu64 "ns ", t->id, t->clockid,
+			t->value_ns, t->interval_ns);
+		if ((t->notify & ~SIGEV_THREAD_ID) == SIGEV_NONE)
+			fputs("no signal", out);
+		else
+			fprintf(out, "signal %d to %s", t->signo, t->has_tid ? "thread " : "the process");
+		if (t->has_tid)
+			fprintf(out, "%d", t->tid);
+	}
 	fputs("\n  clocks  ", out);
 	print_ns(out, "monotonic", p->clocks->monotonic_ns);
 	print_ns(out, " boottime", p->clocks->boottime_ns);

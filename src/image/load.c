@@ -177,6 +177,17 @@ static int check_process(const Roamimg__Process *p, struct img_fault *f)
 	for (size_t i = 0; i < p->n_itimers; i++)
 		if (p->itimers[i]->which > ITIMER_PROF)
 			return fault(f, -IMG_ERR_DECODE, "interval timer of unknown kind");
+	for (size_t i = 0; i < p->n_posix_timers; i++) {
+		const Roamimg__PosixTimer *t = p->posix_timers[i];
+		int how = t->notify & ~SIGEV_THREAD_ID;
+		if (t->id < 0 || (how != SIGEV_SIGNAL && how != SIGEV_NONE) ||
+		    ((t->notify & SIGEV_THREAD_ID) && (how != SIGEV_SIGNAL || !t->has_tid)) ||
+		    (how == SIGEV_SIGNAL && (t->signo <= 0 || t->signo > SIGRTMAX)))
+			return fault(f, -IMG_ERR_DECODE, "POSIX timer of impossible settings");
+		for (size_t j = 0; j < i; j++)
+			if (p->posix_timers[j]->id == t->id)
+				return fault(f, -IMG_ERR_DECODE, "POSIX timer listed twice");
+	}
 	return check_siginfos(p->shared_pending, p->n_shared_pending, f);
 }
 

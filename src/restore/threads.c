@@ -27,6 +27,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +99,75 @@ static int restore_sigactions(struct restore *r)
 			return rc;
 	}
 	return 0;
+}
+
+#ifndef PR_TIMER_CREATE_RESTORE_IDS
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#define PR_TIMER_CREATE_RESTORE_IDS_OFF 0
+#define PR_TIMER_CREATE_RESTORE_IDS_ON 1
+#endif
+
+/* The current id of the thread that had tid in the image. */
+static pid_t live_tid(const struct restore *r, pid_t tid)
+{
+	const Roamimg__Threads *th = r->ld.threads;
+
+	for (size_t i = 0; i < th->n_threads; i++)
+		if (th->threads[i]->tid == tid)
+			return r->tids[i];
+	return 0;
+}
+
+/* POSIX timers, once the threads they signal exist: each made again under
+ * the id the program holds (PR_TIMER_CREATE_RESTORE_IDS makes timer_create
+ * take it from its third argument), then armed with the time it had left. */
+static int restore_posix_timers(struct restore *r)
+{
+	const Roamimg__Process *p = r->ld.process;
+	long ret;
+	uint64_t a;
+	int rc = 0;
+
+	if (!p->n_posix_timers)
+		return 0;
+	if ((rc = rsys(r, &ret, "asking for POSIX timers by id (PR_TIMER_CREATE_RESTORE_IDS, Linux 6.17 and later)",
+		       SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON, 0, 0, 0, 0)) < 0)
+		return rc;
+	for (size_t i = 0; i < p->n_posix_timers && rc == 0; i++) {
+		const Roamimg__PosixTimer *t = p->posix_timers[i];
+		char what[96];
+		struct sigevent sev;
+		memset(&sev, 0, sizeof(sev));
+		sev.sigev_notify = t->notify;
+		sev.sigev_signo = t->signo;
+		sev.sigev_value.sival_ptr = (void *)(uintptr_t)t->sigev_value;
+		if (t->notify & SIGEV_THREAD_ID) {
+			pid_t tid = live_tid(r, t->tid);
+			if (!tid)
+				return roam_fail(r->err, -ROAM_E_IMAGE, "POSIX timer %d signals thread %d, which the image lacks",
+						 t->id, t->tid);
+			sev._sigev_un._tid = tid;
+		}
+		int32_t id = t->id;
+		uint64_t sev_at, id_at;
+		snprintf(what, sizeof(what), "making POSIX timer %d", t->id);
+		if ((rc = tramp_put(r, 0, &sev, sizeof(sev), &sev_at)) < 0 ||
+		    (rc = tramp_put(r, 256, &id, sizeof(id), &id_at)) < 0 ||
+		    (rc = rsys(r, &ret, what, SYS_timer_create, t->clockid, (long)sev_at, (long)id_at, 0, 0, 0)) < 0)
+			break;
+		uint64_t its[4] = { t->interval_ns / 1000000000ull, t->interval_ns % 1000000000ull,
+				    t->value_ns / 1000000000ull, t->value_ns % 1000000000ull };
+		/* A periodic timer caught at its expiry: next a whole interval on. */
+		if (!t->value_ns && t->interval_ns)
+			its[2] = its[0], its[3] = its[1];
+		snprintf(what, sizeof(what), "arming POSIX timer %d", t->id);
+		if ((its[2] || its[3]) && ((rc = tramp_put(r, 0, its, sizeof(its), &a)) < 0 ||
+					   (rc = rsys(r, &ret, what, SYS_timer_settime, t->id, 0, (long)a, 0, 0, 0)) < 0))
+			break;
+	}
+	int off = rsys(r, &ret, "leaving PR_TIMER_CREATE_RESTORE_IDS", SYS_prctl, PR_TIMER_CREATE_RESTORE_IDS,
+		       PR_TIMER_CREATE_RESTORE_IDS_OFF, 0, 0, 0, 0);
+	return rc < 0 ? rc : off;
 }
 
 /* Creates image thread i (i >= 1) from the main thread. */
@@ -292,7 +362,7 @@ int restore_finish(struct restore *r)
 		if ((rc = create_thread(r, i, &may_set_tid)) < 0)
 			return rc;
 	r->trem[0] = r->rem;
-	if ((rc = restore_task_files(r)) < 0)
+	if ((rc = restore_task_files(r)) < 0 || (rc = restore_posix_timers(r)) < 0)
 		return rc;
 	for (size_t i = 0; i < n; i++)
 		if ((rc = thread_state(r, i)) < 0)

@@ -49,6 +49,8 @@ for img in lz4 raw zstd; do
 		"SIGINT +SIG_IGN" \
 		"^  pending +SIGUSR2" \
 		"REAL value 120000us interval 250000us" \
+		"^  timer 0  clock 1 value 5000000ns interval 20000000ns signal 10 to the process" \
+		"^  timer 3  clock 1 value 5000000ns interval 20000000ns signal 10 to thread 4243" \
 		"^mappings \(5\)" \
 		"^  0000000000600000-0000000000604000 +16K rw-p anon-private +5 +4 +0 .*\[heap\]" \
 		"^  00007f0000000000-00007f0000010000 +64K rw-s anon-shared +1 +1 +1 +shm#1 dontfork" \

@@ -7,7 +7,7 @@
  *   hold [-s STOP] MODE
  *
  * MODE is one of: socket sockpeer emptypeeked inotify epoll-lost io_uring flock posixlock
- * ofdlock seccomp utsns mntns sysvshm sharedanon memfd hugetlb posixtimer
+ * ofdlock seccomp utsns mntns sysvshm sharedanon memfd hugetlb
  * child pipe3 plain.
  * "sharedanon" maps shared anonymous memory that a process of its making,
  * not its child, maps too (it exits once the subject is gone); "sockpeer"
@@ -56,7 +56,6 @@ static char *mfd_map;	/* memfd: shared mapping of fd */
 static uint32_t mfd_counter;
 static char *huge;	/* hugetlb: one huge page, anonymous */
 #define HUGE_LEN (2u << 20)
-static timer_t timer;
 static ino_t ns_ino;
 static volatile uint32_t *sq_entries_p;
 static unsigned sq_entries;
@@ -208,14 +207,6 @@ static void setup(void)
 		huge = mmap(NULL, HUGE_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 		SUBJ_CHECK(huge != MAP_FAILED, "mmap MAP_HUGETLB (no huge page reserved?): %s", strerror(errno));
 		subj_fill(huge, HUGE_LEN, 43);
-	} else if (is("posixtimer")) {
-		struct sigevent sev;
-		struct itimerspec its = { .it_value = { 1000, 0 } };
-
-		memset(&sev, 0, sizeof(sev));
-		sev.sigev_notify = SIGEV_NONE;
-		SUBJ_SYS(timer_create(CLOCK_MONOTONIC, &sev, &timer));
-		SUBJ_SYS(timer_settime(timer, 0, &its, NULL));
 	} else if (is("child")) {
 		child = fork();
 		SUBJ_SYS(child);
@@ -323,11 +314,6 @@ static void verify(void)
 		long bad = subj_check_fill(huge, HUGE_LEN, 43);
 
 		SUBJ_CHECK(bad < 0, "huge page word %ld differs", bad);
-	} else if (is("posixtimer")) {
-		struct itimerspec its;
-
-		SUBJ_SYS(timer_gettime(timer, &its));
-		SUBJ_CHECK(its.it_value.tv_sec > 0, "timer disarmed");
 	} else if (is("child")) {
 		int status;
 

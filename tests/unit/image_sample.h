@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -146,6 +147,7 @@ struct sample {
 	Roamimg__SigInfo spend, *spendp[1];
 	uint8_t siginfo[128];
 	Roamimg__Itimer it, *itp[1];
+	Roamimg__PosixTimer pt[2], *ptp[2];
 	Roamimg__Clocks clocks;
 
 	Roamimg__Mm mm;
@@ -309,6 +311,22 @@ static void sample_init(struct sample *s, int codec)
 	s->itp[0] = &s->it;
 	s->proc.n_itimers = 1;
 	s->proc.itimers = s->itp;
+	/* POSIX timers: one signalling the process, one a thread (id 3: a hole). */
+	for (int i = 0; i < 2; i++) {
+		s->pt[i] = (Roamimg__PosixTimer)ROAMIMG__POSIX_TIMER__INIT;
+		s->ptp[i] = &s->pt[i];
+		s->pt[i].clockid = CLOCK_MONOTONIC;
+		s->pt[i].signo = SIGUSR1;
+		s->pt[i].interval_ns = 20000000;
+		s->pt[i].value_ns = 5000000;
+	}
+	s->pt[1].id = 3;
+	s->pt[1].notify = SIGEV_THREAD_ID | SIGEV_SIGNAL;
+	s->pt[1].has_tid = 1;
+	s->pt[1].tid = 4243;
+	s->pt[1].sigev_value = 0x601000;
+	s->proc.n_posix_timers = 2;
+	s->proc.posix_timers = s->ptp;
 	s->clocks = (Roamimg__Clocks)ROAMIMG__CLOCKS__INIT;
 	s->clocks.monotonic_ns = 123456789012;
 	s->clocks.boottime_ns = 123556789012;

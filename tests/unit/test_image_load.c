@@ -397,6 +397,12 @@ static void test_metadata_checks(void **state)
 	EXPECT_DECODE(PR, s.sa[0].signo = 0, s.sa[0].signo = SIGUSR1);
 	EXPECT_DECODE(PR, s.sa[0].signo = 65, s.sa[0].signo = SIGUSR1);
 	EXPECT_DECODE(PR, s.it.which = 3, s.it.which = ITIMER_REAL);
+	EXPECT_DECODE(PR, s.pt[1].id = 0, s.pt[1].id = 3);
+	EXPECT_DECODE(PR, s.pt[0].id = -1, s.pt[0].id = 0);
+	EXPECT_DECODE(PR, s.pt[0].notify = SIGEV_THREAD, s.pt[0].notify = SIGEV_SIGNAL);
+	EXPECT_DECODE(PR, s.pt[1].has_tid = 0, s.pt[1].has_tid = 1);
+	EXPECT_DECODE(PR, s.pt[0].signo = 0, s.pt[0].signo = SIGUSR1);
+	EXPECT_DECODE(PR, s.pt[0].signo = 65, s.pt[0].signo = SIGUSR1);
 	EXPECT_DECODE(PR, s.spend.raw.len = 100, s.spend.raw.len = 128);
 	/* mm */
 	EXPECT_DECODE(MM, s.vma[1].start = S_HEAP + 1, s.vma[1].start = S_HEAP);
