@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -461,6 +462,15 @@ int proc_keep_pids_free(const int32_t *ids, size_t n)
 	int fd = open("/proc/sys/kernel/ns_last_pid", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	/* Read, compare and write as one: two restores at once could otherwise
+	 * move it back (one writing a top it read as higher than the value,
+	 * after the other moved it further), and pids just freed by a
+	 * checkpoint would be handed out again. */
+	if (flock(fd, LOCK_EX) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
 	ssize_t got = read(fd, buf, sizeof(buf) - 1);
 	if (got > 0) {
 		buf[got] = 0;
