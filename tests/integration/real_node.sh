@@ -8,4 +8,4 @@
 . "$(dirname "$0")/lib.sh"
 NODE=$(command -v node || command -v nodejs) || skip "needs node (Debian's nodejs: scripts/deps.sh installs it)"
 cp "$(dirname "$0")/lib/node_steps.js" "$T/steps.js"
-real_test 3 "$NODE" "$T/steps.js" 400
+real_test 3 "$NODE" "$T/steps.js" 1200
