@@ -24,15 +24,11 @@
 set -u
 shopt -s extglob
 
-BENCH_NICE=${BENCH_NICE--10}
-if [ -n "$BENCH_NICE" ] && [ -z "${ROAM_BENCH_NICED:-}" ]; then
-	ROAM_BENCH_NICED=1 exec nice -n "$BENCH_NICE" "$0" "$@"
-fi
-
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 BENCH=ckpt_loops
 . "$here/lib.sh"
+bench_renice "$0" "$@"
 PROGRAMS=${PROGRAMS:-"asyncio node"}
 RUNS=${RUNS:-11}
 WARMUP=${WARMUP:-1}

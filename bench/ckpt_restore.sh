@@ -34,15 +34,11 @@
 set -u
 shopt -s extglob
 
-BENCH_NICE=${BENCH_NICE--10}
-if [ -n "$BENCH_NICE" ] && [ -z "${ROAM_BENCH_NICED:-}" ]; then
-	ROAM_BENCH_NICED=1 exec nice -n "$BENCH_NICE" "$0" "$@"
-fi
-
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 BENCH=ckpt_restore
 . "$here/lib.sh"
+bench_renice "$0" "$@"
 SIZES=${SIZES:-"1M 64M 1G"}
 THREADS=${THREADS:-"1 4"}
 RUNS=${RUNS:-21}

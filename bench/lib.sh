@@ -8,6 +8,7 @@
 #   field NAME LINE              the value of NAME=value in LINE
 #   img_bytes DIR                the bytes of the image files under DIR
 #   runs_for SIZE                measured runs for SIZE ($RUNS, $RUNS_BIG at 1 GiB)
+#   bench_renice SCRIPT ARGS...  runs the benchmark again at nice $BENCH_NICE, once
 
 die() { echo "$BENCH: $*" >&2; exit 1; }
 log() { echo "$BENCH: $*" >&2; }
@@ -53,4 +54,14 @@ img_bytes() {
 
 runs_for() {
 	case $1 in *[Gg]*) echo "$RUNS_BIG" ;; *) echo "$RUNS" ;; esac
+}
+
+# The whole run (tools, subjects and floors alike) at nice BENCH_NICE
+# (default -10), so that other work on the machine disturbs it less; empty
+# leaves it alone. Re-executes SCRIPT once: call it before anything else.
+bench_renice() {
+	BENCH_NICE=${BENCH_NICE--10}
+	if [ -n "$BENCH_NICE" ] && [ -z "${ROAM_BENCH_NICED:-}" ]; then
+		ROAM_BENCH_NICED=1 exec nice -n "$BENCH_NICE" "$@"
+	fi
 }
