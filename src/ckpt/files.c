@@ -267,6 +267,34 @@ static int description_leaders(const struct ckpt *c, const struct fd_view *v, si
 	return 0;
 }
 
+/* d shares leader's open file description: the object's settings are the
+ * same (restore makes it once, from the first); what is queued in it
+ * travels with the first alone. */
+static void same_object(Roamimg__Fd *d, const Roamimg__Fd *leader)
+{
+	d->has_eventfd_count = leader->has_eventfd_count;
+	d->eventfd_count = leader->eventfd_count;
+	d->has_eventfd_semaphore = leader->has_eventfd_semaphore;
+	d->eventfd_semaphore = leader->eventfd_semaphore;
+	d->has_sigmask = leader->has_sigmask;
+	d->sigmask = leader->sigmask;
+	d->timer = leader->timer;
+	d->n_watches = leader->n_watches;
+	d->watches = leader->watches;
+	d->has_sock_type = leader->has_sock_type;
+	d->sock_type = leader->sock_type;
+	d->has_pair_id = leader->has_pair_id;
+	d->pair_id = leader->pair_id;
+	d->has_pair_end = leader->has_pair_end;
+	d->pair_end = leader->pair_end;
+	d->has_sndbuf = leader->has_sndbuf;
+	d->sndbuf = leader->sndbuf;
+	d->has_rcvbuf = leader->has_rcvbuf;
+	d->rcvbuf = leader->rcvbuf;
+	d->has_passcred = leader->has_passcred;
+	d->passcred = leader->passcred;
+}
+
 int ckpt_collect_files(struct ckpt *c)
 {
 	struct fd_view *v;
@@ -325,7 +353,12 @@ int ckpt_collect_files(struct ckpt *c)
 		d->flags = f->info.flags & ~(uint32_t)O_CLOEXEC;
 		d->cloexec = (f->info.flags & O_CLOEXEC) != 0;
 		d->pos = f->info.pos;
-		if (f->kind >= ROAMIMG__FD_KIND__FD_EVENTFD && (rc = ckpt_collect_object(c, f, d)) < 0)
+		/* An object is read once, through the first descriptor of its
+		 * description: a second walk of a datagram queue would not see an
+		 * empty message the first one peeked at. */
+		if (f->kind >= ROAMIMG__FD_KIND__FD_EVENTFD && leader[i] < i)
+			same_object(d, fds[leader[i]]);
+		else if (f->kind >= ROAMIMG__FD_KIND__FD_EVENTFD && (rc = ckpt_collect_object(c, f, d)) < 0)
 			goto out;
 		if (f->kind == ROAMIMG__FD_KIND__FD_CHR) {
 			d->has_rdev = 1;
