@@ -30,6 +30,8 @@
  *                        about twice as cheap per byte (default yes: encrypted)
  *   test-hide-cpu a,b    tests only: advertise these CPU flags as missing
  *   test-vdso-id STR     tests only: advertise this vDSO identity instead
+ *   test-no-timer-ids yes|no  tests only: act as a kernel that cannot give
+ *                        POSIX timers their ids back (before Linux 6.17)
  *   test-fault NAME      tests only: a migration fault (see migrate.c)
  *   test-proto N         tests only: speak peer protocol N alone (this
  *                        roamd's is ROAMD_PROTO)
@@ -188,6 +190,10 @@ static int apply(struct config *c, const char *k, const char *v, const char *whe
 		c->bulk_version = (uint32_t)num;
 	} else if (!strcmp(k, "test-vdso-id")) {
 		set(c->test_vdso_id, sizeof(c->test_vdso_id), v);
+	} else if (!strcmp(k, "test-no-timer-ids")) {
+		if (strcmp(v, "yes") && strcmp(v, "no"))
+			goto bad;
+		c->test_no_timer_ids = !strcmp(v, "yes");
 	} else if (!strcmp(k, "env-deny")) {
 		char tmp[CL_MAX_TAGS][CL_NAME_MAX];
 		unsigned n = 0;

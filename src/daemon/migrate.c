@@ -842,6 +842,14 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	p.has_pinned = p.pinned = j->pinned;
 	p.has_clock_mono = p.has_clock_boot = 1;
 	mig_clocks_of(j->pid, &p.clock_mono, &p.clock_boot);
+	{
+		int pfd = proc_open(j->pid);
+		int n = pfd >= 0 ? proc_count_posix_timers(pfd) : 0;
+		if (pfd >= 0)
+			close(pfd);
+		p.has_posix_timers = n > 0;
+		p.posix_timers = (uint32_t)n;
+	}
 	_Static_assert(sizeof(pid_t) == sizeof(int32_t), "MigPrepare.tids holds pids");
 	pid_t *tids;
 	p.n_tids = mig_tids_of(j->pid, &tids);

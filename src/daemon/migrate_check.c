@@ -376,6 +376,10 @@ void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, si
 		add_why(why, cap, "%s: roamd runs unprivileged and cannot run jobs as '%s'", roamd->cfg.name,
 			p->user);
 	check_clocks(p, why, cap);
+	if (p->has_posix_timers && p->posix_timers &&
+	    (roamd->cfg.test_no_timer_ids || !proc_timer_ids_restorable()))
+		add_why(why, cap, "%s: the process holds %u POSIX timers, whose ids this kernel cannot give back "
+			"(PR_TIMER_CREATE_RESTORE_IDS, Linux 6.17 and later)", roamd->cfg.name, p->posix_timers);
 	if (mig_bulk_mismatch(c->peer_name, p->has_bulk_version, p->bulk_version, w, sizeof(w)))
 		add_why(why, cap, "%s", w);
 	if (roamd->self_load.draining)

@@ -56,6 +56,7 @@ struct config {
 	char hide_cpu[CL_MAX_TAGS][CL_NAME_MAX];  /* tests: flags advertised as missing */
 	unsigned nhide_cpu;
 	char test_vdso_id[64];       /* tests: advertised vDSO identity */
+	bool test_no_timer_ids;      /* tests: act as a kernel that cannot restore POSIX timer ids */
 	char test_fault[32];         /* tests: a migration fault to inject (migrate.c) */
 	uint32_t proto_min, proto;   /* peer protocols spoken (ROAMD_PROTO..; tests change it) */
 	uint32_t bulk_version;       /* the image channel's version it says it speaks

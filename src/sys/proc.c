@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 int proc_open(pid_t pid)
@@ -482,4 +483,28 @@ int proc_keep_pids_free(const int32_t *ids, size_t n)
 	}
 	close(fd);
 	return rc;
+}
+
+int proc_count_posix_timers(int dirfd)
+{
+	char *text;
+	int n = 0;
+
+	if (proc_read_file(dirfd, "timers", &text, NULL) < 0)
+		return 0;
+	/* A block per timer, each opening with "ID: " (not "ClockID: "). */
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		n += !strncmp(p, "ID: ", 4);
+	free(text);
+	return n;
+}
+
+#ifndef PR_TIMER_CREATE_RESTORE_IDS
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#define PR_TIMER_CREATE_RESTORE_IDS_GET 2
+#endif
+
+int proc_timer_ids_restorable(void)
+{
+	return prctl(PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_GET, 0, 0, 0) >= 0;
 }

@@ -68,6 +68,12 @@ int proc_list_tasks(int dirfd, pid_t **out, size_t *n);
  * (ns_last_pid): -errno otherwise. A best effort, since any other process
  * may fork meanwhile. */
 int proc_keep_pids_free(const int32_t *ids, size_t n);
+/* Number of POSIX timers (timer_create) the process holds, from
+ * /proc/PID/timers; 0 where the kernel shows none. */
+int proc_count_posix_timers(int dirfd);
+/* Whether this kernel makes a POSIX timer under the id it is asked for
+ * (prctl PR_TIMER_CREATE_RESTORE_IDS, Linux 6.17+), as restore needs. */
+int proc_timer_ids_restorable(void);
 /* Number of children of all the process's threads; *first gets one. */
 int proc_count_children(int dirfd, pid_t *first);
 

@@ -3,7 +3,9 @@
 # why: a destination lacking a CPU feature the source offers, another vDSO
 # (both advertised through roamd's test-only overrides, since the test hosts
 # share one CPU and kernel), a file open for writing that is not shared
-# storage, a resource the engine refuses (a socket), an unknown host, a job
+# storage, a resource the engine refuses (a socket), POSIX timers where the
+# destination's kernel cannot give their ids back (h3 acts as one, through
+# another test-only override), an unknown host, a job
 # that runs elsewhere, a roamd whose image channel is of another version
 # (h4 acts as a roamd of version 2, which neither says nor checks it).
 # --check lists every blocker and freezes nothing. After each refusal the
@@ -12,7 +14,7 @@
 . "$(dirname "$0")/lib/cluster.sh"
 
 HOST_FLAGS[2]="--test-hide-cpu avx2,sse4_2"
-HOST_FLAGS[3]="--test-vdso-id another-kernel"
+HOST_FLAGS[3]="--test-vdso-id another-kernel --test-no-timer-ids yes"
 HOST_FLAGS[4]="--test-bulk-version 2"
 cluster_up 4 --allow-root
 H1=$(hname 1) H2=$(hname 2) H3=$(hname 3) H4=$(hname 4)
@@ -54,6 +56,7 @@ start_job "$PLAIN"
 refused "sse4_2 avx2" "$ID" --to "$H2"
 refused "sse4_2 avx2" "$ID" --to "$H2" --check
 refused "vDSO" "$ID" --to "$H3"
+grep -q "POSIX timer" "$WORK/r" && fail "a job without POSIX timers was refused for them: $(cat "$WORK/r")"
 refused "unknown host" "$ID" --to nosuchhost
 refused "already runs on" "$ID" --to "$H1"
 # Typed on a host where it does not run: relayed through its home, the
@@ -85,6 +88,22 @@ print('ready', flush=True)
 sys.stdin.readline()
 print('done', flush=True)"
 refused "socket" "$ID" --to "$H3" --check
+end_job
+
+# POSIX timers (two, made through the C library): h3's kernel, as it says,
+# cannot give them their ids back. h2 takes them (on its CPU's refusal only).
+start_job "import ctypes, sys
+libc = ctypes.CDLL(None)
+timers = [ctypes.c_void_p() for _ in range(2)]
+for t in timers:
+    assert libc.timer_create(1, None, ctypes.byref(t)) == 0
+print('ready', flush=True)
+sys.stdin.readline()
+print('done', flush=True)"
+refused "the process holds 2 POSIX timers, whose ids this kernel cannot give back" "$ID" --to "$H3" --check
+grep -q "vDSO" "$WORK/r" || fail "--check to h3 leaves out its vDSO: $(cat "$WORK/r")"
+refused "sse4_2 avx2" "$ID" --to "$H2" --check
+grep -q "POSIX timer" "$WORK/r" && fail "h2 refused the POSIX timers its kernel can restore: $(cat "$WORK/r")"
 end_job
 
 # Another version of the image channel, refused before anything is frozen:
