@@ -1,13 +1,14 @@
 /*
  * Descriptors of kernel objects that restore makes rather than opens:
  * eventfd (its count and mode), signalfd (its mask), timerfd (clock, time
- * left, interval, expirations not read), epoll (its interest list), and the
- * ends of AF_UNIX socket pairs whose both ends are in the process (type,
- * buffer sizes, the bytes queued in a stream, the messages queued in a
- * datagram or seqpacket pair). All of it is read from
- * /proc/PID/fdinfo, sock_diag and a copy of the descriptor (pidfd_getfd);
- * nothing in the process is touched. Whatever cannot be carried exactly is
- * refused with its reason, before the freeze.
+ * left, interval, expirations not read), epoll (its interest list), inotify
+ * (each watch's wd, mask and path), and the ends of AF_UNIX socket pairs
+ * whose both ends are in the process (type, buffer sizes, the bytes queued
+ * in a stream, the messages queued in a datagram or seqpacket pair). All of
+ * it is read from /proc/PID/fdinfo, sock_diag, a copy of the descriptor
+ * (pidfd_getfd) and, for inotify, the watches' file handles
+ * (open_by_handle_at): nothing in the process is touched. Whatever cannot
+ * be carried exactly is refused with its reason.
  */
 #include "ckpt/internal.h"
 
@@ -15,21 +16,27 @@
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <linux/sockios.h>
+#include <stddef.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 
+/* anon_inode:[eventfd], or anon_inode:inotify (no brackets). */
 static int is_anon(const struct fd_view *f, const char *name)
 {
+	const char *p = f->link + 11;
 	size_t l = strlen(name);
+	int bracket = *p == '[';
 
-	return !strncmp(f->link, "anon_inode:[", 12) && !strncmp(f->link + 12, name, l) && f->link[12 + l] == ']';
+	return !strncmp(f->link, "anon_inode:", 11) && !strncmp(p + bracket, name, l) &&
+	       (bracket ? p[1 + l] == ']' && !p[2 + l] : !p[l]);
 }
 
 int ckpt_classify_anon(struct ckpt *c, struct fd_view *f, const char *name)
@@ -42,6 +49,7 @@ int ckpt_classify_anon(struct ckpt *c, struct fd_view *f, const char *name)
 		{ "signalfd", ROAMIMG__FD_KIND__FD_SIGNALFD },
 		{ "timerfd", ROAMIMG__FD_KIND__FD_TIMERFD },
 		{ "eventpoll", ROAMIMG__FD_KIND__FD_EPOLL },
+		{ "inotify", ROAMIMG__FD_KIND__FD_INOTIFY },
 	};
 	char what[64];
 
@@ -420,6 +428,131 @@ out:
 	return rc;
 }
 
+/* A mount of the filesystem with kernel device number sdev (major << 20 |
+ * minor, as fdinfo prints it) in the process's view, opened. */
+static int open_mount_of(const struct ckpt *c, unsigned long sdev)
+{
+	char *text, want[32];
+	int fd = -ENOENT;
+
+	if (proc_read_file(c->procfd, "mountinfo", &text, NULL) < 0)
+		return -EIO;
+	snprintf(want, sizeof(want), " %lu:%lu ", sdev >> 20, sdev & 0xfffff);
+	for (const char *l = text; l && *l && fd == -ENOENT; l = strchr(l, '\n'), l = l ? l + 1 : NULL) {
+		const char *at = strstr(l, want), *end = strchr(l, '\n');
+		char point[PATH_MAX];
+		if (!at || (end && at > end))
+			continue;
+		/* "ID PARENT MAJ:MIN ROOT POINT ...": the mount point is the fifth field. */
+		if (sscanf(at + strlen(want), "%*s %4095s", point) != 1)
+			continue;
+		char path[PATH_MAX + 32];
+		snprintf(path, sizeof(path), "root%s", point);
+		fd = openat(c->procfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);  /* not O_PATH: open_by_handle_at refuses one */
+		if (fd < 0)
+			fd = -errno;
+	}
+	free(text);
+	return fd;
+}
+
+/* The path of what one inotify watch watches: its file handle opened on its
+ * filesystem (open_by_handle_at, which takes CAP_DAC_READ_SEARCH), named
+ * by /proc. */
+static int watch_path(struct ckpt *c, const struct fd_view *f, const char *line, Roamimg__InotifyWatch *w)
+{
+	unsigned long sdev, ino;
+	unsigned bytes, mask;
+	int wd, type, n = 0, mnt, fd, rc = 0;
+	char hex[2 * MAX_HANDLE_SZ + 1];
+
+	if (sscanf(line, "inotify wd:%d ino:%lx sdev:%lx mask:%x ignored_mask:%*x fhandle-bytes:%x fhandle-type:%x "
+		   "f_handle:%256s%n", &wd, &ino, &sdev, &mask, &bytes, &type, hex, &n) < 7 || bytes > MAX_HANDLE_SZ ||
+	    strlen(hex) != 2 * bytes)
+		return roam_fail(c->err, -EPROTO, "inotify on fd %d: a watch its fdinfo does not describe", f->fd);
+	union {
+		struct file_handle h;
+		unsigned char raw[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} fh;
+	unsigned char *handle = fh.raw + offsetof(struct file_handle, f_handle);
+	fh.h.handle_bytes = bytes;
+	fh.h.handle_type = type;
+	for (unsigned i = 0; i < bytes; i++)
+		sscanf(hex + 2 * i, "%2hhx", &handle[i]);
+	if ((mnt = open_mount_of(c, sdev)) < 0)
+		return roam_fail(c->err, -ROAM_E_REFUSED, "inotify on fd %d: the filesystem of watch %d is not mounted",
+				 f->fd, wd);
+	fd = open_by_handle_at(mnt, &fh.h, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		rc = roam_fail(c->err, -ROAM_E_REFUSED, "inotify on fd %d: what watch %d watches cannot be found (%s%s)",
+			       f->fd, wd, strerror(errno), errno == EPERM ? ": needs CAP_DAC_READ_SEARCH" : "");
+	char link[64], path[PATH_MAX];
+	struct stat st;
+	ssize_t l = -1;
+	if (rc == 0) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		l = readlink(link, path, sizeof(path) - 1);
+		if (l <= 0 || fstat(fd, &st) < 0)
+			rc = roam_fail(c->err, -EIO, "inotify on fd %d: naming what watch %d watches", f->fd, wd);
+	}
+	if (rc == 0) {
+		path[l] = '\0';
+		if (strstr(path, " (deleted)") || path[0] != '/')
+			rc = roam_fail(c->err, -ROAM_E_REFUSED, "inotify on fd %d: watch %d watches a deleted file", f->fd,
+				       wd);
+	}
+	if (rc == 0) {
+		w->wd = wd;
+		/* A symbolic link is watched itself only when it was added so. */
+		w->mask = mask | (S_ISLNK(st.st_mode) ? IN_DONT_FOLLOW : 0);
+		w->path = arena_strdup(&c->arena, path);
+		rc = w->path ? 0 : -ENOMEM;
+	}
+	if (fd >= 0)
+		close(fd);
+	close(mnt);
+	return rc;
+}
+
+static int cmp_wd(const void *a, const void *b)
+{
+	const Roamimg__InotifyWatch *x = *(Roamimg__InotifyWatch *const *)a, *y = *(Roamimg__InotifyWatch *const *)b;
+
+	return (x->wd > y->wd) - (x->wd < y->wd);
+}
+
+/* Every watch, by wd. Events already queued would be lost: refused. */
+static int collect_inotify(struct ckpt *c, const struct fd_view *f, const char *text, Roamimg__Fd *d)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0), s = -1, queued = 0, rc = 0;
+	size_t n = 0;
+
+	if (pidfd < 0 || (s = (int)syscall(SYS_pidfd_getfd, pidfd, f->fd, 0)) < 0 || ioctl(s, FIONREAD, &queued) < 0)
+		rc = roam_fail(c->err, -errno, "reading the inotify on fd %d", f->fd);
+	else if (queued > 0)
+		rc = roam_fail(c->err, -ROAM_E_REFUSED, "inotify on fd %d (%d bytes of events not read yet)", f->fd,
+			       queued);
+	if (s >= 0)
+		close(s);
+	if (pidfd >= 0)
+		close(pidfd);
+	for (const char *p = text; rc == 0 && (p = strstr(p, "inotify wd:")); p++)
+		n++;
+	d->inotify = rc == 0 ? arena_alloc(&c->arena, (n ? n : 1) * sizeof(*d->inotify)) : NULL;
+	if (rc == 0 && !d->inotify)
+		rc = -ENOMEM;
+	for (const char *p = text; rc == 0 && d->n_inotify < n && (p = strstr(p, "inotify wd:")); p++) {
+		Roamimg__InotifyWatch *w = ARENA_NEW(c, Roamimg__InotifyWatch, roamimg__inotify_watch__init);
+		if (!w)
+			return -ENOMEM;
+		if ((rc = watch_path(c, f, p, w)) == 0)
+			d->inotify[d->n_inotify++] = w;
+	}
+	if (rc == 0)
+		qsort(d->inotify, d->n_inotify, sizeof(*d->inotify), cmp_wd);
+	return rc;
+}
+
 int ckpt_collect_object(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d)
 {
 	char name[64], *text = NULL, v[64];
@@ -447,6 +580,9 @@ int ckpt_collect_object(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d)
 		break;
 	case ROAMIMG__FD_KIND__FD_EPOLL:
 		rc = collect_epoll(c, text, d);
+		break;
+	case ROAMIMG__FD_KIND__FD_INOTIFY:
+		rc = collect_inotify(c, f, text, d);
 		break;
 	default:
 		break;

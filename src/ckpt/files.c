@@ -281,6 +281,8 @@ static void same_object(Roamimg__Fd *d, const Roamimg__Fd *leader)
 	d->timer = leader->timer;
 	d->n_watches = leader->n_watches;
 	d->watches = leader->watches;
+	d->n_inotify = leader->n_inotify;
+	d->inotify = leader->inotify;
 	d->has_sock_type = leader->has_sock_type;
 	d->sock_type = leader->sock_type;
 	d->has_pair_id = leader->has_pair_id;

@@ -355,6 +355,14 @@ static void describe_object(FILE *out, const Roamimg__Fd *d)
 		if (!d->n_watches)
 			fputs(" nothing", out);
 		break;
+	case ROAMIMG__FD_KIND__FD_INOTIFY:
+		fputs("inotify watching", out);
+		for (size_t w = 0; w < d->n_inotify; w++)
+			fprintf(out, "%s %s (wd %d, %#x)", w ? "," : "", d->inotify[w]->path, d->inotify[w]->wd,
+				d->inotify[w]->mask);
+		if (!d->n_inotify)
+			fputs(" nothing", out);
+		break;
 	case ROAMIMG__FD_KIND__FD_SOCKPAIR:
 		fprintf(out, "socket pair#%" PRIu64 " end %u (%s)", d->pair_id, d->pair_end,
 			d->sock_type < sizeof(sock_types) / sizeof(sock_types[0]) && sock_types[d->sock_type]

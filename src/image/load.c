@@ -96,6 +96,7 @@ const char *img_fd_kind_name(int kind)
 	case ROAMIMG__FD_KIND__FD_TIMERFD: return "timerfd";
 	case ROAMIMG__FD_KIND__FD_EPOLL: return "epoll";
 	case ROAMIMG__FD_KIND__FD_SOCKPAIR: return "sockpair";
+	case ROAMIMG__FD_KIND__FD_INOTIFY: return "inotify";
 	default: return "?";
 	}
 }
@@ -285,13 +286,17 @@ static int check_files(const Roamimg__Files *fl, struct img_fault *f)
 
 		if (d->fd >= MAX_FD_NUMBER)
 			rc = fault(f, -IMG_ERR_DECODE, "file descriptor number out of range");
-		else if (d->kind < ROAMIMG__FD_KIND__FD_REG || d->kind > ROAMIMG__FD_KIND__FD_SOCKPAIR)
+		else if (d->kind < ROAMIMG__FD_KIND__FD_REG || d->kind > ROAMIMG__FD_KIND__FD_INOTIFY)
 			rc = fault(f, -IMG_ERR_DECODE, "file descriptor of unknown kind");
 		else if (d->kind == ROAMIMG__FD_KIND__FD_TIMERFD && !d->timer)
 			rc = fault(f, -IMG_ERR_DECODE, "timerfd without its timer");
 		else if (d->kind == ROAMIMG__FD_KIND__FD_SOCKPAIR &&
 			 (!d->has_sock_type || !d->has_pair_id || !d->has_pair_end || d->pair_end > 1))
 			rc = fault(f, -IMG_ERR_DECODE, "socket pair end without its type, pair or end");
+		for (size_t w = 0; rc == 0 && w < d->n_inotify; w++)
+			if (d->inotify[w]->wd <= 0 || d->inotify[w]->path[0] != '/' ||
+			    (w && d->inotify[w]->wd <= d->inotify[w - 1]->wd))
+				rc = fault(f, -IMG_ERR_DECODE, "inotify watch out of order or without a path");
 		for (size_t w = 0; rc == 0 && w < d->n_watches; w++)
 			if (d->watches[w]->fd >= MAX_FD_NUMBER)
 				rc = fault(f, -IMG_ERR_DECODE, "epoll watch of a descriptor number out of range");

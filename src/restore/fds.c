@@ -9,9 +9,10 @@
  * What a descriptor stands for is opened again (files, directories,
  * devices) or made again: a pipe with the bytes queued in it, an eventfd
  * with its count, a signalfd with its mask, a timerfd with the time left,
- * its interval and the expirations not read, a socket pair with the bytes
- * queued at each end, an epoll with its interest list (last, once every
- * file it watches is in place).
+ * its interval and the expirations not read, an inotify with its watches
+ * under their wds, a socket pair with the bytes or messages queued at each
+ * end, an epoll with its interest list (last, once every file it watches is
+ * in place).
  */
 #include "restore/internal.h"
 
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -357,7 +359,46 @@ static long make_timerfd(struct fd_maker *m, const Roamimg__Fd *d, long fd)
 	return 0;
 }
 
-/* An eventfd, signalfd, timerfd or (empty) epoll, at >= high. */
+/* Each watch under its wd. The kernel gives a new watch the next wd after
+ * the last it gave (cyclically), so a wd below the one wanted is dropped
+ * and the watch added again until it comes; the IN_IGNORED events the drops
+ * leave are read away at the end. */
+static long make_watches(struct fd_maker *m, const Roamimg__Fd *d, long fd)
+{
+	char drain[4096];
+	long a, wd, rc;
+
+	for (size_t i = 0; i < d->n_inotify; i++) {
+		const Roamimg__InotifyWatch *w = d->inotify[i];
+		if ((a = put(m, w->path, strlen(w->path) + 1, d->fd)) < 0)
+			return a;
+		for (int tries = 0;; tries++) {
+			wd = m->sys(m, SYS_inotify_add_watch, fd, a, (long)w->mask, 0, 0, 0);
+			if (wd == w->wd)
+				break;
+			if (wd < 0) {
+				snprintf(m->what, sizeof(m->what), "watching %s for fd %u", w->path, d->fd);
+				return wd;
+			}
+			if (wd > w->wd || tries > (1 << 20)) {
+				snprintf(m->what, sizeof(m->what), "watching %s for fd %u: got wd %ld, not %d", w->path,
+					 d->fd, wd, w->wd);
+				return -EEXIST;
+			}
+			if ((rc = m->sys(m, SYS_inotify_rm_watch, fd, wd, 0, 0, 0, 0)) < 0) {
+				snprintf(m->what, sizeof(m->what), "stepping to wd %d for fd %u", w->wd, d->fd);
+				return rc;
+			}
+		}
+	}
+	if ((a = put(m, drain, sizeof(drain), d->fd)) < 0)
+		return a;
+	while (m->sys(m, SYS_read, fd, a, sizeof(drain), 0, 0, 0) > 0)
+		;
+	return 0;
+}
+
+/* An eventfd, signalfd, timerfd, inotify or (empty) epoll, at >= high. */
 static long make_anon(struct fd_maker *m, const Roamimg__Fd *d, int high)
 {
 	long fd, a, rc = 0;
@@ -387,6 +428,11 @@ static long make_anon(struct fd_maker *m, const Roamimg__Fd *d, int high)
 		break;
 	case ROAMIMG__FD_KIND__FD_EPOLL:
 		fd = call(m, "making the epoll", d->fd, SYS_epoll_create1, EPOLL_CLOEXEC, 0, 0, 0);
+		break;
+	case ROAMIMG__FD_KIND__FD_INOTIFY:
+		fd = call(m, "making the inotify", d->fd, SYS_inotify_init1, IN_CLOEXEC | IN_NONBLOCK, 0, 0, 0);
+		if (fd >= 0)
+			rc = make_watches(m, d, fd);
 		break;
 	default:
 		snprintf(m->what, sizeof(m->what), "fd %u is of a kind this roam cannot make", d->fd);

@@ -57,7 +57,7 @@ for img in lz4 raw zstd; do
 		"^  00007ffd00000000-00007ffd00021000 +132K rw-p anon-private +1 +1 +0 +growsdown .*\[stack\]" \
 		"^  0000000000400000-0000000000401000 +4K r-xp file-private +0 +0 +0 +file#0" \
 		"vdso .*\[vdso\]" \
-		"^files \(12\)" \
+		"^files \(13\)" \
 		"^  3 +reg +2 +wronly,append,cloexec +1234 +/tmp/work/data.log" \
 		"pipe#77 read end \(5 bytes queued\)" \
 		"pipe#77 write end" \
@@ -66,6 +66,7 @@ for img in lz4 raw zstd; do
 		"^  9 +epoll .*epoll watching fd 7 \(0x19\), fd 10 \(0x80000019\)" \
 		"^  10 +sockpair .*socket pair#88 end 0 \(stream\) \(6 bytes queued\)" \
 		"^  11 +sockpair .*socket pair#88 end 1 \(stream\)$" \
+		"^  12 +inotify .*inotify watching /tmp/work \(wd 2, 0x300\), /tmp/work/in \(wd 5, 0x300\)" \
 		"^threads \(2\)" \
 		"^  4242 +0000000000400042 00007ffd00020e00 .* 601000\+8K .* syscall 0 +sample +SIGUSR2 / -" \
 		"^  4243 .* worker +- / SIGUSR1" \
@@ -97,7 +98,7 @@ assert d["process"]["creds"]["groups"] == [1000, 27]
 assert len(d["mm"]["vmas"]) == len(d["vma_pages"]) == 5
 assert d["mm"]["vmas"][1]["kind"] == "VMA_ANON_PRIVATE"
 assert d["vma_pages"][1] == {"pages": 5, "unique": 4, "zero": 0}
-assert [f["fd"] for f in d["files"]["fds"]] == list(range(12))
+assert [f["fd"] for f in d["files"]["fds"]] == list(range(13))
 assert d["files"]["fds"][5]["pipe_data"] == "68656c6c6f"
 assert d["files"]["fds"][9]["watches"][1] == {"fd": 10, "events": 0x80000019, "data": 0x2222}
 assert d["files"]["fds"][8]["timer"]["ticks"] == 3

@@ -1,7 +1,8 @@
 #!/bin/bash
-# A process holding an inotify instance (its watches name paths of this host).
-# roam checkpoint must refuse it, name it, and leave the process untouched.
+# A process holding an inotify with an event queued that it has not read:
+# restore could not queue it again. roam checkpoint must refuse it, name it
+# and why, and leave the process untouched.
 # timeout: 60
 . "$(dirname "$0")/lib.sh"
-EXPECT=('inotify' 'fd @FD@\b')
+EXPECT=('inotify' 'fd @FD@\b' 'events not read')
 refuse_test inotify

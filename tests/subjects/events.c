@@ -25,6 +25,10 @@
  *     O_NONBLOCK on one end
  *   a datagram socket pair: message boundaries hold; a seqpacket pair and
  *     another datagram pair hold messages from start to end
+ *   an inotify watching a directory under wd 2 (wd 1 was removed): its
+ *     watch list stays, and at the end a file made and removed there comes
+ *     as IN_CREATE and IN_DELETE under that wd (no event waits in it before:
+ *     a checkpoint refuses an inotify with events queued)
  *   every descriptor's status flags and close-on-exec unchanged
  * Worker threads (-t N) check flags and the epoll concurrently.
  */
@@ -34,6 +38,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -42,7 +47,8 @@
 #define BACK_FILL 100
 #define SNDBUF 50000
 
-static int efd, efd_dup, semfd, sigfd, tper, tlong, texp, treal, ep, lt[2], sp[2], dp[2], qp[2], kp[2];
+static int efd, efd_dup, semfd, sigfd, tper, tlong, texp, treal, ep, lt[2], sp[2], dp[2], qp[2], kp[2], ino, ino_wd;
+static char ino_dir[PATH_MAX];
 static uint64_t counter = 5, per_ticks;
 static int64_t tlong_left = INT64_MAX;
 static unsigned round_;
@@ -59,7 +65,7 @@ static unsigned char stream(uint64_t i)
 static void save_flags(void)
 {
 	int all[] = { efd, efd_dup, semfd, sigfd, tper, tlong, texp, treal, ep, sp[0], sp[1], dp[0], dp[1], qp[0], qp[1],
-		      kp[0], kp[1] };
+		      kp[0], kp[1], ino };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		fl_fd[nfl] = all[i];
@@ -199,6 +205,35 @@ static void read_window(void)
 			   stream(sock_r));
 }
 
+/* The inotify's one watch, still under its wd (adding it again gives it). */
+static void check_inotify(void)
+{
+	int wd = inotify_add_watch(ino, ino_dir, IN_CREATE | IN_DELETE | IN_MASK_ADD);
+
+	SUBJ_CHECK(wd == ino_wd, "inotify: %s is watched under wd %d, was %d (%s)", ino_dir, wd, ino_wd,
+		   strerror(errno));
+}
+
+/* One event of the inotify: mask and name, under the watch's wd. */
+static void expect_event(uint32_t mask, const char *name)
+{
+	union {
+		struct inotify_event e;
+		char buf[sizeof(struct inotify_event) + NAME_MAX + 1];
+	} u;
+	ssize_t n = -1;
+
+	for (int i = 0; i < 200 && n < 0; i++) {
+		n = read(ino, &u, sizeof(u));
+		if (n < 0)
+			subj_sleep_ms(10);
+	}
+	SUBJ_CHECK(n > 0, "inotify: no event for %s: %s", name, strerror(errno));
+	SUBJ_CHECK(u.e.wd == ino_wd && (u.e.mask & mask) && u.e.len && !strcmp(u.e.name, name),
+		   "inotify: event wd %d mask %#x name '%s', want wd %d mask %#x '%s'", u.e.wd, u.e.mask,
+		   u.e.len ? u.e.name : "", ino_wd, mask, name);
+}
+
 static void verify(void)
 {
 	uint64_t v;
@@ -235,6 +270,7 @@ static void verify(void)
 	SUBJ_SYS(getsockopt(sp[1], SOL_SOCKET, SO_SNDBUF, &sz, &sl));
 	SUBJ_CHECK(sz == 2 * SNDBUF, "SO_SNDBUF %d, want %d", sz, 2 * SNDBUF);
 	check_timers(0);
+	check_inotify();
 	round_++;
 }
 
@@ -272,6 +308,14 @@ static void final_check(void)
 		SUBJ_CHECK(read(sp[1], &c, 1) == 1 && c == (unsigned char)(i * 7), "backward socket byte %d differs", i);
 	expect_messages(qp[0], "seqpacket");
 	expect_messages(kp[1], "datagram");
+	char f[PATH_MAX + 8];
+	snprintf(f, sizeof(f), "%s/made", ino_dir);
+	int fd = open(f, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	SUBJ_SYS(fd);
+	close(fd);
+	expect_event(IN_CREATE, "made");
+	SUBJ_SYS(unlink(f));
+	expect_event(IN_DELETE, "made");
 }
 
 static void sabotage(void)
@@ -352,6 +396,19 @@ int main(int argc, char **argv)
 			   send(kp[0], kept_msgs[i], strlen(kept_msgs[i]), 0) == (ssize_t)strlen(kept_msgs[i]),
 			   "queueing messages: %s", strerror(errno));
 
+	/* wd 1 goes, so that the one kept is wd 2 */
+	subj_path(ino_dir, sizeof(ino_dir), "inotify-dir");
+	SUBJ_CHECK(mkdir(ino_dir, 0700) == 0 || errno == EEXIST, "mkdir %s: %s", ino_dir, strerror(errno));
+	SUBJ_SYS(ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+	int first = inotify_add_watch(ino, subj.dir, IN_CREATE);
+	SUBJ_SYS(first);
+	SUBJ_SYS(inotify_rm_watch(ino, first));
+	SUBJ_SYS(ino_wd = inotify_add_watch(ino, ino_dir, IN_CREATE | IN_DELETE));
+	SUBJ_CHECK(ino_wd != first, "inotify gave wd %d again", ino_wd);
+	char drain[4096];
+	subj_sleep_ms(20);
+	while (read(ino, drain, sizeof(drain)) > 0)
+		;  /* the IN_IGNORED of wd 1 */
 	SUBJ_SYS(pipe2(lt, O_CLOEXEC));
 	SUBJ_CHECK(write(lt[1], "x", 1) == 1, "write pipe");
 	SUBJ_SYS(ep = epoll_create1(EPOLL_CLOEXEC));

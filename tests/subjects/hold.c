@@ -15,7 +15,8 @@
  * "epoll-lost" watches a pipe through an epoll, added as a descriptor that
  * was closed since (the pipe lives on through a dup). "emptypeeked" holds a
  * datagram socket pair with an empty message queued, which it peeked at,
- * then another: a peek offset passes over such a message.  "pipe3" expects
+ * then another: a peek offset passes over such a message. "inotify" has an
+ * event queued, which it never reads.  "pipe3" expects
  * the harness to hand it a pipe on fd 3 whose other end lives elsewhere;
  * "plain" holds nothing (the harness stops or traces it instead).
  * Before "ready" the subject prints what roam should name:
@@ -132,8 +133,13 @@ static void setup(void)
 		SUBJ_CHECK(send(pfd[1], "b", 1, 0) == 1, "send: %s", strerror(errno));
 		fd = pfd[0];
 	} else if (is("inotify")) {
+		char made[PATH_MAX];
+
 		fd = inotify_init1(IN_CLOEXEC);
 		SUBJ_SYS(fd);
+		SUBJ_SYS(inotify_add_watch(fd, subj.dir, IN_CREATE));
+		subj_path(made, sizeof(made), "inotify-made");
+		SUBJ_SYS(open(made, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));  /* an event it never reads */
 	} else if (is("epoll-lost")) {
 		struct epoll_event ev = { .events = EPOLLIN };
 

@@ -157,7 +157,8 @@ struct sample {
 	uint8_t auxv[32];
 
 	Roamimg__Files files;
-	Roamimg__Fd fd[12], *fdp[12];
+	Roamimg__Fd fd[13], *fdp[13];
+	Roamimg__InotifyWatch iw[2], *iwp[2];
 	Roamimg__TimerFd timer;
 	Roamimg__EpollWatch watch[2], *watchp[2];
 
@@ -446,9 +447,19 @@ static void sample_init(struct sample *s, int codec)
 	}
 	s->fd[10].has_sock_queued = 1;
 	s->fd[10].sock_queued = (ProtobufCBinaryData){6, (uint8_t *)"queued"};
-	for (int i = 0; i < 12; i++)
+	sample_fd(&s->fd[12], 12, ROAMIMG__FD_KIND__FD_INOTIFY, 11, NULL);
+	for (int i = 0; i < 2; i++) {
+		s->iw[i] = (Roamimg__InotifyWatch)ROAMIMG__INOTIFY_WATCH__INIT;
+		s->iwp[i] = &s->iw[i];
+		s->iw[i].wd = 2 + 3 * i;
+		s->iw[i].mask = 0x300;
+		s->iw[i].path = (char *)(i ? "/tmp/work/in" : "/tmp/work");
+	}
+	s->fd[12].n_inotify = 2;
+	s->fd[12].inotify = s->iwp;
+	for (int i = 0; i < 13; i++)
 		s->fdp[i] = &s->fd[i];
-	s->files.n_fds = 12;
+	s->files.n_fds = 13;
 	s->files.fds = s->fdp;
 
 	s->threads = (Roamimg__Threads)ROAMIMG__THREADS__INIT;

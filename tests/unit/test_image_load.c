@@ -69,7 +69,7 @@ static void test_sample_loads(void **state)
 		assert_int_equal(ld.process->pid, 4242);
 		assert_string_equal(ld.process->cwd, "/tmp/work");
 		assert_int_equal(ld.mm->n_vmas, 5);
-		assert_int_equal(ld.files->n_fds, 12);
+		assert_int_equal(ld.files->n_fds, 13);
 		assert_int_equal(ld.threads->n_threads, 2);
 		assert_int_equal(ld.platform->vdso_hash.len, 16);
 		/* Per mapping: exe 0, heap 5 copies of 4 pages, shm 1 zero page, stack 1, vdso 0. */
@@ -420,12 +420,15 @@ static void test_metadata_checks(void **state)
 	EXPECT_DECODE(FI, s.fd[4].fd = 3, s.fd[4].fd = 4);
 	EXPECT_DECODE(FI, s.fd[4].kind = 0, s.fd[4].kind = ROAMIMG__FD_KIND__FD_DIR);
 	EXPECT_DECODE(FI, s.fd[4].fd = 1u << 31, s.fd[4].fd = 4);
-	EXPECT_DECODE(FI, s.fd[4].kind = 11, s.fd[4].kind = ROAMIMG__FD_KIND__FD_DIR);
+	EXPECT_DECODE(FI, s.fd[4].kind = 12, s.fd[4].kind = ROAMIMG__FD_KIND__FD_DIR);
 	EXPECT_DECODE(FI, s.fd[8].timer = NULL, s.fd[8].timer = &s.timer);
 	EXPECT_DECODE(FI, s.fd[10].has_pair_id = 0, s.fd[10].has_pair_id = 1);
 	EXPECT_DECODE(FI, s.fd[11].pair_end = 2, s.fd[11].pair_end = 1);
 	EXPECT_DECODE(FI, s.fd[11].has_sock_type = 0, s.fd[11].has_sock_type = 1);
 	EXPECT_DECODE(FI, s.watch[1].fd = 1u << 30, s.watch[1].fd = 10);
+	EXPECT_DECODE(FI, s.iw[1].wd = 2, s.iw[1].wd = 5);
+	EXPECT_DECODE(FI, s.iw[0].wd = 0, s.iw[0].wd = 2);
+	EXPECT_DECODE(FI, s.iw[1].path = (char *)"relative", s.iw[1].path = (char *)"/tmp/work/in");
 	/* threads */
 	EXPECT_DECODE(TH, s.threads.n_threads = 0, s.threads.n_threads = 2);
 	EXPECT_DECODE(TH, s.th[1].tid = 4242, s.th[1].tid = 4243);
