@@ -24,6 +24,7 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -456,9 +457,41 @@ static int open_mount_of(const struct ckpt *c, unsigned long sdev)
 	return fd;
 }
 
+/* Without CAP_DAC_READ_SEARCH: the watched inode among what the process
+ * holds open (tail -f holds the file it follows) or works in, by /proc;
+ * its path into path. 0, or -ENOENT. */
+static int held_path(const struct ckpt *c, dev_t dev, unsigned long ino, char *path, size_t cap)
+{
+	int *fds, rc = -ENOENT;
+	size_t n;
+	char name[32];
+	struct stat st;
+
+	if (fstatat(c->procfd, "cwd", &st, 0) == 0 && st.st_dev == dev && st.st_ino == ino) {
+		ssize_t l = readlinkat(c->procfd, "cwd", path, cap - 1);
+		if (l > 0)
+			return path[l] = '\0', 0;
+	}
+	if (proc_list_fds(c->procfd, &fds, &n) < 0)
+		return -ENOENT;
+	for (size_t i = 0; i < n && rc; i++) {
+		snprintf(name, sizeof(name), "fd/%d", fds[i]);
+		if (fstatat(c->procfd, name, &st, 0) < 0 || st.st_dev != dev || st.st_ino != ino)
+			continue;
+		ssize_t l = readlinkat(c->procfd, name, path, cap - 1);
+		if (l > 0) {
+			path[l] = '\0';
+			rc = 0;
+		}
+	}
+	free(fds);
+	return rc;
+}
+
 /* The path of what one inotify watch watches: its file handle opened on its
  * filesystem (open_by_handle_at, which takes CAP_DAC_READ_SEARCH), named
- * by /proc. */
+ * by /proc; without that capability, a file or directory the process holds
+ * open with the watch's inode. */
 static int watch_path(struct ckpt *c, const struct fd_view *f, const char *line, Roamimg__InotifyWatch *w)
 {
 	unsigned long sdev, ino;
@@ -482,13 +515,17 @@ static int watch_path(struct ckpt *c, const struct fd_view *f, const char *line,
 	if ((mnt = open_mount_of(c, sdev)) < 0)
 		return roam_fail(c->err, -ROAM_E_REFUSED, "inotify on fd %d: the filesystem of watch %d is not mounted",
 				 f->fd, wd);
-	fd = open_by_handle_at(mnt, &fh.h, O_PATH | O_CLOEXEC);
-	if (fd < 0)
-		rc = roam_fail(c->err, -ROAM_E_REFUSED, "inotify on fd %d: what watch %d watches cannot be found (%s%s)",
-			       f->fd, wd, strerror(errno), errno == EPERM ? ": needs CAP_DAC_READ_SEARCH" : "");
 	char link[64], path[PATH_MAX];
 	struct stat st;
 	ssize_t l = -1;
+	fd = open_by_handle_at(mnt, &fh.h, O_PATH | O_CLOEXEC);
+	if (fd < 0 && errno == EPERM && held_path(c, makedev(sdev >> 20, sdev & 0xfffff), ino, path, sizeof(path)) == 0)
+		fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		rc = roam_fail(c->err, -ROAM_E_REFUSED, "inotify on fd %d: what watch %d watches cannot be found (%s%s)",
+			       f->fd, wd, strerror(errno),
+			       errno == EPERM ? ": naming a file the process does not hold open needs CAP_DAC_READ_SEARCH"
+					      : "");
 	if (rc == 0) {
 		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 		l = readlink(link, path, sizeof(path) - 1);

@@ -28,7 +28,9 @@
  *   an inotify watching a directory under wd 2 (wd 1 was removed): its
  *     watch list stays, and at the end a file made and removed there comes
  *     as IN_CREATE and IN_DELETE under that wd (no event waits in it before:
- *     a checkpoint refuses an inotify with events queued)
+ *     a checkpoint refuses an inotify with events queued). The directory is
+ *     held open too, as by a program that lists what it watches: how a
+ *     checkpoint without CAP_DAC_READ_SEARCH names it
  *   every descriptor's status flags and close-on-exec unchanged
  * Worker threads (-t N) check flags and the epoll concurrently.
  */
@@ -49,6 +51,7 @@
 
 static int efd, efd_dup, semfd, sigfd, tper, tlong, texp, treal, ep, lt[2], sp[2], dp[2], qp[2], kp[2], ino, ino_wd;
 static char ino_dir[PATH_MAX];
+static int ino_dirfd;
 static uint64_t counter = 5, per_ticks;
 static int64_t tlong_left = INT64_MAX;
 static unsigned round_;
@@ -404,6 +407,7 @@ int main(int argc, char **argv)
 	SUBJ_SYS(first);
 	SUBJ_SYS(inotify_rm_watch(ino, first));
 	SUBJ_SYS(ino_wd = inotify_add_watch(ino, ino_dir, IN_CREATE | IN_DELETE));
+	SUBJ_SYS(ino_dirfd = open(ino_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 	SUBJ_CHECK(ino_wd != first, "inotify gave wd %d again", ino_wd);
 	char drain[4096];
 	subj_sleep_ms(20);
