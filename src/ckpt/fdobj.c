@@ -57,7 +57,7 @@ int ckpt_classify_anon(struct ckpt *c, struct fd_view *f, const char *name)
 	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++)
 		if (is_anon(f, made[i].name))
 			return f->kind = made[i].kind, 0;
-	/* io_uring, inotify, userfaultfd, pidfd...: named as the kernel does. */
+	/* io_uring, fanotify, userfaultfd, pidfd...: named as the kernel does. */
 	snprintf(what, sizeof(what), "%s", name[0] == '[' ? name + 1 : name);
 	what[strcspn(what, "]")] = '\0';
 	return roam_fail(c->err, -ROAM_E_REFUSED, "%s on fd %d", what, f->fd);
