@@ -306,6 +306,20 @@ static int peek_stream(struct ckpt *c, const struct fd_view *f, int s, Roamimg__
 	return 0;
 }
 
+/* A descriptor of our own on the process's open file description fd
+ * (pidfd_getfd), or -errno. */
+static int copy_fd(const struct ckpt *c, int fd)
+{
+	int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0), s;
+
+	if (pidfd < 0)
+		return -errno;
+	s = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	s = s < 0 ? -errno : s;
+	close(pidfd);
+	return s;
+}
+
 /* Whether msgs are all the queue holds: the kernel charges every queued
  * message to its sender's send buffer (SIOCOUTQ), so the peer's charge
  * must equal what the same messages cost a new pair. A peek offset skips
@@ -313,10 +327,10 @@ static int peek_stream(struct ckpt *c, const struct fd_view *f, int s, Roamimg__
  * walk can miss one; this is how it shows. */
 static int messages_complete(struct ckpt *c, const struct fd_view *f, const ProtobufCBinaryData *msgs, size_t n)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0), peer = -1, pair[2] = { -1, -1 }, big = 1 << 30;
+	int peer = copy_fd(c, f->peer_fd), pair[2] = { -1, -1 }, big = 1 << 30;
 	int charged = -1, replica = -2;
 
-	if (pidfd >= 0 && (peer = (int)syscall(SYS_pidfd_getfd, pidfd, f->peer_fd, 0)) >= 0 &&
+	if (peer >= 0 &&
 	    ioctl(peer, SIOCOUTQ, &charged) == 0 && socketpair(AF_UNIX, f->sock.type | SOCK_CLOEXEC, 0, pair) == 0) {
 		setsockopt(pair[1], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big));
 		size_t i = 0;
@@ -330,8 +344,6 @@ static int messages_complete(struct ckpt *c, const struct fd_view *f, const Prot
 			close(pair[k]);
 	if (peer >= 0)
 		close(peer);
-	if (pidfd >= 0)
-		close(pidfd);
 	return charged == replica;
 }
 
@@ -393,13 +405,11 @@ static int peek_messages(struct ckpt *c, const struct fd_view *f, int s, Roamimg
  * program set would skip part of the queue. */
 static int collect_sockpair(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0), s = -1, rc = 0, v;
+	int s = copy_fd(c, f->fd), rc = 0, v;
 	socklen_t vl = sizeof(v);
 
-	if (pidfd < 0 || (s = (int)syscall(SYS_pidfd_getfd, pidfd, f->fd, 0)) < 0) {
-		rc = roam_fail(c->err, -errno, "copying the socket on fd %d", f->fd);
-		goto out;
-	}
+	if (s < 0)
+		return roam_fail(c->err, s, "copying the socket on fd %d", f->fd);
 	d->has_sock_type = d->has_pair_id = d->has_pair_end = 1;
 	d->sock_type = (uint32_t)f->sock.type;
 	d->pair_id = f->st.st_ino < f->sock.peer ? f->st.st_ino : f->sock.peer;
@@ -422,10 +432,7 @@ static int collect_sockpair(struct ckpt *c, const struct fd_view *f, Roamimg__Fd
 	else
 		rc = peek_messages(c, f, s, d);
 out:
-	if (s >= 0)
-		close(s);
-	if (pidfd >= 0)
-		close(pidfd);
+	close(s);
 	return rc;
 }
 
@@ -561,18 +568,16 @@ static int cmp_wd(const void *a, const void *b)
 /* Every watch, by wd. Events already queued would be lost: refused. */
 static int collect_inotify(struct ckpt *c, const struct fd_view *f, const char *text, Roamimg__Fd *d)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0), s = -1, queued = 0, rc = 0;
+	int s = copy_fd(c, f->fd), queued = 0, rc = 0;
 	size_t n = 0;
 
-	if (pidfd < 0 || (s = (int)syscall(SYS_pidfd_getfd, pidfd, f->fd, 0)) < 0 || ioctl(s, FIONREAD, &queued) < 0)
-		rc = roam_fail(c->err, -errno, "reading the inotify on fd %d", f->fd);
+	if (s < 0 || ioctl(s, FIONREAD, &queued) < 0)
+		rc = roam_fail(c->err, s < 0 ? s : -errno, "reading the inotify on fd %d", f->fd);
 	else if (queued > 0)
 		rc = roam_fail(c->err, -ROAM_E_REFUSED, "inotify on fd %d (%d bytes of events not read yet)", f->fd,
 			       queued);
 	if (s >= 0)
 		close(s);
-	if (pidfd >= 0)
-		close(pidfd);
 	for (const char *p = text; rc == 0 && (p = strstr(p, "inotify wd:")); p++)
 		n++;
 	d->inotify = rc == 0 ? arena_alloc(&c->arena, (n ? n : 1) * sizeof(*d->inotify)) : NULL;
