@@ -301,72 +301,34 @@ static int collect_itimers(struct ckpt *c, struct remote *r, uint64_t scratch)
 	return 0;
 }
 
-/* The next timer of /proc/PID/timers at *p, whose blocks read
- *   ID: 3 / signal: 10/00000000000000a0 / notify: signal/tid.1234 / ClockID: 1
- * 1 when one was read. */
-static const char *timer_block(const char *text, const char *from)
-{
-	const char *at = from;
-
-	while ((at = strstr(at, "ID: ")) && at != text && at[-1] != '\n')
-		at += 4;  /* "ClockID: " */
-	return at;
-}
-
-static int next_posix_timer(const char *text, const char **p, Roamimg__PosixTimer *t)
-{
-	const char *at = timer_block(text, *p);
-	char how[16] = "", whom[8] = "";
-	int id, signo, target, clock;
-	unsigned long long value;
-
-	if (!at)
-		return 0;
-	if (sscanf(at, "ID: %d signal: %d/%llx notify: %15[a-z]/%7[a-z].%d ClockID: %d", &id, &signo, &value, how,
-		   whom, &target, &clock) != 7)
-		return -EPROTO;
-	*p = at + 4;
-	t->id = id;
-	t->signo = signo;
-	t->sigev_value = value;
-	t->clockid = clock;
-	t->notify = !strcmp(how, "none") ? SIGEV_NONE : SIGEV_SIGNAL;
-	if (!strcmp(whom, "tid")) {
-		t->notify |= SIGEV_THREAD_ID;
-		t->has_tid = 1;
-		t->tid = target;
-	}
-	return 1;
-}
-
 /* POSIX timers: their settings from /proc, the time left by timer_gettime
  * in the process. */
 static int collect_posix_timers(struct ckpt *c, struct remote *r, uint64_t scratch)
 {
 	Roamimg__Process *p = c->process;
-	char *text;
-	const char *at;
-	size_t n = 0;
+	struct proc_posix_timer *v;
+	size_t n;
 	long ret;
-	int rc;
+	int rc = proc_read_posix_timers(c->procfd, &v, &n);
 
-	if (proc_read_file(c->procfd, "timers", &text, NULL) < 0)
-		return 0;  /* a kernel without POSIX timers has none */
-	for (at = text; (at = timer_block(text, at)); at += 4)
-		n++;
+	if (rc < 0)
+		return roam_fail(c->err, rc, "reading the POSIX timers of pid %d", c->pid);
 	p->posix_timers = arena_alloc(&c->arena, (n ? n : 1) * sizeof(*p->posix_timers));
 	rc = p->posix_timers ? 0 : -ENOMEM;
-	for (at = text; rc == 0 && p->n_posix_timers < n;) {
+	for (size_t i = 0; rc == 0 && i < n; i++) {
 		Roamimg__PosixTimer *t = ARENA_NEW(c, Roamimg__PosixTimer, roamimg__posix_timer__init);
 		uint64_t its[4];  /* struct itimerspec: interval {sec, nsec}, value {sec, nsec} */
 		if (!t) {
 			rc = -ENOMEM;
 			break;
 		}
-		if ((rc = next_posix_timer(text, &at, t)) <= 0) {
-			rc = rc ? roam_fail(c->err, rc, "reading the POSIX timers of pid %d", c->pid) : 0;
-			break;
-		}
+		t->id = v[i].id;
+		t->signo = v[i].signo;
+		t->clockid = v[i].clockid;
+		t->notify = v[i].notify;
+		t->sigev_value = v[i].sigev_value;
+		t->has_tid = (v[i].notify & SIGEV_THREAD_ID) != 0;
+		t->tid = v[i].tid;
 		rc = remote_syscall(r, &ret, SYS_timer_gettime, t->id, (long)scratch, 0, 0, 0, 0);
 		if (rc == 0 && ret < 0)
 			rc = (int)ret;
@@ -378,7 +340,7 @@ static int collect_posix_timers(struct ckpt *c, struct remote *r, uint64_t scrat
 		t->value_ns = its[2] * 1000000000ull + its[3];
 		p->posix_timers[p->n_posix_timers++] = t;
 	}
-	free(text);
+	free(v);
 	return rc;
 }
 

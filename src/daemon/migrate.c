@@ -844,9 +844,13 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	mig_clocks_of(j->pid, &p.clock_mono, &p.clock_boot);
 	{
 		int pfd = proc_open(j->pid);
-		int n = pfd >= 0 ? proc_count_posix_timers(pfd) : 0;
-		if (pfd >= 0)
+		struct proc_posix_timer *timers = NULL;
+		size_t n = 0;
+		if (pfd >= 0) {
+			proc_read_posix_timers(pfd, &timers, &n);
 			close(pfd);
+		}
+		free(timers);
 		p.has_posix_timers = n > 0;
 		p.posix_timers = (uint32_t)n;
 	}

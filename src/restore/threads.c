@@ -16,6 +16,7 @@
 #include "restore/internal.h"
 #include "sys/clock.h"
 #include "sys/mem.h"
+#include "sys/proc.h"
 
 #include <errno.h>
 #include <linux/sched.h>
@@ -100,12 +101,6 @@ static int restore_sigactions(struct restore *r)
 	}
 	return 0;
 }
-
-#ifndef PR_TIMER_CREATE_RESTORE_IDS
-#define PR_TIMER_CREATE_RESTORE_IDS 77
-#define PR_TIMER_CREATE_RESTORE_IDS_OFF 0
-#define PR_TIMER_CREATE_RESTORE_IDS_ON 1
-#endif
 
 /* The current id of the thread that had tid in the image. */
 static pid_t live_tid(const struct restore *r, pid_t tid)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,24 +486,56 @@ int proc_keep_pids_free(const int32_t *ids, size_t n)
 	return rc;
 }
 
-int proc_count_posix_timers(int dirfd)
+/* Each timer is a block of four lines:
+ *   ID: 3 / signal: 10/00000000000000a0 / notify: signal/tid.1234 / ClockID: 1 */
+int proc_read_posix_timers(int dirfd, struct proc_posix_timer **out, size_t *n)
 {
+	struct proc_posix_timer *v = NULL;
+	size_t cnt = 0, cap = 0;
 	char *text;
-	int n = 0;
+	int rc = 0;
 
+	*out = NULL;
+	*n = 0;
 	if (proc_read_file(dirfd, "timers", &text, NULL) < 0)
-		return 0;
-	/* A block per timer, each opening with "ID: " (not "ClockID: "). */
-	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		n += !strncmp(p, "ID: ", 4);
+		return 0;  /* a kernel without POSIX timers has none */
+	for (const char *p = text; p && *p && rc == 0; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		char how[16], whom[8];
+		int target;
+		struct proc_posix_timer t = { 0 };
+		unsigned long long value;
+		if (strncmp(p, "ID: ", 4))
+			continue;  /* the block's other lines ("ClockID: " too) */
+		if (sscanf(p, "ID: %d signal: %d/%llx notify: %15[a-z]/%7[a-z].%d ClockID: %d", &t.id, &t.signo, &value,
+			   how, whom, &target, &t.clockid) != 7) {
+			rc = -EPROTO;
+			break;
+		}
+		t.sigev_value = value;
+		t.notify = !strcmp(how, "none") ? SIGEV_NONE : SIGEV_SIGNAL;
+		if (!strcmp(whom, "tid")) {
+			t.notify |= SIGEV_THREAD_ID;
+			t.tid = target;
+		}
+		if (cnt == cap) {
+			struct proc_posix_timer *more = realloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+			if (!more) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = more;
+		}
+		v[cnt++] = t;
+	}
 	free(text);
-	return n;
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
 }
-
-#ifndef PR_TIMER_CREATE_RESTORE_IDS
-#define PR_TIMER_CREATE_RESTORE_IDS 77
-#define PR_TIMER_CREATE_RESTORE_IDS_GET 2
-#endif
 
 int proc_timer_ids_restorable(void)
 {

@@ -68,11 +68,26 @@ int proc_list_tasks(int dirfd, pid_t **out, size_t *n);
  * (ns_last_pid): -errno otherwise. A best effort, since any other process
  * may fork meanwhile. */
 int proc_keep_pids_free(const int32_t *ids, size_t n);
-/* Number of POSIX timers (timer_create) the process holds, from
- * /proc/PID/timers; 0 where the kernel shows none. */
-int proc_count_posix_timers(int dirfd);
-/* Whether this kernel makes a POSIX timer under the id it is asked for
- * (prctl PR_TIMER_CREATE_RESTORE_IDS, Linux 6.17+), as restore needs. */
+/* A POSIX timer (timer_create) as /proc/PID/timers shows it. */
+struct proc_posix_timer {
+	int id, signo, clockid;
+	int notify;             /* SIGEV_SIGNAL or SIGEV_NONE, | SIGEV_THREAD_ID */
+	pid_t tid;              /* SIGEV_THREAD_ID: the thread it signals */
+	uint64_t sigev_value;
+};
+/* The process's POSIX timers (none where the kernel shows none); -EPROTO
+ * when the file does not read as expected. */
+int proc_read_posix_timers(int dirfd, struct proc_posix_timer **out, size_t *n);
+
+/* prctl PR_TIMER_CREATE_RESTORE_IDS (Linux 6.17+): timer_create takes the
+ * id it is asked for, as restore needs. Newer than the installed headers. */
+#ifndef PR_TIMER_CREATE_RESTORE_IDS
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#define PR_TIMER_CREATE_RESTORE_IDS_OFF 0
+#define PR_TIMER_CREATE_RESTORE_IDS_ON 1
+#define PR_TIMER_CREATE_RESTORE_IDS_GET 2
+#endif
+/* Whether this kernel has it. */
 int proc_timer_ids_restorable(void);
 /* Number of children of all the process's threads; *first gets one. */
 int proc_count_children(int dirfd, pid_t *first);
