@@ -40,13 +40,9 @@ PY=/usr/bin/python3
 NODE=$(command -v node || command -v nodejs) || die "no node (scripts/deps.sh installs Debian's nodejs)"
 
 [ "$(id -u)" -eq 0 ] || die "needs root (CRIU dumps with ptrace and restores PIDs)"
-CRIU=${CRIU:-$("$here/criu/build.sh")} || die "no CRIU"
-[ -x "$CRIU" ] || die "CRIU '$CRIU' is not executable"
+find_criu
 SHM=$(mktemp -d /dev/shm/roam-loops.XXXXXX) || die "mktemp on /dev/shm"
-mkdir -p "$OUT"
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-TSV=$OUT/loops-$stamp.tsv
-MD=$OUT/loops-$stamp.md
+out_files loops
 prog_pid=""
 cleanup() {
 	[ -n "$prog_pid" ] && kill -KILL "$prog_pid" 2>/dev/null

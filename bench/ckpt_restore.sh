@@ -54,16 +54,12 @@ PY=/usr/bin/python3
 
 [ "$(id -u)" -eq 0 ] || die "needs root (CRIU dumps with ptrace and restores PIDs)"
 [ -x "$SUBJECT" ] && [ -x "$FLOOR" ] || die "build first: make (in $root)"
-CRIU=${CRIU:-$("$here/criu/build.sh")} || die "no CRIU"
-[ -x "$CRIU" ] || die "CRIU '$CRIU' is not executable"
+find_criu
 
 # Images and the subjects' files live on tmpfs: the figures are about the
 # tools, not the disk.
 SHM=$(mktemp -d /dev/shm/roam-bench.XXXXXX) || die "mktemp on /dev/shm"
-mkdir -p "$OUT"
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-TSV=$OUT/ckpt-$stamp.tsv
-MD=$OUT/ckpt-$stamp.md
+out_files ckpt
 
 subject_pid=""
 cleanup() {

@@ -9,6 +9,8 @@
 #   img_bytes DIR                the bytes of the image files under DIR
 #   runs_for SIZE                measured runs for SIZE ($RUNS, $RUNS_BIG at 1 GiB)
 #   bench_renice SCRIPT ARGS...  runs the benchmark again at nice $BENCH_NICE, once
+#   find_criu                    CRIU: $CRIU, or the one bench/criu/build.sh builds
+#   out_files NAME               stamp, TSV and MD: $OUT/NAME-<UTC stamp>.tsv and .md
 
 die() { echo "$BENCH: $*" >&2; exit 1; }
 log() { echo "$BENCH: $*" >&2; }
@@ -64,4 +66,16 @@ bench_renice() {
 	if [ -n "$BENCH_NICE" ] && [ -z "${ROAM_BENCH_NICED:-}" ]; then
 		ROAM_BENCH_NICED=1 exec nice -n "$BENCH_NICE" "$@"
 	fi
+}
+
+find_criu() {
+	CRIU=${CRIU:-$("$here/criu/build.sh")} || die "no CRIU"
+	[ -x "$CRIU" ] || die "CRIU '$CRIU' is not executable"
+}
+
+out_files() {
+	mkdir -p "$OUT"
+	stamp=$(date -u +%Y%m%dT%H%M%SZ)
+	TSV=$OUT/$1-$stamp.tsv
+	MD=$OUT/$1-$stamp.md
 }

@@ -90,8 +90,7 @@ PORT=7171
 
 [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, CRIU)"
 [ -x "$SUBJECT" ] && [ -x "$FLOOR" ] || die "build first: make (in $root)"
-CRIU=${CRIU:-$("$here/criu/build.sh")} || die "no CRIU"
-[ -x "$CRIU" ] || die "CRIU '$CRIU' is not executable"
+find_criu
 
 # The subject's report and stop file must be seen from both hosts (each
 # roamd host has its own /tmp): /var/tmp. Images live on tmpfs.
@@ -99,10 +98,7 @@ MWORK=$(mktemp -d /var/tmp/roam-mig.XXXXXX) || die "mktemp in /var/tmp"
 chmod 755 "$MWORK"
 SHM=$(mktemp -d /dev/shm/roam-mig.XXXXXX) || die "mktemp on /dev/shm"
 . "$here/migrate_net.sh"
-mkdir -p "$OUT"
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-TSV=$OUT/migrate-$stamp.tsv
-MD=$OUT/migrate-$stamp.md
+out_files migrate
 
 # Runs happen in background subshells (run, below): the processes they start are
 # noted in $MWORK/pids, so that an interrupted run leaves none behind.
