@@ -2,7 +2,8 @@
  * File descriptors. Supported: regular files, directories, memory character
  * devices (/dev/null, /dev/urandom...), pipes whose both ends are in the
  * process (with the bytes queued in them), the objects of fdobj.c (eventfd,
- * signalfd, timerfd, epoll, socket pairs), and anything on fds 0-2, which
+ * signalfd, timerfd, epoll, socket pairs), the file locks held through
+ * files and directories (flock, POSIX and OFD), and anything on fds 0-2, which
  * restore rebinds to its own stdio when it cannot reopen it. Descriptors that
  * share one open file description (dup, 2>&1) are found with kcmp and keep
  * sharing it after restore.
@@ -30,8 +31,6 @@ static int classify_fd(struct ckpt *c, struct fd_view *f)
 {
 	const char *l = f->link;
 
-	if (f->info.locks)
-		return roam_fail(c->err, -ROAM_E_REFUSED, "file lock on fd %d (%s)", f->fd, l);
 	if (!strncmp(l, "anon_inode:", 11))
 		return ckpt_classify_anon(c, f, l + 11);
 	if (S_ISSOCK(f->st.st_mode) || !strncmp(l, "socket:", 7))
@@ -133,12 +132,64 @@ static int check_pipes(struct ckpt *c, struct fd_view *v, size_t n)
 	return 0;
 }
 
+/*
+ * The locks held through f, read again from its fdinfo: flock and OFD locks
+ * of its open file description, the process's POSIX locks taken through it.
+ * Files and directories only, and no lease (its break is the kernel's
+ * business with another process). With d, into d->locks.
+ */
+static int read_locks(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d)
+{
+	static const Roamimg__LockKind kinds[] = {
+		[PROC_LOCK_FLOCK] = ROAMIMG__LOCK_KIND__LOCK_FLOCK,
+		[PROC_LOCK_POSIX] = ROAMIMG__LOCK_KIND__LOCK_POSIX,
+		[PROC_LOCK_OFD] = ROAMIMG__LOCK_KIND__LOCK_OFD,
+	};
+	struct proc_lock *v;
+	size_t n;
+	int rc;
+
+	if (f->kind != ROAMIMG__FD_KIND__FD_REG && f->kind != ROAMIMG__FD_KIND__FD_DIR)
+		return roam_fail(c->err, -ROAM_E_REFUSED, "file lock on fd %d (%s), which is not a file", f->fd,
+				 f->link);
+	if ((rc = proc_read_locks(c->procfd, f->fd, &v, &n)) < 0)
+		return roam_fail(c->err, rc, "reading the locks of fd %d", f->fd);
+	if (d && n && !(d->locks = arena_alloc(&c->arena, n * sizeof(*d->locks))))
+		rc = -ENOMEM;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (v[i].kind == PROC_LOCK_OTHER) {
+			rc = roam_fail(c->err, -ROAM_E_REFUSED, "%s on fd %d (%s)",
+				       !strcmp(v[i].what, "LEASE") ? "file lease" : !strcmp(v[i].what, "DELEG") ? "delegation"
+					       : "file lock of an unknown kind", f->fd, f->link);
+			break;
+		}
+		if (!d)
+			continue;
+		Roamimg__FileLock *l = ARENA_NEW(c, Roamimg__FileLock, roamimg__file_lock__init);
+		if (!l) {
+			rc = -ENOMEM;
+			break;
+		}
+		l->kind = kinds[v[i].kind];
+		l->write = v[i].write != 0;
+		l->start = v[i].start;
+		l->has_end = v[i].end != UINT64_MAX;
+		l->end = l->has_end ? v[i].end : 0;
+		d->locks[d->n_locks++] = l;
+	}
+	free(v);
+	return rc;
+}
+
 static int classify_all(struct ckpt *c, struct fd_view **out, size_t *n)
 {
 	int rc = read_views(c, out, n);
 
 	for (size_t i = 0; rc == 0 && i < *n; i++)
 		rc = classify_fd(c, &(*out)[i]);
+	for (size_t i = 0; rc == 0 && i < *n; i++)
+		if ((*out)[i].info.locks)
+			rc = read_locks(c, &(*out)[i], NULL);
 	if (rc == 0)
 		rc = check_pipes(c, *out, *n);
 	if (rc == 0)
@@ -361,6 +412,10 @@ int ckpt_collect_files(struct ckpt *c)
 		if (f->kind >= ROAMIMG__FD_KIND__FD_EVENTFD && leader[i] < i)
 			same_object(d, fds[leader[i]]);
 		else if (f->kind >= ROAMIMG__FD_KIND__FD_EVENTFD && (rc = ckpt_collect_object(c, f, d)) < 0)
+			goto out;
+		/* Locks belong to the description (POSIX ones to the process, on
+		 * its file): every descriptor of it shows them, the first keeps them. */
+		if (f->info.locks && leader[i] == i && (rc = read_locks(c, f, d)) < 0)
 			goto out;
 		if (f->kind == ROAMIMG__FD_KIND__FD_CHR) {
 			d->has_rdev = 1;

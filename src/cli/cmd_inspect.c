@@ -377,6 +377,22 @@ static void describe_object(FILE *out, const Roamimg__Fd *d)
 	}
 }
 
+/* " (POSIX write lock 10-19)", " (flock read lock)", " (OFD read lock 100-EOF)". */
+static void describe_lock(FILE *out, const Roamimg__FileLock *l)
+{
+	const char *kind = l->kind == ROAMIMG__LOCK_KIND__LOCK_FLOCK ? "flock"
+			   : l->kind == ROAMIMG__LOCK_KIND__LOCK_POSIX ? "POSIX"
+			   : l->kind == ROAMIMG__LOCK_KIND__LOCK_OFD   ? "OFD"
+								       : "?";
+
+	fprintf(out, " (%s %s lock", kind, l->write ? "write" : "read");
+	if (l->kind != ROAMIMG__LOCK_KIND__LOCK_FLOCK && l->has_end)
+		fprintf(out, " %" PRIu64 "-%" PRIu64, l->start, l->end);
+	else if (l->kind != ROAMIMG__LOCK_KIND__LOCK_FLOCK)
+		fprintf(out, " %" PRIu64 "-EOF", l->start);
+	fputc(')', out);
+}
+
 static void describe_files(FILE *out, const Roamimg__Files *fl)
 {
 	fprintf(out, "\nfiles (%zu)\n  %-5s %-8s %-5s %-22s %10s  %s\n", fl->n_fds, "FD", "KIND", "FILE", "FLAGS",
@@ -405,6 +421,8 @@ static void describe_files(FILE *out, const Roamimg__Files *fl)
 			fprintf(out, " (dev %u:%u)", major(d->rdev), minor(d->rdev));
 		if (d->has_task_tid)
 			fprintf(out, " (thread %d's own)", d->task_tid);
+		for (size_t k = 0; k < d->n_locks; k++)
+			describe_lock(out, d->locks[k]);
 		fputc('\n', out);
 	}
 }

@@ -82,7 +82,7 @@ void mig_files_free(struct file_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static int files_add(struct file_list *l, const char *path, bool write)
+static int files_add(struct file_list *l, const char *path, bool write, bool locked)
 {
 	struct stat st;
 	uint64_t size;
@@ -92,6 +92,8 @@ static int files_add(struct file_list *l, const char *path, bool write)
 		if (!strcmp(l->path[i], path)) {
 			l->v[i].write |= write;
 			l->v[i].has_write = l->v[i].write;
+			l->v[i].locked |= locked;
+			l->v[i].has_locked = l->v[i].locked;
 			return 0;
 		}
 	/* Deleted, not a file, or a kernel file (/proc/self/...): the engine
@@ -129,6 +131,8 @@ static int files_add(struct file_list *l, const char *path, bool write)
 	l->v[l->n].hash.len = 16;
 	l->v[l->n].has_write = write;
 	l->v[l->n].write = write;
+	l->v[l->n].has_locked = locked;
+	l->v[l->n].locked = locked;
 	l->n++;
 	return 0;
 }
@@ -148,7 +152,7 @@ int mig_files_of(pid_t pid, struct file_list *l)
 		if (!p || strstr(line, " (deleted)"))
 			continue;
 		p[strcspn(p, "\n")] = 0;
-		rc = files_add(l, p, false);
+		rc = files_add(l, p, false, false);
 	}
 	fclose(f);
 	if (rc < 0)
@@ -161,28 +165,19 @@ int mig_files_of(pid_t pid, struct file_list *l)
 	if (pfd < 0)
 		return pfd;
 	rc = proc_list_fds(pfd, &fds, &nfds);
-	close(pfd);
 	for (size_t i = 0; rc == 0 && i < nfds; i++) {
-		char target[PATH_MAX], info[128];
-		int fd = fds[i];
-		ssize_t n;
-		unsigned flags = 0;
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
-		n = readlink(path, target, sizeof(target) - 1);
-		if (n < 0)
+		char target[PATH_MAX];
+		struct proc_fdinfo info;
+		snprintf(path, sizeof(path), "fd/%d", fds[i]);
+		ssize_t n = readlinkat(pfd, path, target, sizeof(target) - 1);
+		if (n < 0 || proc_read_fdinfo(pfd, fds[i], &info) < 0)
 			continue;   /* closed meanwhile */
 		target[n] = 0;
 		if (target[0] != '/')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
-		if ((f = fopen(path, "re"))) {
-			while (fgets(info, sizeof(info), f))
-				if (sscanf(info, "flags: %o", &flags) == 1)
-					break;
-			fclose(f);
-		}
-		rc = files_add(l, target, (flags & O_ACCMODE) != O_RDONLY);
+		rc = files_add(l, target, (info.flags & O_ACCMODE) != O_RDONLY, info.locks > 0);
 	}
+	close(pfd);
 	free(fds);
 	return rc;
 }
@@ -408,6 +403,13 @@ void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, si
 		if (f->write && !shared) {
 			add_why(why, cap, "%s is open for writing and is not shared storage (roamd --shared)",
 				f->path);
+			continue;
+		}
+		/* The source holds the lock until the commit, the destination must
+		 * hold it before: on storage both see, never both at once. */
+		if (f->locked && shared) {
+			add_why(why, cap, "%s is locked by the process and is shared storage: a file lock cannot "
+				"pass from one host to another", f->path);
 			continue;
 		}
 		fd = open(f->path, O_RDONLY | O_CLOEXEC);

@@ -274,6 +274,21 @@ static int has_duplicate(uint32_t *v, size_t n)
 	return 0;
 }
 
+/* A lock is a file's or a directory's; a flock covers the whole file; a
+ * record lock's bytes fit fcntl's signed offsets. */
+static int check_lock(const Roamimg__Fd *d, const Roamimg__FileLock *l, struct img_fault *f)
+{
+	if (d->kind != ROAMIMG__FD_KIND__FD_REG && d->kind != ROAMIMG__FD_KIND__FD_DIR)
+		return fault(f, -IMG_ERR_DECODE, "file lock on a descriptor that is not a file");
+	if (l->kind < ROAMIMG__LOCK_KIND__LOCK_FLOCK || l->kind > ROAMIMG__LOCK_KIND__LOCK_OFD)
+		return fault(f, -IMG_ERR_DECODE, "file lock of unknown kind");
+	if (l->kind == ROAMIMG__LOCK_KIND__LOCK_FLOCK && (l->start || l->has_end))
+		return fault(f, -IMG_ERR_DECODE, "flock lock on a range");
+	if (l->start > INT64_MAX || (l->has_end && (l->end < l->start || l->end >= INT64_MAX)))
+		return fault(f, -IMG_ERR_DECODE, "file lock range out of order or out of range");
+	return 0;
+}
+
 static int check_files(const Roamimg__Files *fl, struct img_fault *f)
 {
 	uint32_t *nums = malloc((fl->n_fds ? fl->n_fds : 1) * sizeof(*nums));
@@ -300,6 +315,8 @@ static int check_files(const Roamimg__Files *fl, struct img_fault *f)
 		for (size_t w = 0; rc == 0 && w < d->n_watches; w++)
 			if (d->watches[w]->fd >= MAX_FD_NUMBER)
 				rc = fault(f, -IMG_ERR_DECODE, "epoll watch of a descriptor number out of range");
+		for (size_t k = 0; rc == 0 && k < d->n_locks; k++)
+			rc = check_lock(d, d->locks[k], f);
 		nums[i] = d->fd;
 	}
 	if (rc == 0 && has_duplicate(nums, fl->n_fds))

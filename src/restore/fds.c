@@ -12,7 +12,8 @@
  * its interval and the expirations not read, an inotify with its watches
  * under their wds, a socket pair with the bytes or messages queued at each
  * end, an epoll with its interest list (last, once every file it watches is
- * in place).
+ * in place). File locks are taken again at the very end of the restore
+ * (fds_make_locks), once nothing will close a descriptor any more.
  */
 #include "restore/internal.h"
 
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
@@ -545,4 +547,57 @@ int fds_open_one(struct fd_maker *m, const Roamimg__Fd *d, int high, long *out)
 
 	*out = fd;
 	return fd < 0 ? (int)fd : 0;
+}
+
+/* One lock through fd, never waiting: held elsewhere meanwhile, the restore
+ * fails naming it rather than take it later. */
+static int take_lock(struct fd_maker *m, const Roamimg__Fd *d, const Roamimg__FileLock *l)
+{
+	long v;
+
+	if (l->kind == ROAMIMG__LOCK_KIND__LOCK_FLOCK) {
+		v = m->sys(m, SYS_flock, d->fd, (l->write ? LOCK_EX : LOCK_SH) | LOCK_NB, 0, 0, 0, 0);
+	} else {
+		struct flock fl = {
+			.l_type = l->write ? F_WRLCK : F_RDLCK,
+			.l_whence = SEEK_SET,
+			.l_start = (off_t)l->start,
+			.l_len = l->has_end ? (off_t)(l->end - l->start + 1) : 0,
+		};
+		long a = put(m, &fl, sizeof(fl), d->fd);
+		if (a < 0)
+			return (int)a;
+		v = m->sys(m, SYS_fcntl, d->fd, l->kind == ROAMIMG__LOCK_KIND__LOCK_OFD ? F_OFD_SETLK : F_SETLK, a, 0,
+			   0, 0);
+	}
+	if (v >= 0)
+		return 0;
+	const char *kind = l->kind == ROAMIMG__LOCK_KIND__LOCK_FLOCK ? "flock"
+			   : l->kind == ROAMIMG__LOCK_KIND__LOCK_POSIX ? "POSIX"
+								       : "OFD";
+	char range[64] = "";
+	if (l->kind != ROAMIMG__LOCK_KIND__LOCK_FLOCK && l->has_end)
+		snprintf(range, sizeof(range), ", bytes %llu-%llu", (unsigned long long)l->start,
+			 (unsigned long long)l->end);
+	else if (l->kind != ROAMIMG__LOCK_KIND__LOCK_FLOCK)
+		snprintf(range, sizeof(range), ", bytes %llu to the end", (unsigned long long)l->start);
+	snprintf(m->what, sizeof(m->what), "fd %u (%s): its %s %s lock%s %s", d->fd, d->path ? d->path : "?",
+		 kind, l->write ? "write" : "read", range,
+		 v == -EAGAIN || v == -EACCES ? "is held by another process" : "could not be taken");
+	return (int)v;
+}
+
+int fds_make_locks(struct fd_maker *m, const Roamimg__Files *fs, const int kept[3])
+{
+	for (size_t i = 0; i < fs->n_fds; i++) {
+		const Roamimg__Fd *d = fs->fds[i];
+		if (d->fd <= 2 && kept[d->fd])
+			continue;
+		for (size_t k = 0; k < d->n_locks; k++) {
+			int rc = take_lock(m, d, d->locks[k]);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
 }

@@ -74,6 +74,9 @@ int restore_setup_late(struct restore *r);
 /* Opens the threads' own /proc files in their threads (restore_finish,
  * once the threads exist). */
 int restore_task_files(struct restore *r);
+/* The file locks of the image's descriptors (fds_make_locks), in the main
+ * thread, once every descriptor is in place for good. */
+int restore_file_locks(struct restore *r);
 /* fds.c */
 /* Runs the system calls that make descriptors in the new process: the
  * child's own (fd_maker_local) or remote ones in thread in. */
@@ -100,6 +103,12 @@ int fds_high(const Roamimg__Files *fs);
  * (kept[fd]) and the threads' own files; temporaries at >= fds_high.
  * 0, or -errno with m->what saying what failed. */
 int fds_make_all(struct fd_maker *m, const Roamimg__Files *fs, const int kept[3]);
+/* The file locks of fs, taken again through their descriptors (stdio the
+ * caller passed excepted: kept[fd]). Last, once nothing closes a
+ * descriptor any more: closing any descriptor of a file drops the
+ * process's POSIX locks on it. 0, or -errno with m->what saying which lock,
+ * and whether another process holds it. */
+int fds_make_locks(struct fd_maker *m, const Roamimg__Files *fs, const int kept[3]);
 /* d's file opened at its offset, at >= high. */
 int fds_open_one(struct fd_maker *m, const Roamimg__Fd *d, int high, long *out);
 /* mm.c */

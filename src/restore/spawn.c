@@ -447,6 +447,21 @@ int restore_task_files(struct restore *r)
 	return rc;
 }
 
+/* The file locks, once every descriptor is in place for good. */
+int restore_file_locks(struct restore *r)
+{
+	int kept[3];
+	struct fd_maker m;
+	int rc;
+
+	for (int k = 0; k < 3; k++)
+		kept[k] = r->opts.stdio[k] >= 0;
+	fd_maker_remote(&m, r, &r->rem);
+	if ((rc = fds_make_locks(&m, r->ld.files, kept)) < 0)
+		return fd_maker_fail(&m, rc);
+	return 0;
+}
+
 int restore_setup_late(struct restore *r)
 {
 	const Roamimg__Process *p = r->ld.process;

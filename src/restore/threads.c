@@ -357,7 +357,8 @@ int restore_finish(struct restore *r)
 		if ((rc = create_thread(r, i, &may_set_tid)) < 0)
 			return rc;
 	r->trem[0] = r->rem;
-	if ((rc = restore_task_files(r)) < 0 || (rc = restore_posix_timers(r)) < 0)
+	if ((rc = restore_task_files(r)) < 0 || (rc = restore_file_locks(r)) < 0 ||
+	    (rc = restore_posix_timers(r)) < 0)
 		return rc;
 	for (size_t i = 0; i < n; i++)
 		if ((rc = thread_state(r, i)) < 0)

@@ -392,6 +392,70 @@ int proc_read_fdinfo(int dirfd, int fd, struct proc_fdinfo *fi)
 	return 0;
 }
 
+/* The kernel prints "ID: KIND FLAGS TYPE PID MAJ:MIN:INO START END" (fs/locks.c,
+ * lock_get_status): FLAGS is ADVISORY for locks, a lease's state for leases;
+ * a flock lock always reads "0 EOF". */
+int proc_parse_lock(const char *line, struct proc_lock *out)
+{
+	char kind[16], flags[16], type[8], start[24], end[24];
+	int pid;
+
+	memset(out, 0, sizeof(*out));
+	if (sscanf(line, " %*d: %15s %15s %7s %d %*s %23s %23s", kind, flags, type, &pid, start, end) != 6)
+		return -EINVAL;
+	snprintf(out->what, sizeof(out->what), "%s", kind);
+	if (strcmp(flags, "ADVISORY") || (strcmp(type, "READ") && strcmp(type, "WRITE")))
+		out->kind = PROC_LOCK_OTHER;
+	else if (!strcmp(kind, "FLOCK"))
+		out->kind = PROC_LOCK_FLOCK;
+	else if (!strcmp(kind, "POSIX"))
+		out->kind = PROC_LOCK_POSIX;
+	else if (!strcmp(kind, "OFDLCK"))
+		out->kind = PROC_LOCK_OFD;
+	else
+		out->kind = PROC_LOCK_OTHER;
+	out->write = !strcmp(type, "WRITE");
+	char *e;
+	out->start = strtoull(start, &e, 10);
+	if (*e || start[0] == '-')
+		return -EINVAL;
+	if (!strcmp(end, "EOF"))
+		out->end = UINT64_MAX;
+	else {
+		out->end = strtoull(end, &e, 10);
+		if (*e || end[0] == '-' || out->end < out->start)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int proc_read_locks(int dirfd, int fd, struct proc_lock **out, size_t *n)
+{
+	char name[64], *buf;
+	struct proc_lock *v = NULL;
+	size_t k = 0;
+	int rc;
+
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	if ((rc = proc_read_file(dirfd, name, &buf, NULL)) < 0)
+		return rc;
+	for (char *p = buf; rc == 0 && (p = strstr(p, "lock:")); p += 5) {
+		struct proc_lock *grown = realloc(v, (k + 1) * sizeof(*v));
+		if (!grown)
+			rc = -ENOMEM;
+		else if ((rc = proc_parse_lock(p + 5, &(v = grown)[k])) == 0)
+			k++;
+	}
+	free(buf);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
 int proc_list_fds(int dirfd, int **out, size_t *n)
 {
 	return list_numeric(dirfd, "fd", out, n);

@@ -100,6 +100,22 @@ struct proc_fdinfo {
 	int locks;              /* number of "lock:" lines */
 };
 int proc_read_fdinfo(int dirfd, int fd, struct proc_fdinfo *fi);
+
+/* A file lock, from a "lock:" line of /proc/PID/fdinfo/N: the locks held
+ * through that descriptor's open file description (flock, OFD), and the
+ * process's own record locks taken through it (POSIX). */
+enum proc_lock_kind { PROC_LOCK_OTHER, PROC_LOCK_FLOCK, PROC_LOCK_POSIX, PROC_LOCK_OFD };
+struct proc_lock {
+	int kind;               /* enum proc_lock_kind; OTHER: a lease, a
+				 * delegation, or what this parser does not know */
+	int write;              /* exclusive (WRITE); shared (READ) otherwise */
+	uint64_t start, end;    /* bytes; end UINT64_MAX: to the end of the file */
+	char what[16];          /* the kind as the kernel printed it ("LEASE") */
+};
+/* line: the text after "lock:". 0, or -EINVAL when it is not a lock line. */
+int proc_parse_lock(const char *line, struct proc_lock *out);
+/* Every lock of fdinfo/fd, in *out (malloc'd, the caller frees). */
+int proc_read_locks(int dirfd, int fd, struct proc_lock **out, size_t *n);
 /* Resource limits from /proc/PID/limits, indexed by RLIMIT_*: unlike
  * prlimit(2) on another process, this needs no CAP_SYS_RESOURCE when the
  * process changed its ids. Returns the number of limits read. */

@@ -3,7 +3,7 @@
 # of state the engine tests check, threaded variants too) and real programs
 # (python3, bc) move while they run and finish as if nothing happened, with their
 # output, stdin, signals and exit status at the home (the `roam run` that
-# started them); a process moves 20 times around the cluster; roam ps shows
+# started them), and their file locks; a process moves 20 times around the cluster; roam ps shows
 # where it is and how often it moved; roam drain empties a host.
 # timeout: 300
 . "$(dirname "$0")/lib/cluster.sh"
@@ -134,6 +134,40 @@ note "python3: identical output, status 7, after 20 migrations ($relayed typed e
 
 # bc, a program nobody here wrote, moves live and cold mid-computation.
 migrate_bc
+
+# File locks move with the job: python3 holds a shared flock and a POSIX read
+# lock on a file opened read-only (identical on every host, not shared
+# storage), moves h1 -> h2 live and h2 -> h3 cold, then finds both still its
+# own: another open file description of the file cannot take it exclusively,
+# and /proc/locks lists its POSIX lock under its pid.
+head -c 4096 /dev/urandom >"$WORK/ro"
+PYL='import fcntl, os, sys
+f = open(sys.argv[1])
+fcntl.flock(f, fcntl.LOCK_SH)
+fcntl.lockf(f, fcntl.LOCK_SH, 10, 5)
+print("ready", flush=True)
+sys.stdin.readline()
+mine = [l for l in open("/proc/locks") if " POSIX " in l and " READ %d " % os.getpid() in l]
+print("posix held" if len(mine) == 1 and mine[0].split()[-2:] == ["5", "14"] else "posix lost: %r" % mine)
+g = open(sys.argv[1])
+try:
+    fcntl.flock(g, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("flock lost")
+except BlockingIOError:
+    print("flock held")'
+exec 7<>"$WORK/in"
+(cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H1" -- python3 -c "$PYL" "$WORK/ro") <"$WORK/in" \
+	>"$WORK/lk.out" 2>&1 7>&- &
+runner=$!
+wait_until 10 grep -q ready "$WORK/lk.out" || fail "the locking job never ready: $(cat "$WORK/lk.out")"
+id=$(last_job 1)
+migrate_to "$id" "$H2" 1
+migrate_to "$id" "$H3" 2 --cold
+echo go >&7
+exec 7>&-
+printf 'ready\nposix held\nflock held\n' >"$WORK/lk.want"
+runner_matches "$runner" "$WORK/lk.want" "$WORK/lk.out"
+note "file locks: held after a live and a cold move"
 
 # sha256sum (unmodified) digests 64 MiB typed on its stdin at the home, in
 # pieces, and moves h1 -> h2 live, then h2 -> h3 cold, in between: the

@@ -3,7 +3,8 @@
 # why: a destination lacking a CPU feature the source offers, another vDSO
 # (both advertised through roamd's test-only overrides, since the test hosts
 # share one CPU and kernel), a file open for writing that is not shared
-# storage, a resource the engine refuses (a socket), POSIX timers where the
+# storage, a file lock on shared storage, a resource the engine refuses (a
+# socket), POSIX timers where the
 # destination's kernel cannot give their ids back (h3 acts as one, through
 # another test-only override), an unknown host, a job
 # that runs elsewhere, a roamd whose image channel is of another version
@@ -16,10 +17,10 @@
 HOST_FLAGS[2]="--test-hide-cpu avx2,sse4_2"
 HOST_FLAGS[3]="--test-vdso-id another-kernel --test-no-timer-ids yes"
 HOST_FLAGS[4]="--test-bulk-version 2"
-cluster_up 4 --allow-root
+SCRATCH=$WORK/scratch SHARED=$WORK/shared
+mkdir -p "$SCRATCH" "$SHARED"
+cluster_up 4 --allow-root --shared "$SHARED"
 H1=$(hname 1) H2=$(hname 2) H3=$(hname 3) H4=$(hname 4)
-SCRATCH=$WORK/scratch
-mkdir -p "$SCRATCH"
 
 # A python3 job on h1 (or host I) that waits for a line of input.
 start_job() { # CODE [I] -> sets ID, RUNNER, OUT
@@ -78,6 +79,17 @@ sys.stdin.readline()
 f.write('x'); f.close()
 print('done', flush=True)"
 refused "$SCRATCH/log is open for writing" "$ID" --to "$H2" --check
+end_job
+
+# A file lock on shared storage: the source holds it until the commit, the
+# destination would have to take it before; both hosts see the same file.
+start_job "import fcntl, sys
+f = open('$SHARED/locked', 'a')
+fcntl.lockf(f, fcntl.LOCK_EX)
+print('ready', flush=True)
+sys.stdin.readline()
+print('done', flush=True)"
+refused "$SHARED/locked is locked by the process and is shared storage" "$ID" --to "$H3" --check
 end_job
 
 # A resource the engine cannot move: a socket. Every blocker listed.

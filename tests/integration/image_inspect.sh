@@ -58,7 +58,8 @@ for img in lz4 raw zstd; do
 		"^  0000000000400000-0000000000401000 +4K r-xp file-private +0 +0 +0 +file#0" \
 		"vdso .*\[vdso\]" \
 		"^files \(13\)" \
-		"^  3 +reg +2 +wronly,append,cloexec +1234 +/tmp/work/data.log" \
+		"^  3 +reg +2 +wronly,append,cloexec +1234 +/tmp/work/data.log \(POSIX write lock 10-19\) \(OFD read lock 100-EOF\)$" \
+		"^  4 +dir +3 .*/tmp/work \(flock read lock\)$" \
 		"pipe#77 read end \(5 bytes queued\)" \
 		"pipe#77 write end" \
 		"^  7 +eventfd +6 .*eventfd count 42 \(semaphore\)" \

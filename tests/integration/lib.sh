@@ -420,7 +420,8 @@ cpu_ticks() {
 # real_test CYCLES CMD...: run a program nobody here wrote, first
 # uninterrupted (the reference), then again with CYCLES checkpoints spread
 # over its CPU time: each kills it and restores it, except the second, which
-# uses --leave-running.  Exit status, stdout and stderr must be identical.
+# uses --leave-running; after each, the function AFTER_CYCLE names runs,
+# if set.  Exit status, stdout and stderr must be identical.
 # Progress is measured in CPU time consumed (not wall time), so the
 # checkpoints land mid-run however fast the machine is. They all land in the
 # first 3/8 of the reference's CPU time (for 3): the same work takes less CPU
@@ -456,6 +457,7 @@ real_test() {
 			restore
 		fi
 		echo "checkpoint $i done (process now $SPID)"
+		[ -z "${AFTER_CYCLE:-}" ] || $AFTER_CYCLE
 	done
 	wait_exit "$WAITER" 120
 	[ "$RC" = "$ref_rc" ] || fail "exit status $RC after the restores, $ref_rc uninterrupted"

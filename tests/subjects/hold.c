@@ -6,8 +6,8 @@
  *
  *   hold [-s STOP] MODE
  *
- * MODE is one of: socket sockpeer emptypeeked inotify epoll-lost io_uring flock posixlock
- * ofdlock seccomp utsns mntns sysvshm sharedanon memfd hugetlb
+ * MODE is one of: socket sockpeer emptypeeked inotify epoll-lost io_uring lease
+ * pipelock seccomp utsns mntns sysvshm sharedanon memfd hugetlb
  * child pipe3 plain.
  * "sharedanon" maps shared anonymous memory that a process of its making,
  * not its child, maps too (it exits once the subject is gone); "sockpeer"
@@ -16,7 +16,8 @@
  * was closed since (the pipe lives on through a dup). "emptypeeked" holds a
  * datagram socket pair with an empty message queued, which it peeked at,
  * then another: a peek offset passes over such a message. "inotify" has an
- * event queued, which it never reads.  "pipe3" expects
+ * event queued, which it never reads. "lease" holds a read lease on a file,
+ * "pipelock" a flock on a pipe whose both ends it holds. "pipe3" expects
  * the harness to hand it a pipe on fd 3 whose other end lives elsewhere;
  * "plain" holds nothing (the harness stops or traces it instead).
  * Before "ready" the subject prints what roam should name:
@@ -64,18 +65,6 @@ static unsigned sq_entries;
 static int is(const char *m)
 {
 	return !strcmp(mode, m);
-}
-
-static int open_scratch(const char *leaf)
-{
-	char path[PATH_MAX];
-	int f;
-
-	subj_path(path, sizeof(path), leaf);
-	f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (f < 0)
-		subj_fail("open %s: %s", path, strerror(errno));
-	return f;
 }
 
 static ino_t ns_inode(const char *ns)
@@ -165,14 +154,19 @@ static void setup(void)
 		SUBJ_CHECK(ring != MAP_FAILED, "mmap io_uring: %s", strerror(errno));
 		sq_entries_p = (volatile uint32_t *)(ring + p.sq_off.ring_entries);
 		sq_entries = p.sq_entries;
-	} else if (is("flock")) {
-		fd = open_scratch("hold.lock");
-		SUBJ_SYS(flock(fd, LOCK_EX));
-	} else if (is("posixlock") || is("ofdlock")) {
-		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 100 };
+	} else if (is("lease")) {
+		char path[PATH_MAX];
 
-		fd = open_scratch("hold.lock");
-		SUBJ_SYS(fcntl(fd, is("ofdlock") ? F_OFD_SETLK : F_SETLK, &fl));
+		subj_path(path, sizeof(path), "hold.lease");
+		fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+		SUBJ_SYS(fd);
+		SUBJ_SYS(fcntl(fd, F_SETLEASE, F_RDLCK));
+	} else if (is("pipelock")) {
+		int p[2];
+
+		SUBJ_SYS(pipe2(p, O_CLOEXEC));
+		fd = p[0];
+		SUBJ_SYS(flock(fd, LOCK_EX));
 	} else if (is("seccomp")) {
 		struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
 		struct sock_fprog prog = { .len = 1, .filter = &allow };
@@ -254,32 +248,18 @@ static void verify(void)
 	} else if (is("io_uring")) {
 		SUBJ_CHECK(*sq_entries_p == sq_entries, "io_uring ring shows %u entries, want %u",
 			   *sq_entries_p, sq_entries);
-	} else if (is("flock") || is("ofdlock")) {
-		/* Another open file description must see the lock. */
-		int other = open_scratch("hold.lock");
+	} else if (is("lease")) {
+		SUBJ_CHECK(fcntl(fd, F_GETLEASE) == F_RDLCK, "lease gone");
+	} else if (is("pipelock")) {
+		/* Another open file description of the pipe must see the lock. */
+		char path[64];
+		int other;
 
-		if (is("flock")) {
-			SUBJ_CHECK(flock(other, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK,
-				   "flock no longer held");
-		} else {
-			struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 100 };
-
-			SUBJ_SYS(fcntl(other, F_OFD_GETLK, &fl));
-			SUBJ_CHECK(fl.l_type == F_WRLCK, "OFD lock no longer held");
-		}
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		other = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		SUBJ_SYS(other);
+		SUBJ_CHECK(flock(other, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK, "flock on the pipe gone");
 		close(other);
-	} else if (is("posixlock")) {
-		char buf[65536], want[32];
-		ssize_t n, got = 0;
-		int f = open("/proc/locks", O_RDONLY | O_CLOEXEC);
-
-		SUBJ_SYS(f);
-		while ((n = read(f, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
-			got += n;
-		close(f);
-		buf[got] = '\0';
-		snprintf(want, sizeof(want), "WRITE %d ", (int)getpid());
-		SUBJ_CHECK(strstr(buf, "POSIX") && strstr(buf, want), "POSIX lock gone from /proc/locks");
 	} else if (is("seccomp")) {
 		char buf[4096], *p;
 		int f = open("/proc/self/status", O_RDONLY | O_CLOEXEC);

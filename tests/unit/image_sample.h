@@ -159,6 +159,7 @@ struct sample {
 	Roamimg__Files files;
 	Roamimg__Fd fd[13], *fdp[13];
 	Roamimg__InotifyWatch iw[2], *iwp[2];
+	Roamimg__FileLock lock[3], *lockp[3];
 	Roamimg__TimerFd timer;
 	Roamimg__EpollWatch watch[2], *watchp[2];
 
@@ -401,7 +402,23 @@ static void sample_init(struct sample *s, int codec)
 	s->fd[3].pos = 1234;
 	s->fd[3].has_cloexec = 1;
 	s->fd[3].cloexec = 1;
+	for (int i = 0; i < 3; i++) {
+		s->lock[i] = (Roamimg__FileLock)ROAMIMG__FILE_LOCK__INIT;
+		s->lockp[i] = &s->lock[i];
+	}
+	s->lock[0].kind = ROAMIMG__LOCK_KIND__LOCK_POSIX;  /* bytes 10-19, written */
+	s->lock[0].write = 1;
+	s->lock[0].start = 10;
+	s->lock[0].has_end = 1;
+	s->lock[0].end = 19;
+	s->lock[1].kind = ROAMIMG__LOCK_KIND__LOCK_OFD;    /* from byte 100 on, read */
+	s->lock[1].start = 100;
+	s->lock[2].kind = ROAMIMG__LOCK_KIND__LOCK_FLOCK;  /* the directory's, shared */
+	s->fd[3].n_locks = 2;
+	s->fd[3].locks = s->lockp;
 	sample_fd(&s->fd[4], 4, ROAMIMG__FD_KIND__FD_DIR, 3, "/tmp/work");
+	s->fd[4].n_locks = 1;
+	s->fd[4].locks = &s->lockp[2];
 	sample_fd(&s->fd[5], 5, ROAMIMG__FD_KIND__FD_PIPE, 4, NULL);
 	s->fd[5].has_pipe_id = 1;
 	s->fd[5].pipe_id = 77;

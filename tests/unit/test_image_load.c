@@ -429,6 +429,12 @@ static void test_metadata_checks(void **state)
 	EXPECT_DECODE(FI, s.iw[1].wd = 2, s.iw[1].wd = 5);
 	EXPECT_DECODE(FI, s.iw[0].wd = 0, s.iw[0].wd = 2);
 	EXPECT_DECODE(FI, s.iw[1].path = (char *)"relative", s.iw[1].path = (char *)"/tmp/work/in");
+	EXPECT_DECODE(FI, s.lock[0].kind = 4, s.lock[0].kind = ROAMIMG__LOCK_KIND__LOCK_POSIX);
+	EXPECT_DECODE(FI, s.lock[0].end = 9, s.lock[0].end = 19);
+	EXPECT_DECODE(FI, s.lock[1].start = 1ull << 63, s.lock[1].start = 100);
+	EXPECT_DECODE(FI, s.lock[2].start = 5, s.lock[2].start = 0);
+	EXPECT_DECODE(FI, s.lock[2].has_end = 1, s.lock[2].has_end = 0);
+	EXPECT_DECODE(FI, (s.fd[5].n_locks = 1, s.fd[5].locks = s.lockp), s.fd[5].n_locks = 0);
 	/* threads */
 	EXPECT_DECODE(TH, s.threads.n_threads = 0, s.threads.n_threads = 2);
 	EXPECT_DECODE(TH, s.th[1].tid = 4242, s.th[1].tid = 4243);
