@@ -161,9 +161,10 @@ int ckpt_check_process(struct ckpt *c, int every_flag)
 		return refuse(c, "seccomp filter (mode %s)", v);
 
 	pid_t child = 0;
-	if ((rc = proc_count_children(c->procfd, &child)) > 0)
+	if (!c->opts.tree && (rc = proc_count_children(c->procfd, &child)) > 0)
 		return roam_fail(c->err, -ROAM_E_REFUSED,
-				 "child process %d (process trees are not supported yet)", child);
+				 "child process %d (a process tree moves only by roam checkpoint and restore yet)",
+				 child);
 	if ((rc = check_namespaces(c)) < 0)
 		return rc;
 

@@ -126,7 +126,8 @@ int ckpt_write_header(struct ckpt *c, struct img_writer *w, int precopy)
 	h.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	h.tool = (char *)"roam 0.1";
 	h.has_precopy = h.precopy = precopy != 0;
-	(void)c;
+	h.has_tree = c->tree_size > 1;
+	h.tree = c->tree_size;
 	return img_write_msg(w, IMG_REC_HEADER, &h.base);
 }
 
@@ -177,6 +178,8 @@ int ckpt_collect_all(struct ckpt *c)
 {
 	int rc;
 
+	if (c->collected)
+		return 0;
 	if ((rc = ckpt_check_process(c, 0)) < 0 ||
 	    (rc = ckpt_collect_threads(c)) < 0 ||
 	    (rc = ckpt_collect_process(c)) < 0 ||
@@ -184,6 +187,7 @@ int ckpt_collect_all(struct ckpt *c)
 	    (rc = ckpt_collect_mm(c)) < 0 ||
 	    (rc = ckpt_collect_files(c)) < 0)
 		return rc == -ENOMEM ? roam_fail(c->err, rc, "collecting the state of pid %d", c->pid) : rc;
+	c->collected = 1;
 	return 0;
 }
 

@@ -38,6 +38,8 @@ struct ckpt_opts {
 				 * written by several threads; -1 otherwise */
 	int dirty_hash;         /* pre-copy: track dirty pages by hashing them
 				 * (DIRTY_FORCE_HASH), even where userfaultfd works */
+	int tree;               /* children are taken with it (ckpt_tree_*), not
+				 * refused */
 };
 
 struct ckpt_stats {
@@ -160,5 +162,30 @@ int ckpt_resume(struct ckpt *c);
 int ckpt_kill(struct ckpt *c);
 const struct ckpt_stats *ckpt_stats(const struct ckpt *c);
 void ckpt_close(struct ckpt *c);
+
+/*
+ * A process tree: the process and every descendant, frozen, dumped and then
+ * killed or resumed together (opts.tree). The root is opened and checked as
+ * one process; ckpt_tree_freeze freezes it, then each child it finds, top
+ * down (a frozen process makes no new children), checking each as it goes.
+ * ckpt_tree_dump writes one whole stream per process, the root's first
+ * (image.proto, Header.tree), with what they share made once in the root.
+ * Refused: a zombie child, a process in a session or process group a
+ * restore could not give it back, an object other than a file, directory,
+ * device, pipe or stdio shared between two processes, stdio of a child
+ * connected outside the tree but through the root.
+ */
+struct ckpt_tree;
+int ckpt_tree_open(struct ckpt_tree **out, pid_t root, const struct ckpt_opts *opts, struct roam_error *err);
+/* The root, to drive alone (pre-copy, stats) before the freeze. */
+struct ckpt *ckpt_tree_root(struct ckpt_tree *t);
+int ckpt_tree_freeze(struct ckpt_tree *t);
+int ckpt_tree_dump(struct ckpt_tree *t, struct img_writer *w);
+/* Every process resumed, or killed; the stats are summed over the tree. */
+int ckpt_tree_resume(struct ckpt_tree *t);
+int ckpt_tree_kill(struct ckpt_tree *t);
+size_t ckpt_tree_size(const struct ckpt_tree *t);
+void ckpt_tree_stats(const struct ckpt_tree *t, struct ckpt_stats *out);
+void ckpt_tree_close(struct ckpt_tree *t);
 
 #endif

@@ -9,6 +9,7 @@
  * sharing it after restore.
  */
 #include "ckpt/internal.h"
+#include "image/load.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,7 +66,7 @@ static int classify_fd(struct ckpt *c, struct fd_view *f)
 	return f->kind = ROAMIMG__FD_KIND__FD_REG, 0;
 }
 
-static int read_views(struct ckpt *c, struct fd_view **out, size_t *n)
+int ckpt_read_views(struct ckpt *c, struct fd_view **out, size_t *n)
 {
 	int *fds;
 	size_t cnt;
@@ -109,8 +110,10 @@ static int read_views(struct ckpt *c, struct fd_view **out, size_t *n)
 static int check_pipes(struct ckpt *c, struct fd_view *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (v[i].kind != ROAMIMG__FD_KIND__FD_PIPE)
-			continue;
+		if (v[i].kind != ROAMIMG__FD_KIND__FD_PIPE || ckpt_tree_pipe(c, v[i].st.st_ino))
+			continue;  /* a pipe between processes of a tree: both ends are in it */
+		if (c->opts.tree && !c->shares_known)
+			continue;  /* the tree is not known before the freeze */
 		int rd = 0, wr = 0;
 		for (size_t j = 0; j < n; j++) {
 			if (v[j].kind != ROAMIMG__FD_KIND__FD_PIPE || v[j].st.st_ino != v[i].st.st_ino)
@@ -183,7 +186,7 @@ static int read_locks(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d)
 
 static int classify_all(struct ckpt *c, struct fd_view **out, size_t *n)
 {
-	int rc = read_views(c, out, n);
+	int rc = ckpt_read_views(c, out, n);
 
 	for (size_t i = 0; rc == 0 && i < *n; i++)
 		rc = classify_fd(c, &(*out)[i]);
@@ -214,7 +217,7 @@ int ckpt_check_fds(struct ckpt *c)
 
 /* The bytes queued in a pipe, copied without consuming them: tee(2) from a
  * descriptor of our own on the same pipe into a pipe of equal capacity. */
-static int peek_pipe(struct ckpt *c, int fd, Roamimg__Fd *out)
+int ckpt_peek_pipe(struct ckpt *c, int fd, Roamimg__Fd *out)
 {
 	char name[64];
 	int ours = -1, tmp[2] = { -1, -1 }, rc = 0;
@@ -413,6 +416,19 @@ int ckpt_collect_files(struct ckpt *c)
 			same_object(d, fds[leader[i]]);
 		else if (f->kind >= ROAMIMG__FD_KIND__FD_EVENTFD && (rc = ckpt_collect_object(c, f, d)) < 0)
 			goto out;
+		/* Shared with another process of a tree: made once, in the root. */
+		d->shared_id = ckpt_tree_shared(c, f->fd);
+		d->has_shared_id = d->shared_id != 0;
+		if (d->shared_id && f->kind >= ROAMIMG__FD_KIND__FD_EVENTFD) {
+			rc = roam_fail(c->err, -ROAM_E_REFUSED, "%s on fd %d of process %d is shared with another "
+				       "process of the tree", img_fd_kind_name(f->kind), f->fd, c->pid);
+			goto out;
+		}
+		if (c->tree_child && f->kind == ROAMIMG__FD_KIND__FD_EXTERNAL && !d->shared_id) {
+			rc = roam_fail(c->err, -ROAM_E_REFUSED, "fd %d of process %d (%s) leads outside the process "
+				       "tree, and not through its root", f->fd, c->pid, f->link);
+			goto out;
+		}
 		/* Locks belong to the description (POSIX ones to the process, on
 		 * its file): every descriptor of it shows them, the first keeps them. */
 		if (f->info.locks && leader[i] == i && (rc = read_locks(c, f, d)) < 0)
@@ -427,10 +443,10 @@ int ckpt_collect_files(struct ckpt *c)
 			 * travels too, for a restorer that rebinds stdin to a pipe of its
 			 * own (restore_stdio_data), once per pipe. */
 			int first = S_ISFIFO(f->st.st_mode) && !strncmp(f->link, "pipe:", 5) &&
-				    (f->info.flags & O_ACCMODE) == O_RDONLY;
+				    (f->info.flags & O_ACCMODE) == O_RDONLY && !c->tree_child;
 			for (size_t j = 0; first && j < i; j++)
 				first = !(v[j].st.st_ino == f->st.st_ino && v[j].st.st_dev == f->st.st_dev);
-			if (first && (rc = peek_pipe(c, f->fd, d)) < 0)
+			if (first && (rc = ckpt_peek_pipe(c, f->fd, d)) < 0)
 				goto out;
 		}
 		if (f->kind == ROAMIMG__FD_KIND__FD_PIPE) {
@@ -439,12 +455,12 @@ int ckpt_collect_files(struct ckpt *c)
 			d->pipe_write_end = (f->info.flags & O_ACCMODE) != O_RDONLY;
 			/* The queued bytes travel once per pipe, with its first read end
 			 * that does not share a description with an earlier fd. */
-			int first = !d->pipe_write_end;
+			int first = !d->pipe_write_end && !ckpt_tree_pipe(c, f->st.st_ino);
 			for (size_t j = 0; first && j < i; j++)
 				if (v[j].kind == ROAMIMG__FD_KIND__FD_PIPE && v[j].st.st_ino == f->st.st_ino &&
 				    (v[j].info.flags & O_ACCMODE) == O_RDONLY)
 					first = 0;
-			if (first && (rc = peek_pipe(c, f->fd, d)) < 0)
+			if (first && (rc = ckpt_peek_pipe(c, f->fd, d)) < 0)
 				goto out;
 		}
 		fds[files->n_fds++] = d;

@@ -60,6 +60,22 @@ struct ckpt {
 	size_t nsnap;
 	int counts_stale;       /* vmas' page counts came from snap */
 	uint64_t reserved;      /* bytes ckpt_reserve allocated in opts.out_fd */
+	int collected;          /* ckpt_collect_all ran since the freeze */
+
+	/* In a tree (tree.c): what it shares with the other processes. */
+	int tree_child;         /* a process of the tree but its root */
+	uint32_t tree_size;     /* the root: processes in the tree (Header.tree) */
+	struct tree_share *share;  /* by fd: the descriptors others hold too */
+	size_t nshare;
+	int shares_known;       /* share and tree_pipes are filled in */
+	uint64_t *tree_pipes;   /* sorted: pipes with ends in several processes of
+				 * the tree, and both ends in the tree */
+	size_t ntree_pipes;
+};
+
+struct tree_share {
+	int fd;
+	uint64_t id;            /* Fd.shared_id */
 };
 
 /* check.c */
@@ -103,6 +119,15 @@ void ckpt_precopy_free(struct ckpt *c);
 /* files.c */
 int ckpt_check_fds(struct ckpt *c);
 int ckpt_collect_files(struct ckpt *c);
+/* Every descriptor as /proc shows it (link, stat, fdinfo), unclassified. */
+struct fd_view;
+int ckpt_read_views(struct ckpt *c, struct fd_view **out, size_t *n);
+/* The bytes queued in the pipe on fd, into out (pipe_data, pipe_size). */
+int ckpt_peek_pipe(struct ckpt *c, int fd, Roamimg__Fd *out);
+/* tree.c: fd's shared id in c's tree, 0 when no other process holds it;
+ * whether the pipe of inode ino is one between processes of the tree. */
+uint64_t ckpt_tree_shared(const struct ckpt *c, int fd);
+int ckpt_tree_pipe(const struct ckpt *c, uint64_t ino);
 
 /* One descriptor as /proc shows it, while files.c classifies it. */
 struct fd_view {

@@ -117,6 +117,7 @@ int ckpt_seize_all(struct ckpt *c)
 		return roam_fail(c->err, -ESRCH, "process %d exited while being frozen", c->pid);
 	c->stats.freeze_ns = mono_ns();
 	c->state = CK_FROZEN;
+	c->collected = 0;  /* what it holds now is to be read anew */
 	return 0;
 }
 

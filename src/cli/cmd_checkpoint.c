@@ -13,6 +13,9 @@
  * all of the process's memory), flushed to stable storage and renamed into
  * place; only then is the process killed (or resumed with --leave-running).
  * On any failure the process resumes untouched and no file is left behind.
+ *
+ * The process's descendants go with it (a process tree, ckpt_tree_*): all
+ * are frozen, written one after the other, and killed or resumed together.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -154,6 +157,7 @@ int cmd_checkpoint(int argc, char **argv)
 	}
 
 	struct roam_error err = {0};
+	struct ckpt_tree *t = NULL;
 	struct ckpt *c = NULL;
 	struct img_writer w = {0};
 	char tmp[PATH_MAX] = "", msg[512];
@@ -177,8 +181,9 @@ int cmd_checkpoint(int argc, char **argv)
 		 * file is freed only after the process is let go. */
 		old_image = open(output, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	}
-	if ((rc = ckpt_open(&c, (pid_t)pid, &opts, &err)) < 0)
+	if ((rc = ckpt_tree_open(&t, (pid_t)pid, &opts, &err)) < 0)
 		goto fail;
+	c = ckpt_tree_root(t);
 	if ((rc = ckpt_check(c, 0)) < 0)
 		goto fail;
 	if ((rc = img_writer_init(&w, img_fd_write, &fd, opts.codec)) < 0) {
@@ -189,9 +194,9 @@ int cmd_checkpoint(int argc, char **argv)
 		goto fail;
 	if (!live && (rc = ckpt_reserve(c)) < 0)
 		goto fail;
-	if ((rc = ckpt_freeze(c)) < 0)
+	if ((rc = ckpt_tree_freeze(t)) < 0)
 		goto fail;
-	if ((rc = ckpt_dump(c, &w)) < 0)
+	if ((rc = ckpt_tree_dump(t, &w)) < 0)
 		goto fail;
 	/* The image must be safe before the process may die. */
 	if (!to_stdout) {
@@ -206,16 +211,18 @@ int cmd_checkpoint(int argc, char **argv)
 		tmp[0] = '\0';
 		fsync_dir_of(output);
 	}
-	rc = leave ? ckpt_resume(c) : ckpt_kill(c);
+	rc = leave ? ckpt_tree_resume(t) : ckpt_tree_kill(t);
 	if (rc < 0)
 		goto fail;
 	if (stats) {
-		const struct ckpt_stats *s = ckpt_stats(c);
+		struct ckpt_stats sum;
+		const struct ckpt_stats *s = &sum;
 		uint64_t t_end = mono_ns();
+		ckpt_tree_stats(t, &sum);
 		fprintf(stderr,
-			"checkpoint: pid %ld threads %u vmas %u fds %u pages %llu zero-pages %llu bytes %llu "
+			"checkpoint: pid %ld processes %zu threads %u vmas %u fds %u pages %llu zero-pages %llu bytes %llu "
 			"frozen-ms %.3f dump-ms %.3f total-ms %.3f\n",
-			pid, s->threads, s->vmas, s->fds, (unsigned long long)s->pages,
+			pid, ckpt_tree_size(t), s->threads, s->vmas, s->fds, (unsigned long long)s->pages,
 			(unsigned long long)s->zero_pages, (unsigned long long)s->bytes,
 			(double)(t_end - s->freeze_ns) / 1e6, (double)(s->dumped_ns - s->freeze_ns) / 1e6,
 			(double)(t_end - t0) / 1e6);
@@ -226,7 +233,7 @@ int cmd_checkpoint(int argc, char **argv)
 		fprintf(stderr, "checkpoint: frozen-at-ns %llu\n", (unsigned long long)s->freeze_ns);
 	}
 	img_writer_fini(&w);
-	ckpt_close(c);
+	ckpt_tree_close(t);
 	if (!to_stdout)
 		close(fd);
 	if (old_image >= 0)
@@ -235,7 +242,7 @@ int cmd_checkpoint(int argc, char **argv)
 
 fail:
 	img_writer_fini(&w);
-	ckpt_close(c);  /* resumes a frozen process untouched */
+	ckpt_tree_close(t);  /* resumes every frozen process untouched */
 	if (old_image >= 0)
 		close(old_image);
 	if (tmp[0]) {

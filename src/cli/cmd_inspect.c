@@ -165,6 +165,8 @@ static void describe_header(FILE *out, const struct img_load *ld)
 	}
 	if (h->tool)
 		fprintf(out, "  by %s", h->tool);
+	if (h->has_tree && h->tree > 1)
+		fprintf(out, "  tree of %u processes", h->tree);
 	fputc('\n', out);
 
 	fputs("platform ", out);
@@ -191,8 +193,11 @@ static void describe_process(FILE *out, const Roamimg__Process *p)
 	const Roamimg__Creds *c = p->creds;
 	char name[16];
 
-	fprintf(out, "\nprocess   pid %d  pgid %d  sid %d  cwd %s  root %s  umask %04o  personality 0x%x\n",
+	fprintf(out, "\nprocess   pid %d  pgid %d  sid %d  cwd %s  root %s  umask %04o  personality 0x%x",
 		p->pid, p->pgid, p->sid, p->cwd, p->root ? p->root : "-", p->umask, p->personality);
+	if (p->has_tree_parent)
+		fprintf(out, "  parent %d", p->tree_parent);
+	fputc('\n', out);
 	fprintf(out, "  creds     uid %u/%u/%u/%u  gid %u/%u/%u/%u  groups ", c->uid, c->euid, c->suid, c->fsuid,
 		c->gid, c->egid, c->sgid, c->fsgid);
 	if (!c->n_groups)
@@ -423,6 +428,25 @@ static void describe_files(FILE *out, const Roamimg__Files *fl)
 			fprintf(out, " (thread %d's own)", d->task_tid);
 		for (size_t k = 0; k < d->n_locks; k++)
 			describe_lock(out, d->locks[k]);
+		if (d->has_shared_id)
+			fprintf(out, " (tree-shared #%" PRIu64 ")", d->shared_id);
+		fputc('\n', out);
+	}
+	if (fl->n_tree_objects)
+		fprintf(out, "\nshared by the tree (%zu, made by the root at fd %u and up)\n", fl->n_tree_objects,
+			fl->tree_fd_base);
+	for (size_t i = 0; i < fl->n_tree_objects; i++) {
+		const Roamimg__Fd *o = fl->tree_objects[i];
+		fprintf(out, "  #%-4" PRIu64 " %-8s ", o->shared_id, img_fd_kind_name(o->kind));
+		print_open_flags(out, o->flags, o->has_flags, 0);
+		if (o->kind == ROAMIMG__FD_KIND__FD_PIPE)
+			fprintf(out, "  pipe#%" PRIu64 " %s end", o->pipe_id, o->pipe_write_end ? "write" : "read");
+		else if (o->kind == ROAMIMG__FD_KIND__FD_EXTERNAL)
+			fprintf(out, "  the root's fd %u (%s)", o->fd, o->external ? o->external : "?");
+		else
+			fprintf(out, "  %s", o->path ? o->path : "?");
+		if (o->has_pipe_data && o->pipe_data.len)
+			fprintf(out, " (%zu bytes queued)", o->pipe_data.len);
 		fputc('\n', out);
 	}
 }
@@ -738,33 +762,51 @@ int cmd_inspect(int argc, char **argv)
 		return CLI_EXIT_FAILURE;
 	}
 
-	img_load_init(&ld, IMG_LOAD_TRACK | IMG_LOAD_ZERO);
-	if (!records) {
-		rc = img_load_stream(&ld, img_fd_read, &fd, &f);
-	} else if ((rc = img_reader_init(&r, img_fd_read, &fd)) < 0) {
-		f = (struct img_fault){.what = NULL};
-	} else {
-		uint64_t at = r.bytes;
-		while ((rc = img_load_next(&ld, &r, &rec, &pg, &f)) > 0) {
-			print_record(stdout, &ld, at, &rec, &pg);
-			at = r.bytes;
+	/* A process tree is one whole stream per process, the root's first
+	 * (Header.tree): each described in turn. */
+	uint32_t nstreams = 1;
+	for (uint32_t k = 0; k < nstreams; k++) {
+		img_load_init(&ld, IMG_LOAD_TRACK | IMG_LOAD_ZERO);
+		if (!records) {
+			rc = img_load_stream(&ld, img_fd_read, &fd, &f);
+		} else if ((rc = img_reader_init(&r, img_fd_read, &fd)) < 0) {
+			f = (struct img_fault){.what = NULL};
+		} else {
+			uint64_t at = r.bytes;
+			while ((rc = img_load_next(&ld, &r, &rec, &pg, &f)) > 0) {
+				print_record(stdout, &ld, at, &rec, &pg);
+				at = r.bytes;
+			}
+			img_reader_fini(&r);
+			if (rc == 0)
+				fputc('\n', stdout);
 		}
-		img_reader_fini(&r);
-		if (rc == 0)
-			fputc('\n', stdout);
+		if (rc < 0) {
+			fflush(stdout);
+			report_fault(path, rc, &f, &ld);
+			goto out;
+		}
+		if (k == 0 && ld.header->has_tree && ld.header->tree > 1) {
+			nstreams = ld.header->tree;
+			if (json)
+				fputs("{\"tree\":[", stdout);
+		}
+		if (k > 0 && json)
+			fputc(',', stdout);
+		if (json)
+			describe_json(stdout, &ld);
+		else
+			describe(stdout, path, &ld);
+		if (k + 1 < nstreams && !json)
+			printf("\n=== process %u of %u in the tree\n\n", k + 2, nstreams);
+		if (k + 1 < nstreams)
+			img_load_fini(&ld);
 	}
-	if (rc < 0) {
-		fflush(stdout);
-		report_fault(path, rc, &f, &ld);
-		goto out;
-	}
+	if (json && nstreams > 1)
+		fputs("]}\n", stdout);
 	/* The reader stops at COMMIT; bytes after it are never restored. */
 	while ((n = img_fd_read(&fd, extra, sizeof(extra))) > 0)
 		trailing += (uint64_t)n;
-	if (json)
-		describe_json(stdout, &ld);
-	else
-		describe(stdout, path, &ld);
 	if (trailing)
 		cli_error(CMD, "%s: warning: %" PRIu64 " bytes after the commit record are ignored", path, trailing);
 	if (fflush(stdout) == EOF || ferror(stdout)) {

@@ -478,6 +478,74 @@ static int watch_all(struct fd_maker *m, const Roamimg__Fd *d)
 	return 0;
 }
 
+/* --- a process tree's shared descriptions ----------------------------------- */
+
+/* Where d is, inherited from the root, when it is one of the tree's shared
+ * descriptions; -1 otherwise (and for the root's own stdio, which it makes
+ * as ever). */
+static long from_tree(const struct fd_maker *m, const Roamimg__Fd *d)
+{
+	if (!m->tree_base || !d->has_shared_id || !d->shared_id)
+		return -1;
+	if (m->tree_root && d->kind == ROAMIMG__FD_KIND__FD_EXTERNAL)
+		return -1;
+	return m->tree_base + (long)d->shared_id - 1;
+}
+
+int fds_make_tree_objects(struct fd_maker *m, const Roamimg__Files *fs)
+{
+	Roamimg__Files objs = ROAMIMG__FILES__INIT;
+	long base = fs->tree_fd_base, high = base + (long)fs->n_tree_objects;
+	int rc = 0;
+
+	objs.fds = fs->tree_objects;
+	objs.n_fds = fs->n_tree_objects;
+	for (size_t i = 0; i < fs->n_tree_objects && rc >= 0; i++) {
+		const Roamimg__Fd *o = fs->tree_objects[i];
+		long src[2] = { -1, -1 };
+		if (o->kind == ROAMIMG__FD_KIND__FD_EXTERNAL)
+			continue;  /* fds_make_tree_stdio */
+		if (o->kind == ROAMIMG__FD_KIND__FD_PIPE) {
+			/* Both ends at once, at the pipe's first object. */
+			size_t first = 0;
+			while (fs->tree_objects[first]->kind != ROAMIMG__FD_KIND__FD_PIPE ||
+			       fs->tree_objects[first]->pipe_id != o->pipe_id)
+				first++;
+			if (first < i)
+				continue;
+			rc = make_pipe(m, &objs, o, (int)high, src);
+			for (size_t j = i; j < fs->n_tree_objects && rc >= 0; j++) {
+				const Roamimg__Fd *e = fs->tree_objects[j];
+				if (e->kind == ROAMIMG__FD_KIND__FD_PIPE && e->pipe_id == o->pipe_id)
+					rc = (int)call(m, "placing a pipe the tree shares", e->fd, SYS_dup3,
+						       src[e->pipe_write_end ? 1 : 0], base + (long)j, O_CLOEXEC, 0);
+			}
+		} else {
+			rc = (int)(src[0] = open_file(m, o, (int)high));
+			if (rc >= 0)
+				rc = (int)call(m, "placing a file the tree shares", o->fd, SYS_dup3, src[0], base + (long)i,
+					       O_CLOEXEC, 0);
+		}
+		for (int k = 0; k < 2; k++)
+			if (src[k] >= 0)
+				m->sys(m, SYS_close, src[k], 0, 0, 0, 0, 0);
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int fds_make_tree_stdio(struct fd_maker *m, const Roamimg__Files *fs)
+{
+	for (size_t i = 0; i < fs->n_tree_objects; i++) {
+		const Roamimg__Fd *o = fs->tree_objects[i];
+		long rc;
+		if (o->kind == ROAMIMG__FD_KIND__FD_EXTERNAL &&
+		    (rc = call(m, "passing stdio on to the tree", o->fd, SYS_dup3, (long)o->fd,
+			       (long)fs->tree_fd_base + (long)i, O_CLOEXEC, 0)) < 0)
+			return (int)rc;
+	}
+	return 0;
+}
+
 int fds_make_all(struct fd_maker *m, const Roamimg__Files *fs, const int kept[3])
 {
 	int high = fds_high(fs), rc = 0;
@@ -495,6 +563,19 @@ int fds_make_all(struct fd_maker *m, const Roamimg__Files *fs, const int kept[3]
 		long src[2] = { -1, -1 };
 		if (done[i] || SKIPPED(d))
 			continue;
+		long inherited = from_tree(m, d);
+		if (inherited >= 0) {
+			/* Shared in the tree: every descriptor of it from there. */
+			for (size_t j = i; j < fs->n_fds && rc >= 0; j++) {
+				const Roamimg__Fd *e = fs->fds[j];
+				if (e->file_id != d->file_id || done[j] || SKIPPED(e))
+					continue;
+				rc = (int)call(m, "placing a descriptor the tree shares", e->fd, SYS_dup3, inherited, e->fd,
+					       e->cloexec ? O_CLOEXEC : 0, 0);
+				done[j] = 1;
+			}
+			continue;
+		}
 		switch (d->kind) {
 		case ROAMIMG__FD_KIND__FD_PIPE:
 			rc = make_pipe(m, fs, d, high, src);

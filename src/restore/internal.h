@@ -57,8 +57,34 @@ struct restore {
 	struct remote *trem;    /* per image thread */
 	struct cpu_spread hold; /* from the spawn to the release, the caller
 				 * and the child on one CPU (see build) */
+
+	/* A process tree (tree.c): the root's r holds the others, each
+	 * forked from its parent's process (restore_fork) before it is built. */
+	struct restore *tree_root;  /* a process of the tree but the root: the root */
+	struct restore *up;     /* ... and its parent */
+	struct restore **members;  /* the root: every other process, in image order */
+	size_t nmembers;
+	int tree_base;          /* Files.tree_fd_base of the root, 0 outside a tree */
 };
 
+/* restore.c: one process's stream, through reader (whose initialisation
+ * returned rc), built and filled, all but its finish; 0 or a negative
+ * error, the process left for the caller to kill. */
+int restore_load(struct restore *r, struct img_reader *reader, int rc);
+/* threads.c: clone3's arguments in r's trampoline data (flags, the exit
+ * signal, want as the new id when set_tid), their address in *a. */
+int restore_clone_args(struct restore *r, uint64_t flags, int exit_signal, pid_t want, int set_tid, uint64_t *a);
+/* tree.c */
+/* The root of a tree, before its spawn: the tree's descriptor base, checked
+ * against its image. 0 outside a tree. */
+int restore_tree_begin(struct restore *r);
+/* A process of a tree but its root, before its fork: its parent, among
+ * those restored before it. */
+int restore_tree_parent(struct restore *r);
+/* After the root's stream: every other process's stream, from the same
+ * source, each forked from its parent and built but not finished (the
+ * root's prepare finishes them all once all are in). 0 outside a tree. */
+int restore_tree_load(struct restore *root, struct img_reader *rd);
 /* validate.c */
 int restore_validate(struct restore *r);
 /* What may have changed between a pre-copy stream's early and final
@@ -68,6 +94,11 @@ int restore_validate_final(struct restore *r);
 /* With r->bare the child prepares only what does not depend on the final
  * PROCESS and FILES (the trampoline, stdio given by the caller). */
 int restore_spawn(struct restore *r);
+/* A process of a tree but its root: forked by its parent's process (a
+ * remote clone3 there, with its image pid where it is free), a copy of
+ * that process until the layout replaces it; restore_setup_late does
+ * the rest. */
+int restore_fork(struct restore *r);
 /* The rest, by remote syscalls, once they are final: session, cwd, umask,
  * personality, descriptors, rlimits. */
 int restore_setup_late(struct restore *r);
@@ -90,6 +121,9 @@ struct fd_maker {
 	int (*get)(struct fd_maker *m, uint64_t addr, void *p, size_t len);
 	struct restore *r;
 	struct remote *in;
+	int tree_base;          /* in a tree: where the root's tree objects are
+				 * (Files.tree_fd_base), 0 otherwise */
+	int tree_root;          /* the maker works in the root (which makes them) */
 	int undriven;           /* a remote call could not be made */
 	char what[PATH_MAX + 64];  /* the step that failed */
 };
@@ -103,6 +137,11 @@ int fds_high(const Roamimg__Files *fs);
  * (kept[fd]) and the threads' own files; temporaries at >= fds_high.
  * 0, or -errno with m->what saying what failed. */
 int fds_make_all(struct fd_maker *m, const Roamimg__Files *fs, const int kept[3]);
+/* In a tree's root, before its own descriptors: every shared description
+ * of the tree (Files.tree_objects) at tree_fd_base + its index, but stdio;
+ * after them, fds_make_tree_stdio: the root's stdio that children share. */
+int fds_make_tree_objects(struct fd_maker *m, const Roamimg__Files *fs);
+int fds_make_tree_stdio(struct fd_maker *m, const Roamimg__Files *fs);
 /* The file locks of fs, taken again through their descriptors (stdio the
  * caller passed excepted: kept[fd]). Last, once nothing closes a
  * descriptor any more: closing any descriptor of a file drops the
@@ -116,6 +155,10 @@ int fds_open_one(struct fd_maker *m, const Roamimg__Fd *d, int high, long *out);
 struct shm_master *restore_find_master(const struct restore *r, uint64_t id);
 int restore_find_hole(const Roamimg__Mm *mm, const uint64_t (*extra)[2], size_t nextra, uint64_t size,
 		      uint64_t *out);
+/* A hole of size bytes that neither the layout mm, nor the layout other,
+ * nor occ's trampoline and shared memory masters (but the skip-th) use. */
+int restore_hole_beside(const Roamimg__Mm *mm, const Roamimg__Mm *other, const struct restore *occ, size_t skip,
+			uint64_t size, uint64_t *out);
 int restore_layout(struct restore *r);
 /* Pre-copy: from the early layout (r->mm) to the final one (r->ld.mm):
  * unmaps what went, maps the fresh mappings anew. */

@@ -411,30 +411,36 @@ static int meets(uint64_t a, uint64_t b, uint64_t s, uint64_t e)
 	return a < e && s < b;
 }
 
-/* A hole of size bytes that neither layout, nor the trampoline, nor any
- * shared memory master but skip uses. */
-static int hole_for(struct restore *r, const Roamimg__Mm *early, size_t skip, uint64_t size, uint64_t *out)
+int restore_hole_beside(const Roamimg__Mm *mm, const Roamimg__Mm *other, const struct restore *occ, size_t skip,
+			uint64_t size, uint64_t *out)
 {
 	size_t n = 0;
-	uint64_t (*extra)[2] = malloc((early->n_vmas + r->nshm + 1) * sizeof(*extra));
+	uint64_t (*extra)[2] = malloc((other->n_vmas + occ->nshm + 1) * sizeof(*extra));
 	int rc;
 
 	if (!extra)
 		return -ENOMEM;
-	for (size_t i = 0; i < early->n_vmas; i++) {
-		extra[n][0] = early->vmas[i]->start;
-		extra[n++][1] = early->vmas[i]->end;
+	for (size_t i = 0; i < other->n_vmas; i++) {
+		extra[n][0] = other->vmas[i]->start;
+		extra[n++][1] = other->vmas[i]->end;
 	}
-	extra[n][0] = r->tramp;
-	extra[n++][1] = r->tramp + TRAMP_SIZE;
-	for (size_t k = 0; k < r->nshm; k++)
+	extra[n][0] = occ->tramp;
+	extra[n++][1] = occ->tramp + TRAMP_SIZE;
+	for (size_t k = 0; k < occ->nshm; k++)
 		if (k != skip) {
-			extra[n][0] = r->shm[k].addr;
-			extra[n++][1] = r->shm[k].addr + r->shm[k].size;
+			extra[n][0] = occ->shm[k].addr;
+			extra[n++][1] = occ->shm[k].addr + occ->shm[k].size;
 		}
-	rc = restore_find_hole(r->ld.mm, (const uint64_t (*)[2])extra, n, size, out);
+	rc = restore_find_hole(mm, (const uint64_t (*)[2])extra, n, size, out);
 	free(extra);
 	return rc;
+}
+
+/* A hole of size bytes that neither layout, nor the trampoline, nor any
+ * shared memory master but skip uses. */
+static int hole_for(struct restore *r, const Roamimg__Mm *early, size_t skip, uint64_t size, uint64_t *out)
+{
+	return restore_hole_beside(r->ld.mm, early, r, skip, size, out);
 }
 
 /* The trampoline moves to a hole of both layouts: a new one is made (the

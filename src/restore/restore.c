@@ -43,13 +43,16 @@ int restore_open(struct restore **out, const struct restore_opts *opts, struct r
 
 static int image_error(struct restore *r, int rc, const struct img_fault *f)
 {
-	char where[160];
+	char where[200], tree[64] = "";
 
+	/* A tree's other processes: whose stream, counted from the root's. */
+	if (r->tree_root)
+		snprintf(tree, sizeof(tree), "the stream of the tree's process %zu, ", r->tree_root->nmembers + 1);
 	if (f->record)
-		snprintf(where, sizeof(where), "record %llu (%s) at byte %llu", (unsigned long long)f->record,
+		snprintf(where, sizeof(where), "%srecord %llu (%s) at byte %llu", tree, (unsigned long long)f->record,
 			 img_rec_name(f->type), (unsigned long long)f->offset);
 	else
-		snprintf(where, sizeof(where), "the preamble");
+		snprintf(where, sizeof(where), "%sthe preamble", tree);
 	return roam_fail(r->err, -ROAM_E_IMAGE, "%s: %s%s%s", where, img_strerror(rc), f->what ? ": " : "",
 			 f->what ? f->what : "");
 }
@@ -80,11 +83,14 @@ pid_t restore_prepare_mem(struct restore *r, const void *data, size_t len)
 	return prepare(r, &rd, img_reader_init_mem(&rd, data, len));
 }
 
-/* Kills the child and every thread of it, and reaps them: nothing is left. */
+/* Kills the child and every thread of it, and reaps them: nothing is left.
+ * A tree's root kills every process of the tree. */
 static void kill_child(struct restore *r)
 {
 	int st;
 
+	for (size_t k = r->nmembers; k-- > 0;)
+		kill_child(r->members[k]);
 	if (r->pid <= 0)
 		return;
 	kill(r->pid, SIGKILL);
@@ -105,7 +111,13 @@ int restore_release(struct restore *r)
 
 	if (!r->prepared || r->released)
 		return -EINVAL;
-	if ((rc = restore_let_go(r)) < 0) {
+	/* A tree: the children first, the root last. */
+	for (size_t k = r->nmembers; k-- > 0;)
+		if ((rc = restore_let_go(r->members[k])) < 0)
+			break;
+	if (rc >= 0)
+		rc = restore_let_go(r);
+	if (rc < 0) {
 		/* Some threads may run already: never half a process. */
 		kill_child(r);
 		return rc;
@@ -167,24 +179,14 @@ int restore_stdio_data(const struct restore *r, int fd, const void **data, size_
 	return 0;
 }
 
-/* Builds the child from the metadata read so far: validate, spawn, layout. */
-static int build(struct restore *r)
+/* The root's child, a copy of roam (spawn.c), with a trampoline free both
+ * in the image's layout and in ours, which the child starts as a copy of. */
+static int spawn_root(struct restore *r)
 {
 	uint64_t (*self)[2] = NULL;
 	size_t nself = 0;
 	int rc;
 
-	if (strcmp(r->ld.header->arch, ARCH_NAME))
-		return roam_fail(r->err, -ROAM_E_INCOMPAT, "the image is for %s", r->ld.header->arch);
-	/* A pre-copy stream is built from its early layout, before the process
-	 * is even frozen at the source: the final one arrives later. */
-	r->bare = r->ld.precopy;
-	r->mm = r->ld.mm_early ? r->ld.mm_early : r->ld.mm;
-	if ((rc = restore_validate(r)) < 0)
-		return rc;
-	r->stats.validated_ns = mono_ns();
-	/* The trampoline must be free both in the image's layout and in
-	 * ours, which the child starts as a copy of. */
 	FILE *m = fopen("/proc/self/maps", "re");
 	char line[512];
 	while (m && fgets(line, sizeof(line), m)) {
@@ -204,11 +206,6 @@ static int build(struct restore *r)
 	free(self);
 	if (rc < 0)
 		return roam_fail(r->err, rc, "no room for the trampoline");
-	/* Neither the helper threads that fill the pages nor anything else we
-	 * start may take the ids the process's threads ask for last. */
-	const Roamimg__Process *p = r->ld.process;
-	int32_t ids[1] = { p->pid };
-	(void)proc_keep_pids_free(p->n_tids ? p->tids : ids, p->n_tids ? p->n_tids : 1);
 	/* Every remote syscall wakes the child and then us: across two CPUs
 	 * of this VM that is about 100 us a call, on one about 12. So we stay
 	 * on the CPU we run on while we drive the child, and the child, born
@@ -216,9 +213,39 @@ static int build(struct restore *r)
 	 * they run (restore_let_go). Filling from a file we stay there too, and
 	 * helper threads get CPUs of their own; from a stream we let go of it
 	 * while the pages come (the writer at the other end needs CPUs), and
-	 * come back to the child's CPU for the end (prepare). */
+	 * come back to the child's CPU for the end (prepare). A tree's other
+	 * processes are built on the root's CPU, in its phase. */
 	cpu_spread_begin(&r->hold, 2);
-	if ((rc = restore_spawn(r)) < 0)
+	if ((rc = restore_tree_begin(r)) < 0)
+		return rc;
+	return restore_spawn(r);
+}
+
+/* Builds the child from the metadata read so far: validate, spawn (or, in a
+ * tree but its root, fork from its parent), layout. */
+static int build(struct restore *r)
+{
+	int rc;
+
+	if (strcmp(r->ld.header->arch, ARCH_NAME))
+		return roam_fail(r->err, -ROAM_E_INCOMPAT, "the image is for %s", r->ld.header->arch);
+	/* A pre-copy stream is built from its early layout, before the process
+	 * is even frozen at the source: the final one arrives later. */
+	r->bare = r->ld.precopy;
+	r->mm = r->ld.mm_early ? r->ld.mm_early : r->ld.mm;
+	if ((rc = restore_validate(r)) < 0)
+		return rc;
+	r->stats.validated_ns = mono_ns();
+	/* Neither the helper threads that fill the pages nor anything else we
+	 * start may take the ids the process's threads ask for last. */
+	const Roamimg__Process *p = r->ld.process;
+	int32_t ids[1] = { p->pid };
+	(void)proc_keep_pids_free(p->n_tids ? p->tids : ids, p->n_tids ? p->n_tids : 1);
+	if (r->tree_root)
+		rc = (rc = restore_tree_parent(r)) < 0 ? rc : restore_fork(r);
+	else
+		rc = spawn_root(r);
+	if (rc < 0)
 		return rc;
 	r->stats.spawned_ns = mono_ns();
 	if ((rc = restore_layout(r)) < 0)
@@ -229,7 +256,7 @@ static int build(struct restore *r)
 	 * which pages go in as they come. */
 	if ((rc = restore_fill_open(r)) < 0)
 		return roam_fail(r->err, rc, "preparing to write the pages");
-	if (r->lazy_fd < 0)
+	if (r->lazy_fd < 0 && !r->tree_root)
 		cpu_spread_end(&r->hold);  /* keeps hold.mine: the child's CPU */
 	r->stats.laid_out_ns = mono_ns();
 	return 0;
@@ -239,8 +266,9 @@ static int build(struct restore *r)
 #define EARLY_RECS (REC_BIT(IMG_REC_PLATFORM) | REC_BIT(IMG_REC_PROCESS) | REC_BIT(IMG_REC_MM))
 #define FINAL_RECS (REC_BIT(IMG_REC_PROCESS) | REC_BIT(IMG_REC_MM) | REC_BIT(IMG_REC_FILES))
 
-/* The stages but the release, over a reader whose initialisation returned rc. */
-static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
+/* The stages but the finish and the release, over a reader whose
+ * initialisation returned rc: 0 or a negative error (the caller kills). */
+int restore_load(struct restore *r, struct img_reader *reader, int rc)
 {
 	struct img_record rec;
 	struct img_pages pg;
@@ -249,10 +277,8 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 	uint64_t pass_end = 0;   /* pre-copy: where the first pass has got to */
 
 	memset(&f, 0, sizeof(f));
-	if (rc < 0) {
-		image_error(r, rc, &f);
-		goto fail;
-	}
+	if (rc < 0)
+		return image_error(r, rc, &f);
 	if (r->lazy_fd >= 0 && img_reader_lazy_pages(reader, r->lazy_fd) < 0)
 		r->lazy_fd = -1;
 	while ((rc = img_load_next(&r->ld, reader, &rec, &pg, &f)) > 0) {
@@ -265,7 +291,7 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 					: rec.type == IMG_REC_PAGES || rec.type == IMG_REC_THREADS;
 		if (!built && now) {
 			if ((rc = build(r)) < 0)
-				goto fail;
+				return rc;
 			built = 1;
 		}
 		if (built && r->ld.precopy && !updated && r->ld.final_seen == FINAL_RECS) {
@@ -274,7 +300,7 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 			/* The fill registered the early layout, which changes now. */
 			if ((rc = restore_fill_close(r, 0)) < 0 || (rc = restore_validate_final(r)) < 0 ||
 			    (rc = restore_mm_update(r)) < 0)
-				goto fail;
+				return rc;
 			updated = 1;
 		}
 		/* A pre-copy stream's first pass goes up the address space: a page
@@ -283,31 +309,42 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 		 * it is written over): the fill ends there, as at a drop. */
 		if (rec.type == IMG_REC_PAGES && r->ld.precopy && r->fill) {
 			if (pg.addr < pass_end && (rc = restore_fill_close(r, 0)) < 0)
-				goto fail;
+				return rc;
 			pass_end = pg.addr + (uint64_t)pg.npages * ARCH_PAGE_SIZE;
 		}
 		if (rec.type == IMG_REC_PAGES && (rc = restore_pages(r, &pg, reader)) < 0)
-			goto fail;
+			return rc;
 		/* A drop must not overtake an older copy of its pages still
 		 * queued for the fill: the fill ends first. */
 		if (rec.type == IMG_REC_DROP && ((rc = restore_fill_close(r, 0)) < 0 || (rc = restore_drop(r, &rec)) < 0))
-			goto fail;
+			return rc;
 	}
-	if (rc < 0) {
-		image_error(r, rc, &f);
-		goto fail;
-	}
-	if (!built) {
-		rc = roam_fail(r->err, -ROAM_E_IMAGE, "the image has no threads");
-		goto fail;
-	}
+	if (rc < 0)
+		return image_error(r, rc, &f);
+	if (!built)
+		return roam_fail(r->err, -ROAM_E_IMAGE, "the image has no threads");
 	if ((rc = restore_fill_close(r, 0)) < 0)
-		goto fail;
+		return rc;
 	r->stats.committed_ns = mono_ns();
 	if (updated)
 		r->stats.final_pages = r->stats.pages - r->stats.final_pages;
-	cpu_spread_follow(&r->hold, r->hold.mine);  /* back with the child */
-	if ((r->bare && (rc = restore_setup_late(r)) < 0) || (rc = restore_finish(r)) < 0)
+	if (!r->tree_root)
+		cpu_spread_follow(&r->hold, r->hold.mine);  /* back with the child */
+	if ((r->bare || r->tree_root) && (rc = restore_setup_late(r)) < 0)
+		return rc;
+	return 0;
+}
+
+/* The stages but the release, over a reader whose initialisation returned
+ * rc; for a tree's root, every other process of the tree too. */
+static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
+{
+	if ((rc = restore_load(r, reader, rc)) < 0 || (rc = restore_tree_load(r, reader)) < 0)
+		goto fail;
+	for (size_t k = r->nmembers; k-- > 0;)
+		if ((rc = restore_finish(r->members[k])) < 0)
+			goto fail;
+	if ((rc = restore_finish(r)) < 0)
 		goto fail;
 	img_reader_fini(reader);
 	r->prepared = 1;
@@ -333,6 +370,9 @@ void restore_close(struct restore *r)
 	restore_fill_close(r, 1);
 	if (!r->released)
 		kill_child(r);  /* never half a process */
+	for (size_t k = 0; k < r->nmembers; k++)
+		restore_close(r->members[k]);
+	free(r->members);
 	cpu_spread_end(&r->hold);
 	if (r->memfd >= 0)
 		close(r->memfd);

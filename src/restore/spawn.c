@@ -73,7 +73,21 @@ static void setup_fds(struct restore *r, int repfd)
 		}
 
 	fd_maker_local(&m, r);
-	int rc = fds_make_all(&m, fs, kept);
+	/* A tree's root: what its processes share, at tree_base and up, first
+	 * (the report pipe out of their way, at high, below tree_base). */
+	int ntree = r->tree_base ? (int)fs->n_tree_objects : 0, rc = 0;
+	if (r->tree_base && repfd != high) {
+		dup3(repfd, high, O_CLOEXEC);
+		close(repfd);
+		repfd = high;
+	}
+	m.tree_base = r->tree_base;
+	m.tree_root = 1;
+	if (r->tree_base && (rc = fds_make_tree_objects(&m, fs)) < 0)
+		report(repfd, rc, "%s", m.what);
+	rc = fds_make_all(&m, fs, kept);
+	if (rc == 0 && r->tree_base)
+		rc = fds_make_tree_stdio(&m, fs);
 	if (rc < 0)
 		report(repfd, rc, "%s", m.what);
 	/* Close everything not placed above (below high), except stdio we
@@ -85,7 +99,14 @@ static void setup_fds(struct restore *r, int repfd)
 		if (!keep)
 			close(fd);
 	}
-	/* Everything at or above high is ours, but the report pipe. */
+	/* Everything at or above high is ours, but the report pipe and what
+	 * the tree shares. */
+	if (ntree || r->tree_base) {
+		if (high + 1 < r->tree_base)
+			syscall(SYS_close_range, high + 1, r->tree_base - 1, 0);
+		syscall(SYS_close_range, r->tree_base + ntree, ~0u, 0);
+		return;
+	}
 	if (repfd > high)
 		syscall(SYS_close_range, high, repfd - 1, 0);
 	syscall(SYS_close_range, repfd + 1, ~0u, 0);
@@ -388,6 +409,86 @@ int restore_spawn(struct restore *r)
 	return 0;
 }
 
+/* --- a process tree: the others, forked by their parents ----------------- */
+
+/* A trampoline for the new process, in its parent's process first: at a
+ * hole of both its layout and the parent's as it is now. */
+static int parent_tramp(struct restore *r, struct restore *up)
+{
+	long ret;
+	int rc = restore_hole_beside(r->mm, up->mm, up, SIZE_MAX, TRAMP_SIZE, &r->tramp);
+
+	if (rc < 0)
+		return roam_fail(r->err, rc, "no room for the trampoline of process %d", r->ld.process->pid);
+	static const unsigned char code[] = ARCH_TRAMPOLINE_CODE;
+	if ((rc = rsys(up, &ret, "mapping a trampoline for a child", SYS_mmap, (long)r->tramp, TRAMP_SIZE,
+		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)) < 0)
+		return rc;
+	if ((uint64_t)ret != r->tramp)
+		return roam_fail(r->err, -ENOMEM, "mapping a trampoline for a child at %llx", (unsigned long long)r->tramp);
+	if ((rc = mem_write(up->pid, up->memfd, r->tramp, code, sizeof(code))) < 0)
+		return roam_fail(r->err, rc, "writing a trampoline for a child");
+	return rsys(up, &ret, "protecting a child's trampoline", SYS_mprotect, (long)r->tramp, ARCH_PAGE_SIZE,
+		    PROT_READ | PROT_EXEC, 0, 0, 0);
+}
+
+int restore_fork(struct restore *r)
+{
+	struct restore *up = r->up;
+	pid_t want = r->ld.process->pid, pid = -1;
+	int may_set_tid = geteuid() == 0, rc, st;
+	long ret;
+
+	if ((rc = parent_tramp(r, up)) < 0)
+		return rc;
+	if (ptrace(PTRACE_SETOPTIONS, up->pid, 0,
+		   (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL)) < 0)
+		return roam_fail(r->err, -errno, "tracing the forks of process %d", up->pid);
+	/* Its old pid where it is free; one just freed by the checkpoint's
+	 * kill may still be a zombie a moment. */
+	for (int tries = 0; pid < 0 && tries < 50; tries++) {
+		uint64_t a;
+		if ((rc = restore_clone_args(up, 0, SIGCHLD, want, may_set_tid, &a)) < 0)
+			return rc;
+		up->rem.new_thread = 0;
+		if ((rc = remote_syscall(&up->rem, &ret, SYS_clone3, (long)a, sizeof(struct clone_args), 0, 0, 0, 0)) < 0)
+			return roam_fail(r->err, rc, "forking process %d from %d", want, up->pid);
+		if (ret >= 0)
+			pid = up->rem.new_thread ? up->rem.new_thread : (pid_t)ret;
+		else if (ret == -EEXIST && pid_is_zombie(want) && tries < 49)
+			usleep(2000);
+		else if (may_set_tid && !r->opts.same_pid)
+			may_set_tid = 0;  /* taken, or not ours to choose: any pid */
+		else
+			return roam_fail(r->err, ret == -EEXIST ? -ROAM_E_PIDTAKEN : (int)ret, "forking process %d from %d",
+					 want, up->pid);
+	}
+	if (pid < 0)
+		return roam_fail(r->err, -ROAM_E_PIDTAKEN, "pid %d stayed taken", want);
+	r->pid = pid;
+	r->stats.pid_kept = pid == want;
+	if ((rc = pt_wait_stop(pid, &st)) < 0)
+		return roam_fail(r->err, rc, "the new process %d died before it stopped", pid);
+	if (ptrace(PTRACE_SETOPTIONS, pid, 0,
+		   (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL)) < 0)
+		return roam_fail(r->err, -errno, "tracing the new process %d", pid);
+	if ((rc = rsys(up, &ret, "unmapping a child's trampoline", SYS_munmap, (long)r->tramp, TRAMP_SIZE, 0, 0, 0,
+		       0)) < 0)
+		return rc;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	if ((r->memfd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return roam_fail(r->err, -errno, "opening %s", path);
+	r->rem.tid = pid;
+	r->rem.ip = r->tramp;
+	r->rem.trap_after = up->rem.trap_after;
+	if ((rc = arch_get_regs(pid, &r->rem.base)) < 0)
+		return roam_fail(r->err, rc, "reading the registers of the new process");
+	if ((rc = pt_set_sigmask(pid, ~0ull)) < 0)
+		return roam_fail(r->err, rc, "blocking signals in the new process");
+	return 0;
+}
+
 /* --- pre-copy: what the child would have done, by remote syscalls ------ */
 
 /* setup_fds, from outside. */
@@ -401,6 +502,15 @@ static int late_fds(struct restore *r)
 	for (int k = 0; k < 3; k++)
 		kept[k] = r->opts.stdio[k] >= 0;
 	fd_maker_remote(&m, r, &r->rem);
+	/* A process of a tree holds its parent's descriptors: all go but what
+	 * the tree shares, above them all. */
+	m.tree_base = r->tree_base;
+	if (r->up) {
+		long ret;
+		if ((rc = rsys(r, &ret, "closing what the parent held", SYS_close_range, 0, r->tree_base - 1, 0, 0, 0,
+			       0)) < 0)
+			return rc;
+	}
 	if ((rc = fds_make_all(&m, r->ld.files, kept)) < 0)
 		return fd_maker_fail(&m, rc);
 	return 0;

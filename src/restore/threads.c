@@ -166,28 +166,38 @@ static int restore_posix_timers(struct restore *r)
 }
 
 /* Creates image thread i (i >= 1) from the main thread. */
+int restore_clone_args(struct restore *r, uint64_t flags, int exit_signal, pid_t want, int set_tid, uint64_t *a)
+{
+	struct clone_args args;
+	uint64_t tida;
+	int rc;
+
+	memset(&args, 0, sizeof(args));
+	args.flags = flags;
+	args.exit_signal = (uint64_t)exit_signal;
+	if (set_tid) {
+		if ((rc = tramp_put(r, 256, &want, sizeof(want), &tida)) < 0)
+			return rc;
+		args.set_tid = tida;
+		args.set_tid_size = 1;
+	}
+	return tramp_put(r, 0, &args, sizeof(args), a);
+}
+
 static int create_thread(struct restore *r, size_t i, int *may_set_tid)
 {
 	const Roamimg__Thread *t = r->ld.threads->threads[i];
-	struct clone_args args;
 	pid_t want = t->tid;
-	uint64_t a, tida;
+	uint64_t a;
 	long ret;
 	int rc;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		memset(&args, 0, sizeof(args));
-		args.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
-		if (*may_set_tid) {
-			if ((rc = tramp_put(r, 256, &want, sizeof(want), &tida)) < 0)
-				return rc;
-			args.set_tid = tida;
-			args.set_tid_size = 1;
-		}
-		if ((rc = tramp_put(r, 0, &args, sizeof(args), &a)) < 0)
+		if ((rc = restore_clone_args(r, CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
+						 CLONE_SYSVSEM, 0, want, *may_set_tid, &a)) < 0)
 			return rc;
 		r->rem.new_thread = 0;
-		if ((rc = remote_syscall(&r->rem, &ret, SYS_clone3, (long)a, sizeof(args), 0, 0, 0, 0)) < 0)
+		if ((rc = remote_syscall(&r->rem, &ret, SYS_clone3, (long)a, sizeof(struct clone_args), 0, 0, 0, 0)) < 0)
 			return roam_fail(r->err, rc, "creating thread %d", want);
 		if (ret >= 0)
 			break;
@@ -357,6 +367,10 @@ int restore_finish(struct restore *r)
 		if ((rc = create_thread(r, i, &may_set_tid)) < 0)
 			return rc;
 	r->trem[0] = r->rem;
+	/* A tree's processes are all forked: what they shared goes. */
+	if (r->tree_base && (rc = rsys(r, &ret, "closing what the tree shared", SYS_close_range, r->tree_base,
+				       (long)~0u, 0, 0, 0, 0)) < 0)
+		return rc;
 	if ((rc = restore_task_files(r)) < 0 || (rc = restore_file_locks(r)) < 0 ||
 	    (rc = restore_posix_timers(r)) < 0)
 		return rc;

@@ -339,34 +339,60 @@ int proc_list_tasks(int dirfd, pid_t **out, size_t *n)
 	return 0;
 }
 
-int proc_count_children(int dirfd, pid_t *first)
+int proc_list_children(int dirfd, pid_t **out, size_t *n)
 {
-	pid_t *tids;
-	size_t n;
-	int rc, total = 0;
+	pid_t *tids, *v = NULL;
+	size_t nt, k = 0, cap = 0;
+	int rc;
 
-	if ((rc = proc_list_tasks(dirfd, &tids, &n)) < 0)
+	if ((rc = proc_list_tasks(dirfd, &tids, &nt)) < 0)
 		return rc;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; rc == 0 && i < nt; i++) {
 		char name[64], *buf;
 		snprintf(name, sizeof(name), "task/%d/children", tids[i]);
 		if (proc_read_file(dirfd, name, &buf, NULL) < 0)
 			continue;
-		for (char *p = buf; *p;) {
+		for (char *p = buf; *p && rc == 0;) {
 			while (*p == ' ')
 				p++;
 			if (!isdigit((unsigned char)*p))
 				break;
-			if (!total && first)
-				*first = atoi(p);
-			total++;
-			while (isdigit((unsigned char)*p))
-				p++;
+			if (k == cap) {
+				pid_t *grown = realloc(v, (cap = cap ? 2 * cap : 8) * sizeof(*v));
+				if (!grown) {
+					rc = -ENOMEM;
+					break;
+				}
+				v = grown;
+			}
+			v[k++] = (pid_t)strtol(p, &p, 10);
 		}
 		free(buf);
 	}
 	free(tids);
-	return total;
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	if (k)
+		qsort(v, k, sizeof(*v), cmp_pid);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int proc_count_children(int dirfd, pid_t *first)
+{
+	pid_t *v;
+	size_t n;
+	int rc = proc_list_children(dirfd, &v, &n);
+
+	if (rc < 0)
+		return rc;
+	if (n && first)
+		*first = v[0];
+	free(v);
+	return (int)n;
 }
 
 int proc_read_fdinfo(int dirfd, int fd, struct proc_fdinfo *fi)

@@ -89,8 +89,11 @@ int proc_read_posix_timers(int dirfd, struct proc_posix_timer **out, size_t *n);
 #endif
 /* Whether this kernel has it. */
 int proc_timer_ids_restorable(void);
-/* Number of children of all the process's threads; *first gets one. */
+/* Number of children of all the process's threads; *first gets one (the
+ * lowest pid). */
 int proc_count_children(int dirfd, pid_t *first);
+/* The children of all the process's threads, by pid (malloc'd). */
+int proc_list_children(int dirfd, pid_t **out, size_t *n);
 
 struct proc_fdinfo {
 	uint64_t pos;

@@ -3,8 +3,8 @@
 # why: a destination lacking a CPU feature the source offers, another vDSO
 # (both advertised through roamd's test-only overrides, since the test hosts
 # share one CPU and kernel), a file open for writing that is not shared
-# storage, a file lock on shared storage, a resource the engine refuses (a
-# socket), POSIX timers where the
+# storage, a file lock on shared storage, a process with a child, a resource
+# the engine refuses (a socket), POSIX timers where the
 # destination's kernel cannot give their ids back (h3 acts as one, through
 # another test-only override), an unknown host, a job
 # that runs elsewhere, a roamd whose image channel is of another version
@@ -90,6 +90,17 @@ print('ready', flush=True)
 sys.stdin.readline()
 print('done', flush=True)"
 refused "$SHARED/locked is locked by the process and is shared storage" "$ID" --to "$H3" --check
+end_job
+
+# A process with a child: a process tree is checkpointed and restored whole
+# (roam checkpoint), not migrated yet.
+start_job "import subprocess, sys
+child = subprocess.Popen(['sleep', '1000'])
+print('ready', flush=True)
+sys.stdin.readline()
+child.kill(); child.wait()
+print('done', flush=True)"
+refused "child process .* (a process tree moves only by roam checkpoint and restore yet)" "$ID" --to "$H3" --check
 end_job
 
 # A resource the engine cannot move: a socket. Every blocker listed.

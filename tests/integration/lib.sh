@@ -408,13 +408,21 @@ refuse_test() {
 	log "refused: ok"
 }
 
-# cpu_ticks PID: user+system CPU time of PID in clock ticks (-1 if gone).
+# cpu_ticks PID: user+system CPU time of PID and its descendants in clock
+# ticks (-1 if gone).
 cpu_ticks() {
-	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo -1; return; }
-	s=${s##*) }
-	set -- $s
-	echo $((${12} + ${13}))
+	local s p total=0
+	local -a todo=("$1")
+	[ -e "/proc/$1/stat" ] || { echo -1; return; }
+	# The process and its descendants (a pipeline's bash does no work).
+	while [ ${#todo[@]} -gt 0 ]; do
+		p=${todo[0]}
+		todo=("${todo[@]:1}" $(cat /proc/"$p"/task/*/children 2>/dev/null))
+		s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		s=${s##*) }
+		total=$((total + $(set -- $s; echo $((${12} + ${13})))))
+	done
+	echo "$total"
 }
 
 # real_test CYCLES CMD...: run a program nobody here wrote, first

@@ -8,7 +8,7 @@
  *
  * MODE is one of: socket sockpeer emptypeeked inotify epoll-lost io_uring lease
  * pipelock seccomp utsns mntns sysvshm sharedanon memfd hugetlb
- * child pipe3 plain.
+ * zombie pipe3 plain.
  * "sharedanon" maps shared anonymous memory that a process of its making,
  * not its child, maps too (it exits once the subject is gone); "sockpeer"
  * holds one end of a socket pair whose other end such a process holds.
@@ -17,7 +17,8 @@
  * datagram socket pair with an empty message queued, which it peeked at,
  * then another: a peek offset passes over such a message. "inotify" has an
  * event queued, which it never reads. "lease" holds a read lease on a file,
- * "pipelock" a flock on a pipe whose both ends it holds. "pipe3" expects
+ * "pipelock" a flock on a pipe whose both ends it holds. "zombie" has a
+ * child that ended, never reaped. "pipe3" expects
  * the harness to hand it a pipe on fd 3 whose other end lives elsewhere;
  * "plain" holds nothing (the harness stops or traces it instead).
  * Before "ready" the subject prints what roam should name:
@@ -207,14 +208,13 @@ static void setup(void)
 		huge = mmap(NULL, HUGE_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 		SUBJ_CHECK(huge != MAP_FAILED, "mmap MAP_HUGETLB (no huge page reserved?): %s", strerror(errno));
 		subj_fill(huge, HUGE_LEN, 43);
-	} else if (is("child")) {
+	} else if (is("zombie")) {
 		child = fork();
 		SUBJ_SYS(child);
-		if (child == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			for (;;)
-				pause();
-		}
+		if (child == 0)
+			_exit(0);  /* never reaped */
+		siginfo_t si;
+		SUBJ_SYS(waitid(P_PID, (id_t)child, &si, WEXITED | WNOWAIT));
 	} else if (is("pipe3")) {
 		fd = 3;
 	} else if (!is("plain")) {
@@ -300,10 +300,20 @@ static void verify(void)
 		long bad = subj_check_fill(huge, HUGE_LEN, 43);
 
 		SUBJ_CHECK(bad < 0, "huge page word %ld differs", bad);
-	} else if (is("child")) {
-		int status;
+	} else if (is("zombie")) {
+		char path[64], buf[256], *p;
+		int f;
+		ssize_t n;
 
-		SUBJ_CHECK(waitpid(child, &status, WNOHANG) == 0, "child %d gone", (int)child);
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)child);
+		f = open(path, O_RDONLY | O_CLOEXEC);
+		SUBJ_SYS(f);
+		n = read(f, buf, sizeof(buf) - 1);
+		close(f);
+		SUBJ_CHECK(n > 0, "reading the state of child %d", (int)child);
+		buf[n] = '\0';
+		p = strrchr(buf, ')');
+		SUBJ_CHECK(p && p[1] == ' ' && p[2] == 'Z', "child %d is no zombie", (int)child);
 	} else if (is("pipe3")) {
 		SUBJ_SYS(fstat(3, &st));
 		SUBJ_CHECK(S_ISFIFO(st.st_mode), "fd 3 is not a pipe");

@@ -19,7 +19,6 @@
 #include <sys/file.h>
 
 static int fa, fa_dup, fb, fb_ro, fc1, fc2, fd_sh;
-static volatile int stop_workers;
 
 static int open_file(const char *leaf, int flags)
 {
@@ -95,14 +94,6 @@ static void sabotage(void)
 	SUBJ_SYS(flock(fa, LOCK_UN));
 }
 
-static void *worker(void *arg)
-{
-	(void)arg;
-	while (!stop_workers)
-		subj_sleep_ms(5);
-	return NULL;
-}
-
 int main(int argc, char **argv)
 {
 	subj_init(argc, argv, "locks");
@@ -120,6 +111,6 @@ int main(int argc, char **argv)
 	set_lock(fc1, F_OFD_SETLK, F_RDLCK, 200, 100);
 	fd_sh = open_file("locks.d", O_RDONLY);
 	SUBJ_SYS(flock(fd_sh, LOCK_SH));
-	subj_run_threaded(worker, verify, sabotage, &stop_workers);
+	subj_run_threaded(subj_idle_worker, verify, sabotage, &subj_idle_stop);
 	subj_pass();
 }

@@ -293,6 +293,18 @@ static inline void subj_run_threaded(void *(*worker)(void *), void (*verify)(voi
 	subj_join_threads(th, stop);
 }
 
+/* A worker that only sleeps until subj_idle_stop: for subjects whose state
+ * belongs to the process whatever thread runs (subj_run_threaded(
+ * subj_idle_worker, verify, sabotage, &subj_idle_stop)). */
+static volatile int subj_idle_stop;
+static inline void *subj_idle_worker(void *arg)
+{
+	(void)arg;
+	while (!subj_idle_stop)
+		subj_sleep_ms(5);
+	return NULL;
+}
+
 static inline pid_t subj_gettid(void)
 {
 	return (pid_t)syscall(SYS_gettid);
