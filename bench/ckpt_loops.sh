@@ -2,14 +2,15 @@
 # Checkpoint/restore of programs built on event loops, roam against CRIU
 # 4.1.1 side by side in one run: python3 running asyncio
 # (tests/integration/lib/asyncio_chat.py: epoll, socket pairs with bytes in
-# flight, a signal handler, timers, a thread pool) and node
+# flight, a signal handler, timers, a thread pool), node
 # (tests/integration/lib/node_steps.js: libuv's epoll and eventfds, V8's
-# threads). Images on tmpfs.
+# threads), and a process tree: bash running the asyncio program into cat
+# through a pipe ("pipeline"). Images on tmpfs.
 #
 #   bench/ckpt_loops.sh            (normally through: bench/run.sh loops)
 #
 # Environment (defaults in brackets):
-#   PROGRAMS ["asyncio node"]   RUNS [11]   WARMUP [1]
+#   PROGRAMS ["asyncio node pipeline"]   RUNS [11]   WARMUP [1]
 #   TOOL_TIMEOUT [60]   CRIU [built by bench/criu/build.sh]   ROAM [build/roam]
 #   OUT [bench/out]     BENCH_NICE [-10]
 #
@@ -29,7 +30,7 @@ root=$(cd "$here/.." && pwd)
 BENCH=ckpt_loops
 . "$here/lib.sh"
 bench_renice "$0" "$@"
-PROGRAMS=${PROGRAMS:-"asyncio node"}
+PROGRAMS=${PROGRAMS:-"asyncio node pipeline"}
 RUNS=${RUNS:-11}
 WARMUP=${WARMUP:-1}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-60}
@@ -51,12 +52,15 @@ cleanup() {
 }
 trap cleanup EXIT
 cp "$LIB/asyncio_chat.py" "$LIB/node_steps.js" "$SHM/"
+# A process tree: bash, the asyncio program, and cat reading it through a pipe.
+printf '%s -I -S %s/asyncio_chat.py 400 | cat\n' "$PY" "$SHM" >"$SHM/pipeline.sh"
 
 # The command of each program: long enough to be caught mid-run.
 program() {
 	case $1 in
 	asyncio) echo "$PY -I -S $SHM/asyncio_chat.py 400" ;;
 	node) echo "$NODE $SHM/node_steps.js 400" ;;
+	pipeline) echo "bash $SHM/pipeline.sh" ;;
 	*) die "unknown program $1" ;;
 	esac
 }

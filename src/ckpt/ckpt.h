@@ -179,7 +179,11 @@ struct ckpt_tree;
 int ckpt_tree_open(struct ckpt_tree **out, pid_t root, const struct ckpt_opts *opts, struct roam_error *err);
 /* The root, to drive alone (pre-copy, stats) before the freeze. */
 struct ckpt *ckpt_tree_root(struct ckpt_tree *t);
+/* ckpt_check of the root and of every descendant it has now, nothing
+ * frozen (the freeze checks them again, and any child made since). */
+int ckpt_tree_check(struct ckpt_tree *t, int every_flag);
 int ckpt_tree_freeze(struct ckpt_tree *t);
+int ckpt_tree_kill_with_tracer(struct ckpt_tree *t);
 int ckpt_tree_dump(struct ckpt_tree *t, struct img_writer *w);
 /* Every process resumed, or killed; the stats are summed over the tree. */
 int ckpt_tree_resume(struct ckpt_tree *t);

@@ -98,6 +98,68 @@ size_t ckpt_tree_size(const struct ckpt_tree *t)
 	return t->n;
 }
 
+/* A child about to be taken: neither a zombie nor one that tells its end
+ * with another signal than SIGCHLD. */
+static int check_child(struct ckpt_tree *t, pid_t kid, pid_t parent)
+{
+	int dirfd = proc_open(kid), rc = 0;
+	struct proc_stat st;
+
+	if (dirfd < 0 || proc_parse_stat(dirfd, &st) < 0)
+		rc = dirfd < 0 ? 0 : roam_fail(t->err, -errno, "reading the state of process %d", kid);
+	else if (st.state == 'Z' || st.state == 'X')
+		rc = roam_fail(t->err, -ROAM_E_REFUSED, "child process %d of %d has ended and is not reaped yet "
+			       "(a zombie)", kid, parent);
+	else if (st.exit_signal != SIGCHLD)
+		rc = roam_fail(t->err, -ROAM_E_REFUSED, "child process %d tells its end to %d with signal %d, "
+			       "not SIGCHLD", kid, parent, st.exit_signal);
+	if (dirfd >= 0)
+		close(dirfd);
+	return rc;
+}
+
+int ckpt_tree_check(struct ckpt_tree *t, int every_flag)
+{
+	pid_t *todo = malloc(sizeof(*todo)), *kids;
+	size_t n = 1, nkids;
+	int rc = ckpt_check(t->c[0], every_flag);
+
+	if (!todo)
+		return -ENOMEM;
+	todo[0] = t->c[0]->pid;
+	/* Down the tree as it is now, nothing frozen: each process checked as
+	 * the freeze would check it (which does it again, for good). */
+	while (rc == 0 && n > 0) {
+		pid_t parent = todo[--n];
+		int dirfd = proc_open(parent);
+		if (dirfd < 0 || proc_list_children(dirfd, &kids, &nkids) < 0) {
+			if (dirfd >= 0)
+				close(dirfd);
+			continue;   /* gone meanwhile: the freeze will tell */
+		}
+		close(dirfd);
+		pid_t *grown = realloc(todo, (n + nkids + 1) * sizeof(*todo));
+		if (!grown)
+			rc = -ENOMEM;
+		else
+			todo = grown;
+		for (size_t k = 0; rc == 0 && k < nkids; k++) {
+			struct ckpt *c;
+			if ((rc = check_child(t, kids[k], parent)) < 0)
+				break;
+			if (ckpt_open(&c, kids[k], &t->opts, t->err) < 0)
+				continue;
+			c->tree_child = 1;
+			rc = ckpt_check(c, every_flag);
+			ckpt_close(c);
+			todo[n++] = kids[k];
+		}
+		free(kids);
+	}
+	free(todo);
+	return rc;
+}
+
 /* Freezes the children of c[i], and theirs, depth first. */
 static int freeze_below(struct ckpt_tree *t, size_t i)
 {
@@ -111,18 +173,9 @@ static int freeze_below(struct ckpt_tree *t, size_t i)
 		rc = roam_fail(t->err, -ROAM_E_REFUSED, "child process %d: a process tree is not checkpointed live "
 			       "(--live) yet", kids[0]);
 	for (size_t k = 0; rc == 0 && k < nkids; k++) {
-		int dirfd = proc_open(kids[k]);
-		struct proc_stat st;
-		if (dirfd >= 0 && proc_parse_stat(dirfd, &st) == 0 && (st.state == 'Z' || st.state == 'X'))
-			rc = roam_fail(t->err, -ROAM_E_REFUSED, "child process %d of %d has ended and is not reaped yet "
-				       "(a zombie)", kids[k], t->c[i]->pid);
-		else if (dirfd >= 0 && st.exit_signal != SIGCHLD)
-			rc = roam_fail(t->err, -ROAM_E_REFUSED, "child process %d tells its end to %d with signal %d, "
-				       "not SIGCHLD", kids[k], t->c[i]->pid, st.exit_signal);
-		if (dirfd >= 0)
-			close(dirfd);
 		size_t j = t->n;
-		if (rc < 0 || (rc = add(t, kids[k], i)) < 0 || (rc = ckpt_check(t->c[j], 0)) < 0 ||
+		if ((rc = check_child(t, kids[k], t->c[i]->pid)) < 0 || (rc = add(t, kids[k], i)) < 0 ||
+		    (rc = ckpt_check(t->c[j], 0)) < 0 ||
 		    (rc = ckpt_freeze(t->c[j])) < 0)
 			break;
 		rc = freeze_below(t, j);
@@ -387,6 +440,10 @@ int ckpt_tree_freeze(struct ckpt_tree *t)
 	if (rc == 0 && (rc = freeze_below(t, 0)) < 0)
 		for (size_t j = t->n; j-- > 1;)
 			ckpt_resume(t->c[j]);
+	/* Alone, it shares with nobody: its pipes are checked as ever (a pipe
+	 * to outside the process is stdio or refused). */
+	if (rc == 0 && t->n == 1)
+		t->c[0]->shares_known = 1;
 	return rc;
 }
 
@@ -454,6 +511,11 @@ int ckpt_tree_resume(struct ckpt_tree *t)
 int ckpt_tree_kill(struct ckpt_tree *t)
 {
 	return each(t, ckpt_kill);
+}
+
+int ckpt_tree_kill_with_tracer(struct ckpt_tree *t)
+{
+	return each(t, ckpt_kill_with_tracer);
 }
 
 void ckpt_tree_stats(const struct ckpt_tree *t, struct ckpt_stats *out)

@@ -184,7 +184,7 @@ int cmd_checkpoint(int argc, char **argv)
 	if ((rc = ckpt_tree_open(&t, (pid_t)pid, &opts, &err)) < 0)
 		goto fail;
 	c = ckpt_tree_root(t);
-	if ((rc = ckpt_check(c, 0)) < 0)
+	if ((rc = ckpt_tree_check(t, 0)) < 0)
 		goto fail;
 	if ((rc = img_writer_init(&w, img_fd_write, &fd, opts.codec)) < 0) {
 		roam_fail(&err, rc, "writing to %s", output);

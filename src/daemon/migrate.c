@@ -201,8 +201,7 @@ static void mig_free(struct mig *g)
 		close_fd(&g->pipes[i][0]);
 		close_fd(&g->pipes[i][1]);
 	}
-	if (g->ck)
-		ckpt_close(g->ck);
+	ckpt_tree_close(g->ckt);
 	if (g->rs)
 		restore_close(g->rs);
 	buf_free(&g->commit_stdin);
@@ -796,8 +795,16 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	g->rss = mig_rss_of(j->pid);
 	/* The engine's own refusals come first, before anything is frozen. */
 	struct ckpt_opts o = {.codec = IMG_CODEC_NONE, .out_fd = -1, .dirty_hash = roamd->cfg.dirty_hash};
-	if ((rc = ckpt_open(&g->ck, j->pid, &o, &g->err)) == 0)
-		rc = ckpt_check(g->ck, check);
+	if ((rc = ckpt_tree_open(&g->ckt, j->pid, &o, &g->err)) == 0) {
+		g->ck = ckpt_tree_root(g->ckt);
+		rc = ckpt_tree_check(g->ckt, check);
+	}
+	/* A process tree moves cold: pre-copy follows one process. */
+	int dirfd = proc_open(j->pid);
+	if (dirfd >= 0 && proc_count_children(dirfd, NULL) > 0)
+		g->cold = 1;
+	if (dirfd >= 0)
+		close(dirfd);
 	if (rc == 0)
 		rc = mig_may_trace(&g->err);
 	if (rc < 0) {

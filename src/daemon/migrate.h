@@ -62,7 +62,8 @@ struct mig {
 	pid_t new_pid;
 	struct roam_error err;
 	char errmsg[512];
-	struct ckpt *ck;
+	struct ckpt_tree *ckt;      /* the source: the process and its descendants */
+	struct ckpt *ck;            /* ... their root */
 	struct restore *rs;
 	int pipes[3][2];            /* destination: the job's stdin, stdout, stderr */
 	int cg_fds[4], ncg;         /* destination: the job's cgroup.procs files, which the

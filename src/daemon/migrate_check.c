@@ -137,13 +137,59 @@ static int files_add(struct file_list *l, const char *path, bool write, bool loc
 	return 0;
 }
 
+/* pid and its descendants, as they are now (a process tree moves whole);
+ * at least pid. */
+static size_t tree_pids(pid_t pid, pid_t **out)
+{
+	pid_t *v = malloc(sizeof(*v)), *kids;
+	size_t n = 0, done = 0, nkids;
+
+	if (!v) {
+		*out = NULL;
+		return 0;
+	}
+	v[n++] = pid;
+	while (done < n) {
+		int dirfd = proc_open(v[done++]);
+		if (dirfd < 0)
+			continue;
+		if (proc_list_children(dirfd, &kids, &nkids) == 0) {
+			pid_t *grown = realloc(v, (n + nkids) * sizeof(*v));
+			if (grown) {
+				v = grown;
+				memcpy(v + n, kids, nkids * sizeof(*kids));
+				n += nkids;
+			}
+			free(kids);
+		}
+		close(dirfd);
+	}
+	*out = v;
+	return n;
+}
+
+static int files_of_one(pid_t pid, struct file_list *l);
+
 int mig_files_of(pid_t pid, struct file_list *l)
+{
+	pid_t *pids;
+	size_t n = tree_pids(pid, &pids);
+	int rc = n ? 0 : -ENOMEM;
+
+	memset(l, 0, sizeof(*l));
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if ((rc = files_of_one(pids[i], l)) == -ENOENT || rc == -ESRCH)
+			rc = i ? 0 : rc;   /* a child gone meanwhile */
+	free(pids);
+	return rc;
+}
+
+static int files_of_one(pid_t pid, struct file_list *l)
 {
 	char path[PATH_MAX + 64], line[PATH_MAX + 128];
 	FILE *f;
 	int rc = 0;
 
-	memset(l, 0, sizeof(*l));
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	if (!(f = fopen(path, "re")))
 		return -errno;
@@ -182,22 +228,28 @@ int mig_files_of(pid_t pid, struct file_list *l)
 	return rc;
 }
 
-/* A sum of /proc/PID/status fields (in kB there), in bytes. */
+/* A sum of /proc/PID/status fields (in kB there), in bytes, over the
+ * process and its descendants. */
 static uint64_t status_bytes(pid_t pid, const char *const *keys)
 {
 	char path[64], line[128], key[32];
 	unsigned long long kb, sum = 0;
+	pid_t *pids;
+	size_t n = tree_pids(pid, &pids);
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if (!(f = fopen(path, "re")))
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%31[^:]: %llu kB", key, &kb) == 2)
-			for (const char *const *k = keys; *k; k++)
-				if (!strcmp(key, *k))
-					sum += kb;
-	fclose(f);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/status", (int)pids[i]);
+		if (!(f = fopen(path, "re")))
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "%31[^:]: %llu kB", key, &kb) == 2)
+				for (const char *const *k = keys; *k; k++)
+					if (!strcmp(key, *k))
+						sum += kb;
+		fclose(f);
+	}
+	free(pids);
 	return (uint64_t)sum << 10;
 }
 
@@ -219,14 +271,26 @@ uint64_t mig_anon_of(pid_t pid)
 
 size_t mig_tids_of(pid_t pid, pid_t **out)
 {
-	size_t n = 0;
-	int fd = proc_open(pid);
+	pid_t *pids, *tids, *v = NULL;
+	size_t np = tree_pids(pid, &pids), n = 0, nt;
 
-	*out = NULL;
-	if (fd >= 0 && proc_list_tasks(fd, out, &n) < 0)
-		n = 0;
-	if (fd >= 0)
-		close(fd);
+	/* Every thread of the tree: the destination keeps their ids free. */
+	for (size_t i = 0; i < np; i++) {
+		int fd = proc_open(pids[i]);
+		if (fd >= 0 && proc_list_tasks(fd, &tids, &nt) == 0) {
+			pid_t *grown = realloc(v, (n + nt + 1) * sizeof(*v));
+			if (grown) {
+				v = grown;
+				memcpy(v + n, tids, nt * sizeof(*tids));
+				n += nt;
+			}
+			free(tids);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	free(pids);
+	*out = v;
 	return n;
 }
 

@@ -177,7 +177,7 @@ static void source_worker(struct mig *g)
 	 * of every page table, which the freeze would otherwise begin with. */
 	ckpt_snapshot(g->ck);
 	if (!wait_go(g)) {
-		ckpt_close(g->ck);   /* nothing touched: the process runs on */
+		ckpt_tree_close(g->ckt);   /* nothing touched: the process runs on */
 		return;
 	}
 	snprintf(token, sizeof(token), "%llu %s %s", (unsigned long long)g->mid, roamd->cfg.name, g->peer);
@@ -200,17 +200,17 @@ static void source_worker(struct mig *g)
 		if (rc == 0 && !g->cold && (rc = bulk_sync(&b, PRECOPY_SYNC_MS)) < 0)
 			roam_fail(err, rc, "waiting for the destination: %s", bulk_strerror(rc));
 		if (rc == 0)
-			rc = ckpt_freeze(g->ck);
+			rc = ckpt_tree_freeze(g->ckt);
 		/* Frozen for the last time: from here its image may come to run
 		 * at the destination, so if roamd (and we with it) dies, this
 		 * copy must die too. A frozen cgroup holds it where roamd has
 		 * one; an unprivileged roamd has none, and a copy resumed by our
 		 * death would run twice once the destination commits. */
 		if (rc == 0)
-			rc = ckpt_kill_with_tracer(g->ck);
+			rc = ckpt_tree_kill_with_tracer(g->ckt);
 		if (rc == 0) {
 			freeze_ns = ckpt_stats(g->ck)->freeze_ns;
-			rc = ckpt_dump(g->ck, &w);
+			rc = ckpt_tree_dump(g->ckt, &w);
 		}
 		if (rc == 0 && (rc = bulk_finish(&b)) < 0)
 			roam_fail(err, rc, "sending the image: %s", bulk_strerror(rc));
@@ -233,10 +233,10 @@ static void source_worker(struct mig *g)
 	else
 		bulk_abort(&b);
 	if (gone)
-		rc = ckpt_kill(g->ck);
+		rc = ckpt_tree_kill(g->ckt);
 	else
-		rc = ckpt_resume(g->ck) == 0 ? 1 : -1;
-	ckpt_close(g->ck);
+		rc = ckpt_tree_resume(g->ckt) == 0 ? 1 : -1;
+	ckpt_tree_close(g->ckt);
 	note(g, 'F', rc, 0, 0, err);
 }
 
@@ -360,8 +360,9 @@ int mig_start_worker(struct mig *g)
 	close_fd(&g->listen_fd);
 	close_fd(&g->worker_note_fd);
 	close_fd(&g->worker_ctl_fd);
-	if (g->ck) {
-		ckpt_close(g->ck);   /* our copy: never frozen here */
+	if (g->ckt) {
+		ckpt_tree_close(g->ckt);   /* our copy: never frozen here */
+		g->ckt = NULL;
 		g->ck = NULL;
 	}
 	return 0;

@@ -171,7 +171,8 @@ static int check_files_open(struct restore *r)
 
 	for (size_t i = 0; i < fs->n_fds; i++) {
 		const Roamimg__Fd *d = fs->fds[i];
-		int inherited = d->fd <= 2 && r->opts.stdio[d->fd] >= 0;
+		/* Given by the caller, or (in a tree but its root) by the root. */
+		int inherited = (d->fd <= 2 && r->opts.stdio[d->fd] >= 0) || (r->tree_root && d->has_shared_id);
 		if (inherited)
 			continue;
 		if (d->kind == ROAMIMG__FD_KIND__FD_EXTERNAL)

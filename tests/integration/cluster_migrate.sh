@@ -3,7 +3,8 @@
 # of state the engine tests check, threaded variants too) and real programs
 # (python3, bc) move while they run and finish as if nothing happened, with their
 # output, stdin, signals and exit status at the home (the `roam run` that
-# started them), and their file locks; a process moves 20 times around the cluster; roam ps shows
+# started them), and their file locks; a process tree (a shell pipeline) moves;
+# a process moves 20 times around the cluster; roam ps shows
 # where it is and how often it moved; roam drain empties a host.
 # timeout: 300
 . "$(dirname "$0")/lib/cluster.sh"
@@ -134,6 +135,33 @@ note "python3: identical output, status 7, after 20 migrations ($relayed typed e
 
 # bc, a program nobody here wrote, moves live and cold mid-computation.
 migrate_bc
+
+# A process tree moves (cold: pre-copy follows one process): bash running
+# python3 into sha256sum, moved h1 -> h2 -> h3 while the numbers flow
+# through the pipe between them; the digest, and the progress python3
+# writes on the stderr they share with bash, arrive at the home as an
+# unmigrated run's.
+cat >"$WORK/gen.py" <<'PYEOF'
+import sys, time
+w = sys.stdout.write
+for i in range(1200000):
+    w("%d %d\n" % (i, (i * i) % 1000003))
+    if i % 200000 == 0:
+        sys.stdout.flush()
+        print("gen", i, file=sys.stderr, flush=True)
+        time.sleep(0.3)
+PYEOF
+PIPELINE="python3 -I -S $WORK/gen.py | sha256sum; echo tree done"
+bash -c "$PIPELINE" >"$WORK/tree.want" 2>&1
+(cd / && exec "$ROAM" run --control "$WORK/h1.sock" --on "$H1" -- bash -c "$PIPELINE") </dev/null >"$WORK/tree.out" 2>&1 &
+runner=$!
+wait_until 20 grep -q "^gen 200000" "$WORK/tree.out" || fail "the pipeline never got going: $(cat "$WORK/tree.out")"
+id=$(last_job 1)
+migrate_to "$id" "$H2" 1
+grep -q "^tree done" "$WORK/tree.out" && fail "the pipeline ended before its second move"
+migrate_to "$id" "$H3" 2
+runner_matches "$runner" "$WORK/tree.want" "$WORK/tree.out"
+note "a process tree (bash, python3, sha256sum): identical output after two moves"
 
 # File locks move with the job: python3 holds a shared flock and a POSIX read
 # lock on a file opened read-only (identical on every host, not shared

@@ -3,7 +3,7 @@
 # why: a destination lacking a CPU feature the source offers, another vDSO
 # (both advertised through roamd's test-only overrides, since the test hosts
 # share one CPU and kernel), a file open for writing that is not shared
-# storage, a file lock on shared storage, a process with a child, a resource
+# storage, a file lock on shared storage, a zombie child, a resource
 # the engine refuses (a socket), POSIX timers where the
 # destination's kernel cannot give their ids back (h3 acts as one, through
 # another test-only override), an unknown host, a job
@@ -92,15 +92,18 @@ print('done', flush=True)"
 refused "$SHARED/locked is locked by the process and is shared storage" "$ID" --to "$H3" --check
 end_job
 
-# A process with a child: a process tree is checkpointed and restored whole
-# (roam checkpoint), not migrated yet.
-start_job "import subprocess, sys
-child = subprocess.Popen(['sleep', '1000'])
+# A child that ended, never reaped (a zombie): a process tree moves whole,
+# and a zombie cannot be made again.
+start_job "import os, sys
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
 print('ready', flush=True)
 sys.stdin.readline()
-child.kill(); child.wait()
+os.waitpid(pid, 0)
 print('done', flush=True)"
-refused "child process .* (a process tree moves only by roam checkpoint and restore yet)" "$ID" --to "$H3" --check
+refused "child process .* has ended and is not reaped yet (a zombie)" "$ID" --to "$H3" --check
 end_job
 
 # A resource the engine cannot move: a socket. Every blocker listed.
