@@ -154,7 +154,7 @@ static size_t tree_pids(pid_t pid, pid_t **out)
 		if (dirfd < 0)
 			continue;
 		if (proc_list_children(dirfd, &kids, &nkids) == 0) {
-			pid_t *grown = realloc(v, (n + nkids) * sizeof(*v));
+			pid_t *grown = nkids ? realloc(v, (n + nkids) * sizeof(*v)) : NULL;
 			if (grown) {
 				v = grown;
 				memcpy(v + n, kids, nkids * sizeof(*kids));
@@ -278,7 +278,7 @@ size_t mig_tids_of(pid_t pid, pid_t **out)
 	for (size_t i = 0; i < np; i++) {
 		int fd = proc_open(pids[i]);
 		if (fd >= 0 && proc_list_tasks(fd, &tids, &nt) == 0) {
-			pid_t *grown = realloc(v, (n + nt + 1) * sizeof(*v));
+			pid_t *grown = nt ? realloc(v, (n + nt) * sizeof(*v)) : NULL;
 			if (grown) {
 				v = grown;
 				memcpy(v + n, tids, nt * sizeof(*tids));

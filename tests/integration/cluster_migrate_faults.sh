@@ -9,6 +9,13 @@
 . "$(dirname "$0")/lib/cluster.sh"
 
 SUBJ=${ROAM_SUBJECTS:?}
+# The subject, and how many processes one copy of it is (a process tree
+# runs as several: cluster_migrate_tree_faults.sh); ONLY: the cases to run
+# (their faults' names), all when empty.
+FAULT_SUBJECT=${FAULT_SUBJECT:-memory}
+FAULT_PROCS=${FAULT_PROCS:-1}
+[ "$FAULT_SUBJECT" = memory ] && FAULT_ARGS=big=64 || FAULT_ARGS=
+wanted() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 SHARED=$WORK/shared
 mkdir -p "$SHARED"
 chmod 777 "$SHARED"
@@ -31,14 +38,14 @@ restart_host() { # I [flags...]
 }
 
 # How many processes run the subject of stop file STOP, across all hosts.
-copies() { pgrep -fc "^$SUBJ/memory -s $1 " || true; }
+copies() { pgrep -fc "^$SUBJ/$FAULT_SUBJECT -s $1( |\$)" || true; }
 
-# start_subject HOME ON: the memory subject run from HOME on ON (64 MiB
-# present, so that the stream takes a moment).
+# start_subject HOME ON: the subject run from HOME on ON (the memory subject
+# with 64 MiB present, so that the stream takes a moment).
 start_subject() {
 	STOP=$SHARED/stop.$RANDOM
 	OUT=$WORK/out.$RANDOM
-	ROAM_STOP=$STOP bg_run_on "$1" run --on "$(hname "$2")" -- "$SUBJ/memory" -s "$STOP" big=64 >"$OUT" 2>&1
+	ROAM_STOP=$STOP bg_run_on "$1" run --on "$(hname "$2")" -- "$SUBJ/$FAULT_SUBJECT" -s "$STOP" $FAULT_ARGS >"$OUT" 2>&1
 	RUNNER=$BG_PID
 	wait_until 15 grep -q ready "$OUT" || fail "subject never ready: $(cat "$OUT")"
 	ID=$(last_job "$1")
@@ -50,7 +57,7 @@ start_subject() {
 # stopped it passes its checks, its status reaching the home.
 expect_once() {
 	local where=$1 n host
-	wait_until 20 sh -c "[ \"\$(pgrep -fc '^$SUBJ/memory -s $STOP ')\" = 1 ]" ||
+	wait_until 20 sh -c "[ \"\$(pgrep -fc '^$SUBJ/$FAULT_SUBJECT -s $STOP( |\$)')\" = $FAULT_PROCS ]" ||
 		fail "$CASE: $(copies "$STOP") copies of the job run"
 	host=$(job_host "$HOME_HOST" "$ID")
 	local ok=0 w
@@ -58,7 +65,7 @@ expect_once() {
 	[ $ok = 1 ] || fail "$CASE: ps says the job runs on '$host', expected h$where"
 	where=${host##*-h}
 	sleep 0.3
-	[ "$(copies "$STOP")" = 1 ] || fail "$CASE: $(copies "$STOP") copies after settling"
+	[ "$(copies "$STOP")" = "$FAULT_PROCS" ] || fail "$CASE: $(copies "$STOP") processes after settling"
 	echo stop >"$STOP"
 	wait_until 30 sh -c "! kill -0 $RUNNER" || fail "$CASE: the job did not end once stopped"
 	wait "$RUNNER"
@@ -74,7 +81,7 @@ expect_once() {
 run_case() {
 	CASE=$1
 	local fh=$2 f=$3 want=${4:-1} says=${5:-}
-	[ -n "${ONLY:-}" ] && [ "$f" != "$ONLY" ] && return
+	wanted "$f" || return
 	restart_host "$fh" --test-fault "$f"
 	HOME_HOST=1
 	start_subject 1 1
@@ -109,7 +116,7 @@ run_case "image cut short" 1 truncate-stream 1
 # skip-mem-check, as for a process that grew after it) the restore itself
 # runs into the limit inside the job's cgroup at h2, the protocol aborts,
 # and the job goes on at h1, once, its output and status reaching the home.
-if [ -z "${ONLY:-}" ] || [ "$ONLY" = mem-limit ]; then
+if wanted mem-limit; then
 	CASE="destination over its job memory limit"
 	restart_host 2 --job-mem-max 32M
 	grep -q "job memory limit 32 MiB" "$WORK/h2.log" || fail "$CASE: h2 has no memory limit: $(grep -i "cgroup\|memory" "$WORK/h2.log")"
@@ -177,7 +184,7 @@ fi
 
 # The link taken down during the transfer (veth of the destination down):
 # the source aborts when the peer goes silent, the job goes on at h1.
-if [ $AS_ROOT = 1 ] && [ -z "${ONLY:-}" ]; then
+if [ $AS_ROOT = 1 ] && wanted link-down; then
 	CASE="link down during the transfer"
 	HOME_HOST=1
 	start_subject 1 1
@@ -207,7 +214,7 @@ fi
 # restarted roamd kills what the last one ran), and its record of the
 # migration makes the new roamd tell the destination, which keeps its
 # complete copy: the job is not lost with the source daemon.
-if [ -z "${ONLY:-}" ] || [ "$ONLY" = exit-before-commit ]; then
+if wanted exit-before-commit; then
 	CASE="source killed before COMMIT, restarted"
 	restart_host 2 --doubt-timeout 20
 	restart_host 1 --test-fault exit-before-commit
@@ -225,7 +232,7 @@ fi
 # froze, are gone; the destination had COMMIT and runs the job, whose home
 # (h3) keeps its stdio.
 CASE="source dies just after COMMIT"
-[ -n "${ONLY:-}" ] && [ "$ONLY" != exit-doubt ] && { echo PASS; exit 0; }
+wanted exit-doubt || { echo PASS; exit 0; }
 restart_host 1 --test-fault exit-doubt
 HOME_HOST=3
 start_subject 3 1

@@ -13,7 +13,7 @@ PY=/usr/bin/python3
 cat >"$T/gen.py" <<'PYEOF'
 import sys
 w = sys.stdout.write
-for i in range(1500000):
+for i in range(3000000):
     w("%d %d\n" % (i, (i * i) % 1000003))
 PYEOF
 real_test 3 bash -c "echo start; $PY -I -S $T/gen.py | sha256sum; echo status \${PIPESTATUS[*]}"
