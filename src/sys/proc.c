@@ -310,7 +310,8 @@ static int list_numeric(int dirfd, const char *name, int **out, size_t *n)
 		v[cnt++] = atoi(de->d_name);
 	}
 	closedir(d);
-	qsort(v, cnt, sizeof(*v), cmp_pid);
+	if (cnt)   /* none: v is NULL (a zombie's fd directory) */
+		qsort(v, cnt, sizeof(*v), cmp_pid);
 	*out = v;
 	*n = cnt;
 	return 0;

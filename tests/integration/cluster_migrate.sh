@@ -74,7 +74,7 @@ migrate_subject() {
 # Each subject, and the multithreaded variants the engine tests run
 # (ckpt_*_mt.sh), as NAME or NAME:THREADS.
 for s in ${MIG_SUBJECTS-memory threads fpu clocks syscalls signals memory:4 fds events events:2 timers \
-	attrs attrs:2 pid pid:2 session session:2}; do
+	attrs attrs:2 pid pid:2 session session:2 tree}; do
 	case $s in
 	*:*) migrate_subject "${s%%:*}" -t "${s#*:}" ;;
 	*) migrate_subject "$s" ;;

@@ -135,7 +135,7 @@ migrate_subject() {
 # The subjects of cluster_migrate.sh. The memory subject skips its check of
 # /proc/self/exe (any-exe): setting that link needs CAP_CHECKPOINT_RESTORE,
 # so without it a restored process's exe names roamd (README, Trust).
-for s in ${MIG_SUBJECTS-memory memory:4 threads fpu clocks syscalls signals fds events timers attrs attrs:2 pid:2 session}; do
+for s in ${MIG_SUBJECTS-memory memory:4 threads fpu clocks syscalls signals fds events timers attrs attrs:2 pid:2 session tree}; do
 	extra=""
 	[ "${s%%:*}" = memory ] && extra=any-exe
 	case $s in
