@@ -432,6 +432,14 @@ int ckpt_collect_remote(struct ckpt *c)
 		goto unmap;
 	}
 	c->brk = (uint64_t)ret;
+	/* The signal it asked for at its parent's death: a tree's other
+	 * processes have their parents back, and get it back. */
+	int32_t pdeath = 0;
+	if (remote_syscall(&r, &ret, SYS_prctl, PR_GET_PDEATHSIG, scratch, 0, 0, 0, 0) == 0 && ret == 0 &&
+	    mem_read(c->pid, c->memfd, (uint64_t)scratch, &pdeath, sizeof(pdeath)) == 0 && pdeath > 0 && pdeath <= 64) {
+		c->process->has_pdeath_signal = 1;
+		c->process->pdeath_signal = (uint32_t)pdeath;
+	}
 	for (size_t i = 0; i < c->nthreads; i++)
 		if ((rc = collect_thread_remote(c, &c->threads[i], (uint64_t)scratch, tramp)) < 0)
 			goto unmap;

@@ -137,6 +137,18 @@ static int files_add(struct file_list *l, const char *path, bool write, bool loc
 	return 0;
 }
 
+/* more[0..nmore) onto the end of *v (best effort: memory short, left out). */
+static void append_pids(pid_t **v, size_t *n, const pid_t *more, size_t nmore)
+{
+	pid_t *grown = nmore ? realloc(*v, (*n + nmore) * sizeof(**v)) : NULL;
+
+	if (!grown)
+		return;
+	*v = grown;
+	memcpy(grown + *n, more, nmore * sizeof(*more));
+	*n += nmore;
+}
+
 /* pid and its descendants, as they are now (a process tree moves whole);
  * at least pid. */
 static size_t tree_pids(pid_t pid, pid_t **out)
@@ -154,12 +166,7 @@ static size_t tree_pids(pid_t pid, pid_t **out)
 		if (dirfd < 0)
 			continue;
 		if (proc_list_children(dirfd, &kids, &nkids) == 0) {
-			pid_t *grown = nkids ? realloc(v, (n + nkids) * sizeof(*v)) : NULL;
-			if (grown) {
-				v = grown;
-				memcpy(v + n, kids, nkids * sizeof(*kids));
-				n += nkids;
-			}
+			append_pids(&v, &n, kids, nkids);
 			free(kids);
 		}
 		close(dirfd);
@@ -278,12 +285,7 @@ size_t mig_tids_of(pid_t pid, pid_t **out)
 	for (size_t i = 0; i < np; i++) {
 		int fd = proc_open(pids[i]);
 		if (fd >= 0 && proc_list_tasks(fd, &tids, &nt) == 0) {
-			pid_t *grown = nt ? realloc(v, (n + nt) * sizeof(*v)) : NULL;
-			if (grown) {
-				v = grown;
-				memcpy(v + n, tids, nt * sizeof(*tids));
-				n += nt;
-			}
+			append_pids(&v, &n, tids, nt);
 			free(tids);
 		}
 		if (fd >= 0)

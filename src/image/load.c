@@ -164,6 +164,8 @@ static int check_process(const Roamimg__Process *p, struct img_fault *f)
 		return fault(f, -IMG_ERR_DECODE, "cwd is not an absolute path");
 	if (p->umask > 0777)
 		return fault(f, -IMG_ERR_DECODE, "umask out of range");
+	if (p->has_pdeath_signal && p->pdeath_signal > (uint32_t)SIGRTMAX)
+		return fault(f, -IMG_ERR_DECODE, "parent-death signal out of range");
 	for (size_t i = 0; i < p->n_rlimits; i++) {
 		if (p->rlimits[i]->resource >= RLIM_NLIMITS)
 			return fault(f, -IMG_ERR_DECODE, "rlimit resource out of range");

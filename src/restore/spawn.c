@@ -491,6 +491,15 @@ int restore_fork(struct restore *r)
 
 /* --- pre-copy: what the child would have done, by remote syscalls ------ */
 
+/* A maker of descriptors by remote syscalls in the main thread, and which
+ * of fds 0-2 are the caller's (kept). */
+static void remote_maker(struct restore *r, struct fd_maker *m, int kept[3])
+{
+	for (int k = 0; k < 3; k++)
+		kept[k] = r->opts.stdio[k] >= 0;
+	fd_maker_remote(m, r, &r->rem);
+}
+
 /* setup_fds, from outside. */
 static int late_fds(struct restore *r)
 {
@@ -499,9 +508,7 @@ static int late_fds(struct restore *r)
 	int rc;
 
 	/* The caller's stdio is at 0-2 already (bare_stop). */
-	for (int k = 0; k < 3; k++)
-		kept[k] = r->opts.stdio[k] >= 0;
-	fd_maker_remote(&m, r, &r->rem);
+	remote_maker(r, &m, kept);
 	/* A process of a tree holds its parent's descriptors: all go but what
 	 * the tree shares, above them all. */
 	m.tree_base = r->tree_base;
@@ -564,9 +571,7 @@ int restore_file_locks(struct restore *r)
 	struct fd_maker m;
 	int rc;
 
-	for (int k = 0; k < 3; k++)
-		kept[k] = r->opts.stdio[k] >= 0;
-	fd_maker_remote(&m, r, &r->rem);
+	remote_maker(r, &m, kept);
 	if ((rc = fds_make_locks(&m, r->ld.files, kept)) < 0)
 		return fd_maker_fail(&m, rc);
 	return 0;

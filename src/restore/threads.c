@@ -387,6 +387,14 @@ int restore_finish(struct restore *r)
 	    (r->ld.process->creds->uid != 0 || r->ld.process->creds->euid != 0 || r->ld.process->creds->suid != 0) &&
 	    (rc = rsys(r, &ret, "making the process dumpable", SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0, 0)) < 0)
 		return rc;
+	/* A tree's other processes have their parents back: the signal they
+	 * asked for at its death too (after the credentials, whose change
+	 * clears it). */
+	const Roamimg__Process *p = r->ld.process;
+	if (r->tree_root && p->has_pdeath_signal && p->pdeath_signal &&
+	    (rc = rsys(r, &ret, "setting the parent-death signal", SYS_prctl, PR_SET_PDEATHSIG, (long)p->pdeath_signal,
+		       0, 0, 0, 0)) < 0)
+		return rc;
 	/* The breakpoint goes with it: this call stops at its syscall exit. */
 	r->rem.trap_after = 0;
 	if ((rc = rsys(r, &ret, "removing the trampoline", SYS_munmap, (long)r->tramp, TRAMP_SIZE, 0, 0, 0, 0)) < 0)

@@ -9,7 +9,8 @@
  *   a      writes 1, 2, 3... into pipe P, whose read end only b holds (the
  *          root holds neither end: the pipe runs between siblings)
  *   b      reads P: every number once, in order
- *   c      leads a process group of its own, with its child c1 in it
+ *   c      leads a process group of its own, with its child c1 in it (which
+ *          asked for SIGTERM at c's death: PR_SET_PDEATHSIG)
  *   d      joined c's group (a group an earlier sibling leads)
  *   e      leads a session of its own, and reads the root's ticks
  * Every process checks that its parent is still its parent, its group and
@@ -137,9 +138,14 @@ static void child_b(void)
 
 static void child_c1(void)
 {
+	int sig = 0;
+
 	name_self("tree-c1");
+	SUBJ_SYS(prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0));
 	while (!subj_stopped()) {
 		check_family("c1", "tree-c", "tree-c", 0);
+		SUBJ_SYS(prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0));
+		SUBJ_CHECK(sig == SIGTERM, "c1: parent-death signal %d, not SIGTERM", sig);
 		check_fds("c1", NULL, 0);
 		subj_sleep_ms(10);
 	}

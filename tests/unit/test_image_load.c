@@ -391,6 +391,7 @@ static void test_metadata_checks(void **state)
 	/* process */
 	EXPECT_DECODE(PR, s.proc.cwd = (char *)"relative", s.proc.cwd = (char *)"/tmp/work");
 	EXPECT_DECODE(PR, s.proc.umask = 01000, s.proc.umask = 022);
+	EXPECT_DECODE(PR, (s.proc.has_pdeath_signal = 1, s.proc.pdeath_signal = 65), s.proc.has_pdeath_signal = 0);
 	EXPECT_DECODE(PR, s.rl[0].resource = 99, s.rl[0].resource = RLIMIT_NOFILE);
 	EXPECT_DECODE(PR, s.rl[0].cur = 5000, s.rl[0].cur = 1024);
 	EXPECT_DECODE(PR, s.sa[0].signo = SIGKILL, s.sa[0].signo = SIGUSR1);
