@@ -266,6 +266,8 @@ static pid_t clone_child(struct restore *r, int try_pid, int *cgfd)
 	}
 }
 
+/* 1: pid is a zombie whose parent lives (and will reap it), 2: a zombie of
+ * init's (a killed tree's child: some inits reap late), 0: neither. */
 static int pid_is_zombie(pid_t pid)
 {
 	char path[64], buf[512];
@@ -280,13 +282,11 @@ static int pid_is_zombie(pid_t pid)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	/* A zombie whose parent is init may wait long (some inits reap late):
-	 * only a zombie with a live parent of its own is worth waiting for. */
 	char *p = strrchr(buf, ')');
 	int ppid = 0;
 	if (!p || p[1] != ' ' || p[2] != 'Z' || sscanf(p + 3, " %d", &ppid) != 1)
 		return 0;
-	return ppid > 1;
+	return ppid > 1 ? 1 : 2;
 }
 
 /* The offsets a time namespace takes are from the host's clocks, while
@@ -338,7 +338,9 @@ int restore_spawn(struct restore *r)
 	for (int tries = 0; geteuid() == 0 && tries < 25; tries++) {
 		pid = clone_child(r, 1, &cgfd);
 		int e = errno;
-		if (pid >= 0 || e != EEXIST || !pid_is_zombie(r->ld.process->pid)) {
+		/* A zombie of init's may wait long: only one with a live parent of
+		 * its own is worth waiting for here. */
+		if (pid >= 0 || e != EEXIST || pid_is_zombie(r->ld.process->pid) != 1) {
 			errno = e;
 			break;
 		}
@@ -445,8 +447,10 @@ int restore_fork(struct restore *r)
 		   (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL)) < 0)
 		return roam_fail(r->err, -errno, "tracing the forks of process %d", up->pid);
 	/* Its old pid where it is free; one just freed by the checkpoint's
-	 * kill may still be a zombie a moment. */
-	for (int tries = 0; pid < 0 && tries < 50; tries++) {
+	 * kill may still be a zombie a moment, and a while where its parent
+	 * was killed too and init reaps it (a second here): worth up to 2 s,
+	 * since programs hold their pids (asyncio checks its own). */
+	for (int tries = 0; pid < 0 && tries < 1000; tries++) {
 		uint64_t a;
 		if ((rc = restore_clone_args(up, 0, SIGCHLD, want, may_set_tid, &a)) < 0)
 			return rc;
@@ -455,7 +459,7 @@ int restore_fork(struct restore *r)
 			return roam_fail(r->err, rc, "forking process %d from %d", want, up->pid);
 		if (ret >= 0)
 			pid = up->rem.new_thread ? up->rem.new_thread : (pid_t)ret;
-		else if (ret == -EEXIST && pid_is_zombie(want) && tries < 49)
+		else if (ret == -EEXIST && pid_is_zombie(want) && tries < 999)
 			usleep(2000);
 		else if (may_set_tid && !r->opts.same_pid)
 			may_set_tid = 0;  /* taken, or not ours to choose: any pid */
