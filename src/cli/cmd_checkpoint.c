@@ -32,6 +32,7 @@
 #include "ckpt/ckpt.h"
 #include "cli/cli.h"
 #include "sys/clock.h"
+#include "sys/proc.h"
 
 static void usage(void)
 {
@@ -185,6 +186,17 @@ int cmd_checkpoint(int argc, char **argv)
 		goto fail;
 	c = ckpt_tree_root(t);
 	if ((rc = ckpt_tree_check(t, 0)) < 0)
+		goto fail;
+	/* Pre-copy tracks one process's memory: a tree is refused before it
+	 * begins, not after its first pass. */
+	pid_t kid = 0;
+	int dirfd = live ? proc_open((pid_t)pid) : -1;
+	if (dirfd >= 0 && proc_count_children(dirfd, &kid) > 0)
+		rc = roam_fail(&err, -ROAM_E_REFUSED, "child process %d: a process tree is not checkpointed live "
+			       "(--live) yet", kid);
+	if (dirfd >= 0)
+		close(dirfd);
+	if (rc < 0)
 		goto fail;
 	if ((rc = img_writer_init(&w, img_fd_write, &fd, opts.codec)) < 0) {
 		roam_fail(&err, rc, "writing to %s", output);

@@ -1,5 +1,7 @@
 #!/bin/bash
-# Never half a tree: an image of the tree subject cut short or corrupted
+# A tree refused by checkpoint --live, before it begins (pre-copy follows
+# one process), and left running. Never half a tree: an image of the tree
+# subject cut short or corrupted
 # anywhere (in the root's stream, right after it, in a child's) is refused
 # with an error, and no process of the tree is left running: those already
 # built are killed before any runs. The whole image then restores the tree.
@@ -8,6 +10,16 @@
 
 start_subject tree
 run_for 0.3
+# Pre-copy follows one process: --live refuses a tree before it begins,
+# and the tree runs on untouched.
+timeout -k 5 30 "$ROAM" checkpoint --live --stats "$SPID" -o "$T/live.img" 2>"$T/live.err"
+rc=$?
+echo "checkpoint --live said: $(cat "$T/live.err")"
+[ $rc = 255 ] || fail "checkpoint --live of a tree exited $rc, not 255"
+grep -q "child process [0-9]*: a process tree is not checkpointed live" "$T/live.err" || fail "--live: no reason given"
+[ -e "$T/live.img" ] && fail "checkpoint --live of a tree left an image"
+grep -q "pre-copy with" "$T/live.err" && fail "--live began a pre-copy before refusing the tree"
+run_for 0.2
 checkpoint
 GOOD=$IMG
 size=$(stat -c %s "$GOOD")
