@@ -291,6 +291,30 @@ static int check_lock(const Roamimg__Fd *d, const Roamimg__FileLock *l, struct i
 	return 0;
 }
 
+/* A tree's root: what its processes share, numbered in order, of a kind
+ * made once and inherited (stdio: the root's own 0-2), and a descriptor
+ * base above every descriptor of its own. */
+static int check_tree_objects(const Roamimg__Files *fl, struct img_fault *f)
+{
+	if (!fl->has_tree_fd_base && !fl->n_tree_objects)
+		return 0;
+	if (!fl->has_tree_fd_base || fl->tree_fd_base < 3 || fl->tree_fd_base > (1u << 20))
+		return fault(f, -IMG_ERR_DECODE, "process tree without a descriptor base in range");
+	for (size_t i = 0; i < fl->n_fds; i++)
+		if (fl->fds[i]->fd >= fl->tree_fd_base)
+			return fault(f, -IMG_ERR_DECODE, "file descriptor above the tree's descriptor base");
+	for (size_t i = 0; i < fl->n_tree_objects; i++) {
+		const Roamimg__Fd *o = fl->tree_objects[i];
+		if (!o->has_shared_id || o->shared_id != i + 1)
+			return fault(f, -IMG_ERR_DECODE, "shared descriptions of a tree out of order");
+		if (o->kind == ROAMIMG__FD_KIND__FD_EXTERNAL ? o->fd > 2
+							   : o->kind != ROAMIMG__FD_KIND__FD_REG && o->kind != ROAMIMG__FD_KIND__FD_DIR &&
+								     o->kind != ROAMIMG__FD_KIND__FD_CHR && o->kind != ROAMIMG__FD_KIND__FD_PIPE)
+			return fault(f, -IMG_ERR_DECODE, "a shared description of a kind a tree does not share");
+	}
+	return 0;
+}
+
 static int check_files(const Roamimg__Files *fl, struct img_fault *f)
 {
 	uint32_t *nums = malloc((fl->n_fds ? fl->n_fds : 1) * sizeof(*nums));
@@ -323,6 +347,8 @@ static int check_files(const Roamimg__Files *fl, struct img_fault *f)
 	}
 	if (rc == 0 && has_duplicate(nums, fl->n_fds))
 		rc = fault(f, -IMG_ERR_DECODE, "file descriptor listed twice");
+	if (rc == 0)
+		rc = check_tree_objects(fl, f);
 	free(nums);
 	return rc;
 }
