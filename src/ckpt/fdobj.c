@@ -69,9 +69,16 @@ int ckpt_classify_socket(struct ckpt *c, struct fd_view *f)
 	const char *why = NULL;
 	int rc = unix_sock_query(f->st.st_ino, s);
 
-	if (rc == -ENOENT)
+	if (rc == -ENOENT) {
+		/* TCP or UDP (inet.c), or else not a Unix socket of this
+		 * network namespace. */
+		if ((rc = ckpt_inet_read(c, f, NULL)) <= 0) {
+			if (rc == -ROAM_E_REFUSED && f->fd <= 2)
+				return f->kind = ROAMIMG__FD_KIND__FD_EXTERNAL, 0;
+			return rc < 0 ? rc : (f->kind = ROAMIMG__FD_KIND__FD_INET, 0);
+		}
 		why = "not a Unix socket of this network namespace";
-	else if (rc < 0)
+	} else if (rc < 0)
 		return roam_fail(c->err, rc, "asking sock_diag about the socket on fd %d", f->fd);
 	else if (s->state == TCP_LISTEN)
 		why = "listening";
@@ -308,7 +315,7 @@ static int peek_stream(struct ckpt *c, const struct fd_view *f, int s, Roamimg__
 
 /* A descriptor of our own on the process's open file description fd
  * (pidfd_getfd), or -errno. */
-static int copy_fd(const struct ckpt *c, int fd)
+int ckpt_copy_fd(const struct ckpt *c, int fd)
 {
 	int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0), s;
 
@@ -327,7 +334,7 @@ static int copy_fd(const struct ckpt *c, int fd)
  * walk can miss one; this is how it shows. */
 static int messages_complete(struct ckpt *c, const struct fd_view *f, const ProtobufCBinaryData *msgs, size_t n)
 {
-	int peer = copy_fd(c, f->peer_fd), pair[2] = { -1, -1 }, big = 1 << 30;
+	int peer = ckpt_copy_fd(c, f->peer_fd), pair[2] = { -1, -1 }, big = 1 << 30;
 	int charged = -1, replica = -2;
 
 	if (peer >= 0 &&
@@ -405,7 +412,7 @@ static int peek_messages(struct ckpt *c, const struct fd_view *f, int s, Roamimg
  * program set would skip part of the queue. */
 static int collect_sockpair(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d)
 {
-	int s = copy_fd(c, f->fd), rc = 0, v;
+	int s = ckpt_copy_fd(c, f->fd), rc = 0, v;
 	socklen_t vl = sizeof(v);
 
 	if (s < 0)
@@ -568,7 +575,7 @@ static int cmp_wd(const void *a, const void *b)
 /* Every watch, by wd. Events already queued would be lost: refused. */
 static int collect_inotify(struct ckpt *c, const struct fd_view *f, const char *text, Roamimg__Fd *d)
 {
-	int s = copy_fd(c, f->fd), queued = 0, rc = 0;
+	int s = ckpt_copy_fd(c, f->fd), queued = 0, rc = 0;
 	size_t n = 0;
 
 	if (s < 0 || ioctl(s, FIONREAD, &queued) < 0)
@@ -602,6 +609,10 @@ int ckpt_collect_object(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d)
 
 	if (f->kind == ROAMIMG__FD_KIND__FD_SOCKPAIR)
 		return collect_sockpair(c, f, d);
+	if (f->kind == ROAMIMG__FD_KIND__FD_INET) {
+		rc = ckpt_inet_read(c, f, d);
+		return rc > 0 ? roam_fail(c->err, -ROAM_E_TARGET, "fd %d is no longer a TCP or UDP socket", f->fd) : rc;
+	}
 	snprintf(name, sizeof(name), "fdinfo/%d", f->fd);
 	if ((rc = proc_read_file(c->procfd, name, &text, NULL)) < 0)
 		return roam_fail(c->err, rc, "reading fd %d of pid %d", f->fd, c->pid);

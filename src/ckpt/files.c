@@ -2,7 +2,8 @@
  * File descriptors. Supported: regular files, directories, memory character
  * devices (/dev/null, /dev/urandom...), pipes whose both ends are in the
  * process (with the bytes queued in them), the objects of fdobj.c (eventfd,
- * signalfd, timerfd, epoll, socket pairs), the file locks held through
+ * signalfd, timerfd, epoll, socket pairs), TCP and UDP sockets that carry
+ * no connection (inet.c), the file locks held through
  * files and directories (flock, POSIX and OFD), and anything on fds 0-2, which
  * restore rebinds to its own stdio when it cannot reopen it. Descriptors that
  * share one open file description (dup, 2>&1) are found with kcmp and keep
@@ -349,6 +350,7 @@ static void same_object(Roamimg__Fd *d, const Roamimg__Fd *leader)
 	d->rcvbuf = leader->rcvbuf;
 	d->has_passcred = leader->has_passcred;
 	d->passcred = leader->passcred;
+	d->inet = leader->inet;
 }
 
 int ckpt_collect_files(struct ckpt *c)
@@ -419,7 +421,9 @@ int ckpt_collect_files(struct ckpt *c)
 		/* Shared with another process of a tree: made once, in the root. */
 		d->shared_id = ckpt_tree_shared(c, f->fd);
 		d->has_shared_id = d->shared_id != 0;
-		if (d->shared_id && f->kind >= ROAMIMG__FD_KIND__FD_EVENTFD) {
+		/* A socket the workers of a pre-forking server all accept on
+		 * is made once, as a file is; other objects are not. */
+		if (d->shared_id && f->kind >= ROAMIMG__FD_KIND__FD_EVENTFD && f->kind != ROAMIMG__FD_KIND__FD_INET) {
 			rc = roam_fail(c->err, -ROAM_E_REFUSED, "%s on fd %d of process %d is shared with another "
 				       "process of the tree", img_fd_kind_name(f->kind), f->fd, c->pid);
 			goto out;

@@ -147,6 +147,11 @@ int ckpt_classify_anon(struct ckpt *c, struct fd_view *f, const char *name);
 /* A socket: one end of a pair (its peer checked by ckpt_check_objects),
  * stdio (fds 0-2: rebound at restore), or a refusal that says why not. */
 int ckpt_classify_socket(struct ckpt *c, struct fd_view *f);
+/* A copy of the process's descriptor fd (pidfd_getfd), or -errno. */
+int ckpt_copy_fd(const struct ckpt *c, int fd);
+/* inet.c: 1 when the socket on f is not TCP or UDP; else 0 when it can be
+ * carried (its state into d, when given), or a refusal saying why not. */
+int ckpt_inet_read(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d);
 /* What only the whole set tells: a pair's other end is in the process, an
  * epoll's every watched file is still open at the number it was added
  * with, and is no epoll itself. */

@@ -23,6 +23,7 @@
 
 #include "cli/cli.h"
 #include "image/load.h"
+#include "sys/inet.h"
 
 #define CMD "inspect"
 
@@ -332,6 +333,34 @@ static void describe_mm(FILE *out, const struct img_load *ld)
 	}
 }
 
+/* "tcp listening on 127.0.0.1:8000 (backlog 5; SO_REUSEADDR 1)". */
+static void describe_inet(FILE *out, const Roamimg__InetSock *in)
+{
+	char a[80];
+
+	if (!in)
+		return (void)fputs("?", out);
+	inet_addr_str((int)in->family, in->addr.data, in->addr.len, in->port, in->scope_id, a, sizeof(a));
+	fprintf(out, "%s%s ", in->type == SOCK_STREAM ? "tcp" : "udp", in->family == AF_INET6 ? "6" : "");
+	if (in->has_backlog)
+		fprintf(out, "listening on %s (backlog %u)", a, in->backlog);
+	else if (in->port)
+		fprintf(out, "bound to %s", a);
+	else
+		fputs("unbound", out);
+	if (in->has_peer_addr)
+		fprintf(out, ", connected to %s", inet_addr_str((int)in->family, in->peer_addr.data, in->peer_addr.len,
+								 in->peer_port, in->peer_scope_id, a, sizeof(a)));
+	for (size_t i = 0; i < in->n_opts; i++) {
+		const struct inet_opt *o = inet_opt_find(in->opts[i]->level, in->opts[i]->name);
+		if (o)
+			fprintf(out, "%s%s %d", i ? ", " : "; ", o->label, in->opts[i]->value);
+		else
+			fprintf(out, "%soption %d:%d %d", i ? ", " : "; ", in->opts[i]->level, in->opts[i]->name,
+				in->opts[i]->value);
+	}
+}
+
 /* The state of an object restore makes rather than opens. */
 static void describe_object(FILE *out, const Roamimg__Fd *d)
 {
@@ -376,6 +405,9 @@ static void describe_object(FILE *out, const Roamimg__Fd *d)
 			fprintf(out, " (%zu bytes queued)", d->sock_queued.len);
 		if (d->n_sock_messages)
 			fprintf(out, " (%zu messages queued)", d->n_sock_messages);
+		break;
+	case ROAMIMG__FD_KIND__FD_INET:
+		describe_inet(out, d->inet);
 		break;
 	default:
 		fputs("?", out);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #define BIT(t) (1u << (t))
@@ -97,6 +98,7 @@ const char *img_fd_kind_name(int kind)
 	case ROAMIMG__FD_KIND__FD_EPOLL: return "epoll";
 	case ROAMIMG__FD_KIND__FD_SOCKPAIR: return "sockpair";
 	case ROAMIMG__FD_KIND__FD_INOTIFY: return "inotify";
+	case ROAMIMG__FD_KIND__FD_INET: return "inet";
 	default: return "?";
 	}
 }
@@ -291,6 +293,27 @@ static int check_lock(const Roamimg__Fd *d, const Roamimg__FileLock *l, struct i
 	return 0;
 }
 
+/* A TCP or UDP socket: addresses of its family's length, a port in range,
+ * a backlog only when listening is TCP's, a peer only UDP's. Which options
+ * restore sets is its own judgement (sys/inet.c's table). */
+static int check_inet(const Roamimg__InetSock *in, struct img_fault *f)
+{
+	size_t alen = in && in->family == AF_INET ? 4 : 16;
+
+	if (!in)
+		return fault(f, -IMG_ERR_DECODE, "TCP or UDP socket without its addresses");
+	if ((in->family != AF_INET && in->family != AF_INET6) || (in->type != SOCK_STREAM && in->type != SOCK_DGRAM))
+		return fault(f, -IMG_ERR_DECODE, "socket of an unknown family or type");
+	if (in->addr.len != alen || in->port > 65535 || (in->has_peer_addr && in->peer_addr.len != alen) ||
+	    (in->has_peer_addr != in->has_peer_port) || (in->has_peer_port && (!in->peer_port || in->peer_port > 65535)))
+		return fault(f, -IMG_ERR_DECODE, "socket address of the wrong length or port out of range");
+	if ((in->has_backlog && in->type != SOCK_STREAM) || (in->has_peer_addr && in->type != SOCK_DGRAM))
+		return fault(f, -IMG_ERR_DECODE, "socket listening or connected where its type cannot");
+	if ((in->has_scope_id || in->has_peer_scope_id) && in->family != AF_INET6)
+		return fault(f, -IMG_ERR_DECODE, "interface scope on an IPv4 socket");
+	return 0;
+}
+
 /* A tree's root: what its processes share, numbered in order, of a kind
  * made once and inherited (stdio: the root's own 0-2), and a descriptor
  * base above every descriptor of its own. */
@@ -309,7 +332,8 @@ static int check_tree_objects(const Roamimg__Files *fl, struct img_fault *f)
 			return fault(f, -IMG_ERR_DECODE, "shared descriptions of a tree out of order");
 		if (o->kind == ROAMIMG__FD_KIND__FD_EXTERNAL ? o->fd > 2
 							   : o->kind != ROAMIMG__FD_KIND__FD_REG && o->kind != ROAMIMG__FD_KIND__FD_DIR &&
-								     o->kind != ROAMIMG__FD_KIND__FD_CHR && o->kind != ROAMIMG__FD_KIND__FD_PIPE)
+								     o->kind != ROAMIMG__FD_KIND__FD_CHR && o->kind != ROAMIMG__FD_KIND__FD_PIPE &&
+								     o->kind != ROAMIMG__FD_KIND__FD_INET)
 			return fault(f, -IMG_ERR_DECODE, "a shared description of a kind a tree does not share");
 	}
 	return 0;
@@ -327,13 +351,17 @@ static int check_files(const Roamimg__Files *fl, struct img_fault *f)
 
 		if (d->fd >= MAX_FD_NUMBER)
 			rc = fault(f, -IMG_ERR_DECODE, "file descriptor number out of range");
-		else if (d->kind < ROAMIMG__FD_KIND__FD_REG || d->kind > ROAMIMG__FD_KIND__FD_INOTIFY)
+		else if (d->kind < ROAMIMG__FD_KIND__FD_REG || d->kind > ROAMIMG__FD_KIND__FD_INET)
 			rc = fault(f, -IMG_ERR_DECODE, "file descriptor of unknown kind");
 		else if (d->kind == ROAMIMG__FD_KIND__FD_TIMERFD && !d->timer)
 			rc = fault(f, -IMG_ERR_DECODE, "timerfd without its timer");
 		else if (d->kind == ROAMIMG__FD_KIND__FD_SOCKPAIR &&
 			 (!d->has_sock_type || !d->has_pair_id || !d->has_pair_end || d->pair_end > 1))
 			rc = fault(f, -IMG_ERR_DECODE, "socket pair end without its type, pair or end");
+		else if (d->kind == ROAMIMG__FD_KIND__FD_INET)
+			rc = check_inet(d->inet, f);
+		else if (d->inet)
+			rc = fault(f, -IMG_ERR_DECODE, "socket addresses on a descriptor that is no socket");
 		for (size_t w = 0; rc == 0 && w < d->n_inotify; w++)
 			if (d->inotify[w]->wd <= 0 || d->inotify[w]->path[0] != '/' ||
 			    (w && d->inotify[w]->wd <= d->inotify[w - 1]->wd))

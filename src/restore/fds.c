@@ -11,7 +11,7 @@
  * with its count, a signalfd with its mask, a timerfd with the time left,
  * its interval and the expirations not read, an inotify with its watches
  * under their wds, a socket pair with the bytes or messages queued at each
- * end, an epoll with its interest list (last, once every file it watches is
+ * end, a TCP or UDP socket bound, listening or (UDP) connected again, an epoll with its interest list (last, once every file it watches is
  * in place). File locks are taken again at the very end of the restore
  * (fds_make_locks), once nothing will close a descriptor any more.
  */
@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sys/inet.h"
 #include "sys/mem.h"
 
 #ifndef TFD_IOC_SET_TICKS
@@ -283,16 +285,19 @@ static int make_pipe(struct fd_maker *m, const Roamimg__Files *fs, const Roamimg
 	return 0;
 }
 
-static int set_int_opt(struct fd_maker *m, long fd, int opt, int v, uint32_t for_fd)
+static int set_int_opt(struct fd_maker *m, long fd, int level, int opt, int v, uint32_t for_fd)
 {
 	long a = put(m, &v, sizeof(v), for_fd), rc;
+	const struct inet_opt *o = level == SOL_SOCKET ? NULL : inet_opt_find(level, opt);
 
 	if (a < 0)
 		return (int)a;
 	/* setsockopt's fifth argument is not among call's four */
-	rc = m->sys(m, SYS_setsockopt, fd, SOL_SOCKET, opt, a, sizeof(v), 0);
-	if (rc < 0)
-		snprintf(m->what, sizeof(m->what), "setting socket option %d for fd %u", opt, for_fd);
+	rc = m->sys(m, SYS_setsockopt, fd, level, opt, a, sizeof(v), 0);
+	if (rc < 0 && o)
+		snprintf(m->what, sizeof(m->what), "setting %s to %d for fd %u", o->label, v, for_fd);
+	else if (rc < 0)
+		snprintf(m->what, sizeof(m->what), "setting socket option %d:%d for fd %u", level, opt, for_fd);
 	return rc < 0 ? (int)rc : 0;
 }
 
@@ -320,13 +325,77 @@ static int make_pair(struct fd_maker *m, const Roamimg__Files *fs, const Roamimg
 	for (int k = 0; k < 2; k++) {
 		const Roamimg__Fd *e = end[k];
 		/* getsockopt gave the doubled values setsockopt makes of its own. */
-		if ((e->has_sndbuf && (rc = set_int_opt(m, out[k], SO_SNDBUF, (int)(e->sndbuf / 2), e->fd)) < 0) ||
-		    (e->has_rcvbuf && (rc = set_int_opt(m, out[k], SO_RCVBUF, (int)(e->rcvbuf / 2), e->fd)) < 0) ||
-		    (e->has_passcred && e->passcred && (rc = set_int_opt(m, out[k], SO_PASSCRED, 1, e->fd)) < 0))
+		if ((e->has_sndbuf && (rc = set_int_opt(m, out[k], SOL_SOCKET, SO_SNDBUF, (int)(e->sndbuf / 2), e->fd)) < 0) ||
+		    (e->has_rcvbuf && (rc = set_int_opt(m, out[k], SOL_SOCKET, SO_RCVBUF, (int)(e->rcvbuf / 2), e->fd)) < 0) ||
+		    (e->has_passcred && e->passcred && (rc = set_int_opt(m, out[k], SOL_SOCKET, SO_PASSCRED, 1, e->fd)) < 0))
 			return rc;
 		m->sys(m, SYS_fcntl, out[k], F_SETFL, (long)(e->flags & O_NONBLOCK), 0, 0, 0);
 	}
 	return 0;
+}
+
+/* addr:port of in's family as a sockaddr in the new process. */
+static long put_addr(struct fd_maker *m, const Roamimg__InetSock *in, const ProtobufCBinaryData *addr, uint32_t port,
+		     uint32_t scope, uint32_t for_fd, socklen_t *len)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_scope_id = scope };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+
+	if (in->family == AF_INET6) {
+		memcpy(&a6.sin6_addr, addr->data, sizeof(a6.sin6_addr));
+		*len = sizeof(a6);
+		return put(m, &a6, sizeof(a6), for_fd);
+	}
+	memcpy(&a4.sin_addr, addr->data, sizeof(a4.sin_addr));
+	*len = sizeof(a4);
+	return put(m, &a4, sizeof(a4), for_fd);
+}
+
+/* A TCP or UDP socket: its options (those the program changed, before the
+ * bind, which SO_REUSEADDR and IPV6_V6ONLY affect), its address, its peer
+ * (UDP), listening with its backlog. A port taken meanwhile fails the
+ * restore, naming it. */
+static long make_inet(struct fd_maker *m, const Roamimg__Fd *d, int high)
+{
+	const Roamimg__InetSock *in = d->inet;
+	char where[80];
+	socklen_t len;
+	long fd, a, rc = 0;
+
+	fd = call(m, "making the socket", d->fd, SYS_socket, (long)in->family, (long)in->type | SOCK_CLOEXEC, 0, 0);
+	if (fd < 0)
+		return fd;
+	for (size_t i = 0; i < in->n_opts && rc >= 0; i++) {
+		const Roamimg__SockOpt *o = in->opts[i];
+		if (!inet_opt_find(o->level, o->name)) {
+			snprintf(m->what, sizeof(m->what), "fd %u: socket option %d:%d is not one roam sets", d->fd,
+				 o->level, o->name);
+			rc = -ROAM_E_IMAGE;
+		} else
+			rc = set_int_opt(m, fd, o->level, o->name, o->value, d->fd);
+	}
+	inet_addr_str((int)in->family, in->addr.data, in->addr.len, in->port, in->scope_id, where, sizeof(where));
+	if (rc >= 0 && in->port) {
+		if ((a = put_addr(m, in, &in->addr, in->port, in->scope_id, d->fd, &len)) < 0)
+			rc = a;
+		else if ((rc = m->sys(m, SYS_bind, fd, a, len, 0, 0, 0)) < 0)
+			snprintf(m->what, sizeof(m->what), "binding %s for fd %u", where, d->fd);
+	}
+	if (rc >= 0 && in->has_peer_addr) {
+		if ((a = put_addr(m, in, &in->peer_addr, in->peer_port, in->peer_scope_id, d->fd, &len)) < 0)
+			rc = a;
+		else
+			rc = call(m, "connecting the UDP socket", d->fd, SYS_connect, fd, a, len, 0);
+	}
+	if (rc >= 0 && in->has_backlog && (rc = m->sys(m, SYS_listen, fd, (long)in->backlog, 0, 0, 0, 0)) < 0)
+		snprintf(m->what, sizeof(m->what), "listening on %s for fd %u", where, d->fd);
+	if (rc >= 0)
+		m->sys(m, SYS_fcntl, fd, F_SETFL, (long)(d->flags & O_NONBLOCK), 0, 0, 0);
+	if (rc < 0) {
+		m->sys(m, SYS_close, fd, 0, 0, 0, 0, 0);
+		return rc;
+	}
+	return move_high(m, fd, high, d->fd);
 }
 
 static long make_timerfd(struct fd_maker *m, const Roamimg__Fd *d, long fd)
@@ -521,7 +590,8 @@ int fds_make_tree_objects(struct fd_maker *m, const Roamimg__Files *fs)
 						       src[e->pipe_write_end ? 1 : 0], base + (long)j, O_CLOEXEC, 0);
 			}
 		} else {
-			rc = (int)(src[0] = open_file(m, o, (int)high));
+			rc = (int)(src[0] = o->kind == ROAMIMG__FD_KIND__FD_INET ? make_inet(m, o, (int)high)
+										   : open_file(m, o, (int)high));
 			if (rc >= 0)
 				rc = (int)call(m, "placing a file the tree shares", o->fd, SYS_dup3, src[0], base + (long)i,
 					       O_CLOEXEC, 0);
@@ -582,6 +652,9 @@ int fds_make_all(struct fd_maker *m, const Roamimg__Files *fs, const int kept[3]
 			break;
 		case ROAMIMG__FD_KIND__FD_SOCKPAIR:
 			rc = make_pair(m, fs, d, high, src);
+			break;
+		case ROAMIMG__FD_KIND__FD_INET:
+			rc = (int)(src[0] = make_inet(m, d, high));
 			break;
 		case ROAMIMG__FD_KIND__FD_REG:
 		case ROAMIMG__FD_KIND__FD_DIR:

@@ -6,12 +6,16 @@
  *
  *   hold [-s STOP] MODE
  *
- * MODE is one of: socket sockpeer emptypeeked inotify epoll-lost io_uring lease
- * pipelock seccomp utsns mntns sysvshm sharedanon memfd hugetlb
+ * MODE is one of: socket sockpeer emptypeeked tcpconn acceptq sockfilter
+ * inotify epoll-lost io_uring lease pipelock seccomp utsns mntns sysvshm sharedanon memfd hugetlb
  * zombie pipe3 plain.
  * "sharedanon" maps shared anonymous memory that a process of its making,
  * not its child, maps too (it exits once the subject is gone); "sockpeer"
  * holds one end of a socket pair whose other end such a process holds.
+ * "tcpconn" holds both ends of a TCP connection over 127.0.0.1 (and the
+ * listener it came through); "acceptq" a listener with a connection its
+ * client closed, never accepted; "sockfilter" a UDP socket with a socket
+ * filter (classic BPF) attached.
  * "epoll-lost" watches a pipe through an epoll, added as a descriptor that
  * was closed since (the pipe lives on through a dup). "emptypeeked" holds a
  * datagram socket pair with an empty message queued, which it peeked at,
@@ -35,6 +39,8 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -114,6 +120,31 @@ static void setup(void)
 		sharer = spawn_sharer();
 		close(sv[1]);  /* the sharer keeps its copy */
 		fd = sv[0];
+	} else if (is("tcpconn") || is("acceptq")) {
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(a);
+		int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		SUBJ_SYS(l);
+		SUBJ_SYS(c);
+		SUBJ_SYS(bind(l, (struct sockaddr *)&a, sizeof(a)));
+		SUBJ_SYS(listen(l, 4));
+		SUBJ_SYS(getsockname(l, (struct sockaddr *)&a, &len));
+		SUBJ_SYS(connect(c, (struct sockaddr *)&a, len));
+		if (is("acceptq")) {
+			close(c);   /* the connection stays queued, not accepted */
+			fd = l;
+		} else {
+			SUBJ_SYS(pfd[0] = accept4(l, NULL, NULL, SOCK_CLOEXEC));
+			fd = c;
+		}
+	} else if (is("sockfilter")) {
+		struct sock_filter all = BPF_STMT(BPF_RET | BPF_K, 0xffffffff);
+		struct sock_fprog prog = { .len = 1, .filter = &all };
+
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		SUBJ_SYS(fd);
+		SUBJ_SYS(setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)));
 	} else if (is("emptypeeked")) {
 		char b[4];
 
@@ -235,6 +266,23 @@ static void verify(void)
 	} else if (is("sockpeer")) {
 		SUBJ_CHECK(send(fd, "x", 1, MSG_DONTWAIT) == 1, "send to the sharer: %s", strerror(errno));
 		SUBJ_CHECK(kill(sharer, 0) == 0, "sharer %d gone", (int)sharer);
+	} else if (is("tcpconn")) {
+		char b;
+
+		SUBJ_CHECK(send(fd, "x", 1, 0) == 1, "send: %s", strerror(errno));
+		SUBJ_CHECK(recv(pfd[0], &b, 1, 0) == 1 && b == 'x', "the byte sent did not come");
+	} else if (is("acceptq")) {
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+
+		SUBJ_SYS(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len));
+		SUBJ_CHECK(ti.tcpi_state == TCP_LISTEN && ti.tcpi_unacked == 1, "%u connections queued, not 1",
+			   ti.tcpi_unacked);
+	} else if (is("sockfilter")) {
+		socklen_t len = 0;
+
+		SUBJ_SYS(getsockopt(fd, SOL_SOCKET, SO_GET_FILTER, NULL, &len));
+		SUBJ_CHECK(len == 1, "filter of %u instructions", len);
 	} else if (is("emptypeeked")) {
 		char b[4];
 
