@@ -843,6 +843,8 @@ static int start_migration(struct job *j, struct member *dst, bool check, bool c
 	for (size_t i = 0; i < files.n; i++)
 		files.p[i] = &files.v[i];
 	p.n_files = files.n;
+	p.sockets = files.sp;
+	p.n_sockets = files.ns;
 	p.has_check_only = p.check_only = check;
 	p.has_bulk_version = mig_bulk_says(&p.bulk_version);
 	p.need = j->need;

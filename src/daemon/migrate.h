@@ -14,6 +14,7 @@
 #include "cluster/ident.h"
 #include "daemon/roamd.h"
 #include "sys/error.h"
+#include "sys/inet.h"
 
 struct ckpt;
 struct restore;
@@ -91,13 +92,20 @@ struct worker_note {
 	char err[512];
 };
 
-/* The regular files pid maps or holds open, each once, with its hash. */
+/* The regular files pid maps or holds open, each once, with its hash; and
+ * the addresses its TCP listeners and UDP sockets are bound to. */
 struct file_list {
 	Roamnet__MigFile *v;
 	Roamnet__MigFile **p;
 	uint8_t (*hash)[16];
 	char **path;
 	size_t n, cap;
+	Roamnet__MigSocket *sv;
+	Roamnet__MigSocket **sp;
+	struct inet_entry *se;   /* what sv's addresses point into */
+	size_t ns;
+	uint64_t *inos;          /* while listing: the sockets' inodes */
+	size_t ninos, inocap;
 };
 
 static inline void close_fd(int *fd)

@@ -1,18 +1,22 @@
 /*
  * What a migration checks before anything is frozen: the host identity
  * (cluster/ident.c's rule), the user, the files the process maps or holds
- * open (identical here, or on shared storage), the job's home reachable.
+ * open (identical here, or on shared storage), the addresses its listeners
+ * and UDP sockets are bound to (free here), the job's home reachable.
  * The source gathers (mig_files_of, mig_ident_msg); the destination judges
  * (mig_dest_checks). See docs/migration.md.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,7 +83,53 @@ void mig_files_free(struct file_list *l)
 	free(l->p);
 	free(l->hash);
 	free(l->path);
+	free(l->sv);
+	free(l->sp);
+	free(l->se);
+	free(l->inos);
 	memset(l, 0, sizeof(*l));
+}
+
+static int socket_add(struct file_list *l, uint64_t ino)
+{
+	if (l->ninos == l->inocap) {
+		size_t cap = l->inocap ? l->inocap * 2 : 16;
+		uint64_t *v = cap > MSG_MAX_FILES ? NULL : realloc(l->inos, cap * sizeof(*v));
+		if (!v)
+			return cap > MSG_MAX_FILES ? -E2BIG : -ENOMEM;
+		l->inos = v, l->inocap = cap;
+	}
+	l->inos[l->ninos++] = ino;
+	return 0;
+}
+
+/* The bound TCP listeners and UDP sockets among the inodes listed: what the
+ * destination must be able to bind (the engine refuses connections). */
+static int sockets_resolve(pid_t pid, struct file_list *l)
+{
+	size_t n = 0;
+	int rc = inet_sockets_of((int)pid, l->inos, l->ninos, &l->se, &n);
+
+	if (rc < 0)
+		return rc;
+	l->sv = calloc(n ? n : 1, sizeof(*l->sv));
+	l->sp = calloc(n ? n : 1, sizeof(*l->sp));
+	if (!l->sv || !l->sp)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct inet_entry *e = &l->se[i];
+		if (!e->port || (e->type == SOCK_STREAM && e->state != TCP_LISTEN))
+			continue;
+		Roamnet__MigSocket *m = &l->sv[l->ns];
+		roamnet__mig_socket__init(m);
+		m->family = (uint32_t)e->family;
+		m->type = (uint32_t)e->type;
+		m->addr.data = l->se[i].addr;
+		m->addr.len = e->family == AF_INET6 ? 16 : 4;
+		m->port = e->port;
+		l->sp[l->ns++] = m;
+	}
+	return 0;
 }
 
 static int files_add(struct file_list *l, const char *path, bool write, bool locked)
@@ -188,7 +238,7 @@ int mig_files_of(pid_t pid, struct file_list *l)
 		if ((rc = files_of_one(pids[i], l)) == -ENOENT || rc == -ESRCH)
 			rc = i ? 0 : rc;   /* a child gone meanwhile */
 	free(pids);
-	return rc;
+	return rc < 0 ? rc : sockets_resolve(pid, l);
 }
 
 static int files_of_one(pid_t pid, struct file_list *l)
@@ -226,6 +276,9 @@ static int files_of_one(pid_t pid, struct file_list *l)
 		if (n < 0 || proc_read_fdinfo(pfd, fds[i], &info) < 0)
 			continue;   /* closed meanwhile */
 		target[n] = 0;
+		unsigned long long ino;
+		if (sscanf(target, "socket:[%llu]", &ino) == 1 && (rc = socket_add(l, ino)) < 0)
+			break;
 		if (target[0] != '/')
 			continue;
 		rc = files_add(l, target, (info.flags & O_ACCMODE) != O_RDONLY, info.locks > 0);
@@ -414,6 +467,45 @@ bool mig_bulk_mismatch(const char *peer, bool has, uint32_t version, char *why, 
 }
 
 /* Every reason this host cannot take the process, joined. */
+/* A listener or UDP socket of the process must find its address free
+ * here: bound, and let go, by a socket like it. An address of the source
+ * host's own is not one of this host's; a port taken here is taken. Should
+ * it be taken by the time of the restore, the restore fails and the
+ * process runs on at the source. */
+static void check_socket(const Roamnet__MigSocket *m, char *why, size_t cap)
+{
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)m->port) };
+	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)m->port) };
+	int v6 = m->family == AF_INET6, s, one = 1;
+	char where[80];
+
+	if ((m->family != AF_INET && m->family != AF_INET6) || (m->type != SOCK_STREAM && m->type != SOCK_DGRAM) ||
+	    m->addr.len != (v6 ? 16u : 4u) || !m->port || m->port > 65535) {
+		add_why(why, cap, "a socket address the source sent is malformed");
+		return;
+	}
+	inet_addr_str((int)m->family, m->addr.data, m->addr.len, m->port, 0, where, sizeof(where));
+	if (v6)
+		memcpy(&a6.sin6_addr, m->addr.data, 16);
+	else
+		memcpy(&a4.sin_addr, m->addr.data, 4);
+	if ((s = socket((int)m->family, (int)m->type | SOCK_CLOEXEC, 0)) < 0) {
+		add_why(why, cap, "%s: cannot make a socket to try %s: %s", roamd->cfg.name, where, strerror(errno));
+		return;
+	}
+	/* A connection of an earlier program waiting out its TIME_WAIT does
+	 * not keep a TCP listener off the port; IPv6 alone, so that an IPv4
+	 * socket on the port does not count against it. */
+	if (m->type == SOCK_STREAM)
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (v6)
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(s, v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a4, v6 ? sizeof(a6) : sizeof(a4)) < 0)
+		add_why(why, cap, "%s %s: %s on %s", m->type == SOCK_STREAM ? "TCP" : "UDP", where, strerror(errno),
+			roamd->cfg.name);
+	close(s);
+}
+
 void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, size_t cap)
 {
 	struct host_ident src, self;
@@ -460,6 +552,9 @@ void mig_dest_checks(struct conn *c, const Roamnet__MigPrepare *p, char *why, si
 		if (!mig_home_link(p->home))
 			add_why(why, cap, "%s cannot reach the job's home %s", roamd->cfg.name, p->home);
 	}
+	/* The test fault skip-socket-check leaves a port taken to the restore. */
+	for (size_t i = 0; i < p->n_sockets && !mig_fault("skip-socket-check"); i++)
+		check_socket(p->sockets[i], why, cap);
 	for (size_t i = 0; i < p->n_files; i++) {
 		const Roamnet__MigFile *f = p->files[i];
 		bool shared = shared_path(f->path);

@@ -17,60 +17,6 @@ chmod 777 "$SHARED"
 cluster_up 3 --allow-root --shared "$SHARED"
 H1=$(hname 1) H2=$(hname 2) H3=$(hname 3)
 
-# The pid and thread ids of job ID running on host I, as that host sees them.
-job_tids() { # I ID
-	local pid
-	pid=$(run_on "$1" ps --json | python3 -c '
-import json, sys
-print([j["pid"] for j in json.load(sys.stdin) if j["id"] == sys.argv[1]][0])' "$2") || return 1
-	echo "$pid: $(on_host "$1" ls "/proc/$pid/task" | sort -n | tr '\n' ' ')"
-}
-
-# migrate_subject NAME [ARGS]: runs subject NAME from h1 on h1, moves it to
-# h2 then h3, stops it there; it must print PASS and exit 0 at the home.
-# When its pid and every thread id came through unchanged (PID namespaces:
-# the engine takes the old ones where they are free), the stop file says
-# pid-kept and the subject asserts them too. They must come through: each
-# host is a fresh PID namespace, where the destination keeps the old ids
-# free (MigPrepare.tids); but for the threads subject, which starts and
-# ends threads all the time, so that its ids change by themselves.
-migrate_subject() {
-	local name=$1; shift
-	local stop="$SHARED/stop-$name" out="$WORK/out-$name" id tids0 words=pid-moved
-	rm -f "$stop"
-	ROAM_STOP=$stop bg_run_on 1 run --on "$H1" -- "$SUBJ/$name" -s "$stop" "$@" >"$out" 2>&1
-	local runner=$BG_PID
-	wait_until 10 grep -q ready "$out" || fail "$name: never ready: $(cat "$out")"
-	id=$(last_job 1)
-	tids0=$(job_tids 1 "$id")
-	run_on 1 migrate "$id" --to "$H2" --stats >"$WORK/mig-$name" 2>&1 || fail "$name: migrate to h2: $(cat "$WORK/mig-$name")"
-	note "$(cat "$WORK/mig-$name")"
-	[ "$(job_moves 1 "$id")" = "$H2 1" ] || fail "$name: ps says $(job_moves 1 "$id") after one move"
-	sleep 0.2
-	run_on 2 migrate "$id" --to "$H3" >/dev/null 2>&1 || fail "$name: migrate to h3"
-	[ "$(job_moves 2 "$id")" = "$H3 2" ] || fail "$name: ps says $(job_moves 2 "$id") after two moves"
-	sleep 0.2
-	local tids3
-	tids3=$(job_tids 3 "$id")
-	if [ "$tids3" = "$tids0" ]; then
-		words="$words pid-kept"
-	elif [ "$name" != threads ]; then
-		fail "$name $*: pid and thread ids $tids0 on h1 came to h3 as $tids3"
-	fi
-	# The session subject leads its session and process group on h3 too:
-	# a signal to the group reaches it (as ckpt_session.sh checks).
-	if [ "$name" = session ]; then
-		on_host 3 kill -USR1 -- "-$(job_tids 3 "$id" | cut -d: -f1)" || fail "$name: no process group to signal on h3"
-		sleep 0.1
-	fi
-	echo "$words" >"$stop"
-	wait "$runner"
-	local rc=$?
-	grep -q '^PASS' "$out" || fail "$name $*: after two migrations: rc=$rc: $(cat "$out")"
-	[ $rc = 0 ] || fail "$name $*: exit status $rc at the home"
-	note "$name${*:+ $*}: PASS after h1 -> h2 -> h3 ($words)"
-}
-
 # Each subject, and the multithreaded variants the engine tests run
 # (ckpt_*_mt.sh), as NAME or NAME:THREADS.
 for s in ${MIG_SUBJECTS-memory threads fpu clocks syscalls signals memory:4 fds events events:2 timers \

@@ -4,7 +4,7 @@
 # (both advertised through roamd's test-only overrides, since the test hosts
 # share one CPU and kernel), a file open for writing that is not shared
 # storage, a file lock on shared storage, a zombie child, a resource
-# the engine refuses (a socket), POSIX timers where the
+# the engine refuses (a TCP connection), POSIX timers where the
 # destination's kernel cannot give their ids back (h3 acts as one, through
 # another test-only override), an unknown host, a job
 # that runs elsewhere, a roamd whose image channel is of another version
@@ -106,14 +106,17 @@ print('done', flush=True)"
 refused "child process .* has ended and is not reaped yet (a zombie)" "$ID" --to "$H3" --check
 end_job
 
-# A resource the engine cannot move: a socket. Every blocker listed.
+# A resource the engine cannot move: a TCP connection (to itself). Every
+# blocker listed.
 start_job "import sys, socket
-s = socket.socket()
+s = socket.create_server(('127.0.0.1', 0))
+c = socket.create_connection(s.getsockname())
+a = s.accept()
 f = open('$SCRATCH/log2', 'w')
 print('ready', flush=True)
 sys.stdin.readline()
 print('done', flush=True)"
-refused "socket" "$ID" --to "$H3" --check
+refused "TCP connection on fd" "$ID" --to "$H3" --check
 end_job
 
 # POSIX timers (two, made through the C library): h3's kernel, as it says,
