@@ -327,7 +327,8 @@ stop_and_check() {
 #  3. the cycles in CYCLES (default "K L K": checkpoint (kill) + restore,
 #     checkpoint --leave-running, checkpoint + restore again), CYCLE_GAP
 #     seconds apart (default 0.3), then it must still pass.
-# RESTORE_OPTS (array) adds options to every restore, RESTORE_WRAP (array)
+# CKPT_OPTS (array) adds options to every checkpoint, RESTORE_OPTS to every
+# restore, RESTORE_WRAP (array)
 # prefixes it; BEFORE_STOP names a function run before each stop.
 ckpt_test() {
 	local name=$1
@@ -350,9 +351,9 @@ ckpt_test() {
 	local c
 	for c in $CYCLES; do
 		case $c in
-		K) checkpoint
+		K) checkpoint ${CKPT_OPTS[@]+"${CKPT_OPTS[@]}"}
 		   restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"} ;;
-		L) checkpoint --leave-running ;;
+		L) checkpoint --leave-running ${CKPT_OPTS[@]+"${CKPT_OPTS[@]}"} ;;
 		*) fail "bad cycle '$c' in CYCLES" ;;
 		esac
 		run_for "$CYCLE_GAP"
