@@ -335,6 +335,18 @@ static int make_pair(struct fd_maker *m, const Roamimg__Files *fs, const Roamimg
 	return 0;
 }
 
+/* An object made as fd (rc: how its making went): blocking or not as d
+ * says, at its number >= high; closed if its making failed. */
+static long settle(struct fd_maker *m, const Roamimg__Fd *d, long fd, long rc, int high)
+{
+	if (rc < 0) {
+		m->sys(m, SYS_close, fd, 0, 0, 0, 0, 0);
+		return rc;
+	}
+	m->sys(m, SYS_fcntl, fd, F_SETFL, (long)(d->flags & O_NONBLOCK), 0, 0, 0);
+	return move_high(m, fd, high, d->fd);
+}
+
 /* addr:port of in's family as a sockaddr in the new process. */
 static long put_addr(struct fd_maker *m, const Roamimg__InetSock *in, const ProtobufCBinaryData *addr, uint32_t port,
 		     uint32_t scope, uint32_t for_fd, socklen_t *len)
@@ -458,13 +470,7 @@ static long make_inet(struct fd_maker *m, const Roamimg__Fd *d, int high)
 		rc = finish_connection(m, fd, in->tcp, d->fd);
 	if (rc >= 0 && in->has_backlog && (rc = m->sys(m, SYS_listen, fd, (long)in->backlog, 0, 0, 0, 0)) < 0)
 		snprintf(m->what, sizeof(m->what), "listening on %s for fd %u", where, d->fd);
-	if (rc >= 0)
-		m->sys(m, SYS_fcntl, fd, F_SETFL, (long)(d->flags & O_NONBLOCK), 0, 0, 0);
-	if (rc < 0) {
-		m->sys(m, SYS_close, fd, 0, 0, 0, 0, 0);
-		return rc;
-	}
-	return move_high(m, fd, high, d->fd);
+	return settle(m, d, fd, rc, high);
 }
 
 static long make_timerfd(struct fd_maker *m, const Roamimg__Fd *d, long fd)
@@ -580,13 +586,7 @@ static long make_anon(struct fd_maker *m, const Roamimg__Fd *d, int high)
 	}
 	if (fd < 0)
 		return fd;
-	if (rc >= 0)
-		m->sys(m, SYS_fcntl, fd, F_SETFL, (long)(d->flags & O_NONBLOCK), 0, 0, 0);
-	if (rc < 0) {
-		m->sys(m, SYS_close, fd, 0, 0, 0, 0, 0);
-		return rc;
-	}
-	return move_high(m, fd, high, d->fd);
+	return settle(m, d, fd, rc, high);
 }
 
 /* Which of d's object's ends e gets (0 or 1), or -1 when e is not of it. */
