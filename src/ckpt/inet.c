@@ -94,11 +94,10 @@ static int lock_connection(struct ckpt *c, const struct sockaddr_storage *me, co
 
 	split(me, &nc.local, &al, &nc.lport, &scope);
 	split(peer, &nc.peer, &al, &nc.pport, &scope);
-	if (!c->netlock[0]) {
+	if (!c->netlock[0])
 		netlock_name(c->pid, c->netlock, sizeof(c->netlock));
-		if (!(c->files->netlock = arena_strdup(&c->arena, c->netlock)))
-			return -ENOMEM;
-	}
+	if (!c->files->netlock && !(c->files->netlock = arena_strdup(&c->arena, c->netlock)))
+		return -ENOMEM;
 	if ((rc = netlock_script(c->netlock, &nc, 1, script, sizeof(script))) == 0)
 		rc = netlock_run(c->pid, script, why, sizeof(why));
 	if (rc < 0)

@@ -426,6 +426,16 @@ cpu_ticks() {
 	echo "$total"
 }
 
+# no_netlock PID...: no network lock of roam checkpoint --tcp-established
+# is left for these processes (the tables carry the pid they were made for).
+no_netlock() {
+	local p
+	for p in "$@"; do
+		nft list tables 2>/dev/null | grep -q "roam_lock_${p}_" && fail "a network lock of pid $p stays: $(nft list tables)"
+	done
+	return 0
+}
+
 # real_test CYCLES CMD...: run a program nobody here wrote, first
 # uninterrupted (the reference), then again with CYCLES checkpoints spread
 # over its CPU time: each kills it and restores it, except the second, which

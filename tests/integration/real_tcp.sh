@@ -18,11 +18,11 @@ LINES=250
 { for i in $(seq 1 $LINES); do echo "echo 1: line $i" | sed "s/1:/$i:/"; done; echo done; } >"$T/want"
 
 start_program $PY -I -S "$T/echo.py" server
-SERVER_LOG=$LOG
+SERVER_PID=$SPID
 wait_until 10 grep -q '^port ' "$LOG" || fail "the server never said its port: $(cat "$RUN/stderr")"
 PORT=$(sed -n 's/^port //p' "$LOG")
 $PY -I -S "$T/echo.py" client "$PORT" $LINES >"$T/client.out" 2>"$T/client.err" </dev/null &
-CLIENT=$!
+CLIENT=$! CLIENT_PID=$!
 track $CLIENT
 answered() { [ "$(grep -c '^echo' "$T/client.out")" -ge "$1" ]; }
 
@@ -51,5 +51,5 @@ rc=$?
 [ $rc = 0 ] || fail "the client (restored) exited $rc: $(tail -n 3 "$T/client.out")"
 cmp -s "$T/want" "$T/client.out" || fail "the client's output differs: $(diff "$T/want" "$T/client.out" | head -n 5)"
 echo "the client's $LINES lines and answers are those of an uninterrupted run"
-nft list tables 2>/dev/null | grep -q 'roam_lock_' && fail "a network lock stays: $(nft list tables)"
+no_netlock "$SERVER_PID" "$CLIENT_PID"
 log "ok"
