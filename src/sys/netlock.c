@@ -150,7 +150,8 @@ int netlock_run(int pid, const char *script, char *why, size_t cap)
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		rc = WIFEXITED(st) && WEXITSTATUS(st) == 127 ? -ENOENT : -EPERM;
 		if (!why[0])
-			snprintf(why, cap, "%s", rc == -ENOENT ? "nft is not installed (Debian's nftables)" : "nft failed (it takes CAP_NET_ADMIN)");
+			snprintf(why, cap, "%s", rc == -ENOENT ? "nft is not installed (Debian's nftables)"
+								: "nft failed (it takes CAP_NET_ADMIN)");
 	}
 out:
 	if (ns >= 0)
