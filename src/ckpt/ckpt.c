@@ -235,6 +235,7 @@ int ckpt_resume(struct ckpt *c)
 
 	if (c->state != CK_FROZEN)
 		return 0;
+	ckpt_inet_release(c, 1);
 	rc = ckpt_release_all(c);
 	c->state = CK_RESUMED;
 	return rc;
@@ -286,6 +287,7 @@ void ckpt_close(struct ckpt *c)
 		return;
 	if (c->state == CK_FROZEN)
 		ckpt_resume(c);
+	ckpt_inet_release(c, 0);
 	cpu_spread_end(&c->hold);
 	if (c->procfd >= 0)
 		close(c->procfd);

@@ -40,6 +40,9 @@ struct ckpt_opts {
 				 * (DIRTY_FORCE_HASH), even where userfaultfd works */
 	int tree;               /* children are taken with it (ckpt_tree_*), not
 				 * refused */
+	int tcp_established;    /* established TCP connections are carried
+				 * (TCP_REPAIR, a network lock: sys/netlock.h),
+				 * not refused: for a restore on this host */
 };
 
 struct ckpt_stats {

@@ -7,11 +7,16 @@
  * table in sys/inet.c whose value differs from a new socket's. An
  * established connection, a socket filter, another protocol (raw, SCTP,
  * MPTCP, UDP-Lite) are refused with their reason. Datagrams queued at a UDP
- * socket are not carried: a network may drop them as well.
+ * socket are not carried: a network may drop them as well. With
+ * opts.tcp_established, an established connection is carried too, read in
+ * repair mode behind a network lock (read_connection).
  */
 #include "ckpt/internal.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -20,6 +25,7 @@
 #include <unistd.h>
 
 #include "sys/inet.h"
+#include "sys/netlock.h"
 
 static const char *const tcp_states[] = {
 	[TCP_ESTABLISHED] = "established", [TCP_SYN_SENT] = "connecting", [TCP_SYN_RECV] = "half open",
@@ -76,6 +82,123 @@ static int read_options(struct ckpt *c, int s, int family, int type, Roamimg__In
 	return rc;
 }
 
+/* The connection's packets dropped both ways while it has no socket, in
+ * the process's network namespace: the table is made by the first. */
+static int lock_connection(struct ckpt *c, const struct sockaddr_storage *me, const struct sockaddr_storage *peer)
+{
+	struct netlock_conn nc = { .family = me->ss_family };
+	char script[1024], why[256];
+	size_t al;
+	uint32_t scope;
+	int rc;
+
+	split(me, &nc.local, &al, &nc.lport, &scope);
+	split(peer, &nc.peer, &al, &nc.pport, &scope);
+	if (!c->netlock[0])
+		netlock_name(c->pid, c->netlock, sizeof(c->netlock));
+	if (!c->files->netlock && !(c->files->netlock = arena_strdup(&c->arena, c->netlock)))
+		return -ENOMEM;
+	if ((rc = netlock_script(c->netlock, &nc, 1, script, sizeof(script))) == 0)
+		rc = netlock_run(c->pid, script, why, sizeof(why));
+	if (rc < 0)
+		return roam_fail(c->err, rc, "locking the TCP connection's packets out (nftables): %s", why);
+	return 0;
+}
+
+static int queue(struct ckpt *c, int s, int which, uint32_t *seq, size_t len, ProtobufCBinaryData *out, int *has)
+{
+	socklen_t l = sizeof(*seq);
+
+	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR_QUEUE, &which, sizeof(which)) < 0 ||
+	    getsockopt(s, IPPROTO_TCP, TCP_QUEUE_SEQ, seq, &l) < 0)
+		return -errno;
+	if (!len)
+		return 0;
+	if (!(out->data = arena_alloc(&c->arena, len)))
+		return -ENOMEM;
+	ssize_t got = recv(s, out->data, len, MSG_PEEK | MSG_DONTWAIT);
+	if (got != (ssize_t)len)
+		return got < 0 ? -errno : -EPROTO;
+	out->len = len;
+	*has = 1;
+	return 0;
+}
+
+/* An established connection, read in repair mode (TCP_REPAIR): its
+ * sequence numbers, its queues, the options agreed, its window. The socket
+ * stays in repair mode (our copy of it, s, is kept) until the process
+ * resumes; killed, it closes without telling its peer. */
+static int read_connection(struct ckpt *c, const struct fd_view *f, int s, const struct sockaddr_storage *me,
+			   const struct sockaddr_storage *peer, Roamimg__InetSock *in)
+{
+	Roamimg__TcpConn *t = ARENA_NEW(c, Roamimg__TcpConn, roamimg__tcp_conn__init);
+	int on = 1, rc, outq = 0, inq = 0, mss = 0, *more;
+	uint32_t seq;
+	struct tcp_info ti = { 0 };
+	struct tcp_repair_window win = { 0 };
+	socklen_t l;
+
+	if (!t || !(more = realloc(c->repaired, (c->nrepaired + 1) * sizeof(*more))))
+		return -ENOMEM;
+	c->repaired = more;
+	if ((rc = lock_connection(c, me, peer)) < 0)
+		return rc;
+	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
+		return roam_fail(c->err, errno == EPERM ? -ROAM_E_REFUSED : -errno, "TCP connection on fd %d: "
+				 "TCP_REPAIR%s", f->fd, errno == EPERM ? " takes CAP_NET_ADMIN" : "");
+	if ((c->repaired[c->nrepaired] = dup(s)) < 0)
+		return -errno;
+	c->nrepaired++;
+	l = sizeof(ti);
+	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 || ti.tcpi_state != TCP_ESTABLISHED ||
+	    (l = sizeof(win), getsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &win, &l)) < 0 ||
+	    ioctl(s, SIOCOUTQ, &outq) < 0 || ioctl(s, SIOCINQ, &inq) < 0 || outq < 0 || inq < 0 ||
+	    (l = sizeof(mss), getsockopt(s, IPPROTO_TCP, TCP_MAXSEG, &mss, &l)) < 0)
+		return roam_fail(c->err, -errno ? -errno : -EPROTO, "reading the TCP connection on fd %d", f->fd);
+	if ((rc = queue(c, s, TCP_SEND_QUEUE, &seq, (size_t)outq, &t->send_queue, &t->has_send_queue)) < 0)
+		return roam_fail(c->err, rc, "reading the send queue of fd %d", f->fd);
+	t->snd_seq = seq - (uint32_t)outq;
+	if ((rc = queue(c, s, TCP_RECV_QUEUE, &seq, (size_t)inq, &t->recv_queue, &t->has_recv_queue)) < 0)
+		return roam_fail(c->err, rc, "reading the receive queue of fd %d", f->fd);
+	t->rcv_seq = seq - (uint32_t)inq;
+	t->mss = (uint32_t)mss;
+	t->has_sack = t->sack = (ti.tcpi_options & TCPI_OPT_SACK) != 0;
+	t->has_timestamps = t->timestamps = (ti.tcpi_options & TCPI_OPT_TIMESTAMPS) != 0;
+	if (ti.tcpi_options & TCPI_OPT_WSCALE) {
+		t->has_wscale = t->wscale = 1;
+		t->has_snd_wscale = t->has_rcv_wscale = 1;
+		t->snd_wscale = ti.tcpi_snd_wscale, t->rcv_wscale = ti.tcpi_rcv_wscale;
+	}
+	l = sizeof(t->timestamp);
+	if (t->timestamps && getsockopt(s, IPPROTO_TCP, TCP_TIMESTAMP, &t->timestamp, &l) == 0)
+		t->has_timestamp = 1;
+	t->snd_wl1 = win.snd_wl1, t->snd_wnd = win.snd_wnd, t->max_window = win.max_window;
+	t->rcv_wnd = win.rcv_wnd, t->rcv_wup = win.rcv_wup;
+	in->tcp = t;
+	return 0;
+}
+
+void ckpt_inet_release(struct ckpt *c, int resumed)
+{
+	char script[160], why[256];
+
+	for (size_t i = 0; i < c->nrepaired; i++) {
+		/* Out of repair mode, a window probe tells the peer where we are. */
+		int off = 0;
+		if (resumed)
+			setsockopt(c->repaired[i], IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+		close(c->repaired[i]);
+	}
+	free(c->repaired);
+	c->repaired = NULL;
+	c->nrepaired = 0;
+	if (resumed && c->netlock[0]) {
+		snprintf(script, sizeof(script), "delete table inet %s\n", c->netlock);
+		netlock_run(c->pid, script, why, sizeof(why));
+		c->netlock[0] = 0;
+	}
+}
+
 /* What is wrong with the socket s (-ROAM_E_REFUSED with the reason), or
  * 0; with d, its state into d. */
 static int read_socket(struct ckpt *c, const struct fd_view *f, int s, int family, Roamimg__Fd *d)
@@ -109,16 +232,19 @@ static int read_socket(struct ckpt *c, const struct fd_view *f, int s, int famil
 	if (type == SOCK_STREAM) {
 		if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0)
 			return roam_fail(c->err, -errno, "reading the TCP state of fd %d", f->fd);
-		if (ti.tcpi_state != TCP_LISTEN && ti.tcpi_state != TCP_CLOSE) {
+		int carried = ti.tcpi_state == TCP_ESTABLISHED && c->opts.tcp_established && connected;
+		if (ti.tcpi_state != TCP_LISTEN && ti.tcpi_state != TCP_CLOSE && !carried) {
 			const char *st = ti.tcpi_state < sizeof(tcp_states) / sizeof(tcp_states[0]) && tcp_states[ti.tcpi_state]
 						 ? tcp_states[ti.tcpi_state] : "in another state";
 			const uint8_t *pa;
 			size_t pal;
 			uint32_t pp, ps;
 			split(&peer, &pa, &pal, &pp, &ps);
-			return roam_fail(c->err, -ROAM_E_REFUSED, "TCP connection on fd %d (%s, from %s to %s): a "
-					 "connection cannot be carried", f->fd, st, where,
-					 connected ? inet_addr_str(family, pa, pal, pp, ps, there, sizeof(there)) : "?");
+			return roam_fail(c->err, -ROAM_E_REFUSED, "TCP connection on fd %d (%s, from %s to %s)%s", f->fd,
+					 st, where,
+					 connected ? inet_addr_str(family, pa, pal, pp, ps, there, sizeof(there)) : "?",
+					 ti.tcpi_state == TCP_ESTABLISHED ? ": an established connection is carried only by "
+					 "roam checkpoint --tcp-established, for a restore on this host" : "");
 		}
 		/* Of a listening socket, TCP_INFO tells the queue of connections
 		 * not accepted yet and the backlog. Those connections would be
@@ -139,7 +265,7 @@ static int read_socket(struct ckpt *c, const struct fd_view *f, int s, int famil
 	in->has_scope_id = scope != 0, in->scope_id = scope;
 	if (type == SOCK_STREAM && ti.tcpi_state == TCP_LISTEN)
 		in->has_backlog = 1, in->backlog = ti.tcpi_sacked;
-	if (type == SOCK_DGRAM && connected) {
+	if (connected && (type == SOCK_DGRAM || ti.tcpi_state == TCP_ESTABLISHED)) {
 		const uint8_t *pa;
 		size_t pal;
 		uint32_t pp, ps;
@@ -151,7 +277,9 @@ static int read_socket(struct ckpt *c, const struct fd_view *f, int s, int famil
 		in->has_peer_scope_id = ps != 0, in->peer_scope_id = ps;
 	}
 	d->inet = in;
-	return read_options(c, s, family, type, in);
+	if ((rc = read_options(c, s, family, type, in)) < 0)
+		return rc;
+	return type == SOCK_STREAM && ti.tcpi_state == TCP_ESTABLISHED ? read_connection(c, f, s, &me, &peer, in) : 0;
 }
 
 int ckpt_inet_read(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d)

@@ -71,6 +71,14 @@ struct ckpt {
 	uint64_t *tree_pipes;   /* sorted: pipes with ends in several processes of
 				 * the tree, and both ends in the tree */
 	size_t ntree_pipes;
+
+	/* Established TCP connections (opts.tcp_established, inet.c): our
+	 * copies of their sockets, in repair mode until the process resumes
+	 * (or, killed, until we close them: without a FIN or a reset), and
+	 * the nftables table that drops their packets meanwhile. */
+	int *repaired;
+	size_t nrepaired;
+	char netlock[64];
 };
 
 struct tree_share {
@@ -152,6 +160,9 @@ int ckpt_copy_fd(const struct ckpt *c, int fd);
 /* inet.c: 1 when the socket on f is not TCP or UDP; else 0 when it can be
  * carried (its state into d, when given), or a refusal saying why not. */
 int ckpt_inet_read(struct ckpt *c, const struct fd_view *f, Roamimg__Fd *d);
+/* The connections in repair mode leave it (the process goes on), their
+ * network lock goes; or, the process killed, our copies close. */
+void ckpt_inet_release(struct ckpt *c, int resumed);
 /* What only the whole set tells: a pair's other end is in the process, an
  * epoll's every watched file is still open at the number it was added
  * with, and is no epoll itself. */

@@ -414,6 +414,7 @@ static void track_all(struct ckpt *c, int list_first)
 /* After a failed or finished start: the process runs, nothing is held. */
 static void thaw(struct ckpt *c)
 {
+	ckpt_inet_release(c, 1);   /* its connections work meanwhile: read again at the last freeze */
 	ckpt_release_all(c);
 	ckpt_snapshot_drop(c);  /* the final freeze takes its own */
 	free(c->threads);

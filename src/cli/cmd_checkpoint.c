@@ -1,6 +1,12 @@
 /*
  * roam checkpoint PID -o IMAGE|- [--leave-running] [--carry-files] [--compress] [--stats]
- *                 [--live [--rounds N] [--round-gap MS] [--dirty-hash]]
+ *                 [--tcp-established] [--live [--rounds N] [--round-gap MS] [--dirty-hash]]
+ *
+ * --tcp-established carries established TCP connections (TCP_REPAIR, root),
+ * for a restore on this host: from the freeze until the restore deletes it,
+ * an nftables table drops their packets, so that the peer, whose segments
+ * find no socket meanwhile, is not answered with a reset and retransmits.
+ * Killed, the process's connections close without a FIN or a reset.
  *
  * --live copies the memory while the process runs (pre-copy: a first full
  * pass, then up to N rounds (default 4) of the pages written meanwhile,
@@ -37,7 +43,7 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: roam checkpoint PID -o IMAGE|- [--leave-running] [--carry-files] [--compress] [--stats]\n"
-			"                       [--live [--rounds N] [--round-gap MS] [--dirty-hash]]\n");
+			"                       [--tcp-established] [--live [--rounds N] [--round-gap MS] [--dirty-hash]]\n");
 }
 
 static int fsync_dir_of(const char *path)
@@ -109,6 +115,7 @@ int cmd_checkpoint(int argc, char **argv)
 		{"rounds", required_argument, NULL, 'r'},
 		{"dirty-hash", no_argument, NULL, 'H'},
 		{"round-gap", required_argument, NULL, 'g'},
+		{"tcp-established", no_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -124,6 +131,7 @@ int cmd_checkpoint(int argc, char **argv)
 		case 'o': output = optarg; break;
 		case 'L': leave = 1; break;
 		case 'C': opts.carry_files = 1; break;
+		case 'T': opts.tcp_established = 1; break;
 		case 'z': opts.codec = IMG_CODEC_LZ4; break;
 		case 's': stats = 1; break;
 		case 'l': live = 1; break;

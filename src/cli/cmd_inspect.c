@@ -342,15 +342,20 @@ static void describe_inet(FILE *out, const Roamimg__InetSock *in)
 		return (void)fputs("?", out);
 	inet_addr_str((int)in->family, in->addr.data, in->addr.len, in->port, in->scope_id, a, sizeof(a));
 	fprintf(out, "%s%s ", in->type == SOCK_STREAM ? "tcp" : "udp", in->family == AF_INET6 ? "6" : "");
-	if (in->has_backlog)
+	if (in->tcp)
+		fprintf(out, "established %s", a);
+	else if (in->has_backlog)
 		fprintf(out, "listening on %s (backlog %u)", a, in->backlog);
 	else if (in->port)
 		fprintf(out, "bound to %s", a);
 	else
 		fputs("unbound", out);
 	if (in->has_peer_addr)
-		fprintf(out, ", connected to %s", inet_addr_str((int)in->family, in->peer_addr.data, in->peer_addr.len,
-								 in->peer_port, in->peer_scope_id, a, sizeof(a)));
+		fprintf(out, "%s %s", in->tcp ? " to" : ", connected to",
+			inet_addr_str((int)in->family, in->peer_addr.data, in->peer_addr.len, in->peer_port,
+				      in->peer_scope_id, a, sizeof(a)));
+	if (in->tcp)
+		fprintf(out, " (%zu bytes to send, %zu to read)", in->tcp->send_queue.len, in->tcp->recv_queue.len);
 	for (size_t i = 0; i < in->n_opts; i++) {
 		const struct inet_opt *o = inet_opt_find(in->opts[i]->level, in->opts[i]->name);
 		if (o)

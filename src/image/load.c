@@ -307,8 +307,13 @@ static int check_inet(const Roamimg__InetSock *in, struct img_fault *f)
 	if (in->addr.len != alen || in->port > 65535 || (in->has_peer_addr && in->peer_addr.len != alen) ||
 	    (in->has_peer_addr != in->has_peer_port) || (in->has_peer_port && (!in->peer_port || in->peer_port > 65535)))
 		return fault(f, -IMG_ERR_DECODE, "socket address of the wrong length or port out of range");
-	if ((in->has_backlog && in->type != SOCK_STREAM) || (in->has_peer_addr && in->type != SOCK_DGRAM))
+	if ((in->has_backlog && (in->type != SOCK_STREAM || in->tcp)) ||
+	    (in->has_peer_addr && in->type != SOCK_DGRAM && !in->tcp))
 		return fault(f, -IMG_ERR_DECODE, "socket listening or connected where its type cannot");
+	if (in->tcp && (in->type != SOCK_STREAM || !in->has_peer_addr || !in->port))
+		return fault(f, -IMG_ERR_DECODE, "TCP connection without its two ends");
+	if (in->tcp && in->tcp->wscale && (in->tcp->snd_wscale > 14 || in->tcp->rcv_wscale > 14))
+		return fault(f, -IMG_ERR_DECODE, "TCP window scale out of range");
 	if ((in->has_scope_id || in->has_peer_scope_id) && in->family != AF_INET6)
 		return fault(f, -IMG_ERR_DECODE, "interface scope on an IPv4 socket");
 	return 0;

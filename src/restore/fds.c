@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +335,18 @@ static int make_pair(struct fd_maker *m, const Roamimg__Files *fs, const Roamimg
 	return 0;
 }
 
+/* An object made as fd (rc: how its making went): blocking or not as d
+ * says, at its number >= high; closed if its making failed. */
+static long settle(struct fd_maker *m, const Roamimg__Fd *d, long fd, long rc, int high)
+{
+	if (rc < 0) {
+		m->sys(m, SYS_close, fd, 0, 0, 0, 0, 0);
+		return rc;
+	}
+	m->sys(m, SYS_fcntl, fd, F_SETFL, (long)(d->flags & O_NONBLOCK), 0, 0, 0);
+	return move_high(m, fd, high, d->fd);
+}
+
 /* addr:port of in's family as a sockaddr in the new process. */
 static long put_addr(struct fd_maker *m, const Roamimg__InetSock *in, const ProtobufCBinaryData *addr, uint32_t port,
 		     uint32_t scope, uint32_t for_fd, socklen_t *len)
@@ -349,6 +362,64 @@ static long put_addr(struct fd_maker *m, const Roamimg__InetSock *in, const Prot
 	memcpy(&a4.sin_addr, addr->data, sizeof(a4.sin_addr));
 	*len = sizeof(a4);
 	return put(m, &a4, sizeof(a4), for_fd);
+}
+
+static int set_buf_opt(struct fd_maker *m, long fd, int opt, const void *p, size_t len, uint32_t for_fd, const char *what)
+{
+	long a = put(m, p, len, for_fd), rc;
+
+	if (a < 0)
+		return (int)a;
+	rc = m->sys(m, SYS_setsockopt, fd, IPPROTO_TCP, opt, a, (long)len, 0);
+	if (rc < 0)
+		snprintf(m->what, sizeof(m->what), "%s for fd %u", what, for_fd);
+	return rc < 0 ? (int)rc : 0;
+}
+
+/* Where the connection's queues begin, before its connect (in repair mode,
+ * which sends nothing). */
+static int set_seqs(struct fd_maker *m, long fd, const Roamimg__TcpConn *t, uint32_t for_fd)
+{
+	int rc;
+
+	if ((rc = set_int_opt(m, fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, for_fd)) < 0 ||
+	    (rc = set_int_opt(m, fd, IPPROTO_TCP, TCP_QUEUE_SEQ, (int)t->rcv_seq, for_fd)) < 0 ||
+	    (rc = set_int_opt(m, fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, for_fd)) < 0)
+		return rc;
+	return set_int_opt(m, fd, IPPROTO_TCP, TCP_QUEUE_SEQ, (int)t->snd_seq, for_fd);
+}
+
+/* After the connect: the options agreed with the peer, the clock, the
+ * bytes of both queues, the window, and out of repair mode (a window probe
+ * tells the peer we are back). */
+static int finish_connection(struct fd_maker *m, long fd, const Roamimg__TcpConn *t, uint32_t for_fd)
+{
+	struct tcp_repair_opt o[4];
+	struct tcp_repair_window win = { t->snd_wl1, t->snd_wnd, t->max_window, t->rcv_wnd, t->rcv_wup };
+	size_t n = 0;
+	int rc;
+
+	o[n++] = (struct tcp_repair_opt){ TCPOPT_MAXSEG, t->mss };
+	if (t->sack)
+		o[n++] = (struct tcp_repair_opt){ TCPOPT_SACK_PERMITTED, 0 };
+	if (t->wscale)
+		o[n++] = (struct tcp_repair_opt){ TCPOPT_WINDOW, t->snd_wscale | t->rcv_wscale << 16 };
+	if (t->timestamps)
+		o[n++] = (struct tcp_repair_opt){ TCPOPT_TIMESTAMP, 0 };
+	if ((rc = set_buf_opt(m, fd, TCP_REPAIR_OPTIONS, o, n * sizeof(o[0]), for_fd, "setting the TCP options")) < 0 ||
+	    (t->has_timestamp && (rc = set_int_opt(m, fd, IPPROTO_TCP, TCP_TIMESTAMP, (int)t->timestamp, for_fd)) < 0))
+		return rc;
+	if (t->has_recv_queue &&
+	    ((rc = set_int_opt(m, fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, for_fd)) < 0 ||
+	     (rc = fill(m, fd, t->recv_queue.data, t->recv_queue.len, 1, for_fd)) < 0))
+		return rc;
+	if (t->has_send_queue &&
+	    ((rc = set_int_opt(m, fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, for_fd)) < 0 ||
+	     (rc = fill(m, fd, t->send_queue.data, t->send_queue.len, 1, for_fd)) < 0))
+		return rc;
+	if ((rc = set_buf_opt(m, fd, TCP_REPAIR_WINDOW, &win, sizeof(win), for_fd, "setting the TCP window")) < 0)
+		return rc;
+	return set_int_opt(m, fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF, for_fd);
 }
 
 /* A TCP or UDP socket: its options (those the program changed, before the
@@ -374,6 +445,12 @@ static long make_inet(struct fd_maker *m, const Roamimg__Fd *d, int high)
 		} else
 			rc = set_int_opt(m, fd, o->level, o->name, o->value, d->fd);
 	}
+	/* A connection is made again in repair mode, which binds its port
+	 * beside the listener it came from and connects without a packet.
+	 * After the options: SO_REUSEADDR would undo its binding rule. */
+	if (rc >= 0 && in->tcp && (rc = set_int_opt(m, fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON, d->fd)) == -EPERM)
+		snprintf(m->what, sizeof(m->what), "fd %u: TCP_REPAIR, which an established connection takes, "
+			 "needs CAP_NET_ADMIN", d->fd);
 	inet_addr_str((int)in->family, in->addr.data, in->addr.len, in->port, in->scope_id, where, sizeof(where));
 	if (rc >= 0 && in->port) {
 		if ((a = put_addr(m, in, &in->addr, in->port, in->scope_id, d->fd, &len)) < 0)
@@ -381,21 +458,19 @@ static long make_inet(struct fd_maker *m, const Roamimg__Fd *d, int high)
 		else if ((rc = m->sys(m, SYS_bind, fd, a, len, 0, 0, 0)) < 0)
 			snprintf(m->what, sizeof(m->what), "binding %s for fd %u", where, d->fd);
 	}
+	if (rc >= 0 && in->tcp)
+		rc = set_seqs(m, fd, in->tcp, d->fd);
 	if (rc >= 0 && in->has_peer_addr) {
 		if ((a = put_addr(m, in, &in->peer_addr, in->peer_port, in->peer_scope_id, d->fd, &len)) < 0)
 			rc = a;
 		else
-			rc = call(m, "connecting the UDP socket", d->fd, SYS_connect, fd, a, len, 0);
+			rc = call(m, "connecting the socket", d->fd, SYS_connect, fd, a, len, 0);
 	}
+	if (rc >= 0 && in->tcp)
+		rc = finish_connection(m, fd, in->tcp, d->fd);
 	if (rc >= 0 && in->has_backlog && (rc = m->sys(m, SYS_listen, fd, (long)in->backlog, 0, 0, 0, 0)) < 0)
 		snprintf(m->what, sizeof(m->what), "listening on %s for fd %u", where, d->fd);
-	if (rc >= 0)
-		m->sys(m, SYS_fcntl, fd, F_SETFL, (long)(d->flags & O_NONBLOCK), 0, 0, 0);
-	if (rc < 0) {
-		m->sys(m, SYS_close, fd, 0, 0, 0, 0, 0);
-		return rc;
-	}
-	return move_high(m, fd, high, d->fd);
+	return settle(m, d, fd, rc, high);
 }
 
 static long make_timerfd(struct fd_maker *m, const Roamimg__Fd *d, long fd)
@@ -511,13 +586,7 @@ static long make_anon(struct fd_maker *m, const Roamimg__Fd *d, int high)
 	}
 	if (fd < 0)
 		return fd;
-	if (rc >= 0)
-		m->sys(m, SYS_fcntl, fd, F_SETFL, (long)(d->flags & O_NONBLOCK), 0, 0, 0);
-	if (rc < 0) {
-		m->sys(m, SYS_close, fd, 0, 0, 0, 0, 0);
-		return rc;
-	}
-	return move_high(m, fd, high, d->fd);
+	return settle(m, d, fd, rc, high);
 }
 
 /* Which of d's object's ends e gets (0 or 1), or -1 when e is not of it. */
@@ -628,10 +697,13 @@ int fds_make_all(struct fd_maker *m, const Roamimg__Files *fs, const int kept[3]
 	/* stdio the caller passed stays; a thread's own files wait for their
 	 * thread (restore_task_files). */
 #define SKIPPED(e) (((e)->fd <= 2 && kept[(e)->fd]) || (e)->has_task_tid)
-	for (size_t i = 0; i < fs->n_fds && rc >= 0; i++) {
+	/* Established connections last: the listener they came from binds
+	 * its port first, as it did (their repair mode binds beside it). */
+	for (size_t i = 0, pass = 0; pass < 2 && rc >= 0; i = 0, pass++)
+	for (; i < fs->n_fds && rc >= 0; i++) {
 		const Roamimg__Fd *d = fs->fds[i];
 		long src[2] = { -1, -1 };
-		if (done[i] || SKIPPED(d))
+		if (done[i] || SKIPPED(d) || (pass == 0) == (d->inet && d->inet->tcp))
 			continue;
 		long inherited = from_tree(m, d);
 		if (inherited >= 0) {

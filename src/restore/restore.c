@@ -15,6 +15,7 @@
  */
 #include "restore/internal.h"
 #include "sys/clock.h"
+#include "sys/netlock.h"
 #include "sys/proc.h"
 
 #include <errno.h>
@@ -121,6 +122,17 @@ int restore_release(struct restore *r)
 		/* Some threads may run already: never half a process. */
 		kill_child(r);
 		return rc;
+	}
+	/* Its connections are back: their packets may pass again. */
+	for (size_t k = 0; k <= r->nmembers; k++) {
+		const struct restore *p = k < r->nmembers ? r->members[k] : r;
+		const char *lock = p->ld.files ? p->ld.files->netlock : NULL;
+		char script[160], why[160];
+		if (!lock || !lock[0])
+			continue;
+		snprintf(script, sizeof(script), "delete table inet %s\n", lock);
+		if (netlock_run(0, script, why, sizeof(why)) < 0)
+			snprintf(r->stats.netlock_left, sizeof(r->stats.netlock_left), "%.64s (%.160s)", lock, why);
 	}
 	return 0;
 }
@@ -351,10 +363,17 @@ static pid_t prepare(struct restore *r, struct img_reader *reader, int rc)
 	return r->pid;
 fail:
 	restore_fill_close(r, 1);
-	img_reader_fini(reader);
 	kill_child(r);
 	if (!r->err->code)
 		roam_fail(r->err, rc, "restoring");
+	/* The connections can still come back from the image: their packets
+	 * stay dropped, for another restore. */
+	if (r->ld.files && r->ld.files->netlock) {
+		size_t l = strlen(r->err->what);
+		snprintf(r->err->what + l, sizeof(r->err->what) - l, "; its TCP connections' network lock stays, for "
+			 "another restore (nft delete table inet %s drops it)", r->ld.files->netlock);
+	}
+	img_reader_fini(reader);
 	return rc < 0 ? rc : -EIO;
 }
 

@@ -51,6 +51,10 @@ struct restore_stats {
 	uint32_t fill_helpers;  /* threads that helped fill the pages (pages.c) */
 	int pid_kept;           /* it runs under its original PID */
 	int timens;             /* in a time namespace made for it */
+	/* A network lock of its TCP connections (sys/netlock.h) that could not
+	 * be deleted once they were back: its name and nft's words, for the
+	 * caller to tell ("" when none). */
+	char netlock_left[256];
 };
 
 struct restore;

@@ -31,7 +31,6 @@ const struct inet_opt inet_opts[] = {
 	OPT(SOL_SOCKET, SO_TIMESTAMP, 0, 0),
 	OPT(SOL_SOCKET, SO_PASSCRED, 0, 0),
 	OPT(IPPROTO_TCP, TCP_NODELAY, 0, SOCK_STREAM),
-	OPT(IPPROTO_TCP, TCP_MAXSEG, 0, SOCK_STREAM),
 	OPT(IPPROTO_TCP, TCP_KEEPIDLE, 0, SOCK_STREAM),
 	OPT(IPPROTO_TCP, TCP_KEEPINTVL, 0, SOCK_STREAM),
 	OPT(IPPROTO_TCP, TCP_KEEPCNT, 0, SOCK_STREAM),
@@ -146,10 +145,10 @@ int inet_sockets_of(int pid, const uint64_t *inos, size_t n, struct inet_entry *
 	size_t k = 0;
 	int rc = sorted && v ? 0 : -ENOMEM;
 
-	if (rc == 0)
+	if (rc == 0 && n) {
 		memcpy(sorted, inos, n * sizeof(*sorted));
-	if (rc == 0)
 		qsort(sorted, n, sizeof(*sorted), cmp_u64);
+	}
 	for (size_t t = 0; rc == 0 && n && t < sizeof(tables) / sizeof(tables[0]); t++) {
 		char path[64], line[512];
 		FILE *f;

@@ -77,3 +77,26 @@ touch "$STOP"
 wait_exit "$WAITER" 20
 [ "$RC" = 0 ] || fail "subject exited $RC: $(tail -3 "$LOG")"
 grep -q '^PASS' "$LOG" || fail "no PASS"
+
+# An established TCP connection takes privilege to carry (TCP_REPAIR and the
+# network lock both need CAP_NET_ADMIN): refused, naming why, and the
+# process runs on untouched, with no lock left.
+log "uid $U cannot carry its TCP connections"
+: >"$T/u/log3"
+chown $U "$T/u/log3"
+LOG="$T/u/log3" STOP="$T/u/stop3"
+ROAM_STOP="$STOP" "${AS_USER[@]}" "$ROAM_SUBJECTS/tcp" >>"$LOG" 2>&1 </dev/null &
+SPID=$! ORIG_PID=$! WAITER=$!
+track "$SPID"
+wait_ready
+"${AS_USER[@]}" "$ROAM" checkpoint "$SPID" --tcp-established -o "$T/u/img3" 2>"$T/utcp.err" &&
+	fail "uid $U carried its TCP connections"
+cat "$T/utcp.err"
+grep -Eq "nftables|CAP_NET_ADMIN" "$T/utcp.err" || fail "the refusal does not say why"
+[ -e "$T/u/img3" ] && fail "an image was left behind"
+no_netlock "$SPID"
+run_for 0.3
+touch "$STOP"
+wait_exit "$WAITER" 20
+[ "$RC" = 0 ] || fail "subject exited $RC: $(tail -3 "$LOG")"
+grep -q '^PASS' "$LOG" || fail "no PASS"

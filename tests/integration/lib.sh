@@ -327,7 +327,8 @@ stop_and_check() {
 #  3. the cycles in CYCLES (default "K L K": checkpoint (kill) + restore,
 #     checkpoint --leave-running, checkpoint + restore again), CYCLE_GAP
 #     seconds apart (default 0.3), then it must still pass.
-# RESTORE_OPTS (array) adds options to every restore, RESTORE_WRAP (array)
+# CKPT_OPTS (array) adds options to every checkpoint, RESTORE_OPTS to every
+# restore, RESTORE_WRAP (array)
 # prefixes it; BEFORE_STOP names a function run before each stop.
 ckpt_test() {
 	local name=$1
@@ -350,9 +351,9 @@ ckpt_test() {
 	local c
 	for c in $CYCLES; do
 		case $c in
-		K) checkpoint
+		K) checkpoint ${CKPT_OPTS[@]+"${CKPT_OPTS[@]}"}
 		   restore ${RESTORE_OPTS[@]+"${RESTORE_OPTS[@]}"} ;;
-		L) checkpoint --leave-running ;;
+		L) checkpoint --leave-running ${CKPT_OPTS[@]+"${CKPT_OPTS[@]}"} ;;
 		*) fail "bad cycle '$c' in CYCLES" ;;
 		esac
 		run_for "$CYCLE_GAP"
@@ -423,6 +424,16 @@ cpu_ticks() {
 		total=$((total + $(set -- $s; echo $((${12} + ${13})))))
 	done
 	echo "$total"
+}
+
+# no_netlock PID...: no network lock of roam checkpoint --tcp-established
+# is left for these processes (the tables carry the pid they were made for).
+no_netlock() {
+	local p
+	for p in "$@"; do
+		nft list tables 2>/dev/null | grep -q "roam_lock_${p}_" && fail "a network lock of pid $p stays: $(nft list tables)"
+	done
+	return 0
 }
 
 # real_test CYCLES CMD...: run a program nobody here wrote, first

@@ -157,7 +157,10 @@ struct sample {
 	uint8_t auxv[32];
 
 	Roamimg__Files files;
-	Roamimg__Fd fd[13], *fdp[13];
+	Roamimg__Fd fd[15], *fdp[15];
+	Roamimg__InetSock inet[2];
+	Roamimg__SockOpt sopt, *soptp[1];
+	Roamimg__TcpConn tcp;
 	Roamimg__InotifyWatch iw[2], *iwp[2];
 	Roamimg__FileLock lock[3], *lockp[3];
 	Roamimg__TimerFd timer;
@@ -474,9 +477,36 @@ static void sample_init(struct sample *s, int codec)
 	}
 	s->fd[12].n_inotify = 2;
 	s->fd[12].inotify = s->iwp;
-	for (int i = 0; i < 13; i++)
+	/* A TCP listener on 127.0.0.1:8000 with SO_REUSEADDR, and an
+	 * established connection from it to 127.0.0.1:51000. */
+	static uint8_t lo[4] = { 127, 0, 0, 1 };
+	s->sopt = (Roamimg__SockOpt)ROAMIMG__SOCK_OPT__INIT;
+	s->sopt.level = 1, s->sopt.name = 2, s->sopt.value = 1;   /* SOL_SOCKET, SO_REUSEADDR */
+	s->soptp[0] = &s->sopt;
+	s->tcp = (Roamimg__TcpConn)ROAMIMG__TCP_CONN__INIT;
+	s->tcp.snd_seq = 1000, s->tcp.rcv_seq = 2000, s->tcp.mss = 65483;
+	s->tcp.has_send_queue = 1, s->tcp.send_queue = (ProtobufCBinaryData){5, (uint8_t *)"unack"};
+	s->tcp.has_wscale = s->tcp.wscale = s->tcp.has_snd_wscale = s->tcp.has_rcv_wscale = 1;
+	s->tcp.snd_wscale = 7, s->tcp.rcv_wscale = 7;
+	s->tcp.snd_wnd = s->tcp.max_window = s->tcp.rcv_wnd = 65536;
+	for (int i = 0; i < 2; i++) {
+		sample_fd(&s->fd[13 + i], 13 + (uint32_t)i, ROAMIMG__FD_KIND__FD_INET, 12 + (uint32_t)i, NULL);
+		s->inet[i] = (Roamimg__InetSock)ROAMIMG__INET_SOCK__INIT;
+		s->inet[i].family = 2, s->inet[i].type = 1;   /* AF_INET, SOCK_STREAM */
+		s->inet[i].addr = (ProtobufCBinaryData){4, lo};
+		s->inet[i].port = 8000;
+		s->inet[i].n_opts = 1, s->inet[i].opts = s->soptp;
+		s->fd[13 + i].inet = &s->inet[i];
+	}
+	s->inet[0].has_backlog = 1, s->inet[0].backlog = 128;
+	s->inet[1].has_peer_addr = s->inet[1].has_peer_port = 1;
+	s->inet[1].peer_addr = (ProtobufCBinaryData){4, lo};
+	s->inet[1].peer_port = 51000;
+	s->inet[1].tcp = &s->tcp;
+	s->files.netlock = (char *)"roam_lock_4242_1";
+	for (int i = 0; i < 15; i++)
 		s->fdp[i] = &s->fd[i];
-	s->files.n_fds = 13;
+	s->files.n_fds = 15;
 	s->files.fds = s->fdp;
 
 	s->threads = (Roamimg__Threads)ROAMIMG__THREADS__INIT;

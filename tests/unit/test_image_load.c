@@ -69,7 +69,7 @@ static void test_sample_loads(void **state)
 		assert_int_equal(ld.process->pid, 4242);
 		assert_string_equal(ld.process->cwd, "/tmp/work");
 		assert_int_equal(ld.mm->n_vmas, 5);
-		assert_int_equal(ld.files->n_fds, 13);
+		assert_int_equal(ld.files->n_fds, 15);
 		assert_int_equal(ld.threads->n_threads, 2);
 		assert_int_equal(ld.platform->vdso_hash.len, 16);
 		/* Per mapping: exe 0, heap 5 copies of 4 pages, shm 1 zero page, stack 1, vdso 0. */
@@ -421,7 +421,21 @@ static void test_metadata_checks(void **state)
 	EXPECT_DECODE(FI, s.fd[4].fd = 3, s.fd[4].fd = 4);
 	EXPECT_DECODE(FI, s.fd[4].kind = 0, s.fd[4].kind = ROAMIMG__FD_KIND__FD_DIR);
 	EXPECT_DECODE(FI, s.fd[4].fd = 1u << 31, s.fd[4].fd = 4);
-	EXPECT_DECODE(FI, s.fd[4].kind = 12, s.fd[4].kind = ROAMIMG__FD_KIND__FD_DIR);
+	EXPECT_DECODE(FI, s.fd[4].kind = 13, s.fd[4].kind = ROAMIMG__FD_KIND__FD_DIR);
+	/* TCP and UDP sockets */
+	EXPECT_DECODE(FI, s.fd[13].inet = NULL, s.fd[13].inet = &s.inet[0]);
+	EXPECT_DECODE(FI, s.fd[4].inet = &s.inet[0], s.fd[4].inet = NULL);
+	EXPECT_DECODE(FI, s.inet[0].family = 1, s.inet[0].family = 2);
+	EXPECT_DECODE(FI, s.inet[0].type = 5, s.inet[0].type = 1);
+	EXPECT_DECODE(FI, s.inet[0].addr.len = 16, s.inet[0].addr.len = 4);
+	EXPECT_DECODE(FI, s.inet[0].port = 65536, s.inet[0].port = 8000);
+	EXPECT_DECODE(FI, s.inet[0].type = 2, s.inet[0].type = 1);          /* a UDP socket listening */
+	EXPECT_DECODE(FI, s.inet[0].has_scope_id = 1, s.inet[0].has_scope_id = 0);
+	EXPECT_DECODE(FI, s.inet[1].peer_port = 0, s.inet[1].peer_port = 51000);
+	EXPECT_DECODE(FI, s.inet[1].tcp = NULL, s.inet[1].tcp = &s.tcp);  /* TCP with a peer, no connection */
+	EXPECT_DECODE(FI, s.inet[1].port = 0, s.inet[1].port = 8000);
+	EXPECT_DECODE(FI, s.tcp.snd_wscale = 15, s.tcp.snd_wscale = 7);
+	EXPECT_DECODE(FI, s.inet[1].has_backlog = 1, s.inet[1].has_backlog = 0);
 	EXPECT_DECODE(FI, s.fd[8].timer = NULL, s.fd[8].timer = &s.timer);
 	EXPECT_DECODE(FI, s.fd[10].has_pair_id = 0, s.fd[10].has_pair_id = 1);
 	EXPECT_DECODE(FI, s.fd[11].pair_end = 2, s.fd[11].pair_end = 1);

@@ -1,7 +1,7 @@
 /*
  * sys/inet.c: the lines of /proc/net/{tcp,tcp6,udp} as this kernel prints
  * them (addresses in host-order words, ports in hex), the printed form of
- * an address, and the option table restore trusts.
+ * an address, the option table restore trusts; sys/netlock.c's nft script.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "sys/inet.h"
+#include "sys/netlock.h"
 
 static void test_parse_tcp4(void **state)
 {
@@ -95,11 +96,36 @@ static void test_options(void **state)
 	assert_null(inet_opt_find(SOL_SOCKET, SO_ATTACH_FILTER));
 }
 
+static void test_netlock_script(void **state)
+{
+	const uint8_t lo[4] = { 127, 0, 0, 1 }, peer[4] = { 10, 0, 0, 9 };
+	uint8_t six[16] = { 0 };
+	struct netlock_conn c[2] = {
+		{ .family = AF_INET, .local = lo, .peer = peer, .lport = 8000, .pport = 51000 },
+		{ .family = AF_INET6, .local = six, .peer = six, .lport = 1, .pport = 2 },
+	};
+	char buf[2048], small[100];
+
+	(void)state;
+	six[15] = 1;
+	assert_int_equal(netlock_script("roam_lock_1", c, 2, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "add table inet roam_lock_1\n"));
+	assert_non_null(strstr(buf, "hook input priority -300"));
+	assert_non_null(strstr(buf, "hook output priority -300"));
+	/* both directions of each connection */
+	assert_non_null(strstr(buf, "add rule inet roam_lock_1 in ip saddr 10.0.0.9 tcp sport 51000 ip daddr 127.0.0.1 "
+				    "tcp dport 8000 drop\n"));
+	assert_non_null(strstr(buf, "add rule inet roam_lock_1 out ip saddr 127.0.0.1 tcp sport 8000 ip daddr 10.0.0.9 "
+				    "tcp dport 51000 drop\n"));
+	assert_non_null(strstr(buf, "in ip6 saddr ::1 tcp sport 2 ip6 daddr ::1 tcp dport 1 drop\n"));
+	assert_int_equal(netlock_script("roam_lock_1", c, 2, small, sizeof(small)), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_tcp4), cmocka_unit_test(test_parse_tcp6), cmocka_unit_test(test_parse_bad),
-		cmocka_unit_test(test_addr_str), cmocka_unit_test(test_options),
+		cmocka_unit_test(test_addr_str), cmocka_unit_test(test_options), cmocka_unit_test(test_netlock_script),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
