@@ -4,13 +4,16 @@
 # (tests/integration/lib/asyncio_chat.py: epoll, socket pairs with bytes in
 # flight, a signal handler, timers, a thread pool), node
 # (tests/integration/lib/node_steps.js: libuv's epoll and eventfds, V8's
-# threads), and a process tree: bash running the asyncio program into cat
-# through a pipe ("pipeline"). Images on tmpfs.
+# threads), a process tree: bash running the asyncio program into cat
+# through a pipe ("pipeline"), and the asyncio program over a TCP connection
+# to its own server on 127.0.0.1 ("asyncio-tcp": both tools with
+# --tcp-established, CRIU's network lock through nftables, as roam's).
+# Images on tmpfs.
 #
 #   bench/ckpt_loops.sh            (normally through: bench/run.sh loops)
 #
 # Environment (defaults in brackets):
-#   PROGRAMS ["asyncio node pipeline"]   RUNS [11]   WARMUP [1]
+#   PROGRAMS ["asyncio node pipeline asyncio-tcp"]   RUNS [11]   WARMUP [1]
 #   TOOL_TIMEOUT [60]   CRIU [built by bench/criu/build.sh]   ROAM [build/roam]
 #   OUT [bench/out]     BENCH_NICE [-10]
 #
@@ -31,7 +34,7 @@ root=$(cd "$here/.." && pwd)
 BENCH=ckpt_loops
 . "$here/lib.sh"
 bench_renice "$0" "$@"
-PROGRAMS=${PROGRAMS:-"asyncio node pipeline"}
+PROGRAMS=${PROGRAMS:-"asyncio node pipeline asyncio-tcp"}
 RUNS=${RUNS:-11}
 WARMUP=${WARMUP:-1}
 TOOL_TIMEOUT=${TOOL_TIMEOUT:-60}
@@ -62,7 +65,19 @@ program() {
 	asyncio) echo "$PY -I -S $SHM/asyncio_chat.py 400" ;;
 	node) echo "$NODE $SHM/node_steps.js 400" ;;
 	pipeline) echo "bash $SHM/pipeline.sh" ;;
+	asyncio-tcp) echo "$PY -I -S $SHM/asyncio_chat.py 400 tcp" ;;
 	*) die "unknown program $1" ;;
+	esac
+}
+
+# What a tool needs to carry the program's connections (tool, program, dump
+# or restore).
+conn_flags() {
+	[ "$2" = asyncio-tcp ] || return 0
+	case $1:$3 in
+	criu:dump) echo "--tcp-established --network-lock nftables" ;;
+	criu:restore) echo "--tcp-established" ;;
+	roam:dump) echo "--tcp-established" ;;
 	esac
 }
 
@@ -98,16 +113,22 @@ one_run() {
 	tree=$(pgrep -s "$pid" | tr '\n' ' ')   # the program runs in a session of its own
 	now_us t0
 	case $tool in
+	# shellcheck disable=SC2046
 	criu) timeout "$TOOL_TIMEOUT" "$CRIU" dump -t "$pid" -D "$SHM/w/img" --display-stats -o dump.log \
-		>"$SHM/w/ckpt.txt" 2>&1 ;;
+		$(conn_flags criu "$prog" dump) >"$SHM/w/ckpt.txt" 2>&1 ;;
+	# shellcheck disable=SC2046
 	roam) timeout "$TOOL_TIMEOUT" "$ROAM" checkpoint --stats -o "$SHM/w/img/roam.img" "$pid" \
-		>"$SHM/w/ckpt.txt" 2>&1 ;;
+		$(conn_flags roam "$prog" dump) >"$SHM/w/ckpt.txt" 2>&1 ;;
 	esac
 	rc=$?
 	now_us t1
 	if [ $rc -ne 0 ]; then
 		kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; prog_pid=""
-		echo "FAIL checkpoint rc=$rc: $(tail -n1 "$SHM/w/ckpt.txt" | head -c 200)"
+		# CRIU logs its reason in dump.log (past a warning-like error about
+		# RLIMIT_NOFILE, which CAP_SYS_RESOURCE would lift), roam on stderr.
+		local why
+		why=$(grep -h '^Error' "$SHM/w/img/dump.log" 2>/dev/null | grep -v RLIMIT_NOFILE | head -n1)
+		echo "FAIL checkpoint rc=$rc: $(echo "${why:-$(tail -n1 "$SHM/w/ckpt.txt")}" | head -c 200)"
 		return
 	fi
 	gone "$pid" 10 || { kill -KILL "$pid"; echo "FAIL the checkpoint left the process running"; return; }
@@ -118,7 +139,9 @@ one_run() {
 	for p in $tree; do reaped "$p" || { echo "FAIL process $p of the tree was never reaped"; return; }; done
 	now_us t2b
 	case $tool in
-	criu) timeout "$TOOL_TIMEOUT" "$CRIU" restore -D "$SHM/w/img" -d -o restore.log >"$SHM/w/restore.txt" 2>&1 ;;
+	# shellcheck disable=SC2046
+	criu) timeout "$TOOL_TIMEOUT" "$CRIU" restore -D "$SHM/w/img" -d -o restore.log \
+		$(conn_flags criu "$prog" restore) >"$SHM/w/restore.txt" 2>&1 ;;
 	roam) timeout "$TOOL_TIMEOUT" "$ROAM" restore --detach --pid-file "$SHM/w/pid" "$SHM/w/img/roam.img" \
 		>"$SHM/w/restore.txt" 2>&1 ;;
 	esac

@@ -57,7 +57,7 @@ for img in lz4 raw zstd; do
 		"^  00007ffd00000000-00007ffd00021000 +132K rw-p anon-private +1 +1 +0 +growsdown .*\[stack\]" \
 		"^  0000000000400000-0000000000401000 +4K r-xp file-private +0 +0 +0 +file#0" \
 		"vdso .*\[vdso\]" \
-		"^files \(13\)" \
+		"^files \(15\)" \
 		"^  3 +reg +2 +wronly,append,cloexec +1234 +/tmp/work/data.log \(POSIX write lock 10-19\) \(OFD read lock 100-EOF\)$" \
 		"^  4 +dir +3 .*/tmp/work \(flock read lock\)$" \
 		"pipe#77 read end \(5 bytes queued\)" \
@@ -68,6 +68,8 @@ for img in lz4 raw zstd; do
 		"^  10 +sockpair .*socket pair#88 end 0 \(stream\) \(6 bytes queued\)" \
 		"^  11 +sockpair .*socket pair#88 end 1 \(stream\)$" \
 		"^  12 +inotify .*inotify watching /tmp/work \(wd 2, 0x300\), /tmp/work/in \(wd 5, 0x300\)" \
+		"^  13 +inet .*tcp listening on 127\.0\.0\.1:8000 \(backlog 128\); SO_REUSEADDR 1$" \
+		"^  14 +inet .*tcp established 127\.0\.0\.1:8000 to 127\.0\.0\.1:51000 \(5 bytes to send, 0 to read\); SO_REUSEADDR 1$" \
 		"^threads \(2\)" \
 		"^  4242 +0000000000400042 00007ffd00020e00 .* 601000\+8K .* syscall 0 +sample +SIGUSR2 / -" \
 		"^  4243 .* worker +- / SIGUSR1" \
@@ -99,7 +101,8 @@ assert d["process"]["creds"]["groups"] == [1000, 27]
 assert len(d["mm"]["vmas"]) == len(d["vma_pages"]) == 5
 assert d["mm"]["vmas"][1]["kind"] == "VMA_ANON_PRIVATE"
 assert d["vma_pages"][1] == {"pages": 5, "unique": 4, "zero": 0}
-assert [f["fd"] for f in d["files"]["fds"]] == list(range(13))
+assert [f["fd"] for f in d["files"]["fds"]] == list(range(15))
+assert d["files"]["fds"][14]["inet"]["tcp"]["snd_seq"] == 1000 and d["files"]["netlock"] == "roam_lock_4242_1"
 assert d["files"]["fds"][5]["pipe_data"] == "68656c6c6f"
 assert d["files"]["fds"][9]["watches"][1] == {"fd": 10, "events": 0x80000019, "data": 0x2222}
 assert d["files"]["fds"][8]["timer"]["ticks"] == 3

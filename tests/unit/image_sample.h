@@ -479,7 +479,7 @@ static void sample_init(struct sample *s, int codec)
 	s->fd[12].inotify = s->iwp;
 	/* A TCP listener on 127.0.0.1:8000 with SO_REUSEADDR, and an
 	 * established connection from it to 127.0.0.1:51000. */
-	static uint8_t lo[4] = { 127, 0, 0, 1 };
+	static uint8_t lo[16] = { 127, 0, 0, 1 };   /* room for a forged length of 16 */
 	s->sopt = (Roamimg__SockOpt)ROAMIMG__SOCK_OPT__INIT;
 	s->sopt.level = 1, s->sopt.name = 2, s->sopt.value = 1;   /* SOL_SOCKET, SO_REUSEADDR */
 	s->soptp[0] = &s->sopt;

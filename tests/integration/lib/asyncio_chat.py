@@ -1,7 +1,9 @@
 # An asyncio program whose output depends only on its input: two streams
 # over a socket pair pass lines both ways, a signal handler and a thread
 # pool answer on the event loop, timers pace it. Prints a line per step.
-# Usage: asyncio_chat.py STEPS
+# With "tcp", the two streams are the ends of a TCP connection over
+# 127.0.0.1 from an asyncio server the program keeps listening.
+# Usage: asyncio_chat.py STEPS [tcp]
 import asyncio
 import hashlib
 import os
@@ -12,9 +14,15 @@ import sys
 
 async def main(steps):
     loop = asyncio.get_running_loop()
-    a, b = socket.socketpair()
-    ra, wa = await asyncio.open_connection(sock=a)
-    rb, wb = await asyncio.open_connection(sock=b)
+    if len(sys.argv) > 2 and sys.argv[2] == "tcp":
+        accepted = asyncio.Queue()
+        server = await asyncio.start_server(lambda r, w: accepted.put_nowait((r, w)), "127.0.0.1", 0)
+        ra, wa = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        rb, wb = await accepted.get()
+    else:
+        a, b = socket.socketpair()
+        ra, wa = await asyncio.open_connection(sock=a)
+        rb, wb = await asyncio.open_connection(sock=b)
     signalled = asyncio.Event()
     loop.add_signal_handler(signal.SIGUSR1, signalled.set)
     h = hashlib.sha256()
