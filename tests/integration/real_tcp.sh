@@ -2,9 +2,10 @@
 # An established TCP connection outlives a checkpoint of either end
 # (--tcp-established): python3 serving a line echo (lib/tcp_echo.py) to
 # another python3, which sends a line every 20 ms and checks each answer.
-# The server is checkpointed (killed) and restored twice, checkpointed once
-# with --leave-running, then the client itself is checkpointed and
-# restored: the client's lines and answers are exactly those of an
+# The server is checkpointed (killed) and restored, checkpointed with
+# --leave-running, checkpointed again and restored from a cut image first
+# (which fails, keeping the lock, and says so) then from the whole one;
+# then the client itself is checkpointed and restored: the client's lines and answers are exactly those of an
 # uninterrupted run, its exit status 0. While an end is away its packets
 # are dropped by the network lock (no reset): the peer retransmits. No lock
 # is left at the end.
@@ -27,7 +28,7 @@ track $CLIENT
 answered() { [ "$(grep -c '^echo' "$T/client.out")" -ge "$1" ]; }
 
 n=20
-for c in K L K; do
+for c in K L C; do
 	wait_until 20 answered $n || fail "the client got no $n answers: $(tail -n 2 "$T/client.out" "$T/client.err")"
 	log "server: $c at $(grep -c '^echo' "$T/client.out") answers"
 	case $c in
@@ -35,6 +36,16 @@ for c in K L K; do
 	   "$ROAM" inspect "$IMG" | grep -q "tcp established" || fail "the image holds no connection"
 	   restore ;;
 	L) checkpoint --tcp-established --leave-running ;;
+	C) # A cut image fails to restore: the lock stays, said so, and the
+	   # whole image then restores the connection.
+	   checkpoint --tcp-established
+	   head -c $(($(stat -c %s "$IMG") - 100)) "$IMG" >"$T/cut.img"
+	   "$ROAM" restore "$T/cut.img" >"$T/cut.out" 2>&1 </dev/null && fail "a cut image was restored"
+	   cat "$T/cut.out"
+	   grep -q "network lock stays" "$T/cut.out" || fail "the failed restore does not tell of the lock"
+	   nft list tables | grep -q "roam_lock_${SERVER_PID}_" || fail "the failed restore dropped the lock"
+	   sleep 0.5   # the client retransmits into the lock meanwhile
+	   restore ;;
 	esac
 	n=$((n + 40))
 done
