@@ -83,25 +83,28 @@ static int read_options(struct ckpt *c, int s, int family, int type, Roamimg__In
 }
 
 /* The connection's packets dropped both ways while it has no socket, in
- * the process's network namespace: the table is made by the first. */
+ * the process's network namespace. */
 static int lock_connection(struct ckpt *c, const struct sockaddr_storage *me, const struct sockaddr_storage *peer)
 {
-	struct netlock_conn nc = { .family = me->ss_family };
-	char script[1024], why[256];
+	struct netlock_conn nc = { .family = me->ss_family }, *more;
+	const uint8_t *a;
 	size_t al;
 	uint32_t scope;
+	char why[256];
 	int rc;
 
-	split(me, &nc.local, &al, &nc.lport, &scope);
-	split(peer, &nc.peer, &al, &nc.pport, &scope);
-	if (!c->netlock[0])
-		netlock_name(c->pid, c->netlock, sizeof(c->netlock));
-	if (!c->files->netlock && !(c->files->netlock = arena_strdup(&c->arena, c->netlock)))
+	split(me, &a, &al, &nc.lport, &scope);
+	memcpy(nc.local, a, al);
+	split(peer, &a, &al, &nc.pport, &scope);
+	memcpy(nc.peer, a, al);
+	if (!(more = realloc(c->locked, (c->nlocked + 1) * sizeof(*more))))
 		return -ENOMEM;
-	if ((rc = netlock_script(c->netlock, &nc, 1, script, sizeof(script))) == 0)
-		rc = netlock_run(c->pid, script, why, sizeof(why));
-	if (rc < 0)
+	c->locked = more;
+	if (!c->files->netlock)
+		c->files->netlock = (char *)NETLOCK_TABLE;
+	if ((rc = netlock_lock(c->pid, &nc, 1, why, sizeof(why))) < 0)
 		return roam_fail(c->err, rc, "locking the TCP connection's packets out (nftables): %s", why);
+	c->locked[c->nlocked++] = nc;
 	return 0;
 }
 
@@ -180,7 +183,7 @@ static int read_connection(struct ckpt *c, const struct fd_view *f, int s, const
 
 void ckpt_inet_release(struct ckpt *c, int resumed)
 {
-	char script[160], why[256];
+	char why[256];
 
 	for (size_t i = 0; i < c->nrepaired; i++) {
 		/* Out of repair mode, a window probe tells the peer where we are. */
@@ -192,11 +195,12 @@ void ckpt_inet_release(struct ckpt *c, int resumed)
 	free(c->repaired);
 	c->repaired = NULL;
 	c->nrepaired = 0;
-	if (resumed && c->netlock[0]) {
-		snprintf(script, sizeof(script), "delete table inet %s\n", c->netlock);
-		netlock_run(c->pid, script, why, sizeof(why));
-		c->netlock[0] = 0;
-	}
+	/* Killed, the connections stay locked for the restore. */
+	if (resumed && c->nlocked)
+		netlock_unlock(c->pid, c->locked, c->nlocked, why, sizeof(why));
+	free(c->locked);
+	c->locked = NULL;
+	c->nlocked = 0;
 }
 
 /* What is wrong with the socket s (-ROAM_E_REFUSED with the reason), or

@@ -16,6 +16,7 @@
 #include "sys/cpus.h"
 #include "sys/proc.h"
 #include "sys/ptrace.h"
+#include "sys/netlock.h"
 #include "sys/unixdiag.h"
 
 struct ckpt_thread {
@@ -75,10 +76,11 @@ struct ckpt {
 	/* Established TCP connections (opts.tcp_established, inet.c): our
 	 * copies of their sockets, in repair mode until the process resumes
 	 * (or, killed, until we close them: without a FIN or a reset), and
-	 * the nftables table that drops their packets meanwhile. */
+	 * the connections whose packets are dropped meanwhile (sys/netlock.h). */
 	int *repaired;
 	size_t nrepaired;
-	char netlock[64];
+	struct netlock_conn *locked;
+	size_t nlocked;
 };
 
 struct tree_share {

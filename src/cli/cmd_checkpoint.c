@@ -3,9 +3,10 @@
  *                 [--tcp-established] [--live [--rounds N] [--round-gap MS] [--dirty-hash]]
  *
  * --tcp-established carries established TCP connections (TCP_REPAIR, root),
- * for a restore on this host: from the freeze until the restore deletes it,
- * an nftables table drops their packets, so that the peer, whose segments
- * find no socket meanwhile, is not answered with a reset and retransmits.
+ * for a restore on this host: from the freeze until the restore, roam's
+ * nftables table (sys/netlock.h) drops their packets, so that the peer,
+ * whose segments find no socket meanwhile, is not answered with a reset and
+ * retransmits.
  * Killed, the process's connections close without a FIN or a reset.
  *
  * --live copies the memory while the process runs (pre-copy: a first full

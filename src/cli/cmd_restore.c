@@ -91,8 +91,8 @@ int cmd_restore(int argc, char **argv)
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (restore_stats(r)->netlock_left[0])
-		cli_error("restore", "its TCP connections stay cut off: the network lock %s could not be deleted "
-			  "(nft delete table inet NAME)", restore_stats(r)->netlock_left);
+		cli_error("restore", "its TCP connections stay cut off: their network lock could not be lifted "
+			  "(nftables table inet roam): %s", restore_stats(r)->netlock_left);
 	if (stats) {
 		const struct restore_stats *s = restore_stats(r);
 #define MS(a, b) ((double)((a) - (b)) / 1e6)

@@ -390,8 +390,7 @@ static int set_seqs(struct fd_maker *m, long fd, const Roamimg__TcpConn *t, uint
 }
 
 /* After the connect: the options agreed with the peer, the clock, the
- * bytes of both queues, the window, and out of repair mode (a window probe
- * tells the peer we are back). */
+ * bytes of both queues, the window. */
 static int finish_connection(struct fd_maker *m, long fd, const Roamimg__TcpConn *t, uint32_t for_fd)
 {
 	struct tcp_repair_opt o[4];
@@ -417,9 +416,9 @@ static int finish_connection(struct fd_maker *m, long fd, const Roamimg__TcpConn
 	    ((rc = set_int_opt(m, fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, for_fd)) < 0 ||
 	     (rc = fill(m, fd, t->send_queue.data, t->send_queue.len, 1, for_fd)) < 0))
 		return rc;
-	if ((rc = set_buf_opt(m, fd, TCP_REPAIR_WINDOW, &win, sizeof(win), for_fd, "setting the TCP window")) < 0)
-		return rc;
-	return set_int_opt(m, fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF, for_fd);
+	/* Out of repair mode only as the process is let go (restore.c): a
+	 * restore that fails before closes it without a FIN. */
+	return set_buf_opt(m, fd, TCP_REPAIR_WINDOW, &win, sizeof(win), for_fd, "setting the TCP window");
 }
 
 /* A TCP or UDP socket: its options (those the program changed, before the

@@ -19,10 +19,14 @@
 #include "sys/proc.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -106,12 +110,75 @@ static void kill_child(struct restore *r)
 	r->prepared = 0;
 }
 
+/* The established connections of r's process (and of its tree), as the
+ * checkpoint locked them: *out (malloc'ed), their number. */
+static size_t restore_locked_conns(const struct restore *r, struct netlock_conn **out)
+{
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	for (size_t k = 0; k <= r->nmembers; k++) {
+		const Roamimg__Files *fs = (k < r->nmembers ? r->members[k] : r)->ld.files;
+		for (size_t i = 0; fs && fs->netlock && i < fs->n_fds + fs->n_tree_objects; i++) {
+			const Roamimg__Fd *d = i < fs->n_fds ? fs->fds[i] : fs->tree_objects[i - fs->n_fds];
+			const Roamimg__InetSock *in = d->inet;
+			if (!in || !in->tcp || (i < fs->n_fds && d->shared_id))
+				continue;   /* a shared one: once, from the root's objects */
+			if (n == cap) {
+				struct netlock_conn *more = realloc(*out, (cap = cap ? 2 * cap : 8) * sizeof(*more));
+				if (!more)
+					return n;
+				*out = more;
+			}
+			struct netlock_conn *c = &(*out)[n++];
+			memset(c, 0, sizeof(*c));
+			c->family = (int)in->family;
+			memcpy(c->local, in->addr.data, in->addr.len);
+			memcpy(c->peer, in->peer_addr.data, in->peer_addr.len);
+			c->lport = in->port, c->pport = in->peer_port;
+		}
+	}
+	return n;
+}
+
+/* p's connections leave repair mode (a window probe tells each peer where
+ * it is) just before p runs: until then a failed restore closes them
+ * without a FIN, as the checkpoint did. Through copies of its descriptors. */
+static int connections_go(struct restore *p)
+{
+	const Roamimg__Files *fs = p->ld.files;
+	int pidfd = -1, rc = 0;
+
+	for (size_t i = 0; fs && rc == 0 && i < fs->n_fds; i++) {
+		const Roamimg__Fd *d = fs->fds[i];
+		int s, off = TCP_REPAIR_OFF;
+		if (!d->inet || !d->inet->tcp)
+			continue;
+		if (pidfd < 0 && (pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0)) < 0)
+			return roam_fail(p->err, -errno, "reaching pid %d for its TCP connections", (int)p->pid);
+		if ((s = (int)syscall(SYS_pidfd_getfd, pidfd, (int)d->fd, 0)) < 0 ||
+		    setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) < 0)
+			rc = roam_fail(p->err, -errno, "letting the TCP connection on fd %u go", d->fd);
+		if (s >= 0)
+			close(s);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return rc;
+}
+
 int restore_release(struct restore *r)
 {
-	int rc;
+	int rc = 0;
 
 	if (!r->prepared || r->released)
 		return -EINVAL;
+	for (size_t k = 0; k <= r->nmembers && rc == 0; k++)
+		rc = connections_go(k < r->nmembers ? r->members[k] : r);
+	if (rc < 0) {
+		kill_child(r);
+		return rc;
+	}
 	/* A tree: the children first, the root last. */
 	for (size_t k = r->nmembers; k-- > 0;)
 		if ((rc = restore_let_go(r->members[k])) < 0)
@@ -124,16 +191,12 @@ int restore_release(struct restore *r)
 		return rc;
 	}
 	/* Its connections are back: their packets may pass again. */
-	for (size_t k = 0; k <= r->nmembers; k++) {
-		const struct restore *p = k < r->nmembers ? r->members[k] : r;
-		const char *lock = p->ld.files ? p->ld.files->netlock : NULL;
-		char script[160], why[160];
-		if (!lock || !lock[0])
-			continue;
-		snprintf(script, sizeof(script), "delete table inet %s\n", lock);
-		if (netlock_run(0, script, why, sizeof(why)) < 0)
-			snprintf(r->stats.netlock_left, sizeof(r->stats.netlock_left), "%.64s (%.160s)", lock, why);
-	}
+	struct netlock_conn *conns = NULL;
+	size_t n = restore_locked_conns(r, &conns);
+	char why[160];
+	if (n && netlock_unlock(0, conns, n, why, sizeof(why)) < 0)
+		snprintf(r->stats.netlock_left, sizeof(r->stats.netlock_left), "%.160s", why);
+	free(conns);
 	return 0;
 }
 
@@ -371,7 +434,7 @@ fail:
 	if (r->ld.files && r->ld.files->netlock) {
 		size_t l = strlen(r->err->what);
 		snprintf(r->err->what + l, sizeof(r->err->what) - l, "; its TCP connections' network lock stays, for "
-			 "another restore (nft delete table inet %s drops it)", r->ld.files->netlock);
+			 "another restore (their packets are dropped by nftables table inet %s)", r->ld.files->netlock);
 	}
 	img_reader_fini(reader);
 	return rc < 0 ? rc : -EIO;

@@ -5,6 +5,7 @@
 #include "sys/netlock.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,28 +19,20 @@
 
 #include "sys/inet.h"
 
-void netlock_name(int pid, char *buf, size_t cap)
+/* "10.0.0.1 . 8000" or "::1 . 8000": one end of an element. */
+static void end_of(char *out, size_t cap, int family, const uint8_t *addr, uint32_t port)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(buf, cap, "roam_lock_%d_%lld%03ld", pid, (long long)ts.tv_sec, ts.tv_nsec / 1000000);
-}
-
-/* "ip saddr 127.0.0.1 tcp sport 8000" without the port's brackets. */
-static void match(char *out, size_t cap, int family, const char *dir, const uint8_t *addr, uint32_t port)
-{
-	char a[80];
+	char a[64];
 
 	inet_addr_str(family, addr, family == AF_INET6 ? 16 : 4, 0, 0, a, sizeof(a));
 	if (family == AF_INET6) {   /* "[::1]:0" */
-		char *end = strrchr(a, ']');
-		if (end)
-			*end = 0;
-		snprintf(out, cap, "ip6 %saddr %s tcp %sport %u", dir, a + 1, dir, port);
+		char *close = strrchr(a, ']');
+		if (close)
+			*close = 0;
+		snprintf(out, cap, "%s . %u", a + 1, port);
 	} else {
 		a[strcspn(a, ":")] = 0;
-		snprintf(out, cap, "ip %saddr %s tcp %sport %u", dir, a, dir, port);
+		snprintf(out, cap, "%s . %u", a, port);
 	}
 }
 
@@ -59,35 +52,104 @@ static int put(char *buf, size_t cap, size_t *off, const char *fmt, ...)
 	return 0;
 }
 
-int netlock_script(const char *table, const struct netlock_conn *c, size_t n, char *buf, size_t cap)
+const char *netlock_setup_script(void)
+{
+	/* Before conntrack (priority -300 < -200): a segment of a connection
+	 * without a socket must not even be tracked as new. */
+	return "add table inet " NETLOCK_TABLE "\n"
+	       "add set inet " NETLOCK_TABLE " conn4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }\n"
+	       "add set inet " NETLOCK_TABLE " conn6 { type ipv6_addr . inet_service . ipv6_addr . inet_service; }\n"
+	       "add chain inet " NETLOCK_TABLE " in { type filter hook input priority -300; policy accept; }\n"
+	       "add chain inet " NETLOCK_TABLE " out { type filter hook output priority -300; policy accept; }\n"
+	       "flush chain inet " NETLOCK_TABLE " in\n"
+	       "flush chain inet " NETLOCK_TABLE " out\n"
+	       "add rule inet " NETLOCK_TABLE " in ip saddr . tcp sport . ip daddr . tcp dport @conn4 drop\n"
+	       "add rule inet " NETLOCK_TABLE " in ip6 saddr . tcp sport . ip6 daddr . tcp dport @conn6 drop\n"
+	       "add rule inet " NETLOCK_TABLE " out ip saddr . tcp sport . ip daddr . tcp dport @conn4 drop\n"
+	       "add rule inet " NETLOCK_TABLE " out ip6 saddr . tcp sport . ip6 daddr . tcp dport @conn6 drop\n";
+}
+
+/* The same two elements as an earlier connection's: its other end, when
+ * both ends are the process's (a set's element is named once a command). */
+static int seen(const struct netlock_conn *c, size_t i)
+{
+	for (size_t j = 0; j < i; j++) {
+		const struct netlock_conn *a = &c[i], *b = &c[j];
+		if (a->family != b->family)
+			continue;
+		if ((!memcmp(a->local, b->local, 16) && !memcmp(a->peer, b->peer, 16) && a->lport == b->lport &&
+		     a->pport == b->pport) ||
+		    (!memcmp(a->local, b->peer, 16) && !memcmp(a->peer, b->local, 16) && a->lport == b->pport &&
+		     a->pport == b->lport))
+			return 1;
+	}
+	return 0;
+}
+
+int netlock_script(const char *op, const struct netlock_conn *c, size_t n, char *buf, size_t cap)
 {
 	size_t off = 0;
 	int rc;
 
-	/* Before conntrack (priority -300 < -200): a segment of a connection
-	 * without a socket must not even be tracked as new. */
-	if ((rc = put(buf, cap, &off, "add table inet %s\n", table)) < 0 ||
-	    (rc = put(buf, cap, &off, "add chain inet %s in { type filter hook input priority -300; policy accept; }\n",
-		      table)) < 0 ||
-	    (rc = put(buf, cap, &off, "add chain inet %s out { type filter hook output priority -300; policy accept; }\n",
-		      table)) < 0)
-		return rc;
-	for (size_t i = 0; i < n; i++) {
-		char l[160], p[160];
-		/* from the peer to us, and from us to the peer */
-		match(p, sizeof(p), c[i].family, "s", c[i].peer, c[i].pport);
-		match(l, sizeof(l), c[i].family, "d", c[i].local, c[i].lport);
-		if ((rc = put(buf, cap, &off, "add rule inet %s in %s %s drop\n", table, p, l)) < 0)
-			return rc;
-		match(l, sizeof(l), c[i].family, "s", c[i].local, c[i].lport);
-		match(p, sizeof(p), c[i].family, "d", c[i].peer, c[i].pport);
-		if ((rc = put(buf, cap, &off, "add rule inet %s out %s %s drop\n", table, l, p)) < 0)
+	buf[0] = 0;
+	for (int v6 = 0; v6 < 2; v6++) {
+		const char *sep = NULL;   /* NULL: no element of this family yet */
+		for (size_t i = 0; i < n; i++) {
+			char l[96], p[96];
+			if ((c[i].family == AF_INET6) != v6 || seen(c, i))
+				continue;
+			if (!sep && (rc = put(buf, cap, &off, "%s element inet %s conn%c { ", op, NETLOCK_TABLE,
+					      v6 ? '6' : '4')) < 0)
+				return rc;
+			end_of(l, sizeof(l), c[i].family, c[i].local, c[i].lport);
+			end_of(p, sizeof(p), c[i].family, c[i].peer, c[i].pport);
+			/* from the peer to us, and from us to the peer */
+			if ((rc = put(buf, cap, &off, "%s%s . %s, %s . %s", sep ? sep : "", p, l, l, p)) < 0)
+				return rc;
+			sep = ", ";
+		}
+		if (sep && (rc = put(buf, cap, &off, " }\n")) < 0)
 			return rc;
 	}
 	return 0;
 }
 
-int netlock_run(int pid, const char *script, char *why, size_t cap)
+static int run_script(int pid, const char *script, char *why, size_t cap);
+
+int netlock_lock(int pid, const struct netlock_conn *c, size_t n, char *why, size_t cap)
+{
+	char add[4096], both[8192];
+	int rc;
+
+	if ((rc = netlock_script("add", c, n, add, sizeof(add))) < 0)
+		return rc;
+	if (run_script(pid, add, why, cap) == 0)
+		return 0;
+	/* No table yet (or its sets gone): made, then the elements. */
+	if (snprintf(both, sizeof(both), "%s%s", netlock_setup_script(), add) >= (int)sizeof(both))
+		return -ENOSPC;
+	return run_script(pid, both, why, cap);
+}
+
+int netlock_unlock(int pid, const struct netlock_conn *c, size_t n, char *why, size_t cap)
+{
+	char del[4096];
+	int rc;
+
+	if ((rc = netlock_script("delete", c, n, del, sizeof(del))) < 0)
+		return rc;
+	if ((rc = run_script(pid, del, why, cap)) == 0 || n == 1)
+		return rc;
+	/* One element gone already fails the whole command: one by one. */
+	rc = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!seen(c, i) && netlock_script("delete", &c[i], 1, del, sizeof(del)) == 0 &&
+		    run_script(pid, del, why, cap) < 0)
+			rc = -ENOENT;
+	return rc;
+}
+
+static int run_script(int pid, const char *script, char *why, size_t cap)
 {
 	int in[2], out[2], st, rc = 0;
 	pid_t child;

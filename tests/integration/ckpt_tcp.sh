@@ -9,9 +9,9 @@
 need_root   # TCP_REPAIR and nftables take CAP_NET_ADMIN
 CKPT_OPTS=(--tcp-established)
 ckpt_test tcp
-no_netlock "$ORIG_PID"
+no_netlock $(sed -n "s/^tcp: ports //p" "$LOG")
 # Live (pre-copy): the connections are read at the last freeze.
 CKPT_OPTS=(--tcp-established --live)
 ckpt_test tcp -t 2
-no_netlock "$ORIG_PID"
+no_netlock $(sed -n "s/^tcp: ports //p" "$LOG")
 log "no network lock left"

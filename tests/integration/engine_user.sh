@@ -94,7 +94,7 @@ wait_ready
 cat "$T/utcp.err"
 grep -Eq "nftables|CAP_NET_ADMIN" "$T/utcp.err" || fail "the refusal does not say why"
 [ -e "$T/u/img3" ] && fail "an image was left behind"
-no_netlock "$SPID"
+no_netlock $(sed -n "s/^tcp: ports //p" "$LOG")
 run_for 0.3
 touch "$STOP"
 wait_exit "$WAITER" 20

@@ -102,7 +102,7 @@ assert len(d["mm"]["vmas"]) == len(d["vma_pages"]) == 5
 assert d["mm"]["vmas"][1]["kind"] == "VMA_ANON_PRIVATE"
 assert d["vma_pages"][1] == {"pages": 5, "unique": 4, "zero": 0}
 assert [f["fd"] for f in d["files"]["fds"]] == list(range(15))
-assert d["files"]["fds"][14]["inet"]["tcp"]["snd_seq"] == 1000 and d["files"]["netlock"] == "roam_lock_4242_1"
+assert d["files"]["fds"][14]["inet"]["tcp"]["snd_seq"] == 1000 and d["files"]["netlock"] == "roam"
 assert d["files"]["fds"][5]["pipe_data"] == "68656c6c6f"
 assert d["files"]["fds"][9]["watches"][1] == {"fd": 10, "events": 0x80000019, "data": 0x2222}
 assert d["files"]["fds"][8]["timer"]["ticks"] == 3

@@ -426,12 +426,14 @@ cpu_ticks() {
 	echo "$total"
 }
 
-# no_netlock PID...: no network lock of roam checkpoint --tcp-established
-# is left for these processes (the tables carry the pid they were made for).
+# no_netlock PORT...: no connection of these ports is still locked by roam
+# checkpoint --tcp-established (an element of roam's nftables sets).
 no_netlock() {
-	local p
+	local p sets
+	[ $# -gt 0 ] || fail "no_netlock: no port given"
+	sets=$(nft list table inet roam 2>/dev/null) || return 0
 	for p in "$@"; do
-		nft list tables 2>/dev/null | grep -q "roam_lock_${p}_" && fail "a network lock of pid $p stays: $(nft list tables)"
+		echo "$sets" | grep -Eq "\. $p( |,|\$)" && fail "a connection of port $p stays locked: $sets"
 	done
 	return 0
 }

@@ -9,7 +9,8 @@
  * (SIOCINQ), each end's addresses. Once stopped it reads the queued bytes
  * (checking their pattern), then trades 200000 more each way on a, a line
  * on b, and takes one more connection on l. Sabotage reads a byte of a's
- * queue. With -t N, N threads sleep beside it.
+ * queue. With -t N, N threads sleep beside it. It prints its listeners'
+ * ports ("tcp: ports A B"), which the accepted ends share.
  */
 #include "subject.h"
 
@@ -189,6 +190,8 @@ int main(int argc, char **argv)
 	send_all(as.fd, 2, A_TO_C);
 	for (int i = 0; i < 200 && (queued(as.fd) < A_TO_S || queued(ac.fd) < A_TO_C); i++)
 		subj_sleep_ms(10);
+	subj_log("tcp: ports %u %u\n", ntohs(((struct sockaddr_in *)&l4addr)->sin_port),
+		 ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
 	subj_run_threaded(subj_idle_worker, verify, sabotage, &subj_idle_stop);
 	read_check(as.fd, 1, A_TO_S, "a accepted");
 	read_check(ac.fd, 2, A_TO_C, "a client");

@@ -503,7 +503,7 @@ static void sample_init(struct sample *s, int codec)
 	s->inet[1].peer_addr = (ProtobufCBinaryData){4, lo};
 	s->inet[1].peer_port = 51000;
 	s->inet[1].tcp = &s->tcp;
-	s->files.netlock = (char *)"roam_lock_4242_1";
+	s->files.netlock = (char *)"roam";
 	for (int i = 0; i < 15; i++)
 		s->fdp[i] = &s->fd[i];
 	s->files.n_fds = 15;

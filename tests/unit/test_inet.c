@@ -98,27 +98,35 @@ static void test_options(void **state)
 
 static void test_netlock_script(void **state)
 {
-	const uint8_t lo[4] = { 127, 0, 0, 1 }, peer[4] = { 10, 0, 0, 9 };
-	uint8_t six[16] = { 0 };
-	struct netlock_conn c[2] = {
-		{ .family = AF_INET, .local = lo, .peer = peer, .lport = 8000, .pport = 51000 },
-		{ .family = AF_INET6, .local = six, .peer = six, .lport = 1, .pport = 2 },
+	struct netlock_conn c[3] = {
+		{ .family = AF_INET, .local = { 127, 0, 0, 1 }, .peer = { 10, 0, 0, 9 }, .lport = 8000, .pport = 51000 },
+		{ .family = AF_INET6, .local = { [15] = 1 }, .peer = { [15] = 1 }, .lport = 1, .pport = 2 },
+		{ .family = AF_INET, .local = { 127, 0, 0, 1 }, .peer = { 127, 0, 0, 1 }, .lport = 3, .pport = 4 },
 	};
-	char buf[2048], small[100];
+	char buf[2048], small[60];
 
 	(void)state;
-	six[15] = 1;
-	assert_int_equal(netlock_script("roam_lock_1", c, 2, buf, sizeof(buf)), 0);
-	assert_non_null(strstr(buf, "add table inet roam_lock_1\n"));
-	assert_non_null(strstr(buf, "hook input priority -300"));
-	assert_non_null(strstr(buf, "hook output priority -300"));
-	/* both directions of each connection */
-	assert_non_null(strstr(buf, "add rule inet roam_lock_1 in ip saddr 10.0.0.9 tcp sport 51000 ip daddr 127.0.0.1 "
-				    "tcp dport 8000 drop\n"));
-	assert_non_null(strstr(buf, "add rule inet roam_lock_1 out ip saddr 127.0.0.1 tcp sport 8000 ip daddr 10.0.0.9 "
-				    "tcp dport 51000 drop\n"));
-	assert_non_null(strstr(buf, "in ip6 saddr ::1 tcp sport 2 ip6 daddr ::1 tcp dport 1 drop\n"));
-	assert_int_equal(netlock_script("roam_lock_1", c, 2, small, sizeof(small)), -ENOSPC);
+	assert_int_equal(netlock_script("add", c, 3, buf, sizeof(buf)), 0);
+	/* both directions of each connection, IPv4 and IPv6 apart */
+	assert_string_equal(buf, "add element inet roam conn4 { 10.0.0.9 . 51000 . 127.0.0.1 . 8000, "
+				 "127.0.0.1 . 8000 . 10.0.0.9 . 51000, 127.0.0.1 . 4 . 127.0.0.1 . 3, "
+				 "127.0.0.1 . 3 . 127.0.0.1 . 4 }\n"
+				 "add element inet roam conn6 { ::1 . 2 . ::1 . 1, ::1 . 1 . ::1 . 2 }\n");
+	assert_int_equal(netlock_script("delete", c, 1, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "delete element inet roam conn4 { 10.0.0.9 . 51000 . 127.0.0.1 . 8000, "
+				 "127.0.0.1 . 8000 . 10.0.0.9 . 51000 }\n");
+	assert_int_equal(netlock_script("add", c, 3, small, sizeof(small)), -ENOSPC);
+	/* both ends of one connection held by the process: its elements once */
+	struct netlock_conn ends[2] = { c[2], c[2] };
+	ends[1].lport = c[2].pport, ends[1].pport = c[2].lport;
+	assert_int_equal(netlock_script("delete", ends, 2, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "delete element inet roam conn4 { 127.0.0.1 . 4 . 127.0.0.1 . 3, "
+				 "127.0.0.1 . 3 . 127.0.0.1 . 4 }\n");
+	/* the rules drop what the sets hold, both ways, before conntrack */
+	assert_non_null(strstr(netlock_setup_script(), "add rule inet roam in ip saddr . tcp sport . ip daddr . "
+							 "tcp dport @conn4 drop\n"));
+	assert_non_null(strstr(netlock_setup_script(), "out ip6 saddr . tcp sport . ip6 daddr . tcp dport @conn6 drop"));
+	assert_non_null(strstr(netlock_setup_script(), "hook input priority -300"));
 }
 
 int main(void)
