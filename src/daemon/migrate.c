@@ -437,8 +437,9 @@ static void source_answer_failed(struct mig *g)
 }
 
 /* How long a source whose stream broke waits for the destination's reason
- * (an out-of-memory kill there cuts the stream before it can say why). */
-#define STREAM_REASON_WAIT_MS 2000
+ * (an out-of-memory kill there cuts the stream before it can say why; a
+ * sanitized roamd on a loaded host took more than two seconds to say it). */
+#define STREAM_REASON_WAIT_MS 5000
 
 /*
  * Committed: the job is the destination's. Its copy here has SIGKILL
