@@ -15,12 +15,12 @@
 
 #include <errno.h>
 #include <linux/sockios.h>
-#include <stdlib.h>
-#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -135,7 +135,8 @@ static int read_connection(struct ckpt *c, const struct fd_view *f, int s, const
 			   const struct sockaddr_storage *peer, Roamimg__InetSock *in)
 {
 	Roamimg__TcpConn *t = ARENA_NEW(c, Roamimg__TcpConn, roamimg__tcp_conn__init);
-	int on = 1, rc, outq = 0, inq = 0, mss = 0, *more;
+	int on = 1, rc, outq = 0, inq = 0, mss = 0, reuse = 0;
+	struct repaired *more;
 	uint32_t seq;
 	struct tcp_info ti = { 0 };
 	struct tcp_repair_window win = { 0 };
@@ -146,12 +147,13 @@ static int read_connection(struct ckpt *c, const struct fd_view *f, int s, const
 	c->repaired = more;
 	if ((rc = lock_connection(c, me, peer)) < 0)
 		return rc;
+	get_int(s, SOL_SOCKET, SO_REUSEADDR, &reuse);   /* leaving repair mode clears it */
 	if (setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) < 0)
 		return roam_fail(c->err, errno == EPERM ? -ROAM_E_REFUSED : -errno, "TCP connection on fd %d: "
 				 "TCP_REPAIR%s", f->fd, errno == EPERM ? " takes CAP_NET_ADMIN" : "");
-	if ((c->repaired[c->nrepaired] = dup(s)) < 0)
+	if ((c->repaired[c->nrepaired].fd = dup(s)) < 0)
 		return -errno;
-	c->nrepaired++;
+	c->repaired[c->nrepaired++].reuse = reuse;
 	l = sizeof(ti);
 	if (getsockopt(s, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 || ti.tcpi_state != TCP_ESTABLISHED ||
 	    (l = sizeof(win), getsockopt(s, IPPROTO_TCP, TCP_REPAIR_WINDOW, &win, &l)) < 0 ||
@@ -186,11 +188,12 @@ void ckpt_inet_release(struct ckpt *c, int resumed)
 	char why[256];
 
 	for (size_t i = 0; i < c->nrepaired; i++) {
-		/* Out of repair mode, a window probe tells the peer where we are. */
-		int off = 0;
-		if (resumed)
-			setsockopt(c->repaired[i], IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
-		close(c->repaired[i]);
+		/* Out of repair mode, a window probe tells the peer where we are;
+		 * the kernel then forgets SO_REUSEADDR, which is set again. */
+		int off = 0, fd = c->repaired[i].fd;
+		if (resumed && setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) == 0 && c->repaired[i].reuse)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &c->repaired[i].reuse, sizeof(int));
+		close(fd);
 	}
 	free(c->repaired);
 	c->repaired = NULL;

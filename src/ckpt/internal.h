@@ -77,7 +77,7 @@ struct ckpt {
 	 * copies of their sockets, in repair mode until the process resumes
 	 * (or, killed, until we close them: without a FIN or a reset), and
 	 * the connections whose packets are dropped meanwhile (sys/netlock.h). */
-	int *repaired;
+	struct repaired { int fd, reuse; } *repaired;   /* reuse: its SO_REUSEADDR */
 	size_t nrepaired;
 	struct netlock_conn *locked;
 	size_t nlocked;

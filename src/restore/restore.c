@@ -159,6 +159,13 @@ static int connections_go(struct restore *p)
 		if ((s = (int)syscall(SYS_pidfd_getfd, pidfd, (int)d->fd, 0)) < 0 ||
 		    setsockopt(s, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) < 0)
 			rc = roam_fail(p->err, -errno, "letting the TCP connection on fd %u go", d->fd);
+		/* Leaving repair mode cleared SO_REUSEADDR: the image's again. */
+		for (size_t k = 0; rc == 0 && k < d->inet->n_opts; k++) {
+			const Roamimg__SockOpt *o = d->inet->opts[k];
+			if (o->level == SOL_SOCKET && o->name == SO_REUSEADDR &&
+			    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &o->value, sizeof(o->value)) < 0)
+				rc = roam_fail(p->err, -errno, "setting SO_REUSEADDR again on fd %u", d->fd);
+		}
 		if (s >= 0)
 			close(s);
 	}

@@ -2,8 +2,9 @@
  * tcp: established TCP connections, both ends in the process (carried with
  * roam checkpoint --tcp-established):
  *   a  over 127.0.0.1, accepted from listener l (still listening, on the
- *      port the accepted end shares): c has sent 20000 bytes that s has not
- *      read, s 3000 that c has not read; TCP_NODELAY on c
+ *      port the accepted end shares; SO_REUSEADDR, which the accepted end
+ *      inherits): c has sent 20000 bytes that s has not read, s 3000 that c
+ *      has not read; TCP_NODELAY on c
  *   b  over ::1, idle, SO_KEEPALIVE on its accepted end
  * While running it only looks: the bytes still queued at each end
  * (SIOCINQ), each end's addresses. Once stopped it reads the queued bytes
@@ -56,6 +57,7 @@ static int listener(int family, const char *addr, struct sockaddr_storage *ss, s
 	else
 		SUBJ_CHECK(inet_pton(AF_INET, addr, &((struct sockaddr_in *)ss)->sin_addr) == 1, "address");
 	*len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	SUBJ_SYS(setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &(int){ 1 }, sizeof(int)));  /* the accepted end inherits it */
 	SUBJ_SYS(bind(l, (struct sockaddr *)ss, *len));
 	SUBJ_SYS(listen(l, 4));
 	SUBJ_SYS(getsockname(l, (struct sockaddr *)ss, len));
@@ -129,6 +131,8 @@ static void verify(void)
 	SUBJ_CHECK(v == 1, "a: TCP_NODELAY off");
 	SUBJ_SYS(getsockopt(bs.fd, SOL_SOCKET, SO_KEEPALIVE, &v, &l));
 	SUBJ_CHECK(v == 1, "b: SO_KEEPALIVE off");
+	SUBJ_SYS(getsockopt(as.fd, SOL_SOCKET, SO_REUSEADDR, &v, &l));
+	SUBJ_CHECK(v == 1, "a: the accepted end's SO_REUSEADDR (its listener's) is off");
 }
 
 static void sabotage(void)
