@@ -474,8 +474,8 @@ bool mig_bulk_mismatch(const char *peer, bool has, uint32_t version, char *why, 
  * process runs on at the source. */
 static void check_socket(const Roamnet__MigSocket *m, char *why, size_t cap)
 {
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)m->port) };
-	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)m->port) };
+	struct sockaddr_storage ss;
+	socklen_t len;
 	int v6 = m->family == AF_INET6, s, one = 1;
 	char where[80];
 
@@ -485,10 +485,7 @@ static void check_socket(const Roamnet__MigSocket *m, char *why, size_t cap)
 		return;
 	}
 	inet_addr_str((int)m->family, m->addr.data, m->addr.len, m->port, 0, where, sizeof(where));
-	if (v6)
-		memcpy(&a6.sin6_addr, m->addr.data, 16);
-	else
-		memcpy(&a4.sin_addr, m->addr.data, 4);
+	len = inet_sockaddr((int)m->family, m->addr.data, m->port, 0, &ss);
 	if ((s = socket((int)m->family, (int)m->type | SOCK_CLOEXEC, 0)) < 0) {
 		add_why(why, cap, "%s: cannot make a socket to try %s: %s", roamd->cfg.name, where, strerror(errno));
 		return;
@@ -500,7 +497,7 @@ static void check_socket(const Roamnet__MigSocket *m, char *why, size_t cap)
 		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (v6)
 		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(s, v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a4, v6 ? sizeof(a6) : sizeof(a4)) < 0)
+	if (bind(s, (struct sockaddr *)&ss, len) < 0)
 		add_why(why, cap, "%s %s: %s on %s", m->type == SOCK_STREAM ? "TCP" : "UDP", where, strerror(errno),
 			roamd->cfg.name);
 	close(s);

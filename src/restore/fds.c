@@ -351,17 +351,10 @@ static long settle(struct fd_maker *m, const Roamimg__Fd *d, long fd, long rc, i
 static long put_addr(struct fd_maker *m, const Roamimg__InetSock *in, const ProtobufCBinaryData *addr, uint32_t port,
 		     uint32_t scope, uint32_t for_fd, socklen_t *len)
 {
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_scope_id = scope };
-	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_storage ss;
 
-	if (in->family == AF_INET6) {
-		memcpy(&a6.sin6_addr, addr->data, sizeof(a6.sin6_addr));
-		*len = sizeof(a6);
-		return put(m, &a6, sizeof(a6), for_fd);
-	}
-	memcpy(&a4.sin_addr, addr->data, sizeof(a4.sin_addr));
-	*len = sizeof(a4);
-	return put(m, &a4, sizeof(a4), for_fd);
+	*len = inet_sockaddr((int)in->family, addr->data, port, scope, &ss);
+	return put(m, &ss, *len, for_fd);
 }
 
 static int set_buf_opt(struct fd_maker *m, long fd, int opt, const void *p, size_t len, uint32_t for_fd, const char *what)

@@ -80,6 +80,25 @@ const char *inet_addr_str(int family, const uint8_t *addr, size_t len, uint32_t 
 	return buf;
 }
 
+socklen_t inet_sockaddr(int family, const uint8_t *addr, uint32_t port, uint32_t scope_id,
+			struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)out;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)port);
+		a->sin6_scope_id = scope_id;
+		memcpy(&a->sin6_addr, addr, sizeof(a->sin6_addr));
+		return sizeof(*a);
+	}
+	struct sockaddr_in *a = (struct sockaddr_in *)out;
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	memcpy(&a->sin_addr, addr, sizeof(a->sin_addr));
+	return sizeof(*a);
+}
+
 /* Hex words as the kernel prints an address: each 32-bit word in host
  * order, so its bytes in memory are the address's. */
 static int parse_addr(const char *hex, size_t words, uint8_t *addr)

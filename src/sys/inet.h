@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* One option of the table: set again at restore only if it is in it. */
 struct inet_opt {
@@ -27,6 +28,11 @@ const struct inet_opt *inet_opt_find(int level, int name);
  * (AF_INET) or 16 (AF_INET6) bytes, anything else prints as "?". */
 const char *inet_addr_str(int family, const uint8_t *addr, size_t len, uint32_t port, uint32_t scope_id,
 			  char *buf, size_t cap);
+
+/* addr (4 bytes for AF_INET, 16 for AF_INET6) and port as a sockaddr_in
+ * or sockaddr_in6 in *out; its length. */
+socklen_t inet_sockaddr(int family, const uint8_t *addr, uint32_t port, uint32_t scope_id,
+			struct sockaddr_storage *out);
 
 /* A socket a process holds, as /proc/PID/net lists it. */
 struct inet_entry {

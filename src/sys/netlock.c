@@ -4,8 +4,8 @@
  */
 #include "sys/netlock.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -14,26 +14,16 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "sys/inet.h"
 
 /* "10.0.0.1 . 8000" or "::1 . 8000": one end of an element. */
 static void end_of(char *out, size_t cap, int family, const uint8_t *addr, uint32_t port)
 {
-	char a[64];
+	char a[INET6_ADDRSTRLEN] = "?";
 
-	inet_addr_str(family, addr, family == AF_INET6 ? 16 : 4, 0, 0, a, sizeof(a));
-	if (family == AF_INET6) {   /* "[::1]:0" */
-		char *close = strrchr(a, ']');
-		if (close)
-			*close = 0;
-		snprintf(out, cap, "%s . %u", a + 1, port);
-	} else {
-		a[strcspn(a, ":")] = 0;
-		snprintf(out, cap, "%s . %u", a, port);
-	}
+	inet_ntop(family, addr, a, sizeof(a));
+	snprintf(out, cap, "%s . %u", a, port);
 }
 
 /* Appends to buf at *off; -ENOSPC when it does not fit. */
